@@ -1,3 +1,20 @@
 """madgen: a compiler from UFO models and MadGraph-syntax processes to differentiable JAX |M|^2."""
 
 __version__ = "0.1.0"
+
+
+def load(path):
+    """Load a generated package (a directory under ``generated/``) and return its process."""
+    from madgen.api import load as _load
+
+    return _load(path)
+
+
+def generate(card_path, output=None, force=False, draw=False):
+    """Generate the package of a process card; see ``madgen.api.generate``."""
+    from madgen.api import generate as _generate
+
+    return _generate(card_path, output=output, force=force, draw=draw)
+
+
+__all__ = ["__version__", "generate", "load"]

@@ -178,6 +178,8 @@ class Model:
             index["coupling:" + c.name] = c
         for lz in self.lorentz:
             index["lorentz:" + lz.name] = lz
+        for v in self.vertices:
+            index["vertex:" + v.name] = v
         object.__setattr__(self, "_by_name", index)
 
     def particle(self, name: str) -> Particle:
@@ -194,6 +196,9 @@ class Model:
 
     def coupling(self, name: str) -> Coupling:
         return self._by_name["coupling:" + name]
+
+    def vertex(self, name: str) -> Vertex:
+        return self._by_name["vertex:" + name]
 
     def lorentz_structure(self, name: str) -> LorentzStructure:
         return self._by_name["lorentz:" + name]

@@ -1,0 +1,5 @@
+import sys
+
+from madgen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,95 @@
+"""Public Python API: ``generate`` a package from a card, ``load`` a generated package."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from madgen.errors import MadgenError
+
+PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    path: Path
+    subprocesses: tuple[str, ...]
+    n_diagrams: tuple[int, ...]
+    timings: tuple[tuple[str, float], ...]
+
+
+def model_search_paths() -> tuple[Path, ...]:
+    """Where UFO model directories are looked for besides installed packages: ./models, the project's models/."""
+    paths = [Path.cwd() / "models"]
+    if PROJECT_MODELS.is_dir():
+        paths.append(PROJECT_MODELS)
+    return tuple(dict.fromkeys(paths))
+
+
+def generate(card_path, output=None, force: bool = False, draw: bool = False) -> GenerationResult:
+    """Compile ``card_path`` (process.yaml) into ``output`` (default ``generated/<name>``)."""
+    from madgen.compiler import compile_card, write_package
+    from madgen.process.card import read_process_card
+
+    card = read_process_card(card_path)
+    target = Path(output or card.output or Path("generated") / card.package_name)
+    if target.exists() and not force:
+        from madgen.errors import OutputError
+
+        raise OutputError(f"{target} already exists; pass --force to overwrite it")
+    package = compile_card(card, model_search_paths())
+    write_package(package, target, force=force)
+    if draw:
+        _draw_package(target)
+    return GenerationResult(target, package.subprocesses, package.n_diagrams, package.timings)
+
+
+def load(path):
+    """Import a generated package from its directory and return its process object.
+
+    Enables JAX double precision (``jax_enable_x64``), which the generated code needs.
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    path = Path(path).resolve()
+    init = path / "__init__.py"
+    if not init.is_file():
+        raise MadgenError(f"{path} is not a generated madgen package (no __init__.py); "
+                          "run `madgen generate process.yaml` first")
+    module_name = f"madgen_generated_{path.name}"
+    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(init):
+        return sys.modules[module_name].process
+    spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    return module.process
+
+
+def draw(card_path, output=None) -> list[Path]:
+    """Draw every diagram of the card's processes to SVG files."""
+    import tempfile
+
+    from madgen.process.card import read_process_card
+
+    card = read_process_card(card_path)
+    target = Path(output or Path("diagrams") / card.package_name)
+    with tempfile.TemporaryDirectory() as scratch:
+        from madgen.compiler import compile_card, write_package
+
+        package = compile_card(card, model_search_paths())
+        staged = write_package(package, Path(scratch) / card.package_name)
+        return _draw_package(staged, target)
+
+
+def _draw_package(package_dir: Path, target: Path | None = None) -> list[Path]:
+    from madgen.diagrams.draw import draw_package
+
+    return draw_package(Path(package_dir), Path(target or Path(package_dir) / "diagrams"))

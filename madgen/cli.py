@@ -1,0 +1,80 @@
+"""``madgen`` command line: a thin shell over the public API (heavy imports are lazy)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from madgen import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="madgen",
+        description="Compile tree-level matrix elements from a UFO model and a MadGraph-syntax "
+                    "process into differentiable JAX code.")
+    parser.add_argument("--version", action="version", version=f"madgen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each stage and its timing")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    generate = commands.add_parser("generate", help="generate the matrix-element package of a process card")
+    generate.add_argument("card", help="process card (process.yaml)")
+    generate.add_argument("-o", "--output", help="output directory (default: generated/<name>)")
+    generate.add_argument("--force", action="store_true", help="overwrite an existing output directory")
+    generate.add_argument("--draw", action="store_true", help="also draw the diagrams to SVG")
+
+    draw = commands.add_parser("draw", help="draw the Feynman diagrams of a process card to SVG")
+    draw.add_argument("card", help="process card (process.yaml)")
+    draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from madgen.errors import MadgenError
+
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "draw":
+            return _draw(args)
+    except MadgenError as error:
+        print(f"madgen: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("madgen: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _generate(args) -> int:
+    from madgen.api import generate
+
+    result = generate(args.card, output=args.output, force=args.force, draw=args.draw)
+    for process, n_diagrams in zip(result.subprocesses, result.n_diagrams):
+        print(f"  {process}: {n_diagrams} diagram(s)")
+    timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in result.timings)
+    print(f"generated {result.path} ({timings})")
+    return 0
+
+
+def _draw(args) -> int:
+    from madgen.api import draw
+
+    paths = draw(args.card, output=args.output)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

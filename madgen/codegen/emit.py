@@ -1,0 +1,206 @@
+"""Render a compiled process into the files of a generated package (text only, no I/O).
+
+The Jinja2 templates in ``templates/`` frame each file; the statements inside come
+from the IR (wavefunction graph), the colour basis and the printers. Output is a
+pure function of its input: no timestamps, no absolute paths, stable ordering.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import resources
+from math import lcm
+
+import sympy
+
+from madgen.colour.basis import ColourBasis
+from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
+from madgen.model.types import ZERO
+
+_ROLE_CALLS = {
+    "ket": "ket_spinor(p[{i}], {m}, h, antiparticle={flag})",
+    "bra": "bra_spinor(p[{i}], {m}, h, antiparticle={flag})",
+    "vector": "polarization(p[{i}], {m}, h, outgoing={flag})",
+    "scalar": "scalar_wf(p[{i}])",
+}
+
+
+@dataclass(frozen=True)
+class SubprocessCode:
+    """Everything needed to render one subprocess module."""
+
+    module: str  # Python module name, e.g. "P1_gg_ttx"
+    process: str
+    pdg_ids: tuple[int, ...]
+    n_initial: int
+    masses: tuple[str, ...]
+    graph: WavefunctionGraph
+    colour: ColourBasis
+    averaging_factor: int
+    n_diagrams: int
+    diagrams: dict
+
+
+def template_environment():
+    import jinja2
+
+    loader = jinja2.FunctionLoader(_load_template)
+    environment = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                                     keep_trailing_newline=True, autoescape=False)
+    environment.filters["pyrepr"] = repr
+    return environment
+
+
+def _load_template(name: str) -> str:
+    return resources.files("madgen.templates").joinpath(name).read_text()
+
+
+def static_file(name: str) -> str:
+    """A template file copied verbatim (wavefunctions.py, process_api.py)."""
+    return _load_template(name)
+
+
+def render_template(name: str, **context) -> str:
+    return template_environment().get_template(name).render(**context)
+
+
+def render_subprocess(code: SubprocessCode, header: str) -> str:
+    graph = code.graph
+    numerators, denominator, dtype = _colour_matrix(code.colour)
+    leg_helicities = _leg_helicities(graph)
+    helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
+                      for leg in range(len(code.pdg_ids))]
+    return render_template(
+        "matrix_element.py.j2",
+        header=header,
+        process=code.process,
+        n_diagrams=code.n_diagrams,
+        n_terms=len(graph.amplitudes),
+        n_colour=len(code.colour.matrix),
+        pdg_ids=repr(tuple(code.pdg_ids)),
+        n_initial=code.n_initial,
+        diagrams_file=f"{code.module}_diagrams.json",
+        masses=repr(tuple(code.masses)),
+        helicities=_python_list([list(row) for row in graph.helicities]),
+        helicity_index=_python_list(helicity_index),
+        averaging_factor=code.averaging_factor,
+        jamp_coefficients=_python_list(_jamp_coefficients(code)),
+        colour_matrix_numerators=_python_list(numerators),
+        colour_matrix_dtype=dtype,
+        colour_matrix_denominator=denominator,
+        diagram_of_term=repr([term.diagram for term in graph.amplitudes]),
+        routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
+                                         | {call.routine for amp in graph.amplitudes for call in amp.calls})),
+        momentum_lines=_momentum_lines(graph, code.n_initial, len(code.pdg_ids)),
+        wavefunction_lines=[_external_line(wf) for wf in graph.externals]
+        + [_current_line(wf) for wf in graph.currents],
+        amplitude_lines=[_amplitude_line(amp) for amp in graph.amplitudes],
+        amplitude_names=", ".join(amp.name for amp in graph.amplitudes),
+    )
+
+
+def _leg_helicities(graph: WavefunctionGraph) -> list[list[int]]:
+    n_legs = len(graph.helicities[0])
+    return [sorted({row[leg] for row in graph.helicities}) for leg in range(n_legs)]
+
+
+def _momentum_lines(graph: WavefunctionGraph, n_initial: int, n_legs: int) -> list[str]:
+    lines = []
+    for leg in range(1, n_legs + 1):
+        sign = "-" if leg <= n_initial else ""
+        lines.append(f"q{leg} = {sign}p[{leg - 1}]")
+    sums = set()
+    for wf in graph.currents:
+        sums.update(legs for _, legs in wf.momenta if len(legs) > 1)
+    for amp in graph.amplitudes:
+        sums.update(legs for _, legs in amp.momenta if len(legs) > 1)
+    for legs in sorted(sums, key=lambda ls: (len(ls), ls)):
+        lines.append(f"{_q(legs)} = " + " + ".join(f"q{leg}" for leg in legs))
+    return lines
+
+
+def _q(legs) -> str:
+    return "q" + "_".join(str(leg) for leg in legs)
+
+
+def _momentum_argument(momentum) -> str:
+    sign, legs = momentum
+    return ("-" if sign < 0 else "") + _q(legs)
+
+
+def _parameter(name: str) -> str:
+    return "0.0" if name == ZERO else f'c["{name}"]'
+
+
+def _external_line(wf: ExternalWavefunction) -> str:
+    call = _ROLE_CALLS[wf.role].format(i=wf.leg - 1, m=_parameter(wf.mass), flag=wf.flag)
+    return f"{wf.name} = _external([{call} for h in {tuple(wf.helicities)!r}], HELICITY_INDEX[{wf.leg - 1}])"
+
+
+def _current_line(wf: OffshellWavefunction) -> str:
+    args = list(wf.inputs) + [_momentum_argument(m) for m in wf.momenta]
+    tail = [_parameter(wf.mass), _parameter(wf.width)]
+    calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)] + tail)})" for call in wf.calls]
+    return f"{wf.name} = " + " + ".join(calls) + f"  # {wf.particle}"
+
+
+def _amplitude_line(amp: AmplitudeTerm) -> str:
+    args = list(amp.inputs) + [_momentum_argument(m) for m in amp.momenta]
+    calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)])})" for call in amp.calls]
+    return f"{amp.name} = " + " + ".join(calls) + f"  # diagram {amp.diagram}"
+
+
+def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:
+    n_basis = len(code.colour.matrix)
+    rows = [[0j] * len(code.graph.amplitudes) for _ in range(n_basis)]
+    for t, (amp, coefficients) in enumerate(zip(code.graph.amplitudes, code.colour.coefficients)):
+        for k, value in enumerate(coefficients):
+            rows[k][t] = amp.sign * complex(sympy.N(value, 20))
+    return rows
+
+
+def _colour_matrix(colour: ColourBasis):
+    """Exact colour matrix as integer numerators over one common denominator."""
+    entries = [[sympy.nsimplify(value) for value in row] for row in colour.matrix]
+    is_complex = any(sympy.im(value) != 0 for row in entries for value in row)
+    parts = [(Fraction(int(sympy.fraction(sympy.re(v))[0]), int(sympy.fraction(sympy.re(v))[1])),
+              Fraction(int(sympy.fraction(sympy.im(v))[0]), int(sympy.fraction(sympy.im(v))[1])))
+             for row in entries for v in row]
+    denominator = 1
+    for re_part, im_part in parts:
+        denominator = lcm(denominator, re_part.denominator, im_part.denominator)
+    numerators = []
+    size = len(entries)
+    for k in range(size):
+        row = []
+        for l in range(size):
+            re_part, im_part = parts[k * size + l]
+            re_num = int(re_part * denominator)
+            if is_complex:
+                row.append(complex(re_num, int(im_part * denominator)))
+            else:
+                row.append(re_num)
+        numerators.append(row)
+    return numerators, denominator, "complex128" if is_complex else "float64"
+
+
+def _python_list(rows) -> str:
+    """A deterministic, readable Python literal for a (nested) list of numbers."""
+    if rows and isinstance(rows[0], list):
+        inner = ",\n    ".join(_python_list(row) for row in rows)
+        return "[\n    " + inner + ",\n]" if rows else "[]"
+    return "[" + ", ".join(_number(x) for x in rows) + "]"
+
+
+def _number(x) -> str:
+    if isinstance(x, complex):
+        if x.imag == 0:
+            return repr(x.real)
+        return repr(x)
+    return repr(x)
+
+
+def diagrams_json(data: dict) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"

@@ -1,0 +1,38 @@
+"""Helicity routines (:class:`~madgen.lorentz.routines.RoutineSpec`) printed as JAX source."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterable
+
+from madgen.codegen.printer import jax_code
+from madgen.lorentz.routines import RoutineSpec
+
+_SPIN_WORDS = {0: "amplitude, shape batch", 1: "scalar (1, *batch)", 2: "spinor (4, *batch)",
+               3: "vector (4, *batch), upper index"}
+
+
+def render_routine(spec: RoutineSpec) -> str:
+    """One ``def NAME(args):`` returning the amplitude or ``jnp.stack`` of the current."""
+    doc = textwrap.fill(spec.doc or spec.name, width=84, subsequent_indent="    ")
+    lines = [
+        f"def {spec.name}({', '.join(spec.arguments)}):",
+        f'    """{doc}',
+        "",
+        f"    Returns: {_SPIN_WORDS.get(spec.output_spin, str(spec.output_spin))}.",
+        '    """',
+    ]
+    for name, expr in spec.statements:
+        lines.append(f"    {name} = {jax_code(expr)}")
+    if spec.output_spin == 0:
+        (res,) = spec.result
+        lines.append(f"    return {jax_code(res)}")
+    else:
+        comps = ", ".join(jax_code(e) for e in spec.result)
+        lines.append(f"    return jnp.stack(jnp.broadcast_arrays({comps}))")
+    return "\n".join(lines) + "\n"
+
+
+def render_routines(specs: Iterable[RoutineSpec]) -> str:
+    """All routines, sorted by name, separated by two blank lines."""
+    return "\n\n".join(render_routine(s) for s in sorted(specs, key=lambda s: s.name))

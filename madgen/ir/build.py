@@ -1,0 +1,258 @@
+"""Diagrams → wavefunction graph: what the generated matrix element computes, in order.
+
+Every diagram is evaluated as in HELAS: external wavefunctions, then off-shell
+currents from the leaves toward the root vertex, where the amplitude is closed.
+Identical subtrees (same vertices, same legs, same colour choice) are the same
+hashable key and so are computed once and shared by all diagrams. A vertex with
+several colour structures splits a diagram into one amplitude term per choice;
+each term has its own colour factor, passed on to the colour stage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from madgen.colour.basis import ColourFactor
+from madgen.diagrams.fermions import FermionFlow, analyse_fermion_flow
+from madgen.diagrams.generate import DiagramSet, is_s_channel
+from madgen.diagrams.types import Current, Diagram
+from madgen.lorentz.routines import RoutineRequest
+from madgen.model.types import ZERO, Model, Spin
+
+Momentum = tuple[int, tuple[int, ...]]  # (sign, legs): sign * sum of outgoing-convention momenta of legs
+
+
+@dataclass(frozen=True)
+class RoutineCall:
+    routine: str
+    coupling: str
+
+
+@dataclass(frozen=True)
+class ExternalWavefunction:
+    """Wavefunction of an external leg for every helicity of that leg.
+
+    ``role`` is "ket", "bra", "vector" or "scalar"; ``flag`` is ``antiparticle`` for
+    spinors (v or v-bar) and ``outgoing`` for vectors (conjugated polarisation)."""
+
+    name: str
+    leg: int
+    role: str
+    flag: bool
+    mass: str
+    helicities: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OffshellWavefunction:
+    """An off-shell current: sum of ``calls`` on ``inputs`` (slot order, off-shell slot skipped)."""
+
+    name: str
+    calls: tuple[RoutineCall, ...]
+    inputs: tuple[str, ...]
+    momenta: tuple[Momentum, ...]  # incoming momentum of every slot, off-shell slot included
+    mass: str
+    width: str
+    particle: str
+
+
+@dataclass(frozen=True)
+class AmplitudeTerm:
+    """One colour-stripped amplitude: a diagram with one colour choice at each vertex."""
+
+    name: str
+    diagram: int
+    calls: tuple[RoutineCall, ...]
+    inputs: tuple[str, ...]
+    momenta: tuple[Momentum, ...]
+    sign: int
+    colour: ColourFactor
+
+
+@dataclass(frozen=True)
+class WavefunctionGraph:
+    externals: tuple[ExternalWavefunction, ...]
+    currents: tuple[OffshellWavefunction, ...]
+    amplitudes: tuple[AmplitudeTerm, ...]
+    routines: tuple[RoutineRequest, ...]
+    couplings: tuple[str, ...]
+    masses: tuple[str, ...]
+    widths: tuple[str, ...]
+    helicities: tuple[tuple[int, ...], ...]  # the helicity combinations, one row each
+    colour_dims: tuple[int, ...]
+
+
+def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> WavefunctionGraph:
+    """Lower every diagram of ``diagram_set`` to shared wavefunctions and amplitude terms."""
+    builder = _GraphBuilder(model, diagram_set)
+    for diagram in diagram_set.diagrams:
+        builder.add_diagram(diagram)
+    legs = diagram_set.legs
+    leg_helicities = [helicity_states(model, leg.particle) for leg in legs]
+    return WavefunctionGraph(
+        externals=tuple(builder.externals.values()),
+        currents=tuple(builder.currents.values()),
+        amplitudes=tuple(builder.amplitudes),
+        routines=tuple(sorted(builder.routines.values(), key=lambda r: r.name)),
+        couplings=tuple(sorted(builder.couplings)),
+        masses=tuple(sorted(builder.masses)),
+        widths=tuple(sorted(builder.widths)),
+        helicities=tuple(itertools.product(*leg_helicities)),
+        colour_dims=tuple(colour_dim(model, leg.particle) for leg in legs),
+    )
+
+
+def helicity_states(model: Model, name: str) -> tuple[int, ...]:
+    particle = model.particle(name)
+    if particle.spin is Spin.SCALAR:
+        return (0,)
+    if particle.spin is Spin.VECTOR and not particle.massless:
+        return (-1, 0, 1)
+    return (-1, 1)
+
+
+def colour_dim(model: Model, name: str) -> int:
+    return abs(model.particle(name).color)
+
+
+def averaging_factor(model: Model, diagram_set: DiagramSet) -> int:
+    """Initial-state spin and colour states times final-state identical-particle factorials."""
+    factor = 1
+    for leg in diagram_set.legs:
+        if leg.initial:
+            factor *= len(helicity_states(model, leg.particle)) * colour_dim(model, leg.particle)
+    counts = Counter(leg.particle for leg in diagram_set.legs if not leg.initial)
+    for count in counts.values():
+        factor *= math.factorial(count)
+    return factor
+
+
+class _GraphBuilder:
+    """Accumulates wavefunctions by key so that identical ones are shared."""
+
+    def __init__(self, model: Model, diagram_set: DiagramSet):
+        self.model = model
+        self.legs = {leg.number: leg for leg in diagram_set.legs}
+        self.initial_legs = frozenset(n for n, leg in self.legs.items() if leg.initial)
+        self.externals: dict = {}
+        self.currents: dict = {}
+        self.amplitudes: list[AmplitudeTerm] = []
+        self.routines: dict = {}
+        self.couplings: set[str] = set()
+        self.masses: set[str] = set()
+        self.widths: set[str] = set()
+
+    # -- diagrams ---------------------------------------------------------------------------
+    def add_diagram(self, diagram: Diagram) -> None:
+        flow = analyse_fermion_flow(self.model, diagram)
+        occurrences = list(diagram.currents()) + [None]
+        choices = [self._colour_choices(self._vertex_of(diagram, occ)) for occ in occurrences]
+        labels = self._line_labels(diagram)
+        for combination in itertools.product(*choices):
+            colour_of = dict(zip(occurrences, combination))
+            inputs = tuple(self._wavefunction(child, flow, colour_of) for child in diagram.slots)
+            vertex = self.model.vertex(diagram.vertex)
+            calls = self._calls(vertex, colour_of[None], 0, flow.flipped_pairs(None), False)
+            momenta = tuple((-1, child.legs) for child in diagram.slots)
+            factors = tuple(
+                (self._vertex_of(diagram, occ).colour[colour_of[occ]], self._slot_labels(diagram, occ, labels))
+                for occ in occurrences if self._vertex_of(diagram, occ).colour[colour_of[occ]].strip() != "1")
+            self.amplitudes.append(AmplitudeTerm(
+                name=f"amp{len(self.amplitudes) + 1}", diagram=diagram.number, calls=calls,
+                inputs=inputs, momenta=momenta, sign=flow.sign, colour=ColourFactor(factors)))
+
+    def _vertex_of(self, diagram: Diagram, occurrence):
+        return self.model.vertex(diagram.vertex if occurrence is None else occurrence.vertex)
+
+    def _colour_choices(self, vertex) -> tuple[int, ...]:
+        return tuple(sorted({term.colour_index for term in vertex.terms}))
+
+    # -- wavefunctions ----------------------------------------------------------------------
+    def _wavefunction(self, current: Current, flow: FermionFlow, colour_of) -> str:
+        if current.is_leaf:
+            return self._external(current.leg, flow)
+        inputs = tuple(self._wavefunction(child, flow, colour_of) for _, child in current.slot_children())
+        particle = self.model.particle(current.line_particle)
+        width = ZERO if not is_s_channel(frozenset(current.legs), self.initial_legs) else particle.width
+        flips = flow.flipped_pairs(current)
+        vertex = self.model.vertex(current.vertex)
+        massless_vector = particle.spin is Spin.VECTOR and particle.massless
+        calls = self._calls(vertex, colour_of[current], current.offshell_slot + 1, flips, massless_vector)
+        children = dict(current.slot_children())
+        momenta = tuple((1, current.legs) if slot == current.offshell_slot else (-1, children[slot].legs)
+                        for slot in range(len(vertex.particles)))
+        key = ("current", calls, inputs, momenta, particle.mass, width)
+        if key not in self.currents:
+            self._use_parameter(self.masses, particle.mass)
+            self._use_parameter(self.widths, width)
+            self.currents[key] = OffshellWavefunction(
+                name=f"w{len(self.externals) + len(self.currents) + 1}", calls=calls, inputs=inputs,
+                momenta=momenta, mass=particle.mass, width=width, particle=particle.name)
+        return self.currents[key].name
+
+    def _external(self, number: int, flow: FermionFlow) -> str:
+        leg = self.legs[number]
+        particle = self.model.particle(leg.particle)
+        if particle.spin is Spin.FERMION:
+            role = "ket" if number in flow.ket_ends else "bra"
+            flag = (role == "ket") != leg.initial
+        elif particle.spin is Spin.VECTOR:
+            role, flag = "vector", not leg.initial
+        elif particle.spin is Spin.SCALAR:
+            role, flag = "scalar", False
+        else:  # pragma: no cover - the model stage rejects other spins
+            raise AssertionError(particle.spin)
+        key = ("external", number, role)
+        if key not in self.externals:
+            self._use_parameter(self.masses, particle.mass)
+            self.externals[key] = ExternalWavefunction(
+                name=f"w{len(self.externals) + len(self.currents) + 1}", leg=number, role=role, flag=flag,
+                mass=particle.mass, helicities=helicity_states(self.model, leg.particle))
+        return self.externals[key].name
+
+    def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_vector: bool):
+        calls = []
+        for term in vertex.terms:
+            if term.colour_index != colour_index:
+                continue
+            request = RoutineRequest(self.model.lorentz_structure(term.lorentz), offshell, tuple(flips),
+                                     massless_vector)
+            self.routines[request.name] = request
+            self.couplings.add(term.coupling)
+            calls.append(RoutineCall(request.name, term.coupling))
+        return tuple(calls)
+
+    @staticmethod
+    def _use_parameter(bucket: set, name: str) -> None:
+        if name != ZERO:
+            bucket.add(name)
+
+    # -- colour labels ----------------------------------------------------------------------
+    def _line_labels(self, diagram: Diagram) -> dict:
+        return {current: line_label(diagram, i) for i, current in enumerate(diagram.currents())}
+
+    def _slot_labels(self, diagram: Diagram, occurrence, labels) -> tuple[int, ...]:
+        if occurrence is None:
+            lines = diagram.slots
+        else:
+            children = dict(occurrence.slot_children())
+            lines = [occurrence if slot == occurrence.offshell_slot else children[slot]
+                     for slot in range(len(children) + 1)]
+        return tuple(line.leg if line.is_leaf else labels[line] for line in lines)
+
+
+def line_label(diagram: Diagram, index: int) -> int:
+    """Colour label of the diagram's ``index``-th internal line: negative, unique in the process."""
+    return -(1000 * diagram.number + index + 1)
+
+
+def colour_index_dims(model: Model, diagram_set: DiagramSet) -> dict[int, int]:
+    """Dimension of every colour label used by ``build_wavefunction_graph``'s colour factors."""
+    dims = {leg.number: colour_dim(model, leg.particle) for leg in diagram_set.legs}
+    for diagram in diagram_set.diagrams:
+        for i, current in enumerate(diagram.currents()):
+            dims[line_label(diagram, i)] = abs(model.particle(current.line_particle).color)
+    return dims

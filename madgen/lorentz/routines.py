@@ -1,0 +1,238 @@
+"""Helicity routines (ALOHA-style) derived symbolically from a UFO Lorentz structure.
+
+For a structure L over slots 1..n with wavefunctions W_n (scalar W[0]; spinor W[0..3];
+vector W^mu upper components) the amplitude is::
+
+    A = COUP * sum bra_s L_{s s'}(P) ket_{s'} * prod_vectors (W^mu g_{mu mu}) * prod_scalars W[0]
+
+with slot 2k the bra (row) and slot 2k-1 the ket (column) of fermion pair k, unless the
+pair is *flipped*, in which case L -> C L^T C^-1 on that pair and slot 2k-1 is the bra.
+Momenta P_n flow *into* the vertex. The off-shell routine for slot k returns the
+propagated current built from J = dA/dW_k (without COUP), D = P_k^2 - M^2 + i M W::
+
+    scalar:            COUP * i/D * J
+    vector (unitary):  COUP * (-i/D) * (J^mu - P_k^mu (P_k.J)/M^2)
+    vector (P0):       COUP * (-i/D) * J^mu                  (D = P_k^2)
+    bra slot:          COUP * i/D * (pslash + M) J,  p = -P_k   (a ket / column)
+    ket slot:          COUP * i/D * J (pslash + M),  p = +P_k   (a bra / row)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from madgen.errors import UnsupportedFeature
+from madgen.lorentz.structures import (
+    CMATRIX,
+    CMATRIX_INV,
+    METRIC,
+    IndexKind,
+    Tensor,
+    contract,
+    evaluate_structure,
+    from_matrix,
+    momentum_symbol,
+    slash,
+    slot_kinds,
+)
+from madgen.model.types import LorentzStructure, Spin
+
+COUP = sympy.Symbol("COUP")
+MASS = sympy.Symbol("M", real=True)
+WIDTH = sympy.Symbol("W", real=True)
+DENOM = sympy.Symbol("denom")
+
+
+def wf_symbol(slot: int, comp: int) -> sympy.Symbol:
+    """W<slot>[comp]: component of the wavefunction plugged into ``slot``."""
+    return sympy.Symbol(f"W{slot}[{comp}]")
+
+
+@dataclass(frozen=True)
+class RoutineRequest:
+    """Which routine to build: amplitude (offshell=0) or the current of slot ``offshell``."""
+
+    lorentz: LorentzStructure
+    offshell: int
+    flipped_pairs: tuple[int, ...] = ()
+    massless_propagator: bool = False
+
+    @property
+    def name(self) -> str:
+        """ALOHA-style name ``<Lorentz>[C<k>...][P0]_<offshell>``."""
+        flips = "".join(f"C{k}" for k in sorted(set(self.flipped_pairs)))
+        p0 = "P0" if self.massless_propagator else ""
+        return f"{self.lorentz.name}{flips}{p0}_{self.offshell}"
+
+
+@dataclass(frozen=True)
+class RoutineSpec:
+    """A routine ready to print: ``statements`` are (name, expr) temporaries in order."""
+
+    name: str
+    arguments: tuple[str, ...]
+    output_spin: int
+    statements: tuple[tuple[str, sympy.Expr], ...]
+    result: tuple[sympy.Expr, ...]
+    doc: str = ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _flip(tensor: Tensor, pair: int) -> Tensor:
+    """L -> C L^T C^-1 on fermion pair ``pair``: new row index = slot 2k-1, column = slot 2k.
+
+    L'_{x y} = C_{x c} L_{d c} C^-1_{d y}, where L_{d c} has d on slot 2k and c on slot 2k-1.
+    """
+    a, b = 2 * pair - 1, 2 * pair
+    sa, sb = (a, IndexKind.SPINOR), (b, IndexKind.SPINOR)
+    da, db = (-1001, IndexKind.SPINOR), (-1002, IndexKind.SPINOR)
+    relabel = {sa: da, sb: db}
+    renamed = Tensor(tuple(relabel.get(ix, ix) for ix in tensor.indices), tensor.data)
+    out = contract(contract(from_matrix(CMATRIX, sa, da), renamed), from_matrix(CMATRIX_INV, db, sb))
+    order = [out.indices.index(ix) for ix in tensor.indices]
+    return Tensor(tensor.indices, {tuple(k[p] for p in order): v for k, v in out.data.items()})
+
+
+def _amplitude(tensor: Tensor, kinds: tuple[Spin, ...]) -> sympy.Expr:
+    """Full contraction of the structure tensor with every slot's wavefunction (no COUP)."""
+    index_slots = [lab for lab, _ in tensor.indices]
+    terms = []
+    for comp, val in tensor.data.items():
+        term = val
+        for slot, c in zip(index_slots, comp):
+            sign = METRIC[c] if kinds[slot - 1] is Spin.VECTOR else 1
+            term = term * sign * wf_symbol(slot, c)
+        terms.append(term)
+    amp = sympy.Add(*terms)
+    for n, k in enumerate(kinds, start=1):
+        if k is Spin.SCALAR:
+            amp = amp * wf_symbol(n, 0)
+    return sympy.expand(amp)
+
+
+def _nest(expr: sympy.Expr, slots: list[int], kinds: tuple[Spin, ...]) -> sympy.Expr:
+    """Multilinear ``expr`` written as sum_c W_s[c] * (nested coefficient) over ``slots`` in turn."""
+    if not slots:
+        return expr
+    s, rest = slots[0], slots[1:]
+    terms = []
+    for c in range(kinds[s - 1].n_components):
+        coef = sympy.expand(sympy.diff(expr, wf_symbol(s, c)))
+        if coef != 0:
+            terms.append(wf_symbol(s, c) * _nest(coef, rest, kinds))
+    return sympy.Add(*terms)
+
+
+def _is_bra(slot: int, flipped: tuple[int, ...]) -> bool:
+    pair = (slot + 1) // 2
+    even = slot % 2 == 0
+    return even != (pair in flipped)
+
+
+def _dot(a, b) -> sympy.Expr:
+    return sum(METRIC[m] * a[m] * b[m] for m in range(4))
+
+
+def _validate(req: RoutineRequest, kinds: tuple[Spin, ...]) -> None:
+    name = req.lorentz.name
+    if not 0 <= req.offshell <= len(kinds):
+        raise UnsupportedFeature(f"Lorentz structure {name}: no slot {req.offshell} to put off shell")
+    n_pairs = sum(k is Spin.FERMION for k in kinds) // 2
+    for p in req.flipped_pairs:
+        if not 1 <= p <= n_pairs:
+            raise UnsupportedFeature(f"Lorentz structure {name}: no fermion pair {p} to flip")
+    if req.massless_propagator and (req.offshell == 0 or kinds[req.offshell - 1] is not Spin.VECTOR):
+        raise UnsupportedFeature(
+            f"Lorentz structure {name}: massless (P0) propagator requested for a non-vector slot"
+        )
+
+
+def _cse(exprs: list[sympy.Expr], prefix: str = "t"):
+    temps, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols(prefix), order="canonical")
+    return [(str(s), e) for s, e in temps], list(reduced)
+
+
+# --------------------------------------------------------------------------- build
+
+def build_routine(request: RoutineRequest) -> RoutineSpec:
+    """Derive the amplitude or off-shell current routine of ``request`` symbolically."""
+    lz = request.lorentz
+    kinds = slot_kinds(lz.name, tuple(lz.spins))
+    _validate(request, kinds)
+    flipped = tuple(sorted(set(request.flipped_pairs)))
+    tensor = evaluate_structure(lz.name, tuple(lz.spins), lz.structure)
+    for pair in flipped:
+        tensor = _flip(tensor, pair)
+    amp = _amplitude(tensor, kinds)
+    n = len(kinds)
+    k = request.offshell
+    momenta = tuple(f"P{i}" for i in range(1, n + 1))
+    flip_doc = f" with fermion pair(s) {flipped} flipped (L -> C L^T C^-1)" if flipped else ""
+    if k == 0:
+        statements, (red,) = _cse([_nest(amp, list(range(n, 0, -1)), kinds)])
+        return RoutineSpec(
+            name=request.name,
+            arguments=tuple(f"W{i}" for i in range(1, n + 1)) + momenta + ("COUP",),
+            output_spin=0,
+            statements=tuple(statements),
+            result=(COUP * red,),
+            doc=f"Amplitude COUP * [{lz.structure}]{flip_doc}, fully contracted.",
+        )
+
+    kind = kinds[k - 1]
+    ncomp = kind.n_components
+    others = [i for i in range(n, 0, -1) if i != k]
+    J = [_nest(sympy.expand(sympy.diff(amp, wf_symbol(k, c))), others, kinds) for c in range(ncomp)]
+    P = [momentum_symbol(k, m) for m in range(4)]
+    statements, Jred = _cse(J)
+    jsyms = [sympy.Symbol(f"J{c}") for c in range(ncomp)]
+    p2 = _dot(P, P)
+    if kind is Spin.SCALAR:
+        denom = COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
+        result = (DENOM * jsyms[0],)
+        what = "scalar current COUP * i/D * J"
+    elif kind is Spin.VECTOR:
+        # J_mu (lower) -> J^mu (upper)
+        Jred = [METRIC[m] * Jred[m] for m in range(4)]
+        if request.massless_propagator:
+            denom = -COUP * sympy.I / p2
+            result = tuple(DENOM * jsyms[m] for m in range(4))
+            what = "vector current COUP * (-i/P^2) * J^mu (Feynman gauge, massless)"
+        else:
+            denom = -COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
+            pj = sympy.Symbol("PJ")
+            Jred.append(_dot(P, jsyms) / MASS**2)
+            jsyms = jsyms + [pj]
+            result = tuple(DENOM * (jsyms[m] - P[m] * pj) for m in range(4))
+            what = "vector current COUP * (-i/D) * (J^mu - P^mu (P.J)/M^2) (unitary gauge)"
+    else:
+        bra = _is_bra(k, flipped)
+        denom = COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
+        if bra:
+            prop = slash([-x for x in P]) + MASS * sympy.eye(4)
+            vec = prop * sympy.Matrix(jsyms)
+            what = "ket spinor COUP * i/D * (pslash + M) J with p = -P_k"
+        else:
+            prop = slash(P) + MASS * sympy.eye(4)
+            vec = (sympy.Matrix(jsyms).T * prop).T
+            what = "bra spinor COUP * i/D * J (pslash + M) with p = +P_k"
+        result = tuple(DENOM * sympy.expand(vec[c]) for c in range(4))
+    # J components that are 0 or a single symbol/number are substituted, not assigned
+    inline = {s: e for s, e in zip(jsyms, Jred) if e.is_Atom}
+    statements = statements + [(str(s), e.subs(inline)) for s, e in zip(jsyms, Jred) if s not in inline]
+    statements.append((str(DENOM), denom))
+    result = tuple(r.subs(inline) for r in result)
+    return RoutineSpec(
+        name=request.name,
+        arguments=tuple(f"W{i}" for i in range(1, n + 1) if i != k) + momenta + ("COUP", "M", "W"),
+        output_spin=int(lz.spins[k - 1]),
+        statements=tuple(statements),
+        result=result,
+        doc=(
+            f"Off-shell slot {k} of [{lz.structure}]{flip_doc}: {what}, "
+            f"J = dA/dW{k}, D = P{k}^2 - M^2 + i M W."
+        ),
+    )

@@ -1,0 +1,203 @@
+"""SLHA param cards (``param_card.dat``, ``restrict_*.dat``): read, write, map to parameters.
+
+Block names are case-insensitive in SLHA; ``ParamCard`` stores them upper-case.
+``DECAY pdg width`` lines go to ``decays`` (branching-ratio lines after them are
+accepted and ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from madgen.errors import ParamCardError
+from madgen.model.types import Model, Parameter
+
+DECAY_BLOCK = "DECAY"
+
+
+@dataclass(frozen=True)
+class ParamCard:
+    """A parsed SLHA card: ``blocks[NAME][codes] = value`` and ``decays[pdg] = width``."""
+
+    blocks: Mapping[str, Mapping[tuple[int, ...], float]] = field(hash=False)
+    decays: Mapping[int, float] = field(hash=False)
+    source: str = "<text>"
+
+    def get(self, block: str, codes: tuple[int, ...]) -> float | None:
+        """Value of ``block``/``codes`` (DECAY: ``codes == (pdg,)``), None if absent."""
+        block = block.upper()
+        if block == DECAY_BLOCK:
+            return self.decays.get(int(codes[0])) if len(codes) == 1 else None
+        return self.blocks.get(block, {}).get(tuple(int(c) for c in codes))
+
+
+def _looks_like_path(text: str) -> bool:
+    return "\n" not in text and len(text) < 4096 and os.path.exists(text)
+
+
+def read_param_card(path_or_text: str | os.PathLike) -> ParamCard:
+    """Parse a param card from a file path or from its text.
+
+    Malformed lines raise ``ParamCardError`` naming file and line number.
+    """
+    if isinstance(path_or_text, os.PathLike) or _looks_like_path(str(path_or_text)):
+        path = Path(path_or_text)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ParamCardError(f"cannot read param card {path}: {exc}") from None
+        source = str(path)
+    else:
+        text, source = str(path_or_text), "<text>"
+    return parse_param_card(text, source)
+
+
+def _number(token: str) -> float:
+    return float(token.replace("d", "e").replace("D", "E"))
+
+
+def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
+    """Parse param card text; ``source`` names it in error messages."""
+    blocks: dict[str, dict[tuple[int, ...], float]] = {}
+    decays: dict[int, float] = {}
+    block: str | None = None  # current block name, DECAY_BLOCK inside a decay table
+
+    def fail(number: int, line: str, why: str) -> ParamCardError:
+        return ParamCardError(f"{source}:{number}: {why}: {line.strip()!r}. "
+                              f"Fix the line (SLHA format: 'Block NAME', '  code(s) value # comment', "
+                              f"'DECAY pdg width').")
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        tokens = line.split()
+        head = tokens[0].upper()
+        if head == "BLOCK":
+            if len(tokens) < 2:
+                raise fail(number, raw, "block without a name")
+            block = tokens[1].upper()
+            if block == DECAY_BLOCK:
+                raise fail(number, raw, "'Block DECAY' is not SLHA; use DECAY lines")
+            blocks.setdefault(block, {})
+            continue
+        if head == "DECAY":
+            if len(tokens) < 3:
+                raise fail(number, raw, "DECAY line needs a PDG code and a width")
+            try:
+                pdg, width = int(tokens[1]), _number(tokens[2])
+            except ValueError:
+                raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width") from None
+            decays[pdg] = width
+            block = DECAY_BLOCK
+            continue
+        if block is None:
+            raise fail(number, raw, "data line before any 'Block' or 'DECAY' line")
+        if block == DECAY_BLOCK:
+            # branching ratio line: BR NDA ID1 ... IDn
+            try:
+                _number(tokens[0])
+                nda = int(tokens[1])
+                [int(t) for t in tokens[2:]]
+            except (ValueError, IndexError):
+                raise fail(number, raw, "malformed branching-ratio line in a DECAY table") from None
+            if len(tokens) != 2 + nda:
+                raise fail(number, raw, f"branching-ratio line announces {nda} daughters")
+            continue
+        try:
+            codes = tuple(int(t) for t in tokens[:-1])
+            value = _number(tokens[-1])
+        except ValueError:
+            if block.endswith("INFO"):
+                continue  # SPINFO/DCINFO hold program names and versions
+            raise fail(number, raw, f"expected integer code(s) then a number in block {block}") from None
+        if not codes and block != "ALPHA":
+            raise fail(number, raw, f"entry without a code in block {block}")
+        blocks[block][codes] = value
+    frozen_blocks = MappingProxyType({k: MappingProxyType(v) for k, v in blocks.items()})
+    return ParamCard(frozen_blocks, MappingProxyType(decays), source)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def format_value(value: float) -> str:
+    """MadGraph's ``%e`` layout, with more digits only where needed to round-trip exactly."""
+    value = float(value)
+    for digits in range(6, 18):
+        text = f"{value:.{digits}e}"
+        if float(text) == value:
+            return text
+    return repr(value)
+
+
+def _card_blocks(model: Model) -> dict[str, list[Parameter]]:
+    blocks: dict[str, list[Parameter]] = {}
+    for p in model.external_parameters:
+        blocks.setdefault(p.lhablock.upper(), []).append(p)
+    return blocks
+
+
+def write_param_card(model: Model, values: Mapping[str, float] | None = None) -> str:
+    """A param card for ``model`` in MadGraph's layout (deterministic).
+
+    ``values`` overrides the model's defaults by external parameter name; unknown
+    names raise ``ParamCardError``.
+    """
+    values = dict(values or {})
+    externals = {p.name for p in model.external_parameters}
+    unknown = sorted(set(values) - externals)
+    if unknown:
+        raise ParamCardError(f"write_param_card: {unknown} are not external parameters of model "
+                             f"{model.name}; known: {sorted(externals)}")
+    particle_of_width = {p.width: p for p in model.particles if p.pdg_code > 0}
+    rule = "#" * 35
+    lines = [
+        "#" * 70,
+        f"## PARAM_CARD for model {model.name} written by madgen",
+        "#" * 70,
+        "",
+    ]
+    decay_lines = []
+    for block, params in _card_blocks(model).items():
+        if block == DECAY_BLOCK:
+            for p in params:
+                value = format_value(values.get(p.name, p.value))
+                label = p.name
+                if p.name in particle_of_width:
+                    label += f" ({particle_of_width[p.name].name})"
+                decay_lines.append(f"DECAY {p.lhacode[0]:>6} {value} # {label}")
+            continue
+        lines += [rule, f"## INFORMATION FOR {block}", rule, f"Block {block}"]
+        for p in sorted(params, key=lambda q: q.lhacode):
+            codes = " ".join(f"{c:>4}" for c in p.lhacode)
+            lines.append(f"  {codes} {format_value(values.get(p.name, p.value))} # {p.name}")
+        lines.append("")
+    if decay_lines:
+        lines += [rule, "## INFORMATION FOR DECAY", rule] + decay_lines + [""]
+    return "\n".join(lines)
+
+
+def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
+    """External parameter name -> value from ``card``, in model order.
+
+    A missing entry raises ``ParamCardError`` naming the block, code and parameter.
+    """
+    values: dict[str, float] = {}
+    missing = []
+    for p in model.external_parameters:
+        value = card.get(p.lhablock, p.lhacode)
+        if value is None:
+            where = (f"DECAY {p.lhacode[0]}" if p.lhablock.upper() == DECAY_BLOCK
+                     else f"Block {p.lhablock} entry {' '.join(map(str, p.lhacode))}")
+            missing.append(f"{where} ({p.name})")
+            continue
+        values[p.name] = float(value)
+    if missing:
+        raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
+                             f"(write_param_card(model) writes a complete one)")
+    return values

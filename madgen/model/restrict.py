@@ -1,0 +1,179 @@
+"""MadGraph model restriction (``restrict_<name>.dat``) applied to a converted ``Model``.
+
+Semantics follow MadGraph's ``RestrictModel.restrict_model``:
+
+* external parameters get the card's value as their new default (entries missing from
+  the card keep the UFO default, as older MadGraph versions did);
+* every parameter whose value is exactly 0 is fixed to 0, and every parameter whose
+  value is exactly 1 is fixed to 1 -- except masses and widths of particles, which MG
+  never fixes to 1. "Every parameter" includes internal ones (after substitution,
+  e.g. ``CKM1x1 = 1 - lamWS**2/2`` with ``lamWS = 0``), judged numerically like MG.
+  Fixed parameters are substituted into all expressions; fixed externals leave the
+  external list (they no longer appear in the param card); fixed internals stay in the
+  list with their constant value;
+* masses/widths fixed to 0 become ``ZERO`` on their particles;
+* couplings that vanish with the restricted defaults (exactly after substitution, or
+  numerically ``|g| < 1e-13`` as MG, unless some coupling lies in ``[1e-13, 1e-10)``,
+  in which case only exact zeros count) are removed, with the vertex terms using them;
+  vertices left without terms are removed.
+
+MadGraph additionally merges numerically identical couplings; madgen does not (it
+changes names only, never values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+import sympy
+
+from madgen.codegen.printer import MadgenJaxPrinter
+from madgen.errors import ModelError
+from madgen.model.param_card import ParamCard
+from madgen.model.types import ZERO, Coupling, Model, Parameter
+
+ZERO_COUPLING = 1e-13
+"""|coupling| below which MadGraph treats a coupling as vanishing."""
+
+_AMBIGUOUS_COUPLING = 1e-10
+
+
+def card_values(model: Model, card: ParamCard) -> dict[str, float]:
+    """External name -> value: from the card where present, else the model default."""
+    values = {}
+    for p in model.external_parameters:
+        value = card.get(p.lhablock, p.lhacode)
+        values[p.name] = float(p.value if value is None else value)
+    return values
+
+
+_UNORDERED_PRINTER = MadgenJaxPrinter({"order": "none"})
+
+
+@functools.lru_cache(maxsize=8192)
+def _printed(expr: sympy.Expr) -> str:
+    """``jax_code`` without term sorting (evaluation only; much faster), memoised."""
+    return _UNORDERED_PRINTER.doprint(expr)
+
+
+def numeric_values(
+    parameters: Sequence[Parameter],
+    couplings: Sequence[Coupling],
+    external: Mapping[str, complex],
+) -> dict[str, complex]:
+    """Evaluate internal parameters (in order) and couplings with complex numpy arithmetic.
+
+    Uses the code the JAX backend prints (``MadgenJaxPrinter``) with ``jnp`` bound to numpy,
+    all values complex like MadGraph's ``cmath`` evaluation. Invalid operations give
+    nan/inf rather than raising.
+    """
+    lines = []
+    for item in list(parameters) + list(couplings):
+        if isinstance(item, Parameter) and item.external:
+            continue
+        lines.append(f"{item.name} = {_printed(item.value)}")
+    namespace: dict[str, object] = {name: np.complex128(v) for name, v in external.items()}
+    code = compile("\n".join(lines), "<madgen parameter evaluation>", "exec")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exec(code, {"jnp": np, "__builtins__": __builtins__}, namespace)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"cannot evaluate the model's parameters numerically: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return {k: complex(np.asarray(v).item()) for k, v in namespace.items()}
+
+
+def _special_value(value: complex) -> int | None:
+    """0 or 1 when ``value`` is exactly that (MadGraph's test), else None."""
+    if value == 0:
+        return 0
+    if value == 1:
+        return 1
+    return None
+
+
+def fixed_parameters(model: Model, values: Mapping[str, float]) -> dict[str, int]:
+    """Parameters the restriction fixes (name -> 0 or 1), externals and internals."""
+    protected = {p.mass for p in model.particles} | {p.width for p in model.particles}
+    fixed: dict[str, int] = {}
+    for p in model.external_parameters:
+        special = _special_value(values[p.name])
+        if special == 0 or (special == 1 and p.name not in protected):
+            fixed[p.name] = special
+    internals = list(model.internal_parameters)
+    # iterate: fixing a parameter can make others exactly 0/1 (MG judges numerically)
+    while True:
+        subs = {model.parameter(n).symbol: sympy.Integer(v) for n, v in fixed.items()}
+        current = [dataclasses.replace(p, value=p.value.xreplace(subs)) for p in internals]
+        numbers = numeric_values(current, (), values)
+        newly = {}
+        for p in current:
+            if p.name in fixed:
+                continue
+            special = _special_value(numbers[p.name])
+            if special == 0 or (special == 1 and p.name not in protected):
+                newly[p.name] = special
+        if not newly:
+            return fixed
+        fixed.update(newly)
+
+
+def _vanishing_couplings(couplings: Sequence[Coupling], numbers: Mapping[str, complex]) -> set[str]:
+    magnitudes = {c.name: abs(numbers[c.name]) for c in couplings}
+    strict = any(ZERO_COUPLING <= m < _AMBIGUOUS_COUPLING for m in magnitudes.values())
+    zero = set()
+    for c in couplings:
+        m = magnitudes[c.name]
+        if c.value == 0 or m == 0 or (not strict and m < ZERO_COUPLING):
+            zero.add(c.name)
+    return zero
+
+
+def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | None = None) -> Model:
+    """Apply a restriction card to an unrestricted model (see module docstring)."""
+    values = card_values(model, card)
+    fixed = fixed_parameters(model, values)
+    subs = {model.parameter(n).symbol: sympy.Integer(v) for n, v in fixed.items()}
+
+    externals = tuple(dataclasses.replace(p, value=values[p.name])
+                      for p in model.external_parameters if p.name not in fixed)
+    internals = tuple(
+        dataclasses.replace(p, value=sympy.Integer(fixed[p.name]) if p.name in fixed
+                            else p.value.xreplace(subs))
+        for p in model.internal_parameters
+    )
+    couplings = tuple(dataclasses.replace(c, value=c.value.xreplace(subs)) for c in model.couplings)
+    numbers = numeric_values(internals, couplings, values)
+    zero = _vanishing_couplings(couplings, numbers)
+    couplings = tuple(c for c in couplings if c.name not in zero)
+
+    vertices = []
+    for v in model.vertices:
+        terms = tuple(t for t in v.terms if t.coupling not in zero)
+        if terms:
+            vertices.append(dataclasses.replace(v, terms=terms))
+    zero_params = {n for n, v in fixed.items() if v == 0}
+    particles = tuple(
+        dataclasses.replace(
+            p,
+            mass=ZERO if p.mass in zero_params else p.mass,
+            width=ZERO if p.width in zero_params else p.width,
+        )
+        for p in model.particles
+    )
+    used = {t.lorentz for v in vertices for t in v.terms}
+    return dataclasses.replace(
+        model,
+        name=name or model.name,
+        restriction=restriction,
+        particles=particles,
+        parameters=externals + internals,
+        couplings=couplings,
+        lorentz=tuple(lz for lz in model.lorentz if lz.name in used),
+        vertices=tuple(vertices),
+    )

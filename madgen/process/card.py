@@ -1,0 +1,139 @@
+"""``process.yaml``: the card that says which model and process to compile.
+
+Keys: ``model`` (required; a UFO name with optional MadGraph restriction suffix, e.g.
+``sm``, ``sm-no_b_mass``, ``sm-full``, or a path), ``process`` (required; a
+MadGraph process string or a list of them), ``multiparticles`` (optional
+``{label: [particles]}`` or ``{label: "a b c"}`` defines), ``name`` or ``output``
+(optional output package name / directory), ``param_card`` (optional path to a
+param_card.dat whose values become the defaults), ``parameters`` (optional
+``{UFO external parameter name: value}`` overrides).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from madgen.errors import CardError
+
+KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters")
+
+
+@dataclass(frozen=True)
+class ProcessCard:
+    path: str  # where the card was read from ("<string>" if not a file)
+    model: str
+    processes: tuple[str, ...]
+    multiparticles: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    name: str | None = None
+    output: str | None = None
+    param_card: str | None = None
+    parameters: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def package_name(self) -> str:
+        """Name of the generated package: the card's ``name``, else derived from the process."""
+        if self.name:
+            return self.name
+        if self.output:
+            return Path(self.output).name
+        return process_tag(self.processes[0])
+
+
+def process_tag(process: str) -> str:
+    """MadGraph-like identifier for a process: ``g g > t t~`` → ``gg_ttx``."""
+    text = process.split("@")[0]
+    text = re.split(r"\s(?:[A-Za-z_]+\^?2?(?:<=|>=|==|=)\d+|/|\$)", " " + text)[0]
+    sides = text.split(">")
+    parts = []
+    for side in sides:
+        tokens = side.split()
+        parts.append("".join(_token_tag(t) for t in tokens))
+    return "_".join(p for p in parts if p) or "process"
+
+
+def _token_tag(token: str) -> str:
+    return token.replace("~", "x").replace("+", "p").replace("-", "m")
+
+
+def read_process_card(path: str | Path) -> ProcessCard:
+    """Read and validate ``process.yaml``; errors name the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CardError(f"{path}: no such file; write a process card (see README, 'process.yaml')") from None
+    return parse_process_card(text, str(path))
+
+
+def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise CardError(f"{source}{where}: malformed YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise CardError(f"{source}: expected a mapping with at least 'model' and 'process', got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - set(KNOWN_KEYS))
+    if unknown:
+        raise CardError(f"{source}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
+                        f"allowed keys: {', '.join(KNOWN_KEYS)}")
+    for required in ("model", "process"):
+        if required not in data or data[required] in (None, ""):
+            raise CardError(f"{source}: missing required key '{required}'")
+    model = data["model"]
+    if not isinstance(model, str):
+        raise CardError(f"{source}, key 'model': expected a model name such as 'sm', got {model!r}")
+    processes = data["process"]
+    if isinstance(processes, str):
+        processes = [processes]
+    if not isinstance(processes, list) or not processes or not all(isinstance(p, str) for p in processes):
+        raise CardError(f"{source}, key 'process': expected a process string or a list of them, got {processes!r}")
+    multiparticles = _read_multiparticles(data.get("multiparticles"), source)
+    parameters = _read_parameters(data.get("parameters"), source)
+    for key in ("name", "output", "param_card"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise CardError(f"{source}, key '{key}': expected a string, got {value!r}")
+    name = data.get("name")
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise CardError(f"{source}, key 'name': '{name}' is not a valid Python package name "
+                        "(letters, digits and '_', not starting with a digit)")
+    param_card = data.get("param_card")
+    if param_card is not None and source != "<string>":
+        param_card = str((Path(source).parent / param_card).resolve())
+    return ProcessCard(source, model, tuple(processes), multiparticles, name, data.get("output"),
+                       param_card, parameters)
+
+
+def _read_multiparticles(value, source):
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CardError(f"{source}, key 'multiparticles': expected a mapping label -> list of particles")
+    result = []
+    for label, members in value.items():
+        if isinstance(members, str):
+            members = members.split()
+        if not isinstance(members, list) or not members:
+            raise CardError(f"{source}, key 'multiparticles.{label}': expected a list of particle names")
+        result.append((str(label), tuple(str(m) for m in members)))
+    return tuple(result)
+
+
+def _read_parameters(value, source):
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CardError(f"{source}, key 'parameters': expected a mapping NAME: value")
+    result = []
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise CardError(f"{source}, key 'parameters.{name}': expected a number, got {number!r}")
+        result.append((str(name), float(number)))
+    return tuple(result)

@@ -1,0 +1,306 @@
+"""Helicity routines generated from UFO Lorentz structures: numeric checks."""
+
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import ufo_mssm
+import ufo_sm
+
+from madgen.codegen.routines import render_routine, render_routines
+from madgen.errors import UnsupportedFeature
+from madgen.lorentz import RoutineRequest, build_routine
+from madgen.model.types import LorentzStructure
+
+jax.config.update("jax_enable_x64", True)
+
+G0 = np.array([[0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]], complex)
+SIG = [np.array([[0, 1], [1, 0]], complex), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]], complex)]
+GAMMA = [G0] + [np.block([[np.zeros((2, 2)), s], [-s, np.zeros((2, 2))]]) for s in SIG]
+GAMMA5 = np.diag([-1, -1, 1, 1]).astype(complex)
+PROJM = (np.eye(4) - GAMMA5) / 2
+CMAT = 1j * GAMMA[2] @ GAMMA[0]
+METRIC = np.diag([1.0, -1.0, -1.0, -1.0])
+
+
+def slash(p):
+    return sum(GAMMA[mu] * METRIC[mu, mu] * p[mu] for mu in range(4))
+
+
+def _structures():
+    seen = {}
+    for mod in (ufo_sm, ufo_mssm):
+        for lz in mod.all_lorentz:
+            s = LorentzStructure(lz.name, tuple(lz.spins), lz.structure)
+            seen[(s.name, s.spins, s.structure)] = s
+    return [seen[k] for k in sorted(seen)]
+
+
+ALL = _structures()
+SUPPORTED = [s for s in ALL if all(x in (1, 2, 3) for x in s.spins)]
+GHOSTS = [s for s in ALL if s not in SUPPORTED]
+
+
+def _id(s):
+    return f"{s.name}-{hashlib.sha1(s.structure.encode()).hexdigest()[:6]}"
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(req: RoutineRequest, backend: str = "numpy"):
+    """The routine of ``req`` exec'd with ``jnp`` bound to numpy (fast) or jax.numpy."""
+    src = render_routine(build_routine(req))
+    ns = {"jnp": np if backend == "numpy" else jnp}
+    exec(src, ns)  # noqa: S102
+    return ns[req.name]
+
+
+def ncomp(spin):
+    return 1 if spin == 1 else 4
+
+
+def random_inputs(lz, rng):
+    n = len(lz.spins)
+    ws = [rng.normal(size=ncomp(s)) + 1j * rng.normal(size=ncomp(s)) for s in lz.spins]
+    ps = [rng.normal(size=4) for _ in range(n - 1)]
+    ps.append(-sum(ps))
+    return ws, ps
+
+
+def numeric_current(lz, k, flipped, ws, ps, coup):
+    """J (before propagator) of slot k from the amplitude routine with basis wavefunctions."""
+    amp = compiled(RoutineRequest(lz, 0, flipped))
+    J = []
+    for c in range(ncomp(lz.spins[k - 1])):
+        e = np.zeros(ncomp(lz.spins[k - 1]), complex)
+        e[c] = 1
+        args = list(ws)
+        args[k - 1] = e
+        J.append(amp(*args, *ps, coup) / coup)
+    return np.array(J)
+
+
+def is_bra(slot, flipped):
+    return (slot % 2 == 0) != (((slot + 1) // 2) in flipped)
+
+
+def propagate(spin, slot, flipped, J, P, coup, M, W, massless=False):
+    D = P @ METRIC @ P - M**2 + 1j * M * W
+    if spin == 1:
+        return coup * 1j / D * J
+    if spin == 3:
+        Jup = METRIC @ J
+        if massless:
+            return coup * (-1j / (P @ METRIC @ P)) * Jup
+        return coup * (-1j / D) * (Jup - P * (P @ METRIC @ Jup) / M**2)
+    if is_bra(slot, flipped):
+        return coup * 1j / D * ((slash(-P) + M * np.eye(4)) @ J)
+    return coup * 1j / D * (J @ (slash(P) + M * np.eye(4)))
+
+
+def pairs(lz):
+    return sum(s == 2 for s in lz.spins) // 2
+
+
+def flip_options(lz):
+    return [()] + [(p,) for p in range(1, pairs(lz) + 1)]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_ffv1_amplitude_matches_explicit_matrices():
+    lz = LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)")
+    rng = np.random.default_rng(0)
+    ws, ps = random_inputs(lz, rng)
+    coup = 0.3 - 0.2j
+    f = compiled(RoutineRequest(lz, 0), "jax")
+    got = complex(f(*[jnp.asarray(w) for w in ws], *[jnp.asarray(p) for p in ps], coup))
+    W1, W2, W3 = ws
+    W3low = METRIC @ W3
+    expected = coup * sum(W2 @ GAMMA[mu] @ W1 * W3low[mu] for mu in range(4))
+    assert abs(got - expected) < 1e-12
+
+
+def test_ffv2_amplitude_and_batched_jit():
+    lz = LorentzStructure("FFV2", (2, 2, 3), "Gamma(3,2,-1)*ProjM(-1,1)")
+    rng = np.random.default_rng(1)
+    ws = [rng.normal(size=(4, 7)) + 1j * rng.normal(size=(4, 7)) for _ in range(3)]
+    ps = [rng.normal(size=(4, 7)) for _ in range(2)]
+    ps.append(-ps[0] - ps[1])
+    f = jax.jit(compiled(RoutineRequest(lz, 0), "jax"))
+    got = np.asarray(f(*ws, *ps, 1.0))
+    assert got.shape == (7,)
+    W1, W2, W3 = ws
+    W3low = METRIC @ W3
+    expected = sum(np.einsum("ib,ij,jb->b", W2, GAMMA[mu] @ PROJM, W1) * W3low[mu] for mu in range(4))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    cur = jax.jit(compiled(RoutineRequest(lz, 2), "jax"))(ws[0], ws[2], *ps, 1.0, 5.0, 0.1)
+    assert cur.shape == (4, 7) and cur.dtype == jnp.complex128
+
+
+def test_vvv1_amplitude_matches_dot_products():
+    lz = next(s for s in SUPPORTED if s.name == "VVV1")
+    rng = np.random.default_rng(2)
+    (e1, e2, e3), (p1, p2, p3) = random_inputs(lz, rng)
+
+    def dot(a, b):
+        return a @ METRIC @ b
+
+    expected = (
+        dot(e1, e2) * dot(p1 - p2, e3) + dot(e2, e3) * dot(p2 - p3, e1) + dot(e3, e1) * dot(p3 - p1, e2)
+    )
+    got = compiled(RoutineRequest(lz, 0))(e1, e2, e3, p1, p2, p3, 1.0)
+    assert abs(got - expected) < 1e-12
+
+
+@pytest.mark.parametrize("lz", SUPPORTED, ids=_id)
+def test_offshell_currents_consistent_with_amplitude(lz):
+    rng = np.random.default_rng(3)
+    coup, M, W = 0.7 + 0.1j, 3.1, 0.4
+    for flipped in flip_options(lz):
+        ws, ps = random_inputs(lz, rng)
+        for k in range(1, len(lz.spins) + 1):
+            spin = lz.spins[k - 1]
+            J = numeric_current(lz, k, flipped, ws, ps, coup)
+            others = [w for i, w in enumerate(ws) if i != k - 1]
+            for massless in (False, True) if spin == 3 else (False,):
+                req = RoutineRequest(lz, k, flipped, massless)
+                out = compiled(req)(*others, *ps, coup, M, W)
+                assert out.shape == (ncomp(spin),)
+                expected = propagate(spin, k, flipped, J, ps[k - 1], coup, M, W, massless)
+                np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12, err_msg=req.name)
+
+
+@pytest.mark.parametrize("lz", [s for s in SUPPORTED if 2 in s.spins], ids=_id)
+def test_flipped_structures_are_charge_conjugated(lz):
+    """A'(W1, W2, ...) = W1^T (C L^T C^-1) W2 with L_ij = A(bra=e_i, ket=e_j)."""
+    rng = np.random.default_rng(4)
+    ws, ps = random_inputs(lz, rng)
+    amp = compiled(RoutineRequest(lz, 0))
+    flipped = compiled(RoutineRequest(lz, 0, (1,)))
+    L = np.zeros((4, 4), complex)
+    for i in range(4):
+        for j in range(4):
+            args = list(ws)
+            args[1] = np.eye(4)[i]  # bra slot 2
+            args[0] = np.eye(4)[j]  # ket slot 1
+            L[i, j] = amp(*args, *ps, 1.0)
+    Lc = CMAT @ L.T @ np.linalg.inv(CMAT)
+    expected = ws[0] @ Lc @ ws[1]
+    assert abs(flipped(*ws, *ps, 1.0) - expected) < 1e-10
+
+
+def test_known_charge_conjugation_identities():
+    rng = np.random.default_rng(5)
+    ffv = LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)")
+    ws, ps = random_inputs(ffv, rng)
+    a = compiled(RoutineRequest(ffv, 0))(ws[1], ws[0], ws[2], *ps, 1.0)
+    ac = compiled(RoutineRequest(ffv, 0, (1,)))(*ws, *ps, 1.0)
+    assert abs(ac + a) < 1e-12  # C gamma^T C^-1 = -gamma
+    ffs = LorentzStructure("FFS1", (2, 2, 1), "ProjM(2,1)")
+    ws, ps = random_inputs(ffs, rng)
+    a = compiled(RoutineRequest(ffs, 0))(ws[1], ws[0], ws[2], *ps, 1.0)
+    ac = compiled(RoutineRequest(ffs, 0, (1,)))(*ws, *ps, 1.0)
+    assert abs(ac - a) < 1e-12  # C PL^T C^-1 = PL
+
+
+@pytest.mark.parametrize("lz", SUPPORTED, ids=_id)
+def test_every_model_structure_builds_and_renders(lz):
+    reqs = [RoutineRequest(lz, k, f) for f in flip_options(lz) for k in range(len(lz.spins) + 1)]
+    reqs += [RoutineRequest(lz, k, (), True) for k in range(1, len(lz.spins) + 1) if lz.spins[k - 1] == 3]
+    specs = [build_routine(r) for r in reqs]
+    src = render_routines(specs)
+    ns = {"jnp": jnp}
+    exec(src, ns)  # noqa: S102
+    for r in reqs:
+        assert callable(ns[r.name])
+        assert f"def {r.name}(" in src
+    assert len(src.splitlines()) < 40 * len(reqs)
+
+
+@pytest.mark.parametrize("lz", GHOSTS, ids=_id)
+def test_ghost_structures_unsupported(lz):
+    with pytest.raises(UnsupportedFeature, match=lz.name):
+        build_routine(RoutineRequest(lz, 0))
+
+
+def test_names_and_signatures():
+    lz = next(s for s in SUPPORTED if s.name == "VVV1")
+    spec = build_routine(RoutineRequest(lz, 1, (), True))
+    assert spec.name == "VVV1P0_1"
+    assert spec.arguments == ("W2", "W3", "P1", "P2", "P3", "COUP", "M", "W")
+    assert spec.output_spin == 3
+    ffv = LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)")
+    assert RoutineRequest(ffv, 2, (1,)).name == "FFV1C1_2"
+    spec = build_routine(RoutineRequest(ffv, 0))
+    assert spec.arguments == ("W1", "W2", "W3", "P1", "P2", "P3", "COUP")
+    assert spec.output_spin == 0 and len(spec.result) == 1
+
+
+@pytest.mark.parametrize(
+    "structure,spins",
+    [
+        ("Foo(1,2)", (3, 3)),
+        ("Metric(1,2)", (5, 5)),
+        ("Gamma(3,2,1)", (2, 3, 2)),  # fermions not paired
+        ("Metric(1,2)", (3, 3, 3)),  # slot 3 index missing
+        ("Gamma(1,2,1)", (2, 2, 3)),  # slot 1 used as Lorentz index
+    ],
+)
+def test_unsupported_inputs(structure, spins):
+    with pytest.raises(UnsupportedFeature):
+        build_routine(RoutineRequest(LorentzStructure("BAD1", spins, structure), 0))
+    with pytest.raises(UnsupportedFeature):
+        build_routine(RoutineRequest(LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)"), 1, (), True))
+
+
+def test_other_objects_evaluate():
+    """Sigma, Gamma5, Identity, C, Epsilon, complex(0,1), cmath.sqrt and /2. parse."""
+    rng = np.random.default_rng(6)
+    lz = LorentzStructure(
+        "X1", (2, 2, 3, 3), "complex(0,1)*Sigma(3,4,2,-1)*Gamma5(-1,1)/2. + cmath.sqrt(2)*Identity(2,1)*Metric(3,4)"
+    )
+    ws, ps = random_inputs(lz, rng)
+    got = compiled(RoutineRequest(lz, 0))(*ws, *ps, 1.0)
+    e3, e4 = METRIC @ ws[2], METRIC @ ws[3]
+    sig = lambda m, n: 0.5j * (GAMMA[m] @ GAMMA[n] - GAMMA[n] @ GAMMA[m])  # noqa: E731
+    expected = sum(0.5j * ws[1] @ sig(m, n) @ GAMMA5 @ ws[0] * e3[m] * e4[n] for m in range(4) for n in range(4))
+    expected += np.sqrt(2) * (ws[1] @ ws[0]) * (ws[2] @ METRIC @ ws[3])
+    assert abs(got - expected) < 1e-10
+    eps = LorentzStructure("E1", (3, 3, 3, 3), "Epsilon(1,2,3,4)")
+    e = np.eye(4)
+    # eps^{0123} = -1 contracted (via the metric) with upper basis vectors e_0..e_3
+    w = [e[i] for i in range(4)]
+    p4 = [np.zeros(4)] * 4
+    val = compiled(RoutineRequest(eps, 0))(*w, *p4, 1.0)
+    assert abs(val - (-1) * np.prod(np.diag(METRIC))) < 1e-14
+    cc = LorentzStructure("CC1", (2, 2, 1), "C(2,1)")
+    ws, ps = random_inputs(cc, rng)
+    assert abs(compiled(RoutineRequest(cc, 0))(*ws, *ps, 1.0) - ws[1] @ CMAT @ ws[0] * ws[2][0]) < 1e-12
+
+
+def test_rendering_deterministic_across_processes():
+    code = (
+        "import ufo_sm, hashlib\n"
+        "from madgen.lorentz import RoutineRequest, build_routine\n"
+        "from madgen.codegen.routines import render_routines\n"
+        "from madgen.model.types import LorentzStructure as L\n"
+        "ls=[L(x.name, tuple(x.spins), x.structure) for x in ufo_sm.all_lorentz if x.name in ('VVV1','FFV2','VVVV2')]\n"
+        "s=render_routines([build_routine(RoutineRequest(l,k)) for l in ls for k in range(len(l.spins)+1)])\n"
+        "print(hashlib.sha256(s.encode()).hexdigest())\n"
+    )
+    root = pathlib.Path(__file__).resolve().parents[1]
+    outs = set()
+    for seed in ("1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(root))
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=root)
+        assert res.returncode == 0, res.stderr
+        outs.add(res.stdout.strip())
+    assert len(outs) == 1

@@ -1,0 +1,139 @@
+"""External wavefunctions (templates/wavefunctions.py): Dirac equations, spin and
+polarization sums, axis momenta, finite gradients."""
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "templates" / "wavefunctions.py"
+_spec = importlib.util.spec_from_file_location("madgen_template_wavefunctions", _PATH)
+wf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(wf)
+
+G0 = np.array([[0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]], complex)
+SIG = [np.array([[0, 1], [1, 0]], complex), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]], complex)]
+GAMMA = [G0] + [np.block([[np.zeros((2, 2)), s], [-s, np.zeros((2, 2))]]) for s in SIG]
+GAMMA5 = np.diag([-1, -1, 1, 1]).astype(complex)
+METRIC = np.diag([1.0, -1.0, -1.0, -1.0])
+
+
+def slash(p):
+    return sum(GAMMA[mu] * METRIC[mu, mu] * p[mu] for mu in range(4))
+
+
+def momentum(m, px, py, pz):
+    return np.array([np.sqrt(m * m + px * px + py * py + pz * pz), px, py, pz])
+
+
+MOMENTA = [
+    (0.0, 1.0, -2.0, 3.0),
+    (0.0, 0.0, 0.0, 5.0),
+    (0.0, 0.0, 0.0, -5.0),
+    (4.7, 3.0, 1.5, -2.0),
+    (4.7, 0.0, 0.0, 2.0),
+    (4.7, 0.0, 0.0, -2.0),
+    (4.7, 0.0, 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("m,px,py,pz", MOMENTA)
+def test_dirac_equations_and_spin_sums(m, px, py, pz):
+    p = momentum(m, px, py, pz)
+    ps = slash(p)
+    one = np.eye(4)
+    su, sv = np.zeros((4, 4), complex), np.zeros((4, 4), complex)
+    for hel in (-1, 1):
+        u = np.asarray(wf.ket_spinor(p, m, hel, False))
+        v = np.asarray(wf.ket_spinor(p, m, hel, True))
+        ub = np.asarray(wf.bra_spinor(p, m, hel, False))
+        vb = np.asarray(wf.bra_spinor(p, m, hel, True))
+        assert u.shape == (4,) and u.dtype == np.complex128
+        np.testing.assert_allclose((ps - m * one) @ u, 0, atol=1e-12)
+        np.testing.assert_allclose((ps + m * one) @ v, 0, atol=1e-12)
+        np.testing.assert_allclose(ub @ (ps - m * one), 0, atol=1e-12)
+        np.testing.assert_allclose(vb @ (ps + m * one), 0, atol=1e-12)
+        np.testing.assert_allclose(ub, u.conj() @ G0, atol=1e-14)
+        su += np.outer(u, ub)
+        sv += np.outer(v, vb)
+        # helicity eigenstates: for massless u, chirality = helicity
+        if m == 0:
+            np.testing.assert_allclose(GAMMA5 @ u, hel * u, atol=1e-12)
+            np.testing.assert_allclose(GAMMA5 @ v, -hel * v, atol=1e-12)
+        # helicity operator Sigma.p_hat
+        pp = np.linalg.norm(p[1:])
+        if pp > 0:
+            hop = sum(np.kron(np.eye(2), s) * p[1 + i] / pp for i, s in enumerate(SIG))
+            np.testing.assert_allclose(hop @ u, hel * u, atol=1e-12)
+            np.testing.assert_allclose(hop @ v, -hel * v, atol=1e-12)
+    np.testing.assert_allclose(su, ps + m * one, atol=1e-12)
+    np.testing.assert_allclose(sv, ps - m * one, atol=1e-12)
+
+
+@pytest.mark.parametrize("m,px,py,pz", MOMENTA)
+def test_polarization_sums(m, px, py, pz):
+    p = momentum(m, px, py, pz)
+    hels = (-1, 0, 1) if m > 0 else (-1, 1)
+    total = np.zeros((4, 4), complex)
+    for hel in hels:
+        e = np.asarray(wf.polarization(p, m, hel, False))
+        eo = np.asarray(wf.polarization(p, m, hel, True))
+        np.testing.assert_allclose(eo, e.conj())
+        assert abs(e @ METRIC @ p) < 1e-12  # transversality
+        np.testing.assert_allclose(e.conj() @ METRIC @ e, -1, atol=1e-12)
+        total += np.outer(e, e.conj())
+    if m > 0:
+        np.testing.assert_allclose(total, -np.linalg.inv(METRIC) + np.outer(p, p) / m**2, atol=1e-12)
+    else:
+        # transverse projector: -g + (p n + n p)/(p.n) with n = (E, -p3)
+        n = np.array([p[0], -p[1], -p[2], -p[3]])
+        expected = -np.linalg.inv(METRIC) + (np.outer(p, n) + np.outer(n, p)) / (p @ METRIC @ n)
+        expected -= np.outer(p, p) * (n @ METRIC @ n) / (p @ METRIC @ n) ** 2
+        np.testing.assert_allclose(total, expected, atol=1e-12)
+
+
+def test_polarization_helicity_along_z():
+    p = momentum(0.0, 0.0, 0.0, 3.0)
+    e = np.asarray(wf.polarization(p, 0.0, 1, False))
+    np.testing.assert_allclose(e, np.array([0, -1, -1j, 0]) / np.sqrt(2), atol=1e-14)
+
+
+def test_batched_and_jit():
+    rng = np.random.default_rng(1)
+    three = rng.normal(size=(3, 5))
+    three[:, 0] = [0, 0, 2.0]
+    three[:, 1] = [0, 0, -2.0]
+    m = 1.3
+    p = np.vstack([np.sqrt(m * m + (three**2).sum(0)), three])
+    f = jax.jit(lambda p: wf.ket_spinor(p, m, 1, False))
+    out = f(p)
+    assert out.shape == (4, 5)
+    for i in range(5):
+        np.testing.assert_allclose(out[:, i], wf.ket_spinor(p[:, i], m, 1, False), atol=1e-13)
+    assert wf.polarization(p, m, 0, False).shape == (4, 5)
+    assert wf.bra_spinor(p, jnp.full(5, m), -1, True).shape == (4, 5)
+    assert wf.scalar_wf(p).shape == (1, 5)
+
+
+@pytest.mark.parametrize("m,px,py,pz", MOMENTA)
+def test_gradients_finite(m, px, py, pz):
+    p0 = jnp.asarray(momentum(m, px, py, pz))
+
+    def total(p, mass):
+        s = 0.0
+        for hel in (-1, 1):
+            for anti in (False, True):
+                s += jnp.sum(jnp.abs(wf.ket_spinor(p, mass, hel, anti)) ** 2)
+                s += jnp.sum(jnp.real(wf.bra_spinor(p, mass, hel, anti)))
+            s += jnp.sum(jnp.real(wf.polarization(p, mass, hel, False)) + jnp.imag(wf.polarization(p, mass, hel, True)))
+        if m > 0:
+            s += jnp.sum(jnp.real(wf.polarization(p, mass, 0, False)))
+        return s
+
+    gp, gm = jax.grad(total, argnums=(0, 1))(p0, m)
+    assert np.all(np.isfinite(np.asarray(gp))) and np.isfinite(float(gm))

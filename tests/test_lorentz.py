@@ -153,7 +153,8 @@ def test_vvv1_amplitude_matches_dot_products():
     def dot(a, b):
         return a @ METRIC @ b
 
-    expected = (
+    # routines take momenta flowing in; UFO's P(mu, n) is the outgoing momentum -P_n
+    expected = -(
         dot(e1, e2) * dot(p1 - p2, e3) + dot(e2, e3) * dot(p2 - p3, e1) + dot(e3, e1) * dot(p3 - p1, e2)
     )
     got = compiled(RoutineRequest(lz, 0))(e1, e2, e3, p1, p2, p3, 1.0)

@@ -7,8 +7,9 @@ leg ``n`` is line ``"n"``, a propagator carrying legs 1 and 2 is line ``"1_2"``.
 
 Layout: initial-state legs enter from the left, final-state legs leave to the right.
 External legs are ordered along each side by a planar (crossing-free) traversal of
-the tree; a vertex's x is its relative graph distance between the initial and the
-final legs; its y is relaxed toward the mean of its neighbours, then vertex dots
+the tree; a vertex starts at its relative graph distance between the initial and
+the final legs and is relaxed to the mean of its neighbours' positions (a barycentric
+layout, free of crossings for a tree with its legs in planar order); then vertex dots
 that come too close are pushed apart. Everything is deterministic: the same input
 gives the same bytes.
 
@@ -225,10 +226,10 @@ def _layout(graph: _Graph) -> tuple[dict[tuple, tuple[float, float]], float, flo
             frac = di / (di + df)
         xs[v] = x_in + inner * frac
         pos[v] = (xs[v], mid_y)
-    for _ in range(60):  # Gauss-Seidel relaxation of y toward the neighbours' mean
-        for v in vertices:
-            ys = [pos[o][1] for o in graph.adj[v]]
-            pos[v] = (xs[v], sum(ys) / len(ys))
+    for _ in range(200):  # Gauss-Seidel relaxation toward the neighbours' mean (barycentric,
+        for v in vertices:  # crossing-free for a tree whose legs sit in planar order)
+            nbrs = graph.adj[v]
+            pos[v] = (sum(pos[o][0] for o in nbrs) / len(nbrs), sum(pos[o][1] for o in nbrs) / len(nbrs))
     for _ in range(20):  # push apart vertex dots that come too close
         moved = False
         for a in range(len(vertices)):

@@ -1,0 +1,50 @@
+"""Test set-up: double precision and strict dtype promotion for JAX, and a cache of generated packages."""
+
+import json
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+# ../shared beside the checkout (also in CI's fresh clone)
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mg5_sm_me2.json"
+
+
+@pytest.fixture(scope="session")
+def reference_processes():
+    if not REFERENCE.exists():
+        pytest.fail(f"MadGraph reference values not found at {REFERENCE} (expected ../shared/reference)")
+    return {entry["process"]: entry for entry in json.loads(REFERENCE.read_text())}
+
+
+class PackageFactory:
+    """Generates a process card once per test session and loads the package."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache = {}
+
+    def card(self, model: str, process, name: str, **extra) -> Path:
+        import yaml
+
+        data = {"model": model, "process": process, "name": name, **extra}
+        path = self.root / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    def __call__(self, model: str, process, name: str, **extra):
+        key = (model, str(process), name, json.dumps(extra, sort_keys=True))
+        if key not in self.cache:
+            import madgen
+
+            card = self.card(model, process, name, **extra)
+            madgen.generate(card, output=self.root / "generated" / name, force=True)
+            self.cache[key] = madgen.load(self.root / "generated" / name)
+        return self.cache[key]
+
+
+@pytest.fixture(scope="session")
+def generate_package(tmp_path_factory):
+    return PackageFactory(tmp_path_factory.mktemp("madgen"))

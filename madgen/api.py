@@ -40,9 +40,18 @@ def generate(card_path, output=None, force: bool = False, draw: bool = False) ->
 
         raise OutputError(f"{target} already exists; pass --force to overwrite it")
     package = compile_card(card, model_search_paths())
-    write_package(package, target, force=force)
-    if draw:
-        _draw_package(target)
+    if not draw:
+        write_package(package, target, force=force)
+    else:
+        import shutil
+        import tempfile
+
+        # draw from a scratch copy first, so that a drawing failure leaves the output untouched
+        with tempfile.TemporaryDirectory() as scratch:
+            staged = write_package(package, Path(scratch) / "package")
+            _draw_package(staged, Path(scratch) / "diagrams")
+            write_package(package, target, force=force)
+            shutil.copytree(Path(scratch) / "diagrams", target / "diagrams")
     return GenerationResult(target, package.subprocesses, package.n_diagrams, package.timings)
 
 

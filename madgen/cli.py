@@ -53,6 +53,19 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("madgen: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except OSError as error:  # a file that cannot be read or written (disk full, permissions)
+        print(f"madgen: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - a bug in madgen: say so, in one line unless -v
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"madgen: internal error: {type(error).__name__}{': ' + detail if detail else ''}; "
+              "nothing was written. This is a bug in madgen: please report it with the card "
+              "(rerun with -v for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

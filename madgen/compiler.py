@@ -67,6 +67,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
 
     timer = _StageTimer()
     model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
+    model = apply_card_parameters(model, card)
     labels = resolve_labels(model, dict(card.multiparticles))
     subprocesses = []
     for text in card.processes:
@@ -108,6 +109,18 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests)
     return CompiledPackage(card.package_name, tuple(files), tuple(c.process for c in codes),
                            tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()))
+
+
+def apply_card_parameters(model, card):
+    """The card's ``param_card`` then ``parameters`` entries become the generated defaults."""
+    from madgen.model.param_card import parameters_from_card, read_param_card, with_defaults
+
+    if card.param_card:
+        values = parameters_from_card(model, read_param_card(Path(card.param_card)))
+        model = with_defaults(model, values, card.param_card)
+    if card.parameters:
+        model = with_defaults(model, dict(card.parameters), f"{card.path}, key 'parameters'")
+    return model
 
 
 def _render_package(card, model, codes, routine_requests):

@@ -5,16 +5,20 @@ complex arrays with components on axis 0. Chiral representation::
 
     gamma^0 = [[0, 1], [1, 0]],  gamma^k = [[0, sigma^k], [-sigma^k, 0]],  gamma5 = diag(-1, -1, 1, 1)
 
-Helicity eigenspinors chi_+(p) = (cos(t/2), e^{i phi} sin(t/2)),
-chi_-(p) = (-e^{-i phi} sin(t/2), cos(t/2)); omega_+- = sqrt(E +- |p|)::
+Helicity states are those along z carried to the momentum direction n = p/|p| by a
+rotation R(n) that is smooth in n (so jax.grad is right also for beams along +-z):
+the minimal rotation from +z for n_z >= 0, and a half-turn about y followed by the
+minimal rotation from -z for n_z < 0. With U(n) the SU(2) form of R(n) and
+omega_+- = sqrt(E +- |p|)::
 
+    chi_+(n) = U(n) (1, 0),  chi_-(n) = U(n) (0, 1)
     u(p, l) = (omega_{-l} chi_l, omega_l chi_l)
     v(p, l) = (-l omega_l chi_{-l}, l omega_{-l} chi_{-l})
-    eps(p, +-1) = (-+ e1 - i e2)/sqrt(2),  eps(p, 0) = (|p|, E p/|p|)/m
+    eps(p, +-1) = (-+ e1 - i e2)/sqrt(2),  e1 = R(n) x,  e2 = R(n) y
+    eps(p, 0) = (|p|, E n)/m
 
-with e1 = (0, cos t cos phi, cos t sin phi, -sin t), e2 = (0, -sin phi, cos phi, 0).
-Along the -z axis phi = 0, t = pi. Every sqrt and division uses the "double where"
-trick so that values and gradients stay finite for momenta along +-z and at rest.
+A particle at rest takes n = +z. Every sqrt and division uses the "double where"
+trick so that values and gradients stay finite.
 """
 
 import jax.numpy as jnp
@@ -36,37 +40,54 @@ def _complex_dtype(p):
     return jnp.result_type(p.dtype, jnp.complex64)
 
 
-def _angles(p):
-    """(|p|, cos t/2, sin t/2, e^{i phi}, cos t, sin t, cos phi, sin phi) of the 3-momentum."""
+def _direction(p):
+    """(|p|, nx, ny, nz): the unit vector along the 3-momentum, +z at rest."""
     px, py, pz = p[1], p[2], p[3]
-    pt2 = px * px + py * py
-    pp = _safe_sqrt(pt2 + pz * pz)
-    pt = _safe_sqrt(pt2)
-    up = pz >= 0
-    # a = |p| + pz, b = |p| - pz, computed without cancellation (a * b = pt^2)
-    a = jnp.where(up, pp + pz, _safe_div(pt2, pp - pz, 0.0))
-    b = jnp.where(up, _safe_div(pt2, pp + pz, 0.0), pp - pz)
-    two_pp = 2.0 * pp
-    cos_half = jnp.where(pp > 0, _safe_sqrt(_safe_div(a, two_pp, 1.0)), 1.0)
-    sin_half = jnp.where(pp > 0, _safe_sqrt(_safe_div(b, two_pp, 0.0)), 0.0)
-    cos_phi = _safe_div(px, pt, 1.0)
-    sin_phi = _safe_div(py, pt, 0.0)
-    cos_t = _safe_div(pz, pp, 1.0)
-    sin_t = _safe_div(pt, pp, 0.0)
-    phase = cos_phi + 1j * sin_phi
-    return pp, cos_half, sin_half, phase, cos_t, sin_t, cos_phi, sin_phi
+    pp = _safe_sqrt(px * px + py * py + pz * pz)
+    moving = pp > 0
+    safe = jnp.where(moving, pp, 1.0)
+    return (pp, jnp.where(moving, px / safe, 0.0), jnp.where(moving, py / safe, 0.0),
+            jnp.where(moving, pz / safe, 1.0))
 
 
-def _chi(cos_half, sin_half, phase, lam):
-    """Two-component helicity eigenstate chi_lam (sigma.p chi = lam |p| chi)."""
+def _hemispheres(nx, ny, nz):
+    """Direction components made safe for the n_z >= 0 ("up") and n_z < 0 ("down") formulas."""
+    up = nz >= 0
+    n_up = (jnp.where(up, nx, 0.0), jnp.where(up, ny, 0.0), jnp.where(up, nz, 1.0))
+    n_down = (jnp.where(up, 0.0, nx), jnp.where(up, 0.0, ny), jnp.where(up, -1.0, nz))
+    return up, n_up, n_down
+
+
+def _chi(nx, ny, nz, lam):
+    """Two-component helicity eigenstate chi_lam(n) = U(n) chi_lam(z) (sigma.n chi = lam chi)."""
+    up, (ux, uy, uz), (dx, dy, dz) = _hemispheres(nx, ny, nz)
+    s_up = 1.0 / jnp.sqrt(2.0 * (1.0 + uz))
+    s_down = 1.0 / jnp.sqrt(2.0 * (1.0 - dz))
+    # U(n) = [[alpha, -conj(beta)], [beta, conj(alpha)]]
+    alpha = jnp.where(up, (1.0 + uz) * s_up + 0j, s_down * (dx - 1j * dy))
+    beta = jnp.where(up, s_up * (ux + 1j * uy), (1.0 - dz) * s_down + 0j)
     if lam > 0:
-        return cos_half + 0j, sin_half * phase
-    return -sin_half * jnp.conj(phase), cos_half + 0j
+        return alpha, beta
+    return -jnp.conj(beta), jnp.conj(alpha)
+
+
+def _transverse_axes(nx, ny, nz):
+    """e1 = R(n) x and e2 = R(n) y: real unit vectors with e1 x e2 = n."""
+    up, (ux, uy, uz), (dx, dy, dz) = _hemispheres(nx, ny, nz)
+    a_up = 1.0 / (1.0 + uz)
+    a_down = 1.0 / (1.0 - dz)
+    e1_up = (1.0 - ux * ux * a_up, -ux * uy * a_up, -ux)
+    e2_up = (-ux * uy * a_up, 1.0 - uy * uy * a_up, -uy)
+    e1_down = (-(1.0 - dx * dx * a_down), dx * dy * a_down, -dx)
+    e2_down = (-dx * dy * a_down, 1.0 - dy * dy * a_down, dy)
+    e1 = tuple(jnp.where(up, a, b) for a, b in zip(e1_up, e1_down))
+    e2 = tuple(jnp.where(up, a, b) for a, b in zip(e2_up, e2_down))
+    return e1, e2
 
 
 def _omegas(p, m):
     """(sqrt(E + |p|), sqrt(E - |p|)) with the second as m / sqrt(E + |p|) (exact for m = 0)."""
-    pp = _angles(p)[0]
+    pp = _direction(p)[0]
     w_plus = _safe_sqrt(p[0] + pp)
     w_minus = _safe_div(m * jnp.ones_like(w_plus), w_plus, 0.0)
     return w_plus, w_minus
@@ -81,15 +102,15 @@ def ket_spinor(p, m, hel, antiparticle):
     """u(p, hel) (incoming fermion) or v(p, hel) (outgoing antifermion), shape (4, *batch)."""
     _check_hel(hel, (-1, 1))
     p = jnp.asarray(p)
-    _, ch, sh, ph = _angles(p)[:4]
+    _, nx, ny, nz = _direction(p)
     w_plus, w_minus = _omegas(p, m)
     w = {1: w_plus, -1: w_minus}
     lam = int(hel)
     if not antiparticle:
-        c0, c1 = _chi(ch, sh, ph, lam)
+        c0, c1 = _chi(nx, ny, nz, lam)
         top, bot = w[-lam], w[lam]
     else:
-        c0, c1 = _chi(ch, sh, ph, -lam)
+        c0, c1 = _chi(nx, ny, nz, -lam)
         top, bot = -lam * w[lam], lam * w[-lam]
     out = jnp.stack([top * c0, top * c1, bot * c0, bot * c1])
     return out.astype(_complex_dtype(p))
@@ -105,7 +126,7 @@ def polarization(p, m, hel, outgoing):
     """eps^mu(p, hel) (incoming) or its conjugate (outgoing), upper index, shape (4, *batch)."""
     _check_hel(hel, (-1, 0, 1))
     p = jnp.asarray(p)
-    pp, _, _, _, cos_t, sin_t, cos_phi, sin_phi = _angles(p)
+    pp, nx, ny, nz = _direction(p)
     zero = jnp.zeros_like(pp)
     if hel == 0:
         mm = m * jnp.ones_like(pp)
@@ -121,8 +142,8 @@ def polarization(p, m, hel, outgoing):
     else:
         lam = int(hel)
         r = 1.0 / jnp.sqrt(2.0)
-        e1 = (zero, cos_t * cos_phi, cos_t * sin_phi, -sin_t)
-        e2 = (zero, -sin_phi, cos_phi, zero)
+        e1, e2 = _transverse_axes(nx, ny, nz)
+        e1, e2 = (zero,) + e1, (zero,) + e2
         eps = [r * (-lam * a - 1j * b) for a, b in zip(e1, e2)]
     out = jnp.stack(eps).astype(_complex_dtype(p))
     return jnp.conj(out) if outgoing else out

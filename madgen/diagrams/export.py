@@ -24,6 +24,7 @@ def diagram_to_data(model: Model, diagram: Diagram, initial_legs: frozenset) -> 
         particle = model.particle(current.line_particle)
         propagators.append({
             "line": _line_name(current.legs), "particle": particle.name, "pdg": particle.pdg_code,
+            "mass": particle.mass, "width": particle.width, "spin": particle.spin.value,
             "legs": list(current.legs), "s_channel": is_s_channel(frozenset(current.legs), initial_legs)})
         lines = [_line_name(child.legs) for _, child in current.slot_children()]
         lines.insert(current.offshell_slot, _line_name(current.legs))

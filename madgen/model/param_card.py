@@ -201,3 +201,27 @@ def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
         raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
                              f"(write_param_card(model) writes a complete one)")
     return values
+
+
+def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Model:
+    """``model`` with the defaults of some external parameters replaced by ``values``.
+
+    A name the restricted model no longer has (fixed to 0 or 1 by the restriction card)
+    or never had is an error naming ``origin`` (where the values came from).
+    """
+    import dataclasses
+
+    externals = {p.name: p for p in model.external_parameters}
+    for name in values:
+        if name not in externals:
+            fixed = any(p.name == name for p in model.internal_parameters)
+            hint = (f"it is not an external parameter of '{model.name}'" if not fixed else
+                    f"it is a derived (internal) parameter of '{model.name}'")
+            if not fixed and model.restriction:
+                hint += (f" (the restriction {model.restriction} may have fixed it; use the model without "
+                         "restriction, e.g. 'sm-full', to vary it)")
+            raise ParamCardError(f"{origin}: cannot set parameter '{name}': {hint}; "
+                                 f"external parameters: {', '.join(sorted(externals))}")
+    parameters = tuple(dataclasses.replace(p, value=float(values[p.name])) if p.name in values else p
+                       for p in model.parameters)
+    return dataclasses.replace(model, parameters=parameters)

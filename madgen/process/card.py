@@ -1,7 +1,7 @@
 """``process.yaml``: the card that says which model and process to compile.
 
 Keys: ``model`` (required; a UFO name with optional MadGraph restriction suffix, e.g.
-``sm``, ``sm-no_b_mass``, ``sm-full``, or a path), ``process`` (required; a
+``sm``, ``sm-no_b_mass``, ``sm-full``, or a path, relative to the card), ``process`` (required; a
 MadGraph process string or a list of them), ``multiparticles`` (optional
 ``{label: [particles]}`` or ``{label: "a b c"}`` defines), ``name`` or ``output``
 (optional output package name / directory), ``param_card`` (optional path to a
@@ -11,6 +11,7 @@ param_card.dat whose values become the defaults), ``parameters`` (optional
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,32 @@ def _token_tag(token: str) -> str:
     return token.replace("~", "x").replace("+", "p").replace("-", "m")
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key, line, first_line):
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+@functools.lru_cache(maxsize=None)
+def _card_loader():
+    import yaml
+
+    class CardLoader(yaml.SafeLoader):
+        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value
+                    if key in seen:
+                        raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
+                    seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return CardLoader
+
+
 def read_process_card(path: str | Path) -> ProcessCard:
     """Read and validate ``process.yaml``; errors name the file and key."""
     path = Path(path)
@@ -71,11 +98,17 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_card_loader())  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as error:
+        raise CardError(f"{source}, line {error.line}: key '{error.key}' is given twice "
+                        f"(first at line {error.first_line}); keep one") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
+        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+            problem += f" ({context} that starts at line {context_mark.line + 1})"
         raise CardError(f"{source}{where}: malformed YAML: {problem}") from None
     if not isinstance(data, dict):
         raise CardError(f"{source}: expected a mapping with at least 'model' and 'process', got {type(data).__name__}")
@@ -89,6 +122,9 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     model = data["model"]
     if not isinstance(model, str):
         raise CardError(f"{source}, key 'model': expected a model name such as 'sm', got {model!r}")
+    if source != "<string>" and _is_path(model):
+        # a model given as a path is relative to the card, like param_card
+        model = str((Path(source).parent / Path(model).expanduser()).resolve())
     processes = data["process"]
     if isinstance(processes, str):
         processes = [processes]
@@ -109,6 +145,10 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
         param_card = str((Path(source).parent / param_card).resolve())
     return ProcessCard(source, model, tuple(processes), multiparticles, name, data.get("output"),
                        param_card, parameters)
+
+
+def _is_path(model: str) -> bool:
+    return "/" in model or "\\" in model or model.startswith((".", "~"))
 
 
 def _read_multiparticles(value, source):

@@ -62,12 +62,27 @@ def parse_process(text: str) -> ProcessSpec:
             f"process '{source}': decay chains (',' and parentheses) are not supported yet; "
             "generate the full final state instead")
     if "@" in source:
-        source = source.split("@", 1)[0].strip()
+        # MadGraph's process tag "@N" (anywhere after the final state) only numbers the process
+        tags = re.findall(r"@\s*(\S*)", source)
+        bad = [t for t in tags if not re.fullmatch(r"\d+", t)]
+        if bad or len(tags) > 1:
+            raise ProcessError(f"process '{source}': cannot read the process tag; write it as '@1' "
+                               "(one '@' followed by a number)")
+        source = " ".join(re.sub(r"@\s*\d+", " ", source).split())
     tokens = _tokenize(source)
     if tokens.count(">") != 1:
+        hint = ""
+        if tokens.count(">") > 1:
+            strict = [f"{tokens[i - 1]}>={int(tokens[i + 1]) + 1}" for i, t in enumerate(tokens[1:-1], start=1)
+                      if t == ">" and re.fullmatch(r"[A-Z][A-Z0-9_]*", tokens[i - 1])
+                      and re.fullmatch(r"-?\d+", tokens[i + 1])]
+            if strict:
+                hint = f" (for a lower bound on a coupling order write e.g. '{strict[0]}')"
+            else:
+                hint = " (decay chains and multi-step processes are not supported)"
         raise ProcessError(
             f"process '{source}': expected exactly one '>' between initial and final state, "
-            f"found {tokens.count('>')}")
+            f"found {tokens.count('>')}{hint}")
     arrow = tokens.index(">")
     initial = tuple(tokens[:arrow])
     rest = tokens[arrow + 1:]
@@ -109,10 +124,11 @@ def parse_process(text: str) -> ProcessSpec:
 
 def _tokenize(source: str) -> list[str]:
     spaced = source.replace(">", " > ").replace("/", " / ")
-    spaced = re.sub(r"\$(?!\$)", " $ ", spaced)
+    spaced = re.sub(r"\${1,2}", lambda m: f" {m.group(0)} ", spaced)
     # re-join order constraints split by the '>' padding ("QCD > = 1" cannot occur: '>=' handled here)
     spaced = re.sub(r"\s*(<|>|=)\s*=\s*", lambda m: m.group(1) + "=", spaced)
     spaced = re.sub(r"\s*(<=|>=|==|=)\s*", lambda m: m.group(1), spaced)
+    spaced = re.sub(r"\s*<(?!=)\s*", "<", spaced)  # 'QED < 3'; '<' has no other use
     tokens = spaced.split()
     return tokens
 
@@ -127,5 +143,11 @@ def _parse_order(token: str, source: str) -> OrderConstraint | None:
     name, squared, op, value = match.groups()
     if squared:
         raise UnsupportedFeature(f"process '{source}': squared-order constraint '{token}' is not supported")
-    op = {"=": "<=", "<": "<=", ">": ">="}.get(op, op)
-    return OrderConstraint(name, op, int(value))
+    value = int(value)
+    if op == "<":  # strict bounds on integers
+        op, value = "<=", value - 1
+    elif op == ">":
+        op, value = ">=", value + 1
+    elif op == "=":  # MadGraph: QCD=2 means at most 2
+        op = "<="
+    return OrderConstraint(name, op, value)

@@ -1,0 +1,391 @@
+"""The process front end: MadGraph process syntax, label expansion, conservation checks,
+diagram counts against MadGraph, and process cards (madgen.process)."""
+
+from __future__ import annotations
+
+import pytest
+
+from madgen.diagrams.generate import generate_diagrams, make_legs
+from madgen.errors import CardError, ProcessError, UnsupportedFeature
+from madgen.model import load_model
+from madgen.process.card import parse_process_card, process_tag, read_process_card
+from madgen.process.expand import (
+    canonical_particle_name,
+    conservation_violation,
+    default_multiparticles,
+    expand_process,
+    resolve_labels,
+    resolve_tokens,
+)
+from madgen.process.syntax import OrderConstraint, parse_process
+
+
+@pytest.fixture(scope="module")
+def sm():
+    return load_model("sm")
+
+
+@pytest.fixture(scope="module")
+def sm_labels(sm):
+    return resolve_labels(sm, {})
+
+
+def n_diagrams(model, text, defines=None):
+    """Diagrams of each subprocess of ``text``, as the compiler generates them."""
+    labels = resolve_labels(model, defines or {})
+    spec = parse_process(text)
+    counts = {}
+    subprocesses = expand_process(model, spec, labels)
+    for sub in subprocesses:
+        legs = make_legs(model, sub.initial, sub.final)
+        try:
+            diagram_set = generate_diagrams(model, legs, spec.orders,
+                                            resolve_tokens(model, spec, spec.excluded, labels),
+                                            resolve_tokens(model, spec, spec.forbidden_s_channel, labels), sub.text)
+        except ProcessError:
+            if len(subprocesses) > 1:  # the compiler skips subprocesses without diagrams, as MadGraph does
+                continue
+            raise
+        counts[sub.text] = len(diagram_set.diagrams)
+    return counts
+
+
+# ------------------------------------------------------------------ syntax
+
+
+def test_parse_basic():
+    spec = parse_process("e+ e- > mu+ mu-")
+    assert spec.initial == ("e+", "e-")
+    assert spec.final == ("mu+", "mu-")
+    assert spec.orders == spec.excluded == spec.forbidden_s_channel == ()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("g g > t t~ QCD=2", [OrderConstraint("QCD", "<=", 2)]),  # MadGraph: '=' means 'at most'
+    ("g g > t t~ QCD = 2", [OrderConstraint("QCD", "<=", 2)]),
+    ("g g > t t~ QED<=4", [OrderConstraint("QED", "<=", 4)]),
+    ("g g > t t~ QED <= 4", [OrderConstraint("QED", "<=", 4)]),
+    ("g g > t t~ QED==2", [OrderConstraint("QED", "==", 2)]),
+    ("g g > t t~ QED == 2", [OrderConstraint("QED", "==", 2)]),
+    ("g g > t t~ QED>=1", [OrderConstraint("QED", ">=", 1)]),
+    ("g g > t t~ QED<3", [OrderConstraint("QED", "<=", 2)]),
+    ("g g > t t~ QED < 3", [OrderConstraint("QED", "<=", 2)]),
+    ("g g > t t~ QCD=2 QED=0", [OrderConstraint("QCD", "<=", 2), OrderConstraint("QED", "<=", 0)]),
+])
+def test_parse_orders(text, expected):
+    spec = parse_process(text)
+    assert list(spec.orders) == expected
+    assert spec.initial == ("g", "g") and spec.final == ("t", "t~")
+
+
+def test_order_constraint_allows():
+    assert OrderConstraint("QED", "<=", 2).allows(2) and not OrderConstraint("QED", "<=", 2).allows(3)
+    assert OrderConstraint("QED", "==", 2).allows(2) and not OrderConstraint("QED", "==", 2).allows(0)
+    assert OrderConstraint("QED", ">=", 1).allows(4) and not OrderConstraint("QED", ">=", 1).allows(0)
+
+
+def test_parse_excluded_and_forbidden():
+    spec = parse_process("e+ e- > mu+ mu- / z h $ a")
+    assert spec.excluded == ("z", "h")
+    assert spec.forbidden_s_channel == ("a",)
+    assert parse_process("e+ e- > mu+ mu-/z").excluded == ("z",)
+    assert parse_process("e+ e- > mu+ mu- $z").forbidden_s_channel == ("z",)
+    spec = parse_process("e+ e- > mu+ mu- QED=2 / z")
+    assert spec.excluded == ("z",) and spec.orders == (OrderConstraint("QED", "<=", 2),)
+
+
+@pytest.mark.parametrize("text", ["p p > t t~ @1", "p p > t t~ @ 12", "p p > t t~ QCD=2 @2", "p p > t t~ @2 QCD=2"])
+def test_process_tag_is_ignored(text):
+    spec = parse_process(text)
+    assert spec.initial == ("p", "p") and spec.final == ("t", "t~")
+    assert "@" not in spec.text
+    if "QCD" in text:  # orders on either side of the tag are kept
+        assert spec.orders == (OrderConstraint("QCD", "<=", 2),)
+
+
+@pytest.mark.parametrize("text", [
+    "p p > t t~, t > b w+",
+    "p p > t t~, (t > b w+, w+ > e+ ve)",
+    "p p > t t~ QED^2<=4",
+    "e+ e- > mu+ mu- $$ z",
+])
+def test_unsupported_syntax(text):
+    with pytest.raises(UnsupportedFeature) as info:
+        parse_process(text)
+    assert text.split(",")[0].split()[0] in str(info.value)  # names the process
+
+
+@pytest.mark.parametrize("text, words", [
+    ("e+ e- mu+ mu-", ["exactly one '>'", "found 0"]),
+    ("e+ e- > mu+ mu- > e+ e-", ["exactly one '>'", "found 2"]),
+    ("g g > t t~ QCD>2", ["QCD>=3"]),  # strict bound: a hint, not a mystery
+    ("", ["empty process"]),
+    ("> mu+ mu-", ["no initial-state"]),
+    ("e+ e- >", ["no final-state"]),
+    ("e+ e- > mu+ mu- QED", []),  # 'QED' looks like a particle: rejected later as unknown
+    ("u u~ d > t t~", ["at most two initial-state"]),
+    ("e+ e- > mu+ mu- QED=", ["coupling-order constraint 'QED='"]),
+    ("e+ e- > mu+ mu- QED<=2 QED=4", ["constrained twice"]),
+    ("p p > t t~ @x", ["process tag"]),
+])
+def test_malformed_process(text, words):
+    if not words:
+        parse_process(text)
+        return
+    with pytest.raises(ProcessError) as info:
+        parse_process(text)
+    for word in words:
+        assert word in str(info.value)
+
+
+# ------------------------------------------------------------------ labels and expansion
+
+
+def test_default_multiparticles_sm(sm):
+    labels = default_multiparticles(sm)
+    # sm's default restriction has a massive b: MadGraph's p and j are the 4-flavour ones
+    assert set(labels["p"]) == {"g", "u", "c", "d", "s", "u~", "c~", "d~", "s~"}
+    assert labels["j"] == labels["p"]
+    assert set(labels["l+"]) == {"e+", "mu+"} and set(labels["l-"]) == {"e-", "mu-"}
+    assert set(labels["vl"]) == {"ve", "vm", "vt"} and set(labels["vl~"]) == {"ve~", "vm~", "vt~"}
+
+
+def test_default_multiparticles_no_b_mass():
+    labels = default_multiparticles(load_model("sm-no_b_mass"))
+    assert "b" in labels["p"] and "b~" in labels["p"] and "b" in labels["j"]
+    assert len(labels["p"]) == 11
+
+
+def test_expand_pp_ttx(sm, sm_labels):
+    subs = [s.text for s in expand_process(sm, parse_process("p p > t t~"), sm_labels)]
+    assert len(subs) == len(set(subs))
+    for text in ["g g > t t~", "u u~ > t t~", "u~ u > t t~", "c c~ > t t~", "d d~ > t t~", "s~ s > t t~"]:
+        assert text in subs
+    assert not any(" b" in s.split(">")[0] for s in subs)  # no b in sm's proton
+    assert "g u > t t~" not in subs  # colour/charge-violating assignments are dropped
+    assert subs[0] == "g g > t t~"
+
+
+def test_expand_pp_ttx_diagrams(sm):
+    counts = n_diagrams(sm, "p p > t t~")
+    assert counts["g g > t t~"] == 3
+    assert counts["u u~ > t t~"] == 1 and counts["u~ u > t t~"] == 1
+    assert "u c~ > t t~" not in counts  # no CKM mixing in sm: no diagrams, dropped like MadGraph
+    assert len(counts) == 9  # MadGraph: gg, uu~, cc~, dd~, ss~ and the four q~ q
+
+
+def test_expand_pp_ttx_no_b_mass():
+    model = load_model("sm-no_b_mass")
+    subs = [s.text for s in expand_process(model, parse_process("p p > t t~"), resolve_labels(model, {}))]
+    assert "b b~ > t t~" in subs and "b~ b > t t~" in subs
+
+
+def test_expand_drops_final_state_permutations(sm, sm_labels):
+    subs = [s.text for s in expand_process(sm, parse_process("e+ e- > l+ l-"), sm_labels)]
+    assert "e+ e- > e+ e-" in subs and "e+ e- > mu+ mu-" in subs
+    # MadGraph keeps one ordering of each final state
+    subs = [s.text for s in expand_process(sm, parse_process("u u~ > j j"), sm_labels)]
+    finals = [tuple(sorted(s.split(" > ")[1].split())) for s in subs]
+    assert len(finals) == len(set(finals))
+
+
+@pytest.mark.parametrize("token, name", [("w+", "W+"), ("W-", "W-"), ("Z", "Z"), ("z", "Z"), ("H", "H"), ("h", "H"),
+                                         ("A", "a"), ("G", "g")])
+def test_case_insensitive_names(sm, token, name):
+    assert canonical_particle_name(sm, token) == name
+
+
+def test_case_insensitive_process(sm, sm_labels):
+    subs = expand_process(sm, parse_process("e+ e- > w+ w-"), sm_labels)
+    assert [s.text for s in subs] == ["e+ e- > W+ W-"]
+    assert n_diagrams(sm, "E+ E- > MU+ MU-") == {"e+ e- > mu+ mu-": 2}
+
+
+def test_unknown_particle_suggests(sm, sm_labels):
+    with pytest.raises(ProcessError) as info:
+        expand_process(sm, parse_process("e+ e- > mu+ muu-"), sm_labels)
+    message = str(info.value)
+    assert "'muu-'" in message and "'sm'" in message and "did you mean" in message and "'mu-'" in message
+
+
+def test_unknown_in_excluded_list(sm, sm_labels):
+    with pytest.raises(ProcessError, match="'zprime'"):
+        expand_process(sm, parse_process("e+ e- > mu+ mu- / zprime"), sm_labels)
+
+
+def test_multiparticles(sm):
+    labels = resolve_labels(sm, {"lep": ["e-", "mu-"], "alep": "e+ mu+", "ll": ["lep", "alep"], "V": "w+ w-"})
+    assert labels["lep"] == ("e-", "mu-") and labels["alep"] == ("e+", "mu+")
+    assert set(labels["ll"]) == {"e-", "mu-", "e+", "mu+"}  # labels may use labels
+    assert labels["V"] == ("W+", "W-")
+    subs = [s.text for s in expand_process(sm, parse_process("alep lep > mu+ mu-"), labels)]
+    assert subs == ["e+ e- > mu+ mu-", "e+ mu- > mu+ mu-", "mu+ e- > mu+ mu-", "mu+ mu- > mu+ mu-"]
+    assert n_diagrams(sm, "alep lep > mu+ mu-", {"alep": "e+ mu+", "lep": "e- mu-"}) == {
+        "e+ e- > mu+ mu-": 2, "mu+ mu- > mu+ mu-": 4}
+    labels = resolve_labels(sm, {"p": ["g", "u", "u~"]})  # a define overrides a default label
+    assert labels["p"] == ("g", "u", "u~")
+
+
+def test_multiparticles_unknown_member(sm):
+    with pytest.raises(ProcessError) as info:
+        resolve_labels(sm, {"lep": ["e-", "muon"]})
+    assert "'lep'" in str(info.value) and "'muon'" in str(info.value)
+
+
+# ------------------------------------------------------------------ conservation
+
+
+@pytest.mark.parametrize("text, word", [
+    ("e+ e- > mu+ mu+", "charge"),
+    ("u u > u g", "charge"),
+    ("e+ e- > mu+ mu- e-", "charge"),
+    ("u u~ > g", None),  # allowed by charge and colour (no diagrams, but that is later)
+    ("u d > u u", "charge"),
+    ("g g > u u", "charge"),
+    ("u u~ > u", "charge"),
+    ("g g > t g", "charge"),
+    ("e+ e- > ve ve", "fermion number"),
+    # (in the SM a quark's charge is 2/3 mod 1, so charge conservation implies triality conservation)
+    ("e- ve~ > W- a", None),
+    ("e+ e- > e+ ve", "charge"),
+    ("W+ W- > e+ e- e+", "charge"),
+    ("Z Z > e+ e- e+ e- ve", "fermion number"),
+])
+def test_conservation(sm, text, word):
+    spec = parse_process(text)
+    initial = [canonical_particle_name(sm, t) for t in spec.initial]
+    final = [canonical_particle_name(sm, t) for t in spec.final]
+    violation = conservation_violation(sm, initial, final)
+    if word is None:
+        assert violation is None
+    else:
+        assert violation is not None and word in violation
+
+
+def test_charge_violation_error(sm, sm_labels):
+    with pytest.raises(ProcessError) as info:
+        expand_process(sm, parse_process("e+ e- > mu+ mu+"), sm_labels)
+    message = str(info.value)
+    assert "e+ e- > mu+ mu+" in message and "charge" in message
+
+
+def test_odd_fermion_number_error(sm, sm_labels):
+    with pytest.raises(ProcessError, match="fermion"):
+        expand_process(sm, parse_process("Z Z > e+ e- e+ e- ve"), sm_labels)
+
+
+# ------------------------------------------------------------------ diagram counts (MadGraph 5)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("e+ e- > mu+ mu-", 2),
+    ("e+ e- > w+ w-", 3),
+    ("u u~ > d d~", 1),  # default orders: minimal WEIGHTED, the gluon only
+    ("u u~ > d d~ QED=2", 4),  # g, a, Z s-channel and W t-channel
+    ("u u~ > d d~ QED==2", 3),
+    ("u u~ > d d~ QED=2 / a", 3),
+    ("g g > g g", 4),
+    ("u u~ > g g", 3),
+    ("g g > t t~", 3),
+    ("e+ e- > t t~", 2),
+    ("e+ e- > mu+ mu- / z", 1),
+    ("e+ e- > mu+ mu- $ a", 1),
+    ("e+ e- > e+ e-", 4),
+    ("e+ e- > e+ e- / z", 2),
+    ("e+ e- > e+ e- $ z", 3),  # the t-channel Z stays
+    ("e+ e- > e+ e- $ a z", 2),
+    ("u d~ > w+ g", 2),
+    ("e+ e- > z h", 1),
+])
+def test_diagram_counts(sm, text, expected):
+    counts = n_diagrams(sm, text)
+    assert list(counts.values()) == [expected], counts
+
+
+def test_no_diagrams_under_orders(sm):
+    with pytest.raises(ProcessError) as info:
+        n_diagrams(sm, "g g > t t~ QCD=0")
+    message = str(info.value)
+    assert "g g > t t~" in message and "no tree-level diagrams" in message and "QCD<=0" in message
+
+
+def test_no_diagrams_at_all(sm):
+    with pytest.raises(ProcessError, match="no tree-level diagrams"):
+        n_diagrams(sm, "e+ e- > mu+ e-")  # lepton flavour: charge is fine, no vertex
+
+
+# ------------------------------------------------------------------ process cards
+
+
+def test_card_minimal():
+    card = parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\n")
+    assert card.model == "sm" and card.processes == ("e+ e- > mu+ mu-",)
+    assert card.package_name == "epem_mupmum"
+
+
+def test_card_full(tmp_path):
+    (tmp_path / "cards").mkdir()
+    path = tmp_path / "cards" / "process.yaml"
+    path.write_text("model: sm-no_b_mass\n"
+                    "process:\n  - p p > t t~\n  - g g > t t~ g\n"
+                    "multiparticles:\n  lep: [e-, mu-]\n  alep: e+ mu+\n"
+                    "name: tt\n"
+                    "param_card: param_card.dat\n"
+                    "parameters: {MT: 172.5, aS: 0.118}\n")
+    card = read_process_card(path)
+    assert card.model == "sm-no_b_mass"
+    assert card.processes == ("p p > t t~", "g g > t t~ g")
+    assert dict(card.multiparticles) == {"lep": ("e-", "mu-"), "alep": ("e+", "mu+")}
+    assert card.package_name == "tt"
+    assert card.param_card == str((tmp_path / "cards" / "param_card.dat").resolve())  # relative to the card
+    assert dict(card.parameters) == {"MT": 172.5, "aS": 0.118}
+
+
+def test_card_model_path_relative_to_card(tmp_path):
+    (tmp_path / "cards").mkdir()
+    path = tmp_path / "cards" / "process.yaml"
+    path.write_text("model: ../models/my_ufo-no_masses\nprocess: e+ e- > mu+ mu-\n")
+    assert read_process_card(path).model == str((tmp_path / "models" / "my_ufo-no_masses").resolve())
+
+
+@pytest.mark.parametrize("process, tag", [
+    ("g g > t t~", "gg_ttx"), ("e+ e- > mu+ mu- QED=2", "epem_mupmum"), ("p p > t t~ @1", "pp_ttx"),
+    ("e+ e- > mu+ mu- / z", "epem_mupmum"), ("u u~ > w+ w- $ a", "uux_wpwm"),
+])
+def test_process_tag(process, tag):
+    assert process_tag(process) == tag
+
+
+@pytest.mark.parametrize("text, words", [
+    ("model: sm\n", ["missing required key 'process'"]),
+    ("process: e+ e- > mu+ mu-\n", ["missing required key 'model'"]),
+    ("model: sm\nprocess:\n", ["missing required key 'process'"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nprocesses: x\n", ["unknown key", "'processes'"]),
+    ("model: sm\nprocess: [e+ e- > mu+ mu-\n", ["line 3", "malformed YAML", "line 2"]),
+    ("model: sm\n  process: x\n", ["line 2", "malformed YAML"]),
+    ("model: sm\nprocess: a > b\nmodel: heft\n", ["line 3", "'model'", "twice"]),
+    ("- model: sm\n", ["expected a mapping"]),
+    ("model: [sm]\nprocess: e+ e- > mu+ mu-\n", ["'model'"]),
+    ("model: sm\nprocess: {a: b}\n", ["'process'"]),
+    ("model: sm\nprocess: [1, 2]\n", ["'process'"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nname: 2fast\n", ["'name'", "2fast"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nname: my-proc\n", ["'name'"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: [MT]\n", ["'parameters'"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {MT: heavy}\n", ["parameters.MT", "heavy"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {MT: true}\n", ["parameters.MT"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nmultiparticles: [a, b]\n", ["'multiparticles'"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nmultiparticles: {lep: []}\n", ["multiparticles.lep"]),
+    ("model: sm\nprocess: e+ e- > mu+ mu-\nparam_card: 3\n", ["'param_card'"]),
+])
+def test_card_errors(text, words):
+    with pytest.raises(CardError) as info:
+        parse_process_card(text, "cards/process.yaml")
+    message = str(info.value)
+    assert message.startswith("cards/process.yaml")
+    for word in words:
+        assert word in message, message
+
+
+def test_card_missing_file(tmp_path):
+    with pytest.raises(CardError, match="no such file"):
+        read_process_card(tmp_path / "nope.yaml")

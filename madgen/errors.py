@@ -39,3 +39,7 @@ class OutputError(MadgenError):
 
 class InputShapeError(MadgenError, ValueError):
     """Momenta or parameters passed to a generated matrix element have the wrong shape or keys."""
+
+
+class RunCardError(CardError):
+    """A run card (run.yaml: beams, events, cuts, integration, output) has a bad key or value."""

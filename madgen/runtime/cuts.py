@@ -1,0 +1,185 @@
+"""Generation-level cuts as MadGraph applies them (run_card ``ptj``, ``etaa``, ``drll``, ``mmjj``, ...).
+
+Final-state particles are classified once, by PDG id, as MadGraph's ``setcuts.f`` does:
+``j`` (gluon and quarks with |id| <= maxjetflavor), ``b`` (quarks with maxjetflavor < |id| <= 5),
+``a`` (photon), ``l`` (charged leptons e, mu and tau).  Neutrinos, heavy particles (t, W, Z, H)
+and BSM particles are never cut.  The cut function is pure JAX: a boolean mask per event that the
+integrand multiplies by.  Decays (one initial particle) get no cuts, as in MadGraph.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import jax.numpy as jnp
+
+from madgen.runtime import kinematics
+from madgen.runtime.runcard import CUT_DEFAULTS, Cuts
+
+PHOTON, GLUON = 22, 21
+CHARGED_LEPTONS = (11, 13, 15)  # MadGraph's is_a_l includes taus
+HEAVY = (6, 23, 24, 25)  # MadGraph: no cuts on particles heavier than 10 GeV (top, W, Z, H)
+CLASS_NAMES = {"j": "jet", "b": "b quark", "a": "photon", "l": "charged lepton"}
+_PAIR_ORDER = {"jj": "jj", "bb": "bb", "ll": "ll", "aa": "aa", "bj": "bj", "jb": "bj", "aj": "aj",
+               "ja": "aj", "jl": "jl", "lj": "jl", "ab": "ab", "ba": "ab", "bl": "bl", "lb": "bl",
+               "al": "al", "la": "al"}  # MadGraph's spelling of each pair in drXY keys
+
+
+def particle_class(pdg_id: int, maxjetflavor: int = 4, mass: float | None = None) -> str | None:
+    """MadGraph's cut class of a final-state particle: 'j', 'b', 'a', 'l' or None (not cut)."""
+    code = abs(int(pdg_id))
+    if code in HEAVY or (mass is not None and mass > 10.0):
+        return None
+    if code == GLUON or 1 <= code <= min(maxjetflavor, 5):
+        return "j"
+    if maxjetflavor < code <= 5:
+        return "b"
+    if code == PHOTON:
+        return "a"
+    if code in CHARGED_LEPTONS:
+        return "l"
+    return None
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """The cuts that act on one process, resolved to leg indices (built once, outside jit)."""
+
+    singles: tuple[tuple[int, float, float, float, float, float, float], ...]
+    # (leg, ptmin, ptmax, emin, emax, |eta|min, |eta|max) with inf for "no upper cut"
+    pairs: tuple[tuple[int, int, float, float, float, float], ...]
+    # (leg1, leg2, drmin, drmax, mmin, mmax)
+
+    @property
+    def is_trivial(self) -> bool:
+        return not self.singles and not self.pairs
+
+
+def _upper(value: float) -> float:
+    return math.inf if value < 0 else value
+
+
+def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
+              maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> CutPlan:
+    """Resolve run-card cuts to the legs of a process; trivial (all-pass) bounds are dropped."""
+    values = {**CUT_DEFAULTS, **(cuts.as_dict() if isinstance(cuts, Cuts) else dict(cuts))}
+    if n_initial == 1:
+        return CutPlan((), ())
+    classes = [None] * n_initial + [
+        particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
+        for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
+    singles = []
+    for leg, kind in enumerate(classes):
+        if kind is None:
+            continue
+        bounds = (values[f"pt{kind}"], _upper(values[f"pt{kind}max"]), values[f"e{kind}"],
+                  _upper(values[f"e{kind}max"]), values[f"eta{kind}min"], _upper(values[f"eta{kind}"]))
+        if bounds[0::2] != (0.0, 0.0, 0.0) or bounds[1::2] != (math.inf,) * 3:
+            singles.append((leg, *bounds))
+    pairs = []
+    for first, second in itertools.combinations(range(len(classes)), 2):
+        kind1, kind2 = classes[first], classes[second]
+        if kind1 is None or kind2 is None:
+            continue
+        pair = _PAIR_ORDER[kind1 + kind2]
+        drmin, drmax = values[f"dr{pair}"], _upper(values[f"dr{pair}max"])
+        mmin, mmax = 0.0, math.inf
+        if kind1 == kind2 and f"mm{pair}" in values:
+            same_flavour_opposite_sign = pdg_ids[first] == -pdg_ids[second]
+            if kind1 != "l" or same_flavour_opposite_sign:
+                mmin, mmax = values[f"mm{pair}"], _upper(values[f"mm{pair}max"])
+        if (drmin, drmax, mmin, mmax) != (0.0, math.inf, 0.0, math.inf):
+            pairs.append((first, second, drmin, drmax, mmin, mmax))
+    return CutPlan(tuple(singles), tuple(pairs))
+
+
+def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
+                 maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> Callable:
+    """``momenta (batch, n, 4) -> bool (batch,)``: True where the event passes every cut.
+
+    ``pdg_ids`` and ``momenta`` cover all legs, initial ones first, momenta as (E, px, py, pz).
+    """
+    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses)
+    singles = [jnp.asarray(column) for column in zip(*plan.singles)] if plan.singles else None
+    pairs = [jnp.asarray(column) for column in zip(*plan.pairs)] if plan.pairs else None
+
+    def passes(momenta):
+        momenta = jnp.asarray(momenta)
+        mask = jnp.ones(momenta.shape[:-2], dtype=bool)
+        if singles is not None:
+            legs, ptmin, ptmax, emin, emax, etamin, etamax = singles
+            p = momenta[..., legs, :]
+            pt, energy = kinematics.transverse_momentum(p), p[..., 0]
+            eta = jnp.abs(kinematics.pseudorapidity(p))
+            ok = (pt >= ptmin) & (pt <= ptmax) & (energy >= emin) & (energy <= emax)
+            ok &= (eta >= etamin) & (eta <= etamax)
+            mask &= jnp.all(ok, axis=-1)
+        if pairs is not None:
+            first, second, drmin, drmax, mmin, mmax = pairs
+            p1, p2 = momenta[..., first, :], momenta[..., second, :]
+            dr, mass = kinematics.delta_r(p1, p2), kinematics.pair_mass(p1, p2)
+            ok = (dr >= drmin) & (dr <= drmax) & (mass >= mmin) & (mass <= mmax)
+            mask &= jnp.all(ok, axis=-1)
+        return mask
+
+    return passes
+
+
+def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_initial: int = 2,
+                    maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> list[str]:
+    """Reasons the cross section is infinite with these cuts: massless final states left uncut.
+
+    A heuristic, as MadGraph's: a massless final-state jet, b, photon or lepton needs a pT cut when
+    it can be soft (three or more final-state particles) or come from a massless t-channel
+    exchange with the beams; two massless jets/b's/same-flavour leptons among three or more
+    final-state particles need a Delta R or invariant-mass cut.  ``masses`` (all legs) sharpen the
+    test; without them quarks d u s c, gluon, photon, e and mu count as massless.  Returns
+    messages (empty: finite as far as generation cuts can tell); the caller decides to raise.
+    """
+    if n_initial == 1:
+        return []
+    values = {**CUT_DEFAULTS, **(cuts.as_dict() if isinstance(cuts, Cuts) else dict(cuts))}
+    legs = [(int(pdg), particle_class(pdg, maxjetflavor), _is_massless(pdg, leg, masses))
+            for leg, pdg in enumerate(pdg_ids)]
+    initial, final = legs[:n_initial], [leg for leg in legs[n_initial:] if leg[1] is not None and leg[2]]
+    can_be_soft = len(legs) - n_initial >= 3
+    problems = []
+    for kind in ("j", "b", "a", "l"):
+        candidates = [pdg for pdg, k, _ in final if k == kind]
+        if not candidates or values[f"pt{kind}"] > 0:
+            continue
+        if can_be_soft or any(_t_channel_possible(kind, pdg, initial) for pdg in candidates):
+            problems.append(f"final-state {CLASS_NAMES[kind]} with pt{kind}=0: the cross section is infinite "
+                            f"without a pT cut (soft or collinear to the beam); set cuts.pt{kind} > 0, "
+                            f"e.g. {CUT_DEFAULTS[f'pt{kind}'] or 20:g}")
+    if can_be_soft:
+        for kind in ("j", "b", "l"):
+            pair = kind + kind
+            collinear = any(k1 == k2 == kind and (kind != "l" or p1 == -p2)
+                            for (p1, k1, _), (p2, k2, _) in itertools.combinations(final, 2))
+            if collinear and values[f"dr{pair}"] <= 0 and values[f"mm{pair}"] <= 0:
+                problems.append(f"two massless final-state {CLASS_NAMES[kind]}s with dr{pair}=0 and mm{pair}=0: "
+                                f"the cross section is infinite when they are collinear; set cuts.dr{pair} > 0 "
+                                f"(e.g. 0.4) or cuts.mm{pair} > 0")
+    return problems
+
+
+def _is_massless(pdg: int, leg: int, masses: Sequence[float] | None) -> bool:
+    if masses is not None:
+        return masses[leg] == 0
+    return abs(int(pdg)) in (1, 2, 3, 4, GLUON, PHOTON, 11, 13)
+
+
+def _t_channel_possible(kind: str, pdg: int, initial) -> bool:
+    """Can a massless exchange link this final state to a beam (colour, charge or flavour line)?"""
+    coloured = any(k in ("j", "b") and massless for _, k, massless in initial)
+    photon = any(abs(p) == PHOTON for p, _, _ in initial)
+    charged = any((k in ("b", "l") or (k == "j" and abs(p) != GLUON)) for p, k, _ in initial)
+    if kind in ("j", "b"):
+        return coloured or photon
+    if kind == "a":
+        return charged
+    return photon or any(abs(p) == abs(pdg) for p, _, _ in initial)  # lepton: Bhabha-like

@@ -1,0 +1,374 @@
+"""``run.yaml``: the card that says how to run a generated process (MadGraph's run_card).
+
+Beams (``sqrt_s`` or ``beam_energies``), number of unweighted events, seed, fixed scale,
+generation-level ``cuts`` (MadGraph run_card names, defaults and meaning), integration
+settings and output formats.  Every key is documented in ``docs/run_card.md``.
+Errors are :class:`RunCardError` naming the file and key and saying what to write instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from madgen.errors import RunCardError
+
+# Generation-level cuts with MadGraph's LO run_card defaults (madgraph/various/banner.py, RunCardLO).
+# Classes: j = light jets (d u s c [b if maxjetflavor=5], g), b = b quarks, a = photons,
+# l = charged leptons (e, mu, tau).  A minimum of 0 and a maximum of -1 mean "no cut".
+CUT_DEFAULTS: dict[str, float] = {
+    # minimum / maximum transverse momentum [GeV]
+    "ptj": 20.0, "ptb": 0.0, "pta": 10.0, "ptl": 10.0,
+    "ptjmax": -1.0, "ptbmax": -1.0, "ptamax": -1.0, "ptlmax": -1.0,
+    # minimum / maximum energy [GeV]
+    "ej": 0.0, "eb": 0.0, "ea": 0.0, "el": 0.0,
+    "ejmax": -1.0, "ebmax": -1.0, "eamax": -1.0, "elmax": -1.0,
+    # maximum / minimum |pseudorapidity|
+    "etaj": 5.0, "etab": -1.0, "etaa": 2.5, "etal": 2.5,
+    "etajmin": 0.0, "etabmin": 0.0, "etaamin": 0.0, "etalmin": 0.0,
+    # minimum / maximum Delta R = sqrt(Delta eta^2 + Delta phi^2) between pairs
+    "drjj": 0.4, "drbb": 0.0, "drll": 0.4, "draa": 0.4, "drbj": 0.0,
+    "draj": 0.4, "drjl": 0.4, "drab": 0.0, "drbl": 0.0, "dral": 0.4,
+    "drjjmax": -1.0, "drbbmax": -1.0, "drllmax": -1.0, "draamax": -1.0, "drbjmax": -1.0,
+    "drajmax": -1.0, "drjlmax": -1.0, "drabmax": -1.0, "drblmax": -1.0, "dralmax": -1.0,
+    # minimum / maximum invariant mass of pairs [GeV] (mmll: same-flavour opposite-sign leptons)
+    "mmjj": 0.0, "mmbb": 0.0, "mmaa": 0.0, "mmll": 0.0,
+    "mmjjmax": -1.0, "mmbbmax": -1.0, "mmaamax": -1.0, "mmllmax": -1.0,
+}
+
+# (lower key, upper key) pairs checked for min > max
+_CUT_WINDOWS: tuple[tuple[str, str], ...] = tuple(
+    [(f"pt{c}", f"pt{c}max") for c in "jbal"]
+    + [(f"e{c}", f"e{c}max") for c in "jbal"]
+    + [(f"eta{c}min", f"eta{c}") for c in "jbal"]
+    + [(key, key + "max") for key in CUT_DEFAULTS if key.startswith(("dr", "mm")) and not key.endswith("max")]
+)
+_UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherwise > 0
+
+CHANNELS = ("multichannel", "rambo")
+COLUMNAR_FORMATS = ("npz", "hdf5")
+DEFAULT_SCALE = 91.188  # MadGraph's run_card `scale` (GeV), also its dsqrt_q2fact1/2
+
+KNOWN_KEYS = ("sqrt_s", "beam_energies", "n_events", "seed", "scale", "maxjetflavor", "cuts",
+              "warmup_iterations", "iterations", "points_per_iteration", "target_precision", "channels", "batch_size",
+              "max_weight_tolerance", "lhe", "columnar")
+ALIASES = {"nevents": "n_events", "iseed": "seed", "fixed_scale": "scale"}  # MadGraph spellings
+_HINTS = {
+    "ebeam1": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
+    "ebeam2": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
+    "lpp1": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
+    "lpp2": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
+    "pdlabel": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
+    "lhaid": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
+    "fixed_ren_scale": "the scale is always fixed in madgen; set it with 'scale: <GeV>'",
+    "dynamical_scale_choice": "only a fixed scale is supported; set it with 'scale: <GeV>'",
+}
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """Generation-level cuts: every key of ``CUT_DEFAULTS`` with its value (defaults filled in)."""
+
+    values: tuple[tuple[str, float], ...] = tuple(CUT_DEFAULTS.items())
+    user_set: tuple[str, ...] = ()  # the keys the card gave explicitly
+
+    def __getitem__(self, key: str) -> float:
+        return dict(self.values)[key]
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class RunCard:
+    """A validated run card; see ``docs/run_card.md`` for every key."""
+
+    path: str  # where the card was read from ("<string>" if not a file)
+    beam_energies: tuple[float, float]  # GeV; beam 1 along +z
+    n_events: int = 10000
+    seed: int = 0
+    scale: float = DEFAULT_SCALE
+    maxjetflavor: int = 4
+    cuts: Cuts = field(default_factory=Cuts)
+    warmup_iterations: int = 5
+    iterations: int = 10
+    points_per_iteration: int = 20000
+    target_precision: float | None = None
+    channels: str = "multichannel"
+    batch_size: int = 8192  # points per compiled evaluation
+    max_weight_tolerance: float = 0.001  # fraction of sigma the unweighting may truncate (0 = exact)
+    lhe: bool = True
+    columnar: str | None = "npz"
+
+    @property
+    def sqrt_s(self) -> float:
+        """Collision energy of massless beams: sqrt(4 E1 E2)."""
+        e1, e2 = self.beam_energies
+        return 2.0 * math.sqrt(e1 * e2)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, source: str = "<string>") -> RunCard:
+        """Validate a parsed YAML mapping; errors name ``source`` and the key."""
+        return _run_card_from_mapping(data, source)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The effective card (defaults filled in), as plain YAML-able values."""
+        result: dict[str, Any] = {}
+        for item in fields(self):
+            if item.name == "path":
+                continue
+            value = getattr(self, item.name)
+            if isinstance(value, Cuts):
+                value = value.as_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            result[item.name] = value
+        return result
+
+    def to_yaml(self) -> str:
+        """The effective card as YAML text (for LHE headers and run logs)."""
+        import yaml
+
+        return yaml.safe_dump(self.as_mapping(), sort_keys=False, default_flow_style=None)
+
+
+def read_run_card(path: str | Path) -> RunCard:
+    """Read and validate ``run.yaml``; errors name the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RunCardError(f"{path}: no such file; write a run card (see docs/run_card.md)") from None
+    except OSError as error:
+        raise RunCardError(f"{path}: cannot read the run card: {error.strerror or error}") from None
+    return parse_run_card(text, str(path))
+
+
+def parse_run_card(text: str, source: str = "<string>") -> RunCard:
+    """Parse and validate run-card YAML text."""
+    return RunCard.from_mapping(_load_yaml(text, source), source)
+
+
+def _load_yaml(text: str, source: str):
+    import yaml
+
+    from madgen.process.card import _card_loader, _DuplicateKey
+
+    try:
+        return yaml.load(text, Loader=_card_loader())  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as error:
+        raise RunCardError(f"{source}, line {error.line}: key '{error.key}' is given twice "
+                           f"(first at line {error.first_line}); keep one") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise RunCardError(f"{source}{where}: malformed YAML: {problem}") from None
+
+
+def _run_card_from_mapping(data, source: str) -> RunCard:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise RunCardError(f"{source}: expected a mapping of run settings (at least 'sqrt_s'), "
+                           f"got {type(data).__name__}")
+    data = _resolve_aliases({str(k): v for k, v in data.items()}, source)
+    _reject_unknown(data, KNOWN_KEYS, source, "")
+    where = _Where(source)
+    beams = _read_beams(data, where)
+    card = RunCard(
+        path=source,
+        beam_energies=beams,
+        n_events=_integer(data, "n_events", 10000, where, minimum=1),
+        seed=_integer(data, "seed", 0, where, minimum=0),
+        scale=_number(data, "scale", DEFAULT_SCALE, where, positive=True),
+        maxjetflavor=_integer(data, "maxjetflavor", 4, where, minimum=0, maximum=5),
+        cuts=_read_cuts(data.get("cuts"), where),
+        warmup_iterations=_integer(data, "warmup_iterations", 5, where, minimum=1),
+        iterations=_integer(data, "iterations", 10, where, minimum=1),
+        points_per_iteration=_integer(data, "points_per_iteration", 20000, where, minimum=1),
+        target_precision=_optional_fraction(data, "target_precision", where),
+        channels=_choice(data, "channels", "multichannel", CHANNELS, where),
+        batch_size=_integer(data, "batch_size", 8192, where, minimum=1),
+        max_weight_tolerance=_tolerance(data, "max_weight_tolerance", 0.001, where),
+        lhe=_boolean(data, "lhe", True, where),
+        columnar=_read_columnar(data, where),
+    )
+    return card
+
+
+@dataclass(frozen=True)
+class _Where:
+    source: str
+
+    def error(self, key: str, message: str) -> RunCardError:
+        return RunCardError(f"{self.source}, key '{key}': {message}")
+
+
+def _resolve_aliases(data: dict, source: str) -> dict:
+    result = dict(data)
+    for alias, key in ALIASES.items():
+        if alias in result:
+            if key in result:
+                raise RunCardError(f"{source}: keys '{alias}' and '{key}' mean the same; keep '{key}'")
+            result[key] = result.pop(alias)
+    return result
+
+
+def _reject_unknown(data: Mapping, allowed, source: str, prefix: str) -> None:
+    unknown = [key for key in data if key not in allowed]
+    if not unknown:
+        return
+    key = unknown[0]
+    if not prefix and key in CUT_DEFAULTS:
+        advice = f"cuts go under 'cuts:', e.g.\n  cuts:\n    {key}: {data[key]}"
+    elif key in _HINTS:
+        advice = _HINTS[key]
+    else:
+        close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+        advice = f"did you mean '{prefix}{close[0]}'?" if close else \
+            f"allowed keys: {', '.join(allowed)}" if len(allowed) < 20 else "see docs/run_card.md for the keys"
+    others = f" (and {', '.join(repr(prefix + k) for k in unknown[1:])})" if len(unknown) > 1 else ""
+    raise RunCardError(f"{source}: unknown key '{prefix}{key}'{others}; {advice}")
+
+
+def _describe(value) -> str:
+    if isinstance(value, str):
+        hint = ""
+        try:
+            float(value)
+            hint = " (YAML reads numbers like 1e4 as text: write 10000 or 1.0e+4)"
+        except ValueError:
+            pass
+        return f"the text {value!r}{hint}"
+    return repr(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(data, key, default, where: _Where, *, positive=False):
+    value = data.get(key)
+    if value is None:
+        return default
+    if not _is_number(value) or not math.isfinite(value):
+        raise where.error(key, f"expected a number, got {_describe(value)}")
+    if positive and value <= 0:
+        raise where.error(key, f"must be positive, got {value!r}")
+    return float(value)
+
+
+def _integer(data, key, default, where: _Where, *, minimum=None, maximum=None):
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise where.error(key, f"expected a whole number, got {_describe(value)}")
+    if minimum is not None and value < minimum:
+        raise where.error(key, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise where.error(key, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _tolerance(data, key, default, where: _Where) -> float:
+    value = _number(data, key, default, where)
+    if not 0.0 <= value < 1.0:
+        raise where.error(key, f"is a fraction of the cross section in [0, 1), e.g. 0.001; got {value!r}")
+    return value
+
+
+def _optional_fraction(data, key, where: _Where) -> float | None:
+    value = _number(data, key, None, where)
+    if value is not None and not 0.0 < value < 1.0:
+        raise where.error(key, f"is a relative precision in (0, 1), e.g. 0.01 for 1%; got {value!r}")
+    return value
+
+
+def _boolean(data, key, default, where: _Where) -> bool:
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise where.error(key, f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _choice(data, key, default, choices, where: _Where) -> str:
+    value = data.get(key)
+    if value is None:
+        return default
+    if value not in choices:
+        raise where.error(key, f"expected one of {', '.join(choices)}; got {_describe(value)}")
+    return value
+
+
+def _read_columnar(data, where: _Where) -> str | None:
+    if "columnar" in data and data["columnar"] in (False, "none"):
+        return None
+    return _choice(data, "columnar", "npz", COLUMNAR_FORMATS, where)
+
+
+def _read_beams(data, where: _Where) -> tuple[float, float]:
+    has_sqrt_s, has_beams = data.get("sqrt_s") is not None, data.get("beam_energies") is not None
+    if has_sqrt_s and has_beams:
+        raise RunCardError(f"{where.source}: give either 'sqrt_s' or 'beam_energies', not both")
+    if not (has_sqrt_s or has_beams):
+        raise RunCardError(f"{where.source}: missing the collision energy; add 'sqrt_s: <GeV>' "
+                           "(symmetric beams) or 'beam_energies: [E1, E2]' (GeV, beam 1 along +z)")
+    if has_sqrt_s:
+        sqrt_s = _number(data, "sqrt_s", None, where)
+        if sqrt_s <= 0:
+            raise where.error("sqrt_s", f"the collision energy must be positive (GeV), got {sqrt_s!r}")
+        return (sqrt_s / 2.0, sqrt_s / 2.0)
+    beams = data["beam_energies"]
+    if not isinstance(beams, (list, tuple)) or len(beams) != 2:
+        raise where.error("beam_energies", f"expected two energies [E1, E2] in GeV, got {_describe(beams)}")
+    energies = []
+    for index, energy in enumerate(beams, start=1):
+        if not _is_number(energy) or not math.isfinite(energy):
+            raise where.error("beam_energies", f"beam {index}: expected a number (GeV), got {_describe(energy)}")
+        if energy <= 0:
+            raise where.error("beam_energies", f"beam {index}: the energy must be positive (GeV), got {energy!r}")
+        energies.append(float(energy))
+    return (energies[0], energies[1])
+
+
+def _read_cuts(value, where: _Where) -> Cuts:
+    if value is None:
+        return Cuts()
+    if not isinstance(value, Mapping):
+        raise where.error("cuts", f"expected a mapping such as 'cuts: {{ptj: 20, etaj: 5}}', got {_describe(value)}")
+    given = {str(k): v for k, v in value.items()}
+    _reject_unknown(given, tuple(CUT_DEFAULTS), where.source, "cuts.")
+    values = dict(CUT_DEFAULTS)
+    for key, number in given.items():
+        values[key] = _cut_value(key, number, where)
+    for lower, upper in _CUT_WINDOWS:
+        if values[upper] > 0 and values[lower] > values[upper]:
+            raise RunCardError(f"{where.source}, keys 'cuts.{lower}' and 'cuts.{upper}': the window is empty "
+                               f"({lower} = {values[lower]:g} > {upper} = {values[upper]:g}); "
+                               f"lower {lower} or raise {upper} (-1 = no upper cut)")
+    return Cuts(tuple(values.items()), tuple(given))
+
+
+def _cut_value(key: str, number, where: _Where) -> float:
+    name = f"cuts.{key}"
+    if not _is_number(number) or not math.isfinite(number):
+        raise where.error(name, f"expected a number, got {_describe(number)}")
+    number = float(number)
+    if key in _UPPER_CUTS:
+        if number == -1.0:
+            return number
+        if number <= 0:
+            raise where.error(name, f"an upper cut takes -1 (no cut) or a positive value, got {number:g}")
+        return number
+    if number < 0:
+        raise where.error(name, f"a lower cut takes 0 (no cut) or a positive value, got {number:g}")
+    return number

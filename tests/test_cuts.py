@@ -1,0 +1,134 @@
+"""Cuts: kinematics helpers, MadGraph particle classes, the jit-able mask, divergence check."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from madgen.runtime import kinematics
+from madgen.runtime.cuts import check_divergent, cut_function, particle_class, plan_cuts
+from madgen.runtime.runcard import Cuts, parse_run_card
+
+NO_CUTS = {key: (-1.0 if key.endswith("max") or key in ("etaj", "etab", "etaa", "etal") else 0.0)
+           for key in Cuts().as_dict()}
+
+
+def massless(pt, eta, phi):
+    """(E, px, py, pz) of a massless particle."""
+    return [pt * math.cosh(eta), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)]
+
+
+def test_kinematics():
+    p = jnp.array(massless(30.0, 1.2, 0.7))
+    assert kinematics.transverse_momentum(p) == pytest.approx(30.0)
+    assert kinematics.pseudorapidity(p) == pytest.approx(1.2)
+    assert kinematics.rapidity(p) == pytest.approx(1.2)  # massless: y = eta
+    assert kinematics.azimuth(p) == pytest.approx(0.7)
+    massive = jnp.array([10.0, 1.0, 2.0, 3.0])
+    assert kinematics.invariant_mass(massive) == pytest.approx(math.sqrt(100 - 14))
+    assert kinematics.rapidity(massive) == pytest.approx(0.5 * math.log(13 / 7))
+    assert kinematics.pseudorapidity(massive) == pytest.approx(math.asinh(3 / math.sqrt(5)))
+
+
+def test_delta_r_wraps_around_pi():
+    a, b = jnp.array(massless(20, 0.0, math.pi - 0.1)), jnp.array(massless(20, 0.3, -math.pi + 0.1))
+    assert kinematics.delta_phi(a, b) == pytest.approx(0.2)
+    assert kinematics.delta_r(a, b) == pytest.approx(math.hypot(0.2, 0.3))
+    back_to_back = jnp.array(massless(20, 0.0, 0.0)), jnp.array(massless(20, 0.0, math.pi))
+    assert kinematics.delta_phi(*back_to_back) == pytest.approx(math.pi)
+
+
+def test_pair_mass_of_back_to_back_massless():
+    a, b = jnp.array(massless(40, 0.0, 0.0)), jnp.array(massless(40, 0.0, math.pi))
+    assert kinematics.pair_mass(a, b) == pytest.approx(80.0)
+
+
+@pytest.mark.parametrize("pdg, maxjetflavor, expected", [
+    (21, 4, "j"), (1, 4, "j"), (-2, 4, "j"), (3, 4, "j"), (-4, 4, "j"),
+    (5, 4, "b"), (-5, 4, "b"), (5, 5, "j"), (4, 3, "b"),
+    (22, 4, "a"), (11, 4, "l"), (-13, 4, "l"), (15, 4, "l"),  # MadGraph counts taus as leptons
+    (12, 4, None), (-14, 4, None), (16, 4, None), (6, 4, None), (23, 4, None), (-24, 4, None),
+    (25, 4, None), (1000021, 4, None),
+])
+def test_particle_classes(pdg, maxjetflavor, expected):
+    assert particle_class(pdg, maxjetflavor) == expected
+
+
+def test_heavy_by_mass_is_not_cut():
+    assert particle_class(5, 4, mass=4.7) == "b" and particle_class(11, 4, mass=20.0) is None
+
+
+def event(*particles, sqrt_s=200.0):
+    """Two beams along z and the given final-state momenta (momentum balance does not matter here)."""
+    beams = [[sqrt_s / 2, 0, 0, sqrt_s / 2], [sqrt_s / 2, 0, 0, -sqrt_s / 2]]
+    return beams + [list(p) for p in particles]
+
+
+def test_pt_eta_and_dr_cuts_on_jets():
+    passes = jax.jit(cut_function(Cuts(), [21, 21, 21, 21], n_initial=2))
+    momenta = jnp.array([
+        event(massless(50, 0.0, 0.0), massless(50, 0.0, math.pi)),  # passes
+        event(massless(15, 0.0, 0.0), massless(50, 0.0, math.pi)),  # ptj = 20 fails
+        event(massless(50, 5.5, 0.0), massless(50, 0.0, math.pi)),  # etaj = 5 fails
+        event(massless(50, 0.0, 0.1), massless(50, 0.2, 0.2)),  # drjj = 0.4 fails
+        event(massless(50, 0.0, math.pi - 0.1), massless(50, 0.0, -math.pi + 0.1)),  # dR 0.2 across pi fails
+        event(massless(50, 0.0, math.pi - 0.3), massless(50, 0.0, -math.pi + 0.3)),  # dR 0.6 across pi passes
+    ])
+    assert passes(momenta).tolist() == [True, False, False, False, False, True]
+
+
+def test_max_cuts_and_pair_mass_window():
+    cuts = dict(NO_CUTS, ptjmax=100.0, mmjj=50.0, mmjjmax=150.0)
+    passes = cut_function(cuts, [1, -1, 2, -2], n_initial=2)
+    momenta = jnp.array([
+        event(massless(40, 0.0, 0.0), massless(40, 0.0, math.pi)),  # m = 80
+        event(massless(120, 0.0, 0.0), massless(40, 0.0, math.pi)),  # ptjmax fails
+        event(massless(10, 0.0, 0.0), massless(10, 0.0, math.pi)),  # m = 20 < mmjj
+        event(massless(90, 0.0, 0.0), massless(90, 0.0, math.pi)),  # m = 180 > mmjjmax
+    ])
+    assert passes(momenta).tolist() == [True, False, False, False]
+
+
+def test_mmll_only_for_same_flavour_opposite_sign():
+    cuts = dict(NO_CUTS, mmll=100.0)
+    pair = event(massless(20, 0.0, 0.0), massless(20, 0.0, math.pi))  # m = 40
+    assert not cut_function(cuts, [1, -1, 11, -11], 2)(jnp.array([pair]))[0]
+    assert cut_function(cuts, [1, -1, 11, -13], 2)(jnp.array([pair]))[0]
+    assert cut_function(cuts, [1, -1, 11, 11], 2)(jnp.array([pair]))[0]
+
+
+def test_photons_leptons_and_uncut_particles():
+    cuts = parse_run_card("sqrt_s: 200").cuts  # pta = ptl = 10, etaa = etal = 2.5, dral = 0.4
+    passes = cut_function(cuts, [11, -11, 22, 13, 12, 6], 2)
+    nu_and_top = [massless(1, 7.0, 0.0), [200, 0, 0, 100]]  # along the beam: never cut
+    good = event(massless(30, 1.0, 0.0), massless(30, -1.0, 2.0), *nu_and_top)
+    soft_photon = event(massless(5, 1.0, 0.0), massless(30, -1.0, 2.0), *nu_and_top)
+    forward_lepton = event(massless(30, 1.0, 0.0), massless(30, -2.6, 2.0), *nu_and_top)
+    close = event(massless(30, 1.0, 0.0), massless(30, 1.2, 0.2), *nu_and_top)
+    assert passes(jnp.array([good, soft_photon, forward_lepton, close])).tolist() == [True, False, False, False]
+
+
+def test_trivial_cuts_and_decays():
+    plan = plan_cuts(NO_CUTS, [11, -11, 21, 21], 2)
+    assert plan.is_trivial
+    assert plan_cuts(Cuts(), [6, 5, 24], n_initial=1).is_trivial  # decays: no cuts, as MadGraph
+    momenta = np.zeros((3, 4, 4))
+    assert cut_function(NO_CUTS, [11, -11, 21, 21], 2)(momenta).tolist() == [True] * 3
+
+
+def test_divergence_checks():
+    no_pt = dict(Cuts().as_dict(), ptj=0.0)
+    problems = check_divergent([21, 21, 21, 21], no_pt)
+    assert len(problems) == 1 and "ptj" in problems[0] and "infinite" in problems[0]
+    assert check_divergent([21, 21, 21, 21], Cuts()) == []
+    assert check_divergent([11, -11, 2, -2], no_pt) == []  # s-channel only: finite
+    assert any("ptj" in p for p in check_divergent([11, -11, 2, -2, 21], no_pt))
+    collinear = dict(no_pt, ptj=20.0, drjj=0.0, mmjj=0.0)
+    assert any("drjj" in p for p in check_divergent([11, -11, 1, -1, 21], collinear))
+    assert check_divergent([21, 21, 6, -6], no_pt) == []
+    assert any("pta" in p for p in check_divergent([11, -11, 22, 22], dict(NO_CUTS)))
+    assert check_divergent([11, -11, 13, -13], dict(NO_CUTS)) == []
+    assert any("ptl" in p for p in check_divergent([11, -11, 11, -11], dict(NO_CUTS)))  # Bhabha
+    assert check_divergent([6, 5, 24], dict(NO_CUTS), n_initial=1) == []

@@ -1,0 +1,78 @@
+"""A second, third-party UFO model (ufo-mssm from PyPI): squark pairs (scalars) and gluino
+pairs (Majorana fermions: clashing-arrow fermion flow) pass the gauge and Lorentz checks.
+
+As in test_matrix_elements, the symmetry checks run with the widths of the propagating
+particles set to zero (a fixed width breaks gauge invariance at O(width/mass)), and with the
+squark mixing matrices made exactly orthogonal: the gluon-squark couplings carry
+sum_k |R_ik|^2, which the SPS1a param card's 8-digit mixing entries make 1 only to ~1e-8,
+breaking gauge invariance at that level (|M|^2 of the unphysical polarisation ~1e-15)."""
+
+import numpy as np
+import pytest
+
+from physics import boost_matrix, collision_points, rotation_matrix, transform
+from test_matrix_elements import assert_gauge_invariant
+
+CASES = [
+    ("mssm_gg_su3su3x", "g g > su3 su3~", 6),
+    ("mssm_gg_gogo", "g g > go go", 3),
+]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
+def mssm_case(request, generate_package):
+    name, process, n_diagrams = request.param
+    proc = generate_package("ufo_mssm", process, name)
+    assert proc.n_diagrams == n_diagrams
+    widths = {p["width"] for d in proc.diagrams["diagrams"] for p in d["propagators"]} - {"ZERO"}
+    zero_widths = {name: 0.0 for name in widths if name in proc.default_parameters()}
+    zero_widths.update(orthogonal_mixing(proc.default_parameters(), "RRu"))
+    zero_widths.update(orthogonal_mixing(proc.default_parameters(), "RRd"))
+    masses = np.asarray(proc.masses())
+    momenta = collision_points(3.0 * masses.sum(), masses[:2], masses[2:], np.random.default_rng(17), 6)
+    return proc, momenta, zero_widths
+
+
+def orthogonal_mixing(parameters, prefix, size=6):
+    """The nearest orthogonal matrix (polar decomposition) to the card's mixing matrix
+    prefix{i}x{j}, as parameter overrides."""
+    names = {(i, j): f"{prefix}{i + 1}x{j + 1}" for i in range(size) for j in range(size)}
+    matrix = np.array([[parameters.get(names[i, j], 0.0) for j in range(size)] for i in range(size)])
+    u, _, vt = np.linalg.svd(matrix)
+    orthogonal = u @ vt
+    return {name: float(orthogonal[ij]) for ij, name in names.items() if name in parameters}
+
+
+def test_mssm_matrix_element_is_positive_and_finite(mssm_case):
+    proc, momenta, _ = mssm_case
+    values = np.asarray(proc.matrix_element(momenta))
+    assert values.shape == (len(momenta),)
+    assert np.all(np.isfinite(values)) and np.all(values > 0)
+
+
+def test_mssm_lorentz_invariance(mssm_case):
+    proc, momenta, zero_widths = mssm_case
+    matrix = boost_matrix([-0.4, 0.2, 0.7]) @ rotation_matrix([0.3, -1.0, 2.0], 1.1)
+    original = np.asarray(proc.matrix_element(momenta, zero_widths))
+    np.testing.assert_allclose(proc.matrix_element(transform(momenta, matrix), zero_widths), original,
+                               rtol=1e-10)
+
+
+def test_mssm_gauge_invariance(mssm_case, monkeypatch):
+    proc, momenta, zero_widths = mssm_case
+    import test_matrix_elements
+
+    monkeypatch.setattr(test_matrix_elements, "zero_widths", lambda _proc: zero_widths)
+    for leg, pdg in enumerate(proc.pdg_ids):
+        if pdg in (21, 22):
+            assert_gauge_invariant(proc, momenta, leg, monkeypatch)
+
+
+def test_gluino_pair_is_symmetric_under_exchange_of_the_identical_gluinos(mssm_case):
+    """Identical Majorana fermions in the final state: |M|^2 is symmetric under swapping them
+    (a wrong relative fermion-flow sign between t- and u-channel gluino exchange breaks this)."""
+    proc, momenta, _ = mssm_case
+    if proc.pdg_ids[2] != proc.pdg_ids[3]:
+        pytest.skip("final state not identical particles")
+    swapped = momenta[:, [0, 1, 3, 2]]
+    np.testing.assert_allclose(proc.matrix_element(swapped), proc.matrix_element(momenta), rtol=1e-12)

@@ -92,7 +92,8 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
                 continue
             raise
         graph = timer.run("wavefunctions", build_wavefunction_graph, model, diagram_set)
-        colour = timer.run("colour", colour_basis, graph.colour_dims, colour_index_dims(model, diagram_set),
+        index_dims = colour_index_dims(model, diagram_set)
+        colour = timer.run("colour", colour_basis, graph.colour_dims, index_dims,
                            [amp.colour for amp in graph.amplitudes])
         for request in graph.routines:
             routine_requests[request.name] = request
@@ -103,7 +104,8 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
             n_initial=len(sub.initial),
             masses=tuple(model.particle(n).mass for n in sub.particles),
             graph=graph, colour=colour, averaging_factor=averaging_factor(model, diagram_set),
-            n_diagrams=len(diagram_set.diagrams), diagrams=diagram_set_to_data(model, diagram_set)))
+            n_diagrams=len(diagram_set.diagrams), diagrams=diagram_set_to_data(model, diagram_set),
+            colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
     if not codes:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests)
@@ -195,6 +197,7 @@ def write_package(package: CompiledPackage, output_dir: Path, force: bool = Fals
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
+        staging.chmod(0o777 & ~_current_umask())  # mkdtemp makes 0700; give the usual mode
         for name, text in package.files:
             (staging / name).write_text(text)
         if output_dir.exists():
@@ -208,6 +211,12 @@ def write_package(package: CompiledPackage, output_dir: Path, force: bool = Fals
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return output_dir
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def fingerprint_files(paths) -> str:

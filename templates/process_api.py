@@ -97,6 +97,101 @@ class Process:
         weights = self._module.diagram_weights(jnp.transpose(flat, (1, 2, 0)), internal)
         return jnp.reshape(weights.T, batch_shape + (self.n_diagrams,))
 
+    # -- helicity and colour selection (event generation) -----------------------------------
+
+    @property
+    def helicities(self):
+        """The helicity combinations, shape (n_helicities, n_legs): one row each, legs in process order."""
+        return self._module.HELICITIES.copy()
+
+    @property
+    def colour_flows(self):
+        """The colour flows, shape (n_flows, n_legs, 2): the (colour, anticolour) LHE tags (501, 502, ...;
+        0 for none) of every leg, initial-state legs as in LHE files (an incoming quark carries colour)."""
+        return self._module.COLOUR_FLOWS.copy()
+
+    def _checked_momenta(self, momenta):
+        _require_double_precision()
+        momenta = jnp.asarray(momenta)
+        if momenta.ndim < 2 or momenta.shape[-2:] != (self.n_legs, 4):
+            raise InputShapeError(
+                f"momenta for '{self.process}' must have shape (..., {self.n_legs}, 4) "
+                f"[(E, px, py, pz) for each leg], got {tuple(momenta.shape)}")
+        return momenta
+
+    def _per_event(self, function, momenta, parameters):
+        """function(p (n_legs, 4, batch), internal) -> array(s) (..., batch), as (batch..., ...)."""
+        batch_shape = momenta.shape[:-2]
+        flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
+        internal = self._parameters.compute_parameters(parameters)
+        values = function(jnp.transpose(flat, (1, 2, 0)), internal)
+
+        def reshape(v):
+            v = jnp.moveaxis(v, -1, 0)
+            return jnp.reshape(v, batch_shape + v.shape[1:])
+
+        return jax.tree_util.tree_map(reshape, values)
+
+    def helicity_weights(self, momenta, parameters=None):
+        """Contribution of every helicity combination (rows of ``helicities``) to ``matrix_element``,
+        shape (..., n_helicities); the sum over the last axis is |M|^2."""
+        momenta = self._checked_momenta(momenta)
+        return self._jitted("helicity_weights")(momenta, self.complete_parameters(parameters))
+
+    def helicity_flow_weights(self, momenta, parameters=None):
+        """Leading-colour weights |JAMPFLOW_f|^2 of every helicity combination and colour flow
+        (``colour_flows``), shape (..., n_helicities, n_flows); unnormalised. Flows that enter
+        only at subleading colour (1/N-suppressed) have weight 0 and are never selected."""
+        momenta = self._checked_momenta(momenta)
+        return self._jitted("helicity_flow_weights")(momenta, self.complete_parameters(parameters))
+
+    def _jitted(self, name):
+        cache = self.__dict__.setdefault("_jit_cache", {})
+        if name not in cache:
+            if name == "select":
+                cache[name] = jax.jit(self._select_unchecked)
+            else:
+                function = getattr(self._module, name)
+                cache[name] = jax.jit(lambda momenta, parameters: self._per_event(function, momenta, parameters))
+        return cache[name]
+
+    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None):
+        """Choose, per event, a helicity combination with probability proportional to its
+        ``helicity_weights`` and then a colour flow with probability proportional to its
+        ``helicity_flow_weights`` for that helicity (MadGraph's choice of LHE helicities and
+        colour lines).
+
+        ``key_or_uniforms``: a JAX PRNG key, or uniform random numbers in [0, 1) of shape
+        (..., 2) (first: helicity, second: colour flow), which makes the choice a pure function
+        of its inputs. Returns (helicities (..., n_legs), colour (..., n_legs, 2)) int64 arrays:
+        the chosen row of ``helicities`` and of ``colour_flows``. Events whose weights all vanish
+        get the last helicity combination or flow. Pure JAX (can be jitted).
+        """
+        momenta = self._checked_momenta(momenta)
+        batch_shape = momenta.shape[:-2]
+        dtype = getattr(key_or_uniforms, "dtype", None)
+        if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            uniforms = jax.random.uniform(key_or_uniforms, batch_shape + (2,), dtype=jnp.float64)
+        elif (uniforms := jnp.asarray(key_or_uniforms)).dtype == jnp.uint32 and uniforms.shape == (2,):
+            uniforms = jax.random.uniform(uniforms, batch_shape + (2,), dtype=jnp.float64)
+        elif uniforms.shape != batch_shape + (2,) or not jnp.issubdtype(uniforms.dtype, jnp.floating):
+            raise InputShapeError(
+                f"uniform random numbers for '{self.process}' must be floats of shape {batch_shape + (2,)} "
+                f"(two per event) or a JAX PRNG key, got {uniforms.dtype} {tuple(uniforms.shape)}")
+        if self._module.COLOUR_FLOWS_UNSUPPORTED:
+            raise NotImplementedError(self._module.COLOUR_FLOWS_UNSUPPORTED)
+        if self._module.COLOUR_FLOWS.shape[0] == 0:
+            raise ValueError(f"'{self.process}' has no colour flows (its colour factors all vanish)")
+        return self._jitted("select")(momenta, uniforms, self.complete_parameters(parameters))
+
+    def _select_unchecked(self, momenta, uniforms, parameters):
+        helicity_weights, flow_weights = self._per_event(
+            self._module.helicity_and_flow_weights, momenta, parameters)
+        h = _choose(helicity_weights, uniforms[..., 0])
+        flow_weights = jnp.take_along_axis(flow_weights, h[..., None, None], axis=-2)[..., 0, :]
+        f = _choose(flow_weights, uniforms[..., 1])
+        return jnp.asarray(self._module.HELICITIES)[h], jnp.asarray(self._module.COLOUR_FLOWS)[f]
+
     @property
     def diagrams(self):
         """The diagrams as data (list of dicts), as exported to diagrams.json."""
@@ -105,6 +200,14 @@ class Process:
     @property
     def metadata(self):
         return json.loads((self._dir / "metadata.json").read_text())
+
+
+def _choose(weights, u):
+    """Index i along the last axis with probability weights[i] / sum(weights), from u in [0, 1)."""
+    cumulative = jnp.cumsum(jnp.maximum(weights, 0.0), axis=-1)
+    threshold = u * cumulative[..., -1]
+    index = jnp.sum(cumulative <= threshold[..., None], axis=-1)
+    return jnp.minimum(index, weights.shape[-1] - 1)
 
 
 class ProcessGroup:

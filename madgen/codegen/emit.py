@@ -16,6 +16,8 @@ from math import lcm
 import sympy
 
 from madgen.colour.basis import ColourBasis
+from madgen.colour.flows import ColourFlows, subprocess_colour_flows
+from madgen.errors import UnsupportedFeature
 from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
 from madgen.model.types import ZERO
 
@@ -41,6 +43,12 @@ class SubprocessCode:
     averaging_factor: int
     n_diagrams: int
     diagrams: dict
+    # Signed colour representation (1, 3, -3, 8) of each leg's particle, as in the UFO model;
+    # None: triplet vs antitriplet from the sign of the PDG code (UFO's anti() flips both).
+    colour_reps: tuple[int, ...] | None = None
+    # Dimension of every colour label of the amplitude terms (``colour_index_dims``);
+    # None: inferred from the colour strings.
+    colour_index_dims: dict | None = None
 
 
 def template_environment():
@@ -69,6 +77,7 @@ def render_template(name: str, **context) -> str:
 def render_subprocess(code: SubprocessCode, header: str) -> str:
     graph = code.graph
     numerators, denominator, dtype = _colour_matrix(code.colour)
+    flows, flows_unsupported = _colour_flows_or_reason(code)
     leg_helicities = _leg_helicities(graph)
     helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
                       for leg in range(len(code.pdg_ids))]
@@ -90,6 +99,12 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         colour_matrix_numerators=_python_list(numerators),
         colour_matrix_dtype=dtype,
         colour_matrix_denominator=denominator,
+        colour_flows=_flow_table(flows),
+        flow_coefficients=_python_list(_flow_coefficients(flows)),
+        n_flows=len(flows.flows),
+        flows_unsupported=flows_unsupported,
+        leading_flows=repr(list(flows.leading)),
+        n_legs=len(code.pdg_ids),
         diagram_of_term=repr([term.diagram for term in graph.amplitudes]),
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
                                          | {call.routine for amp in graph.amplitudes for call in amp.calls})),
@@ -159,6 +174,37 @@ def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:
         for k, value in enumerate(coefficients):
             rows[k][t] = amp.sign * complex(sympy.N(value, 20))
     return rows
+
+
+def colour_flows_of(code: SubprocessCode) -> ColourFlows:
+    """Colour flows of a subprocess and the decomposition of its colour basis into them."""
+    reps = code.colour_reps
+    if reps is None:
+        reps = tuple(d if d in (1, 8) or pdg > 0 else -d for d, pdg in zip(code.colour.dims, code.pdg_ids))
+    return subprocess_colour_flows(reps, code.n_initial, code.colour, [amp.colour for amp in code.graph.amplitudes],
+                                   code.colour_index_dims, code.process)
+
+
+def _colour_flows_or_reason(code: SubprocessCode) -> tuple[ColourFlows, str | None]:
+    """Colour flows, or no flows and the reason when the process's colour cannot be written as
+    flows (sextets, epsilon tensors): |M|^2 is still generated, only colour selection is not."""
+    try:
+        return colour_flows_of(code), None
+    except UnsupportedFeature as exc:
+        n_colour = len(code.colour.matrix)
+        return ColourFlows(tuple(code.colour.dims), code.n_initial, (), tuple(() for _ in range(n_colour)), ()), str(exc)
+
+
+def _flow_table(flows: ColourFlows) -> str:
+    """COLOUR_FLOWS literal: one flow per line, one [colour, anticolour] pair per leg."""
+    if not flows.flows:
+        return "[]"
+    rows = ["[" + ", ".join(f"[{c}, {a}]" for c, a in flow) + "]," for flow in flows.flows]
+    return "[\n    " + "\n    ".join(rows) + "\n]"
+
+
+def _flow_coefficients(flows: ColourFlows) -> list[list[complex]]:
+    return [[complex(sympy.N(value, 20)) for value in row] for row in flows.matrix]
 
 
 def _colour_matrix(colour: ColourBasis):

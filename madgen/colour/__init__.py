@@ -4,5 +4,7 @@
 """
 
 from madgen.colour.basis import ColourBasis, ColourFactor, ColourInternalError, colour_basis
+from madgen.colour.flows import ColourFlows, colour_flows, subprocess_colour_flows
 
-__all__ = ["ColourBasis", "ColourFactor", "ColourInternalError", "colour_basis"]
+__all__ = ["ColourBasis", "ColourFactor", "ColourFlows", "ColourInternalError", "colour_basis", "colour_flows",
+           "subprocess_colour_flows"]

@@ -108,6 +108,13 @@ def _as_chunks(events: EventRecord | Iterable[EventRecord]) -> Iterator[EventRec
         yield from events
 
 
+def _default_file_mode() -> int:
+    """The mode open() would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "wb"):
     """Open a temporary file beside ``path``; move it onto ``path`` only if the block completes.
@@ -124,6 +131,7 @@ def atomic_output(path: str | Path, mode: str = "wb"):
     try:
         with os.fdopen(handle, mode) as stream:
             yield stream
+        os.chmod(temporary, _default_file_mode())  # mkstemp makes 0600; give the usual umask mode
         os.replace(temporary, path)
     except BaseException:
         try:

@@ -102,3 +102,58 @@ def _draw_package(package_dir: Path, target: Path | None = None) -> list[Path]:
     from madgen.diagrams.draw import draw_package
 
     return draw_package(Path(package_dir), Path(target or Path(package_dir) / "diagrams"))
+
+
+def process_for_run(card_or_package) -> tuple[object, Path]:
+    """The loaded process of a generated package directory, or of a process card (generating
+    its package first when ``generated/<name>`` does not hold it yet)."""
+    import json
+
+    from madgen.errors import OutputError
+    from madgen.process.card import read_process_card
+
+    path = Path(card_or_package)
+    if path.is_dir():
+        return load(path), path
+    card = read_process_card(path)
+    target = Path(card.output or Path("generated") / card.package_name)
+    metadata_file = target / "metadata.json"
+    if not metadata_file.exists():
+        generate(path, output=target)
+        return load(target), target
+    metadata = json.loads(metadata_file.read_text())
+    same = (metadata.get("process") == list(card.processes) and metadata.get("model") == card.model
+            and metadata.get("parameters", {}) == dict(card.parameters or {}))
+    if not same:
+        raise OutputError(f"{target} holds another process or model than {path} "
+                          f"({metadata.get('process')} with {metadata.get('model')}); regenerate it with "
+                          f"`madgen generate {path} --force`, or give another `name:` in the card")
+    return load(target), target
+
+
+def next_run_directory(package_dir: Path) -> Path:
+    """MadGraph-style ``Events/run_NN`` under the package: the first free number."""
+    events = Path(package_dir) / "Events"
+    number = 1
+    while (events / f"run_{number:02d}").exists():
+        number += 1
+    return events / f"run_{number:02d}"
+
+
+def launch(card_or_package, run_card, output=None, log=print, progress=True):
+    """Integrate and generate unweighted events; see ``madgen.runtime.launch``.
+
+    ``run_card``: a path to run.yaml or a mapping of its keys. Returns a ``LaunchResult``.
+    """
+    from madgen.runtime.launch import launch as _launch
+    from madgen.runtime.runcard import RunCard, read_run_card
+
+    if isinstance(run_card, RunCard):
+        run = run_card
+    elif isinstance(run_card, (str, Path)):
+        run = read_run_card(run_card)
+    else:
+        run = RunCard.from_mapping(dict(run_card), "<run card given from Python>")
+    process, package_dir = process_for_run(card_or_package)
+    output = Path(output) if output else next_run_directory(package_dir)
+    return _launch(process, run, output, log=log, progress=progress)

@@ -24,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     generate.add_argument("--draw", action="store_true", help="also draw the diagrams to SVG")
 
+    launch = commands.add_parser(
+        "launch", help="integrate a process and write unweighted events (LHE, columnar, results.json)")
+    launch.add_argument("card", help="process card (process.yaml) or a generated package directory")
+    launch.add_argument("--run", required=True, help="run card (run.yaml): beams, events, seed, cuts")
+    launch.add_argument("-o", "--output", help="run directory (default: <package>/Events/run_NN)")
+    launch.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     draw = commands.add_parser("draw", help="draw the Feynman diagrams of a process card to SVG")
     draw.add_argument("card", help="process card (process.yaml)")
     draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
@@ -47,6 +54,8 @@ def main(argv=None) -> int:
             return _generate(args)
         if args.command == "draw":
             return _draw(args)
+        if args.command == "launch":
+            return _launch(args)
     except MadgenError as error:
         print(f"madgen: error: {error}", file=sys.stderr)
         return 2
@@ -77,6 +86,15 @@ def _generate(args) -> int:
         print(f"  {process}: {n_diagrams} diagram(s)")
     timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in result.timings)
     print(f"generated {result.path} ({timings})")
+    return 0
+
+
+def _launch(args) -> int:
+    from madgen.api import launch
+
+    result = launch(args.card, args.run, output=args.output, progress=not args.no_progress)
+    print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
+    print(f"{result.n_events} unweighted events (seed {result.seed}) in {result.output_dir}")
     return 0
 
 

@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("-o", "--output", help="run directory (default: <package>/Events/run_NN)")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    from madgen.inference.cli import add_mine_parser
+
+    add_mine_parser(commands)
+
     draw = commands.add_parser("draw", help="draw the Feynman diagrams of a process card to SVG")
     draw.add_argument("card", help="process card (process.yaml)")
     draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
@@ -56,6 +60,10 @@ def main(argv=None) -> int:
             return _draw(args)
         if args.command == "launch":
             return _launch(args)
+        if args.command == "mine":
+            from madgen.inference.cli import run_mine
+
+            return run_mine(args)
     except MadgenError as error:
         print(f"madgen: error: {error}", file=sys.stderr)
         return 2

@@ -139,7 +139,7 @@ def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
         f"({100 * result.relative_error:.3g}%, {result.n_points} points)")
 
     start = time.perf_counter()
-    pilot = sample_weighted(channels, max(20 * run.n_events, 50_000), rng, chunk)
+    pilot = sample_weighted(channels, min(max(2 * run.n_events, 100_000), 1_000_000), rng, chunk)
     max_weight = robust_max_weight(pilot.weights, run.max_weight_tolerance)
     efficiency = float(np.mean(pilot.weights) / max_weight)
     batch = int(min(max(2 * run.n_events / max(efficiency, 1e-6), chunk), 2_000_000))

@@ -1,0 +1,246 @@
+"""madgen.inference: per-event gradients, the differentiable cross section, gold mining, Fisher
+information and ``madgen mine``, on e+ e- > mu+ mu- at the Z pole (theta = MZ, WZ).
+
+Statistical checks allow 4 combined standard errors; derivatives on a fixed sample must match
+central finite differences to ~1e-6.
+"""
+
+import argparse
+
+import h5py
+import jax
+import numpy as np
+import pytest
+import yaml
+
+from physics import collision_points
+
+from madgen.inference import (InferenceError, differentiable_cross_section, fisher_information, mine,
+                              momentum_gradient, momentum_hessian, parameter_gradient, parameter_hessian,
+                              parameter_value_and_gradient, read_gold, unit_cube_gradient, write_gold)
+from madgen.inference.cli import add_mine_parser, parse_assignments, run_mine
+from madgen.inference.cross_section import trained_channels
+from madgen.runtime.runcard import RunCard
+
+RUN = {"sqrt_s": 91.188, "n_events": 2000, "seed": 1, "warmup_iterations": 1, "iterations": 2,
+       "points_per_iteration": 4000, "batch_size": 2048, "channels": "rambo", "lhe": False}
+NAMES = ("MZ", "WZ")
+
+
+@pytest.fixture(scope="module")
+def proc(generate_package):
+    return generate_package("sm", "e+ e- > mu+ mu-", "epem_mupmum")
+
+
+@pytest.fixture(scope="module")
+def gold_file(proc, tmp_path_factory):
+    """``madgen mine`` (the CLI function) on a small run: 2000 events, two alternative thetas."""
+    directory = tmp_path_factory.mktemp("mine")
+    run_card = directory / "run.yaml"
+    run_card.write_text(yaml.safe_dump(RUN))
+    parser = argparse.ArgumentParser(prog="madgen")
+    add_mine_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["mine", str(proc._dir), "--run", str(run_card), "-p", "MZ,WZ",
+                              "--theta", "MZ=91.5", "--theta", "WZ=2.6", "-o", str(directory / "gold.h5")])
+    assert run_mine(args) == 0
+    return directory / "gold.h5"
+
+
+@pytest.fixture(scope="module")
+def gold(gold_file):
+    return read_gold(gold_file)
+
+
+@pytest.fixture(scope="module")
+def xsec(proc):
+    sigma, _, _ = differentiable_cross_section(proc, RunCard.from_mapping({**RUN, "seed": 5}), NAMES,
+                                               n_points=8000, log=lambda *a: None)
+    return sigma
+
+
+# ----------------------------------------------------------------------------- per event
+
+
+def test_parameter_gradient_matches_finite_differences(proc):
+    momenta = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(7), 4)
+    names = ("MZ", "WZ", "aEWM1")
+    defaults = proc.default_parameters()
+    value, gradient = parameter_value_and_gradient(proc, momenta, names)
+    assert gradient.shape == (4, 3)
+    np.testing.assert_allclose(value, np.log(np.asarray(proc.matrix_element(momenta))), rtol=1e-12)
+    for i, name in enumerate(names):
+        step = 1e-5 * defaults[name]
+        log_me = [np.log(np.asarray(proc.matrix_element(momenta, {name: defaults[name] + s})))
+                  for s in (step, -step)]
+        np.testing.assert_allclose(gradient[:, i], (log_me[0] - log_me[1]) / (2 * step), rtol=1e-6,
+                                   atol=1e-6 * np.abs(gradient[:, i]).max())
+    plain = parameter_gradient(proc, momenta, names, log=False)
+    np.testing.assert_allclose(plain, gradient * np.exp(value)[:, None], rtol=1e-10)
+
+
+@pytest.mark.slow  # compiling forward-over-forward |M|^2 takes ~30 s on a loaded CPU
+def test_parameter_hessian_matches_finite_differences(proc):
+    momenta = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(7), 4)
+    names = ("MZ", "WZ", "aEWM1")
+    defaults = proc.default_parameters()
+    hessian = parameter_hessian(proc, momenta, names)
+    assert hessian.shape == (4, 3, 3)
+    np.testing.assert_allclose(hessian, np.swapaxes(hessian, 1, 2), rtol=1e-8, atol=1e-12)
+    for i, name in enumerate(names):
+        step = 1e-5 * defaults[name]
+        grads = [parameter_gradient(proc, momenta, names, {name: defaults[name] + s}) for s in (step, -step)]
+        np.testing.assert_allclose(hessian[:, :, i], (grads[0] - grads[1]) / (2 * step), rtol=1e-5,
+                                   atol=1e-6 * np.abs(hessian).max())
+
+
+@pytest.mark.slow  # the vmapped momentum Hessian takes minutes to compile on a loaded CPU
+def test_momentum_gradient_and_hessian(proc):
+    momenta = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(8), 3)
+    gradient = momentum_gradient(proc, momenta)
+    hessian = momentum_hessian(proc, momenta)
+    assert gradient.shape == (3, 4, 4) and hessian.shape == (3, 4, 4, 4, 4)
+    direction = np.random.default_rng(9).normal(size=momenta.shape)
+    step = 1e-4
+    values = [np.asarray(proc.matrix_element(momenta + s * direction)) for s in (step, -step)]
+    np.testing.assert_allclose(np.sum(gradient * direction, axis=(1, 2)), (values[0] - values[1]) / (2 * step),
+                               rtol=1e-6)
+    grads = [momentum_gradient(proc, momenta + s * direction) for s in (step, -step)]
+    contracted = np.einsum("nijkl,nkl->nij", hessian, direction)
+    np.testing.assert_allclose(contracted, (grads[0] - grads[1]) / (2 * step), rtol=1e-5,
+                               atol=1e-6 * np.abs(contracted).max())
+
+
+def test_unknown_parameter_is_named(proc):
+    with pytest.raises(InferenceError, match="'MQ'.*choose from"):
+        parameter_gradient(proc, np.zeros((1, 4, 4)), ["MQ"])
+    with pytest.raises(InferenceError, match="not NAME=VALUE"):
+        parse_assignments("MZ:91", "--theta")
+
+
+# ----------------------------------------------------------------------------- cross section
+
+
+def test_sigma_gradient_matches_finite_differences_on_the_same_sample(xsec):
+    estimate = xsec.estimate()
+    assert estimate.cross_section_pb > 1000 and np.all(estimate.gradient_error > 0)
+    for i, name in enumerate(NAMES):
+        step = 1e-5 * xsec.theta_ref[i]
+        up, down = (xsec.estimate({name: xsec.theta_ref[i] + s}, gradient=False).cross_section_pb
+                    for s in (step, -step))
+        assert (up - down) / (2 * step) == pytest.approx(estimate.gradient[i], rel=1e-6, abs=1e-8 * estimate.cross_section_pb)
+    # the traceable sigma(theta) gives the same value and gradient
+    theta = np.asarray(xsec.theta_ref)
+    value, gradient = jax.value_and_grad(xsec)(theta)
+    assert float(value) == pytest.approx(estimate.cross_section_pb, rel=1e-12)
+    np.testing.assert_allclose(gradient, estimate.gradient, rtol=1e-10)
+
+
+def test_sigma_gradient_matches_independent_integrations(proc, xsec):
+    """d sigma / d WZ against (sigma(WZ + d) - sigma(WZ - d)) / 2d from grids trained with other seeds."""
+    estimate = xsec.estimate()
+    width, delta = xsec.theta_ref[1], 0.15
+    results = [trained_channels(proc, RunCard.from_mapping({**RUN, "seed": seed, "iterations": 3}),
+                                {"WZ": width + shift}, log=lambda *a: None)[3]
+               for seed, shift in ((11, delta), (12, -delta))]
+    numeric = (results[0].cross_section_pb - results[1].cross_section_pb) / (2 * delta)
+    error = np.hypot(results[0].error_pb, results[1].error_pb) / (2 * delta)
+    truncation = 2 * delta ** 2 / width ** 2 * abs(estimate.gradient[1])  # sigma ~ 1/W^2 at the pole
+    assert abs(numeric - estimate.gradient[1]) < 4 * np.hypot(error, estimate.gradient_error[1]) + truncation
+
+
+@pytest.mark.slow  # reverse mode through the phase-space map: ~30 s of compilation
+def test_unit_cube_gradient(xsec):
+    weights, sample = xsec._weight_functions[0], xsec.samples[0]
+    x = sample.x[:3]
+    gradient = unit_cube_gradient(weights, x, xsec.base)
+    assert gradient.shape == x.shape
+    step = 1e-6
+    shift = np.zeros_like(x)
+    shift[:, 2] = step  # a direction variable of the first RAMBO momentum
+    values = [np.asarray(weights(x + s, xsec.base)[0]) for s in (shift, -shift)]
+    np.testing.assert_allclose(gradient[:, 2], (values[0] - values[1]) / (2 * step), rtol=1e-5,
+                               atol=1e-7 * np.abs(gradient).max())
+
+
+# ----------------------------------------------------------------------------- gold
+
+
+def test_gold_file_layout_round_trip(gold_file, gold, tmp_path):
+    with h5py.File(gold_file, "r") as h5:
+        assert h5.attrs["format"] == "madgen-gold" and h5.attrs["version"] == 1
+        assert [n.decode() for n in h5["parameters/names"][()]] == list(NAMES)
+        assert h5["events/momenta"].shape == (2000, 4, 4)
+        assert h5["gold/log_r"].shape == (2000, 2) and h5["gold/score"].shape == (2000, 2)
+        np.testing.assert_allclose(h5["parameters/thetas"][()], [[91.5, gold.theta_ref[1]], [gold.theta_ref[0], 2.6]])
+        assert h5["fisher/information"].shape == (2, 2)
+    assert gold.process == "e+ e- > mu+ mu-" and gold.parameters["MZ"] == 91.188
+    assert np.all(gold.pdg_ids == [-11, 11, -13, 13])
+    again = read_gold(write_gold(tmp_path / "copy.h5", gold))
+    for name in ("momenta", "log_r", "score", "thetas", "fisher", "sigma_pb", "log_sigma_ratio_error"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(gold, name))
+    assert again.metadata == gold.metadata
+
+
+def test_gold_log_r_from_matrix_elements(proc, gold):
+    momenta = gold.momenta[:5]
+    for i, theta in enumerate(gold.thetas):
+        alternative = dict(zip(gold.names, theta))
+        expected = (np.log(np.asarray(proc.matrix_element(momenta))) - np.log(gold.sigma_ref_pb)
+                    - np.log(np.asarray(proc.matrix_element(momenta, alternative))) + np.log(gold.sigma_pb[i]))
+        np.testing.assert_allclose(gold.log_r[:5, i], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_expected_joint_score_vanishes(gold):
+    """E[t(z|theta_ref)] = 0 for z ~ p(z|theta_ref): events against the fixed-sample d log sigma."""
+    n = len(gold)
+    statistical = gold.score.std(axis=0, ddof=1) / np.sqrt(n)
+    systematic = gold.sigma_gradient_error_pb / gold.sigma_ref_pb  # error of the d log sigma offset
+    assert np.all(np.abs(gold.score.mean(axis=0)) < 4 * np.hypot(statistical, systematic))
+    assert np.all(np.abs(gold.score.mean(axis=0)) < 0.2 * gold.score.std(axis=0))
+
+
+def test_expected_ratio_is_one(gold):
+    """E_{z ~ p(z|theta_ref)}[p(z|theta_i) / p(z|theta_ref)] = E[1 / r(z|theta_ref, theta_i)] = 1."""
+    inverse = np.exp(-gold.log_r)
+    statistical = inverse.std(axis=0, ddof=1) / np.sqrt(len(gold))
+    assert np.all(np.abs(inverse.mean(axis=0) - 1) < 4 * np.hypot(statistical, gold.log_sigma_ratio_error))
+    assert np.all(inverse.std(axis=0) > 1e-6)  # the hypotheses do differ (WZ barely changes the shape)
+
+
+def test_fisher_information(gold):
+    fisher = fisher_information(gold.score, gold.names)
+    np.testing.assert_allclose(fisher.information, gold.fisher)
+    np.testing.assert_allclose(fisher.information, gold.score.T @ gold.score / len(gold), rtol=1e-12)
+    # positive semi-definite (at the pole the MZ and WZ scores are almost proportional: I is nearly singular)
+    assert np.all(np.diag(gold.fisher) > 0) and np.all(gold.fisher_error > 0)
+    assert gold.fisher[0, 1] ** 2 <= gold.fisher[0, 0] * gold.fisher[1, 1] * (1 + 1e-9)
+    assert np.all(np.abs(np.diag(gold.fisher_error) / np.diag(gold.fisher)) < 0.1)
+    weighted = fisher_information(gold.score, gold.names, weights=np.ones(len(gold)))
+    np.testing.assert_allclose(weighted.information, fisher.information, rtol=1e-12)
+
+
+def test_mine_refuses_external_mass_parameters(generate_package):
+    ttx = generate_package("sm", "e+ e- > t t~", "epem_ttx")
+    with pytest.raises(InferenceError, match=r"\['MT'\] change external masses"):
+        mine(ttx._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
+
+
+@pytest.mark.slow
+def test_sigma_gradient_in_the_top_mass(generate_package):
+    """d sigma / d MT of e+ e- > t t~ at 500 GeV (the phase space shrinks with MT) against
+    independent integrations at MT +- 1 GeV."""
+    ttx = generate_package("sm", "e+ e- > t t~", "epem_ttx")
+    run = {**RUN, "sqrt_s": 500, "points_per_iteration": 8000, "channels": "multichannel"}
+    sigma, _, _ = differentiable_cross_section(ttx, RunCard.from_mapping(run), ["MT"], n_points=20000,
+                                               log=lambda *a: None)
+    estimate = sigma.estimate()
+    step = 1e-4
+    up, down = (sigma.estimate({"MT": 173.0 + s}, gradient=False).cross_section_pb for s in (step, -step))
+    assert (up - down) / (2 * step) == pytest.approx(estimate.gradient[0], rel=1e-6)
+    assert estimate.gradient[0] < 0
+    results = [trained_channels(ttx, RunCard.from_mapping({**run, "seed": seed, "iterations": 4}),
+                                {"MT": 173.0 + shift}, log=lambda *a: None)[3]
+               for seed, shift in ((21, 1.0), (22, -1.0))]
+    numeric = (results[0].cross_section_pb - results[1].cross_section_pb) / 2.0
+    error = np.hypot(results[0].error_pb, results[1].error_pb) / 2.0
+    assert abs(numeric - estimate.gradient[0]) < 4 * np.hypot(error, estimate.gradient_error[0])

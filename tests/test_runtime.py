@@ -190,3 +190,19 @@ def test_launch_command_line(tmp_path):
     failed = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(bad)],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert failed.returncode == 2 and "nevents_typo" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_asymmetric_beams_boost_the_events_and_keep_the_cross_section(ee_mumu, tmp_path):
+    """E1 = 60, E2 = 91.188^2 / (4 * 60) GeV has the same sqrt(s) as symmetric beams at the Z pole:
+    the same sigma within errors, and every event carries total momentum (0, 0, E1 - E2)."""
+    e1 = 60.0
+    e2 = 91.188 ** 2 / (4 * e1)
+    symmetric, _ = launch(ee_mumu, tmp_path / "sym", sqrt_s=91.188, n_events=200, cuts=NO_CUTS)
+    boosted, output = launch(ee_mumu, tmp_path / "asym", beam_energies=[e1, e2], n_events=200, cuts=NO_CUTS)
+    combined = math.hypot(symmetric.error_pb, boosted.error_pb)
+    assert abs(symmetric.cross_section_pb - boosted.cross_section_pb) < 4 * combined
+    momenta = np.load(output / "events.npz")["momenta"]
+    np.testing.assert_allclose(momenta[:, 0], np.broadcast_to([e1, 0, 0, e1], (200, 4)), atol=1e-9)
+    np.testing.assert_allclose(momenta[:, 1], np.broadcast_to([e2, 0, 0, -e2], (200, 4)), atol=1e-9)
+    np.testing.assert_allclose(momenta[:, 2:].sum(axis=1), np.broadcast_to([e1 + e2, 0, 0, e1 - e2], (200, 4)),
+                               atol=1e-9)

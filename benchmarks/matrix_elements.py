@@ -86,19 +86,31 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path) ->
         if rate_at and batch / max(rate_at.values()) * repeats > budget:
             print(f"  batch {batch:>8d}: skipped (estimated over the {budget:.0f} s budget)")
             continue
-        start = time.perf_counter()
-        _block(value(momenta, parameters))
-        compile_value = time.perf_counter() - start
-        runs = timed(value, momenta, parameters, repeats=repeats)
+        try:
+            compile_value, runs = compile_and_time(value, momenta, parameters, repeats)
+        except Exception as error:  # noqa: BLE001 - e.g. XLA out of memory: report and go on
+            print(f"  batch {batch:>8d}: value failed ({_first_line(error)})")
+            continue
         rate = batch / statistics.median(runs)
         rate_at[batch] = rate
-        start = time.perf_counter()
-        _block(value_and_grad(momenta, parameters))
-        compile_grad = time.perf_counter() - start
-        grad_runs = timed(value_and_grad, momenta, parameters, repeats=repeats)
-        ratio = statistics.median(grad_runs) / statistics.median(runs)
-        print(f"  batch {batch:>8d}: {rate:10.3e} |M|^2/s   value+grad/value {ratio:5.2f}   "
-              f"compile value {compile_value:6.2f} s, value+grad {compile_grad:6.2f} s")
+        try:
+            compile_grad, grad_runs = compile_and_time(value_and_grad, momenta, parameters, repeats)
+            gradient = (f"value+grad/value {statistics.median(grad_runs) / statistics.median(runs):5.2f}, "
+                        f"compile value+grad {compile_grad:6.2f} s")
+        except Exception as error:  # noqa: BLE001
+            gradient = f"value+grad failed ({_first_line(error)})"
+        print(f"  batch {batch:>8d}: {rate:10.3e} |M|^2/s   compile value {compile_value:6.2f} s   {gradient}")
+
+
+def compile_and_time(function, momenta, parameters, repeats):
+    """(first-call time, which includes compilation; the times of ``repeats`` later calls)."""
+    start = time.perf_counter()
+    _block(function(momenta, parameters))
+    return time.perf_counter() - start, timed(function, momenta, parameters, repeats=repeats)
+
+
+def _first_line(error) -> str:
+    return str(error).strip().splitlines()[0][:100] if str(error).strip() else type(error).__name__
 
 
 def main(argv=None) -> int:

@@ -70,13 +70,7 @@ class Process:
         ``momenta``: array of shape (..., n_legs, 4), components (E, px, py, pz) in GeV,
         legs in the order of the process string (initial first). Returns shape (...).
         """
-        _require_double_precision()
-        momenta = jnp.asarray(momenta)
-        if momenta.ndim < 2 or momenta.shape[-2:] != (self.n_legs, 4):
-            raise InputShapeError(
-                f"momenta for '{self.process}' must have shape (..., {self.n_legs}, 4) "
-                f"[(E, px, py, pz) for each leg], got {tuple(momenta.shape)}")
-        return self._evaluate(momenta, self.complete_parameters(parameters))
+        return self._evaluate(self._checked_momenta(momenta), self.complete_parameters(parameters))
 
     def _matrix_element_unchecked(self, momenta, parameters):
         batch_shape = momenta.shape[:-2]
@@ -89,8 +83,7 @@ class Process:
     def diagram_weights(self, momenta, parameters=None):
         """|amplitude|^2 of every diagram, summed over helicities, shape (..., n_diagrams):
         the single-diagram-enhancement channel weights."""
-        _require_double_precision()
-        momenta = jnp.asarray(momenta)
+        momenta = self._checked_momenta(momenta)
         batch_shape = momenta.shape[:-2]
         flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
         internal = self._parameters.compute_parameters(self.complete_parameters(parameters))

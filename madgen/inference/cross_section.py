@@ -73,21 +73,9 @@ def trained_channels(process, run, parameters: Mapping | None = None, log=print)
     Returns (channels with trained grids and ``.result``, original weight functions taking
     (x, complete parameters), the random generator after integration, the IntegrationResult).
     """
-    from madgen.errors import RunCardError
-    from madgen.runtime.cuts import check_divergent, cut_function
-    from madgen.runtime.integrate import Collision
-    from madgen.runtime.launch import build_channels, subprocesses_of
+    from madgen.runtime.launch import prepare_channels
 
-    subprocesses = subprocesses_of(process)
-    problems = [p for sub in subprocesses
-                for p in check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
-                                         maxjetflavor=run.maxjetflavor, masses=np.asarray(sub.masses()))]
-    if problems:
-        raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
-    collision = Collision(*run.beam_energies)
-    cuts = [cut_function(run.cuts, sub.pdg_ids, sub.n_initial, maxjetflavor=run.maxjetflavor,
-                         masses=np.asarray(sub.masses())) for sub in subprocesses]
-    channels, rng = build_channels(process, run, collision, cuts)
+    channels, rng, _ = prepare_channels(process, run)
     originals = bind_parameters(channels, _complete(process, parameters))
     result = _integrate(channels, run, rng, log)
     if not result.cross_section_pb > 0:

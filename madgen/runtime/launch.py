@@ -109,14 +109,12 @@ def build_channels(process, run, collision, cuts):
     return channels, rng
 
 
-def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
-    """Integrate ``process`` (a loaded generated package) with run card ``run``; write events."""
+def prepare_channels(process, run):
+    """Check the cuts make every subprocess finite, then build its untrained channels.
+    Returns (channels, the run's random generator, the Collision)."""
     from madgen.runtime.cuts import check_divergent, cut_function
-    from madgen.runtime.integrate import Collision, integrate_channels
-    from madgen.runtime.unweight import hit_or_miss, robust_max_weight, sample_weighted
+    from madgen.runtime.integrate import Collision
 
-    timings = {}
-    start = time.perf_counter()
     subprocesses = subprocesses_of(process)
     problems = [p for sub in subprocesses
                 for p in check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
@@ -127,6 +125,18 @@ def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
     cuts = [cut_function(run.cuts, sub.pdg_ids, sub.n_initial, maxjetflavor=run.maxjetflavor,
                          masses=np.asarray(sub.masses())) for sub in subprocesses]
     channels, rng = build_channels(process, run, collision, cuts)
+    return channels, rng, collision
+
+
+def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
+    """Integrate ``process`` (a loaded generated package) with run card ``run``; write events."""
+    from madgen.runtime.integrate import integrate_channels
+    from madgen.runtime.unweight import hit_or_miss, robust_max_weight, sample_weighted
+
+    timings = {}
+    start = time.perf_counter()
+    subprocesses = subprocesses_of(process)
+    channels, rng, collision = prepare_channels(process, run)
     chunk = batch_size(run, len(channels))
     log(f"integrating {process.process} at beam energies {collision.e1:g} x {collision.e2:g} GeV: "
         f"{len(channels)} channel(s), {run.iterations} iterations")

@@ -59,7 +59,7 @@ def _block(out):
     jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, out)
 
 
-def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path) -> None:
+def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, skip_gradient: bool = False) -> None:
     import jax
     import yaml
 
@@ -93,6 +93,9 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path) ->
             continue
         rate = batch / statistics.median(runs)
         rate_at[batch] = rate
+        if skip_gradient:
+            print(f"  batch {batch:>8d}: {rate:10.3e} |M|^2/s   compile value {compile_value:6.2f} s")
+            continue
         try:
             compile_grad, grad_runs = compile_and_time(value_and_grad, momenta, parameters, repeats)
             gradient = (f"value+grad/value {statistics.median(grad_runs) / statistics.median(runs):5.2f}, "
@@ -120,6 +123,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-batch", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per batch size")
+    parser.add_argument("--skip-gradient", action="store_true",
+                        help="only |M|^2 (value-and-gradient compiles for minutes on CPU for large processes)")
     args = parser.parse_args(argv)
     import jax
 
@@ -127,7 +132,7 @@ def main(argv=None) -> int:
     batches = [b for b in (10 ** k for k in range(3, 8)) if args.min_batch <= b <= args.max_batch]
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.processes:
-            benchmark(name, batches, args.repeats, args.budget, Path(workdir))
+            benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient)
     return 0
 
 

@@ -69,8 +69,13 @@ def load(path):
         raise MadgenError(f"{path} is not a generated madgen package (no __init__.py); "
                           "run `madgen generate process.yaml` first")
     module_name = f"madgen_generated_{path.name}"
-    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(init):
-        return sys.modules[module_name].process
+    stamp = init.stat().st_mtime_ns  # a regenerated package is imported afresh, not served from the cache
+    cached = sys.modules.get(module_name)
+    if (cached is not None and getattr(cached, "__file__", None) == str(init)
+            and getattr(cached, "_madgen_stamp", None) == stamp):
+        return cached.process
+    for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+        del sys.modules[name]
     spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -79,6 +84,7 @@ def load(path):
     except Exception:
         del sys.modules[module_name]
         raise
+    module._madgen_stamp = stamp
     return module.process
 
 

@@ -83,3 +83,21 @@ def test_multiparticle_process_is_a_group_of_subprocesses(generate_package):
     np.testing.assert_allclose(values["e+ e- > u u~"], values["e+ e- > c c~"], rtol=1e-13)
     np.testing.assert_allclose(values["e+ e- > d d~"], values["e+ e- > s s~"], rtol=1e-13)
     assert not np.allclose(values["e+ e- > u u~"], values["e+ e- > d d~"])
+
+
+def test_load_sees_a_regenerated_package(tmp_path):
+    """Regenerating into the same directory within one session gives the new package, not a cached one."""
+    import yaml
+
+    import madgen
+
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({"model": "sm", "process": "e+ e- > mu+ mu-", "name": "reload"}))
+    madgen.generate(card, output=tmp_path / "reload", force=True)
+    first = madgen.load(tmp_path / "reload")
+    assert madgen.load(tmp_path / "reload") is first
+    card.write_text(yaml.safe_dump({"model": "sm", "process": "e+ e- > mu+ mu-", "name": "reload",
+                                    "parameters": {"MZ": 91.0}}))
+    madgen.generate(card, output=tmp_path / "reload", force=True)
+    second = madgen.load(tmp_path / "reload")
+    assert second is not first and second.default_parameters()["MZ"] == 91.0

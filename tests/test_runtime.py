@@ -206,3 +206,22 @@ def test_asymmetric_beams_boost_the_events_and_keep_the_cross_section(ee_mumu, t
     np.testing.assert_allclose(momenta[:, 1], np.broadcast_to([e2, 0, 0, -e2], (200, 4)), atol=1e-9)
     np.testing.assert_allclose(momenta[:, 2:].sum(axis=1), np.broadcast_to([e1 + e2, 0, 0, e1 - e2], (200, 4)),
                                atol=1e-9)
+
+
+def test_robust_max_weight_truncates_at_most_the_tolerance():
+    """W_max is the smallest sampled weight whose truncation loses at most the tolerance: an
+    outlier carrying less than that fraction of sigma does not set it; one carrying more does."""
+    from madgen.runtime.unweight import robust_max_weight
+
+    rng = np.random.default_rng(0)
+    bulk = np.concatenate([rng.exponential(1.0, 100_000), np.zeros(1000)])
+    for outlier, tolerance in ((50.0, 1e-3), (50.0, 1e-2), (1e4, 1e-3)):
+        weights = np.append(bulk, outlier)
+        w_max = robust_max_weight(weights, tolerance)
+        def loss(level):
+            return np.clip(weights - level, 0, None).sum()
+        assert loss(w_max) <= tolerance * weights.sum()
+        assert loss(weights[weights < w_max].max()) > tolerance * weights.sum()  # the smallest such
+        assert (w_max < outlier) == (outlier - bulk.max() < tolerance * weights.sum())
+    assert robust_max_weight(bulk, 0.0) == bulk.max()
+    assert robust_max_weight(np.zeros(5), 1e-3) == 0.0

@@ -110,24 +110,6 @@ def joint_gold(process, momenta, subprocess, names, base: Mapping, thetas: np.nd
     return log_me2, log_r, score
 
 
-def unweighted_events(channels, n_events: int, rng: np.random.Generator, chunk: int, tolerance: float):
-    """(momenta (N, n, 4), channel index (N,)) of n_events unweighted events, as ``madgen launch``."""
-    from madgen.runtime.unweight import hit_or_miss, robust_max_weight, sample_weighted
-
-    pilot = sample_weighted(channels, max(20 * n_events, 50_000), rng, chunk)
-    max_weight = robust_max_weight(pilot.weights, tolerance)
-    efficiency = float(np.mean(pilot.weights) / max_weight)
-    batch = int(min(max(2 * n_events / max(efficiency, 1e-6), chunk), 2_000_000))
-    momenta, labels, kept = [], [], 0
-    while kept < n_events:
-        sample = sample_weighted(channels, batch, rng, chunk)
-        chosen = hit_or_miss(sample, max_weight, rng)[: n_events - kept]
-        momenta.append(sample.momenta[chosen])
-        labels.append(sample.channel[chosen])
-        kept += len(chosen)
-    return np.concatenate(momenta), np.concatenate(labels)
-
-
 def _run_card(run_card):
     from madgen.runtime.runcard import RunCard, read_run_card
 
@@ -178,7 +160,10 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     if any(not o.cross_section_pb > 0 for o in others):
         raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
 
-    momenta, channel_index = unweighted_events(channels, run.n_events, rng, xsec.chunk, run.max_weight_tolerance)
+    from madgen.runtime.unweight import unweighted_events
+
+    momenta, channel_index, _, _ = unweighted_events(channels, run.n_events, rng, xsec.chunk,
+                                                     run.max_weight_tolerance)
     subprocess = np.array([channels[i].channel.subprocess for i in channel_index], dtype=np.int64)
     pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in subprocess], dtype=np.int64)
     log_me2, log_r, score = joint_gold(

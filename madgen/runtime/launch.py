@@ -131,7 +131,7 @@ def prepare_channels(process, run):
 def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
     """Integrate ``process`` (a loaded generated package) with run card ``run``; write events."""
     from madgen.runtime.integrate import integrate_channels
-    from madgen.runtime.unweight import hit_or_miss, robust_max_weight, sample_weighted
+    from madgen.runtime.unweight import unweighted_events
 
     timings = {}
     start = time.perf_counter()
@@ -149,22 +149,13 @@ def launch(process, run, output_dir, log=print, progress=True) -> LaunchResult:
         f"({100 * result.relative_error:.3g}%, {result.n_points} points)")
 
     start = time.perf_counter()
-    pilot = sample_weighted(channels, min(max(2 * run.n_events, 100_000), 1_000_000), rng, chunk)
-    max_weight = robust_max_weight(pilot.weights, run.max_weight_tolerance)
-    efficiency = float(np.mean(pilot.weights) / max_weight)
-    batch = int(min(max(2 * run.n_events / max(efficiency, 1e-6), chunk), 2_000_000))
-    kept = []
-    n_kept = 0
     bar = _progress(run.n_events, progress)
-    while n_kept < run.n_events:
-        sample = sample_weighted(channels, batch, rng, chunk)
-        chosen = hit_or_miss(sample, max_weight, rng)[: run.n_events - n_kept]
-        kept.append((sample.momenta[chosen], sample.channel[chosen]))
-        n_kept += len(chosen)
-        bar.update(len(chosen))
-    bar.close()
-    momenta = np.concatenate([k[0] for k in kept])
-    channel_index = np.concatenate([k[1] for k in kept])
+    try:
+        momenta, channel_index, efficiency, max_weight = unweighted_events(
+            channels, run.n_events, rng, chunk, run.max_weight_tolerance, bar)
+    finally:
+        bar.close()
+    n_kept = len(momenta)
     timings["unweighting_s"] = time.perf_counter() - start
     log(f"{n_kept} unweighted events (efficiency {efficiency:.3g})")
 

@@ -1,14 +1,17 @@
-"""Unweighted events from trained VEGAS grids: weighted sampling, a robust maximum weight,
+"""Unweighted events from trained VEGAS grids: weighted sampling, robust maximum weights,
 and hit-or-miss.
 
-A point is drawn by picking channel i with probability p_i = sigma_i / sigma, then mapping
-uniform numbers through channel i's VEGAS grid; its weight W = f_i(x) J_i(x) / p_i has
-E[W] = sigma. Events are kept with probability min(W / W_max, 1).
+A point is drawn by picking channel i with probability p_i, then mapping uniform numbers
+through channel i's VEGAS grid; its weight W = f_i(x) J_i(x) / p_i has E[W] = sigma. Events
+are kept with probability min(W / W_max, 1).
 
-W_max is not the largest weight seen (one outlier would ruin the efficiency) but, as in
-MadGraph, the smallest value whose truncation loses at most a fraction ``tolerance`` of the
-cross section: sum_j max(W_j - W_max, 0) <= tolerance * sum_j W_j on a pilot sample.
-The events above it are kept with weight 1; the bias this introduces is below ``tolerance``.
+Each channel's maximum m_i is not the largest weight seen (one outlier would ruin the
+efficiency) but, as in MadGraph, the smallest value whose truncation loses at most a fraction
+``tolerance`` of the channel's cross section on a pilot sample; events above it are kept
+with weight 1 (a bias below ``tolerance``). Choosing p_i = m_i / sum_j m_j makes every
+channel's largest W equal to W_max = sum_j m_j, so the efficiency is sigma / sum_j m_j, the
+cross-section-weighted mean of the channel efficiencies; with p_i proportional to sigma_i it
+would be that of the worst channel.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ def channel_probabilities(channels: list[TrainedChannel]) -> np.ndarray:
 
 
 def sample_weighted(channels: list[TrainedChannel], n: int, rng: np.random.Generator,
-                    chunk: int) -> WeightedSample:
-    """n weighted points, channel by channel in a fixed order (so a seed fixes the sample)."""
-    probabilities = channel_probabilities(channels)
+                    chunk: int, probabilities: np.ndarray | None = None) -> WeightedSample:
+    """n weighted points, channel by channel in a fixed order (so a seed fixes the sample);
+    channel i is picked with ``probabilities[i]`` (default: sigma_i / sigma)."""
+    if probabilities is None:
+        probabilities = channel_probabilities(channels)
     counts = rng.multinomial(n, probabilities)
     weights, momenta, labels = [], [], []
     for index, (trained, count) in enumerate(zip(channels, counts)):
@@ -52,11 +57,11 @@ def sample_weighted(channels: list[TrainedChannel], n: int, rng: np.random.Gener
 
 
 def robust_max_weight(weights: np.ndarray, tolerance: float) -> float:
-    """Smallest W_max with sum(max(W - W_max, 0)) <= tolerance * sum(W)."""
+    """Smallest W_max with sum(max(W - W_max, 0)) <= tolerance * sum(W) (0 if no W > 0)."""
     w = np.sort(np.asarray(weights, dtype=np.float64))[::-1]
     w = w[w > 0]
     if len(w) == 0:
-        raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
+        return 0.0
     above = np.cumsum(w) - w * np.arange(1, len(w) + 1)  # excess over W_max = w[k] of the k+1 largest
     allowed = tolerance * w.sum()
     k = int(np.searchsorted(above, allowed, side="right")) - 1
@@ -67,3 +72,39 @@ def hit_or_miss(sample: WeightedSample, max_weight: float, rng: np.random.Genera
     """Indices of the kept events."""
     keep = rng.random(len(sample.weights)) * max_weight < sample.weights
     return np.nonzero(keep)[0]
+
+
+def channel_max_weights(channels: list[TrainedChannel], n_pilot: int, rng: np.random.Generator,
+                        chunk: int, tolerance: float, minimum: int = 4096) -> np.ndarray:
+    """Robust maximum of f_i J_i for every channel, from pilot points shared in proportion to
+    sigma_i (at least ``minimum`` per contributing channel)."""
+    shares = channel_probabilities(channels)
+    maxima = np.zeros(len(channels))
+    for index, (trained, share) in enumerate(zip(channels, shares)):
+        if share > 0:
+            _, _, w, _ = sample_grid(trained, max(int(n_pilot * share), minimum), rng, chunk)
+            maxima[index] = robust_max_weight(w, tolerance)
+    if not maxima.sum() > 0:
+        raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
+    return maxima
+
+
+def unweighted_events(channels: list[TrainedChannel], n_events: int, rng: np.random.Generator, chunk: int,
+                      tolerance: float, progress=None):
+    """(momenta (N, n, 4), channel index (N,), efficiency, W_max in pb) of ``n_events`` events."""
+    sigma = sum(t.result.cross_section_pb for t in channels)
+    maxima = channel_max_weights(channels, min(max(2 * n_events, 100_000), 1_000_000), rng, chunk, tolerance)
+    probabilities = maxima / maxima.sum()
+    max_weight = float(maxima.sum())
+    efficiency = sigma / max_weight
+    batch = int(min(max(1.5 * n_events / max(efficiency, 1e-6), chunk), 2_000_000))
+    momenta, labels, kept = [], [], 0
+    while kept < n_events:
+        sample = sample_weighted(channels, batch, rng, chunk, probabilities)
+        chosen = hit_or_miss(sample, max_weight, rng)[: n_events - kept]
+        momenta.append(sample.momenta[chosen])
+        labels.append(sample.channel[chosen])
+        kept += len(chosen)
+        if progress is not None:
+            progress.update(len(chosen))
+    return np.concatenate(momenta), np.concatenate(labels), efficiency, max_weight

@@ -9,8 +9,6 @@ colour-flow selection per event -> output files (each written to a temporary nam
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

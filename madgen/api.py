@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 from madgen.errors import MadgenError
 
 PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
+DRAWINGS = "diagrams"
+"""Ownership kind of a directory of diagram drawings (``madgen draw``)."""
 
 
 @dataclass(frozen=True)
@@ -29,29 +33,28 @@ def model_search_paths() -> tuple[Path, ...]:
 
 
 def generate(card_path, output=None, force: bool = False, draw: bool = False) -> GenerationResult:
-    """Compile ``card_path`` (process.yaml) into ``output`` (default ``generated/<name>``)."""
+    """Compile ``card_path`` (process.yaml) into ``output`` (default ``generated/<name>``).
+
+    The package is written as a whole (``madgen.output``); ``force`` replaces an existing package
+    (keeping its ``Events``), never a directory madgen did not write. ``draw`` adds SVG drawings of
+    the diagrams under ``diagrams/``.
+    """
     from madgen.compiler import compile_card, write_package
+    from madgen.output import PACKAGE, check_replaceable
     from madgen.process.card import read_process_card
 
     card = read_process_card(card_path)
     target = Path(output or card.output or Path("generated") / card.package_name)
-    if target.exists() and not force:
-        from madgen.errors import OutputError
-
-        raise OutputError(f"{target} already exists; pass --force to overwrite it")
+    check_replaceable(target, PACKAGE, force)  # fail before compiling, not after
     package = compile_card(card, model_search_paths())
-    if not draw:
-        write_package(package, target, force=force)
-    else:
-        import shutil
-        import tempfile
+    extra = {}
+    if draw:
+        from madgen.diagrams.draw import draw_diagrams
 
-        # draw from a scratch copy first, so that a drawing failure leaves the output untouched
-        with tempfile.TemporaryDirectory() as scratch:
-            staged = write_package(package, Path(scratch) / "package")
-            _draw_package(staged, Path(scratch) / "diagrams")
-            write_package(package, target, force=force)
-            shutil.copytree(Path(scratch) / "diagrams", target / "diagrams")
+        data = {name[: -len("_diagrams.json")]: json.loads(text) for name, text in package.files
+                if name.endswith("_diagrams.json")}
+        extra = {f"diagrams/{name}": svg.encode() for name, svg in draw_diagrams(data).items()}
+    write_package(package, target, force=force, extra=extra)
     return GenerationResult(target, package.subprocesses, package.n_diagrams, package.timings)
 
 
@@ -89,32 +92,27 @@ def load(path):
 
 
 def draw(card_path, output=None) -> list[Path]:
-    """Draw every diagram of the card's processes to SVG files."""
-    import tempfile
-
+    """Draw every diagram of the card's processes to SVG files under ``output`` (default
+    ``diagrams/<name>``), from the diagrams stage alone (no code is generated). A previous drawing
+    there is replaced; a directory madgen did not write is refused."""
+    from madgen.compiler import diagram_data
+    from madgen.diagrams.draw import draw_diagrams
+    from madgen.output import staged_directory
     from madgen.process.card import read_process_card
 
     card = read_process_card(card_path)
     target = Path(output or Path("diagrams") / card.package_name)
-    with tempfile.TemporaryDirectory() as scratch:
-        from madgen.compiler import compile_card, write_package
-
-        package = compile_card(card, model_search_paths())
-        staged = write_package(package, Path(scratch) / card.package_name)
-        return _draw_package(staged, target)
-
-
-def _draw_package(package_dir: Path, target: Path | None = None) -> list[Path]:
-    from madgen.diagrams.draw import draw_package
-
-    return draw_package(Path(package_dir), Path(target or Path(package_dir) / "diagrams"))
+    drawings = draw_diagrams(diagram_data(card, model_search_paths()))
+    with staged_directory(target, DRAWINGS, force=True) as staging:
+        for name, svg in drawings.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(svg)
+    return sorted(target / name for name in drawings)
 
 
 def process_for_run(card_or_package) -> tuple[object, Path]:
     """The loaded process of a generated package directory, or of a process card (generating
     its package first when ``generated/<name>`` does not hold it yet)."""
-    import json
-
     from madgen.errors import OutputError
     from madgen.process.card import read_process_card
 
@@ -128,7 +126,8 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
         generate(path, output=target)
         return load(target), target
     metadata = json.loads(metadata_file.read_text())
-    same = (metadata.get("process") == list(card.processes) and metadata.get("model") == card.model
+    same = (metadata.get("process") == list(card.processes)
+            and metadata.get("model_spec", metadata.get("model")) == card.model
             and metadata.get("parameters", {}) == dict(card.parameters or {}))
     if not same:
         raise OutputError(f"{target} holds another process or model than {path} "
@@ -138,18 +137,19 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
 
 
 def next_run_directory(package_dir: Path) -> Path:
-    """MadGraph-style ``Events/run_NN`` under the package: the first free number."""
-    events = Path(package_dir) / "Events"
-    number = 1
-    while (events / f"run_{number:02d}").exists():
-        number += 1
-    return events / f"run_{number:02d}"
+    """MadGraph-style ``Events/run_NN`` under the package: the first free number, claimed at once
+    (two concurrent runs get two distinct directories)."""
+    from madgen.output import claim_run_directory
+
+    return claim_run_directory(Path(package_dir) / "Events")
 
 
-def launch(card_or_package, run_card, output=None, log=print, progress=True):
+def launch(card_or_package, run_card, output=None, force: bool = False, log=print, progress=True):
     """Integrate and generate unweighted events; see ``madgen.runtime.launch``.
 
-    ``run_card``: a path to run.yaml or a mapping of its keys. Returns a ``LaunchResult``.
+    ``run_card``: a path to run.yaml or a mapping of its keys. ``output``: the run directory
+    (default: the next ``<package>/Events/run_NN``); an existing non-empty one is replaced only with
+    ``force`` and only if it is a madgen run. Returns a ``LaunchResult``.
     """
     from madgen.runtime.launch import launch as _launch
     from madgen.runtime.runcard import RunCard, read_run_card
@@ -161,5 +161,12 @@ def launch(card_or_package, run_card, output=None, log=print, progress=True):
     else:
         run = RunCard.from_mapping(dict(run_card), "<run card given from Python>")
     process, package_dir = process_for_run(card_or_package)
-    output = Path(output) if output else next_run_directory(package_dir)
-    return _launch(process, run, output, log=log, progress=progress)
+    if output:
+        return _launch(process, run, Path(output), force=force, log=log, progress=progress)
+    claimed = next_run_directory(package_dir)
+    try:
+        return _launch(process, run, claimed, force=False, log=log, progress=progress)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            claimed.rmdir()  # give the number back (only if the run left it empty)
+        raise

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from madgen import __version__
+from madgen.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("card", help="process card (process.yaml) or a generated package directory")
     launch.add_argument("--run", required=True, help="run card (run.yaml): beams, events, seed, cuts")
     launch.add_argument("-o", "--output", help="run directory (default: <package>/Events/run_NN)")
+    launch.add_argument("--force", action="store_true",
+                        help="replace an existing run directory given with -o (only a madgen run)")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     from madgen.inference.cli import add_mine_parser
@@ -37,38 +40,118 @@ def build_parser() -> argparse.ArgumentParser:
     draw = commands.add_parser("draw", help="draw the Feynman diagrams of a process card to SVG")
     draw.add_argument("card", help="process card (process.yaml)")
     draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
+
+    clean = commands.add_parser(
+        "clean", help="remove temporary files and directories left by killed madgen runs")
+    clean.add_argument("paths", nargs="*", default=["generated"],
+                       help="directories to search, recursively (default: generated)")
     return parser
+
+
+CPU_THREADS_VARIABLES = ("NPROC", "PJRT_NPROC")
+"""Environment variables that fix the size of XLA's CPU thread pool (read when JAX starts)."""
+
+
+def fix_cpu_thread_pool(environ=os.environ) -> None:
+    """Pin XLA's CPU thread pool to one thread unless the user chose a size.
+
+    XLA splits CPU work into as many parts as its thread pool has threads (by default the CPUs
+    visible to the process), and floating-point reductions then add in a different order: the
+    same seed would give events differing in the last digits on machines (or ``taskset`` masks)
+    with different numbers of cores. A fixed pool size makes them byte-identical. One thread is
+    also what these elementwise-heavy kernels run fastest with on a CPU; scale out with processes.
+    """
+    if not any(name in environ for name in CPU_THREADS_VARIABLES):
+        environ["NPROC"] = "1"
+
+
+def enable_compilation_cache(environ=os.environ) -> None:
+    """Keep XLA's compiled matrix elements between runs (JAX's persistent compilation cache, under
+    ``$MADGEN_CACHE/jax``, default ``~/.cache/madgen/jax``) unless the user configured JAX's own:
+    a second ``madgen launch`` of a process starts in seconds instead of recompiling."""
+    if "JAX_COMPILATION_CACHE_DIR" in environ:
+        return
+    root = environ.get("MADGEN_CACHE") or os.path.join(
+        environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "madgen")
+    environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(root, "jax")
+    environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    fix_cpu_thread_pool()
+    enable_compilation_cache()
     if args.command is None:
         parser.print_help()
         return 0
-    from madgen.errors import MadgenError
-
     if args.verbose:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "draw":
-            return _draw(args)
-        if args.command == "launch":
-            return _launch(args)
-        if args.command == "mine":
-            from madgen.inference.cli import run_mine
+    return _run_interruptibly(_COMMANDS[args.command], args)
 
-            return run_mine(args)
+
+def _run_interruptibly(command, args) -> int:
+    """Run ``command(args)`` in a worker thread, so that Ctrl-C (or SIGTERM) is answered at once
+    even while a long compiled computation runs: the main thread removes every temporary the run
+    was writing, says so, and exits with 130. Nothing half-written remains."""
+    import os
+    import signal
+    import threading
+
+    outcome = {}
+
+    def work():
+        try:
+            outcome["rc"] = _report_errors(command, args)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            outcome["error"] = error
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGINT and SIGTERM interrupt, even when the shell started madgen with SIGINT ignored (a
+    # background job of a script): a user's or a batch system's signal must stop the run.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if in_main_thread else {}
+    worker = threading.Thread(target=work, name="madgen", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        from madgen.output import TEMP_TAG, completed_directories, remove_live_temporaries
+
+        removed = remove_live_temporaries()
+        done = completed_directories()
+        message = "madgen: interrupted"
+        unfinished = [str(path) for path in removed if TEMP_TAG in path.name and not path.name.endswith("lock")]
+        if unfinished:
+            message += f"; unfinished output removed ({', '.join(sorted(unfinished))})"
+        message += f"; kept complete: {', '.join(map(str, done))}" if done else "; nothing new was written"
+        print(message + " (earlier files and runs are unchanged)", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("rc", 1)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _report_errors(command, args) -> int:
+    """Run one command; madgen's errors become one line on stderr and rc 2, bugs rc 1."""
+    from madgen.errors import MadgenError
+
+    try:
+        return command(args)
     except MadgenError as error:
         print(f"madgen: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("madgen: interrupted; nothing was written", file=sys.stderr)
-        return 130
     except OSError as error:  # a file that cannot be read or written (disk full, permissions)
         print(f"madgen: error: {error}", file=sys.stderr)
         return 2
@@ -82,7 +165,6 @@ def main(argv=None) -> int:
               "nothing was written. This is a bug in madgen: please report it with the card "
               "(rerun with -v for the traceback)", file=sys.stderr)
         return 1
-    return 0
 
 
 def _generate(args) -> int:
@@ -99,7 +181,7 @@ def _generate(args) -> int:
 def _launch(args) -> int:
     from madgen.api import launch
 
-    result = launch(args.card, args.run, output=args.output, progress=not args.no_progress)
+    result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress)
     print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
     print(f"{result.n_events} unweighted events (seed {result.seed}) in {result.output_dir}")
     return 0
@@ -112,6 +194,29 @@ def _draw(args) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _clean(args) -> int:
+    from pathlib import Path
+
+    from madgen.output import remove_stale
+
+    removed = []
+    for path in args.paths:
+        removed += remove_stale(Path(path), recursive=True)
+    for path in removed:
+        print(f"removed {path}")
+    print(f"{len(removed)} stale temporar{'y' if len(removed) == 1 else 'ies'} removed")
+    return 0
+
+
+def _mine(args) -> int:
+    from madgen.inference.cli import run_mine
+
+    return run_mine(args)
+
+
+_COMMANDS = {"generate": _generate, "draw": _draw, "launch": _launch, "mine": _mine, "clean": _clean}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from madgen import __version__
+from madgen.version import __version__
 from madgen.errors import OutputError, ProcessError
 
 log = logging.getLogger("madgen")
@@ -54,18 +51,26 @@ class _StageTimer:
         return result
 
 
-def compile_card(card, model_search_paths=()) -> CompiledPackage:
-    """Run every stage on a ``ProcessCard`` and return the package's files as text."""
-    from madgen.codegen.emit import SubprocessCode, diagrams_json, render_subprocess
-    from madgen.colour.basis import colour_basis
-    from madgen.diagrams.export import diagram_set_to_data
+@dataclass(frozen=True)
+class SubprocessDiagrams:
+    """The diagrams stage's output for one subprocess, with its generated module name."""
+
+    module: str
+    subprocess: object  # madgen.process.expand.Subprocess
+    diagram_set: object  # madgen.diagrams.generate.DiagramSet
+
+
+def generate_card_diagrams(card, model_search_paths=(), timer=None):
+    """The card, model, process and diagrams stages: (restricted model, ``SubprocessDiagrams`` list).
+
+    Subprocesses without diagrams are skipped when there are several (MadGraph does the same).
+    """
     from madgen.diagrams.generate import generate_diagrams, make_legs
-    from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
     from madgen.model import load_model
     from madgen.process.expand import expand_process, resolve_labels, resolve_tokens
     from madgen.process.syntax import parse_process
 
-    timer = _StageTimer()
+    timer = timer or _StageTimer()
     model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
     model = apply_card_parameters(model, card)
     labels = resolve_labels(model, dict(card.multiparticles))
@@ -73,10 +78,8 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
     for text in card.processes:
         spec = timer.run("process", parse_process, text)
         subprocesses.extend(timer.run("process", expand_process, model, spec, labels))
-    codes = []
-    routine_requests = {}
-    seen_texts = set()
-    for index, sub in enumerate(subprocesses, start=1):
+    found, seen_texts = [], set()
+    for sub in subprocesses:
         if sub.text in seen_texts:
             continue
         seen_texts.add(sub.text)
@@ -91,23 +94,47 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
                 continue
             raise
+        found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set))
+    if not found:
+        raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
+    return model, found
+
+
+def diagram_data(card, model_search_paths=()) -> dict[str, dict]:
+    """Module name -> diagrams as data (what ``*_diagrams.json`` holds), without the later stages."""
+    from madgen.diagrams.export import diagram_set_to_data
+
+    model, found = generate_card_diagrams(card, model_search_paths)
+    return {item.module: diagram_set_to_data(model, item.diagram_set) for item in found}
+
+
+def compile_card(card, model_search_paths=()) -> CompiledPackage:
+    """Run every stage on a ``ProcessCard`` and return the package's files as text."""
+    from madgen.codegen.emit import SubprocessCode
+    from madgen.colour.basis import colour_basis
+    from madgen.diagrams.export import diagram_set_to_data
+    from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
+
+    timer = _StageTimer()
+    model, found = generate_card_diagrams(card, model_search_paths, timer)
+    codes = []
+    routine_requests = {}
+    for item in found:
+        sub, diagram_set = item.subprocess, item.diagram_set
         graph = timer.run("wavefunctions", build_wavefunction_graph, model, diagram_set)
         index_dims = colour_index_dims(model, diagram_set)
         colour = timer.run("colour", colour_basis, graph.colour_dims, index_dims,
                            [amp.colour for amp in graph.amplitudes])
         for request in graph.routines:
             routine_requests[request.name] = request
-        module = f"P{len(codes) + 1}_{_subprocess_tag(sub)}"
         codes.append(SubprocessCode(
-            module=module, process=sub.text,
+            module=item.module, process=sub.text,
             pdg_ids=tuple(model.particle(n).pdg_code for n in sub.particles),
             n_initial=len(sub.initial),
             masses=tuple(model.particle(n).mass for n in sub.particles),
             graph=graph, colour=colour, averaging_factor=averaging_factor(model, diagram_set),
             n_diagrams=len(diagram_set.diagrams), diagrams=diagram_set_to_data(model, diagram_set),
             colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
-    if not codes:
-        raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests)
     return CompiledPackage(card.package_name, tuple(files), tuple(c.process for c in codes),
                            tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()))
@@ -154,7 +181,7 @@ def _render_package(card, model, codes, routine_requests):
     for code in codes:
         files[f"{code.module}.py"] = render_subprocess(code, header)
         files[f"{code.module}_diagrams.json"] = diagrams_json(code.diagrams)
-    files["metadata.json"] = diagrams_json(_metadata(card, model, codes))
+    files["metadata.json"] = diagrams_json(_metadata(card, model, codes, sorted([*files, "metadata.json"])))
     return sorted(files.items())
 
 
@@ -166,11 +193,12 @@ def provenance_header(model, process_text: str) -> str:
             f"# Process: {process_text}\n")
 
 
-def _metadata(card, model, codes) -> dict:
+def _metadata(card, model, codes, files) -> dict:
     return {
         "generator": "madgen",
         "madgen_version": __version__,
         "model": model.name,
+        "model_spec": card.model,
         "model_source": Path(model.source).name,
         "model_fingerprint": model.fingerprint,
         "restriction": model.restriction,
@@ -180,6 +208,7 @@ def _metadata(card, model, codes) -> dict:
                           "n_colour_basis": len(c.colour.matrix), "n_helicities": len(c.graph.helicities)}
                          for c in codes],
         "parameters": dict(card.parameters),
+        "files": list(files),
     }
 
 
@@ -189,34 +218,58 @@ def _subprocess_tag(sub) -> str:
     return process_tag(sub.text)
 
 
-def write_package(package: CompiledPackage, output_dir: Path, force: bool = False) -> Path:
-    """Write the package atomically: into a temporary sibling directory, then renamed into place."""
+PACKAGE_KEEPS = ("Events",)
+"""Entries of an existing package carried over when it is regenerated with --force (its runs)."""
+
+_PACKAGE_OWNED = ("diagrams", "__pycache__")
+"""Entries madgen writes into a package besides the generated files."""
+
+
+def write_package(package: CompiledPackage, output_dir: Path, force: bool = False,
+                  extra: dict[str, bytes] | None = None) -> Path:
+    """Write the package as a whole (``madgen.output.staged_directory``): never a mix of old and new
+    files, never over anything madgen did not generate. ``extra`` maps further relative paths
+    (e.g. ``diagrams/d1.svg``) to bytes. With ``force`` an existing package is replaced, its
+    ``Events`` (runs) carried over."""
+    from madgen.output import PACKAGE, default_file_mode, staged_directory
+
     output_dir = Path(output_dir)
-    if output_dir.exists() and not force:
-        raise OutputError(f"{output_dir} already exists; pass --force to overwrite it")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
-        staging.chmod(0o777 & ~_current_umask())  # mkdtemp makes 0700; give the usual mode
+    _refuse_foreign_entries(output_dir, package)
+    with staged_directory(output_dir, PACKAGE, force=force, keep=PACKAGE_KEEPS) as staging:
         for name, text in package.files:
             (staging / name).write_text(text)
-        if output_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old.", dir=output_dir.parent))
-            os.replace(output_dir, trash / output_dir.name)
-            os.replace(staging, output_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        for name, data in (extra or {}).items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
+        for path in staging.rglob("*"):
+            if path.is_file():
+                path.chmod(default_file_mode())
     return output_dir
 
 
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+def _refuse_foreign_entries(output_dir: Path, package: CompiledPackage) -> None:
+    """An existing package holding files madgen did not write (notes, plots) is not replaced."""
+    import json
+
+    from madgen.output import OWNER_FILE, owned_kind
+
+    if not output_dir.is_dir() or owned_kind(output_dir) is None:
+        return
+    try:
+        listed = set(json.loads((output_dir / "metadata.json").read_text()).get("files", []))
+    except (OSError, ValueError):
+        listed = set()
+    generated = listed | {name for name, _ in package.files} | {OWNER_FILE, *PACKAGE_KEEPS, *_PACKAGE_OWNED}
+    foreign = sorted(p.name for p in output_dir.iterdir()
+                     if p.name not in generated and not (not listed and _looks_generated(p.name)))
+    if foreign:
+        raise OutputError(f"{output_dir} is a madgen package but also holds {', '.join(foreign)}, which madgen "
+                          "did not write; move them elsewhere before regenerating it, or choose another output path")
+
+
+def _looks_generated(name: str) -> bool:
+    """Names of generated files, for packages written before metadata listed them."""
+    return name.endswith((".py", "_diagrams.json")) or name == "metadata.json"
 
 
 def fingerprint_files(paths) -> str:

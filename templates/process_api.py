@@ -11,10 +11,22 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class InputShapeError(ValueError):
-    """Momenta or parameters of the wrong shape or with unknown names."""
+    """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
+
+
+MOMENTUM_TOLERANCE = 1e-7
+"""check=True: |sum of incoming - sum of outgoing momenta| <= this x the incoming energy, per component."""
+
+MASS_SHELL_TOLERANCE = 1e-6
+"""check=True: |p^2 - m^2| <= this x E^2 for every leg."""
+
+
+def _is_traced(value):
+    return isinstance(value, jax.core.Tracer)
 
 
 def _require_double_precision():
@@ -48,47 +60,48 @@ class Process:
         return dict(self._parameters.EXTERNAL_DEFAULTS)
 
     def complete_parameters(self, parameters=None):
-        """Defaults overridden by ``parameters``; unknown names are an error."""
-        values = self.default_parameters()
-        if parameters:
-            unknown = sorted(set(parameters) - set(values))
-            if unknown:
-                raise InputShapeError(
-                    f"unknown parameter(s) {unknown} for '{self.process}'; known: {sorted(values)}")
-            values.update(parameters)
-        return values
+        """Defaults overridden by ``parameters``; unknown names, and (outside jit) values of the wrong
+        type or range, are an error naming the parameter (see ``check_parameters``)."""
+        return _complete_parameters(self._parameters, self.process, parameters)
+
+    def internal_parameters(self, parameters=None):
+        """The masses, widths, internal parameters and couplings this process uses, computed from the
+        external ``parameters`` (defaults for those not given), keyed by UFO name. Pure JAX."""
+        return self._parameters.compute_parameters(self.complete_parameters(parameters))
+
+    def alpha_couplings(self, parameters=None):
+        """(alpha_EW, alpha_s) of the model at ``parameters`` (LHE's AQEDUP, AQCDUP), as floats."""
+        internal = self.internal_parameters(parameters)
+        return tuple(float(value) for value in self._parameters.alpha_couplings(internal))
 
     def masses(self, parameters=None):
         """Masses of the external legs in process order (GeV), as a JAX array."""
-        internal = self._parameters.compute_parameters(self.complete_parameters(parameters))
+        internal = self.internal_parameters(parameters)
         return jnp.stack([jnp.asarray(0.0 if name == "ZERO" else internal[name], dtype=jnp.float64).real
                           for name in self._module.MASSES])
 
-    def matrix_element(self, momenta, parameters=None):
+    def matrix_element(self, momenta, parameters=None, check=True):
         """|M|^2 summed over final and averaged over initial helicities and colours.
 
         ``momenta``: array of shape (..., n_legs, 4), components (E, px, py, pz) in GeV,
         legs in the order of the process string (initial first). Returns shape (...).
+        ``check``: outside jit/grad, refuse momenta that are not finite real numbers, have a
+        negative energy, do not conserve momentum or are off their mass shell (``check_momenta``);
+        inside jit/grad (traced momenta) nothing is checked. In every mode a NaN or infinity in an
+        event's momenta gives NaN for that event.
         """
-        return self._evaluate(self._checked_momenta(momenta), self.complete_parameters(parameters))
+        parameters = self.complete_parameters(parameters)
+        return self._evaluate(self._checked_momenta(momenta, parameters, check), parameters)
 
     def _matrix_element_unchecked(self, momenta, parameters):
-        batch_shape = momenta.shape[:-2]
-        flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
-        legs_first = jnp.transpose(flat, (1, 2, 0))  # (n_legs, 4, batch)
-        internal = self._parameters.compute_parameters(parameters)
-        values = self._module.matrix_element(legs_first, internal)
-        return jnp.reshape(values, batch_shape)
+        return self._per_event(self._module.matrix_element, momenta, parameters)
 
-    def diagram_weights(self, momenta, parameters=None):
+    def diagram_weights(self, momenta, parameters=None, check=True):
         """|amplitude|^2 of every diagram, summed over helicities, shape (..., n_diagrams):
         the single-diagram-enhancement channel weights."""
-        momenta = self._checked_momenta(momenta)
-        batch_shape = momenta.shape[:-2]
-        flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
-        internal = self._parameters.compute_parameters(self.complete_parameters(parameters))
-        weights = self._module.diagram_weights(jnp.transpose(flat, (1, 2, 0)), internal)
-        return jnp.reshape(weights.T, batch_shape + (self.n_diagrams,))
+        parameters = self.complete_parameters(parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
+        return self._per_event(self._module.diagram_weights, momenta, parameters)
 
     # -- helicity and colour selection (event generation) -----------------------------------
 
@@ -103,40 +116,65 @@ class Process:
         0 for none) of every leg, initial-state legs as in LHE files (an incoming quark carries colour)."""
         return self._module.COLOUR_FLOWS.copy()
 
-    def _checked_momenta(self, momenta):
+    def _checked_momenta(self, momenta, parameters, check=True):
         _require_double_precision()
+        if not _is_traced(momenta):
+            dtype = np.asarray(momenta).dtype if not hasattr(momenta, "dtype") else momenta.dtype
+            if dtype == bool or not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+                raise InputShapeError(f"momenta for '{self.process}' must be real numbers (GeV), got dtype "
+                                      f"{dtype}")
         momenta = jnp.asarray(momenta)
         if momenta.ndim < 2 or momenta.shape[-2:] != (self.n_legs, 4):
             raise InputShapeError(
                 f"momenta for '{self.process}' must have shape (..., {self.n_legs}, 4) "
                 f"[(E, px, py, pz) for each leg], got {tuple(momenta.shape)}")
+        if check and not _is_traced(momenta) and not any(_is_traced(v) for v in parameters.values()):
+            self.check_momenta(momenta, parameters)
         return momenta
 
+    def check_momenta(self, momenta, parameters=None):
+        """Raise ``InputShapeError`` naming the first bad event (flat index) and what is wrong:
+        a non-finite component, a negative energy, momentum not conserved beyond
+        MOMENTUM_TOLERANCE (relative to the incoming energy), a leg off its mass shell beyond
+        MASS_SHELL_TOLERANCE (relative to E^2)."""
+        p = np.asarray(momenta, dtype=np.float64).reshape(-1, self.n_legs, 4)
+        masses = np.asarray(self.masses(parameters), dtype=np.float64)
+        problems = _momentum_problems(p, masses, self.n_initial)
+        for event, message in problems:
+            raise InputShapeError(f"momenta for '{self.process}', event {event}: {message} (pass check=False "
+                                  "to evaluate such points anyway)")
+
     def _per_event(self, function, momenta, parameters):
-        """function(p (n_legs, 4, batch), internal) -> array(s) (..., batch), as (batch..., ...)."""
+        """function(p (n_legs, 4, batch), internal) -> array(s) (..., batch), as (batch..., ...).
+
+        Events with a NaN or infinite momentum component give NaN (never a plausible number)."""
         batch_shape = momenta.shape[:-2]
         flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
         internal = self._parameters.compute_parameters(parameters)
         values = function(jnp.transpose(flat, (1, 2, 0)), internal)
+        poison = 0.0 * jnp.sum(flat, axis=(1, 2))  # NaN where a component is NaN or infinite, else 0
 
         def reshape(v):
             v = jnp.moveaxis(v, -1, 0)
+            v = v + jnp.reshape(poison, poison.shape + (1,) * (v.ndim - 1)).astype(v.dtype)
             return jnp.reshape(v, batch_shape + v.shape[1:])
 
         return jax.tree_util.tree_map(reshape, values)
 
-    def helicity_weights(self, momenta, parameters=None):
+    def helicity_weights(self, momenta, parameters=None, check=True):
         """Contribution of every helicity combination (rows of ``helicities``) to ``matrix_element``,
         shape (..., n_helicities); the sum over the last axis is |M|^2."""
-        momenta = self._checked_momenta(momenta)
-        return self._jitted("helicity_weights")(momenta, self.complete_parameters(parameters))
+        parameters = self.complete_parameters(parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
+        return self._jitted("helicity_weights")(momenta, parameters)
 
-    def helicity_flow_weights(self, momenta, parameters=None):
+    def helicity_flow_weights(self, momenta, parameters=None, check=True):
         """Leading-colour weights |JAMPFLOW_f|^2 of every helicity combination and colour flow
         (``colour_flows``), shape (..., n_helicities, n_flows); unnormalised. Flows that enter
         only at subleading colour (1/N-suppressed) have weight 0 and are never selected."""
-        momenta = self._checked_momenta(momenta)
-        return self._jitted("helicity_flow_weights")(momenta, self.complete_parameters(parameters))
+        parameters = self.complete_parameters(parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
+        return self._jitted("helicity_flow_weights")(momenta, parameters)
 
     def _jitted(self, name):
         cache = self.__dict__.setdefault("_jit_cache", {})
@@ -148,7 +186,7 @@ class Process:
                 cache[name] = jax.jit(lambda momenta, parameters: self._per_event(function, momenta, parameters))
         return cache[name]
 
-    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None):
+    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True):
         """Choose, per event, a helicity combination with probability proportional to its
         ``helicity_weights`` and then a colour flow with probability proportional to its
         ``helicity_flow_weights`` for that helicity (MadGraph's choice of LHE helicities and
@@ -160,7 +198,8 @@ class Process:
         the chosen row of ``helicities`` and of ``colour_flows``. Events whose weights all vanish
         get the last helicity combination or flow. Pure JAX (can be jitted).
         """
-        momenta = self._checked_momenta(momenta)
+        parameters = self.complete_parameters(parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
         batch_shape = momenta.shape[:-2]
         dtype = getattr(key_or_uniforms, "dtype", None)
         if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
@@ -175,7 +214,7 @@ class Process:
             raise NotImplementedError(self._module.COLOUR_FLOWS_UNSUPPORTED)
         if self._module.COLOUR_FLOWS.shape[0] == 0:
             raise ValueError(f"'{self.process}' has no colour flows (its colour factors all vanish)")
-        return self._jitted("select")(momenta, uniforms, self.complete_parameters(parameters))
+        return self._jitted("select")(momenta, uniforms, parameters)
 
     def _select_unchecked(self, momenta, uniforms, parameters):
         helicity_weights, flow_weights = self._per_event(
@@ -193,6 +232,69 @@ class Process:
     @property
     def metadata(self):
         return json.loads((self._dir / "metadata.json").read_text())
+
+
+def _complete_parameters(parameters_module, process, parameters):
+    values = dict(parameters_module.EXTERNAL_DEFAULTS)
+    if parameters:
+        unknown = sorted(set(parameters) - set(values))
+        if unknown:
+            raise InputShapeError(f"unknown parameter(s) {unknown} for '{process}'; known: {sorted(values)}")
+        for name, value in parameters.items():
+            _check_parameter(name, value, parameters_module.EXTERNAL_KINDS.get(name, "real"), process)
+        values.update(parameters)
+    return values
+
+
+def _check_parameter(name, value, kind, process):
+    """Refuse (outside jit) a parameter value that is not a number of the right kind and range."""
+    if _is_traced(value):
+        return
+    where = f"parameter '{name}' of '{process}'"
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes, list, tuple, dict, set)):
+        raise InputShapeError(f"{where}: expected a number, got {value!r}")
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything numpy cannot read is not a parameter value
+        raise InputShapeError(f"{where}: expected a number, got {value!r}") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise InputShapeError(f"{where}: expected a number, got {value!r}")
+    if np.iscomplexobj(array) and kind != "complex":
+        raise InputShapeError(f"{where} is real (UFO type), got the complex value {value!r}")
+    if not np.all(np.isfinite(array)):
+        raise InputShapeError(f"{where}: expected a finite number, got {value!r}")
+    if kind in ("mass", "width") and np.any(np.real(array) < 0):
+        raise InputShapeError(f"{where} is a {kind} and must be >= 0, got {value!r}")
+
+
+def _momentum_problems(p, masses, n_initial):
+    """(event, message) for the first bad event (a list of at most one item)."""
+    finite = np.isfinite(p)
+    if not finite.all():
+        event, leg, component = np.argwhere(~finite)[0]
+        return [(int(event), f"leg {leg + 1} has a non-finite component {p[event, leg, component]!r}")]
+    negative = p[..., 0] < 0
+    if negative.any():
+        event, leg = np.argwhere(negative)[0]
+        return [(int(event), f"leg {leg + 1} has negative energy {p[event, leg, 0]!r} GeV")]
+    incoming = p[:, :n_initial].sum(axis=1)
+    outgoing = p[:, n_initial:].sum(axis=1)
+    scale = np.maximum(incoming[:, 0], 1e-300)
+    imbalance = np.max(np.abs(incoming - outgoing), axis=1) / scale
+    bad = imbalance > MOMENTUM_TOLERANCE
+    if bad.any():
+        event = int(np.argmax(bad))
+        return [(event, f"momentum is not conserved (incoming {incoming[event].tolist()}, outgoing "
+                        f"{outgoing[event].tolist()} GeV; relative imbalance {imbalance[event]:.2g} > "
+                        f"{MOMENTUM_TOLERANCE:g})")]
+    squared = p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, axis=-1)
+    off = np.abs(squared - masses ** 2) / np.maximum(p[..., 0] ** 2, 1e-300)
+    bad = off > MASS_SHELL_TOLERANCE
+    if bad.any():
+        event, leg = np.argwhere(bad)[0]
+        return [(int(event), f"leg {leg + 1} is off its mass shell: p^2 = {squared[event, leg]:.10g} GeV^2, "
+                             f"mass^2 = {masses[leg] ** 2:.10g} GeV^2")]
+    return []
 
 
 def _choose(weights, u):
@@ -218,6 +320,10 @@ class ProcessGroup:
 
     def default_parameters(self):
         return dict(self._parameters.EXTERNAL_DEFAULTS)
+
+    def complete_parameters(self, parameters=None):
+        """Defaults overridden by ``parameters`` (checked as ``Process.complete_parameters``)."""
+        return _complete_parameters(self._parameters, self.process, parameters)
 
     def masses(self, parameters=None):
         return [p.masses(parameters) for p in self.subprocesses]

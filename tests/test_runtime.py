@@ -184,7 +184,7 @@ def test_launch_command_line(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "cross section:" in done.stdout and "pb" in done.stdout
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"events.lhe", "events.npz", "results.json"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"events.lhe", "events.npz", "results.json", ".madgen.json"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("sqrt_s: 91.188\nnevents_typo: 3\n")
     failed = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(bad)],

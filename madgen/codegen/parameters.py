@@ -22,7 +22,8 @@ from madgen.codegen.printer import jax_code
 from madgen.errors import ModelError
 from madgen.model.types import ZERO, Coupling, Model, Parameter
 
-_RESERVED = {"jnp", "external", "_as_complex", "_missing", "EXTERNAL_DEFAULTS", "compute_parameters"}
+_RESERVED = {"jnp", "external", "_as_complex", "_missing", "EXTERNAL_DEFAULTS", "EXTERNAL_KINDS",
+             "compute_parameters", "alpha_couplings", "internal"}
 
 
 def _identifier(name: str) -> str:
@@ -70,14 +71,54 @@ def needed_closure(model: Model, needed: Iterable[str]) -> list[str]:
     return [n for n in items if n in closure]
 
 
+def external_kinds(model: Model) -> dict[str, str]:
+    """'mass' or 'width' for the external parameters that are a particle's mass or width, else the
+    UFO type ('real' or 'complex'); in card order. Majorana masses may be negative (SLHA spectra
+    carry the sign of a neutralino mass there), so they are plain 'real'."""
+    masses = {p.mass for p in model.particles if not p.majorana}
+    widths = {p.width for p in model.particles}
+    return {p.name: "mass" if p.name in masses else "width" if p.name in widths else str(p.type)
+            for p in model.external_parameters}
+
+
 def _comment(text: str) -> str:
     text = " ".join(str(text).split())
     return f"  # {text}" if text else ""
 
 
+ALPHA_SOURCES = (("ee", "aEW"), ("G", "aS"))
+"""Where alpha_EW and alpha_s come from, in order of preference: the electric charge ee and the
+strong coupling G (alpha = g^2 / 4 pi, as MadGraph writes AQEDUP/AQCDUP), else aEW / aS."""
+
+
+def alpha_sources(model: Model) -> tuple[str | None, str | None]:
+    """The parameters giving alpha_EW and alpha_s for LHE events (None: the model has neither)."""
+    names = {p.name for p in model.parameters}
+    return tuple(next((n for n in pair if n in names), None) for pair in ALPHA_SOURCES)
+
+
+def _alpha_function(sources: tuple[str | None, str | None]) -> list[str]:
+    def alpha(name):
+        if name is None:
+            return "-1.0"
+        if name in ("ee", "G"):
+            return f"jnp.real(internal[{name!r}]) ** 2 / (4 * jnp.pi)"
+        return f"jnp.real(internal[{name!r}])"
+
+    return [
+        "",
+        "",
+        "def alpha_couplings(internal: dict) -> tuple:",
+        '    """(alpha_EW, alpha_s) from ``compute_parameters``\'s result, as MadGraph writes them in LHE',
+        '    events (AQEDUP, AQCDUP); -1 where the model has no such coupling."""',
+        f"    return ({alpha(sources[0])}, {alpha(sources[1])})",
+    ]
+
+
 def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
     """Python source of the parameter module for ``model`` (deterministic)."""
-    needed = [n for n in dict.fromkeys(needed) if n != ZERO]
+    sources = alpha_sources(model)
+    needed = [n for n in dict.fromkeys([*needed, *(s for s in sources if s)]) if n != ZERO]
     names = needed_closure(model, needed)
     items = _items_by_name(model)
     in_closure = set(names)
@@ -110,6 +151,14 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
     out += [
         "}",
         '"""Default values of the external parameters (the restricted model\'s card), card order."""',
+        "",
+        "EXTERNAL_KINDS: dict[str, str] = {",
+    ]
+    kinds = external_kinds(model)
+    out += [f"    {name!r}: {kind!r}," for name, kind in kinds.items()]
+    out += [
+        "}",
+        '"""What each external parameter is: \'mass\' and \'width\' (real, >= 0), \'real\' or \'complex\'."""',
         "",
         "",
         "def _as_complex(x):",
@@ -151,6 +200,7 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
     returned = [n for n in names if n in set(needed)]
     out.append("    return {")
     out += [f"        {n!r}: {rename[n]}," for n in returned]
-    out += ["    }", ""]
+    out += ["    }"]
+    out += _alpha_function(sources) + [""]
     assert in_closure >= set(returned)
     return "\n".join(out)

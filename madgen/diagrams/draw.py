@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["diagram_svg", "draw_package", "line_style", "process_string"]
+__all__ = ["diagram_svg", "draw_diagrams", "draw_package", "line_style", "process_string"]
 
 _MIN_SEP = 36.0  # minimum distance between vertex dots (px)
 _MAJORANA = frozenset({1000021, 1000022, 1000023, 1000025, 1000035})
@@ -385,30 +384,32 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
 
 # ----------------------------------------------------------------------------- package
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def draw_package(package_dir: Path, target: Path) -> list[Path]:
-    """Draw every diagram of every ``*_diagrams.json`` in ``package_dir`` to
-    ``target/<module>/diagram_<n>.svg``; returns the written paths, sorted."""
-    package_dir, target = Path(package_dir), Path(target)
-    written: list[Path] = []
-    for source in sorted(package_dir.glob("*_diagrams.json")):
-        module = source.name[: -len("_diagrams.json")]
-        data = json.loads(source.read_text(encoding="utf-8"))
+def draw_diagrams(data_by_module) -> dict[str, str]:
+    """SVG text of every diagram: ``{"<module>/diagram_<n>.svg": svg}`` from the diagrams as data
+    (module name -> the content of ``<module>_diagrams.json``). Pure: nothing is written."""
+    drawings: dict[str, str] = {}
+    for module, data in sorted(data_by_module.items()):
         legs = data["legs"]
         orders_all = data.get("orders") or {}
-        out_dir = target / module
-        out_dir.mkdir(parents=True, exist_ok=True)
         for diagram in data.get("diagrams", []):
             orders = diagram.get("orders") or orders_all
             title = f"diagram {diagram['number']} \u2014 {process_string(legs)}"
             if orders:
                 title += ", " + ", ".join(f"{k}={v}" for k, v in sorted(orders.items()))
-            path = out_dir / f"diagram_{diagram['number']}.svg"
-            _write_atomic(path, diagram_svg(legs, diagram, title))
-            written.append(path)
+            drawings[f"{module}/diagram_{diagram['number']}.svg"] = diagram_svg(legs, diagram, title)
+    return drawings
+
+
+def draw_package(package_dir: Path, target: Path) -> list[Path]:
+    """Draw every diagram of every ``*_diagrams.json`` in ``package_dir`` to
+    ``target/<module>/diagram_<n>.svg`` (each file written atomically); returns the paths, sorted."""
+    from madgen.output import atomic_write_text
+
+    package_dir, target = Path(package_dir), Path(target)
+    data = {source.name[: -len("_diagrams.json")]: json.loads(source.read_text(encoding="utf-8"))
+            for source in sorted(package_dir.glob("*_diagrams.json"))}
+    written = []
+    for name, svg in draw_diagrams(data).items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        written.append(atomic_write_text(target / name, svg))
     return sorted(written)

@@ -73,10 +73,11 @@ def trained_channels(process, run, parameters: Mapping | None = None, log=print)
     Returns (channels with trained grids and ``.result``, original weight functions taking
     (x, complete parameters), the random generator after integration, the IntegrationResult).
     """
-    from madgen.runtime.launch import prepare_channels
+    from madgen.runtime.channels import prepare_channels
 
-    channels, rng, _ = prepare_channels(process, run)
-    originals = bind_parameters(channels, _complete(process, parameters))
+    external = _complete(process, parameters)
+    channels, rng, _ = prepare_channels(process, run, external)
+    originals = bind_parameters(channels, external)
     result = _integrate(channels, run, rng, log)
     if not result.cross_section_pb > 0:
         raise InferenceError(f"the cross section of '{process.process}' vanishes with the cuts of {run.path}")
@@ -85,7 +86,7 @@ def trained_channels(process, run, parameters: Mapping | None = None, log=print)
 
 def chunk_size(run, n_channels: int) -> int:
     """Points per compiled evaluation, as the runtime chooses them."""
-    from madgen.runtime.launch import batch_size
+    from madgen.runtime.channels import batch_size
 
     return batch_size(run, n_channels)
 

@@ -187,11 +187,11 @@ def write_gold(path, gold: GoldSample) -> Path:
     """The gold sample as HDF5 (layout: docs/mining.md), written atomically."""
     import h5py
 
-    from madgen import __version__
-    from madgen.runtime.columnar import atomic_output
+    from madgen.version import __version__
+    from madgen.output import atomic_file
 
     path = Path(path)
-    with atomic_output(path) as stream, h5py.File(stream, "w") as h5:
+    with atomic_file(path, "wb") as stream, h5py.File(stream, "w") as h5:
         h5.attrs.update({"format": GOLD_FORMAT, "version": GOLD_VERSION, "madgen_version": __version__,
                          "process": gold.process, "n_events": len(gold),
                          "parameters": json.dumps(gold.parameters), "metadata": json.dumps(gold.metadata)})

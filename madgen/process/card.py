@@ -7,6 +7,9 @@ MadGraph process string or a list of them), ``multiparticles`` (optional
 (optional output package name / directory), ``param_card`` (optional path to a
 param_card.dat whose values become the defaults), ``parameters`` (optional
 ``{UFO external parameter name: value}`` overrides).
+
+Paths in a card (``model`` when written as a path, ``output``, ``param_card``) are relative to
+the card's directory; the default output ``generated/<name>`` is relative to the working directory.
 """
 
 from __future__ import annotations
@@ -142,9 +145,11 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
                         "(letters, digits and '_', not starting with a digit)")
     param_card = data.get("param_card")
     if param_card is not None and source != "<string>":
-        param_card = str((Path(source).parent / param_card).resolve())
-    return ProcessCard(source, model, tuple(processes), multiparticles, name, data.get("output"),
-                       param_card, parameters)
+        param_card = str((Path(source).parent / Path(param_card).expanduser()).resolve())
+    output = data.get("output")
+    if output is not None and source != "<string>":
+        output = str((Path(source).parent / Path(output).expanduser()).resolve())
+    return ProcessCard(source, model, tuple(processes), multiparticles, name, output, param_card, parameters)
 
 
 def _is_path(model: str) -> bool:

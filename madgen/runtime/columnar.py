@@ -10,10 +10,8 @@ Files are written to a temporary name in the target directory and moved in place
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -21,6 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from madgen.errors import OutputError
+from madgen.output import atomic_file, temporary_file
 
 UNKNOWN_HELICITY = 9  # LHE's SPINUP for "no spin information"
 COLUMNAR_VERSION = 1
@@ -108,76 +107,118 @@ def _as_chunks(events: EventRecord | Iterable[EventRecord]) -> Iterator[EventRec
         yield from events
 
 
-def _default_file_mode() -> int:
-    """The mode open() would give a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextmanager
-def atomic_output(path: str | Path, mode: str = "wb"):
-    """Open a temporary file beside ``path``; move it onto ``path`` only if the block completes.
-
-    On any exception, KeyboardInterrupt included, the temporary file is removed and ``path`` is
-    left as it was.
-    """
-    path = Path(path)
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}; check that the directory "
-                          "exists and is writable") from None
-    try:
-        with os.fdopen(handle, mode) as stream:
-            yield stream
-        os.chmod(temporary, _default_file_mode())  # mkstemp makes 0600; give the usual umask mode
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_columnar(path: str | Path, events: EventRecord | Iterable[EventRecord],
                    metadata: Mapping[str, Any] | None = None, format: str = "npz") -> Path:
-    """Write events (one record or an iterable of chunks) as ``npz`` or ``hdf5``; returns the path.
+    """Write events (one record or an iterable of chunks, streamed) as ``npz`` or ``hdf5``; returns
+    the path.
 
     ``metadata`` (process, cross section, error, seed, sqrt_s, ...) must be JSON-serialisable; it
     is stored as the JSON string ``metadata`` (npz) or as file attributes (HDF5).
     """
-    record = concatenate(_as_chunks(events))
-    metadata = {"columnar_version": COLUMNAR_VERSION, "n_events": len(record), **(metadata or {})}
-    if format == "npz":
-        return _write_npz(Path(path), record, metadata)
-    if format == "hdf5":
-        return _write_hdf5(Path(path), record, metadata)
-    raise ValueError(f"unknown columnar format {format!r}; use 'npz' or 'hdf5'")
+    with ColumnarWriter(path, format) as writer:
+        for record in _as_chunks(events):
+            writer.append(record)
+        writer.finish(metadata)
+    return Path(path)
 
 
-def _write_npz(path: Path, record: EventRecord, metadata: Mapping[str, Any]) -> Path:
-    with atomic_output(path) as stream:
-        np.savez(stream, metadata=np.array(json.dumps(metadata)), **record.columns())
-    return path
+class ColumnarWriter:
+    """Streams event chunks into scratch files beside ``path`` (bounded memory); ``finish`` writes
+    the complete ``npz`` or HDF5 file atomically. Leaving the ``with`` block without ``finish``
+    writes nothing."""
+
+    def __init__(self, path: str | Path, format: str = "npz"):
+        if format not in ("npz", "hdf5"):
+            raise ValueError(f"unknown columnar format {format!r}; use 'npz' or 'hdf5'")
+        self.path, self.format = Path(path), format
+        self.n_events = 0
+        self._scratch = contextlib.ExitStack()
+        self._columns: dict[str, tuple] = {}  # name -> (stream, dtype, per-event shape)
+
+    def __enter__(self) -> "ColumnarWriter":
+        self._scratch.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scratch.__exit__(*exc)
+
+    def append(self, record: EventRecord) -> None:
+        """Stream one chunk: each column's raw bytes go to its own scratch file."""
+        for name, column in record.columns().items():
+            column = np.ascontiguousarray(column)
+            if name not in self._columns:
+                stream, _ = self._scratch.enter_context(
+                    temporary_file(self.path.parent, f"{self.path.name}.{name}", "w+b"))
+                self._columns[name] = (stream, column.dtype, column.shape[1:])
+            stream, dtype, shape = self._columns[name]
+            if column.dtype != dtype or column.shape[1:] != shape:
+                raise ValueError(f"column {name}: chunk of dtype {column.dtype} and shape {column.shape} does not "
+                                 f"continue {dtype} {shape}")
+            stream.write(column.tobytes())
+        self.n_events += len(record)
+
+    def finish(self, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the complete file (columns in EventRecord order)."""
+        import json
+
+        metadata = {"columnar_version": COLUMNAR_VERSION, "n_events": self.n_events, **(metadata or {})}
+        if not self._columns:
+            raise ValueError("no event records were written")
+        for stream, _, _ in self._columns.values():
+            stream.flush()
+        writer = _finish_npz if self.format == "npz" else _finish_hdf5
+        with atomic_file(self.path, "wb") as output:
+            writer(output, self._columns, self.n_events, json.dumps(metadata), metadata)
+        return self.path
 
 
-def _write_hdf5(path: Path, record: EventRecord, metadata: Mapping[str, Any]) -> Path:
+def _column_chunks(stream, dtype, shape, rows_per_chunk=65536):
+    """Arrays of at most ``rows_per_chunk`` events read back from a column's scratch file."""
+    row_bytes = int(np.dtype(dtype).itemsize * np.prod(shape, dtype=np.int64))
+    stream.seek(0)
+    while True:
+        data = stream.read(row_bytes * rows_per_chunk)
+        if not data:
+            return
+        yield np.frombuffer(data, dtype=dtype).reshape((-1,) + tuple(shape))
+
+
+def _finish_npz(output, columns, n_events, metadata_json, _):
+    """An ``.npz`` (a zip of ``.npy`` members, as ``np.savez`` writes) streamed member by member."""
+    import zipfile
+
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("metadata.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.array(metadata_json))
+        for name, (stream, dtype, shape) in columns.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                          "shape": (n_events,) + tuple(shape)}
+                np.lib.format.write_array_header_2_0(member, header)
+                for chunk in _column_chunks(stream, dtype, shape):
+                    member.write(chunk.tobytes())
+
+
+def _finish_hdf5(output, columns, n_events, metadata_json, metadata):
     try:
         import h5py
     except ImportError:
         raise OutputError("columnar: hdf5 needs h5py (pip install h5py), or set 'columnar: npz' in the "
                           "run card") from None
-    with atomic_output(path) as stream:
-        with h5py.File(stream, "w") as h5:
-            events = h5.create_group("events")
-            for name, column in record.columns().items():
-                events.create_dataset(name, data=column, compression="gzip")
-            for key, value in metadata.items():
-                h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
-            h5.attrs["metadata"] = json.dumps(metadata)
-    return path
+    import json
+
+    with h5py.File(output, "w") as h5:
+        events = h5.create_group("events")
+        for name, (stream, dtype, shape) in columns.items():
+            dataset = events.create_dataset(name, shape=(n_events,) + tuple(shape), dtype=dtype,
+                                            compression="gzip", chunks=True if n_events else None)
+            start = 0
+            for chunk in _column_chunks(stream, dtype, shape):
+                dataset[start:start + len(chunk)] = chunk
+                start += len(chunk)
+        for key, value in metadata.items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+        h5.attrs["metadata"] = metadata_json
 
 
 def read_columnar(path: str | Path) -> tuple[EventRecord, dict[str, Any]]:

@@ -11,18 +11,16 @@ temporary one.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
-from madgen.errors import OutputError
-from madgen.runtime.columnar import EventRecord, _as_chunks, atomic_output
+from madgen.output import atomic_file, temporary_file
+from madgen.runtime.columnar import EventRecord, _as_chunks
 
 INITIAL, FINAL = -1, 1  # ISTUP
 _INIT_BEAMS = " {:8d} {:8d} {:+.10e} {:+.10e} {:d} {:d} {:d} {:d} {:d} {:d}\n"
@@ -53,39 +51,60 @@ def write_lhe(path: str | Path, *, beams: Beams | tuple[int, int, float, float],
     largest |weight| written.  Returns ``path``.
     """
     path = Path(path)
-    beams = beams if isinstance(beams, Beams) else Beams(*beams)
-    generator_block = _generator_block(header_info, generator)  # checked before any event is made
-    body_handle, body_path = _temporary_beside(path, ".body")
-    try:
-        with os.fdopen(body_handle, "w") as body:
-            n_events, largest = 0, 0.0
-            for record in _as_chunks(events):
-                _check_legs(record, n_initial)
-                body.write(format_events(record, process_id, n_initial))
-                n_events += len(record)
-                if len(record):
-                    largest = max(largest, float(np.max(np.abs(record.weights))))
-        with atomic_output(path, "w") as stream:
-            stream.write(_header(n_events, cross_section_pb, generator_block))
-            stream.write(_init_block(beams, process_id, cross_section_pb, error_pb,
-                                     largest if max_weight is None else max_weight, weighting_strategy))
-            with open(body_path) as body:
-                shutil.copyfileobj(body, stream)
-            stream.write("</LesHouchesEvents>\n")
-    finally:
-        try:
-            os.unlink(body_path)
-        except FileNotFoundError:
-            pass
+    _generator_block(header_info, generator)  # checked before any event is formatted
+    with LHEWriter(path, process_id=process_id, n_initial=n_initial) as writer:
+        for record in _as_chunks(events):
+            writer.append(record)
+        writer.finish(beams=beams, cross_section_pb=cross_section_pb, error_pb=error_pb,
+                      max_weight=max_weight, header_info=header_info,
+                      weighting_strategy=weighting_strategy, generator=generator)
     return path
 
 
-def _temporary_beside(path: Path, suffix: str) -> tuple[int, str]:
-    try:
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}; check that the directory "
-                          "exists and is writable") from None
+class LHEWriter:
+    """Streams event chunks into a locked scratch file beside ``path``; ``finish`` writes the
+    complete file atomically (header and ``<init>`` need the totals, so they come last). Leaving
+    the ``with`` block without ``finish`` (an error, Ctrl-C) writes nothing."""
+
+    def __init__(self, path: str | Path, process_id: int = 1, n_initial: int = 2):
+        self.path = Path(path)
+        self.process_id, self.n_initial = process_id, n_initial
+        self.n_events, self.largest = 0, 0.0
+        self._scratch = None
+        self._body = None
+
+    def __enter__(self) -> "LHEWriter":
+        self._scratch = temporary_file(self.path.parent, f"{self.path.name}.body")
+        self._body, _ = self._scratch.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scratch.__exit__(*exc)
+
+    def append(self, record: EventRecord) -> None:
+        """Format and stream one chunk of events."""
+        _check_legs(record, self.n_initial)
+        self._body.write(format_events(record, self.process_id, self.n_initial))
+        self.n_events += len(record)
+        if len(record):
+            self.largest = max(self.largest, float(np.max(np.abs(record.weights))))
+
+    def finish(self, *, beams: Beams | tuple, cross_section_pb: float, error_pb: float,
+               max_weight: float | None = None, header_info: Mapping[str, str] | None = None,
+               weighting_strategy: int = 3, generator: str = "madgen") -> Path:
+        """Write the complete file: header, ``<init>`` (XMAXUP: ``max_weight`` or the largest
+        |weight| streamed) and the events."""
+        beams = beams if isinstance(beams, Beams) else Beams(*beams)
+        generator_block = _generator_block(header_info, generator)
+        self._body.flush()
+        self._body.seek(0)
+        with atomic_file(self.path, "w") as stream:
+            stream.write(_header(self.n_events, cross_section_pb, generator_block))
+            stream.write(_init_block(beams, self.process_id, cross_section_pb, error_pb,
+                                     self.largest if max_weight is None else max_weight, weighting_strategy))
+            shutil.copyfileobj(self._body, stream)
+            stream.write("</LesHouchesEvents>\n")
+        return self.path
 
 
 def _check_legs(record: EventRecord, n_initial: int) -> None:
@@ -120,7 +139,7 @@ def _cdata(text: str) -> str:
 
 def _generator_block(header_info: Mapping[str, str] | None, generator: str) -> str:
     """``<madgen version=...>`` with one CDATA element per ``header_info`` entry."""
-    from madgen import __version__ as version
+    from madgen.version import __version__ as version
 
     lines = [f'<{generator} version="{version}">\n']
     for key, text in (header_info or {}).items():

@@ -89,22 +89,51 @@ def channel_max_weights(channels: list[TrainedChannel], n_pilot: int, rng: np.ra
     return maxima
 
 
-def unweighted_events(channels: list[TrainedChannel], n_events: int, rng: np.random.Generator, chunk: int,
-                      tolerance: float, progress=None):
-    """(momenta (N, n, 4), channel index (N,), efficiency, W_max in pb) of ``n_events`` events."""
+MAX_BATCH_POINTS = 262_144
+"""Points sampled per unweighting batch: bounds memory whatever the number of events requested."""
+
+
+@dataclass(frozen=True)
+class Unweighting:
+    """How to draw unweighted events: channel probabilities p_i = m_i / sum m, W_max = sum m."""
+
+    probabilities: np.ndarray
+    max_weight: float
+    efficiency: float
+
+
+def plan_unweighting(channels: list[TrainedChannel], n_events: int, rng: np.random.Generator, chunk: int,
+                     tolerance: float) -> Unweighting:
+    """Robust channel maxima from a pilot sample (``channel_max_weights``), hence W_max and the
+    expected efficiency sigma / W_max."""
     sigma = sum(t.result.cross_section_pb for t in channels)
     maxima = channel_max_weights(channels, min(max(2 * n_events, 100_000), 1_000_000), rng, chunk, tolerance)
-    probabilities = maxima / maxima.sum()
-    max_weight = float(maxima.sum())
-    efficiency = sigma / max_weight
-    batch = int(min(max(1.5 * n_events / max(efficiency, 1e-6), chunk), 2_000_000))
-    momenta, labels, kept = [], [], 0
+    return Unweighting(maxima / maxima.sum(), float(maxima.sum()), sigma / float(maxima.sum()))
+
+
+def accepted_batches(channels: list[TrainedChannel], plan: Unweighting, n_events: int, rng: np.random.Generator,
+                     chunk: int, max_points: int = MAX_BATCH_POINTS):
+    """Yield (momenta (k, n, 4), channel index (k,)) of accepted events, batch by batch, until
+    ``n_events`` in total: memory stays bounded by ``max_points`` sampled points."""
+    kept = 0
     while kept < n_events:
-        sample = sample_weighted(channels, batch, rng, chunk, probabilities)
-        chosen = hit_or_miss(sample, max_weight, rng)[: n_events - kept]
-        momenta.append(sample.momenta[chosen])
-        labels.append(sample.channel[chosen])
+        remaining = n_events - kept
+        batch = int(min(max(1.5 * remaining / max(plan.efficiency, 1e-6), chunk), max_points))
+        sample = sample_weighted(channels, batch, rng, chunk, plan.probabilities)
+        chosen = hit_or_miss(sample, plan.max_weight, rng)[:remaining]
         kept += len(chosen)
+        if len(chosen):
+            yield sample.momenta[chosen], sample.channel[chosen]
+
+
+def unweighted_events(channels: list[TrainedChannel], n_events: int, rng: np.random.Generator, chunk: int,
+                      tolerance: float, progress=None):
+    """(momenta (N, n, 4), channel index (N,), efficiency, W_max in pb) of ``n_events`` events, in memory."""
+    plan = plan_unweighting(channels, n_events, rng, chunk, tolerance)
+    momenta, labels = [], []
+    for batch_momenta, batch_labels in accepted_batches(channels, plan, n_events, rng, chunk):
+        momenta.append(batch_momenta)
+        labels.append(batch_labels)
         if progress is not None:
-            progress.update(len(chosen))
-    return np.concatenate(momenta), np.concatenate(labels), efficiency, max_weight
+            progress.update(len(batch_labels))
+    return np.concatenate(momenta), np.concatenate(labels), plan.efficiency, plan.max_weight

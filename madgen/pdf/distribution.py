@@ -73,7 +73,7 @@ class PDF:
     def xfx(self, x, q, pdg_ids: Sequence[int] | None = None) -> jnp.ndarray:
         """x f(x, Q): shape broadcast(x, q).shape + (n,), n = len(flavours) or len(pdg_ids)."""
         _check_domain(x, q, self.x_range[1])
-        values = evaluate(self.tables, x, q, self.extrapolator)
+        values = _evaluate_bucketed(self.tables, x, q, self.extrapolator)
         if self.info.force_positive == 1:
             values = jnp.maximum(values, 0.0)
         elif self.info.force_positive == 2:
@@ -95,6 +95,26 @@ class PDF:
         if self._alphas is None:
             object.__setattr__(self, "_alphas", make_alphas(self.info))
         return self._alphas(jnp.asarray(q))
+
+
+def _evaluate_bucketed(tables: GridTables, x, q, extrapolator: str) -> jnp.ndarray:
+    """``evaluate``, with small concrete batches padded to a power of two so that eager calls with
+    varying sizes reuse a few compiled shapes (traced inputs are evaluated as they are)."""
+    if isinstance(x, jax.core.Tracer) or isinstance(q, jax.core.Tracer):
+        return evaluate(tables, x, q, extrapolator)
+    x, q = jnp.broadcast_arrays(jnp.asarray(x, dtype=float), jnp.asarray(q, dtype=float))
+    if x.size > _MAX_PADDED:
+        return evaluate(tables, x, q, extrapolator)
+    size = max(16, 1 << (x.size - 1).bit_length())
+    pad = size - x.size
+    middle_x = float(np.exp(0.5 * (tables.log_x[0] + tables.log_x[-1])))  # padding: a point inside the grid
+    middle_q = float(np.exp(0.25 * (tables.log_q2[0] + tables.log_q2[-1])))
+    flat_x = jnp.concatenate([x.ravel(), jnp.full(pad, middle_x)])
+    flat_q = jnp.concatenate([q.ravel(), jnp.full(pad, middle_q)])
+    return evaluate(tables, flat_x, flat_q, extrapolator)[: x.size].reshape(x.shape + (-1,))
+
+
+_MAX_PADDED = 8192
 
 
 def _check_domain(x, q, x_max: float) -> None:

@@ -43,3 +43,19 @@ class InputShapeError(MadgenError, ValueError):
 
 class RunCardError(CardError):
     """A run card (run.yaml: beams, events, cuts, integration, output) has a bad key or value."""
+
+
+class PDFError(MadgenError):
+    """A parton-distribution set cannot be found, read or evaluated."""
+
+
+class PDFSetNotFound(PDFError):
+    """No directory holding the requested LHAPDF set was found in any search location."""
+
+
+class PDFFormatError(PDFError):
+    """An LHAPDF6 ``.info`` or ``.dat`` file is malformed (the message names file and line)."""
+
+
+class PDFRangeError(PDFError, ValueError):
+    """x or Q passed to a PDF or alpha_s is outside its physical domain."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sympy
 
 from madgen.errors import UnsupportedFeature
+from madgen.lorentz.fermion_chains import fermion_flow_sign
 from madgen.lorentz.structures import (
     CMATRIX,
     CMATRIX_INV,
@@ -164,6 +165,13 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     _validate(request, kinds)
     flipped = tuple(sorted(set(request.flipped_pairs)))
     tensor = evaluate_structure(lz.name, tuple(lz.spins), lz.structure)
+    chain_sign = fermion_flow_sign(lz.name, tuple(lz.spins), lz.structure)
+    if chain_sign < 0:
+        if flipped:
+            raise UnsupportedFeature(f"Lorentz structure {lz.name}: its spinor chains do not join the fermions "
+                                     f"in UFO pairs (1,2), (3,4); madgen cannot charge-conjugate such a vertex "
+                                     f"(Majorana fermions or fermion-number violation through it)")
+        tensor = -tensor
     for pair in flipped:
         tensor = _flip(tensor, pair)
     amp = _amplitude(tensor, kinds)
@@ -171,6 +179,9 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     k = request.offshell
     momenta = tuple(f"P{i}" for i in range(1, n + 1))
     flip_doc = f" with fermion pair(s) {flipped} flipped (L -> C L^T C^-1)" if flipped else ""
+    if chain_sign < 0:
+        flip_doc += (" times -1, the sign of its spinor chains relative to the pairs (1,2), (3,4) "
+                     "(MadGraph puts it on the coupling)")
     if k == 0:
         statements, (red,) = _cse([_nest(amp, list(range(n, 0, -1)), kinds)])
         return RoutineSpec(

@@ -138,6 +138,7 @@ def _render_package(card, model, codes, routine_requests):
         needed.update(code.graph.couplings)
         needed.update(code.graph.masses)
         needed.update(code.graph.widths)
+        needed.update(code.graph.parameters)
         needed.update(m for m in code.masses if m != "ZERO")
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {

@@ -41,6 +41,7 @@ class CompiledPackage:
     subprocesses: tuple[str, ...]
     n_diagrams: tuple[int, ...]
     timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    model: str = ""  # one line: which model directory was loaded (``describe_model``)
 
 
 class _StageTimer:
@@ -61,12 +62,13 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
     from madgen.diagrams.export import diagram_set_to_data
     from madgen.diagrams.generate import generate_diagrams, make_legs
     from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
-    from madgen.model import load_model
+    from madgen.model import describe_model, load_model
     from madgen.process.expand import expand_process, resolve_labels, resolve_tokens
     from madgen.process.syntax import parse_process
 
     timer = _StageTimer()
     model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
+    log.info("%s", describe_model(model))
     model = apply_card_parameters(model, card)
     labels = resolve_labels(model, dict(card.multiparticles))
     subprocesses = []
@@ -110,7 +112,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests)
     return CompiledPackage(card.package_name, tuple(files), tuple(c.process for c in codes),
-                           tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()))
+                           tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()), describe_model(model))
 
 
 def apply_card_parameters(model, card):
@@ -174,6 +176,8 @@ def _metadata(card, model, codes) -> dict:
         "model": model.name,
         "model_source": Path(model.source).name,
         "model_fingerprint": model.fingerprint,
+        "model_directory": model.directory,
+        "model_conversion_cache": model.conversion_cache or None,
         "restriction": model.restriction,
         "process": list(card.processes),
         "subprocesses": [{"module": c.module, "process": c.process, "pdg_ids": list(c.pdg_ids),

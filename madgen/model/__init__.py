@@ -33,6 +33,7 @@ log = logging.getLogger("madgen")
 
 __all__ = [
     "load_model",
+    "describe_model",
     "resolve_model_spec",
     "ParamCard",
     "read_param_card",
@@ -140,3 +141,12 @@ def _with_default_card(model: Model, path: Path) -> Model:
     parameters = tuple(dataclasses.replace(p, value=float(values[p.name])) if p.name in values else p
                        for p in model.parameters)
     return dataclasses.replace(model, parameters=parameters)
+
+
+def describe_model(model: Model) -> str:
+    """One line saying which model directory was loaded, restricted how, converted where."""
+    where = model.directory or model.source
+    package = f" (package {model.source})" if model.source != model.directory else ""
+    restriction = f", restriction {model.restriction}" if model.restriction else ", no restriction"
+    converted = f", converted from Python 2 into {model.conversion_cache}" if model.conversion_cache else ""
+    return f"model {model.name}: {where}{package}{restriction}{converted}"

@@ -10,13 +10,16 @@ dict method (``.iteritems()``, ``.has_key()``). Its ``*.py`` files are then rewr
 keyed by the sha256 of the model's ``*.py`` files and the converter version. The copy is
 written into a temporary directory and renamed into place (concurrent loads either win
 the rename or use the winner's copy); the model's own directory is never written to. When
-the cache cannot be written, the copy goes to a per-process temporary directory.
+the cache cannot be written, the copy goes to a per-process temporary directory. A copy
+whose manifest or file hashes do not match is rebuilt.
 Restriction and param cards are still read from the model's directory.
 """
 
 from __future__ import annotations
 
+import ast
 import atexit
+import hashlib
 import json
 import logging
 import os
@@ -93,24 +96,44 @@ def _utf8_cookie(text: str) -> str:
 
 
 def python2_reasons(directory: Path) -> list[str]:
-    """Why ``directory`` holds a Python-2 model ('file: reason'); empty for a Python-3 one."""
+    """Why ``directory`` holds a Python-2 model ('file: reason'); empty for a Python-3 one.
+
+    Implicit relative imports count where they run on import (module level, not in a
+    function, as some Python-3 UFO packages keep in ``write_param_card.py``).
+    """
     local = local_modules(directory)
     implicit = re.compile(r"^[ \t]*(?:import[ \t]+(?:[\w.]+[ \t]*(?:as[ \t]+\w+[ \t]*)?,[ \t]*)*|from[ \t]+)"
                           r"(" + "|".join(map(re.escape, sorted(local))) + r")\b", re.MULTILINE)
     reasons = []
     for path in sorted(directory.glob("*.py")):
         text = read_source(path)
-        if local and implicit.search(text):
+        try:
+            tree = ast.parse(text, str(path)) if local and implicit.search(text) else None
+            if tree is None:
+                compile(text, str(path), "exec", dont_inherit=True)
+        except SyntaxError:
+            if convert_source(text, local).rules & STRONG_RULES:
+                reasons.append(f"{path.name}: Python-2 syntax")
+            continue
+        if tree is not None and _imports_implicitly(tree, local):
             reasons.append(f"{path.name}: implicit relative import")
         elif _PY2_METHODS.search(text):
             reasons.append(f"{path.name}: Python-2 dict method")
-        else:
-            try:
-                compile(text, str(path), "exec", dont_inherit=True)
-            except SyntaxError:
-                if convert_source(text, local).rules & STRONG_RULES:
-                    reasons.append(f"{path.name}: Python-2 syntax")
     return reasons
+
+
+def _imports_implicitly(tree: ast.Module, local: frozenset[str]) -> bool:
+    """An ``import <local>`` / ``from <local> import`` that runs on import (outside functions)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] in local for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in local:
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            pending.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
+    return False
 
 
 def converted_copy(directory: Path, fingerprint: str) -> ConvertedModel:
@@ -152,10 +175,17 @@ def _valid_copy(final: Path, source: Path, fingerprint: str) -> ConvertedModel |
         return None
     if manifest.get("fingerprint") != fingerprint or manifest.get("converter") != CONVERTER_VERSION:
         return None
-    files = manifest.get("files", [])
-    if not all((final / f).is_file() for f in files):
+    files = manifest.get("files", {})
+    try:
+        if not isinstance(files, dict) or any(_sha256((final / f).read_bytes()) != h for f, h in files.items()):
+            return None
+    except OSError:
         return None
     return ConvertedModel(source, final, tuple(manifest.get("converted", [])), created=False)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _convert_files(directory: Path) -> dict[str, tuple[str, bool]]:
@@ -184,11 +214,14 @@ def _write_copy(directory: Path, fingerprint: str, final: Path) -> ConvertedMode
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
+        hashes = {}
         for file_name, (text, _) in files.items():
-            (staging / file_name).write_text(text, encoding="utf-8")
+            data = text.encode("utf-8")
+            (staging / file_name).write_bytes(data)
+            hashes[file_name] = _sha256(data)
         converted = sorted(f for f, (_, changed) in files.items() if changed)
         manifest = {"source": str(directory), "fingerprint": fingerprint, "converter": CONVERTER_VERSION,
-                    "files": sorted(files), "converted": converted}
+                    "files": hashes, "converted": converted}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         try:
             os.rename(staging, final)

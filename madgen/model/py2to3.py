@@ -225,8 +225,11 @@ class _Rewriter:
             commas = self.top_level(items, 1, ",")
             stop = commas[0] if commas else len(items)
             stream = self.text_of(items[1], items[stop - 1]).strip()
-            for n in range(0, min(stop + 1, len(items))):
-                self.tokens[items[n]].text = ""
+            last_raw = items[min(stop, len(items) - 1)]
+            for token in self.tokens[items[0]:last_raw + 1]:
+                token.text = ""
+            if stop < len(items) and self.tokens[last_raw + 1].kind == "ws":
+                self.tokens[last_raw + 1].text = ""
             extra.append(f"file={stream}")
             items = items[stop + 1:]
         if items and self.tokens[items[-1]].text == "," and self.top_level(items, 0, ",")[-1:] == [len(items) - 1]:
@@ -245,6 +248,8 @@ class _Rewriter:
         self.rules.add("exec statement")
         for n in self.top_level(statement, 1, "in"):
             self.tokens[statement[n]].text = ","
+            if self.tokens[statement[n] - 1].kind == "ws":
+                self.tokens[statement[n] - 1].text = ""
         self.tokens[statement[0]].text = "exec("
         if self.tokens[statement[0] + 1].kind == "ws":
             self.tokens[statement[0] + 1].text = ""
@@ -461,8 +466,8 @@ def convert_source(source: str, local_modules=frozenset()) -> Conversion:
     """
     rewriter = _Rewriter(source, frozenset(local_modules))
     rewriter.expand_indentation_tabs()
+    rewriter.convert_expressions()  # token by token, before the statements append to tokens
     rewriter.convert_statements()
-    rewriter.convert_expressions()
     rewriter.convert_calls()
     text = rewriter.result()
     rules = rewriter.rules if text != source else set()

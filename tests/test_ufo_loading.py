@@ -431,7 +431,7 @@ def test_function_library_bodies_as_feynrules_writes_them():
 def test_smeftsim_function_library_names_keep_madgraph_meanings():
     from madgen.model.expressions import BUILTIN_FUNCTIONS
 
-    for name in ("complexconjugate", "re", "im", "sec", "asec", "csc", "acsc", "cot", "theta_function",
+    for name in ("complexconjugate", "re", "im", "sec", "asec", "csc", "acsc", "cot", "acot", "theta_function",
                  "cond", "reglog", "arg"):
         assert name in BUILTIN_FUNCTIONS
     x = sympy.Rational(1, 3)
@@ -467,3 +467,24 @@ def test_genuinely_broken_python3_is_not_taken_for_python2(tmp_path):
     broken = copy_sm(tmp_path, "broken3")
     (broken / "parameters.py").write_text((broken / "parameters.py").read_text() + "\noops = = 1\n")
     assert python2_reasons(broken) == []
+
+
+def test_paramcard_of_the_restriction_gives_the_defaults_as_in_madgraph(tmp_path):
+    """MadGraph copies paramcard_<restriction>.dat as the param card of outputs made with that
+    restriction; param_card_<name>.dat (SMEFTsim ships one) is no MadGraph convention and is ignored."""
+    model_dir = copy_sm(tmp_path, "cardsm")
+    card = (model_dir / "restrict_no_b_mass.dat").read_text()
+    (model_dir / "paramcard_no_b_mass.dat").write_text(card.replace("1.730000e+02 # MT", "1.725000e+02 # MT"))
+    (model_dir / "param_card_no_b_mass.dat").write_text(card.replace("1.730000e+02 # MT", "1.700000e+02 # MT"))
+    assert "1.725000e+02 # MT" in (model_dir / "paramcard_no_b_mass.dat").read_text()
+    assert load_model(f"{model_dir}-no_b_mass").parameter("MT").value == 172.5
+    assert load_model(str(model_dir)).parameter("MT").value == 173.0  # restrict_default has no paramcard
+
+
+def test_model_line_names_directory_restriction_and_conversion(python2_sm, cache):
+    from madgen.model import describe_model
+
+    line = describe_model(load_model(str(python2_sm) + "-no_b_mass"))
+    assert str(python2_sm.resolve()) in line and "restrict_no_b_mass.dat" in line
+    assert "converted from Python 2" in line and str(cache) in line and "object_library.py" in line
+    assert describe_model(load_model("sm")).startswith(f"model sm: {SM_DIR.resolve()} (package ufo_sm)")

@@ -148,5 +148,6 @@ def describe_model(model: Model) -> str:
     where = model.directory or model.source
     package = f" (package {model.source})" if model.source != model.directory else ""
     restriction = f", restriction {model.restriction}" if model.restriction else ", no restriction"
-    converted = f", converted from Python 2 into {model.conversion_cache}" if model.conversion_cache else ""
+    converted = (f", converted from Python 2 into {model.conversion_cache} ({len(model.converted_files)} file(s): "
+                 f"{', '.join(model.converted_files)})" if model.conversion_cache else "")
     return f"model {model.name}: {where}{package}{restriction}{converted}"

@@ -113,6 +113,7 @@ BUILTIN_FUNCTIONS: dict[str, object] = {
     "cot": lambda z: 1 / sympy.tan(z),
     "asec": lambda z: sympy.acos(1 / z),
     "acsc": lambda z: sympy.asin(1 / z),
+    "acot": lambda z: sympy.atan(1 / z),
     "cond": _piecewise_if_zero,
     "reglog": _reglog,
     "reglogp": lambda z: _reglog_shifted(z, +1),

@@ -189,6 +189,7 @@ class Model:
     propagators: tuple[Propagator, ...] = ()  # custom propagators used by particles
     directory: str = ""  # the UFO directory the model was loaded from
     conversion_cache: str = ""  # where its Python-3 copy lives, for a converted Python-2 model
+    converted_files: tuple[str, ...] = ()  # the files that conversion changed
     _by_name: Mapping[str, object] = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self):

@@ -464,6 +464,7 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "",
         propagators=propagators,
         directory=str(directory),
         conversion_cache=str(conversion.directory) if conversion else "",
+        converted_files=conversion.converted if conversion else (),
     )
 
 

@@ -488,3 +488,13 @@ def test_model_line_names_directory_restriction_and_conversion(python2_sm, cache
     assert str(python2_sm.resolve()) in line and "restrict_no_b_mass.dat" in line
     assert "converted from Python 2" in line and str(cache) in line and "object_library.py" in line
     assert describe_model(load_model("sm")).startswith(f"model sm: {SM_DIR.resolve()} (package ufo_sm)")
+
+
+def test_the_model_stage_imports_no_later_stage():
+    """Layering: the model stage evaluates expressions itself (no code generator printers)."""
+    import subprocess
+
+    code = ("import sys; from madgen.model import load_model; load_model('sm'); "
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('madgen.')}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['errors', 'model']"

@@ -113,10 +113,11 @@ def test_agrees_with_madgraph(case):
                                [point["me2_unlisted_zero"] for point in entry["points"]], rtol=1e-10, atol=0)
 
 
-def test_gradient_with_respect_to_a_wilson_coefficient(case):
-    model, proc, entry = case
-    if entry["process"] != "e+ e- > z h NP<=1":
-        pytest.skip("one process is enough")
+def test_gradient_with_respect_to_a_wilson_coefficient(smeft, generate_package):
+    """d|M|^2/dc for e+ e- > z h (jax.jacfwd through the generated code) against central differences."""
+    model = smeft[0]
+    index, entry = next((i, e) for i, e in enumerate(_reference()) if e["process"] == "e+ e- > z h NP<=1")
+    proc = generate_package(MASSLESS, entry["process"], f"smeft_{index}")  # the package the test above made
     momenta = np.array([point["momenta"] for point in entry["points"]])
     theta = card_values(model, entry["external_params_used"])
     for name in ("cHWB", "cHl3"):

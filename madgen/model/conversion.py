@@ -95,17 +95,20 @@ def _utf8_cookie(text: str) -> str:
     return "\n".join(lines)
 
 
-def python2_reasons(directory: Path) -> list[str]:
+def python2_reasons(directory: Path, first_only: bool = True) -> list[str]:
     """Why ``directory`` holds a Python-2 model ('file: reason'); empty for a Python-3 one.
 
     Implicit relative imports count where they run on import (module level, not in a
-    function, as some Python-3 UFO packages keep in ``write_param_card.py``).
+    function, as some Python-3 UFO packages keep in ``write_param_card.py``). The small
+    files are looked at first, and by default the first reason found ends the search.
     """
     local = local_modules(directory)
     implicit = re.compile(r"^[ \t]*(?:import[ \t]+(?:[\w.]+[ \t]*(?:as[ \t]+\w+[ \t]*)?,[ \t]*)*|from[ \t]+)"
                           r"(" + "|".join(map(re.escape, sorted(local))) + r")\b", re.MULTILINE)
-    reasons = []
-    for path in sorted(directory.glob("*.py")):
+    reasons: list[str] = []
+    for path in sorted(directory.glob("*.py"), key=lambda p: (p.stat().st_size, p.name)):
+        if reasons and first_only:
+            break
         text = read_source(path)
         try:
             tree = ast.parse(text, str(path)) if local and implicit.search(text) else None

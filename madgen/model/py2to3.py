@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 """Changes whenever the rewriting changes, so cached conversions are redone."""
 
 _TOKEN = re.compile(
@@ -70,7 +70,11 @@ STRONG_RULES = frozenset({
 @dataclass
 class _Token:
     kind: str
-    text: str
+    text: str  # current text (rewrites edit it)
+    original: str = ""  # the source text: brackets and separators are read from it
+
+    def __post_init__(self):
+        self.original = self.original or self.text
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,10 @@ class _Rewriter:
         partner: dict[int, int] = {}
         stack: list[int] = []
         for i in self.code:
-            text = self.tokens[i].text
+            text = self.tokens[i].original
             if text in _OPENING:
                 stack.append(i)
-            elif text in _CLOSING and stack and self.tokens[stack[-1]].text == _CLOSING[text]:
+            elif text in _CLOSING and stack and self.tokens[stack[-1]].original == _CLOSING[text]:
                 j = stack.pop()
                 partner[i], partner[j] = j, i
         return partner
@@ -137,7 +141,7 @@ class _Rewriter:
                 continue
             if token.kind in ("ws", "nl", "comment"):
                 continue
-            text = token.text
+            text = token.original
             if not current and text in _COMPOUND:
                 compound_head = True
             if depth == 0 and (text == ";" or (text == ":" and compound_head)):
@@ -173,7 +177,7 @@ class _Rewriter:
         """Positions (in ``statement``) of ``symbol`` outside brackets, from ``start`` on."""
         found, depth = [], 0
         for n in range(start, len(statement)):
-            text = self.tokens[statement[n]].text
+            text = self.tokens[statement[n]].original
             if text in _OPENING:
                 depth += 1
             elif text in _CLOSING:
@@ -210,10 +214,10 @@ class _Rewriter:
     def _wrapped_call(self, statement: list[int]) -> bool:
         """``name(...)`` spanning the whole statement (already a call)."""
         second = statement[1] if len(statement) > 1 else None
-        return second is not None and self.tokens[second].text == "(" and self.partner.get(second) == statement[-1]
+        return second is not None and self.tokens[second].original == "(" and self.partner.get(second) == statement[-1]
 
     def _print(self, statement: list[int]) -> None:
-        if len(statement) > 1 and self.tokens[statement[1]].text in ("=", ".", ")", "]", ","):
+        if len(statement) > 1 and self.tokens[statement[1]].original in ("=", ".", ")", "]", ","):
             return  # 'print' used as a name
         if self._wrapped_call(statement):
             return
@@ -221,7 +225,7 @@ class _Rewriter:
         first, last = statement[0], statement[-1]
         items = statement[1:]
         extra = []
-        if items and self.tokens[items[0]].text == ">>":
+        if items and self.tokens[items[0]].original == ">>":
             commas = self.top_level(items, 1, ",")
             stop = commas[0] if commas else len(items)
             stream = self.text_of(items[1], items[stop - 1]).strip()
@@ -232,7 +236,7 @@ class _Rewriter:
                 self.tokens[last_raw + 1].text = ""
             extra.append(f"file={stream}")
             items = items[stop + 1:]
-        if items and self.tokens[items[-1]].text == "," and self.top_level(items, 0, ",")[-1:] == [len(items) - 1]:
+        if items and self.tokens[items[-1]].original == "," and self.top_level(items, 0, ",")[-1:] == [len(items) - 1]:
             self.tokens[items[-1]].text = ""
             extra.append('end=" "')
         separator = ", " if items and extra else ""
@@ -376,9 +380,9 @@ class _Rewriter:
 
     def _primary_end(self, i: int) -> bool:
         token = self.tokens[i]
-        if token.text in _CLOSING:
+        if token.original in _CLOSING:
             return True
-        return token.kind in ("name", "number", "string") and token.text not in _KEYWORDS
+        return token.kind in ("name", "number", "string") and token.original not in _KEYWORDS
 
     def receiver_start(self, dot: int) -> int | None:
         """Index of the first token of the primary expression (``a.b[1](c)``) ending before ``dot``."""
@@ -386,7 +390,7 @@ class _Rewriter:
         start = None
         while n >= 0:
             i = self.code[n]
-            if self.tokens[i].text in _CLOSING:
+            if self.tokens[i].original in _CLOSING:
                 if i not in self.partner:
                     break
                 n = self.position[self.partner[i]]
@@ -399,52 +403,57 @@ class _Rewriter:
                 break
             start = i
             n -= 1
-            if n >= 0 and self.tokens[self.code[n]].text == ".":
+            if n >= 0 and self.tokens[self.code[n]].original == ".":
                 n -= 1
                 continue
             break
         return start
 
-    def convert_calls(self) -> None:
-        """``x.has_key(k)`` and list-valued results used as lists (after the other rewrites)."""
-        for n in range(len(self.code) - 1, -1, -1):  # inner calls first
+    def _calls(self, names: set[str]):
+        """(name index, its position, '.' before it or None, '(' and ')') of calls of ``names``,
+        innermost (rightmost) first."""
+        for n in range(len(self.code) - 2, -1, -1):
             i = self.code[n]
             token = self.tokens[i]
-            if token.kind != "name" or n + 1 >= len(self.code) or self.tokens[self.code[n + 1]].text != "(":
+            if token.kind != "name" or token.original not in names or self.tokens[self.code[n + 1]].original != "(":
                 continue
-            dot = self.code[n - 1] if n > 0 and self.tokens[self.code[n - 1]].text == "." else None
-            opening = self.code[n + 1]
-            closing = self.partner.get(opening)
-            if closing is None:
+            closing = self.partner.get(self.code[n + 1])
+            if closing is None or not token.text:  # unbalanced, or already inside a rewritten range
                 continue
-            if dot is not None and token.text == "has_key":
-                start = self.receiver_start(dot)
-                if start is None:
-                    continue
-                self.rules.add("has_key")
-                receiver = self.text_of(start, dot - 1).strip()
-                key = self.text_of(opening + 1, closing - 1).strip()
-                self.replace_range(start, closing, f"({key} in {receiver})")
-            elif self._used_as_list(closing) and (
-                    (dot is not None and token.text in _LIST_RESULTS)
-                    or (dot is None and token.text in _LIST_FUNCTIONS and not self._is_definition(n))):
-                start = self.receiver_start(dot) if dot is not None else i
-                if start is None:
-                    continue
-                self.replace_range(start, closing, f"list({self.text_of(start, closing)})")
+            dot = self.code[n - 1] if n > 0 and self.tokens[self.code[n - 1]].original == "." else None
+            yield i, n, dot, self.code[n + 1], closing
+
+    def convert_calls(self) -> None:
+        """List-valued results used as lists, then ``x.has_key(k)`` (after the other rewrites)."""
+        for i, n, dot, _, closing in self._calls(_LIST_RESULTS | _LIST_FUNCTIONS):
+            name = self.tokens[i].original
+            method = dot is not None and name in _LIST_RESULTS
+            function = dot is None and name in _LIST_FUNCTIONS and not self._is_definition(n)
+            if (method or function) and self._used_as_list(closing):
+                start = self.receiver_start(dot) if method else i
+                if start is not None:
+                    self.replace_range(start, closing, f"list({self.text_of(start, closing)})")
+        for i, n, dot, opening, closing in self._calls({"has_key"}):
+            start = self.receiver_start(dot) if dot is not None else None
+            if start is None:
+                continue
+            self.rules.add("has_key")
+            receiver = self.text_of(start, dot - 1).strip()
+            key = self.text_of(opening + 1, closing - 1).strip()
+            self.replace_range(start, closing, f"({key} in {receiver})")
 
     def _is_definition(self, n: int) -> bool:
-        return n > 0 and self.tokens[self.code[n - 1]].text in ("def", ".")
+        return n > 0 and self.tokens[self.code[n - 1]].original in ("def", ".")
 
     def _used_as_list(self, closing: int) -> bool:
         after = self.next_code(closing)
         if after is None:
             return False
-        if after.text in ("[", "+"):
+        if after.original in ("[", "+"):
             return True
         following = self.next_code(closing, 2)
-        return after.text == "." and following is not None and following.text in ("sort", "append", "extend",
-                                                                                  "insert", "remove", "index")
+        return after.original == "." and following is not None and following.original in (
+            "sort", "append", "extend", "insert", "remove", "index")
 
     def expand_indentation_tabs(self) -> None:
         at_line_start = True

@@ -68,7 +68,6 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
 
     timer = _StageTimer()
     model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
-    log.info("%s", describe_model(model))
     model = apply_card_parameters(model, card)
     labels = resolve_labels(model, dict(card.multiparticles))
     subprocesses = []

@@ -22,11 +22,16 @@ class GenerationResult:
     subprocesses: tuple[str, ...]
     n_diagrams: tuple[int, ...]
     timings: tuple[tuple[str, float], ...]
+    model: str = ""  # which model directory was loaded, in one line
 
 
 def model_search_paths() -> tuple[Path, ...]:
-    """Where UFO model directories are looked for besides installed packages: ./models, the project's models/."""
-    paths = [Path.cwd() / "models"]
+    """Where a bare model name (``model: sm``) is looked for before installed packages:
+    the directories of ``$MADGEN_MODEL_PATH``, then the project's ``models/``. Never the
+    working directory (nor its ``./models``): a model there is written as a path, ``./name``."""
+    from madgen.model.locate import environment_search_paths
+
+    paths = list(environment_search_paths())
     if PROJECT_MODELS.is_dir():
         paths.append(PROJECT_MODELS)
     return tuple(dict.fromkeys(paths))
@@ -55,7 +60,7 @@ def generate(card_path, output=None, force: bool = False, draw: bool = False) ->
                 if name.endswith("_diagrams.json")}
         extra = {f"diagrams/{name}": svg.encode() for name, svg in draw_diagrams(data).items()}
     write_package(package, target, force=force, extra=extra)
-    return GenerationResult(target, package.subprocesses, package.n_diagrams, package.timings)
+    return GenerationResult(target, package.subprocesses, package.n_diagrams, package.timings, package.model)
 
 
 def load(path):

@@ -171,6 +171,8 @@ def _generate(args) -> int:
     from madgen.api import generate
 
     result = generate(args.card, output=args.output, force=args.force, draw=args.draw)
+    if result.model:
+        print(result.model)
     for process, n_diagrams in zip(result.subprocesses, result.n_diagrams):
         print(f"  {process}: {n_diagrams} diagram(s)")
     timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in result.timings)

@@ -38,6 +38,7 @@ class CompiledPackage:
     subprocesses: tuple[str, ...]
     n_diagrams: tuple[int, ...]
     timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    model: str = ""  # one line: which model directory was loaded (``describe_model``)
 
 
 class _StageTimer:
@@ -114,6 +115,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
     from madgen.colour.basis import colour_basis
     from madgen.diagrams.export import diagram_set_to_data
     from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
+    from madgen.model import describe_model
 
     timer = _StageTimer()
     model, found = generate_card_diagrams(card, model_search_paths, timer)
@@ -137,7 +139,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
             colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests)
     return CompiledPackage(card.package_name, tuple(files), tuple(c.process for c in codes),
-                           tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()))
+                           tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()), describe_model(model))
 
 
 def apply_card_parameters(model, card):
@@ -165,6 +167,7 @@ def _render_package(card, model, codes, routine_requests):
         needed.update(code.graph.couplings)
         needed.update(code.graph.masses)
         needed.update(code.graph.widths)
+        needed.update(code.graph.parameters)
         needed.update(m for m in code.masses if m != "ZERO")
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {
@@ -201,6 +204,8 @@ def _metadata(card, model, codes, files) -> dict:
         "model_spec": card.model,
         "model_source": Path(model.source).name,
         "model_fingerprint": model.fingerprint,
+        "model_directory": model.directory,
+        "model_conversion_cache": model.conversion_cache or None,
         "restriction": model.restriction,
         "process": list(card.processes),
         "subprocesses": [{"module": c.module, "process": c.process, "pdg_ids": list(c.pdg_ids),

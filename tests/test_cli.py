@@ -204,9 +204,11 @@ def test_missing_card(tmp_path):
     assert_nothing_written(tmp_path)
 
 
-def test_broken_model(tmp_path):
+def test_broken_model(tmp_path, monkeypatch):
     import ufo_sm
 
+    # a bare name is looked up in MADGEN_MODEL_PATH (never in ./models of the working directory)
+    monkeypatch.setenv("MADGEN_MODEL_PATH", str(tmp_path / "models"))
     source = Path(ufo_sm.__file__).parent
     model = tmp_path / "models" / "brokensm"
     shutil.copytree(source, model, ignore=shutil.ignore_patterns("__pycache__", "*.pkl"))

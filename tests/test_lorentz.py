@@ -305,3 +305,108 @@ def test_rendering_deterministic_across_processes():
         assert res.returncode == 0, res.stderr
         outs.add(res.stdout.strip())
     assert len(outs) == 1
+
+
+# --------------------------------------------------------------------------- custom propagators
+
+from madgen.model.types import Propagator  # noqa: E402
+
+DENOMINATOR = "(P('mu', id) * P('mu', id) - Mass(id) * Mass(id) + complex(0,1) * Mass(id) * Width(id))"
+NUM_V = "(- Metric(1, 2) + Metric(1,'mu')* P('mu', id) * P(2, id) / Mass(id)**2) "
+NUM_F = "(Gamma('mu', 1, 2) * P('mu', id) + Mass(id) * Identity(1, 2))"
+UFO_STANDARD = {1: Propagator("S", "1", DENOMINATOR), 2: Propagator("F", NUM_F, DENOMINATOR),
+                3: Propagator("V1", NUM_V, DENOMINATOR)}
+"""The standard propagators as UFO's propagators.py writes them (SMEFTsim 3.0.2, FeynRules)."""
+Z1 = Propagator("Z1", "-" + NUM_V + "* complex(0,1) * Mass(id) * dWZ", DENOMINATOR + "**2", ("dWZ",))
+CUSTOM_CASES = [s for s in SUPPORTED if len(s.spins) == 3]
+
+
+def _call(req, ws, ps, extra=()):
+    return np.asarray(compiled(req)(*ws, *ps, 0.7 + 0.2j, 3.1, 0.4, *extra))
+
+
+@pytest.mark.parametrize("lz", CUSTOM_CASES, ids=_id)
+def test_ufo_standard_propagators_reproduce_the_builtin_currents(lz):
+    """A particle whose propagator is UFO's own S/F/V1 gets exactly madgen's built-in current,
+    for every off-shell slot and fermion flip: fixes the index and momentum conventions."""
+    rng = np.random.default_rng(11)
+    n_pairs = lz.spins.count(2) // 2
+    for k in range(1, len(lz.spins) + 1):
+        for flipped in ([(), (1,)] if n_pairs else [()]):
+            ws, ps = random_inputs(lz, rng)
+            ws = [w for i, w in enumerate(ws) if i != k - 1]
+            builtin = _call(RoutineRequest(lz, k, flipped), ws, ps)
+            custom = _call(RoutineRequest(lz, k, flipped, propagator=UFO_STANDARD[lz.spins[k - 1]]), ws, ps)
+            np.testing.assert_allclose(custom, builtin, rtol=1e-12, atol=1e-12 * np.abs(builtin).max())
+
+
+def test_linearised_width_propagator_and_its_parameter_argument():
+    """SMEFTsim's Z1: -i M dWZ / D^2 times the unitary-gauge numerator, i.e. the V1 current times
+    -i M dWZ / D, with dWZ an extra argument ``par_dWZ`` and a name that says which propagator."""
+    lz = LorentzStructure("FFV2", (2, 2, 3), "Gamma(3,2,-1)*ProjM(-1,1)")
+    request = RoutineRequest(lz, 3, propagator=Z1)
+    spec = build_routine(request)
+    assert spec.name == "FFV2PZ1_3" and spec.arguments[-4:] == ("COUP", "M", "W", "par_dWZ")
+    rng = np.random.default_rng(5)
+    ws, ps = random_inputs(lz, rng)
+    ws = ws[:2]
+    dwz = -0.0799
+    custom = _call(request, ws, ps, (dwz,))
+    standard = _call(RoutineRequest(lz, 3), ws, ps)
+    p = ps[2]
+    d = p[0] ** 2 - p[1:] @ p[1:] - 3.1**2 + 1j * 3.1 * 0.4
+    np.testing.assert_allclose(custom, standard * (-1j * 3.1 * dwz / d), rtol=1e-12)
+    fixed = Propagator("Z1", Z1.numerator, Z1.denominator, (), (("dWZ", 0.5),))
+    assert build_routine(RoutineRequest(lz, 3, propagator=fixed)).arguments[-1] == "W"
+    np.testing.assert_allclose(_call(RoutineRequest(lz, 3, propagator=fixed), ws, ps), custom * 0.5 / dwz,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("propagator, needle", [
+    (Propagator("Bad", "Metric(1, 3)", DENOMINATOR), "index 3 names no slot"),
+    (Propagator("Bad", "Metric(1, 2) * P('mu', 5)", DENOMINATOR), "does not name the propagating line"),
+    (Propagator("Bad", "1", DENOMINATOR), "needs [1, 2]"),
+])
+def test_malformed_custom_propagators_are_refused(propagator, needle):
+    lz = LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)")
+    with pytest.raises(UnsupportedFeature) as info:
+        build_routine(RoutineRequest(lz, 3, propagator=propagator))
+    assert needle in str(info.value) and "Bad" in str(info.value)
+
+
+# --------------------------------------------------------------------------- four-fermion chains
+
+from madgen.lorentz.fermion_chains import fermion_flow_sign  # noqa: E402
+
+FFFF = {  # four-fermion structures of SMEFTsim 3.0.2 and MadGraph's fourfermion_UFO test model:
+    # (structure, sign of its spinor chains relative to the pairs (1,2), (3,4))
+    "FFFF3": ("Gamma(-1,2,-2)*Gamma(-1,4,-3)*ProjM(-3,1)*ProjM(-2,3)", -1),
+    "FFFF4": ("Gamma(-1,2,-2)*Gamma(-1,4,-3)*ProjM(-3,3)*ProjM(-2,1)", 1),
+    "FFFF14": ("Gamma(-1,2,-2)*Gamma(-1,4,-3)*ProjM(-2,3)*ProjP(-3,1)", -1),
+    "FFFF16": ("Gamma(-1,2,-3)*Gamma(-1,4,-2)*ProjM(-2,1)*ProjP(-3,3)", -1),
+    "FFFF12": ("Gamma(-1,2,-3)*Gamma(-1,4,-2)*ProjM(-3,1)*ProjP(-2,3)", 1),
+    "FFFF1": ("ProjM(2,3)*ProjM(4,1)", -1),
+    "FFFF2": ("Identity(2,1)*Identity(4,3)", 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FFFF))
+def test_four_fermion_chain_sign(name):
+    structure, sign = FFFF[name]
+    assert fermion_flow_sign(name, (2, 2, 2, 2), structure) == sign
+    assert fermion_flow_sign("FFV1", (2, 2, 3), "Gamma(3,2,1)") == 1
+
+
+def test_fierz_rearranged_operators_give_the_same_amplitude():
+    """(2 g^mu PL 3)(4 g_mu PL 1) = -(2 g^mu PL 1)(4 g_mu PL 3) for c-number spinors (Fierz); with
+    the chain sign both orderings of the same operator give the same amplitude, for any spinors,
+    and for every off-shell current."""
+    crossed = LorentzStructure("FFFF3", (2, 2, 2, 2), FFFF["FFFF3"][0])
+    direct = LorentzStructure("FFFF4", (2, 2, 2, 2), FFFF["FFFF4"][0])
+    rng = np.random.default_rng(3)
+    for k in range(5):
+        ws, ps = random_inputs(crossed, rng)
+        args = [w for i, w in enumerate(ws) if i != k - 1] + ps + [0.3 - 0.4j] + ([1.7, 0.2] if k else [])
+        a = np.asarray(compiled(RoutineRequest(crossed, k))(*args))
+        b = np.asarray(compiled(RoutineRequest(direct, k))(*args))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

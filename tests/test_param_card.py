@@ -115,3 +115,104 @@ def test_format_value():
     assert format_value(132.507) == "1.325070e+02"
     assert format_value(0.0) == "0.000000e+00"
     assert float(format_value(0.1 + 0.2)) == 0.1 + 0.2
+
+
+# --------------------------------------------------------------------------- bad user cards
+
+
+@pytest.mark.parametrize("text, first, second, entry", [
+    ("Block MASS\n  6 173.0\n  25 125.0\n  6 172.5  # MT again\n", 2, 4, "Block MASS entry 6"),
+    ("Block CKMBLOCK\n  1 1 0.97\n  1 2 0.22\n  1 1 0.96\n", 2, 4, "Block CKMBLOCK entry 1 1"),
+    ("DECAY 6 1.5\nDECAY 23 2.4952\ndecay 6 1.4\n", 1, 3, "DECAY 6"),
+])
+def test_duplicate_entry_names_file_both_lines_and_entry(tmp_path, text, first, second, entry):
+    path = tmp_path / "param_card.dat"
+    path.write_text(text)
+    with pytest.raises(ParamCardError) as info:
+        read_param_card(path)
+    message = str(info.value)
+    assert f"{path}:{second}:" in message and f"lines {first} and {second}" in message and entry in message
+
+
+def test_blocks_with_an_argument_are_distinct():
+    card = read_param_card("Block QNUMBERS 9000005  # Z1\n 1 0\n 2 3\nBlock QNUMBERS 9000006\n 1 3\n 2 3\n"
+                           "Block MASS Q= 91.1876\n 6 173\n")
+    assert card.blocks["QNUMBERS 9000005"][(2,)] == 3 and card.blocks["QNUMBERS 9000006"][(1,)] == 3
+    assert card.get("MASS", (6,)) == 173
+
+
+@pytest.mark.parametrize("data, needle", [
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00binary", "binary file"),
+    (b"Block MASS\n  6 173.0 # caf\xe9\n", ":2: is not UTF-8"),
+])
+def test_binary_or_non_utf8_card_is_a_param_card_error(tmp_path, data, needle):
+    path = tmp_path / "card.dat"
+    path.write_bytes(data)
+    with pytest.raises(ParamCardError) as info:
+        read_param_card(path)
+    assert str(path) in str(info.value) and needle in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_value_in_a_card_names_the_parameter(sm, tmp_path, value):
+    text = write_param_card(sm).replace("9.118800e+01 # MZ", f"{value} # MZ")
+    assert f"{value} # MZ" in text
+    path = tmp_path / "param_card.dat"
+    path.write_text(text)
+    line = text.splitlines().index(next(x for x in text.splitlines() if x.endswith(f"{value} # MZ"))) + 1
+    with pytest.raises(ParamCardError) as info:
+        parameters_from_card(sm, read_param_card(path))
+    assert f"{path}:{line}" in str(info.value) and "parameter MZ" in str(info.value)
+
+
+@pytest.mark.parametrize("name, old, new", [("MT", "1.730000e+02 # MT", "-1.730000e+02 # MT"),
+                                            ("WZ", "2.441404e+00 # WZ", "-2.441404e+00 # WZ (Z)")])
+def test_negative_mass_or_width_in_a_card_is_refused(sm, tmp_path, name, old, new):
+    text = write_param_card(sm)
+    assert old in text
+    path = tmp_path / "param_card.dat"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(ParamCardError) as info:
+        parameters_from_card(sm, read_param_card(path))
+    assert f"parameter {name}" in str(info.value) and ">= 0" in str(info.value)
+
+
+def test_process_card_overrides_are_checked(sm):
+    from madgen.model.param_card import with_defaults
+
+    for values, needle in [({"MZ": float("nan")}, "MZ is nan"), ({"WT": -1.0}, "WT is a width"),
+                           ({"MH": -125.0}, "MH is a mass")]:
+        with pytest.raises(ParamCardError) as info:
+            with_defaults(sm, values, "process.yaml, key 'parameters'")
+        assert needle in str(info.value) and "process.yaml" in str(info.value)
+    assert with_defaults(sm, {"aS": -0.1}, "here").parameter("aS").value == -0.1  # not a mass
+
+
+def test_majorana_masses_may_be_negative_as_in_slha_spectra():
+    from madgen.model.param_card import with_defaults
+
+    mssm = load_model("mssm")
+    assert with_defaults(mssm, {"Mneu2": -180.0}, "card").parameter("Mneu2").value == -180.0
+    with pytest.raises(ParamCardError, match="Msu1 is a mass"):
+        with_defaults(mssm, {"Msu1": -500.0}, "card")
+
+
+def test_restriction_card_may_hold_negative_widths(tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "negsm"
+    shutil.copytree(SM_DIR, model_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pkl"))
+    card = (model_dir / "restrict_default.dat").read_text()
+    (model_dir / "restrict_negw.dat").write_text(card.replace("DECAY   6 1.491500E+00", "DECAY   6 -1.491500E+00"))
+    assert "-1.491500E+00" in (model_dir / "restrict_negw.dat").read_text()
+    assert load_model(f"{model_dir}-negw").parameter("WT").value == -1.4915
+
+
+def test_generate_refuses_a_bad_param_card(tmp_path):
+    import madgen
+
+    (tmp_path / "bad.dat").write_text("Block MASS\n 6 173\n 6 172\n")
+    (tmp_path / "card.yaml").write_text("model: sm\nprocess: e+ e- > mu+ mu-\nparam_card: bad.dat\n")
+    with pytest.raises(ParamCardError, match=r"bad\.dat:3: Block MASS entry 6 is given twice"):
+        madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -156,7 +156,7 @@ def _external_line(wf: ExternalWavefunction) -> str:
 
 def _current_line(wf: OffshellWavefunction) -> str:
     args = list(wf.inputs) + [_momentum_argument(m) for m in wf.momenta]
-    tail = [_parameter(wf.mass), _parameter(wf.width)]
+    tail = [_parameter(wf.mass), _parameter(wf.width)] + [_parameter(p) for p in wf.parameters]
     calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)] + tail)})" for call in wf.calls]
     return f"{wf.name} = " + " + ".join(calls) + f"  # {wf.particle}"
 

@@ -57,6 +57,7 @@ class OffshellWavefunction:
     mass: str
     width: str
     particle: str
+    parameters: tuple[str, ...] = ()  # model parameters of a custom propagator, after COUP, M, W
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class WavefunctionGraph:
     widths: tuple[str, ...]
     helicities: tuple[tuple[int, ...], ...]  # the helicity combinations, one row each
     colour_dims: tuple[int, ...]
+    parameters: tuple[str, ...] = ()  # further model parameters the routines take (custom propagators)
 
 
 def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> WavefunctionGraph:
@@ -102,6 +104,7 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
         widths=tuple(sorted(builder.widths)),
         helicities=tuple(itertools.product(*leg_helicities)),
         colour_dims=tuple(colour_dim(model, leg.particle) for leg in legs),
+        parameters=tuple(sorted(builder.parameters)),
     )
 
 
@@ -144,6 +147,7 @@ class _GraphBuilder:
         self.couplings: set[str] = set()
         self.masses: set[str] = set()
         self.widths: set[str] = set()
+        self.parameters: set[str] = set()
 
     # -- diagrams ---------------------------------------------------------------------------
     def add_diagram(self, diagram: Diagram) -> None:
@@ -179,8 +183,10 @@ class _GraphBuilder:
         width = ZERO if not is_s_channel(frozenset(current.legs), self.initial_legs) else particle.width
         flips = flow.flipped_pairs(current)
         vertex = self.model.vertex(current.vertex)
-        massless_vector = particle.spin is Spin.VECTOR and particle.massless
-        calls = self._calls(vertex, colour_of[current], current.offshell_slot + 1, flips, massless_vector)
+        propagator = self.model.propagator_of(particle)
+        massless_vector = particle.spin is Spin.VECTOR and particle.massless and propagator is None
+        calls = self._calls(vertex, colour_of[current], current.offshell_slot + 1, flips, massless_vector,
+                            propagator)
         children = dict(current.slot_children())
         momenta = tuple((1, current.legs) if slot == current.offshell_slot else (-1, children[slot].legs)
                         for slot in range(len(vertex.particles)))
@@ -188,9 +194,11 @@ class _GraphBuilder:
         if key not in self.currents:
             self._use_parameter(self.masses, particle.mass)
             self._use_parameter(self.widths, width)
+            parameters = propagator.parameters if propagator is not None else ()
+            self.parameters.update(parameters)
             self.currents[key] = OffshellWavefunction(
                 name=f"w{len(self.externals) + len(self.currents) + 1}", calls=calls, inputs=inputs,
-                momenta=momenta, mass=particle.mass, width=width, particle=particle.name)
+                momenta=momenta, mass=particle.mass, width=width, particle=particle.name, parameters=parameters)
         return self.currents[key].name
 
     def _external(self, number: int, flow: FermionFlow) -> str:
@@ -213,13 +221,13 @@ class _GraphBuilder:
                 mass=particle.mass, helicities=helicity_states(self.model, leg.particle))
         return self.externals[key].name
 
-    def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_vector: bool):
+    def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_vector: bool, propagator=None):
         calls = []
         for term in vertex.terms:
             if term.colour_index != colour_index:
                 continue
             request = RoutineRequest(self.model.lorentz_structure(term.lorentz), offshell, tuple(flips),
-                                     massless_vector)
+                                     massless_vector, propagator)
             self.routines[request.name] = request
             self.couplings.add(term.coupling)
             calls.append(RoutineCall(request.name, term.coupling))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import sympy
 
 from madgen.errors import UnsupportedFeature
+from madgen.lorentz.fermion_chains import fermion_flow_sign
+from madgen.lorentz.propagators import parameter_argument, propagator_tensors
 from madgen.lorentz.structures import (
     CMATRIX,
     CMATRIX_INV,
@@ -37,7 +39,7 @@ from madgen.lorentz.structures import (
     slash,
     slot_kinds,
 )
-from madgen.model.types import LorentzStructure, Spin
+from madgen.model.types import LorentzStructure, Propagator, Spin
 
 COUP = sympy.Symbol("COUP")
 MASS = sympy.Symbol("M", real=True)
@@ -58,13 +60,20 @@ class RoutineRequest:
     offshell: int
     flipped_pairs: tuple[int, ...] = ()
     massless_propagator: bool = False
+    propagator: Propagator | None = None  # a custom propagator of the off-shell line
 
     @property
     def name(self) -> str:
-        """ALOHA-style name ``<Lorentz>[C<k>...][P0]_<offshell>``."""
+        """ALOHA-style name ``<Lorentz>[C<k>...][P0|P<propagator>]_<offshell>``."""
         flips = "".join(f"C{k}" for k in sorted(set(self.flipped_pairs)))
         p0 = "P0" if self.massless_propagator else ""
-        return f"{self.lorentz.name}{flips}{p0}_{self.offshell}"
+        custom = f"P{self.propagator.name}" if self.propagator is not None else ""
+        return f"{self.lorentz.name}{flips}{custom}{p0}_{self.offshell}"
+
+    @property
+    def parameter_arguments(self) -> tuple[str, ...]:
+        """Model parameters the routine takes after ``COUP, M, W`` (a custom propagator's)."""
+        return self.propagator.parameters if self.propagator is not None else ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,23 @@ def _amplitude(tensor: Tensor, kinds: tuple[Spin, ...]) -> sympy.Expr:
     return sympy.expand(amp)
 
 
+def _coefficient(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
+    """d expr / d symbol for an expanded ``expr`` linear in ``symbol`` (term by term, fast)."""
+    parts = []
+    for term in sympy.Add.make_args(expr):
+        factors = sympy.Mul.make_args(term)
+        if symbol not in factors:
+            if term.has(symbol):  # not linear in it: let sympy differentiate
+                return sympy.expand(sympy.diff(expr, symbol))
+            continue
+        rest = list(factors)
+        rest.remove(symbol)
+        if any(f.has(symbol) for f in rest):
+            return sympy.expand(sympy.diff(expr, symbol))
+        parts.append(sympy.Mul(*rest))
+    return sympy.Add(*parts)
+
+
 def _nest(expr: sympy.Expr, slots: list[int], kinds: tuple[Spin, ...]) -> sympy.Expr:
     """Multilinear ``expr`` written as sum_c W_s[c] * (nested coefficient) over ``slots`` in turn."""
     if not slots:
@@ -120,7 +146,7 @@ def _nest(expr: sympy.Expr, slots: list[int], kinds: tuple[Spin, ...]) -> sympy.
     s, rest = slots[0], slots[1:]
     terms = []
     for c in range(kinds[s - 1].n_components):
-        coef = sympy.expand(sympy.diff(expr, wf_symbol(s, c)))
+        coef = _coefficient(expr, wf_symbol(s, c))
         if coef != 0:
             terms.append(wf_symbol(s, c) * _nest(coef, rest, kinds))
     return sympy.Add(*terms)
@@ -148,6 +174,9 @@ def _validate(req: RoutineRequest, kinds: tuple[Spin, ...]) -> None:
         raise UnsupportedFeature(
             f"Lorentz structure {name}: massless (P0) propagator requested for a non-vector slot"
         )
+    if req.propagator is not None and (req.offshell == 0 or req.massless_propagator):
+        raise UnsupportedFeature(f"Lorentz structure {name}: custom propagator {req.propagator.name} requested "
+                                 f"for an amplitude or together with the massless (P0) propagator")
 
 
 def _cse(exprs: list[sympy.Expr], prefix: str = "t"):
@@ -164,6 +193,13 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     _validate(request, kinds)
     flipped = tuple(sorted(set(request.flipped_pairs)))
     tensor = evaluate_structure(lz.name, tuple(lz.spins), lz.structure)
+    chain_sign = fermion_flow_sign(lz.name, tuple(lz.spins), lz.structure)
+    if chain_sign < 0:
+        if flipped:
+            raise UnsupportedFeature(f"Lorentz structure {lz.name}: its spinor chains do not join the fermions "
+                                     f"in UFO pairs (1,2), (3,4); madgen cannot charge-conjugate such a vertex "
+                                     f"(Majorana fermions or fermion-number violation through it)")
+        tensor = -tensor
     for pair in flipped:
         tensor = _flip(tensor, pair)
     amp = _amplitude(tensor, kinds)
@@ -171,6 +207,9 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     k = request.offshell
     momenta = tuple(f"P{i}" for i in range(1, n + 1))
     flip_doc = f" with fermion pair(s) {flipped} flipped (L -> C L^T C^-1)" if flipped else ""
+    if chain_sign < 0:
+        flip_doc += (" times -1, the sign of its spinor chains relative to the pairs (1,2), (3,4) "
+                     "(MadGraph puts it on the coupling)")
     if k == 0:
         statements, (red,) = _cse([_nest(amp, list(range(n, 0, -1)), kinds)])
         return RoutineSpec(
@@ -185,12 +224,14 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     kind = kinds[k - 1]
     ncomp = kind.n_components
     others = [i for i in range(n, 0, -1) if i != k]
-    J = [_nest(sympy.expand(sympy.diff(amp, wf_symbol(k, c))), others, kinds) for c in range(ncomp)]
+    J = [_nest(_coefficient(amp, wf_symbol(k, c)), others, kinds) for c in range(ncomp)]
     P = [momentum_symbol(k, m) for m in range(4)]
     statements, Jred = _cse(J)
     jsyms = [sympy.Symbol(f"J{c}") for c in range(ncomp)]
     p2 = _dot(P, P)
-    if kind is Spin.SCALAR:
+    if request.propagator is not None:
+        denom, result, what = _custom_current(request.propagator, kind, k, _is_bra(k, flipped), jsyms)
+    elif kind is Spin.SCALAR:
         denom = COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
         result = (DENOM * jsyms[0],)
         what = "scalar current COUP * i/D * J"
@@ -225,14 +266,39 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     statements = statements + [(str(s), e.subs(inline)) for s, e in zip(jsyms, Jred) if s not in inline]
     statements.append((str(DENOM), denom))
     result = tuple(r.subs(inline) for r in result)
+    extra = tuple(parameter_argument(p) for p in request.parameter_arguments)
+    denominator_doc = "" if request.propagator is not None else f", D = P{k}^2 - M^2 + i M W"
     return RoutineSpec(
         name=request.name,
-        arguments=tuple(f"W{i}" for i in range(1, n + 1) if i != k) + momenta + ("COUP", "M", "W"),
+        arguments=tuple(f"W{i}" for i in range(1, n + 1) if i != k) + momenta + ("COUP", "M", "W") + extra,
         output_spin=int(lz.spins[k - 1]),
         statements=tuple(statements),
         result=result,
-        doc=(
-            f"Off-shell slot {k} of [{lz.structure}]{flip_doc}: {what}, "
-            f"J = dA/dW{k}, D = P{k}^2 - M^2 + i M W."
-        ),
+        doc=f"Off-shell slot {k} of [{lz.structure}]{flip_doc}: {what}, J = dA/dW{k}{denominator_doc}.",
     )
+
+
+def _custom_current(propagator: Propagator, kind: Spin, k: int, bra: bool, jsyms: list[sympy.Symbol]):
+    """(denom, result, description) of a current through a UFO custom propagator.
+
+    ``jsyms`` are J's components as the vertex gives them (a vector's with lower index).
+    """
+    numerator, denominator = propagator_tensors(propagator, kind, k, kind is Spin.FERMION and not bra)
+    denom = COUP * sympy.I / denominator
+    n = numerator.data
+    if kind is Spin.SCALAR:
+        result = (DENOM * n.get((), 0) * jsyms[0],)
+        shape = "N J"
+    elif kind is Spin.VECTOR:
+        result = tuple(DENOM * sympy.Add(*(n.get((mu, nu), 0) * jsyms[mu] for mu in range(4))) for nu in range(4))
+        shape = "N^{mu nu} J_mu"
+    elif bra:  # the current is a ket: output on index 1
+        result = tuple(DENOM * sympy.Add(*(n.get((a, b), 0) * jsyms[b] for b in range(4))) for a in range(4))
+        shape = "N_{a b} J_b (a ket)"
+    else:  # the current is a bra: output on index 2, P -> -P
+        result = tuple(DENOM * sympy.Add(*(jsyms[a] * n.get((a, b), 0) for a in range(4))) for b in range(4))
+        shape = "J_a N_{a b} with P -> -P (a bra)"
+    denominator_text = propagator.denominator or "1"
+    what = (f"custom propagator {propagator.name}: COUP * i * {shape} / D, N = {propagator.numerator}, "
+            f"D = {denominator_text}")
+    return denom, tuple(sympy.expand(r) for r in result), what

@@ -5,12 +5,17 @@ UFO writes parameter and coupling values as Python source evaluated by MadGraph 
 sympy's parser into exact expressions: numeric literals become exact rationals
 (``2.`` -> 2, ``1.16639e-5`` -> 116639/10**10), ``complex(a, b)`` becomes ``a + b*I``,
 ``cmath`` functions become sympy functions, and the usual UFO ``function_library``
-functions become sympy expressions the JAX printer (``madgen.codegen.printer``) can
-emit. Unknown names are errors (never silently new symbols).
+functions become sympy expressions (``Piecewise`` for the conditional ones) that later
+stages print for JAX. Python constructs sympy cannot evaluate symbolically are rewritten
+first: ``y if x else z`` becomes a ``Piecewise`` (``x`` a comparison, or "x != 0"),
+comparisons become relations, ``and``/``or``/``not`` logical functions, ``z.real``/
+``z.imag``/``z.conjugate()`` become ``re``/``im``/``conjugate``. Unknown names are errors
+(never silently new symbols).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import types
 from typing import Callable, Iterable, Mapping
@@ -108,6 +113,7 @@ BUILTIN_FUNCTIONS: dict[str, object] = {
     "cot": lambda z: 1 / sympy.tan(z),
     "asec": lambda z: sympy.acos(1 / z),
     "acsc": lambda z: sympy.asin(1 / z),
+    "acot": lambda z: sympy.atan(1 / z),
     "cond": _piecewise_if_zero,
     "reglog": _reglog,
     "reglogp": lambda z: _reglog_shifted(z, +1),
@@ -120,6 +126,89 @@ BUILTIN_FUNCTIONS: dict[str, object] = {
 definitions). ``reglog`` & co. are Piecewise expressions: ``jnp`` has no such function."""
 
 
+_CONDITIONS = (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction,
+               sympy.logic.boolalg.BooleanAtom)
+
+
+def _truth(value):
+    """A Python truth test of an expression as a sympy condition (``x`` -> ``x != 0``)."""
+    if isinstance(value, (bool, *_CONDITIONS)):
+        return value
+    return sympy.Ne(value, 0)
+
+
+def _if_expression(test, if_true, if_false) -> sympy.Expr:
+    """Python's ``if_true if test else if_false`` with a symbolic ``test``."""
+    test = _truth(test)
+    if isinstance(test, bool):
+        return if_true if test else if_false
+    return sympy.Piecewise((if_true, test), (if_false, True))
+
+
+_REWRITE_HELPERS = {
+    "_madgen_if": _if_expression,
+    "_madgen_and": lambda *args: sympy.And(*map(_truth, args)),
+    "_madgen_or": lambda *args: sympy.Or(*map(_truth, args)),
+    "_madgen_not": lambda arg: sympy.Not(_truth(arg)),
+    "_madgen_eq": sympy.Eq, "_madgen_ne": sympy.Ne, "_madgen_lt": sympy.Lt,
+    "_madgen_le": sympy.Le, "_madgen_gt": sympy.Gt, "_madgen_ge": sympy.Ge,
+}
+_COMPARISONS = {ast.Eq: "_madgen_eq", ast.NotEq: "_madgen_ne", ast.Lt: "_madgen_lt",
+                ast.LtE: "_madgen_le", ast.Gt: "_madgen_gt", ast.GtE: "_madgen_ge"}
+_NEEDS_REWRITE = re.compile(r"\bif\b|[=!<>]=|[<>]|\.(?:real|imag|conjugate)\b|\b(?:and|or|not)\b")
+
+
+class _SympyFriendly(ast.NodeTransformer):
+    """Rewrites the Python constructs of the module docstring into calls of ``_REWRITE_HELPERS``."""
+
+    @staticmethod
+    def _call(name: str, args) -> ast.Call:
+        return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return self._call("_madgen_if", [node.test, node.body, node.orelse])
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        return self._call("_madgen_and" if isinstance(node.op, ast.And) else "_madgen_or", node.values)
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        return self._call("_madgen_not", [node.operand]) if isinstance(node.op, ast.Not) else node
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        operands = [node.left, *node.comparators]
+        pairs = []
+        for op, left, right in zip(node.ops, operands, operands[1:]):
+            if type(op) not in _COMPARISONS:
+                raise ValueError(f"unsupported comparison {type(op).__name__}")
+            pairs.append(self._call(_COMPARISONS[type(op)], [left, right]))
+        return pairs[0] if len(pairs) == 1 else self._call("_madgen_and", pairs)
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if node.attr in ("real", "imag") and not (isinstance(node.value, ast.Name) and node.value.id in ("cmath", "math")):
+            return self._call("re" if node.attr == "real" else "im", [node.value])
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "conjugate" and not node.args:
+            return self._call("conjugate", [func.value])
+        return node
+
+
+def sympy_friendly(text: str) -> str:
+    """``text`` with conditional expressions, comparisons, ``z.real``... rewritten (docstring)."""
+    if not _NEEDS_REWRITE.search(text):
+        return text
+    tree = _SympyFriendly().visit(ast.parse(text.strip(), mode="eval"))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
 def base_namespace() -> dict[str, object]:
     """Names available in every UFO expression: cmath, math, the builtins above, bare cmath names."""
     namespace: dict[str, object] = dict(_CMATH_FUNCTIONS)
@@ -127,14 +216,8 @@ def base_namespace() -> dict[str, object]:
     namespace["cmath"] = CMATH
     namespace["math"] = CMATH
     namespace["I"] = sympy.I
+    namespace.update(_REWRITE_HELPERS)
     return namespace
-
-
-_ATTRIBUTE_REWRITES = (
-    (re.compile(r"(\b\w+)\.conjugate\(\)"), r"conjugate(\1)"),
-    (re.compile(r"(\b\w+)\.real\b"), r"re(\1)"),
-    (re.compile(r"(\b\w+)\.imag\b"), r"im(\1)"),
-)
 
 
 def model_function(name: str, arguments: Iterable[str], body: str, *, where: str) -> Callable:
@@ -142,15 +225,12 @@ def model_function(name: str, arguments: Iterable[str], body: str, *, where: str
 
     The body (Python source over the arguments) is parsed once with the arguments as
     placeholder symbols; calling the result substitutes the actual arguments.
-    ``z.real``/``z.imag``/``z.conjugate()`` are rewritten to ``re``/``im``/``conjugate``.
-    Python conditional expressions are not supported (madgen knows MadGraph's ones).
+    ``z.real``/``z.imag``/``z.conjugate()`` become ``re``/``im``/``conjugate``, conditional
+    expressions ``Piecewise`` (see the module docstring).
     """
     args = tuple(arguments) if not isinstance(arguments, str) else (arguments,)
     placeholders = {a: sympy.Dummy(a) for a in args}
-    text = body
-    for pattern, replacement in _ATTRIBUTE_REWRITES:
-        text = pattern.sub(replacement, text)
-    expr = parse_expression(text, placeholders, what=f"function {name}", where=where)
+    expr = parse_expression(body, placeholders, what=f"function {name}", where=where)
 
     def call(*values):
         if len(values) != len(args):
@@ -186,7 +266,11 @@ def parse_expression(
         namespace.update(functions)
     namespace.update(symbols)
     try:
-        expr = parse_expr(text, local_dict=namespace, global_dict=dict(_GLOBALS),
+        code = sympy_friendly(text)
+    except (SyntaxError, ValueError) as exc:
+        raise ModelError(f"{where}: cannot parse {what} = {text!r}: {exc}; fix the expression in the model file") from None
+    try:
+        expr = parse_expr(code, local_dict=namespace, global_dict=dict(_GLOBALS),
                           transformations=_TRANSFORMS, evaluate=True)
     except NameError as exc:
         missing = re.search(r"name '(\w+)' is not defined", str(exc))

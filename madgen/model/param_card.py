@@ -1,12 +1,19 @@
 """SLHA param cards (``param_card.dat``, ``restrict_*.dat``): read, write, map to parameters.
 
-Block names are case-insensitive in SLHA; ``ParamCard`` stores them upper-case.
-``DECAY pdg width`` lines go to ``decays`` (branching-ratio lines after them are
-accepted and ignored).
+Block names are case-insensitive in SLHA; ``ParamCard`` stores them upper-case. A block
+with an argument other than a scale (``Block QNUMBERS 9000005``) is stored under
+``"QNUMBERS 9000005"``. ``DECAY pdg width`` lines go to ``decays`` (branching-ratio lines
+after them are accepted and ignored). An entry given twice is an error naming both lines.
+
+Values that enter a model from a user's card or the ``parameters:`` of a process card
+(``parameters_from_card``, ``with_defaults``) must be finite, and masses and widths of
+particles must be >= 0 (except Majorana masses: SLHA1 spectra give a neutralino's CP phase
+as the sign of its mass); a model's own restriction card is not held to the latter.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +33,13 @@ class ParamCard:
     blocks: Mapping[str, Mapping[tuple[int, ...], float]] = field(hash=False)
     decays: Mapping[int, float] = field(hash=False)
     source: str = "<text>"
+    lines: Mapping[tuple[str, tuple[int, ...]], int] = field(default_factory=dict, hash=False, compare=False)
+    """(block, codes) -> line number of the entry (``("DECAY", (pdg,))`` for widths)."""
+
+    def where(self, block: str, codes: tuple[int, ...]) -> str:
+        """``file:line`` of an entry (the file alone when unknown)."""
+        line = self.lines.get((block.upper(), tuple(int(c) for c in codes)))
+        return f"{self.source}:{line}" if line else self.source
 
     def get(self, block: str, codes: tuple[int, ...]) -> float | None:
         """Value of ``block``/``codes`` (DECAY: ``codes == (pdg,)``), None if absent."""
@@ -47,13 +61,35 @@ def read_param_card(path_or_text: str | os.PathLike) -> ParamCard:
     if isinstance(path_or_text, os.PathLike) or _looks_like_path(str(path_or_text)):
         path = Path(path_or_text)
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as exc:
             raise ParamCardError(f"cannot read param card {path}: {exc}") from None
+        text = _card_text(data, path)
         source = str(path)
     else:
         text, source = str(path_or_text), "<text>"
     return parse_param_card(text, source)
+
+
+def _card_text(data: bytes, path: Path) -> str:
+    """A card file's text; binary or non-UTF-8 content is a ``ParamCardError``."""
+    if b"\0" in data:
+        raise ParamCardError(f"{path}: is a binary file, not an SLHA param card (text: 'Block NAME' and "
+                             f"'code value' lines); give the path of a param_card.dat")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ParamCardError(f"{path}:{line}: is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                             f"{exc.start}); an SLHA param card is plain text: re-save it as UTF-8 or ASCII") from None
+
+
+def _block_key(tokens: list[str]) -> str:
+    """``NAME``, or ``NAME ARG`` for a block with an argument that is not a scale (``Q= ...``)."""
+    name = tokens[1].upper()
+    if len(tokens) > 2 and not tokens[2].upper().startswith("Q"):
+        return f"{name} {tokens[2]}"
+    return name
 
 
 def _number(token: str) -> float:
@@ -64,12 +100,20 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
     """Parse param card text; ``source`` names it in error messages."""
     blocks: dict[str, dict[tuple[int, ...], float]] = {}
     decays: dict[int, float] = {}
+    lines: dict[tuple[str, tuple[int, ...]], int] = {}
     block: str | None = None  # current block name, DECAY_BLOCK inside a decay table
 
     def fail(number: int, line: str, why: str) -> ParamCardError:
         return ParamCardError(f"{source}:{number}: {why}: {line.strip()!r}. "
                               f"Fix the line (SLHA format: 'Block NAME', '  code(s) value # comment', "
                               f"'DECAY pdg width').")
+
+    def record(number: int, raw: str, key: tuple[str, tuple[int, ...]], what: str) -> None:
+        if key in lines:
+            first = lines[key]
+            raise ParamCardError(f"{source}:{number}: {what} is given twice (lines {first} and {number}): "
+                                 f"{raw.strip()!r}; keep one of them")
+        lines[key] = number
 
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -80,7 +124,7 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
         if head == "BLOCK":
             if len(tokens) < 2:
                 raise fail(number, raw, "block without a name")
-            block = tokens[1].upper()
+            block = _block_key(tokens)
             if block == DECAY_BLOCK:
                 raise fail(number, raw, "'Block DECAY' is not SLHA; use DECAY lines")
             blocks.setdefault(block, {})
@@ -92,6 +136,7 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
                 pdg, width = int(tokens[1]), _number(tokens[2])
             except ValueError:
                 raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width") from None
+            record(number, raw, (DECAY_BLOCK, (pdg,)), f"the width of PDG {pdg} (DECAY {pdg})")
             decays[pdg] = width
             block = DECAY_BLOCK
             continue
@@ -117,9 +162,10 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
             raise fail(number, raw, f"expected integer code(s) then a number in block {block}") from None
         if not codes and block != "ALPHA":
             raise fail(number, raw, f"entry without a code in block {block}")
+        record(number, raw, (block, codes), f"Block {block} entry {' '.join(map(str, codes))}")
         blocks[block][codes] = value
     frozen_blocks = MappingProxyType({k: MappingProxyType(v) for k, v in blocks.items()})
-    return ParamCard(frozen_blocks, MappingProxyType(decays), source)
+    return ParamCard(frozen_blocks, MappingProxyType(decays), source, MappingProxyType(lines))
 
 
 # --------------------------------------------------------------------------- writing
@@ -191,16 +237,39 @@ def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
     missing = []
     for p in model.external_parameters:
         value = card.get(p.lhablock, p.lhacode)
+        entry = _entry_name(p)
         if value is None:
-            where = (f"DECAY {p.lhacode[0]}" if p.lhablock.upper() == DECAY_BLOCK
-                     else f"Block {p.lhablock} entry {' '.join(map(str, p.lhacode))}")
-            missing.append(f"{where} ({p.name})")
+            missing.append(f"{entry} ({p.name})")
             continue
+        check_value(model, p.name, float(value), f"{card.where(p.lhablock, p.lhacode)}: {entry}")
         values[p.name] = float(value)
     if missing:
         raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
                              f"(write_param_card(model) writes a complete one)")
     return values
+
+
+def _entry_name(p: Parameter) -> str:
+    if p.lhablock.upper() == DECAY_BLOCK:
+        return f"DECAY {p.lhacode[0]}"
+    return f"Block {p.lhablock} entry {' '.join(map(str, p.lhacode))}"
+
+
+def nonnegative_parameters(model: Model) -> dict[str, str]:
+    """Parameters that must be >= 0 -> "mass" or "width": every particle's width, and the mass of
+    every particle except Majorana fermions, whose sign is their CP phase in SLHA1 spectra."""
+    kinds = {p.width: "width" for p in model.particles}
+    kinds.update({p.mass: "mass" for p in model.particles if not p.majorana})
+    return kinds
+
+
+def check_value(model: Model, name: str, value: float, where: str) -> None:
+    """A user-given value of external parameter ``name``: finite, and >= 0 for a mass or width."""
+    if not math.isfinite(value):
+        raise ParamCardError(f"{where}: parameter {name} is {value}; give a finite number")
+    kind = nonnegative_parameters(model).get(name)
+    if value < 0 and kind is not None:
+        raise ParamCardError(f"{where}: parameter {name} is a {kind} and must be >= 0, got {value!r}")
 
 
 def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Model:
@@ -222,6 +291,8 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
                          "restriction, e.g. 'sm-full', to vary it)")
             raise ParamCardError(f"{origin}: cannot set parameter '{name}': {hint}; "
                                  f"external parameters: {', '.join(sorted(externals))}")
+    for name, value in values.items():
+        check_value(model, name, float(value), f"{origin}: {name}")
     parameters = tuple(dataclasses.replace(p, value=float(values[p.name])) if p.name in values else p
                        for p in model.parameters)
     return dataclasses.replace(model, parameters=parameters)

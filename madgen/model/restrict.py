@@ -24,17 +24,16 @@ changes names only, never values).
 from __future__ import annotations
 
 import dataclasses
-import functools
-import warnings
 from typing import Mapping, Sequence
 
-import numpy as np
 import sympy
 
-from madgen.codegen.printer import MadgenJaxPrinter
-from madgen.errors import ModelError
+from madgen.model.evaluate import numeric_values
 from madgen.model.param_card import ParamCard
-from madgen.model.types import ZERO, Coupling, Model, Parameter
+from madgen.model.propagators import fix_propagator_parameters
+from madgen.model.types import ZERO, Coupling, Model
+
+__all__ = ["restrict_model", "card_values", "fixed_parameters", "numeric_values"]
 
 ZERO_COUPLING = 1e-13
 """|coupling| below which MadGraph treats a coupling as vanishing."""
@@ -49,43 +48,6 @@ def card_values(model: Model, card: ParamCard) -> dict[str, float]:
         value = card.get(p.lhablock, p.lhacode)
         values[p.name] = float(p.value if value is None else value)
     return values
-
-
-_UNORDERED_PRINTER = MadgenJaxPrinter({"order": "none"})
-
-
-@functools.lru_cache(maxsize=8192)
-def _printed(expr: sympy.Expr) -> str:
-    """``jax_code`` without term sorting (evaluation only; much faster), memoised."""
-    return _UNORDERED_PRINTER.doprint(expr)
-
-
-def numeric_values(
-    parameters: Sequence[Parameter],
-    couplings: Sequence[Coupling],
-    external: Mapping[str, complex],
-) -> dict[str, complex]:
-    """Evaluate internal parameters (in order) and couplings with complex numpy arithmetic.
-
-    Uses the code the JAX backend prints (``MadgenJaxPrinter``) with ``jnp`` bound to numpy,
-    all values complex like MadGraph's ``cmath`` evaluation. Invalid operations give
-    nan/inf rather than raising.
-    """
-    lines = []
-    for item in list(parameters) + list(couplings):
-        if isinstance(item, Parameter) and item.external:
-            continue
-        lines.append(f"{item.name} = {_printed(item.value)}")
-    namespace: dict[str, object] = {name: np.complex128(v) for name, v in external.items()}
-    code = compile("\n".join(lines), "<madgen parameter evaluation>", "exec")
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            exec(code, {"jnp": np, "__builtins__": __builtins__}, namespace)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"cannot evaluate the model's parameters numerically: "
-                             f"{type(exc).__name__}: {exc}") from None
-    return {k: complex(np.asarray(v).item()) for k, v in namespace.items()}
 
 
 def _special_value(value: complex) -> int | None:
@@ -167,8 +129,10 @@ def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | 
         for p in model.particles
     )
     used = {t.lorentz for v in vertices for t in v.terms}
+    fixed_values = {name: float(value) for name, value in fixed.items()}
     return dataclasses.replace(
         model,
+        propagators=tuple(fix_propagator_parameters(p, fixed_values) for p in model.propagators),
         name=name or model.name,
         restriction=restriction,
         particles=particles,

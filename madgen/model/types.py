@@ -49,6 +49,7 @@ class Particle:
     ghost: bool = False
     goldstone: bool = False
     propagating: bool = True
+    propagator: str | None = None  # name of a custom propagator (UFO propagators.py), if any
 
     @property
     def self_conjugate(self) -> bool:
@@ -146,6 +147,25 @@ class Vertex:
 
 
 @dataclass(frozen=True)
+class Propagator:
+    """A custom propagator of UFO's ``propagators.py``, selected by ``particle.propagator``.
+
+    ``numerator`` and ``denominator`` are UFO strings over ``P('mu', id)``, ``Mass(id)``,
+    ``Width(id)``, ``Metric``, ``Gamma``, ``Identity``... and model parameters; index 1 is
+    the vertex side and index 2 the output of the current, ``id`` the propagating line
+    (ALOHA's convention). ``parameters`` are the model parameters the strings use (passed
+    to the current routines); ``fixed`` those a restriction fixed, with their values.
+    ``denominator`` None means the numerator is the whole propagator.
+    """
+
+    name: str
+    numerator: str
+    denominator: str | None
+    parameters: tuple[str, ...] = ()
+    fixed: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class CouplingOrder:
     name: str
     hierarchy: int
@@ -166,6 +186,10 @@ class Model:
     vertices: tuple[Vertex, ...]
     orders: tuple[CouplingOrder, ...]
     fingerprint: str = ""  # sha256 of the model's source files, for provenance
+    propagators: tuple[Propagator, ...] = ()  # custom propagators used by particles
+    directory: str = ""  # the UFO directory the model was loaded from
+    conversion_cache: str = ""  # where its Python-3 copy lives, for a converted Python-2 model
+    converted_files: tuple[str, ...] = ()  # the files that conversion changed
     _by_name: Mapping[str, object] = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self):
@@ -180,6 +204,8 @@ class Model:
             index["lorentz:" + lz.name] = lz
         for v in self.vertices:
             index["vertex:" + v.name] = v
+        for propagator in self.propagators:
+            index["propagator:" + propagator.name] = propagator
         object.__setattr__(self, "_by_name", index)
 
     def particle(self, name: str) -> Particle:
@@ -199,6 +225,10 @@ class Model:
 
     def vertex(self, name: str) -> Vertex:
         return self._by_name["vertex:" + name]
+
+    def propagator_of(self, particle: Particle) -> Propagator | None:
+        """The custom propagator of ``particle`` (None: the standard one of its spin)."""
+        return None if particle.propagator is None else self._by_name["propagator:" + particle.propagator]
 
     def lorentz_structure(self, name: str) -> LorentzStructure:
         return self._by_name["lorentz:" + name]

@@ -1,33 +1,38 @@
-"""Find, import and convert a UFO model into madgen's frozen types (no restriction yet).
+"""Import a UFO model and convert it into madgen's frozen types (no restriction yet).
 
 A UFO model is a Python package (``particles.py``, ``parameters.py``, ``couplings.py``,
-``lorentz.py``, ``vertices.py``, ``coupling_orders.py``, ``function_library.py``...)
-whose modules import each other relatively (``from . import particles as P``). We
-import it either as an installed package (``ufo_sm``) or from a directory under a
-unique module name, then read its ``all_*`` lists into ``Model``.
+``lorentz.py``, ``vertices.py``, ``coupling_orders.py``, ``function_library.py``,
+``propagators.py``...) whose modules import each other relatively (``from . import
+particles as P``). We import it either as an installed package (``ufo_sm``) or from a
+directory under a unique module name -- a Python-2 model from its converted copy
+(``madgen.model.conversion``) -- then read its ``all_*`` lists into ``Model``.
 
 Like MadGraph in unitary gauge at tree level, ghosts and Goldstone bosons and every
-vertex containing one are dropped.
+vertex containing one are dropped; counterterm vertices, CT parameters and couplings no
+kept vertex uses (``CT_couplings.py``, loop-only objects) are ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import importlib
 import importlib.util
-import keyword
+import logging
 import re
 import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import sympy
 
 from madgen.errors import ModelError
+from madgen.model.conversion import ConvertedModel, converted_copy, python2_reasons
 from madgen.model.expressions import BUILTIN_FUNCTIONS, model_function, parse_expression
+from madgen.model.locate import UFOLocation, locate_ufo, where_looked  # noqa: F401 (re-exported)
+from madgen.model.propagators import check_form_factors, convert_propagators
 from madgen.model.types import (
     ZERO,
     Coupling,
@@ -43,54 +48,15 @@ from madgen.model.types import (
 )
 
 
+log = logging.getLogger("madgen")
+
+
 @dataclass(frozen=True)
-class UFOLocation:
-    """Where a UFO model lives: its directory and, if installed, its package name."""
+class ImportedUFO:
+    """An imported UFO package and, for a Python-2 model, its converted copy."""
 
-    directory: Path
-    package: str | None = None
-
-    @property
-    def source(self) -> str:
-        return self.package or str(self.directory)
-
-
-# --------------------------------------------------------------------------- finding
-
-
-def locate_ufo(name: str, search_paths: Iterable[str | Path] = ()) -> UFOLocation | None:
-    """Find the UFO called ``name``: a directory path, ``<search_path>/<name>``, or an
-    importable package ``<name>`` / ``ufo_<name>``. Returns None when nothing matches."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return UFOLocation(path.resolve())
-    if "/" in name or "\\" in name or name.startswith("."):
-        return None
-    for base in search_paths:
-        candidate = Path(base).expanduser() / name
-        if candidate.is_dir():
-            return UFOLocation(candidate.resolve())
-    for package in (name, "ufo_" + name):
-        if not package.isidentifier() or keyword.iskeyword(package):
-            continue
-        try:
-            spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        directory = Path(list(spec.submodule_search_locations)[0])
-        if (directory / "particles.py").is_file():
-            return UFOLocation(directory.resolve(), package)
-    return None
-
-
-def where_looked(name: str, search_paths: Sequence[str | Path]) -> str:
-    """Human-readable list of the places ``locate_ufo`` tried, for error messages."""
-    places = [f"directory {name!r}"]
-    places += [f"{Path(p) / name}" for p in search_paths]
-    places += [f"importable package {name!r}", f"importable package 'ufo_{name}'"]
-    return "; ".join(places)
+    module: object
+    conversion: ConvertedModel | None = None
 
 
 def source_fingerprint(directory: Path, extra: Sequence[Path] = ()) -> str:
@@ -107,40 +73,80 @@ def source_fingerprint(directory: Path, extra: Sequence[Path] = ()) -> str:
 # --------------------------------------------------------------------------- importing
 
 
-def import_ufo(location: UFOLocation) -> object:
-    """Import the UFO package; any failure becomes a ``ModelError`` naming file and line."""
+def import_ufo(location: UFOLocation, fingerprint: str = "") -> ImportedUFO:
+    """Import the UFO package; any failure becomes a ``ModelError`` naming file and line.
+
+    A Python-2 model directory is imported from its Python-3 copy (converted once, cached);
+    nothing is ever written into the model's directory (no ``__pycache__`` either).
+    """
     if location.package is not None:
-        module_name = location.package
-        try:
-            return importlib.import_module(module_name)
-        except BaseException as exc:  # noqa: BLE001 - model code may raise anything
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            _forget_modules(module_name)
-            raise ModelError(_import_failure(exc, location)) from None
+        return ImportedUFO(_import_installed(location))
     init = location.directory / "__init__.py"
     if not init.is_file():
         raise ModelError(
             f"{location.directory} is not a UFO model: it has no __init__.py; "
             f"point madgen at the model's directory (the one holding particles.py)"
         )
+    fingerprint = fingerprint or source_fingerprint(location.directory)
+    conversion = None
+    code_directory = location.directory
+    if python2_reasons(location.directory):
+        conversion = converted_copy(location.directory, fingerprint)
+        log.info("%s", conversion.notice(location.directory.name))
+        code_directory = conversion.directory
     safe = re.sub(r"\W", "_", location.directory.name)
-    module_name = f"_madgen_ufo_{safe}_{source_fingerprint(location.directory)[:16]}"
+    module_name = f"_madgen_ufo_{safe}_{fingerprint[:16]}"
     if module_name in sys.modules:
-        return sys.modules[module_name]
+        return ImportedUFO(sys.modules[module_name], conversion)
     spec = importlib.util.spec_from_file_location(
-        module_name, init, submodule_search_locations=[str(location.directory)]
+        module_name, code_directory / "__init__.py", submodule_search_locations=[str(code_directory)]
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _bytecode_written(conversion is not None):
+            spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, KeyboardInterrupt):
             raise
         _forget_modules(module_name)
+        moved = {str(conversion.directory): str(location.directory)} if conversion else {}
+        raise ModelError(_import_failure(exc, location, moved)) from None
+    return ImportedUFO(module, conversion)
+
+
+def _import_installed(location: UFOLocation) -> object:
+    """An installed UFO package, from the directory ``locate_ufo`` found (never another one)."""
+    name = location.package
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve().parent != location.directory:
+            raise ModelError(f"a module {name!r} from {getattr(loaded, '__file__', '?')} is already imported, "
+                             f"not the UFO model in {location.directory}; give the model as a path instead")
+        return loaded
+    spec = importlib.util.spec_from_file_location(
+        name, location.directory / "__init__.py", submodule_search_locations=[str(location.directory)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - model code may raise anything
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        _forget_modules(name)
         raise ModelError(_import_failure(exc, location)) from None
     return module
+
+
+@contextlib.contextmanager
+def _bytecode_written(allowed: bool):
+    """Python writes ``__pycache__`` next to imported files: only allowed in our own cache."""
+    previous = sys.dont_write_bytecode
+    sys.dont_write_bytecode = previous or not allowed
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = previous
 
 
 def _forget_modules(prefix: str) -> None:
@@ -148,16 +154,23 @@ def _forget_modules(prefix: str) -> None:
         del sys.modules[name]
 
 
-def _import_failure(exc: BaseException, location: UFOLocation) -> str:
-    """'file:line: Error: message' for the deepest frame inside the model directory."""
+def _import_failure(exc: BaseException, location: UFOLocation, moved: dict[str, str] | None = None) -> str:
+    """'file:line: Error: message' for the deepest frame inside the model directory.
+
+    ``moved`` maps a converted copy's directory to the model's own (same line numbers).
+    """
+    moved = moved or {}
     file, line = None, None
     if isinstance(exc, SyntaxError) and exc.filename:
         file, line = exc.filename, exc.lineno
     else:
-        directory = str(location.directory)
+        directories = [str(location.directory), *moved]
         for frame in traceback.extract_tb(exc.__traceback__):
-            if frame.filename.startswith(directory):
+            if frame.filename.startswith(tuple(directories)):
                 file, line = frame.filename, frame.lineno
+    for copy, original in moved.items():
+        if file and file.startswith(copy):
+            file = original + file[len(copy):]
     where = f"{file}:{line}" if file else str(location.directory)
     message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
     return (
@@ -213,7 +226,7 @@ def is_goldstone(ufo_particle) -> bool:
                for attr in ("goldstoneboson", "GoldstoneBoson", "goldstone"))
 
 
-def convert_particle(p, where: str) -> Particle:
+def convert_particle(p, where: str, propagator: str | None = None) -> Particle:
     """One UFO particle (not a ghost) as a frozen ``Particle``."""
     try:
         spin = Spin(p.spin)
@@ -233,6 +246,7 @@ def convert_particle(p, where: str) -> Particle:
         ghost=False,
         goldstone=is_goldstone(p),
         propagating=bool(getattr(p, "propagating", True)),
+        propagator=propagator,
     )
 
 
@@ -333,10 +347,13 @@ def _orders_tuple(order: dict) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((str(k), int(v)) for k, v in dict(order).items()))
 
 
-def convert_couplings(module, directory: Path, symbols, functions) -> list[Coupling]:
+def convert_couplings(module, directory: Path, symbols, functions, used: set[str] | None = None) -> list[Coupling]:
+    """The couplings (all, or those named in ``used``: CT and loop-only ones are skipped)."""
     path = directory / "couplings.py"
     result = []
     for c in module.all_couplings:
+        if used is not None and str(c.name) not in used:
+            continue
         expr = parse_expression(c.value, symbols, functions=functions,
                                 what=f"coupling {c.name}", where=_definition_line(path, c.name))
         result.append(Coupling(str(c.name), expr, _orders_tuple(c.order)))
@@ -394,7 +411,13 @@ def used_lorentz(module, vertices: Sequence[Vertex]) -> tuple[LorentzStructure, 
     )
 
 
-def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "") -> Model:
+def _kept_vertices(module, dropped: set[str]) -> list:
+    """UFO vertices without ghosts or Goldstone bosons."""
+    return [v for v in module.all_vertices if not any(str(p.name) in dropped for p in v.particles)]
+
+
+def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "",
+                conversion: ConvertedModel | None = None) -> Model:
     """The unrestricted ``Model`` of an imported UFO module (external values: UFO defaults)."""
     directory = location.directory
     for attr in ("all_particles", "all_parameters", "all_couplings", "all_vertices", "all_lorentz"):
@@ -402,22 +425,24 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "")
             raise ModelError(f"{directory / '__init__.py'}: UFO model {location.source} defines no "
                              f"{attr}; is this a UFO model directory?")
     particle_file = directory / "particles.py"
-    particles, dropped = [], set()
-    for p in module.all_particles:
-        if is_ghost(p) or is_goldstone(p):
-            dropped.add(str(p.name))
-            continue
-        particles.append(convert_particle(p, _definition_line(particle_file, p.name)))
-    _check_unique([p.name for p in particles], "particle", particle_file)
+    dropped = {str(p.name) for p in module.all_particles if is_ghost(p) or is_goldstone(p)}
+    kept = {str(p.name) for p in module.all_particles} - dropped
     functions = _model_functions(module, directory)
     parameters, symbols = convert_parameters(module, directory, functions)
     _check_unique([p.name for p in parameters], "parameter", directory / "parameters.py")
-    couplings = convert_couplings(module, directory, symbols, functions)
+    propagator_of, propagators = convert_propagators(module, kept, [p.name for p in parameters], directory)
+    particles = [convert_particle(p, _definition_line(particle_file, p.name), propagator_of.get(str(p.name)))
+                 for p in module.all_particles if str(p.name) in kept]
+    _check_unique([p.name for p in particles], "particle", particle_file)
+    ufo_vertices = _kept_vertices(module, dropped)
+    used_couplings = {str(c.name) for v in ufo_vertices for entry in v.couplings.values()
+                      for c in (entry if isinstance(entry, (list, tuple)) else [entry])}
+    check_form_factors(module, ufo_vertices, [c for c in module.all_couplings if str(c.name) in used_couplings],
+                       directory)
+    couplings = convert_couplings(module, directory, symbols, functions, used_couplings)
     vertex_file = directory / "vertices.py"
     vertices = []
-    for v in module.all_vertices:
-        if any(str(p.name) in dropped for p in v.particles):
-            continue
+    for v in ufo_vertices:
         vertices.extend(convert_vertex(v, _definition_line(vertex_file, v.name)))
     known = {p.name for p in particles}
     for v in vertices:
@@ -436,6 +461,10 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "")
         vertices=tuple(vertices),
         orders=convert_orders(module, couplings),
         fingerprint=fingerprint,
+        propagators=propagators,
+        directory=str(directory),
+        conversion_cache=str(conversion.directory) if conversion else "",
+        converted_files=conversion.converted if conversion else (),
     )
 
 

@@ -2,7 +2,9 @@
 
 Block names are case-insensitive in SLHA; ``ParamCard`` stores them upper-case.
 ``DECAY pdg width`` lines go to ``decays`` (branching-ratio lines after them are
-accepted and ignored).
+accepted and ignored). ``DECAY pdg auto`` (MadGraph's request to compute the width, any
+letter case) goes to ``auto_decays`` instead: that width is computed by madgen from the
+model's decays (docs/widths.md); every other value must be a number.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ DECAY_BLOCK = "DECAY"
 
 @dataclass(frozen=True)
 class ParamCard:
-    """A parsed SLHA card: ``blocks[NAME][codes] = value`` and ``decays[pdg] = width``."""
+    """A parsed SLHA card: ``blocks[NAME][codes] = value`` and ``decays[pdg] = width``;
+    ``auto_decays[pdg] = line number`` of each ``DECAY pdg auto`` line."""
 
     blocks: Mapping[str, Mapping[tuple[int, ...], float]] = field(hash=False)
     decays: Mapping[int, float] = field(hash=False)
     source: str = "<text>"
+    auto_decays: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def get(self, block: str, codes: tuple[int, ...]) -> float | None:
         """Value of ``block``/``codes`` (DECAY: ``codes == (pdg,)``), None if absent."""
@@ -64,6 +68,7 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
     """Parse param card text; ``source`` names it in error messages."""
     blocks: dict[str, dict[tuple[int, ...], float]] = {}
     decays: dict[int, float] = {}
+    auto_decays: dict[int, int] = {}
     block: str | None = None  # current block name, DECAY_BLOCK inside a decay table
 
     def fail(number: int, line: str, why: str) -> ParamCardError:
@@ -89,10 +94,17 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
             if len(tokens) < 3:
                 raise fail(number, raw, "DECAY line needs a PDG code and a width")
             try:
-                pdg, width = int(tokens[1]), _number(tokens[2])
+                pdg = int(tokens[1])
+                width = None if tokens[2].lower() == "auto" else _number(tokens[2])
             except ValueError:
-                raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width") from None
-            decays[pdg] = width
+                raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width "
+                                        "(or 'auto')") from None
+            if width is None:
+                auto_decays[pdg] = number
+                decays.pop(pdg, None)
+            else:
+                decays[pdg] = width
+                auto_decays.pop(pdg, None)
             block = DECAY_BLOCK
             continue
         if block is None:
@@ -119,7 +131,7 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
             raise fail(number, raw, f"entry without a code in block {block}")
         blocks[block][codes] = value
     frozen_blocks = MappingProxyType({k: MappingProxyType(v) for k, v in blocks.items()})
-    return ParamCard(frozen_blocks, MappingProxyType(decays), source)
+    return ParamCard(frozen_blocks, MappingProxyType(decays), source, MappingProxyType(auto_decays))
 
 
 # --------------------------------------------------------------------------- writing
@@ -185,11 +197,14 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
 def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
     """External parameter name -> value from ``card``, in model order.
 
-    A missing entry raises ``ParamCardError`` naming the block, code and parameter.
+    A missing entry raises ``ParamCardError`` naming the block, code and parameter. A width
+    given as ``DECAY pdg auto`` is left out (it is computed, not an input; see docs/widths.md).
     """
     values: dict[str, float] = {}
     missing = []
     for p in model.external_parameters:
+        if p.lhablock.upper() == DECAY_BLOCK and len(p.lhacode) == 1 and p.lhacode[0] in card.auto_decays:
+            continue
         value = card.get(p.lhablock, p.lhacode)
         if value is None:
             where = (f"DECAY {p.lhacode[0]}" if p.lhablock.upper() == DECAY_BLOCK

@@ -168,7 +168,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         files[f"{code.module}.py"] = render_subprocess(code, header)
         files[f"{code.module}_diagrams.json"] = diagrams_json(code.diagrams)
     files.update(render_width_files(widths, header))
-    files["metadata.json"] = diagrams_json(_metadata(card, model, codes) | _width_metadata(widths))
+    files["metadata.json"] = diagrams_json(_metadata(card, model, codes) | _width_metadata(card, widths))
     return sorted(files.items())
 
 
@@ -184,8 +184,11 @@ def provenance_header(model, process_text: str, auto_widths=None) -> str:
     return header
 
 
-def _width_metadata(widths) -> dict:
-    return {"auto_widths": widths.metadata()} if widths.widths else {}
+def _width_metadata(card, widths) -> dict:
+    """The card's ``widths`` request and the computed widths (absent without any, so that such
+    packages stay byte-identical)."""
+    data = {"widths": list(card.widths)} if card.widths else {}
+    return data | ({"auto_widths": widths.metadata()} if widths.widths else {})
 
 
 def _metadata(card, model, codes) -> dict:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import itertools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ from madgen.lorentz.routines import RoutineRequest
 from madgen.model.types import ZERO, Model
 from madgen.process.card import AUTO, process_tag
 from madgen.process.syntax import OrderConstraint
+
+log = logging.getLogger("madgen")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ def plan_auto_widths(model: Model, card, codes) -> WidthPlan:
     """The auto widths the card asks for and their decay channels (module docstring)."""
     requests = _unique_by_width(model, requested_widths(model, card, codes))
     if not requests:
+        if card.widths:
+            log.warning("%s, key 'widths': the process uses no width in a propagator; none is computed", card.path)
         return WidthPlan()
     fixed = dict(card.parameters)
     for width, request in requests.items():

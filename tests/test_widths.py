@@ -438,3 +438,22 @@ def test_smeftsim_z_width_wilson_coefficients(smeftsim_z_derivatives, coefficien
     shift = numeric_values(model.internal_parameters, (), external)["dWZ"].real / external["WZ"]
     assert shift != 0.0
     assert relative(derivatives[coefficient] / width, shift) < 1e-10
+
+
+def test_auto_without_propagator_widths(tmp_path, caplog):
+    result = _generate(tmp_path, process="e+ e- > a a", widths="auto")
+    assert not (result.path / "widths.py").exists()
+    assert "uses no width in a propagator" in caplog.text
+
+
+def test_launch_does_not_reuse_a_package_with_other_widths(tmp_path, monkeypatch):
+    from madgen.api import process_for_run
+    from madgen.errors import OutputError
+
+    monkeypatch.chdir(tmp_path)
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({"model": "sm", "process": "e+ e- > mu+ mu-", "name": "w"}))
+    madgen.generate(card)
+    card.write_text(yaml.safe_dump({"model": "sm", "process": "e+ e- > mu+ mu-", "name": "w", "widths": ["t"]}))
+    with pytest.raises(OutputError, match="regenerate"):
+        process_for_run(card)

@@ -27,8 +27,8 @@ from madgen.codegen.printer import jax_code
 from madgen.errors import ModelError, UnsupportedFeature
 from madgen.model.types import ZERO, Coupling, Model, Parameter
 
-_RESERVED = {"jnp", "external", "_as_complex", "_missing", "EXTERNAL_DEFAULTS", "compute_parameters",
-             "AUTO_WIDTHS", "compute_widths", "partial_widths", "_widths"}
+_RESERVED = {"jnp", "external", "_as_complex", "_missing", "EXTERNAL_DEFAULTS", "compute_parameters"}
+_RESERVED |= {"AUTO_WIDTHS", "compute_widths", "partial_widths", "_widths"}  # auto widths
 
 
 def _identifier(name: str) -> str:
@@ -81,41 +81,19 @@ def _comment(text: str) -> str:
     return f"  # {text}" if text else ""
 
 
-def dependents_of(model: Model, names: Iterable[str], sources: Iterable[str]) -> set[str]:
-    """The names among ``names`` whose value depends, directly or not, on one of ``sources``."""
-    items = _items_by_name(model)
-    sources = set(sources)
-    depends: dict[str, bool] = {}
-
-    def visit(name: str) -> bool:
-        if name not in depends:
-            depends[name] = False  # no cycles in a valid model; guards against one anyway
-            item = items.get(name)
-            deps = _dependencies(item) if item is not None else set()
-            depends[name] = bool(deps & sources) or any(visit(d) for d in deps)
-        return depends[name]
-
-    return {n for n in names if n not in sources and visit(n)}
-
-
 def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Mapping[str, str] | None = None,
                             width_inputs: Iterable[str] = ()) -> str:
     """Python source of the parameter module for ``model`` (deterministic).
 
-    ``auto_widths`` maps width parameters computed from the decays to their particles;
-    ``width_inputs`` are the values the generated ``compute_widths`` needs (masses, couplings).
+    ``auto_widths`` maps the width parameters computed from decays to their particles and
+    ``width_inputs`` names what the generated ``compute_widths`` reads (docs/widths.md).
     """
     auto = dict(auto_widths or {})
     inputs = [n for n in dict.fromkeys(width_inputs) if n != ZERO and n not in auto]
-    needed = [n for n in dict.fromkeys(list(needed) + list(auto) + inputs) if n != ZERO]
+    needed = [n for n in dict.fromkeys([*needed, *auto, *inputs]) if n != ZERO]
     names = needed_closure(model, needed)
     items = _items_by_name(model)
-    late = dependents_of(model, names, auto)  # computed after the widths
-    entangled = sorted(set(inputs) & late)
-    if entangled:
-        raise UnsupportedFeature(
-            f"model {model.name}: the decays that give the auto widths {sorted(auto)} need {entangled}, which "
-            "depend on those widths themselves (complex-mass scheme?); give these widths fixed values instead")
+    late = _after_widths(model, names, auto, inputs)
     in_closure = set(names)
     rename = {n: _identifier(n) for n in items}
     symbol_map = {}
@@ -126,24 +104,6 @@ def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Ma
 
     def code(expr: sympy.Expr) -> str:
         return jax_code(expr.xreplace(symbol_map) if symbol_map else expr)
-
-    def assignments(selected: list[str], note: str = "") -> list[str]:
-        lines = []
-        internals = [n for n in selected if isinstance(items[n], Parameter)]
-        if internals:
-            lines.append("    # internal parameters" + note)
-            for n in internals:
-                p = items[n]
-                comment = _comment(p.texname if p.texname and p.texname != p.name else "")
-                lines.append(f"    {rename[n]} = {code(p.value)}{comment}")
-        couplings = [n for n in selected if isinstance(items[n], Coupling)]
-        if couplings:
-            lines.append("    # couplings" + note)
-            for n in couplings:
-                c = items[n]
-                orders = ", ".join(f"{k}={v}" for k, v in c.orders)
-                lines.append(f"    {rename[n]} = _as_complex({code(c.value)}){_comment(orders)}")
-        return lines
 
     restriction = model.restriction or "none"
     out = [
@@ -156,10 +116,9 @@ def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Ma
         "",
         "import jax.numpy as jnp",
         "",
+        *_widths_import(auto),
+        "EXTERNAL_DEFAULTS: dict[str, float] = {",
     ]
-    if auto:
-        out += ["from .widths import compute_widths, partial_widths  # noqa: F401 (partial_widths: public)", ""]
-    out += ["EXTERNAL_DEFAULTS: dict[str, float] = {"]
     for p in model.external_parameters:
         if p.name in auto:
             continue
@@ -169,17 +128,7 @@ def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Ma
         "}",
         '"""Default values of the external parameters (the restricted model\'s card), card order."""',
         "",
-    ]
-    if auto:
-        out += [
-            "AUTO_WIDTHS: dict[str, str] = {",
-            *[f"    {name!r}: {particle!r}," for name, particle in auto.items()],
-            "}",
-            '"""Width parameter -> particle: widths computed at tree level from the other parameters',
-            '(widths.py), not inputs (they are not in EXTERNAL_DEFAULTS)."""',
-            "",
-        ]
-    out += [
+        *_auto_widths_table(auto),
         "",
         "def _as_complex(x):",
         '    """Promote a real JAX value to complex of the same precision (couplings are complex)."""',
@@ -203,17 +152,91 @@ def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Ma
             "    # external parameters",
         ]
         out += [f"    {rename[n]} = jnp.asarray(external[{n!r}])" for n in externals]
-    derived = [n for n in names if not (isinstance(items[n], Parameter) and items[n].external)]
-    out += assignments([n for n in derived if n not in late])
+    internals = [n for n in names if isinstance(items[n], Parameter) and not items[n].external and n not in late]
+    if internals:
+        out.append("    # internal parameters")
+        out += [_internal_line(items[n], rename, code) for n in internals]
+    couplings = [n for n in names if isinstance(items[n], Coupling) and n not in late]
+    if couplings:
+        out.append("    # couplings")
+        out += [_coupling_line(items[n], rename, code) for n in couplings]
     if auto:
-        arguments = ", ".join(f"{n!r}: {rename[n]}" for n in names if n in set(inputs))
-        out.append("    # widths computed from the model's decays (widths.py), replacing the card's values")
-        out.append(f"    _widths = compute_widths({{{arguments}}})")
-        out += [f"    {rename[n]} = _widths[{n!r}]  # {auto[n]}" for n in names if n in auto]
-        out += assignments([n for n in derived if n in late], " that depend on the computed widths")
+        out += _width_lines(auto, [n for n in names if n in set(inputs)], [items[n] for n in names if n in late],
+                            rename, code)
     returned = [n for n in names if n in set(needed)]
     out.append("    return {")
     out += [f"        {n!r}: {rename[n]}," for n in returned]
     out += ["    }", ""]
     assert in_closure >= set(returned)
     return "\n".join(out)
+
+
+def _internal_line(p: Parameter, rename, code) -> str:
+    comment = _comment(p.texname if p.texname and p.texname != p.name else "")
+    return f"    {rename[p.name]} = {code(p.value)}{comment}"
+
+
+def _coupling_line(c: Coupling, rename, code) -> str:
+    orders = ", ".join(f"{k}={v}" for k, v in c.orders)
+    return f"    {rename[c.name]} = _as_complex({code(c.value)}){_comment(orders)}"
+
+
+# --------------------------------------------------------------------------- auto widths
+
+
+def dependents_of(model: Model, names: Iterable[str], sources: Iterable[str]) -> set[str]:
+    """The names among ``names`` whose value depends, directly or not, on one of ``sources``."""
+    items = _items_by_name(model)
+    sources = set(sources)
+    depends: dict[str, bool] = {}
+
+    def visit(name: str) -> bool:
+        if name not in depends:
+            depends[name] = False
+            item = items.get(name)
+            deps = _dependencies(item) if item is not None else set()
+            depends[name] = bool(deps & sources) or any(visit(d) for d in deps)
+        return depends[name]
+
+    return {n for n in names if n not in sources and visit(n)}
+
+
+def _after_widths(model: Model, names, auto, inputs) -> set[str]:
+    """Internal parameters and couplings that depend on an auto width: computed after the widths.
+    The decays' own inputs cannot be among them (they are needed to compute the widths)."""
+    late = dependents_of(model, names, auto)
+    entangled = sorted(set(inputs) & late)
+    if entangled:
+        raise UnsupportedFeature(
+            f"model {model.name}: the decays that give the auto widths {sorted(auto)} need {entangled}, which "
+            "depend on those widths themselves (complex-mass scheme?); give these widths fixed values instead")
+    return late
+
+
+def _widths_import(auto) -> list[str]:
+    return ["from .widths import compute_widths, partial_widths  # noqa: F401 (partial_widths: public)", ""] if auto else []
+
+
+def _auto_widths_table(auto) -> list[str]:
+    if not auto:
+        return []
+    return ["AUTO_WIDTHS: dict[str, str] = {", *[f"    {name!r}: {particle!r}," for name, particle in auto.items()], "}",
+            '"""Width parameter -> particle: widths computed at tree level from the other parameters',
+            '(widths.py), not inputs (they are not in EXTERNAL_DEFAULTS)."""', ""]
+
+
+def _width_lines(auto, inputs, late, rename, code) -> list[str]:
+    """The call of ``compute_widths`` and the parameters and couplings that depend on its result."""
+    arguments = ", ".join(f"{n!r}: {rename[n]}" for n in inputs)
+    out = ["    # widths computed from the model's decays (widths.py), replacing the card's values",
+           f"    _widths = compute_widths({{{arguments}}})"]
+    out += [f"    {rename[name]} = _widths[{name!r}]  # {particle}" for name, particle in auto.items()]
+    internals = [p for p in late if isinstance(p, Parameter)]
+    if internals:
+        out.append("    # internal parameters that depend on the computed widths")
+        out += [_internal_line(p, rename, code) for p in internals]
+    couplings = [c for c in late if isinstance(c, Coupling)]
+    if couplings:
+        out.append("    # couplings that depend on the computed widths")
+        out += [_coupling_line(c, rename, code) for c in couplings]
+    return out

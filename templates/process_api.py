@@ -211,10 +211,10 @@ def _refuse_auto_widths(parameters, parameters_module, process):
     auto = getattr(parameters_module, "AUTO_WIDTHS", {})
     given = sorted(set(parameters) & set(auto))
     if given:
+        listed = ", ".join(f"{name} (width of {auto[name]})" for name in given)
         raise InputShapeError(
-            f"{given} for '{process}' are computed from the other parameters (auto widths of "
-            f"{[auto[name] for name in given]}, see widths.py), not inputs; leave them out, or regenerate "
-            "the package without 'widths' in the process card to set them by hand")
+            f"{listed}: computed from the other parameters for '{process}' (process card 'widths', see "
+            "widths.py), not an input; leave it out, or regenerate the package without 'widths' to set it by hand")
 
 
 def _auto_widths(parameters_module, external, partial):

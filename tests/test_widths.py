@@ -457,3 +457,23 @@ def test_launch_does_not_reuse_a_package_with_other_widths(tmp_path, monkeypatch
     card.write_text(yaml.safe_dump({"model": "sm", "process": "e+ e- > mu+ mu-", "name": "w", "widths": ["t"]}))
     with pytest.raises(OutputError, match="regenerate"):
         process_for_run(card)
+
+
+def test_massless_particle_with_a_width_parameter():
+    """A width parameter on a massless particle (possible in a UFO) cannot be computed: no channel opens."""
+    import dataclasses
+
+    from madgen.model.types import ZERO
+    from madgen.widths import WidthRequest, check_decayable
+
+    sm = load_model("sm")
+    massless_z = dataclasses.replace(sm, particles=tuple(
+        dataclasses.replace(p, mass=ZERO) if p.name == "Z" else p for p in sm.particles))
+    with pytest.raises(CardError, match="'Z' is massless"):
+        check_decayable(massless_z, WidthRequest("Z", "card.yaml, key 'widths'", "widths"))
+
+
+def test_example_card(tmp_path):
+    card = Path(__file__).resolve().parents[1] / "examples" / "ee_mumu_auto_width.yaml"
+    result = madgen.generate(card, output=tmp_path / "out")
+    assert json.loads((result.path / "metadata.json").read_text())["auto_widths"]["WZ"]["particle"] == "Z"

@@ -133,7 +133,8 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
     metadata = json.loads(metadata_file.read_text())
     same = (metadata.get("process") == list(card.processes)
             and metadata.get("model_spec", metadata.get("model")) == card.model
-            and metadata.get("parameters", {}) == dict(card.parameters or {}))
+            and metadata.get("parameters", {}) == dict(card.parameters or {})
+            and metadata.get("widths", []) == list(card.widths))
     if not same:
         raise OutputError(f"{target} holds another process or model than {path} "
                           f"({metadata.get('process')} with {metadata.get('model')}); regenerate it with "

@@ -6,6 +6,7 @@ pure JAX functions, so ``jax.jit``, ``jax.vmap`` and ``jax.grad`` apply to
 ``matrix_element`` with respect to the momenta and to the parameter dict.
 """
 
+import functools
 import json
 from pathlib import Path
 
@@ -79,6 +80,15 @@ class Process:
         internal = self.internal_parameters(parameters)
         return jnp.stack([jnp.asarray(0.0 if name == "ZERO" else internal[name], dtype=jnp.float64).real
                           for name in self._module.MASSES])
+
+    def widths(self, parameters=None, partial=False):
+        """The widths computed from the model's decays (process card ``widths: auto``) at
+        ``parameters``: {width parameter: Gamma in GeV}, or with ``partial=True``
+        {width parameter: {channel: partial width}}; {} when the package computes none."""
+        cache = self.__dict__.setdefault("_widths_jit", {})
+        if partial not in cache:
+            cache[partial] = jax.jit(functools.partial(_auto_widths, self._parameters, partial=partial))
+        return cache[partial](self.complete_parameters(parameters))
 
     def matrix_element(self, momenta, parameters=None, check=True):
         """|M|^2 summed over final and averaged over initial helicities and colours.
@@ -237,6 +247,7 @@ class Process:
 def _complete_parameters(parameters_module, process, parameters):
     values = dict(parameters_module.EXTERNAL_DEFAULTS)
     if parameters:
+        _refuse_auto_widths(parameters, parameters_module, process)
         unknown = sorted(set(parameters) - set(values))
         if unknown:
             raise InputShapeError(f"unknown parameter(s) {unknown} for '{process}'; known: {sorted(values)}")
@@ -297,6 +308,27 @@ def _momentum_problems(p, masses, n_initial):
     return []
 
 
+def _refuse_auto_widths(parameters, parameters_module, process):
+    """Auto widths are computed from the other parameters: passing one is an error, not a silent no-op."""
+    auto = getattr(parameters_module, "AUTO_WIDTHS", {})
+    given = sorted(set(parameters) & set(auto))
+    if given:
+        listed = ", ".join(f"{name} (width of {auto[name]})" for name in given)
+        raise InputShapeError(
+            f"{listed}: computed from the other parameters for '{process}' (process card 'widths', see "
+            "widths.py), not an input; leave it out, or regenerate the package without 'widths' to set it by hand")
+
+
+def _auto_widths(parameters_module, external, partial):
+    auto = getattr(parameters_module, "AUTO_WIDTHS", {})
+    if not auto:
+        return {}
+    values = parameters_module.compute_parameters(external)
+    if partial:
+        return parameters_module.partial_widths(values)
+    return {name: values[name] for name in auto}
+
+
 def _choose(weights, u):
     """Index i along the last axis with probability weights[i] / sum(weights), from u in [0, 1)."""
     cumulative = jnp.cumsum(jnp.maximum(weights, 0.0), axis=-1)
@@ -327,6 +359,9 @@ class ProcessGroup:
 
     def masses(self, parameters=None):
         return [p.masses(parameters) for p in self.subprocesses]
+
+    def widths(self, parameters=None, partial=False):
+        return self.subprocesses[0].widths(parameters, partial)
 
     def matrix_element(self, momenta, parameters=None):
         raise TypeError(f"'{self.process}' has {len(self.subprocesses)} subprocesses: call "

@@ -6,6 +6,11 @@ computes, one assignment per line, just the internal parameters and couplings ne
 reach the requested names. It is pure ``jnp`` arithmetic, so it works on traced values
 and is differentiable with ``jax.grad`` w.r.t. the external values.
 
+Auto widths (``widths: auto``, docs/widths.md) are not inputs: they are left out of
+``EXTERNAL_DEFAULTS`` and assigned from ``compute_widths`` (the generated ``widths.py``) after
+everything the decays need and before anything that depends on them, so every later value and
+|M|^2 see Γ(θ).
+
 Real parameters use real arithmetic (MadGraph's Fortran does the same; UFO's Python
 reference uses ``cmath``): e.g. a square root of a negative real gives nan, not a
 complex number. Couplings are always returned complex.
@@ -14,16 +19,17 @@ complex number. Couplings are always returned complex.
 from __future__ import annotations
 
 import keyword
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import sympy
 
 from madgen.codegen.printer import jax_code
-from madgen.errors import ModelError
+from madgen.errors import ModelError, UnsupportedFeature
 from madgen.model.types import ZERO, Coupling, Model, Parameter
 
 _RESERVED = {"jnp", "external", "_as_complex", "_missing", "EXTERNAL_DEFAULTS", "EXTERNAL_KINDS",
              "compute_parameters", "alpha_couplings", "internal"}
+_RESERVED |= {"AUTO_WIDTHS", "compute_widths", "partial_widths", "_widths"}  # auto widths
 
 
 def _identifier(name: str) -> str:
@@ -115,12 +121,20 @@ def _alpha_function(sources: tuple[str | None, str | None]) -> list[str]:
     ]
 
 
-def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
-    """Python source of the parameter module for ``model`` (deterministic)."""
+def render_parameter_module(model: Model, needed: Iterable[str], auto_widths: Mapping[str, str] | None = None,
+                            width_inputs: Iterable[str] = ()) -> str:
+    """Python source of the parameter module for ``model`` (deterministic).
+
+    ``auto_widths`` maps the width parameters computed from decays to their particles and
+    ``width_inputs`` names what the generated ``compute_widths`` reads (docs/widths.md).
+    """
+    auto = dict(auto_widths or {})
+    inputs = [n for n in dict.fromkeys(width_inputs) if n != ZERO and n not in auto]
     sources = alpha_sources(model)
-    needed = [n for n in dict.fromkeys([*needed, *(s for s in sources if s)]) if n != ZERO]
+    needed = [n for n in dict.fromkeys([*needed, *auto, *inputs, *(s for s in sources if s)]) if n != ZERO]
     names = needed_closure(model, needed)
     items = _items_by_name(model)
+    late = _after_widths(model, names, auto, inputs)
     in_closure = set(names)
     rename = {n: _identifier(n) for n in items}
     symbol_map = {}
@@ -143,9 +157,12 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
         "",
         "import jax.numpy as jnp",
         "",
+        *_widths_import(auto),
         "EXTERNAL_DEFAULTS: dict[str, float] = {",
     ]
     for p in model.external_parameters:
+        if p.name in auto:
+            continue
         where = f"{p.lhablock} {' '.join(map(str, p.lhacode))}"
         out.append(f"    {p.name!r}: {float(p.value)!r},  # {where}")
     out += [
@@ -154,12 +171,13 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
         "",
         "EXTERNAL_KINDS: dict[str, str] = {",
     ]
-    kinds = external_kinds(model)
+    kinds = {name: kind for name, kind in external_kinds(model).items() if name not in auto}
     out += [f"    {name!r}: {kind!r}," for name, kind in kinds.items()]
     out += [
         "}",
         '"""What each external parameter is: \'mass\' and \'width\' (real, >= 0), \'real\' or \'complex\'."""',
         "",
+        *_auto_widths_table(auto),
         "",
         "def _as_complex(x):",
         '    """Promote a real JAX value to complex of the same precision (couplings are complex)."""',
@@ -173,7 +191,7 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
         "    scalars/arrays; returns the requested masses, widths, parameters and couplings.",
         '    """',
     ]
-    externals = [n for n in names if isinstance(items[n], Parameter) and items[n].external]
+    externals = [n for n in names if isinstance(items[n], Parameter) and items[n].external and n not in auto]
     if externals:
         out += [
             f"    _missing = [n for n in {externals!r} if n not in external]",
@@ -183,20 +201,17 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
             "    # external parameters",
         ]
         out += [f"    {rename[n]} = jnp.asarray(external[{n!r}])" for n in externals]
-    internals = [n for n in names if isinstance(items[n], Parameter) and not items[n].external]
+    internals = [n for n in names if isinstance(items[n], Parameter) and not items[n].external and n not in late]
     if internals:
         out.append("    # internal parameters")
-        for n in internals:
-            p = items[n]
-            comment = _comment(p.texname if p.texname and p.texname != p.name else "")
-            out.append(f"    {rename[n]} = {code(p.value)}{comment}")
-    couplings = [n for n in names if isinstance(items[n], Coupling)]
+        out += [_internal_line(items[n], rename, code) for n in internals]
+    couplings = [n for n in names if isinstance(items[n], Coupling) and n not in late]
     if couplings:
         out.append("    # couplings")
-        for n in couplings:
-            c = items[n]
-            orders = ", ".join(f"{k}={v}" for k, v in c.orders)
-            out.append(f"    {rename[n]} = _as_complex({code(c.value)}){_comment(orders)}")
+        out += [_coupling_line(items[n], rename, code) for n in couplings]
+    if auto:
+        out += _width_lines(auto, [n for n in names if n in set(inputs)], [items[n] for n in names if n in late],
+                            rename, code)
     returned = [n for n in names if n in set(needed)]
     out.append("    return {")
     out += [f"        {n!r}: {rename[n]}," for n in returned]
@@ -204,3 +219,74 @@ def render_parameter_module(model: Model, needed: Iterable[str]) -> str:
     out += _alpha_function(sources) + [""]
     assert in_closure >= set(returned)
     return "\n".join(out)
+
+
+def _internal_line(p: Parameter, rename, code) -> str:
+    comment = _comment(p.texname if p.texname and p.texname != p.name else "")
+    return f"    {rename[p.name]} = {code(p.value)}{comment}"
+
+
+def _coupling_line(c: Coupling, rename, code) -> str:
+    orders = ", ".join(f"{k}={v}" for k, v in c.orders)
+    return f"    {rename[c.name]} = _as_complex({code(c.value)}){_comment(orders)}"
+
+
+# --------------------------------------------------------------------------- auto widths
+
+
+def dependents_of(model: Model, names: Iterable[str], sources: Iterable[str]) -> set[str]:
+    """The names among ``names`` whose value depends, directly or not, on one of ``sources``."""
+    items = _items_by_name(model)
+    sources = set(sources)
+    depends: dict[str, bool] = {}
+
+    def visit(name: str) -> bool:
+        if name not in depends:
+            depends[name] = False
+            item = items.get(name)
+            deps = _dependencies(item) if item is not None else set()
+            depends[name] = bool(deps & sources) or any(visit(d) for d in deps)
+        return depends[name]
+
+    return {n for n in names if n not in sources and visit(n)}
+
+
+def _after_widths(model: Model, names, auto, inputs) -> set[str]:
+    """Internal parameters and couplings that depend on an auto width: computed after the widths.
+    The decays' own inputs cannot be among them (they are needed to compute the widths)."""
+    late = dependents_of(model, names, auto)
+    entangled = sorted(set(inputs) & late)
+    if entangled:
+        raise UnsupportedFeature(
+            f"model {model.name}: the decays that give the auto widths {sorted(auto)} need {entangled}, which "
+            "depend on those widths themselves (complex-mass scheme?); give these widths fixed values instead")
+    return late
+
+
+def _widths_import(auto) -> list[str]:
+    return ["from .widths import compute_widths, partial_widths  # noqa: F401 (partial_widths: public)", ""] if auto else []
+
+
+def _auto_widths_table(auto) -> list[str]:
+    if not auto:
+        return []
+    return ["AUTO_WIDTHS: dict[str, str] = {", *[f"    {name!r}: {particle!r}," for name, particle in auto.items()], "}",
+            '"""Width parameter -> particle: widths computed at tree level from the other parameters',
+            '(widths.py), not inputs (they are not in EXTERNAL_DEFAULTS)."""', ""]
+
+
+def _width_lines(auto, inputs, late, rename, code) -> list[str]:
+    """The call of ``compute_widths`` and the parameters and couplings that depend on its result."""
+    arguments = ", ".join(f"{n!r}: {rename[n]}" for n in inputs)
+    out = ["    # widths computed from the model's decays (widths.py), replacing the card's values",
+           f"    _widths = compute_widths({{{arguments}}})"]
+    out += [f"    {rename[name]} = _widths[{name!r}]  # {particle}" for name, particle in auto.items()]
+    internals = [p for p in late if isinstance(p, Parameter)]
+    if internals:
+        out.append("    # internal parameters that depend on the computed widths")
+        out += [_internal_line(p, rename, code) for p in internals]
+    couplings = [c for c in late if isinstance(c, Coupling)]
+    if couplings:
+        out.append("    # couplings that depend on the computed widths")
+        out += [_coupling_line(c, rename, code) for c in couplings]
+    return out

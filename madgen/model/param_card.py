@@ -3,7 +3,10 @@
 Block names are case-insensitive in SLHA; ``ParamCard`` stores them upper-case. A block
 with an argument other than a scale (``Block QNUMBERS 9000005``) is stored under
 ``"QNUMBERS 9000005"``. ``DECAY pdg width`` lines go to ``decays`` (branching-ratio lines
-after them are accepted and ignored). An entry given twice is an error naming both lines.
+after them are accepted and ignored). ``DECAY pdg auto`` (MadGraph's request to compute the
+width, any letter case) goes to ``auto_decays`` instead: that width is computed by madgen from
+the model's decays (docs/widths.md); every other value must be a number. An entry given twice
+is an error naming both lines.
 
 Values that enter a model from a user's card or the ``parameters:`` of a process card
 (``parameters_from_card``, ``with_defaults``) must be finite, and masses and widths of
@@ -28,7 +31,8 @@ DECAY_BLOCK = "DECAY"
 
 @dataclass(frozen=True)
 class ParamCard:
-    """A parsed SLHA card: ``blocks[NAME][codes] = value`` and ``decays[pdg] = width``."""
+    """A parsed SLHA card: ``blocks[NAME][codes] = value`` and ``decays[pdg] = width``;
+    ``auto_decays[pdg] = line number`` of each ``DECAY pdg auto`` line."""
 
     blocks: Mapping[str, Mapping[tuple[int, ...], float]] = field(hash=False)
     decays: Mapping[int, float] = field(hash=False)
@@ -40,6 +44,7 @@ class ParamCard:
         """``file:line`` of an entry (the file alone when unknown)."""
         line = self.lines.get((block.upper(), tuple(int(c) for c in codes)))
         return f"{self.source}:{line}" if line else self.source
+    auto_decays: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def get(self, block: str, codes: tuple[int, ...]) -> float | None:
         """Value of ``block``/``codes`` (DECAY: ``codes == (pdg,)``), None if absent."""
@@ -101,6 +106,7 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
     blocks: dict[str, dict[tuple[int, ...], float]] = {}
     decays: dict[int, float] = {}
     lines: dict[tuple[str, tuple[int, ...]], int] = {}
+    auto_decays: dict[int, int] = {}
     block: str | None = None  # current block name, DECAY_BLOCK inside a decay table
 
     def fail(number: int, line: str, why: str) -> ParamCardError:
@@ -133,11 +139,16 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
             if len(tokens) < 3:
                 raise fail(number, raw, "DECAY line needs a PDG code and a width")
             try:
-                pdg, width = int(tokens[1]), _number(tokens[2])
+                pdg = int(tokens[1])
+                width = None if tokens[2].lower() == "auto" else _number(tokens[2])
             except ValueError:
-                raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width") from None
+                raise fail(number, raw, "DECAY line needs an integer PDG code and a numeric width "
+                                        "(or 'auto')") from None
             record(number, raw, (DECAY_BLOCK, (pdg,)), f"the width of PDG {pdg} (DECAY {pdg})")
-            decays[pdg] = width
+            if width is None:
+                auto_decays[pdg] = number
+            else:
+                decays[pdg] = width
             block = DECAY_BLOCK
             continue
         if block is None:
@@ -165,7 +176,8 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
         record(number, raw, (block, codes), f"Block {block} entry {' '.join(map(str, codes))}")
         blocks[block][codes] = value
     frozen_blocks = MappingProxyType({k: MappingProxyType(v) for k, v in blocks.items()})
-    return ParamCard(frozen_blocks, MappingProxyType(decays), source, MappingProxyType(lines))
+    return ParamCard(frozen_blocks, MappingProxyType(decays), source, MappingProxyType(lines),
+                     MappingProxyType(auto_decays))
 
 
 # --------------------------------------------------------------------------- writing
@@ -231,11 +243,14 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
 def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
     """External parameter name -> value from ``card``, in model order.
 
-    A missing entry raises ``ParamCardError`` naming the block, code and parameter.
+    A missing entry raises ``ParamCardError`` naming the block, code and parameter. A width
+    given as ``DECAY pdg auto`` is left out (it is computed, not an input; see docs/widths.md).
     """
     values: dict[str, float] = {}
     missing = []
     for p in model.external_parameters:
+        if p.lhablock.upper() == DECAY_BLOCK and len(p.lhacode) == 1 and p.lhacode[0] in card.auto_decays:
+            continue
         value = card.get(p.lhablock, p.lhacode)
         entry = _entry_name(p)
         if value is None:

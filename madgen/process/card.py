@@ -6,7 +6,10 @@ MadGraph process string or a list of them), ``multiparticles`` (optional
 ``{label: [particles]}`` or ``{label: "a b c"}`` defines), ``name`` or ``output``
 (optional output package name / directory), ``param_card`` (optional path to a
 param_card.dat whose values become the defaults), ``parameters`` (optional
-``{UFO external parameter name: value}`` overrides).
+``{UFO external parameter name: value}`` overrides), ``widths`` (optional: widths madgen computes
+at tree level from the model's decays as functions of the parameters; ``auto`` for every width
+the process uses in a propagator, a list of particle names ``[t, z, w+]``, or a mapping
+``{t: auto, z: auto}``; see docs/widths.md).
 
 Paths in a card (``model`` when written as a path, ``output``, ``param_card``) are relative to
 the card's directory; the default output ``generated/<name>`` is relative to the working directory.
@@ -21,7 +24,10 @@ from pathlib import Path
 
 from madgen.errors import CardError
 
-KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters")
+KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters", "widths")
+
+AUTO = "auto"
+"""``widths: auto``: every width the generated process uses in a propagator (MadGraph's ``DECAY pdg auto``)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class ProcessCard:
     output: str | None = None
     param_card: str | None = None
     parameters: tuple[tuple[str, float], ...] = ()
+    widths: tuple[str, ...] = ()  # particle names whose widths are computed, or (AUTO,) for all used
 
     @property
     def package_name(self) -> str:
@@ -149,7 +156,8 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     output = data.get("output")
     if output is not None and source != "<string>":
         output = str((Path(source).parent / Path(output).expanduser()).resolve())
-    return ProcessCard(source, model, tuple(processes), multiparticles, name, output, param_card, parameters)
+    return ProcessCard(source, model, tuple(processes), multiparticles, name, output, param_card, parameters,
+                       read_widths(data.get("widths"), source))
 
 
 def _is_path(model: str) -> bool:
@@ -182,3 +190,33 @@ def _read_parameters(value, source):
             raise CardError(f"{source}, key 'parameters.{name}': expected a number, got {number!r}")
         result.append((str(name), float(number)))
     return tuple(result)
+
+
+def read_widths(value, source) -> tuple[str, ...]:
+    """The card's ``widths``: ``auto``, a list of particle names, or ``{name: auto}``.
+
+    Returns ``(AUTO,)``, the particle names (checked against the model later), or ``()``.
+    A number for a width belongs under ``parameters`` (it is a fixed input, not computed).
+    """
+    where = f"{source}, key 'widths'"
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        if value.strip().lower() != AUTO:
+            raise CardError(f"{where}: expected 'auto', a list of particle names or a mapping "
+                            f"{{particle: auto}}, got {value!r}")
+        return (AUTO,)
+    if isinstance(value, dict):
+        for particle, setting in value.items():
+            if not (isinstance(setting, str) and setting.strip().lower() == AUTO):
+                raise CardError(f"{where}: '{particle}: {setting!r}': the only setting is 'auto' (a width "
+                                "computed from the model); give a fixed width under 'parameters' instead, "
+                                "e.g. parameters: {WT: 1.5}")
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise CardError(f"{where}: expected 'auto', a list of particle names or a mapping "
+                        f"{{particle: auto}}, got {value!r}")
+    names = tuple(dict.fromkeys(v.strip() for v in value))
+    if any(n.lower() == AUTO for n in names):
+        raise CardError(f"{where}: 'auto' stands alone (widths: auto); a list names particles, e.g. [t, z]")
+    return names

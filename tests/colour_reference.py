@@ -355,3 +355,13 @@ def basis_tensor(tensor: _TermTensor) -> np.ndarray:
     return tensor.raw * float(tensor.scale)
 
 
+
+
+def exact_gram(tensors: Sequence[_TermTensor], external_dims: Sequence[int]) -> list[list[tuple[Fraction, Fraction]]]:
+    """Exact inner products sum_colours conj(v_s) v_t of dense term tensors, as (re, im) Fractions."""
+    w, q = _external_weights(external_dims)
+    raw = np.array([t.raw for t in tensors])
+    prod = _round_integral(raw.conj() @ (raw * w).T, "a dense colour inner product")
+    return [[(Fraction(int(prod[s, t].real)) * tensors[s].scale * tensors[t].scale / q,
+              Fraction(int(prod[s, t].imag)) * tensors[s].scale * tensors[t].scale / q)
+             for t in range(len(tensors))] for s in range(len(tensors))]

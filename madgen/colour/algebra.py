@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 from fractions import Fraction
 from typing import Mapping, Sequence
 
@@ -113,22 +114,20 @@ def _resolve(n_nodes: int, edges: list, eps: tuple | None):
     """
     size = n_nodes + 3
     first, second = [-1] * size, [-1] * size
-
-    def join(a, b):
+    links = edges if eps is None else list(edges) + [(node, n_nodes + k) for k, node in enumerate(eps)]
+    for a, b in links:
         if first[a] < 0:
             first[a] = b
         elif second[a] < 0:
             second[a] = b
         else:
             raise AssertionError("colour network node of degree > 2")
-
-    for a, b in edges:
-        join(a, b)
-        join(b, a)
-    if eps is not None:
-        for k, node in enumerate(eps):
-            join(node, n_nodes + k)
-            join(n_nodes + k, node)
+        if first[b] < 0:
+            first[b] = a
+        elif second[b] < 0:
+            second[b] = a
+        else:
+            raise AssertionError("colour network node of degree > 2")
     seen = [False] * size
     pairs, eps_end = [], [None, None, None]
     for start in range(size):
@@ -264,6 +263,8 @@ def _monomial_networks(elementaries, dims: dict, external: set, sextets: set):
 
     expansions = []
     for name, args, identity_dim in elementaries:
+        if len(set(args)) != len(args):
+            raise ValueError(f"colour label repeated within one tensor {name}{args}")
         occ = {}
         for a in args:
             occ[a] = occurrence.get(a, 0)
@@ -420,20 +421,42 @@ def gram(rows: Sequence, cols: Sequence, external_dims: Sequence[int]) -> tuple[
     """<row network| prod P prod S |column network> as an exact integer array G and denominator q
     (inner product = G / q, q = N^{n_gluons} 2^{n_sextets}).
 
-    Networks without epsilons go through a vectorised evaluation (involutions of the ends as
-    integer arrays); the others through a direct one.
+    Evaluated once for the set of all networks involved (cached: the basis and the flow stages
+    share it) and indexed; G is read-only.
     """
-    dims = [abs(int(d)) for d in external_dims]
+    dims = tuple(abs(int(d)) for d in external_dims)
+    union = tuple(sorted(set(rows) | set(cols)))
+    full, q = _symmetric_gram(union, dims)
+    position = {net: i for i, net in enumerate(union)}
+    out = full[np.ix_([position[r] for r in rows], [position[c] for c in cols])]
+    out.setflags(write=False)
+    return out, q
+
+
+@lru_cache(maxsize=8)
+def _symmetric_gram(networks: tuple, dims: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """The Gram matrix of ``networks`` (sorted, distinct): networks without epsilons through a
+    vectorised evaluation (involutions of the ends as integer arrays), the others directly.
+    The matrix is real symmetric (P and S are self-adjoint), so only i <= j is evaluated."""
     gluons = [leg for leg, d in enumerate(dims, start=1) if d == 8]
     sextets = [leg for leg, d in enumerate(dims, start=1) if d == 6]
     q = N_COLOURS ** len(gluons) * 2 ** len(sextets)
     ends = external_ends(dims)
-    if not rows or not cols or not ends:  # colourless: the empty network, <|> = 1
-        return np.full((len(rows), len(cols)), 1 if ends == () else 0, dtype=np.int64), q
-    if any(net[1] for net in rows) or any(net[1] for net in cols):
-        out = np.array([[_gram_direct(a, b, ends, gluons, sextets) for b in cols] for a in rows], dtype=object)
-        return out, q
-    return _gram_vectorised(rows, cols, ends, gluons, sextets), q
+    n = len(networks)
+    if not ends:  # colourless: the empty network, <|> = 1
+        return np.ones((n, n), dtype=np.int64), q
+    upper_i, upper_j = np.triu_indices(n)
+    if any(net[1] for net in networks):
+        values = np.array([_gram_direct(networks[i], networks[j], ends, gluons, sextets)
+                           for i, j in zip(upper_i, upper_j)], dtype=object)
+        full = np.zeros((n, n), dtype=object)
+    else:
+        values = _gram_vectorised(networks, upper_i, upper_j, ends, gluons, sextets)
+        full = np.zeros((n, n), dtype=np.int64)
+    full[upper_i, upper_j] = values
+    full[upper_j, upper_i] = values
+    full.setflags(write=False)
+    return full, q
 
 
 def _involutions(nets, index) -> np.ndarray:
@@ -458,19 +481,19 @@ def _count_cycles(perm: np.ndarray) -> np.ndarray:
     return np.sum(label.reshape(rows, size) == np.arange(size), axis=1)
 
 
-def _gram_vectorised(rows, cols, ends, gluons, sextets) -> np.ndarray:
-    """sum over the expansion of prod_g (1 - E_g/N) prod_s (1 + swap_s)/2, times N^{n_g} 2^{n_s}:
-    each term (-1)^|G| N^{n_g-|G|} N^{closed loops}; loops of two matchings = cycles(a o b)/2."""
+def _gram_vectorised(networks, upper_i, upper_j, ends, gluons, sextets) -> np.ndarray:
+    """Entries (i, j) of the Gram matrix: the expansion of prod_g (1 - E_g/N) prod_s (1 + swap_s)/2,
+    times N^{n_g} 2^{n_s}, applied to network j: each term (-1)^|G| N^{n_g-|G|} N^{closed loops},
+    where the closed loops of two matchings a, b are cycles(a o b) / 2."""
     index = {e: i for i, e in enumerate(ends)}
-    a = _involutions(rows, index)
-    b0 = _involutions(cols, index)
-    total = np.zeros((len(rows), len(cols)), dtype=np.int64)
+    a = _involutions(networks, index)[upper_i]
+    b0 = _involutions(networks, index)
+    total = np.zeros(len(upper_i), dtype=np.int64)
     gluon_ends = [(index[(g, FIRST)], index[(g, SECOND)]) for g in gluons]
     sextet_ends = [(index[(m, FIRST)], index[(m, SECOND)]) for m in sextets]
-    rows_idx = np.arange(len(rows))[:, None, None]
     for traced in itertools.product((False, True), repeat=len(gluons)):
         b = b0.copy()
-        power = np.full(len(cols), len(gluons) - sum(traced), dtype=np.int64)
+        power = np.full(len(networks), len(gluons) - sum(traced), dtype=np.int64)
         for (c, l), on in zip(gluon_ends, traced):
             if on:
                 power += _apply_trace(b, c, l)
@@ -480,9 +503,8 @@ def _gram_vectorised(rows, cols, ends, gluons, sextets) -> np.ndarray:
             for (s1, s2), on in zip(sextet_ends, swapped):
                 if on:
                     bs = _apply_swap(bs, s1, s2)
-            composed = a[rows_idx, bs[None, :, :]].reshape(-1, len(ends))  # a o b for every pair
-            loops = (_count_cycles(composed) // 2).reshape(len(rows), len(cols))
-            total += sign * N_COLOURS ** (loops + power[None, :])
+            composed = np.take_along_axis(a, bs[upper_j], axis=1)  # a o b for every pair
+            total += sign * N_COLOURS ** (_count_cycles(composed) // 2 + power[upper_j])
     return total
 
 

@@ -49,13 +49,17 @@ def gaussian(z) -> Gaussian:
     return (Fraction(int(z.x.numerator), int(z.x.denominator)), Fraction(int(z.y.numerator), int(z.y.denominator)))
 
 
-@lru_cache(maxsize=None)
 def to_sympy(re: Fraction, im: Fraction) -> sympy.Expr:
     """Gaussian rational re + i im as a sympy number."""
-    r = sympy.Rational(re.numerator, re.denominator)
-    if im == 0:
+    return _sympy_gaussian(re.numerator, re.denominator, im.numerator, im.denominator)
+
+
+@lru_cache(maxsize=None)
+def _sympy_gaussian(re_num: int, re_den: int, im_num: int, im_den: int) -> sympy.Expr:
+    r = sympy.Rational(re_num, re_den)
+    if im_num == 0:
         return r
-    return r + sympy.I * sympy.Rational(im.numerator, im.denominator)
+    return r + sympy.I * sympy.Rational(im_num, im_den)
 
 
 def rationalise(z: complex, max_den: int = 10**6) -> Gaussian:
@@ -152,12 +156,14 @@ def greedy_independent(gram: np.ndarray, tol: float = 1e-10) -> list[int]:
             continue
         k = len(chosen)
         column = overlaps[:k, i]
-        r2 = 1.0 - float(np.real(np.vdot(column, column)))
+        r2 = 1.0 - float(np.sum(column.real ** 2 + column.imag ** 2))
         if r2 > tol:
             if k == len(overlaps):
                 overlaps = np.vstack([overlaps, np.zeros_like(overlaps)])
             normalised_row = gram[i, :] / (norm[i] * norm)
-            overlaps[k] = (normalised_row - column.conj() @ overlaps[:k]) / np.sqrt(r2)
+            # elementwise rather than BLAS: tiny products, where threaded BLAS only adds overhead
+            projection = np.sum(column.conj()[:, None] * overlaps[:k], axis=0)
+            overlaps[k] = (normalised_row - projection) / np.sqrt(r2)
             chosen.append(i)
     return chosen
 

@@ -168,7 +168,9 @@ def string_monomials(s: str, slot_dims: tuple[tuple[int, int], ...]):
     for mono in monos:
         dims = _index_dims(s, mono, {a: sd[a] for a in slots})
         counts: dict[int, int] = {}
-        for _, args in mono.factors:
+        for name, args in mono.factors:
+            if len(set(args)) != len(args):
+                raise _bad(s, f"an index is repeated within {name}{args}")
             for a in args:
                 counts[a] = counts.get(a, 0) + 1
         for a, c in counts.items():

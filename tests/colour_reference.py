@@ -25,7 +25,7 @@ import numpy as np
 from sympy import QQ_I
 
 from madgen.colour.basis import ColourFactor
-from madgen.colour.tensors import SLOT_DIMS, _bad, _index_dims, parse_colour
+from madgen.colour.tensors import _bad, _index_dims, parse_colour
 from madgen.errors import UnsupportedFeature
 
 _EXACT_LIMIT = 2.0 ** 52

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -47,6 +47,7 @@ N_COLOURS = 3
 FUNDAMENTAL, FIRST, SECOND = 0, 1, 2
 """End roles: a triplet index; an adjoint colour (k) or sextet first end; an adjoint anticolour (l)
 or sextet second end."""
+
 
 def end_roles(dim: int) -> tuple[int, ...]:
     """Roles of the line ends of an index of dimension ``dim`` (1: none)."""
@@ -186,7 +187,7 @@ def _sorted_with_sign(ends: tuple) -> tuple[tuple, int]:
 # ---------------------------------------------------------------------------
 
 
-def _label_dim(label, index_dims: Mapping[int, int], external_dims: Sequence[int]) -> int:
+def label_dim(label, index_dims: Mapping[int, int], external_dims: Sequence[int]) -> int:
     """|dimension| of a global label (1 = colourless, no index; also for labels not in index_dims)."""
     if label in index_dims:
         return abs(int(index_dims[label]))
@@ -201,7 +202,7 @@ def _factor_monomials(cf_factors, external_dims, index_dims):
     per_factor, counts = [], {}
     for n, (string, labels) in enumerate(cf_factors):
         slot_dims = tuple((k + 1, d) for k, lab in enumerate(labels)
-                          if (d := _label_dim(lab, index_dims, external_dims)) != 1)
+                          if (d := label_dim(lab, index_dims, external_dims)) != 1)
         slots, monomials = string_monomials(string, slot_dims)
         for k in slots:
             counts[labels[k - 1]] = counts.get(labels[k - 1], 0) + 1

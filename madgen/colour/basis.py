@@ -27,14 +27,14 @@ import sympy
 from sympy import QQ_I
 from sympy.polys.matrices import DomainMatrix
 
-from madgen.colour.algebra import expand_colour_factor, gram
+from madgen.colour.algebra import expand_colour_factor, gram, label_dim
 from madgen.colour.exact import (
     EXACT_LIMIT,
     ColourInternalError,
     Span,
     gaussian,
     gaussian_entry,
-    greedy_independent,
+    greedy_independent_rows,
     hermitian_product,
     integer_rows,
     prove_full_rank,
@@ -64,14 +64,6 @@ class ColourBasis:
     basis_terms: tuple[int, ...]  # term index whose colour tensor is basis vector k
 
 
-def _label_dim(label: int, index_dims: Mapping[int, int], external_dims: Sequence[int]) -> int:
-    if label in index_dims:
-        return abs(int(index_dims[label]))
-    if 1 <= label <= len(external_dims):
-        return abs(int(external_dims[label - 1]))
-    return 1
-
-
 def _canonical(cf: ColourFactor, external_dims: Sequence[int], index_dims: Mapping[int, int]):
     """(factors, dims of internal labels) with internal labels renamed -1, -2, ... by first use.
 
@@ -84,7 +76,7 @@ def _canonical(cf: ColourFactor, external_dims: Sequence[int], index_dims: Mappi
             if not 1 <= lab <= n and lab not in rename:
                 rename[lab] = -1 - len(rename)
     factors = tuple((s, tuple(rename.get(lab, lab) for lab in labels)) for s, labels in cf.factors)
-    local = tuple(sorted((new, _label_dim(old, index_dims, external_dims)) for old, new in rename.items()))
+    local = tuple(sorted((new, label_dim(old, index_dims, external_dims)) for old, new in rename.items()))
     return factors, local
 
 
@@ -210,13 +202,15 @@ def colour_basis(
     raw, scales = integer_rows(network_coordinates(expansions, span, networks), len(span.chosen))
 
     sc = np.array([float(s) for s in scales])
-    scaled = raw * sc[:, None]
-    term_gram = scaled.conj() @ span.gram.astype(float) @ scaled.T  # numerics only: which terms to keep
-    basis = greedy_independent(term_gram)
+    # numerics only (which terms to keep, coefficient guesses): coordinates in an orthonormal
+    # frame, z_u = s_u raw_u L with span.gram = L L^T, so that <v_u|v_w> = conj(z_u) . z_w / den
+    frame = raw * sc[:, None] @ np.linalg.cholesky(span.gram.astype(float))
+    basis = greedy_independent_rows(frame)
     if not basis:
         return ColourBasis(dims, tuple(() for _ in terms), (), ())
     prove_full_rank(raw[basis], "the colour basis tensors")
-    c_num = np.linalg.solve(term_gram[np.ix_(basis, basis)], term_gram[basis, :]).T  # (U, K)
+    in_basis = frame[basis]
+    c_num = np.linalg.solve(in_basis.conj() @ in_basis.T, in_basis.conj() @ frame.T).T  # (U, K)
     coeffs = _exact_coefficients(raw, scales, basis, c_num)
     if coeffs is None:
         coeffs = _solve_exact(raw, scales, basis)

@@ -168,6 +168,33 @@ def greedy_independent(gram: np.ndarray, tol: float = 1e-10) -> list[int]:
     return chosen
 
 
+def greedy_independent_rows(z: np.ndarray, tol: float = 1e-10) -> list[int]:
+    """``greedy_independent`` for vectors given by coordinates in an orthonormal frame (rows of
+    ``z``, <v_u|v_w> = conj(z_u) . z_w), without forming their n x n Gram matrix: the overlaps
+    <q_k|v_u> of all vectors are computed once per chosen vector, O(n d) each."""
+    n = len(z)
+    norms = np.sqrt(np.sum(z.real ** 2 + z.imag ** 2, axis=1))
+    unit = z / np.where(norms > 0, norms, 1.0)[:, None]
+    overlaps = np.zeros((min(n, 64), n), dtype=complex)  # <q_k|v_u>, rows grown on demand
+    frame = []  # the chosen vectors orthonormalised
+    chosen: list[int] = []
+    for i in range(n):
+        if norms[i] <= 0.0:
+            continue
+        k = len(chosen)
+        column = overlaps[:k, i]
+        r2 = 1.0 - float(np.sum(column.real ** 2 + column.imag ** 2))
+        if r2 > tol:
+            if k == len(overlaps):
+                overlaps = np.vstack([overlaps, np.zeros_like(overlaps)])
+            q = unit[i] - (np.sum(column[:, None] * np.array(frame), axis=0) if frame else 0.0)
+            q = q / np.sqrt(r2)
+            frame.append(q)
+            overlaps[k] = np.sum(unit * q.conj()[None, :], axis=1)
+            chosen.append(i)
+    return chosen
+
+
 def _sqrt_minus_one(p: int) -> int:
     for base in range(2, 200):
         r = pow(base, (p - 1) // 4, p)

@@ -313,3 +313,34 @@ def test_colour_stage_of_gg_ttxggg_fits_in_memory():
     assert stats["g g > t t~ g g"]["peak_growth_mb"] < 48, stats
     assert stats["g g > t t~ g g g"]["peak_growth_mb"] < 512, stats
     assert stats["g g > t t~ g g g"]["seconds"] < 120, stats
+
+
+# ---------------------------------------------------------------------------
+# Exact linear algebra: the proofs and their fallbacks.
+# ---------------------------------------------------------------------------
+
+
+def test_four_gluon_flows_are_dependent_at_n_equals_3(monkeypatch):
+    """The nine flows of four gluons (six single, three double traces) span eight dimensions for
+    SU(3): one double trace is an exact combination of the others, also when the float guess
+    of its coefficients is wrong and the exact solve has to find them."""
+    import madgen.colour.exact as exact
+    from madgen.colour.flows import _candidate_lines, _line_network
+
+    reps = (8, 8, 8, 8)
+    networks = [_line_network(lines, reps) for lines in _candidate_lines(reps, 2, "g g > g g")]
+    g, den = gram(networks, networks, reps)
+    span = exact.span_of(g, den, range(len(networks)))
+    assert len(networks) == 9 and len(span.chosen) == 8
+    (dependent,) = span.relations
+    assert dependent == 8  # the last double trace
+    monkeypatch.setattr(exact, "rationalise", lambda z, max_den=0: (Fraction(1, 7), Fraction(0)))
+    assert exact.span_of(g, den, range(len(networks))).relations == span.relations
+
+
+def test_full_rank_proof():
+    from madgen.colour.exact import _PRIMES, ColourInternalError, prove_full_rank
+
+    prove_full_rank(np.array([[_PRIMES[0] * _PRIMES[1], 0], [0, 1]]), "rows")  # singular mod both primes
+    with pytest.raises(ColourInternalError, match="not linearly independent"):
+        prove_full_rank(np.array([[1, 2j], [2, 4j]]), "rows")

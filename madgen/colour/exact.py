@@ -209,8 +209,11 @@ def _residues(matrix, p: int) -> np.ndarray:
     if matrix.dtype == object:
         return np.array([[(int(x) if not isinstance(x, complex) else int(x.real) + r * int(x.imag)) % p
                           for x in row] for row in matrix], dtype=np.int64).reshape(matrix.shape)
-    re = np.mod(np.real(matrix).astype(np.float64), p).astype(np.int64)
-    im = np.mod(np.imag(matrix).astype(np.float64), p).astype(np.int64) if np.iscomplexobj(matrix) else 0
+    if np.issubdtype(matrix.dtype, np.integer):
+        return np.mod(matrix.astype(np.int64), p)
+    # integer-valued floats below 2^53 (as every array here): fmod is exact
+    re = np.mod(np.real(matrix), p).astype(np.int64)
+    im = np.mod(np.imag(matrix), p).astype(np.int64) if np.iscomplexobj(matrix) else 0
     return (re + r * im % p) % p
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from importlib import resources
 from math import lcm
 
@@ -172,7 +173,7 @@ def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:
     rows = [[0j] * len(code.graph.amplitudes) for _ in range(n_basis)]
     for t, (amp, coefficients) in enumerate(zip(code.graph.amplitudes, code.colour.coefficients)):
         for k, value in enumerate(coefficients):
-            rows[k][t] = amp.sign * complex(sympy.N(value, 20))
+            rows[k][t] = amp.sign * _complex(value)
     return rows
 
 
@@ -204,16 +205,14 @@ def _flow_table(flows: ColourFlows) -> str:
 
 
 def _flow_coefficients(flows: ColourFlows) -> list[list[complex]]:
-    return [[complex(sympy.N(value, 20)) for value in row] for row in flows.matrix]
+    return [[_complex(value) for value in row] for row in flows.matrix]
 
 
 def _colour_matrix(colour: ColourBasis):
     """Exact colour matrix as integer numerators over one common denominator."""
-    entries = [[sympy.nsimplify(value) for value in row] for row in colour.matrix]
-    is_complex = any(sympy.im(value) != 0 for row in entries for value in row)
-    parts = [(Fraction(int(sympy.fraction(sympy.re(v))[0]), int(sympy.fraction(sympy.re(v))[1])),
-              Fraction(int(sympy.fraction(sympy.im(v))[0]), int(sympy.fraction(sympy.im(v))[1])))
-             for row in entries for v in row]
+    entries = colour.matrix  # exact Gaussian rationals
+    parts = [_gaussian_parts(v) for row in entries for v in row]
+    is_complex = any(im != 0 for _, im in parts)
     denominator = 1
     for re_part, im_part in parts:
         denominator = lcm(denominator, re_part.denominator, im_part.denominator)
@@ -230,6 +229,19 @@ def _colour_matrix(colour: ColourBasis):
                 row.append(re_num)
         numerators.append(row)
     return numerators, denominator, "complex128" if is_complex else "float64"
+
+
+@lru_cache(maxsize=None)
+def _complex(value: sympy.Expr) -> complex:
+    """An exact colour number as a complex double (cached: colour tables repeat few values)."""
+    return complex(sympy.N(value, 20))
+
+
+@lru_cache(maxsize=None)
+def _gaussian_parts(value: sympy.Expr) -> tuple[Fraction, Fraction]:
+    """Real and imaginary parts of an exact Gaussian-rational colour number."""
+    re, im = sympy.fraction(sympy.re(value)), sympy.fraction(sympy.im(value))
+    return Fraction(int(re[0]), int(re[1])), Fraction(int(im[0]), int(im[1]))
 
 
 def _python_list(rows) -> str:

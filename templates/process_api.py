@@ -15,8 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 
-class InputShapeError(ValueError):
-    """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
+try:  # one exception class for madgen and its packages; a package used without madgen defines its own
+    from madgen.errors import InputShapeError
+except ImportError:  # pragma: no cover - exercised by the standalone-import test
+    class InputShapeError(ValueError):
+        """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
 
 
 MOMENTUM_TOLERANCE = 1e-7
@@ -105,6 +108,23 @@ class Process:
 
     def _matrix_element_unchecked(self, momenta, parameters):
         return self._per_event(self._module.matrix_element, momenta, parameters)
+
+    def evaluate(self, momenta, parameters=None, *, diagrams=False, helicities=False, flows=False, check=True):
+        """The kernel: |M|^2 and, when asked, what a phase-space point also needs, all from one
+        evaluation of the amplitudes (``madgen.contract.GeneratedProcess``). Returns a dict with
+        "me2" (...,) and optionally "diagram_weights" (..., n_diagrams), "helicity_weights"
+        (..., n_helicities) and "flow_weights" (..., n_helicities, n_flows). Pure JAX."""
+        parameters = self.complete_parameters(parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
+        kernel = functools.partial(self._module.point_data, diagrams=diagrams, helicities=helicities, flows=flows)
+        return self._per_event(kernel, momenta, parameters)
+
+    @property
+    def channels(self):
+        """The phase-space channel table emitted at generation time: {"legs": [...], "diagrams":
+        [{"number", "propagators": [{"line", "particle", "pdg", "mass", "width", "legs",
+        "s_channel"}, ...]}, ...]} (mass and width are UFO parameter names, "ZERO" for none)."""
+        return self._module.CHANNELS
 
     def diagram_weights(self, momenta, parameters=None, check=True):
         """|amplitude|^2 of every diagram, summed over helicities, shape (..., n_diagrams):

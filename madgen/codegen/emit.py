@@ -107,6 +107,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         leading_flows=repr(list(flows.leading)),
         n_legs=len(code.pdg_ids),
         diagram_of_term=repr([term.diagram for term in graph.amplitudes]),
+        channels=channel_table(code.diagrams),
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
                                          | {call.routine for amp in graph.amplitudes for call in amp.calls})),
         momentum_lines=_momentum_lines(graph, code.n_initial, len(code.pdg_ids)),
@@ -166,6 +167,17 @@ def _amplitude_line(amp: AmplitudeTerm) -> str:
     args = list(amp.inputs) + [_momentum_argument(m) for m in amp.momenta]
     calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)])})" for call in amp.calls]
     return f"{amp.name} = " + " + ".join(calls) + f"  # diagram {amp.diagram}"
+
+
+def channel_table(diagrams: dict) -> str:
+    """The CHANNELS literal: legs and per-diagram propagators from the diagrams' data, one line each."""
+    legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
+    rows = []
+    for diagram in diagrams["diagrams"]:
+        props = [{key: prop[key] for key in ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")}
+                 for prop in diagram["propagators"]]
+        rows.append(f"        {{'number': {diagram['number']!r}, 'propagators': {props!r}}},")
+    return "{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n}"
 
 
 def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:

@@ -247,7 +247,7 @@ def propagator_parameters(process, parameters: Mapping | None = None) -> dict:
 
     ``parameters`` overrides external parameters (may be traced JAX values, so gradients flow).
     """
-    internal = process._parameters.compute_parameters(process.complete_parameters(parameters))
+    internal = process.internal_parameters(parameters)
     return {name: jnp.real(jnp.asarray(value)) for name, value in internal.items()}
 
 

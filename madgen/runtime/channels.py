@@ -62,7 +62,7 @@ def diagram_generators(process) -> list[tuple[tuple[int, ...], PhaseSpaceGenerat
     """One generator per distinct diagram mapping, with the diagrams that share it."""
     from madgen.phasespace import duplicate_groups, multichannel_from_diagrams
 
-    channels = multichannel_from_diagrams(process.diagrams)
+    channels = multichannel_from_diagrams(process.channels)
     return [(tuple(channels[i].diagram for i in group), PhaseSpaceGenerator(channels[group[0]].ndim,
                                                                            channels[group[0]]))
             for group in duplicate_groups(channels)]
@@ -123,7 +123,7 @@ def zero_width_resonances(process, sqrt_s: float, parameters=None) -> list[str]:
     in the width is wrong (0 instead of the 1/width^2 growth)."""
     values = process.internal_parameters(parameters)
     masses = np.asarray(process.masses(parameters), dtype=float)
-    data = process.diagrams
+    data = process.channels
     legs = [int(leg["number"]) for leg in data["legs"]]
     initial = {int(leg["number"]) for leg in data["legs"] if leg["initial"]}
     final_mass = {leg: masses[i] for i, leg in enumerate(legs) if leg not in initial}

@@ -115,9 +115,9 @@ def channel_weight_functions(process, channels: list[Channel], generators: list[
         internal = propagator_parameters(process, external)
         cm, phase_space = jax.lax.switch(k, branches, x, masses, internal)
         momenta = cm_to_lab(cm, collision.e1, collision.e2, masses[0], masses[1])
-        me2 = process.matrix_element(momenta, external)
-        per_diagram = process.diagram_weights(momenta, external)
-        total = jnp.sum(per_diagram, axis=-1)
+        point = process.evaluate(momenta, external, diagrams=True, check=False)
+        me2, per_diagram = point["me2"], point["diagram_weights"]
+        total = per_diagram @ jnp.ones(per_diagram.shape[-1])
         mine = per_diagram @ jnp.asarray(shares)[k]
         share = jnp.where(total > 0, mine / jnp.where(total > 0, total, 1.0), 0.0)
         me2 = jnp.where(jnp.asarray(flat)[k], me2, me2 * share)

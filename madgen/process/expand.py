@@ -50,7 +50,9 @@ class Subprocess:
         its squared-order constraints (``e+ e- > z h NP^2==1``: |M|^2 is only those terms)."""
         text = self.flat_text
         if self.decays or self.required_s_channels:
-            text = chain_text(self.initial, self.spec.required_s_channels, self.core_final or self.final, self.decays)
+            s_channels = tuple(names[0] if len(names) == 1 else token
+                               for token, names in zip(self.spec.required_s_channels, self.required_s_channels))
+            text = chain_text(self.initial, s_channels, self.core_final or self.final, self.decays)
         if self.spec.squared_orders:
             core, comma, rest = text.partition(",")
             text = " ".join([core] + [c.squared_str() for c in self.spec.squared_orders]) + comma + rest

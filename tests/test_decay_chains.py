@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import madgen
 from madgen.compiler import diagram_data
+from madgen.contract import DECAY_KEYS
 from madgen.diagrams.draw import draw_diagrams
 from madgen.errors import ProcessError, UnsupportedFeature
 from madgen.model import load_model
@@ -260,13 +260,27 @@ def test_nested_chain(generate_package):
     theta = nested.default_parameters()
     masses = np.asarray(nested.masses())
     p = _ttbar_points(500.0, theta["MT"], theta["WT"], masses[2], masses[6], 5, np.random.default_rng(2),
-                      w_width=float(theta.get("WW", 2.0476)))
+                      w_width=float(theta["WW"]))
     np.testing.assert_allclose(nested.matrix_element(p), three_body.matrix_element(p), rtol=1e-10)
     assert nested.channels["decays"] == [
         {"particle": "t", "pdg": 6, "mass": "MT", "width": "WT", "legs": [3, 4, 5], "parent": None},
         {"particle": "W+", "pdg": 24, "mass": "MW", "width": "WW", "legs": [4, 5], "parent": 0},
         {"particle": "t~", "pdg": -6, "mass": "MT", "width": "WT", "legs": [6, 7], "parent": None}]
     assert [e["legs"] for e in three_body.channels["decays"]] == [[3, 4, 5], [6, 7]]
+    assert all(tuple(entry) == DECAY_KEYS for entry in nested.channels["decays"])
+
+
+@pytest.mark.slow  # the full e+ e- > b e+ ve b~ w- has 244 diagrams: minutes to compile on a loaded CPU
+def test_nested_chain_equals_the_triply_resonant_diagrams(generate_package):
+    nested = generate_package("sm", "e+ e- > t t~, (t > b w+, w+ > e+ ve), t~ > b~ w-", "dc_nested")
+    full = generate_package("sm", "e+ e- > b e+ ve b~ w-", "dc_full_nested")
+    keep = _diagrams_with(full.diagrams, [(6, {3, 4, 5}), (24, {4, 5}), (6, {6, 7})])
+    assert len(keep) == nested.n_diagrams == 2
+    theta = nested.default_parameters()
+    masses = np.asarray(nested.masses())
+    p = _ttbar_points(500.0, theta["MT"], theta["WT"], masses[2], masses[6], 4, np.random.default_rng(12),
+                      w_width=float(theta["WW"]))
+    np.testing.assert_allclose(nested.matrix_element(p), _restricted(full, p, keep), rtol=1e-10)
 
 
 def test_identical_decays_use_madgraphs_factor(generate_package):

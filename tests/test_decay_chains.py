@@ -126,6 +126,25 @@ def test_chains_without_diagrams(text, words, tmp_path):
         assert word in str(info.value), str(info.value)
 
 
+@pytest.mark.parametrize("text, particles", [
+    ("e+ e- > t t~, t > b w+", [{"a", "t~"}, {"Z", "t~"}]),
+    ("e+ e- > t t~ / z, t > b w+", [{"a", "t~"}]),  # '/' of the production: its lines only
+    ("e+ e- > t t~ $ a, t > b w+", [{"Z", "t~"}]),
+    ("e+ e- > t t~, t > b w+ / z a", [{"a", "t~"}, {"Z", "t~"}]),  # '/' of the decay: nothing to remove there
+    ("e+ e- > t t~ QED=0, t > b w+", None),  # the production's orders: not the decay's QED
+    ("e+ e- > t t~, t > b w+ QED=0", None),
+])
+def test_orders_and_exclusions_of_each_piece(text, particles):
+    card = parse_process_card(f"model: sm\nprocess: {text}\n")
+    if particles is None:
+        with pytest.raises(ProcessError):
+            diagram_data(card)
+        return
+    (data,) = diagram_data(card).values()
+    assert [{p["particle"] for p in d["propagators"]} for d in data["diagrams"]] == particles
+    assert data["process"].startswith("e+ e- > t t~") and data["decays"][0]["legs"] == [3, 4]
+
+
 # ------------------------------------------------------------------ kinematics near the poles
 
 

@@ -230,20 +230,21 @@ def test_smeft_terms_add_up_to_the_full_matrix_element(zh):
 
 
 def test_linear_term_is_the_gradient_at_zero(zh):
-    """NP^2==1 at c equals c . grad_c |M|^2(NP<=1) at c = 0 (jax.grad), is linear in c, and vanishes at c = 0;
-    the NP^2==2 term scales as c^2."""
+    """NP^2==1 at c equals c . grad_c |M|^2(NP<=1) at c = 0 (jax.grad; summed over the points, which keeps
+    one compiled batch shape), is linear in c, and vanishes at c = 0; the NP^2==2 term scales as c^2."""
     zh, wilson = zh
     full, linear, quadratic = zh["full"], zh["linear"], zh["quadratic"]
-    p = _points(full, n=3, seed=9, sqrt_s=400.0)
+    p = _points(full, n=4, seed=7, sqrt_s=600.0)  # the batch shape of the test above: no new compilation
     zero = _theta(full, wilson, (), ())
-    gradient = jax.grad(lambda t: full.matrix_element(p[:1], t).sum())(zero)
+    gradient = jax.grad(lambda w: full.matrix_element(p, {**zero, **w}).sum())({name: 0.0 for name in wilson})
     c = np.random.default_rng(4).uniform(-1, 1, len(wilson))
     expected = sum(float(gradient[name]) * value for name, value in zip(wilson, c))
     theta = _theta(full, wilson, wilson, c)
-    assert float(linear.matrix_element(p[:1], theta)[0]) == pytest.approx(expected, rel=1e-10)
-    for name in ("cHW", "cHl3"):  # one coefficient at a time
+    assert float(np.sum(linear.matrix_element(p, theta))) == pytest.approx(expected, rel=1e-10)
+    for name in ("cHW", "cHl3", "cHDD"):  # one coefficient at a time
         single = _theta(full, wilson, [name], [0.7])
-        assert float(linear.matrix_element(p[:1], single)[0]) == pytest.approx(0.7 * float(gradient[name]), rel=1e-10)
+        assert float(np.sum(linear.matrix_element(p, single))) == pytest.approx(0.7 * float(gradient[name]),
+                                                                                rel=1e-10)
     np.testing.assert_allclose(linear.matrix_element(p, _theta(full, wilson, wilson, 3 * c)),
                                3 * np.asarray(linear.matrix_element(p, theta)), rtol=1e-11)
     np.testing.assert_allclose(quadratic.matrix_element(p, _theta(full, wilson, wilson, -2 * c)),

@@ -289,8 +289,8 @@ def test_nested_chain(generate_package):
     assert all(tuple(entry) == DECAY_KEYS for entry in nested.channels["decays"])
 
 
-@pytest.mark.slow  # the full e+ e- > b e+ ve b~ w- has 244 diagrams: minutes to compile on a loaded CPU
 def test_nested_chain_equals_the_triply_resonant_diagrams(generate_package):
+    """The full e+ e- > b e+ ve b~ w- (244 diagrams, ~25 s to compile) on its two diagrams with t, W+ and t~."""
     nested = generate_package("sm", "e+ e- > t t~, (t > b w+, w+ > e+ ve), t~ > b~ w-", "dc_nested")
     full = generate_package("sm", "e+ e- > b e+ ve b~ w-", "dc_full_nested")
     keep = _diagrams_with(full.diagrams, [(6, {3, 4, 5}), (24, {4, 5}), (6, {6, 7})])

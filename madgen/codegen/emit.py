@@ -97,6 +97,12 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         helicity_index=_python_list(helicity_index),
         averaging_factor=code.averaging_factor,
         jamp_coefficients=_python_list(_jamp_coefficients(code)),
+        squared_orders=graph.squared_orders,
+        squared_orders_comment=graph.squared_orders or "none: the whole |M|^2, one class",
+        order_classes=repr([dict(key) for key in graph.order_classes]),
+        n_classes=len(graph.order_classes),
+        terms_of_class=_python_list(_terms_of_class(graph)),
+        allowed_order_pairs=_python_list(_allowed_pairs(graph)),
         colour_matrix_numerators=_python_list(numerators),
         colour_matrix_dtype=dtype,
         colour_matrix_denominator=denominator,
@@ -170,14 +176,30 @@ def _amplitude_line(amp: AmplitudeTerm) -> str:
 
 
 def channel_table(diagrams: dict) -> str:
-    """The CHANNELS literal: legs and per-diagram propagators from the diagrams' data, one line each."""
+    """The CHANNELS literal: legs, per-diagram propagators and the resonances the process asks for
+    (decay chains, required s-channels) from the diagrams' data, one line each."""
     legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
     rows = []
     for diagram in diagrams["diagrams"]:
         props = [{key: prop[key] for key in ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")}
                  for prop in diagram["propagators"]]
         rows.append(f"        {{'number': {diagram['number']!r}, 'propagators': {props!r}}},")
-    return "{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n}"
+    decays = "".join(f"\n        {entry!r}," for entry in diagrams.get("decays", []))
+    decays = f"[{decays}\n    ]" if decays else "[]"
+    return ("{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n"
+            "    'decays': " + decays + ",\n}")
+
+
+def _terms_of_class(graph: WavefunctionGraph) -> list[list[float]]:
+    """TERMS_OF_CLASS[a][t] = 1.0 when amplitude term t is in order class a."""
+    return [[1.0 if term.order_class == a else 0.0 for term in graph.amplitudes]
+            for a in range(len(graph.order_classes))]
+
+
+def _allowed_pairs(graph: WavefunctionGraph) -> list[list[float]]:
+    n = len(graph.order_classes)
+    allowed = set(graph.allowed_order_pairs)
+    return [[1.0 if (a, b) in allowed else 0.0 for b in range(n)] for a in range(n)]
 
 
 def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:

@@ -1,4 +1,6 @@
-"""Test set-up: double precision and strict dtype promotion for JAX, and a cache of generated packages."""
+"""Test set-up: JAX in double precision (x64), MadGraph references, a cache of generated packages.
+
+No op of a generated kernel may run below 64 bits: tests/test_generated_api.py checks it on the jaxpr."""
 
 import json
 from pathlib import Path

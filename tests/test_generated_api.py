@@ -102,3 +102,30 @@ def test_load_sees_a_regenerated_package(tmp_path):
     madgen.generate(card, output=tmp_path / "reload", force=True)
     second = madgen.load(tmp_path / "reload")
     assert second is not first and second.default_parameters()["MZ"] == 91.0
+
+
+def test_no_op_of_the_kernel_runs_below_64_bits(ee_mumu):
+    """With x64 on, every intermediate of |M|^2 and of its gradient is float64/complex128 (or an
+    integer/bool index): no constant or cast silently drops the precision of the result."""
+    points = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(2), 3)
+    theta = ee_mumu.default_parameters()
+
+    def value_and_gradients(p, parameters):
+        return jax.value_and_grad(lambda q, t: ee_mumu.matrix_element(q, t, check=False).sum(),
+                                  argnums=(0, 1))(p, parameters)
+
+    low = set()
+
+    def walk(jaxpr):
+        for equation in jaxpr.eqns:
+            for var in equation.outvars:
+                dtype = getattr(var.aval, "dtype", None)
+                if dtype is not None and dtype.kind in "fc" and dtype.itemsize < (8 if dtype.kind == "f" else 16):
+                    low.add(f"{equation.primitive.name} -> {dtype}")
+            for param in equation.params.values():  # pjit, custom_jvp, scan, cond bodies
+                inner = getattr(param, "jaxpr", None)
+                if inner is not None:
+                    walk(getattr(inner, "jaxpr", inner))
+
+    walk(jax.make_jaxpr(value_and_gradients)(points, theta).jaxpr)
+    assert not low, f"ops below 64 bits in the generated kernel: {sorted(low)}"

@@ -77,35 +77,74 @@ def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     return [n for n, m in zip(names, moving) if m]
 
 
-def _chunked(function, momenta: np.ndarray, chunk: int):
-    """function(momenta chunk) -> tuple of per-event arrays, on fixed-size (padded) chunks."""
+def _chunked(function, arrays, chunk: int):
+    """function(*chunk of each array) -> tuple of per-event arrays, on fixed-size (padded) chunks."""
+    n = len(arrays[0])
     outputs = []
-    for start in range(0, len(momenta), chunk):
-        block = momenta[start:start + chunk]
-        filled = len(block)
+    for start in range(0, n, chunk):
+        blocks = [a[start:start + chunk] for a in arrays]
+        filled = len(blocks[0])
         if filled < chunk:
-            block = np.concatenate([block, np.repeat(block[:1], chunk - filled, axis=0)])
-        outputs.append([np.asarray(v)[:filled] for v in function(block)])
+            blocks = [np.concatenate([b, np.repeat(b[:1], chunk - filled, axis=0)]) for b in blocks]
+        outputs.append([np.asarray(v)[:filled] for v in function(*blocks)])
     return [np.concatenate(parts) for parts in zip(*outputs)]
 
 
-def joint_gold(process, momenta, subprocess, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
+@dataclass(frozen=True)
+class MinedEvents:
+    """Unweighted events of a prepared run, with what gold needs: the kernel group of each event,
+    its subprocess, and alpha_s(muR) of its matrix element (the model's aS without PDFs)."""
+
+    momenta: np.ndarray  # (N, n, 4) lab frame
+    group: np.ndarray  # (N,)
+    subprocess: np.ndarray  # (N,)
+    alpha_s: np.ndarray  # (N,)
+    x1: np.ndarray
+    x2: np.ndarray
+    mu_f: np.ndarray
+    mu_r: np.ndarray
+
+
+def collect_events(prepared, n_events: int) -> MinedEvents:
+    """``n_events`` unweighted events of the prepared run, in memory."""
+    plan = prepared.plan_unweighting(n_events)
+    parts = []
+    for group, accepted in prepared.events(n_events, plan):
+        members = np.array([np.asarray(prepared.integrands[g].members)[m]
+                            for g, m in zip(group, accepted.member)], dtype=np.int64)
+        e = accepted.evaluation
+        parts.append((e.momenta, group, members, e.alpha_s, e.x1, e.x2, np.maximum(e.mu_f1, e.mu_f2), e.mu_r))
+    return MinedEvents(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, chunk: int = 4096):
-    """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of events of a process or group."""
-    n = len(momenta)
+    """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of the events.
+
+    Each event's |M|^2 is its kernel group's (one compiled function per group) with, for hadron
+    beams, the event's alpha_s(muR) as ``aS``: the PDFs and the scales depend on the momenta only,
+    so at fixed momenta they cancel in r and drop out of t."""
+    n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
-    for index, sub in enumerate(process.subprocesses):
-        rows = np.nonzero(subprocess == index)[0]
+    per_event_alpha = prepared.collider.has_pdf
+    for g, integrand in enumerate(prepared.integrands):
+        rows = np.nonzero(events.group == g)[0]
         if len(rows) == 0:
             continue
-        p = momenta[rows]
+        kernel = integrand.kernel
         size = min(chunk, len(rows))
-        value, gradient = _chunked(lambda b: parameter_value_and_gradient(sub, b, names, base), p, size)
+
+        def value_and_gradient(at):
+            def function(momenta, alpha_s):
+                parameters = {**at, "aS": alpha_s} if per_event_alpha else at
+                return parameter_value_and_gradient(kernel, momenta, names, parameters)
+            return _chunked(function, [events.momenta[rows], events.alpha_s[rows]], size)
+
+        value, gradient = value_and_gradient(base)
         log_me2[rows], score[rows] = value, gradient - grad_log_sigma
         for i, theta in enumerate(thetas):
-            at = {**base, **dict(zip(names, map(float, theta)))}
-            (other,) = _chunked(lambda b: (parameter_value_and_gradient(sub, b, names, at)[0],), p, size)
+            other, _ = value_and_gradient({**base, **dict(zip(names, map(float, theta)))})
             log_r[rows, i] = (value - log_sigma_ref) - (other - log_sigmas[i])
     return log_me2, log_r, score
 
@@ -148,8 +187,11 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             "madgen.inference.differentiable_cross_section)")
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
 
-    xsec, channels, rng = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
-                                                      n_xsec_points, log=log)
+    xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
+                                                  n_xsec_points, log=log)
+    if prepared.collider.has_pdf and "aS" in names:
+        raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
+                             "the parameter aS: choose other parameters")
     at_ref = xsec.estimate(reference)
     if not at_ref.cross_section_pb > 0:
         raise InferenceError(f"sigma(theta_ref) of '{process.process}' is not positive on the fixed sample")
@@ -160,21 +202,17 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     if any(not o.cross_section_pb > 0 for o in others):
         raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
 
-    from madgen.runtime.unweight import unweighted_events
-
-    momenta, channel_index, _, _ = unweighted_events(channels, run.n_events, rng, xsec.chunk,
-                                                     run.max_weight_tolerance)
-    subprocess = np.array([channels[i].channel.subprocess for i in channel_index], dtype=np.int64)
-    pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in subprocess], dtype=np.int64)
+    events = collect_events(prepared, run.n_events)
+    pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess], dtype=np.int64)
     log_me2, log_r, score = joint_gold(
-        process, momenta, subprocess, names, base, alternatives, np.log(at_ref.cross_section_pb),
+        prepared, events, names, base, alternatives, np.log(at_ref.cross_section_pb),
         np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
         at_ref.gradient / at_ref.cross_section_pb, chunk=xsec.chunk)
     fisher = fisher_information(score, names)
     gold = GoldSample(
-        str(process.process), names, reference, alternatives, momenta, pdg_ids.reshape(len(momenta), -1),
-        subprocess, log_me2, log_r, score, at_ref.cross_section_pb, at_ref.error_pb, at_ref.gradient,
-        at_ref.gradient_error, np.array([o.cross_section_pb for o in others]),
+        str(process.process), names, reference, alternatives, events.momenta,
+        pdg_ids.reshape(len(events.momenta), -1), events.subprocess, log_me2, log_r, score, at_ref.cross_section_pb,
+        at_ref.error_pb, at_ref.gradient, at_ref.gradient_error, np.array([o.cross_section_pb for o in others]),
         np.array([o.error_pb for o in others]), ratio_errors, fisher.information, fisher.error, base,
         {"run_card": run.to_yaml(), "seed": run.seed, "n_xsec_points": at_ref.n_points,
          "beam_energies": list(run.beam_energies), "time_s": time.perf_counter() - start})

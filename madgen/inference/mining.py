@@ -98,6 +98,7 @@ class MinedEvents:
     momenta: np.ndarray  # (N, n, 4) lab frame
     group: np.ndarray  # (N,)
     subprocess: np.ndarray  # (N,)
+    mirrored: np.ndarray  # (N,) bool: a mirror b a > X of its group's kernel a b > X
     alpha_s: np.ndarray  # (N,)
     x1: np.ndarray
     x2: np.ndarray
@@ -107,13 +108,17 @@ class MinedEvents:
 
 def collect_events(prepared, n_events: int) -> MinedEvents:
     """``n_events`` unweighted events of the prepared run, in memory."""
+    from madgen.runtime.events import mirror_events
+
     plan = prepared.plan_unweighting(n_events)
     parts = []
     for group, accepted in prepared.events(n_events, plan):
-        members = np.array([np.asarray(prepared.integrands[g].members)[m]
-                            for g, m in zip(group, accepted.member)], dtype=np.int64)
-        e = accepted.evaluation
-        parts.append((e.momenta, group, members, e.alpha_s, e.x1, e.x2, np.maximum(e.mu_f1, e.mu_f2), e.mu_r))
+        members = np.array([prepared.integrands[g].members[m] for g, m in zip(group, accepted.member)], dtype=np.int64)
+        mirrored = np.array([prepared.integrands[g].mirror_flags[m] for g, m in zip(group, accepted.member)],
+                            dtype=bool)
+        e, _, _ = mirror_events(mirrored, accepted.evaluation)
+        parts.append((e.momenta, group, members, mirrored, e.alpha_s, e.x1, e.x2, np.maximum(e.mu_f1, e.mu_f2),
+                      e.mu_r))
     return MinedEvents(*(np.concatenate(column) for column in zip(*parts)))
 
 
@@ -135,11 +140,16 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
         kernel = integrand.kernel
         size = min(chunk, len(rows))
 
+        # the kernel's leg order: a mirror event's initial legs exchanged back (|M|^2 is Lorentz invariant)
+        momenta = events.momenta[rows]
+        momenta = np.where(events.mirrored[rows][:, None, None], momenta[:, [1, 0, *range(2, momenta.shape[1])]],
+                           momenta)
+
         def value_and_gradient(at):
             def function(momenta, alpha_s):
                 parameters = {**at, "aS": alpha_s} if per_event_alpha else at
                 return parameter_value_and_gradient(kernel, momenta, names, parameters)
-            return _chunked(function, [events.momenta[rows], events.alpha_s[rows]], size)
+            return _chunked(function, [momenta, events.alpha_s[rows]], size)
 
         value, gradient = value_and_gradient(base)
         log_me2[rows], score[rows] = value, gradient - grad_log_sigma

@@ -81,10 +81,21 @@ class Collider:
     def densities(self, side: int, partons: Sequence[int], x, q):
         """f(x, Q) = xf(x, Q) / x of each parton (PDG ids, one per subprocess) in beam ``side``:
         shape (..., len(partons)); 1 for a particle beam (it is the parton, at x = 1)."""
+        return self.pick(side, self.density_table(side, x, q), partons)
+
+    def density_table(self, side: int, x, q):
+        """f(x, Q) of every flavour of the PDF in beam ``side`` (..., n_flavours); None for a particle beam."""
         if not self.beams[side].hadron:
-            return jnp.ones(jnp.shape(x) + (len(partons),))
-        flavours = tuple(self.parton_pdg(side, p) for p in partons)
-        return self.pdf.xfx(x, q, pdg_ids=flavours) / x[..., None]
+            return None
+        return self.pdf.xfx(x, q) / x[..., None]
+
+    def pick(self, side: int, table, partons: Sequence[int]):
+        """The columns of ``density_table`` for ``partons`` of beam ``side`` (1 for a particle beam)."""
+        if table is None:
+            return jnp.ones((1, len(partons)))
+        index = self.pdf.flavour_index
+        columns = np.array([index[self.parton_pdg(side, p)] for p in partons], dtype=np.int32)
+        return table[..., columns]
 
 
 def collider_for_run(run, initial_states: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]]) -> Collider:
@@ -145,9 +156,11 @@ def _load_pdf(run):
     from madgen.pdf import DEFAULT_PDF, load_pdf
 
     try:
-        return load_pdf(run.pdf if run.pdf is not None else DEFAULT_PDF)
+        pdf = load_pdf(run.pdf if run.pdf is not None else DEFAULT_PDF)
     except PDFError as error:
         raise RunCardError(f"{run.path}, key 'pdf': {error}") from None
+    pdf.alphas(pdf.q_range[0] * 2.0)  # builds its alpha_s tables now, outside any jit trace
+    return pdf
 
 
 def tau_bounds(collider: Collider, final_masses, cut_bounds: tuple[float, float]) -> tuple[float, float]:

@@ -56,6 +56,37 @@ def refine_groups(process, groups, cut_plans) -> tuple[tuple[int, ...], ...]:
     return tuple(sorted(refined, key=min))
 
 
+def merge_mirrors(process, groups) -> tuple[tuple[tuple[int, ...], tuple[bool, ...]], ...]:
+    """Groups with their mirror groups merged in: (members, mirrored flags) per group.
+
+    A subprocess b a > X is the mirror of a b > X: its |M|^2 is the same function with the initial
+    legs exchanged, M_ba(p1, p2, k) = M_ab(p2, p1, k). So the kernel of a b > X serves it too: a
+    kernel point with a along +z is, rotated by pi about the x axis, an event with b from beam 1
+    (MadGraph's mirror processes). A group all of whose members mirror members of another group
+    joins that group, flagged."""
+    subprocesses = process.subprocesses
+
+    def mirror_key(index):
+        pdg = subprocesses[index].pdg_ids
+        return (pdg[1], pdg[0]) + tuple(pdg[2:])
+
+    position = {tuple(subprocesses[i].pdg_ids): g for g, group in enumerate(groups) for i in group}
+    merged, absorbed = [], set()
+    for g, group in enumerate(groups):
+        if g in absorbed:
+            continue
+        members, flags = list(group), [False] * len(group)
+        partners = {position.get(mirror_key(i)) for i in group}
+        if len(partners) == 1 and None not in partners and (partner := partners.pop()) not in (g, *absorbed) \
+                and all(position.get(mirror_key(i)) == g for i in groups[partner]) \
+                and len(groups[partner]) == len(group):
+            members += list(groups[partner])
+            flags += [True] * len(groups[partner])
+            absorbed.add(partner)
+        merged.append((tuple(members), tuple(flags)))
+    return tuple(merged)
+
+
 def channel_maps(kernel, run) -> tuple[ChannelMap, ...]:
     """The phase-space maps of a kernel: one per distinct diagram mapping, or flat RAMBO."""
     from madgen.phasespace import duplicate_groups, multichannel_from_diagrams, rambo, rambo_ndim, with_incoming
@@ -102,12 +133,14 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
     plans = [plan_cuts(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor,
                        masses=np.asarray(s.masses())) for s in subprocesses]
     groups = refine_groups(process, package_kernel_groups(process), plans)
+    groups = merge_mirrors(process, groups) if collider.has_pdf else tuple((g, (False,) * len(g)) for g in groups)
     integrands = []
-    for group in groups:
+    for group, mirrored in groups:
         kernel = subprocesses[group[0]]
         alpha_s = float(kernel.alpha_couplings()[1])
         integrands.append(GroupIntegrand(
-            kernel=kernel, members=group, partons=tuple(tuple(subprocesses[i].pdg_ids[:2]) for i in group),
+            kernel=kernel, members=group, mirrored=mirrored,
+            partons=tuple(tuple(subprocesses[i].pdg_ids[:2]) for i in group),
             maps=channel_maps(kernel, run), collider=collider, cut=cut_functions[group[0]], scales=run.scales,
             energy_bounds=energy_bounds[group[0]], windows=decay_windows(kernel, run.bwcutoff),
             fixed_alpha_s=alpha_s))

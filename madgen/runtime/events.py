@@ -49,6 +49,8 @@ def event_record(prepared, group, accepted, weight: float, key):
         subprocesses = prepared.process.subprocesses
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
         helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows])
+        mirrored = np.asarray(integrand.mirror_flags)[accepted.member[rows]]
+        evaluation, helicities, colour = mirror_events(mirrored, evaluation, helicities, colour)
         alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
         mu_f = np.maximum(evaluation.mu_f1, evaluation.mu_f2)
         scale = mu_f if prepared.collider.has_pdf else evaluation.mu_r  # SCALUP: muF (MadGraph); muR without PDFs
@@ -63,6 +65,20 @@ def event_record(prepared, group, accepted, weight: float, key):
     record = concatenate(records)
     inverse = np.argsort(np.concatenate(order), kind="stable")
     return EventRecord(**{name: column[inverse] for name, column in record.columns().items()})
+
+
+def mirror_events(mirrored, evaluation, helicities=None, colour=None):
+    """Events of mirror members (b a > X served by the kernel of a b > X) as they happened: the
+    kernel's event rotated by pi about the x axis (py, pz -> -py, -pz), its initial legs exchanged,
+    and so its momentum fractions."""
+    if not np.any(mirrored):
+        return evaluation, helicities, colour
+    swap = lambda a: np.where(mirrored.reshape((-1,) + (1,) * (a.ndim - 1)), a[:, [1, 0, *range(2, a.shape[1])]], a)  # noqa: E731
+    momenta = np.where(mirrored[:, None, None], evaluation.momenta * np.array([1.0, 1.0, -1.0, -1.0]),
+                       evaluation.momenta)
+    evaluation = evaluation._replace(momenta=swap(momenta), x1=np.where(mirrored, evaluation.x2, evaluation.x1),
+                                     x2=np.where(mirrored, evaluation.x1, evaluation.x2))
+    return evaluation, *(None if a is None else swap(a) for a in (helicities, colour))
 
 
 def select_helicity_and_colour(kernel, momenta, uniforms):

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from madgen.phasespace.kinematics import kallen, mass_squared, safe_sqrt, to_frame
-from madgen.runtime.scales import ScaleChoice, event_scales
+from madgen.runtime.scales import ScaleChoice, ScaleValues, event_scales
 
 GEV2_TO_PB = 0.3893793721e9
 """(hbar c)^2 in GeV^2 pb."""
@@ -57,6 +57,13 @@ class ResonanceWindow:
     mass: str
     width: str
     cutoff: float
+
+
+class RunSettings(NamedTuple):
+    """The run settings compiled code takes as arguments (so that other values reuse it)."""
+
+    energies: jnp.ndarray  # (2,) beam energies in GeV
+    scales: ScaleValues
 
 
 class Evaluation(NamedTuple):
@@ -107,6 +114,12 @@ class GroupIntegrand:
     energy_bounds: tuple[float, float]  # GeV: s-hat range the cuts allow (hadron beams)
     windows: tuple[ResonanceWindow, ...] = ()
     fixed_alpha_s: float = 0.0  # the model's alpha_s (particle beams: LHE's AQCDUP)
+    mirrored: tuple[bool, ...] = ()  # per member: a mirror of the kernel (b a > X for a b > X)
+
+    @property
+    def mirror_flags(self) -> tuple[bool, ...]:
+        """Per member: True for a mirror of the kernel."""
+        return self.mirrored or (False,) * len(self.members)
 
     @property
     def beam_ndim(self) -> int:
@@ -126,19 +139,22 @@ class GroupIntegrand:
 
     @property
     def cache_key(self) -> tuple:
-        """What the compiled code of this integrand depends on (the beam energies are arguments)."""
+        """What the compiled code of this integrand depends on (beam energies and scales are arguments)."""
         beams = tuple(b.pdg for b in self.collider.beams)
         pdf = None if self.collider.pdf is None else (str(self.collider.pdf.directory), self.collider.pdf.member)
-        return (id(self.kernel), self.members, self.partons, tuple(m.label for m in self.maps), beams, pdf,
-                getattr(self.cut, "plan", id(self.cut)), self.scales, self.energy_bounds, self.windows,
-                self.fixed_alpha_s)
+        return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams, pdf,
+                getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s)
 
-    def __call__(self, x, channel, parameters, energies=None) -> Evaluation:
-        """``energies``: the beam energies (E1, E2) in GeV, default the collider's (an argument so
-        that runs at other energies reuse the compiled code)."""
+    def settings(self) -> RunSettings:
+        """The run's own settings (beam energies and scales) as JAX values."""
+        return RunSettings(jnp.asarray(self.collider.energies, dtype=jnp.float64), self.scales.values())
+
+    def __call__(self, x, channel, parameters, settings: RunSettings | None = None) -> Evaluation:
+        """``settings``: beam energies and scales, default the run's (``settings()``)."""
         from madgen.phasespace import propagator_parameters
 
-        energies = jnp.asarray(self.collider.energies if energies is None else energies, dtype=jnp.float64)
+        settings = self.settings() if settings is None else settings
+        energies = settings.energies
         s = 4.0 * energies[0] * energies[1]
         x = jnp.asarray(x, dtype=jnp.float64)
         channel = jnp.asarray(channel, dtype=jnp.int32)
@@ -156,7 +172,7 @@ class GroupIntegrand:
         cm, phase_space = _select(channel, [self._map(m, windows) for m in self.maps],
                                   x[:, nb:], safe_sqrt(s_hat), masses, internal)
         lab = self._to_lab(cm, x1, x2, masses, energies)
-        mu_r, mu_f1, mu_f2 = event_scales(self.scales, cm, self.kernel.n_initial)
+        mu_r, mu_f1, mu_f2 = event_scales(settings.scales, cm, self.kernel.n_initial)
         point_parameters, alpha_s = self._couplings(parameters, mu_r)
         data = self.kernel.evaluate(cm, point_parameters, diagrams=True, check=False)
         share = self._share(data["diagram_weights"], channel)
@@ -223,10 +239,23 @@ class GroupIntegrand:
         return jnp.where(total > 0, mine / jnp.where(total > 0, total, 1.0), 0.0)
 
     def _densities(self, x1, x2, mu_f1, mu_f2):
-        """f_a(x1, muF1) f_b(x2, muF2) of every member, (batch, n_members)."""
-        first = self.collider.densities(0, [a for a, _ in self.partons], x1, mu_f1)
-        second = self.collider.densities(1, [b for _, b in self.partons], x2, mu_f2)
-        return first * second
+        """The parton luminosity of every member, (batch, n_members): f_a(x1, muF1) f_b(x2, muF2) for
+        a member a b > X, and for a mirror b a > X of the kernel (its event is the kernel's rotated by
+        pi about the x axis: b from beam 1 with the kernel's x2) f_b(x2, muF1) f_a(x1, muF2)."""
+        mirrored = self.mirror_flags
+        tables = {}
+
+        def table(side, at_x2):  # one PDF evaluation per beam and momentum fraction
+            if (side, at_x2) not in tables:
+                tables[side, at_x2] = self.collider.density_table(side, x2 if at_x2 else x1, (mu_f1, mu_f2)[side])
+            return tables[side, at_x2]
+
+        columns = []
+        for (a, b), mirror in zip(self.partons, mirrored):
+            first = self.collider.pick(0, table(0, mirror), [a])[..., 0]
+            second = self.collider.pick(1, table(1, not mirror), [b])[..., 0]
+            columns.append(first * second * jnp.ones_like(x1))
+        return jnp.stack(columns, axis=-1)
 
     def _in_windows(self, lab, internal):
         """MadGraph's bwcutoff: every decay-chain resonance within cutoff widths of its pole."""

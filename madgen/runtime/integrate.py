@@ -104,14 +104,14 @@ def stacked_edges(grids, channels, group: int, ndim: int) -> np.ndarray:
     return np.stack([grids[i].padded(ndim) for i, c in enumerate(channels) if c.group == group])
 
 
-def run_iteration(sampler, key, edges, fractions, n_points: int, parameters, energies):
+def run_iteration(sampler, key, edges, fractions, n_points: int, parameters, settings):
     """One iteration of one group on the device: per local channel (count, mean, sdev) and the
     VEGAS histograms (K, ndim, ninc) of w^2 and of counts."""
     cumulative = cumulative_fractions(fractions)
     sums = sampler.empty_sums(edges.shape[-1] - 1)
     n_batches = max(1, -(-n_points // sampler.batch_size))
     for b in range(n_batches):
-        batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, energies)
+        batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, settings)
         sums = sampler.accumulate(sums, batch)
     count, sum_w, sum_w2, histogram, histogram_count = (np.asarray(v) for v in sums)
     safe = np.maximum(count, 1.0)
@@ -121,7 +121,7 @@ def run_iteration(sampler, key, edges, fractions, n_points: int, parameters, ene
     return count, mean, np.sqrt(np.where(count > 1, variance, 0.0)), histogram, histogram_count
 
 
-def integrate(samplers, channels, grids, run, key, parameters, energies, log=print):
+def integrate(samplers, channels, grids, run, key, parameters, settings, log=print):
     """Train the grids and integrate (see the module docstring); returns (IntegrationResult, trained
     grids). ``samplers[g]`` evaluates group g; ``grids[i]`` belongs to ``channels[i]``."""
     grids = list(grids)
@@ -138,7 +138,7 @@ def integrate(samplers, channels, grids, run, key, parameters, energies, log=pri
             n_batches = max(1, round(points / sampler.batch_size))
             edges = stacked_edges(grids, channels, group, sampler.ndim)
             results = run_iteration(sampler, jax.random.fold_in(jax.random.fold_in(key, iteration), group), edges,
-                                    shares[members], n_batches * sampler.batch_size, parameters, energies)
+                                    shares[members], n_batches * sampler.batch_size, parameters, settings)
             count, mean, sdev, histogram, histogram_count = results
             for local, index in enumerate(members):
                 n = int(count[local])

@@ -81,9 +81,9 @@ class PreparedRun:
         return run_key(self.run.seed)
 
     @property
-    def energies(self):
-        """The beam energies (GeV) as an array: an argument of the compiled functions."""
-        return jnp.asarray(self.collider.energies, dtype=jnp.float64)
+    def settings(self):
+        """Beam energies and scales as JAX values: an argument of the compiled functions."""
+        return self.integrands[0].settings()
 
     def complete(self, parameters: Mapping | None = None) -> dict:
         """theta_ref overridden by ``parameters`` (traced values allowed)."""
@@ -95,7 +95,7 @@ class PreparedRun:
         (an index into ``channels``) at ``parameters`` (theta_ref where not given). Pure JAX."""
         spec = self.channels[channel]
         integrand = self.integrands[spec.group]
-        return integrand(x, jnp.int32(spec.local), self.complete(parameters))
+        return integrand(x, jnp.int32(spec.local), self.complete(parameters), self.settings)
 
     def group_ndim(self, channel: int) -> int:
         return self.integrands[self.channels[channel].group].ndim
@@ -120,7 +120,7 @@ class PreparedRun:
         from madgen.runtime.unweight import plan_unweighting
 
         return plan_unweighting(self.samplers, self.channels, self.grids, self.result, n_events,
-                                self.run.max_weight_tolerance, self.key, dict(self.parameters), self.energies)
+                                self.run.max_weight_tolerance, self.key, dict(self.parameters), self.settings)
 
     def events(self, n_events: int, plan):
         """Yield (group (k,), ``Accepted`` host arrays with k rows) of ``n_events`` unweighted events in
@@ -130,16 +130,17 @@ class PreparedRun:
         counts = group_event_counts(self.result, len(self.integrands), n_events, self.run.seed)
         key = jax.random.fold_in(self.key, UNWEIGHT_STREAM)
         streams = [_Buffered(accepted_events(sampler, plan.groups[g], self.group_edges(g), int(counts[g]),
-                                             jax.random.fold_in(key, g), dict(self.parameters), self.energies))
+                                             jax.random.fold_in(key, g), dict(self.parameters), self.settings))
                    if counts[g] else None for g, sampler in enumerate(self.samplers)]
         rng = np.random.default_rng([self.run.seed, UNWEIGHT_STREAM, 1])
+        width = max(len(integrand.members) for integrand in self.integrands)
         n_rounds = max(1, -(-n_events // ROUND_EVENTS))
         for r in range(n_rounds):
             parts, labels = [], []
             for g, stream in enumerate(streams):
                 quota = round(counts[g] * (r + 1) / n_rounds) - round(counts[g] * r / n_rounds)
                 if stream is not None and quota:
-                    parts.append(stream.take(quota))
+                    parts.append(_pad_members(stream.take(quota), width))
                     labels.append(np.full(quota, g))
             if not parts:
                 continue
@@ -168,6 +169,13 @@ class _Buffered:
                 if used < size else None
             have += used
         return _concatenate_accepted(parts)
+
+
+def _pad_members(accepted, width: int):
+    """Luminosities of the members padded with zeros to ``width`` columns (groups differ in size)."""
+    densities = accepted.evaluation.densities
+    padded = np.pad(densities, ((0, 0), (0, width - densities.shape[1])))
+    return accepted._replace(evaluation=accepted.evaluation._replace(densities=padded))
 
 
 def _concatenate_accepted(parts):
@@ -203,8 +211,8 @@ def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn
     beams = " x ".join(f"{b.name} {b.energy:g}" for b in collider.beams)
     log(f"integrating {process.process} with beams {beams} GeV: {len(integrands)} kernel group(s), "
         f"{len(channels)} channel(s), {run.iterations} iterations")
-    energies = jnp.asarray(collider.energies, dtype=jnp.float64)
-    result, grids = integrate(samplers, channels, initial_grids(channels), run, run_key(run.seed), complete, energies,
+    settings = integrands[0].settings()
+    result, grids = integrate(samplers, channels, initial_grids(channels), run, run_key(run.seed), complete, settings,
                               log=log)
     return PreparedRun(process, run, collider, types.MappingProxyType(complete), integrands, channels, grids,
                        result, size, samplers)

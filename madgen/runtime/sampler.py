@@ -75,7 +75,7 @@ def cumulative_fractions(fractions) -> np.ndarray:
 def group_sampler(integrand, batch_size: int) -> "GroupSampler":
     """The ``GroupSampler`` of an integrand, shared by every run in this Python process whose
     integrand compiles to the same code (``GroupIntegrand.cache_key``): the compiled functions are
-    reused (runs at other beam energies included)."""
+    reused (runs at other beam energies or scales included)."""
     key = (integrand.cache_key, int(batch_size))
     sampler = _SAMPLERS.get(key)
     if sampler is None:
@@ -91,7 +91,7 @@ _MAX_SAMPLERS = 16
 
 class GroupSampler:
     """Compiled batch functions of one kernel group (``integrand``) for batches of ``batch_size``;
-    ``evaluate(key, cumulative channel fractions, grid edges, parameters, beam energies)``."""
+    ``evaluate(key, cumulative channel fractions, grid edges, parameters, run settings)``."""
 
     def __init__(self, integrand, batch_size: int):
         self.integrand = integrand
@@ -103,13 +103,13 @@ class GroupSampler:
         self.unweight = jax.jit(_unweight)
         self.rows = jax.jit(_rows, static_argnums=2)
 
-    def _evaluate(self, key, cumulative, edges, parameters, energies) -> Batch:
+    def _evaluate(self, key, cumulative, edges, parameters, settings) -> Batch:
         shift_key, point_key = jax.random.split(key)
         channel = systematic_channels(jax.random.uniform(shift_key, dtype=jnp.float64), cumulative,
                                       self.batch_size)
         y = jax.random.uniform(point_key, (self.batch_size, self.ndim), dtype=jnp.float64)
         x, jacobian, bins = map_points(edges, y, channel)
-        evaluation = self.integrand(x, channel, parameters, energies)
+        evaluation = self.integrand(x, channel, parameters, settings)
         trainable = jnp.all(y > 0.0, axis=-1)
         return Batch(evaluation.weight * jacobian, channel, bins, trainable, x, jacobian, evaluation)
 

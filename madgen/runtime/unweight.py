@@ -67,7 +67,7 @@ class Unweighting:
         return float(sum(g.max_weight for g in self.groups))
 
 
-def channel_maxima(sampler, key, edges, sigma, n_pilot: int, tolerance: float, parameters, energies) -> np.ndarray:
+def channel_maxima(sampler, key, edges, sigma, n_pilot: int, tolerance: float, parameters, settings) -> np.ndarray:
     """Robust maximum of f_i J_i of every channel of a group, from pilot points shared in proportion
     to sigma_i (at least MIN_PILOT_POINTS per contributing channel), evaluated on the device."""
     contributing = sigma > 0
@@ -76,7 +76,7 @@ def channel_maxima(sampler, key, edges, sigma, n_pilot: int, tolerance: float, p
     n_batches = max(1, -(-n_pilot // sampler.batch_size))
     weights, channels = [], []
     for b in range(n_batches):
-        batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, energies)
+        batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, settings)
         weights.append(batch.weight)
         channels.append(batch.channel)
     weights, channels = jnp.concatenate(weights), jnp.concatenate(channels)
@@ -90,7 +90,7 @@ def _channel_maximum(weights, channels, k, tolerance):
 
 
 def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance: float, key, parameters,
-                     energies) -> Unweighting:
+                     settings) -> Unweighting:
     """Robust channel maxima of every group from a pilot sample, hence p_i, W_max and the efficiency."""
     from madgen.runtime.integrate import stacked_edges
 
@@ -107,7 +107,7 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
         share = sigma.sum() / sigma_all.sum()
         edges = stacked_edges(grids, channels, group, sampler.ndim)
         maxima = channel_maxima(sampler, jax.random.fold_in(key, group), edges, sigma,
-                                max(int(n_pilot * share), MIN_PILOT_POINTS), tolerance, parameters, energies)
+                                max(int(n_pilot * share), MIN_PILOT_POINTS), tolerance, parameters, settings)
         if not maxima.sum() > 0:
             raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
         plans.append(GroupPlan(maxima / maxima.sum(), float(maxima.sum())))
@@ -123,7 +123,7 @@ def group_event_counts(result, n_groups: int, n_events: int, seed: int) -> np.nd
     return np.random.default_rng([seed, UNWEIGHT_STREAM]).multinomial(n_events, sigma / sigma.sum())
 
 
-def accepted_events(sampler, plan: GroupPlan, edges, n_events: int, key, parameters, energies):
+def accepted_events(sampler, plan: GroupPlan, edges, n_events: int, key, parameters, settings):
     """Yield accepted events of one group as host arrays (an ``Accepted`` of numpy arrays, count
     rows each) until ``n_events``; memory is bounded by one batch on the device."""
     cumulative = cumulative_fractions(plan.probabilities)
@@ -131,7 +131,7 @@ def accepted_events(sampler, plan: GroupPlan, edges, n_events: int, key, paramet
     kept, b = 0, 0
     while kept < n_events:
         batch_key = jax.random.fold_in(key, b)
-        batch = sampler.evaluate(jax.random.fold_in(batch_key, 0), cumulative, edges, parameters, energies)
+        batch = sampler.evaluate(jax.random.fold_in(batch_key, 0), cumulative, edges, parameters, settings)
         accepted = sampler.unweight(batch, jax.random.fold_in(batch_key, 1), probabilities, plan.max_weight)
         count = min(int(accepted.count), n_events - kept)
         b += 1

@@ -52,9 +52,11 @@ def scale_of(choice, s_hat, p, cos_theta, m3, m4, fixed):
 
 
 def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=48, cos_nodes=16,
-                           antiproton_2=False, scale=91.188, dynamical=None, chunk=65536):
+                           antiproton_2=False, scale=91.188, dynamical=None, chunk=65536, parameters=None):
     """sigma in pb. ``s_hat_nodes``: (s-hat values, weights) of a quadrature in s-hat; ``dynamical``:
-    None (fixed ``scale``) or MadGraph's choice 2, 3, 4; ``antiproton_2``: beam 2 is an antiproton."""
+    None (fixed ``scale``) or MadGraph's choice 2, 3, 4; ``antiproton_2``: beam 2 is an antiproton;
+    ``parameters``: external parameters other than the defaults (e.g. MT)."""
+    parameters = dict(parameters or {})
     s = sqrt_s ** 2
     s_hat, w_s = s_hat_nodes
     cos_theta, w_c = gauss(cos_nodes, -1.0, 1.0)
@@ -68,7 +70,7 @@ def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=4
     W = (w_s / s)[:, None, None] * (w_u[None, :, None] * half[:, None, None]) * w_c[None, None, :]
     S, Y, C, W = (a.ravel() for a in (S, Y, C, W))
     x1, x2 = np.sqrt(S / s) * np.exp(Y), np.sqrt(S / s) * np.exp(-Y)
-    masses = np.asarray(process.subprocesses[0].masses())
+    masses = np.asarray(process.subprocesses[0].masses(parameters))
     m3, m4 = float(masses[2]), float(masses[3])
     momenta, p = two_body_points(S, C, m3, m4)
     mu = scale_of(dynamical, S, p, C, m3, m4, scale)
@@ -86,7 +88,7 @@ def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=4
         name, mirrored = classes(a, b)
         if name not in cache:
             assert not mirrored, "list a b before its mirror b a"
-            cache[name] = _me2(sub, momenta, alpha_s, chunk)
+            cache[name] = _me2(sub, momenta, alpha_s, chunk, parameters)
         me2 = cache[name].reshape(-1, cos_nodes)[:, ::-1].ravel() if mirrored else cache[name]
         value = float(np.sum(W * lumi * me2 * phase_space))
         by_subprocess.append(value)
@@ -94,11 +96,17 @@ def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=4
     return total, by_subprocess
 
 
-def _me2(sub, momenta, alpha_s, chunk):
+def _me2(sub, momenta, alpha_s, chunk, parameters):
     """|M|^2 of ``sub`` at all points, with alpha_s of each point as aS."""
-    function = jax.jit(lambda p, a: sub.matrix_element(p, {"aS": a}, check=False))
-    return np.concatenate([np.asarray(function(jnp.asarray(momenta[i:i + chunk]), jnp.asarray(alpha_s[i:i + chunk])))
-                           for i in range(0, len(momenta), chunk)])
+    if id(sub) not in _COMPILED:
+        _COMPILED[id(sub)] = (sub, jax.jit(lambda p, a, rest: sub.matrix_element(p, {**rest, "aS": a}, check=False)))
+    function = _COMPILED[id(sub)][1]
+    rest = {k: float(v) for k, v in parameters.items()}
+    return np.concatenate([np.asarray(function(jnp.asarray(momenta[i:i + chunk]), jnp.asarray(alpha_s[i:i + chunk]),
+                                               rest)) for i in range(0, len(momenta), chunk)])
+
+
+_COMPILED: dict = {}
 
 
 def top_classes(a, b):

@@ -223,10 +223,26 @@ def test_fisher_information(gold):
     np.testing.assert_allclose(weighted.information, fisher.information, rtol=1e-12)
 
 
-def test_mine_refuses_external_mass_parameters(generate_package):
+def test_mine_refuses_external_mass_parameters_beyond_two_to_two(generate_package):
+    ttxa = generate_package("sm", "e+ e- > t t~ a", "epem_ttxa")
+    with pytest.raises(InferenceError, match=r"\['MT'\] change external masses.*2 -> 2"):
+        mine(ttxa._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
+
+
+def test_top_mass_gold_at_fixed_energy_uses_latent_variables(generate_package):
+    """e+ e- > t t~ with theta = MT: the tops' mass shell moves, so r and t come from the density of
+    (cos theta*, phi*); E[t] = 0 and E[1/r] = 1 (MT_i above MT_ref: the support stays inside)."""
     ttx = generate_package("sm", "e+ e- > t t~", "epem_ttx")
-    with pytest.raises(InferenceError, match=r"\['MT'\] change external masses"):
-        mine(ttx._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
+    gold = mine(ttx._dir, {**RUN, "sqrt_s": 500.0, "n_events": 1500, "channels": "multichannel"}, ["MT"],
+                thetas=[{"MT": 175.0}], log=lambda *a: None)
+    assert gold.latent.shape == (1500, 4) and np.all(gold.latent[:, :2] == 1.0)
+    n = len(gold)
+    statistical = gold.score.std(axis=0, ddof=1) / np.sqrt(n)
+    systematic = gold.sigma_gradient_error_pb / gold.sigma_ref_pb
+    assert abs(gold.score.mean()) < 4 * np.hypot(statistical, systematic)[0]
+    inverse = np.exp(-gold.log_r)
+    assert abs(inverse.mean() - 1) < 4 * np.hypot(inverse.std(ddof=1) / np.sqrt(n), gold.log_sigma_ratio_error[0])
+    assert gold.sigma_gradient_pb[0] < 0  # the phase space shrinks as MT grows
 
 
 @pytest.mark.slow

@@ -34,10 +34,11 @@ from madgen.phasespace.kinematics import kallen, safe_sqrt, to_frame
 
 def latent_variables(momenta, x1, x2):
     """z = (x1, x2, cos theta*, phi*) (N, 4) of 2 -> 2 events from their lab momenta (N, 4, 4)."""
+    from madgen.phasespace.kinematics import boost_to_rest
+
     momenta = np.asarray(momenta, dtype=float)
     total = momenta[:, 0] + momenta[:, 1]
-    reverse = total * np.array([1.0, -1.0, -1.0, -1.0])
-    cm = np.asarray(to_frame(jnp.asarray(momenta[:, 2]), jnp.asarray(reverse)))
+    cm = np.asarray(boost_to_rest(jnp.asarray(momenta[:, 2]), jnp.asarray(total)))
     size = np.linalg.norm(cm[:, 1:], axis=1)
     return np.stack([x1, x2, cm[:, 3] / size, np.arctan2(cm[:, 2], cm[:, 1])], axis=1)
 

@@ -210,8 +210,55 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         files[f"{code.module}_diagrams.json"] = diagrams_json(code.diagrams)
     files.update(render_width_files(widths, header))
     files["metadata.json"] = diagrams_json(_metadata(card, model, codes, sorted([*files, "metadata.json"]))
-                                           | _width_metadata(card, widths))
+                                           | _width_metadata(card, widths) | _kernel_metadata(codes))
     return sorted(files.items())
+
+
+def kernel_groups(codes) -> tuple[tuple[int, ...], ...]:
+    """Indices of subprocesses whose generated modules are the same code up to what names them
+    (process string, PDG ids, module and file names, the particles in the channel table): one
+    compiled |M|^2 serves them all (MadGraph's grouped P-directories, e.g. u u~ > t t~ and
+    c c~ > t t~). Only candidates with the same legs, masses and diagram count are rendered again."""
+    from madgen.codegen.emit import render_subprocess
+
+    candidates: dict = {}
+    for index, code in enumerate(codes):
+        candidates.setdefault((len(code.pdg_ids), code.n_initial, code.masses, code.n_diagrams), []).append(index)
+    groups = []
+    for indices in candidates.values():
+        if len(indices) == 1:
+            groups.append(tuple(indices))
+            continue
+        by_text: dict = {}
+        for index in indices:
+            text = render_subprocess(_anonymous(codes[index]), header="")
+            by_text.setdefault(hashlib.sha256(text.encode()).hexdigest(), []).append(index)
+        groups += [tuple(group) for group in by_text.values()]
+    return tuple(sorted(groups))
+
+
+def _anonymous(code):
+    """The subprocess code with what names it replaced by neutral values (signs of the PDG ids kept:
+    they tell quarks from antiquarks)."""
+    import dataclasses
+
+    def blank(entry):
+        if isinstance(entry, dict):
+            return {k: (0 if k == "pdg" else "" if k in ("particle", "particles", "vertex") else blank(v))
+                    for k, v in entry.items()}
+        if isinstance(entry, list):
+            return [blank(v) for v in entry]
+        return entry
+
+    signs = tuple((pdg > 0) - (pdg < 0) for pdg in code.pdg_ids)
+    return dataclasses.replace(code, module="P0_kernel", process="kernel", pdg_ids=signs, diagrams=blank(code.diagrams))
+
+
+def _kernel_metadata(codes) -> dict:
+    """``kernel_groups`` when some subprocesses share their code (absent otherwise, so that such
+    packages stay byte-identical)."""
+    groups = kernel_groups(codes) if len(codes) > 1 else ()
+    return {"kernel_groups": [list(g) for g in groups]} if any(len(g) > 1 for g in groups) else {}
 
 
 def provenance_header(model, process_text: str, auto_widths=None) -> str:

@@ -19,7 +19,7 @@ from madgen.inference import (InferenceError, differentiable_cross_section, fish
                               momentum_gradient, momentum_hessian, parameter_gradient, parameter_hessian,
                               parameter_value_and_gradient, read_gold, unit_cube_gradient, write_gold)
 from madgen.inference.cli import add_mine_parser, parse_assignments, run_mine
-from madgen.inference.cross_section import trained_channels
+from madgen.inference.cross_section import prepared_at
 from madgen.runtime.runcard import RunCard
 
 RUN = {"sqrt_s": 91.188, "n_events": 2000, "seed": 1, "warmup_iterations": 1, "iterations": 2,
@@ -53,8 +53,8 @@ def gold(gold_file):
 
 @pytest.fixture(scope="module")
 def xsec(proc):
-    sigma, _, _ = differentiable_cross_section(proc, RunCard.from_mapping({**RUN, "seed": 5}), NAMES,
-                                               n_points=8000, log=lambda *a: None)
+    sigma, _ = differentiable_cross_section(proc, RunCard.from_mapping({**RUN, "seed": 5}), NAMES,
+                                            n_points=8000, log=lambda *a: None)
     return sigma
 
 
@@ -139,8 +139,8 @@ def test_sigma_gradient_matches_independent_integrations(proc, xsec):
     """d sigma / d WZ against (sigma(WZ + d) - sigma(WZ - d)) / 2d from grids trained with other seeds."""
     estimate = xsec.estimate()
     width, delta = xsec.theta_ref[1], 0.15
-    results = [trained_channels(proc, RunCard.from_mapping({**RUN, "seed": seed, "iterations": 3}),
-                                {"WZ": width + shift}, log=lambda *a: None)[3]
+    results = [prepared_at(proc, RunCard.from_mapping({**RUN, "seed": seed, "iterations": 3}),
+                           {"WZ": width + shift}, log=lambda *a: None).result
                for seed, shift in ((11, delta), (12, -delta))]
     numeric = (results[0].cross_section_pb - results[1].cross_section_pb) / (2 * delta)
     error = np.hypot(results[0].error_pb, results[1].error_pb) / (2 * delta)
@@ -150,7 +150,11 @@ def test_sigma_gradient_matches_independent_integrations(proc, xsec):
 
 @pytest.mark.slow  # reverse mode through the phase-space map: ~30 s of compilation
 def test_unit_cube_gradient(xsec):
-    weights, sample = xsec._weight_functions[0], xsec.samples[0]
+    prepared, sample = xsec.prepared, xsec.samples[0]
+
+    def weights(x, parameters):
+        return prepared.weight(x, 0, parameters)
+
     x = sample.x[:3]
     gradient = unit_cube_gradient(weights, x, xsec.base)
     assert gradient.shape == x.shape
@@ -219,10 +223,26 @@ def test_fisher_information(gold):
     np.testing.assert_allclose(weighted.information, fisher.information, rtol=1e-12)
 
 
-def test_mine_refuses_external_mass_parameters(generate_package):
+def test_mine_refuses_external_mass_parameters_beyond_two_to_two(generate_package):
+    ttxa = generate_package("sm", "e+ e- > t t~ a", "epem_ttxa")
+    with pytest.raises(InferenceError, match=r"\['MT'\] change external masses.*2 -> 2"):
+        mine(ttxa._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
+
+
+def test_top_mass_gold_at_fixed_energy_uses_latent_variables(generate_package):
+    """e+ e- > t t~ with theta = MT: the tops' mass shell moves, so r and t come from the density of
+    (cos theta*, phi*); E[t] = 0 and E[1/r] = 1 (MT_i above MT_ref: the support stays inside)."""
     ttx = generate_package("sm", "e+ e- > t t~", "epem_ttx")
-    with pytest.raises(InferenceError, match=r"\['MT'\] change external masses"):
-        mine(ttx._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
+    gold = mine(ttx._dir, {**RUN, "sqrt_s": 500.0, "n_events": 1500, "channels": "multichannel"}, ["MT"],
+                thetas=[{"MT": 175.0}], log=lambda *a: None)
+    assert gold.latent.shape == (1500, 4) and np.all(gold.latent[:, :2] == 1.0)
+    n = len(gold)
+    statistical = gold.score.std(axis=0, ddof=1) / np.sqrt(n)
+    systematic = gold.sigma_gradient_error_pb / gold.sigma_ref_pb
+    assert abs(gold.score.mean()) < 4 * np.hypot(statistical, systematic)[0]
+    inverse = np.exp(-gold.log_r)
+    assert abs(inverse.mean() - 1) < 4 * np.hypot(inverse.std(ddof=1) / np.sqrt(n), gold.log_sigma_ratio_error[0])
+    assert gold.sigma_gradient_pb[0] < 0  # the phase space shrinks as MT grows
 
 
 @pytest.mark.slow
@@ -231,15 +251,15 @@ def test_sigma_gradient_in_the_top_mass(generate_package):
     independent integrations at MT +- 1 GeV."""
     ttx = generate_package("sm", "e+ e- > t t~", "epem_ttx")
     run = {**RUN, "sqrt_s": 500, "points_per_iteration": 8000, "channels": "multichannel"}
-    sigma, _, _ = differentiable_cross_section(ttx, RunCard.from_mapping(run), ["MT"], n_points=20000,
-                                               log=lambda *a: None)
+    sigma, _ = differentiable_cross_section(ttx, RunCard.from_mapping(run), ["MT"], n_points=20000,
+                                            log=lambda *a: None)
     estimate = sigma.estimate()
     step = 1e-4
     up, down = (sigma.estimate({"MT": 173.0 + s}, gradient=False).cross_section_pb for s in (step, -step))
     assert (up - down) / (2 * step) == pytest.approx(estimate.gradient[0], rel=1e-6)
     assert estimate.gradient[0] < 0
-    results = [trained_channels(ttx, RunCard.from_mapping({**run, "seed": seed, "iterations": 4}),
-                                {"MT": 173.0 + shift}, log=lambda *a: None)[3]
+    results = [prepared_at(ttx, RunCard.from_mapping({**run, "seed": seed, "iterations": 4}),
+                           {"MT": 173.0 + shift}, log=lambda *a: None).result
                for seed, shift in ((21, 1.0), (22, -1.0))]
     numeric = (results[0].cross_section_pb - results[1].cross_section_pb) / 2.0
     error = np.hypot(results[0].error_pb, results[1].error_pb) / 2.0

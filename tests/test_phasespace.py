@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from madgen.phasespace import (Channel, ChannelError, beam_momenta, beams_cm, cm_to_lab, duplicate_groups, kallen,
-                               mass_squared, massless_volume, multichannel_from_diagrams, propagator_parameters,
-                               rambo, rambo_ndim, with_incoming)
+from madgen.phasespace import (ChannelError, DiagramChannel, beam_momenta, beams_cm, cm_to_lab, duplicate_groups,
+                               kallen, mass_squared, massless_volume, multichannel_from_diagrams,
+                               propagator_parameters, rambo, rambo_ndim, with_incoming)
 
 N_POINTS = 50_000  # one batch size everywhere, so eager op compilations are shared between tests
 
@@ -340,6 +340,6 @@ def test_channel_gradients_match_finite_differences_and_vanish_below_threshold(p
 
 def test_channel_is_a_frozen_description(processes):
     channel = multichannel_from_diagrams(processes["ps_epem_mupmum"].diagrams)[0]
-    assert isinstance(channel, Channel) and hash(channel) == hash(channel)
+    assert isinstance(channel, DiagramChannel) and hash(channel) == hash(channel)
     with pytest.raises(Exception):
         channel.diagram = 2

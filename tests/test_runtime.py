@@ -13,7 +13,7 @@ import pytest
 
 import madgen
 from madgen.errors import MadgenError, RunCardError
-from madgen.runtime.integrate import GEV2_TO_PB
+from madgen.runtime.integrand import GEV2_TO_PB
 from test_matrix_elements import ee_to_mumu_closed_form
 
 QUICK = {"iterations": 5, "warmup_iterations": 3, "points_per_iteration": 20000}

@@ -309,7 +309,7 @@ def test_zero_width_resonance_on_shell_is_refused(workdir, tmp_path):
     run.write_text(QUICK_RUN.format(n=10))
     result = madgen_command(tmp_path, "launch", card, "--run", run, "--no-progress")
     assert result.returncode == 2 and "zero width WZ" in result.stderr and "on shell" in result.stderr
-    from madgen.runtime.channels import zero_width_resonances
+    from madgen.runtime.checks import zero_width_resonances
 
     ee0 = madgen.load(tmp_path / "generated" / "ee0")
     assert zero_width_resonances(ee0, 91.188) and not zero_width_resonances(ee0, 250.0)  # off the pole: fine

@@ -20,7 +20,7 @@ _EXPORTS = {
     "momentum_gradient": "gradients", "momentum_hessian": "gradients", "parameter_gradient": "gradients",
     "parameter_hessian": "gradients", "parameter_value_and_gradient": "gradients",
     "unit_cube_gradient": "gradients", "unit_cube_hessian": "gradients",
-    "GoldSample": "mining", "mine": "mining", "read_gold": "mining", "write_gold": "mining",
+    "GoldSample": "goldfile", "mine": "mining", "read_gold": "goldfile", "write_gold": "goldfile",
 }
 
 __all__ = sorted(_EXPORTS)

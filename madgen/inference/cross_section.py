@@ -1,18 +1,20 @@
-"""A differentiable cross section sigma(theta) on a fixed sample of trained VEGAS grids.
+"""A differentiable cross section sigma(theta) on a fixed sample of a prepared run's trained grids.
 
-After integrating at theta_ref (the runtime's channels and grids), the grids are frozen and
-a fixed sample y_c ~ U(0, 1)^ndim is drawn per channel c. Then
+After ``madgen.runtime.prepare_run`` has integrated at theta_ref, its grids are frozen and a fixed
+sample of unit-cube points y_c with VEGAS Jacobians J_c is drawn per channel c. Then
 
-    sigma(theta) = sum_c mean_{y in y_c} [ w_c(x_c(y), theta) J_c(y) ]
+    sigma(theta) = sum_c mean_{x in x_c} [ w_c(x, theta) J_c(x) ]
 
 is an unbiased estimate for every theta (the grid is only an importance density), a smooth
-function of theta, and its gradient is the gradient of the cross section: masses and widths
-enter the phase-space maps as JAX values, so moving phase-space boundaries are included.
-Errors are the sample standard errors of the mean (per point, also for the gradient).
+function of theta, and its gradient is the gradient of the cross section: masses and widths enter
+the phase-space maps and the momentum-fraction maps as JAX values, so moving phase-space boundaries
+and thresholds are included, and with hadron beams so is the dependence of alpha_s(muR) and of the
+PDFs on dynamical scales that move with theta (a final-state mass in m_T). Errors are the sample
+standard errors of the mean (per point, also for the gradient).
 
 Not captured: a cut whose boundary moves in x with theta (when the momenta at fixed x depend on
 theta, e.g. on a final-state mass or a Breit-Wigner map) adds a boundary term that a fixed sample
-misses; cuts on massless legs of 2 -> 2 processes at fixed energy do not move.
+misses; cuts on massless legs of 2 -> 2 processes do not move, and heavy particles are not cut.
 """
 
 from __future__ import annotations
@@ -50,103 +52,50 @@ class FixedSample:
     jacobian: np.ndarray
 
 
-def _complete(process, parameters: Mapping | None) -> dict:
-    first = process.subprocesses[0]
-    try:
-        return {k: float(v) for k, v in first.complete_parameters(parameters).items()}
-    except ValueError as error:  # the generated InputShapeError names the unknown parameters
-        raise InferenceError(str(error)) from None
-
-
-def bind_parameters(channels, external: Mapping):
-    """Make every channel's ``weights(x)`` use ``external`` (a complete parameter dict), so that the
-    runtime's integration and sampling run at theta_ref; returns the original weight functions."""
-    originals = [trained.weights for trained in channels]
-    for trained, original in zip(channels, originals):
-        trained.weights = (lambda x, external=dict(external), original=original: original(x, external))
-    return originals
-
-
-def trained_channels(process, run, parameters: Mapping | None = None, log=print):
-    """The runtime's channels integrated at ``parameters`` (defaults elsewhere).
-
-    Returns (channels with trained grids and ``.result``, original weight functions taking
-    (x, complete parameters), the random generator after integration, the IntegrationResult).
-    """
-    from madgen.runtime.channels import prepare_channels
-
-    external = _complete(process, parameters)
-    channels, rng, _ = prepare_channels(process, run, external)
-    originals = bind_parameters(channels, external)
-    result = _integrate(channels, run, rng, log)
-    if not result.cross_section_pb > 0:
-        raise InferenceError(f"the cross section of '{process.process}' vanishes with the cuts of {run.path}")
-    return channels, originals, rng, result
-
-
-def chunk_size(run, n_channels: int) -> int:
-    """Points per compiled evaluation, as the runtime chooses them."""
-    from madgen.runtime.channels import batch_size
-
-    return batch_size(run, n_channels)
-
-
-def _integrate(channels, run, rng, log):
-    from madgen.runtime.integrate import integrate_channels
-
-    return integrate_channels(channels, run, chunk_size(run, len(channels)), rng, log=log)
-
-
-def fixed_samples(channels, n_points: int, rng: np.random.Generator) -> list[FixedSample]:
+def fixed_samples(prepared, n_points: int, key=None) -> list[FixedSample]:
     """About ``n_points`` points shared among channels in proportion to their cross sections
     (at least 1000 per contributing channel); a channel with sigma_c <= 0 gets none."""
-    sigma = np.array([max(t.result.cross_section_pb, 0.0) for t in channels])
+    sigma = np.array([max(r.cross_section_pb, 0.0) for r in prepared.result.channels])
     shares = sigma / sigma.sum()
     samples = []
-    for trained, share in zip(channels, shares):
+    for channel, share in enumerate(shares):
         count = 0 if share <= 0 else max(int(round(n_points * share)), min(1000, n_points))
-        grid = trained.grid
-        y = rng.random((count, grid.dim))
-        x = np.empty_like(y)
-        jacobian = np.empty(count)
-        if count:
-            grid.map(y, x, jacobian)
-        samples.append(FixedSample(x, jacobian))
+        if count == 0:
+            ndim = prepared.group_ndim(channel)
+            samples.append(FixedSample(np.zeros((0, ndim)), np.zeros(0)))
+            continue
+        channel_key = None if key is None else jax.random.fold_in(key, channel)
+        samples.append(FixedSample(*prepared.sample_unit_cube(channel, count, channel_key)))
     return samples
 
 
 class DifferentiableCrossSection:
-    """sigma(theta) and its gradient for the parameters ``names`` on fixed channel samples.
+    """sigma(theta) and its gradient for the parameters ``names`` on fixed channel samples of a
+    ``PreparedRun`` (theta_ref: its parameters)."""
 
-    ``weight_functions[c](x, parameters) -> (w, momenta)`` are the channels' event weights (pb);
-    ``base`` is the complete parameter dict (theta_ref) that theta overrides.
-    """
-
-    def __init__(self, process, names: Sequence[str], base: Mapping, weight_functions, samples, chunk: int,
-                 subprocess_of_channel: Sequence[int]):
-        self.process = process
-        self.names = parameter_names(process.subprocesses[0], names)
-        self.base = dict(base)
+    def __init__(self, prepared, names: Sequence[str], samples: Sequence[FixedSample]):
+        self.prepared = prepared
+        self.process = prepared.process
+        self.names = parameter_names(prepared.process.subprocesses[0], names)
+        self.base = dict(prepared.parameters)
         self.theta_ref = theta_of(self.base, self.names)
         self.samples = list(samples)
-        self.chunk = int(chunk)
-        self.subprocess_of_channel = tuple(subprocess_of_channel)
-        self._weight_functions = list(weight_functions)
-        self._functions = [self._compile(w) for w in self._weight_functions]
+        self.chunk = int(prepared.batch_size)
+        self._functions = [self._compile(integrand) for integrand in prepared.integrands]
 
-    def _compile(self, weights):
-        """(theta, x, J) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted."""
+    def _compile(self, integrand):
+        """(theta, x, J, channel) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted."""
         names, base = self.names, self.base
 
-        def contributions(theta, x, jacobian):
-            values = weights(x, with_theta(base, names, theta))[0] * jacobian
+        def contributions(theta, x, jacobian, channel):
+            values = integrand(x, channel, with_theta(base, names, theta)).weight * jacobian
             return values, values
 
-        def with_gradient(theta, x, jacobian):
-            gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian)
+        def with_gradient(theta, x, jacobian, channel):
+            gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian, channel)
             return values, gradient
 
-        return jax.jit(lambda theta, x, jacobian: contributions(theta, x, jacobian)[0]), jax.jit(with_gradient)
+        return jax.jit(lambda *args: contributions(*args)[0]), jax.jit(with_gradient)
 
     def theta(self, theta=None) -> np.ndarray:
         """theta as a (k,) array: None (theta_ref), a mapping name -> value, or a sequence."""
@@ -168,19 +117,20 @@ class DifferentiableCrossSection:
 
     def _per_point(self, theta, gradient: bool):
         """Per channel: (w J per point (n_c,), d(w J)/d theta (n_c, k) or None) at theta (k,)."""
-        parameters = self.parameters(theta)
         theta = jnp.asarray(self.theta(theta))
+        k = len(self.names)
         results = []
-        for weights, (_, with_gradient), sample in zip(self._weight_functions, self._functions, self.samples):
+        for channel, sample in zip(self.prepared.channels, self.samples):
+            values_only, with_gradient = self._functions[channel.group]
+            local = jnp.int32(channel.local)
             values, grads = [], []
             for filled, x, jacobian in self._chunks(sample):
                 if gradient:
-                    v, g = with_gradient(theta, x, jacobian)
+                    v, g = with_gradient(theta, x, jacobian, local)
                     grads.append(np.asarray(g)[:filled])
-                else:  # the runtime's compiled weights (same chunk shape as its integration): no new compile
-                    v = np.asarray(weights(x, parameters)[0]) * np.asarray(jacobian)
+                else:
+                    v = values_only(theta, x, jacobian, local)
                 values.append(np.asarray(v)[:filled])
-            k = len(self.names)
             results.append((np.concatenate(values) if values else np.zeros(0),
                             (np.concatenate(grads) if grads else np.zeros((0, k))) if gradient else None))
         return results
@@ -215,27 +165,12 @@ class DifferentiableCrossSection:
         """sigma(theta) as a traceable JAX function of theta (k,) on the whole fixed sample: use it
         with jax.grad / jax.hessian when the sample fits in memory."""
         total = 0.0
-        for (values_only, _), sample in zip(self._functions, self.samples):
+        for channel, sample in zip(self.prepared.channels, self.samples):
             if len(sample.jacobian):
-                total = total + jnp.mean(values_only(theta, jnp.asarray(sample.x), jnp.asarray(sample.jacobian)))
+                values_only, _ = self._functions[channel.group]
+                total = total + jnp.mean(values_only(theta, jnp.asarray(sample.x), jnp.asarray(sample.jacobian),
+                                                     jnp.int32(channel.local)))
         return total
-
-    def weighted_points(self, theta=None):
-        """The fixed sample as weighted events at theta: (weights (M,) in pb, momenta (M, n, 4),
-        subprocess index (M,)), weighted so that mean(weights) = sigma(theta) and averages of an
-        observable f are sum(W f) / sum(W) (each channel's points carry its share of sigma)."""
-        parameters = self.parameters(theta)
-        total = sum(len(s.jacobian) for s in self.samples)
-        weights, momenta, subprocess = [], [], []
-        for channel, (function, sample) in enumerate(zip(self._weight_functions, self.samples)):
-            n = len(sample.jacobian)
-            if n == 0:
-                continue
-            w, p = function(jnp.asarray(sample.x), parameters)
-            weights.append(np.asarray(w) * sample.jacobian * total / n)
-            momenta.append(np.asarray(p))
-            subprocess.append(np.full(n, self.subprocess_of_channel[channel]))
-        return np.concatenate(weights), np.concatenate(momenta), np.concatenate(subprocess)
 
 
 def as_theta(names: Sequence[str], theta, default) -> np.ndarray:
@@ -255,16 +190,34 @@ def as_theta(names: Sequence[str], theta, default) -> np.ndarray:
     return values
 
 
+def complete_parameters(process, parameters: Mapping | None) -> dict:
+    """All external parameters of the process at ``parameters`` (defaults elsewhere), as floats."""
+    first = process.subprocesses[0]
+    try:
+        return {k: float(v) for k, v in first.complete_parameters(parameters).items()}
+    except ValueError as error:  # the generated InputShapeError names the unknown parameters
+        raise InferenceError(str(error)) from None
+
+
+def prepared_at(process, run, parameters: Mapping | None = None, log=print):
+    """The runtime's ``PreparedRun`` integrated at ``parameters`` (defaults elsewhere); an error when
+    the cross section vanishes."""
+    from madgen.runtime.prepared import prepare_run
+
+    prepared = prepare_run(process, run, complete_parameters(process, parameters), log=log)
+    if not prepared.cross_section_pb > 0:
+        raise InferenceError(f"the cross section of '{process.process}' vanishes with the cuts of {run.path}")
+    return prepared
+
+
 def differentiable_cross_section(process, run, names: Sequence[str], theta_ref: Mapping | None = None,
                                  n_points: int | None = None, log=print):
     """Integrate ``process`` with run card ``run`` at theta_ref, freeze the grids and return
-    (DifferentiableCrossSection on ``n_points`` fixed points (default: points_per_iteration),
-    the trained channels, the random generator)."""
+    (``DifferentiableCrossSection`` on ``n_points`` fixed points (default: points_per_iteration),
+    the ``PreparedRun``)."""
     names = parameter_names(process.subprocesses[0], names)
-    base = _complete(process, None)
+    base = complete_parameters(process, None)
     base.update(dict(zip(names, as_theta(names, theta_ref, theta_of(base, names)))))
-    channels, originals, rng, _ = trained_channels(process, run, base, log=log)
-    samples = fixed_samples(channels, n_points or run.points_per_iteration, rng)
-    sigma = DifferentiableCrossSection(process, names, base, originals, samples, chunk_size(run, len(channels)),
-                                       [t.channel.subprocess for t in channels])
-    return sigma, channels, rng
+    prepared = prepared_at(process, run, base, log=log)
+    samples = fixed_samples(prepared, n_points or run.points_per_iteration)
+    return DifferentiableCrossSection(prepared, names, samples), prepared

@@ -37,12 +37,14 @@ def parameter_names(process, names: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def complete(process, parameters: Mapping | None = None) -> dict:
-    """All external parameters: the package defaults overridden by ``parameters`` (plain floats)."""
+    """All external parameters: the package defaults overridden by ``parameters`` (plain floats, or
+    arrays of one value per event, such as alpha_s(muR) of hadron collisions)."""
     defaults = process.default_parameters()
     unknown = sorted(set(parameters or {}) - set(defaults))
     if unknown:
         raise InferenceError(f"unknown parameter(s) {unknown} for '{process.process}'; known: {sorted(defaults)}")
-    return {**defaults, **{k: float(v) for k, v in (parameters or {}).items()}}
+    return {**defaults, **{k: (np.asarray(v, dtype=float) if np.ndim(v) else float(v))
+                           for k, v in (parameters or {}).items()}}
 
 
 def with_theta(base: Mapping, names: Sequence[str], theta) -> dict:

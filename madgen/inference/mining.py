@@ -1,26 +1,30 @@
 """Gold mining (Brehmer, Louppe, Pavez, Cranmer, PNAS 117 (2020) 5242): unweighted parton-level
 events z sampled at theta_ref, with the joint likelihood ratios and the joint score.
 
-At fixed beam energies the density of z is p(z|theta) = |M|^2(z; theta) dPhi(z) flux / sigma(theta),
-restricted to the cuts. When no external (beam or final-state) mass depends on theta, dPhi, the
-flux and the cuts do not depend on theta, so
+The density of z is p(z|theta) = L(x1, x2, muF) |M|^2(z; theta, alpha_s(muR)) dPhi(z) flux / sigma(theta),
+restricted to the cuts, with L the parton luminosity (1 for particle beams). When no external mass
+depends on theta, dPhi, the flux and the cuts do not depend on theta; the PDFs do not depend on
+theta, and the scales (so L and alpha_s) depend on the momenta only. So
 
     log r(z | theta_ref, theta_i) = log |M|^2(z; theta_ref) - log sigma(theta_ref)
                                     - log |M|^2(z; theta_i)   + log sigma(theta_i),
-    t(z | theta_ref) = grad log |M|^2(z; theta_ref) - grad sigma(theta_ref) / sigma(theta_ref).
+    t(z | theta_ref) = grad log |M|^2(z; theta_ref) - grad sigma(theta_ref) / sigma(theta_ref),
 
-Parameters that move an external mass change the support of p(z|theta) (the mass shell), so
-densities at different theta are mutually singular and r is undefined: ``mine`` refuses them
-(their cross-section derivative is still available from ``differentiable_cross_section``).
+exactly, with |M|^2 evaluated at each event's alpha_s(muR) for hadron beams.
+
+Parameters that move an external mass change the support of p(momenta|theta) (the mass shell):
+for 2 -> 2 processes the events are then described by latent variables whose support does not
+move (x1, x2 and the CM direction of the first final-state particle; ``madgen.inference.latent``),
+and r and t follow from the full density p(z|theta); for more final-state particles they are
+refused (the cross-section derivative is still available from ``differentiable_cross_section``).
 sigma(theta) and its gradient come from one fixed sample of the trained grids, so all sigma(theta_i)
 share their sampling fluctuations (log sigma differences are far more precise than each sigma).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -31,41 +35,8 @@ import numpy as np
 from madgen.inference.cross_section import as_theta, differentiable_cross_section
 from madgen.inference.errors import InferenceError
 from madgen.inference.fisher import fisher_information
+from madgen.inference.goldfile import GoldSample, write_gold
 from madgen.inference.gradients import parameter_names, parameter_value_and_gradient, theta_of, with_theta
-
-GOLD_FORMAT = "madgen-gold"
-GOLD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class GoldSample:
-    """Events at theta_ref with their gold (see docs/mining.md for the HDF5 layout)."""
-
-    process: str
-    names: tuple[str, ...]
-    theta_ref: np.ndarray  # (k,)
-    thetas: np.ndarray  # (m, k)
-    momenta: np.ndarray  # (N, n, 4)
-    pdg_ids: np.ndarray  # (N, n)
-    subprocess: np.ndarray  # (N,)
-    log_me2: np.ndarray  # (N,) log |M|^2 at theta_ref
-    log_r: np.ndarray  # (N, m) log p(z|theta_ref) / p(z|theta_i)
-    score: np.ndarray  # (N, k) joint score at theta_ref
-    sigma_ref_pb: float
-    sigma_ref_error_pb: float
-    sigma_gradient_pb: np.ndarray  # (k,)
-    sigma_gradient_error_pb: np.ndarray  # (k,)
-    sigma_pb: np.ndarray  # (m,)
-    sigma_error_pb: np.ndarray  # (m,)
-    log_sigma_ratio_error: np.ndarray  # (m,) MC error of log sigma(theta_i) / sigma(theta_ref) (shared sample)
-    fisher: np.ndarray  # (k, k) per event
-    fisher_error: np.ndarray  # (k, k)
-    parameters: dict = field(default_factory=dict)  # complete external parameters at theta_ref
-    metadata: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.momenta)
-
 
 def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     """The names among ``names`` on which some external mass of some subprocess depends."""
@@ -77,35 +48,84 @@ def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     return [n for n, m in zip(names, moving) if m]
 
 
-def _chunked(function, momenta: np.ndarray, chunk: int):
-    """function(momenta chunk) -> tuple of per-event arrays, on fixed-size (padded) chunks."""
+def _chunked(function, arrays, chunk: int):
+    """function(*chunk of each array) -> tuple of per-event arrays, on fixed-size (padded) chunks."""
+    n = len(arrays[0])
     outputs = []
-    for start in range(0, len(momenta), chunk):
-        block = momenta[start:start + chunk]
-        filled = len(block)
+    for start in range(0, n, chunk):
+        blocks = [a[start:start + chunk] for a in arrays]
+        filled = len(blocks[0])
         if filled < chunk:
-            block = np.concatenate([block, np.repeat(block[:1], chunk - filled, axis=0)])
-        outputs.append([np.asarray(v)[:filled] for v in function(block)])
+            blocks = [np.concatenate([b, np.repeat(b[:1], chunk - filled, axis=0)]) for b in blocks]
+        outputs.append([np.asarray(v)[:filled] for v in function(*blocks)])
     return [np.concatenate(parts) for parts in zip(*outputs)]
 
 
-def joint_gold(process, momenta, subprocess, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
+@dataclass(frozen=True)
+class MinedEvents:
+    """Unweighted events of a prepared run, with what gold needs: the kernel group of each event,
+    its subprocess, and alpha_s(muR) of its matrix element (the model's aS without PDFs)."""
+
+    momenta: np.ndarray  # (N, n, 4) lab frame
+    group: np.ndarray  # (N,)
+    subprocess: np.ndarray  # (N,)
+    mirrored: np.ndarray  # (N,) bool: a mirror b a > X of its group's kernel a b > X
+    alpha_s: np.ndarray  # (N,)
+    x1: np.ndarray
+    x2: np.ndarray
+    mu_f: np.ndarray
+    mu_r: np.ndarray
+
+
+def collect_events(prepared, n_events: int) -> MinedEvents:
+    """``n_events`` unweighted events of the prepared run, in memory."""
+    from madgen.runtime.events import mirror_events
+
+    plan = prepared.plan_unweighting(n_events)
+    parts = []
+    for group, accepted in prepared.events(n_events, plan):
+        members = np.array([prepared.integrands[g].members[m] for g, m in zip(group, accepted.member)], dtype=np.int64)
+        mirrored = np.array([prepared.integrands[g].mirror_flags[m] for g, m in zip(group, accepted.member)],
+                            dtype=bool)
+        e, _, _ = mirror_events(mirrored, accepted.evaluation)
+        parts.append((e.momenta, group, members, mirrored, e.alpha_s, e.x1, e.x2, np.maximum(e.mu_f1, e.mu_f2),
+                      e.mu_r))
+    return MinedEvents(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, chunk: int = 4096):
-    """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of events of a process or group."""
-    n = len(momenta)
+    """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of the events.
+
+    Each event's |M|^2 is its kernel group's (one compiled function per group) with, for hadron
+    beams, the event's alpha_s(muR) as ``aS``: the PDFs and the scales depend on the momenta only,
+    so at fixed momenta they cancel in r and drop out of t."""
+    n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
-    for index, sub in enumerate(process.subprocesses):
-        rows = np.nonzero(subprocess == index)[0]
+    per_event_alpha = prepared.collider.has_pdf
+    for g, integrand in enumerate(prepared.integrands):
+        rows = np.nonzero(events.group == g)[0]
         if len(rows) == 0:
             continue
-        p = momenta[rows]
+        kernel = integrand.kernel
         size = min(chunk, len(rows))
-        value, gradient = _chunked(lambda b: parameter_value_and_gradient(sub, b, names, base), p, size)
+
+        # the kernel's leg order: a mirror event's initial legs exchanged back (|M|^2 is Lorentz invariant)
+        momenta = events.momenta[rows]
+        momenta = np.where(events.mirrored[rows][:, None, None], momenta[:, [1, 0, *range(2, momenta.shape[1])]],
+                           momenta)
+
+        def value_and_gradient(at):
+            def function(momenta, alpha_s):
+                parameters = {**at, "aS": alpha_s} if per_event_alpha else at
+                return parameter_value_and_gradient(kernel, momenta, names, parameters)
+            return _chunked(function, [momenta, events.alpha_s[rows]], size)
+
+        value, gradient = value_and_gradient(base)
         log_me2[rows], score[rows] = value, gradient - grad_log_sigma
         for i, theta in enumerate(thetas):
-            at = {**base, **dict(zip(names, map(float, theta)))}
-            (other,) = _chunked(lambda b: (parameter_value_and_gradient(sub, b, names, at)[0],), p, size)
+            other, _ = value_and_gradient({**base, **dict(zip(names, map(float, theta)))})
             log_r[rows, i] = (value - log_sigma_ref) - (other - log_sigmas[i])
     return log_me2, log_r, score
 
@@ -120,11 +140,43 @@ def _run_card(run_card):
     return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
 
 
+def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
+                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray, chunk: int = 4096):
+    """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
+    latent variables (``madgen.inference.latent``), for parameters that move external masses."""
+    from madgen.inference.latent import latent_variables, log_density
+
+    z = latent_variables(events.momenta, events.x1, events.x2)
+    n = len(z)
+    log_r, score = np.zeros((n, len(thetas))), np.zeros((n, len(names)))
+    for g, integrand in enumerate(prepared.integrands):
+        rows = np.nonzero(events.group == g)[0]
+        if len(rows) == 0:
+            continue
+
+        def density(theta, z, partons, mirrored, integrand=integrand):
+            value = log_density(integrand, z, partons, mirrored, with_theta(base, names, theta))
+            return value, value
+
+        value_and_gradient = jax.jit(lambda theta, *a: jax.jacfwd(density, has_aux=True)(theta, *a)[::-1])
+        value_only = jax.jit(lambda theta, *a: density(theta, *a)[0])
+        arrays = [z[rows], pdg_ids[rows, :2], events.mirrored[rows]]
+        size = min(chunk, len(rows))
+        reference = jnp.asarray(theta_of(base, names))
+        value, gradient = _chunked(lambda *a: value_and_gradient(reference, *a), arrays, size)
+        score[rows] = gradient - grad_log_sigma
+        for i, theta in enumerate(thetas):
+            (other,) = _chunked(lambda *a: (value_only(jnp.asarray(theta), *a),), arrays, size)
+            with np.errstate(invalid="ignore"):
+                log_r[rows, i] = np.where(np.isneginf(other), np.inf, (value - log_sigma_ref) - (other - log_sigmas[i]))
+    return z, log_r, score
+
+
 def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, thetas=(), output=None,
          n_xsec_points: int | None = None, log=print) -> GoldSample:
     """Sample ``n_events`` (run card) unweighted events at theta_ref and compute their gold.
 
-    ``parameters``: external UFO parameter names (not ones that move an external mass);
+    ``parameters``: external UFO parameter names (ones that move an external mass only for 2 -> 2);
     ``theta_ref``: None (package defaults), a mapping or a sequence; ``thetas``: mappings or
     sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional).
     """
@@ -140,16 +192,20 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     reference = as_theta(names, theta_ref, theta_of(defaults, names))
     base = {**defaults, **dict(zip(names, map(float, reference)))}
     moving = mass_parameters(process, names, base)
-    if moving:
+    if moving and any(sub.n_legs - sub.n_initial != 2 for sub in process.subprocesses):
         raise InferenceError(
             f"parameter(s) {moving} change external masses of '{process.process}': the events' mass shell "
             "moves with theta, so p(z|theta) at different theta have different supports and the joint "
-            "likelihood ratio is undefined; choose couplings or widths (for d sigma / d mass use "
+            "likelihood ratio is undefined (for 2 -> 2 processes madgen uses mass-independent latent "
+            "variables instead); choose couplings or widths (for d sigma / d mass use "
             "madgen.inference.differentiable_cross_section)")
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
 
-    xsec, channels, rng = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
-                                                      n_xsec_points, log=log)
+    xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
+                                                  n_xsec_points, log=log)
+    if prepared.collider.has_pdf and "aS" in names:
+        raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
+                             "the parameter aS: choose other parameters")
     at_ref = xsec.estimate(reference)
     if not at_ref.cross_section_pb > 0:
         raise InferenceError(f"sigma(theta_ref) of '{process.process}' is not positive on the fixed sample")
@@ -160,83 +216,29 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     if any(not o.cross_section_pb > 0 for o in others):
         raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
 
-    from madgen.runtime.unweight import unweighted_events
-
-    momenta, channel_index, _, _ = unweighted_events(channels, run.n_events, rng, xsec.chunk,
-                                                     run.max_weight_tolerance)
-    subprocess = np.array([channels[i].channel.subprocess for i in channel_index], dtype=np.int64)
-    pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in subprocess], dtype=np.int64)
-    log_me2, log_r, score = joint_gold(
-        process, momenta, subprocess, names, base, alternatives, np.log(at_ref.cross_section_pb),
-        np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
-        at_ref.gradient / at_ref.cross_section_pb, chunk=xsec.chunk)
+    events = collect_events(prepared, run.n_events)
+    pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess], dtype=np.int64)
+    sigmas = (np.log(at_ref.cross_section_pb), np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
+              at_ref.gradient / at_ref.cross_section_pb)
+    log_me2, log_r, score = joint_gold(prepared, events, names, base, alternatives, *sigmas, chunk=xsec.chunk)
+    latent = None
+    if moving:
+        latent, log_r, score = latent_gold(prepared, events, names, base, alternatives, *sigmas,
+                                           pdg_ids.reshape(len(events.momenta), -1), chunk=xsec.chunk)
     fisher = fisher_information(score, names)
     gold = GoldSample(
-        str(process.process), names, reference, alternatives, momenta, pdg_ids.reshape(len(momenta), -1),
-        subprocess, log_me2, log_r, score, at_ref.cross_section_pb, at_ref.error_pb, at_ref.gradient,
-        at_ref.gradient_error, np.array([o.cross_section_pb for o in others]),
+        str(process.process), names, reference, alternatives, events.momenta,
+        pdg_ids.reshape(len(events.momenta), -1), events.subprocess, log_me2, log_r, score, at_ref.cross_section_pb,
+        at_ref.error_pb, at_ref.gradient, at_ref.gradient_error, np.array([o.cross_section_pb for o in others]),
         np.array([o.error_pb for o in others]), ratio_errors, fisher.information, fisher.error, base,
         {"run_card": run.to_yaml(), "seed": run.seed, "n_xsec_points": at_ref.n_points,
-         "beam_energies": list(run.beam_energies), "time_s": time.perf_counter() - start})
+         "beam_energies": list(run.beam_energies), "beams": [b.name for b in prepared.collider.beams],
+         "pdf": prepared.collider.pdf.name if prepared.collider.pdf is not None else None,
+         "latent": "x1, x2, cos_theta, phi (partonic CM frame)" if moving else "momenta",
+         "time_s": time.perf_counter() - start},
+        np.stack([events.x1, events.x2], axis=1), np.stack([events.mu_r, events.mu_f], axis=1), latent)
     if output is not None:
         write_gold(output, gold)
     return gold
 
 
-def write_gold(path, gold: GoldSample) -> Path:
-    """The gold sample as HDF5 (layout: docs/mining.md), written atomically."""
-    import h5py
-
-    from madgen.version import __version__
-    from madgen.output import atomic_file
-
-    path = Path(path)
-    with atomic_file(path, "wb") as stream, h5py.File(stream, "w") as h5:
-        h5.attrs.update({"format": GOLD_FORMAT, "version": GOLD_VERSION, "madgen_version": __version__,
-                         "process": gold.process, "n_events": len(gold),
-                         "parameters": json.dumps(gold.parameters), "metadata": json.dumps(gold.metadata)})
-        events = h5.create_group("events")
-        for name in ("momenta", "pdg_ids", "subprocess"):
-            events.create_dataset(name, data=getattr(gold, name), compression="gzip")
-        theta = h5.create_group("parameters")
-        theta.create_dataset("names", data=np.array(gold.names, dtype="S"))
-        theta.create_dataset("theta_ref", data=gold.theta_ref)
-        theta.create_dataset("thetas", data=gold.thetas.reshape(-1, len(gold.names)))
-        labels = h5.create_group("gold")
-        for name in ("log_me2", "log_r", "score"):
-            labels.create_dataset(name, data=getattr(gold, name), compression="gzip")
-        xsec = h5.create_group("cross_section")
-        for name in ("sigma_ref_pb", "sigma_ref_error_pb", "sigma_gradient_pb", "sigma_gradient_error_pb",
-                     "sigma_pb", "sigma_error_pb", "log_sigma_ratio_error"):
-            xsec.create_dataset(name, data=np.asarray(getattr(gold, name), dtype=float))
-        fisher = h5.create_group("fisher")
-        fisher.create_dataset("information", data=gold.fisher)
-        fisher.create_dataset("error", data=gold.fisher_error)
-    return path
-
-
-def read_gold(path) -> GoldSample:
-    """Read a file written by :func:`write_gold` (or ``madgen mine``)."""
-    import h5py
-
-    path = Path(path)
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as error:
-        raise InferenceError(f"cannot read gold file {path}: {error}") from None
-    with h5:
-        if h5.attrs.get("format") != GOLD_FORMAT:
-            raise InferenceError(f"{path} is not a madgen gold file (attribute format={h5.attrs.get('format')!r})")
-        if int(h5.attrs["version"]) > GOLD_VERSION:
-            raise InferenceError(f"{path} has gold layout version {h5.attrs['version']}; this madgen reads "
-                                 f"up to {GOLD_VERSION}: upgrade madgen")
-        xsec = {name: h5["cross_section"][name][()] for name in h5["cross_section"]}
-        return GoldSample(
-            str(h5.attrs["process"]), tuple(n.decode() for n in h5["parameters/names"][()]),
-            h5["parameters/theta_ref"][()], h5["parameters/thetas"][()], h5["events/momenta"][()],
-            h5["events/pdg_ids"][()], h5["events/subprocess"][()], h5["gold/log_me2"][()], h5["gold/log_r"][()],
-            h5["gold/score"][()], float(xsec["sigma_ref_pb"]), float(xsec["sigma_ref_error_pb"]),
-            xsec["sigma_gradient_pb"], xsec["sigma_gradient_error_pb"], xsec["sigma_pb"], xsec["sigma_error_pb"],
-            xsec["log_sigma_ratio_error"],
-            h5["fisher/information"][()], h5["fisher/error"][()], json.loads(h5.attrs["parameters"]),
-            json.loads(h5.attrs["metadata"]))

@@ -1,10 +1,9 @@
-"""Build a run's integration channels and check, before anything runs, that the run can work.
+"""Build a run's kernel groups and integration channels.
 
-Per subprocess: one channel per distinct diagram mapping (MadGraph's single-diagram enhancement)
-or one flat RAMBO channel, each with its compiled weight function and an untrained VEGAS grid.
-The checks refuse at once what would otherwise fail late or give a silently wrong number: a
-collision energy below the final-state threshold, cuts that make the cross section divergent,
-and a zero width on an s-channel resonance the phase space reaches on shell.
+Subprocesses with the same generated matrix element (recorded by the compiler in the package
+metadata, ``kernel_groups``) and the same cuts form one kernel group, integrated with one compiled
+|M|^2. Each group has one integration channel per distinct diagram mapping (MadGraph's
+single-diagram enhancement) or one flat RAMBO channel.
 """
 
 from __future__ import annotations
@@ -13,156 +12,142 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from madgen.errors import MadgenError, RunCardError
-
-MIN_BATCH = 1024
-
-
-def batch_size(run, n_channels: int) -> int:
-    """Points per compiled evaluation: the run card's batch_size, or less when an iteration
-    gives each channel fewer points (a power of two, at least MIN_BATCH)."""
-    per_channel = max(run.points_per_iteration // max(n_channels, 1), 1)
-    return min(run.batch_size, max(MIN_BATCH, 1 << (per_channel - 1).bit_length()))
-
-
-def subprocesses_of(process) -> tuple:
-    """The subprocesses of a generated process; all must share the same two initial states."""
-    subprocesses = tuple(process.subprocesses)
-    initial = {tuple(p.pdg_ids[:p.n_initial]) for p in subprocesses}
-    if len(initial) > 1 or any(p.n_initial != 2 for p in subprocesses):
-        raise MadgenError(
-            f"'{process.process}' has subprocesses with different initial states {sorted(initial)}: "
-            "fixed-energy runs need one pair of beams (hadron beams with PDFs are not supported yet); "
-            "write the process with explicit initial particles")
-    return subprocesses
+from madgen.runtime.integrand import ChannelMap, GroupIntegrand, ResonanceWindow
 
 
 @dataclass(frozen=True)
-class PhaseSpaceGenerator:
-    """x -> (centre-of-mass momenta of all legs, phase-space weight), with its dimension."""
+class IntegrationChannel:
+    """One channel of a run: its kernel group, its index among the group's maps, its dimension
+    (momentum fractions included) and a label for logs and results."""
 
+    group: int
+    local: int
     ndim: int
-    generate: object
-
-    def __call__(self, x, sqrt_s, masses, parameters):
-        return self.generate(x, sqrt_s, masses, parameters)
+    label: str
 
 
-def rambo_generator(n_final: int) -> PhaseSpaceGenerator:
-    from madgen.phasespace import rambo, rambo_ndim, with_incoming
-
-    def generate(x, sqrt_s, masses, parameters):
-        final, weight = rambo(x, sqrt_s, masses[2:])
-        return with_incoming(final, sqrt_s, masses[0], masses[1]), weight
-
-    return PhaseSpaceGenerator(rambo_ndim(n_final), generate)
-
-
-def diagram_generators(process) -> list[tuple[tuple[int, ...], PhaseSpaceGenerator]]:
-    """One generator per distinct diagram mapping, with the diagrams that share it."""
-    from madgen.phasespace import duplicate_groups, multichannel_from_diagrams
-
-    channels = multichannel_from_diagrams(process.channels)
-    return [(tuple(channels[i].diagram for i in group), PhaseSpaceGenerator(channels[group[0]].ndim,
-                                                                           channels[group[0]]))
-            for group in duplicate_groups(channels)]
+def package_kernel_groups(process) -> tuple[tuple[int, ...], ...]:
+    """Indices of subprocesses whose generated |M|^2 modules are identical (package metadata
+    ``kernel_groups``; each subprocess alone for packages that do not record them)."""
+    subprocesses = tuple(process.subprocesses)
+    recorded = []
+    try:
+        recorded = subprocesses[0].metadata.get("kernel_groups") or []
+    except (OSError, ValueError, AttributeError):
+        recorded = []
+    grouped = {i for group in recorded for i in group}
+    groups = [tuple(int(i) for i in group) for group in recorded
+              if all(0 <= int(i) < len(subprocesses) for i in group)]
+    groups += [(i,) for i in range(len(subprocesses)) if i not in grouped]
+    return tuple(sorted(groups, key=min))
 
 
-def build_channels(process, run, collision, cuts):
-    """One TrainedChannel per distinct diagram mapping of every subprocess (multichannel), or
-    per subprocess (RAMBO). ``cuts[i]`` is the cut function of subprocess i."""
-    from madgen.runtime.integrate import Channel, TrainedChannel, channel_weight_functions, make_grid
-
-    rng = np.random.default_rng(run.seed)
-    channels = []
-    for index, sub in enumerate(subprocesses_of(process)):
-        n_final = sub.n_legs - sub.n_initial
-        if run.channels == "rambo" or n_final == 1:
-            generators = [((), rambo_generator(n_final))]
-        else:
-            generators = diagram_generators(sub)
-        described = [Channel(index, diagrams, generator.ndim,
-                             f"{sub.process}: " + (f"diagram(s) {', '.join(map(str, diagrams))}"
-                                                   if diagrams else "RAMBO"))
-                     for diagrams, generator in generators]
-        functions = channel_weight_functions(sub, described, [g for _, g in generators], collision, cuts[index])
-        channels.extend(TrainedChannel(channel, weights, make_grid(channel.ndim))
-                        for channel, weights in zip(described, functions))
-    return channels, rng
+def refine_groups(process, groups, cut_plans) -> tuple[tuple[int, ...], ...]:
+    """Split kernel groups whose members differ in what the runtime does with them: external
+    masses or the cuts that act on them (e.g. a d jet and a b quark with the same |M|^2)."""
+    subprocesses = process.subprocesses
+    refined = []
+    for group in groups:
+        parts: dict = {}
+        for index in group:
+            key = (tuple(np.asarray(subprocesses[index].masses(), dtype=float).tolist()), cut_plans[index])
+            parts.setdefault(key, []).append(index)
+        refined += [tuple(part) for part in parts.values()]
+    return tuple(sorted(refined, key=min))
 
 
-def check_run(process, run, parameters=None) -> None:
-    """Everything that can be refused before integrating (each a ``RunCardError`` naming the card):
-    final-state threshold, divergent cuts, zero-width reachable resonances."""
-    from madgen.runtime.cuts import check_divergent
-    from madgen.runtime.integrate import Collision
+def merge_mirrors(process, groups) -> tuple[tuple[tuple[int, ...], tuple[bool, ...]], ...]:
+    """Groups with their mirror groups merged in: (members, mirrored flags) per group.
 
-    collision = Collision(*run.beam_energies)
-    problems = []
-    for sub in subprocesses_of(process):
-        masses = np.asarray(sub.masses(parameters), dtype=float)
-        sqrt_s = collision.sqrt_s(*masses[:2])
-        threshold = float(np.sum(masses[2:]))
-        if sqrt_s <= threshold:
-            problems.append(f"the collision energy sqrt(s) = {sqrt_s:.6g} GeV is below the threshold "
-                            f"{threshold:.6g} GeV of '{sub.process}' (the sum of its final-state masses): "
-                            "raise sqrt_s or beam_energies")
-        problems += check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
-                                    maxjetflavor=run.maxjetflavor, masses=masses)
-        problems += zero_width_resonances(sub, sqrt_s, parameters)
-    if problems:
-        raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
+    A subprocess b a > X is the mirror of a b > X: its |M|^2 is the same function with the initial
+    legs exchanged, M_ba(p1, p2, k) = M_ab(p2, p1, k). So the kernel of a b > X serves it too: a
+    kernel point with a along +z is, rotated by pi about the x axis, an event with b from beam 1
+    (MadGraph's mirror processes). A group all of whose members mirror members of another group
+    joins that group, flagged."""
+    subprocesses = process.subprocesses
 
+    def mirror_key(index):
+        pdg = subprocesses[index].pdg_ids
+        return (pdg[1], pdg[0]) + tuple(pdg[2:])
 
-def zero_width_resonances(process, sqrt_s: float, parameters=None) -> list[str]:
-    """Why an s-channel propagator with mass M > 0 and width 0 can go on shell in ``process``
-    (its decay products are lighter than M and sqrt(s) leaves room for it; a propagator carrying
-    the whole final state is on shell only at sqrt(s) = M), one line per culprit.
-
-    MadGraph requires widths for such propagators: at the pole |M|^2 is infinite and its gradient
-    in the width is wrong (0 instead of the 1/width^2 growth)."""
-    values = process.internal_parameters(parameters)
-    masses = np.asarray(process.masses(parameters), dtype=float)
-    data = process.channels
-    legs = [int(leg["number"]) for leg in data["legs"]]
-    initial = {int(leg["number"]) for leg in data["legs"] if leg["initial"]}
-    final_mass = {leg: masses[i] for i, leg in enumerate(legs) if leg not in initial}
-    found = []
-    for diagram in data["diagrams"]:
-        for prop in diagram["propagators"]:
-            if not prop.get("s_channel", True):
-                continue
-            mass = 0.0 if prop["mass"] == "ZERO" else float(np.real(values[prop["mass"]]))
-            width = 0.0 if prop["width"] == "ZERO" else float(np.real(values[prop["width"]]))
-            if mass <= 0.0 or width > 0.0:
-                continue
-            side = set(int(leg) for leg in prop["legs"])
-            products = side if not side & initial else set(final_mass) - side
-            others = set(final_mass) - products
-            lightest = sum(final_mass[leg] for leg in products)
-            heaviest = sqrt_s - sum(final_mass[leg] for leg in others)
-            if not others:  # the propagator carries the whole final state: its mass is sqrt(s)
-                on_shell = abs(sqrt_s - mass) <= 1e-9 * mass
-            else:
-                on_shell = lightest < mass <= heaviest
-            if on_shell:
-                name = prop["width"] if prop["width"] != "ZERO" else f"the width of {prop['particle']}"
-                found.append(f"'{process.process}' has an s-channel {prop['particle']} (mass {mass:g} GeV) with "
-                             f"zero width {name}, which the phase space reaches on shell; give it a width "
-                             "(param_card DECAY or 'parameters:' in the process card), as MadGraph requires")
-    return list(dict.fromkeys(found))
+    position = {tuple(subprocesses[i].pdg_ids): g for g, group in enumerate(groups) for i in group}
+    merged, absorbed = [], set()
+    for g, group in enumerate(groups):
+        if g in absorbed:
+            continue
+        members, flags = list(group), [False] * len(group)
+        partners = {position.get(mirror_key(i)) for i in group}
+        if len(partners) == 1 and None not in partners and (partner := partners.pop()) not in (g, *absorbed) \
+                and all(position.get(mirror_key(i)) == g for i in groups[partner]) \
+                and len(groups[partner]) == len(group):
+            members += list(groups[partner])
+            flags += [True] * len(groups[partner])
+            absorbed.add(partner)
+        merged.append((tuple(members), tuple(flags)))
+    return tuple(merged)
 
 
-def prepare_channels(process, run, parameters=None):
-    """Check the run (``check_run``), then build its untrained channels.
-    Returns (channels, the run's random generator, the Collision)."""
-    from madgen.runtime.cuts import cut_function
-    from madgen.runtime.integrate import Collision
+def channel_maps(kernel, run) -> tuple[ChannelMap, ...]:
+    """The phase-space maps of a kernel: one per distinct diagram mapping, or flat RAMBO."""
+    from madgen.phasespace import duplicate_groups, multichannel_from_diagrams, rambo, rambo_ndim, with_incoming
 
-    check_run(process, run, parameters)
-    subprocesses = subprocesses_of(process)
-    collision = Collision(*run.beam_energies)
-    cuts = [cut_function(run.cuts, sub.pdg_ids, sub.n_initial, maxjetflavor=run.maxjetflavor,
-                         masses=np.asarray(sub.masses())) for sub in subprocesses]
-    channels, rng = build_channels(process, run, collision, cuts)
-    return channels, rng, collision
+    n_final = kernel.n_legs - kernel.n_initial
+    if run.channels == "rambo" or n_final == 1:
+        def flat(x, sqrt_s, masses, parameters, windows):
+            final, weight = rambo(x, sqrt_s, masses[2:])
+            return with_incoming(final, sqrt_s, masses[0], masses[1]), weight
+
+        return (ChannelMap(flat, rambo_ndim(n_final), (), None, f"{kernel.process}: RAMBO"),)
+    channels = multichannel_from_diagrams(kernel.channels)
+    maps = []
+    for group in duplicate_groups(channels):
+        channel = channels[group[0]]
+        diagrams = tuple(channels[i].diagram for i in group)
+        root = channel.root_propagator
+        resonance = (root.mass, root.width) if root is not None and root.mass != "ZERO" else None
+        maps.append(ChannelMap(channel, channel.ndim, diagrams, resonance,
+                               f"{kernel.process}: diagram(s) {', '.join(map(str, diagrams))}"))
+    return tuple(maps)
+
+
+def decay_windows(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
+    """MadGraph's bwcutoff windows of the kernel's decay-chain resonances (the channel table's
+    ``decays``; a required s-channel resonance, ``a > z > b``, has none)."""
+    table = kernel.channels
+    legs = [int(leg["number"]) for leg in table["legs"]]
+    windows = []
+    for decay in table.get("decays") or ():
+        if decay.get("required") or decay.get("width", "ZERO") == "ZERO":
+            continue
+        indices = tuple(sorted(legs.index(int(leg)) for leg in decay["legs"]))
+        windows.append(ResonanceWindow(indices, str(decay["mass"]), str(decay["width"]), float(bwcutoff)))
+    return tuple(windows)
+
+
+def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tuple[GroupIntegrand, ...]:
+    """One ``GroupIntegrand`` per kernel group of the process (``cut_functions[i]``, ``energy_bounds[i]``:
+    the cut function and s-hat bounds of subprocess i)."""
+    from madgen.runtime.cuts import plan_cuts
+
+    subprocesses = process.subprocesses
+    plans = [plan_cuts(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor,
+                       masses=np.asarray(s.masses())) for s in subprocesses]
+    groups = refine_groups(process, package_kernel_groups(process), plans)
+    groups = merge_mirrors(process, groups) if collider.has_pdf else tuple((g, (False,) * len(g)) for g in groups)
+    integrands = []
+    for group, mirrored in groups:
+        kernel = subprocesses[group[0]]
+        alpha_s = float(kernel.alpha_couplings()[1])
+        integrands.append(GroupIntegrand(
+            kernel=kernel, members=group, mirrored=mirrored,
+            partons=tuple(tuple(subprocesses[i].pdg_ids[:2]) for i in group),
+            maps=channel_maps(kernel, run), collider=collider, cut=cut_functions[group[0]], scales=run.scales,
+            energy_bounds=energy_bounds[group[0]], windows=decay_windows(kernel, run.bwcutoff),
+            fixed_alpha_s=alpha_s))
+    return tuple(integrands)
+
+
+def integration_channels(integrands) -> tuple[IntegrationChannel, ...]:
+    """Every channel of every group, in group order."""
+    return tuple(IntegrationChannel(g, k, integrand.channel_ndim(k), m.label)
+                 for g, integrand in enumerate(integrands) for k, m in enumerate(integrand.maps))

@@ -4,7 +4,8 @@
 HDF5).  Layout (N events, n legs, initial legs first), documented in ``docs/output_formats.md``:
 ``pdg_ids (N, n)``, ``momenta (N, n, 4)`` as (E, px, py, pz) in GeV, ``masses (N, n)``,
 ``helicities (N, n)`` (+-1, 0, or 9 = not known), ``colour (N, n, 2)`` (LHE colour / anticolour
-tags, 0 = none, from 501 as MadGraph), ``weights (N,)`` in pb, ``scale``, ``aqed``, ``aqcd (N,)``.
+tags, 0 = none, from 501 as MadGraph), ``weights (N,)`` in pb, ``scale``, ``aqed``, ``aqcd (N,)``,
+``status``/``mothers`` (LHE), ``x1``, ``x2``, ``mu_r``, ``mu_f``, ``luminosity``, ``n_qcd``, ``process_id``.
 Files are written to a temporary name in the target directory and moved in place when complete.
 """
 
@@ -22,12 +23,15 @@ from madgen.errors import OutputError
 from madgen.output import atomic_file, temporary_file
 
 UNKNOWN_HELICITY = 9  # LHE's SPINUP for "no spin information"
-COLUMNAR_VERSION = 1
+COLUMNAR_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)
 class EventRecord:
-    """A batch of events as arrays; build with :meth:`from_arrays`, which broadcasts and checks shapes."""
+    """A batch of events as arrays; build with :meth:`from_arrays`, which broadcasts and checks shapes.
+
+    "Lines" are the LHE particle lines of an event: the process legs, plus status-2 resonances of
+    decay chains when there are any (``status`` tells them apart)."""
 
     pdg_ids: np.ndarray  # (N, n) int
     momenta: np.ndarray  # (N, n, 4) float, (E, px, py, pz)
@@ -35,41 +39,63 @@ class EventRecord:
     helicities: np.ndarray  # (N, n) float
     colour: np.ndarray  # (N, n, 2) int
     weights: np.ndarray  # (N,) float, pb
-    scale: np.ndarray  # (N,) float, GeV
+    scale: np.ndarray  # (N,) float, GeV: LHE's SCALUP (the factorisation scale)
     aqed: np.ndarray  # (N,) float
     aqcd: np.ndarray  # (N,) float
+    status: np.ndarray  # (N, n) int: -1 incoming, 1 outgoing, 2 decayed resonance
+    mothers: np.ndarray  # (N, n, 2) int: LHE MOTHUP (1-based lines, 0 for none)
+    x1: np.ndarray  # (N,) momentum fraction of parton 1 (1 for a particle beam)
+    x2: np.ndarray  # (N,)
+    mu_r: np.ndarray  # (N,) GeV
+    mu_f: np.ndarray  # (N,) GeV
+    luminosity: np.ndarray  # (N,) f_a(x1, muF) f_b(x2, muF) of the event's partons (1 without PDFs)
+    n_qcd: np.ndarray  # (N,) int: power of alpha_s in |M|^2
+    process_id: np.ndarray  # (N,) int: LHE IDPRUP (the kernel group, from 1)
 
     @classmethod
     def from_arrays(cls, *, pdg_ids, momenta, weights, masses=None, helicities=None, colour=None,
-                    scale=91.188, aqed=-1.0, aqcd=-1.0) -> EventRecord:
+                    scale=91.188, aqed=-1.0, aqcd=-1.0, status=None, mothers=None, n_initial: int = 2,
+                    x1=1.0, x2=1.0, mu_r=None, mu_f=None, luminosity=1.0, n_qcd=0, process_id=1) -> EventRecord:
         """Broadcast per-process values (``pdg_ids (n,)``, ``masses (n,)``, scalar scale/couplings).
 
-        Missing masses come from the momenta, helicities default to 9 (unknown), colour to 0.
-        ``aqed``/``aqcd`` of -1 mean "not given" (LHE convention is a value; pass them when known).
+        Missing masses come from the momenta, helicities default to 9 (unknown), colour to 0,
+        status and mothers to ``n_initial`` incoming lines followed by outgoing ones (mothers 1..
+        n_initial), mu_r and mu_f to ``scale``. ``aqed``/``aqcd`` of -1 mean "not given" (LHE
+        convention is a value; pass them when known).
         """
         momenta = np.asarray(momenta, dtype=float)
         if momenta.ndim != 3 or momenta.shape[-1] != 4:
             raise ValueError(f"momenta must have shape (N, n, 4), got {momenta.shape}")
         n_events, n_legs = momenta.shape[:2]
         legs = (n_events, n_legs)
+        events = (n_events,)
         if masses is None:
             squared = momenta[..., 0] ** 2 - np.sum(momenta[..., 1:] ** 2, axis=-1)
             rounding = squared < 1e-12 * momenta[..., 0] ** 2  # massless up to rounding: exactly 0
             masses = np.where(rounding, 0.0, np.sqrt(np.maximum(squared, 0.0)))
-        if helicities is None:
-            helicities = UNKNOWN_HELICITY
-        if colour is None:
-            colour = 0
+        if status is None:
+            status = [-1] * n_initial + [1] * (n_legs - n_initial)
+        if mothers is None:
+            mothers = [(0, 0)] * n_initial + [(1, n_initial)] * (n_legs - n_initial)
         return cls(
             pdg_ids=_broadcast("pdg_ids", pdg_ids, legs, int),
             momenta=momenta,
             masses=_broadcast("masses", masses, legs, float),
-            helicities=_broadcast("helicities", helicities, legs, float),
-            colour=_broadcast("colour", colour, legs + (2,), int),
-            weights=_broadcast("weights", weights, (n_events,), float),
-            scale=_broadcast("scale", scale, (n_events,), float),
-            aqed=_broadcast("aqed", aqed, (n_events,), float),
-            aqcd=_broadcast("aqcd", aqcd, (n_events,), float),
+            helicities=_broadcast("helicities", UNKNOWN_HELICITY if helicities is None else helicities, legs, float),
+            colour=_broadcast("colour", 0 if colour is None else colour, legs + (2,), int),
+            weights=_broadcast("weights", weights, events, float),
+            scale=_broadcast("scale", scale, events, float),
+            aqed=_broadcast("aqed", aqed, events, float),
+            aqcd=_broadcast("aqcd", aqcd, events, float),
+            status=_broadcast("status", status, legs, int),
+            mothers=_broadcast("mothers", mothers, legs + (2,), int),
+            x1=_broadcast("x1", x1, events, float),
+            x2=_broadcast("x2", x2, events, float),
+            mu_r=_broadcast("mu_r", scale if mu_r is None else mu_r, events, float),
+            mu_f=_broadcast("mu_f", scale if mu_f is None else mu_f, events, float),
+            luminosity=_broadcast("luminosity", luminosity, events, float),
+            n_qcd=_broadcast("n_qcd", n_qcd, events, int),
+            process_id=_broadcast("process_id", process_id, events, int),
         )
 
     def __len__(self) -> int:

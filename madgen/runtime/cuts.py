@@ -125,6 +125,7 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
             mask &= jnp.all(ok, axis=-1)
         return mask
 
+    passes.plan = plan
     return passes
 
 
@@ -183,3 +184,21 @@ def _t_channel_possible(kind: str, pdg: int, initial) -> bool:
     if kind == "a":
         return charged
     return photon or any(abs(p) == abs(pdg) for p, _, _ in initial)  # lepton: Bhabha-like
+
+
+def partonic_energy_bounds(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
+                           maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> tuple[float, float]:
+    """Bounds (GeV) on sqrt(s-hat) implied by the cuts (invariant under boosts along the beam):
+    at least the sum of the final-state minimal transverse masses sqrt(m^2 + ptmin^2), at least
+    (at most) the minimal (maximal) invariant mass of a pair that is the whole final state.
+    Returns (lower, upper); upper is inf when the cuts set none."""
+    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses)
+    masses = [0.0] * len(pdg_ids) if masses is None else [float(m) for m in masses]
+    ptmin = {leg: single[0] for leg, *single in plan.singles}
+    lower = sum(math.sqrt(masses[leg] ** 2 + ptmin.get(leg, 0.0) ** 2) for leg in range(n_initial, len(pdg_ids)))
+    upper = math.inf
+    final = set(range(n_initial, len(pdg_ids)))
+    for first, second, _, _, mmin, mmax in plan.pairs:
+        if {first, second} == final:
+            lower, upper = max(lower, mmin), min(upper, mmax)
+    return lower, upper

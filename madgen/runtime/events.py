@@ -1,8 +1,11 @@
-"""Accepted events -> event records (flavours, helicities, colour flows, couplings) -> the run's
-files, chunk by chunk, so that memory stays bounded whatever the number of events.
+"""Accepted events -> event records (flavours, helicities, colour flows, scales, couplings,
+resonances) -> the run's files, chunk by chunk, so that memory stays bounded whatever the number
+of events.
 
-Helicities and leading-colour flows are chosen per event in proportion to their contributions to
-|M|^2, as MadGraph does; the selection runs in fixed-size padded batches so it compiles once.
+Flavours: within a kernel group the member subprocess of each event was chosen on the device in
+proportion to its parton luminosity. Helicities and leading-colour flows are chosen per event in
+proportion to their contributions to |M|^2, as MadGraph does; the selection runs in fixed-size
+padded batches so it compiles once per kernel.
 """
 
 from __future__ import annotations
@@ -13,41 +16,73 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from madgen.errors import RunCardError
 
 SELECTION_BATCH = 4096
-"""Events per compiled helicity/colour selection (a fixed shape: one compilation per subprocess)."""
+"""Events per compiled helicity/colour selection (a fixed shape: one compilation per kernel)."""
 
 LHE_BYTES_PER_LEG = 140
 """Size of one particle line in an LHE file (plus an event header of about as much)."""
 
+DECORATE_STREAM = 5
+"""Key stream of the helicity and colour choices."""
 
-def event_record(subprocesses, channels, momenta, channel_index, weight, scale, uniforms):
-    """The ``EventRecord`` of one chunk of accepted events (generation order kept)."""
+
+def event_record(prepared, group, accepted, weight: float, key):
+    """The ``EventRecord`` of one chunk of accepted events (order kept): ``group`` (k,) kernel group
+    and ``accepted`` (an ``Accepted`` of host arrays) of each event."""
     from madgen.runtime.columnar import EventRecord, concatenate
+    from madgen.runtime.resonances import resonance_lines
 
-    sub_of_event = np.array([channels[i].channel.subprocess for i in channel_index], dtype=np.int64)
     records, order = [], []
-    for index, sub in enumerate(subprocesses):
-        rows = np.nonzero(sub_of_event == index)[0]
+    uniforms = np.asarray(jax.random.uniform(key, (len(group), 2), dtype=np.float64))
+    for g, integrand in enumerate(prepared.integrands):
+        rows = np.nonzero(group == g)[0]
         if len(rows) == 0:
             continue
-        helicities, colour = select_helicity_and_colour(sub, momenta[rows], uniforms[rows])
-        alpha_ew, alpha_s = sub.alpha_couplings()
-        records.append(EventRecord.from_arrays(
-            pdg_ids=np.asarray(sub.pdg_ids), momenta=momenta[rows], weights=np.full(len(rows), weight),
-            masses=np.asarray(sub.masses()), helicities=helicities, colour=colour,
-            scale=scale, aqed=alpha_ew, aqcd=alpha_s))
+        kernel = integrand.kernel
+        evaluation = jax.tree_util.tree_map(lambda a: a[rows], accepted.evaluation)
+        members = np.asarray(integrand.members)[accepted.member[rows]]
+        subprocesses = prepared.process.subprocesses
+        pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
+        helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows])
+        mirrored = np.asarray(integrand.mirror_flags)[accepted.member[rows]]
+        evaluation, helicities, colour = mirror_events(mirrored, evaluation, helicities, colour)
+        alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
+        mu_f = np.maximum(evaluation.mu_f1, evaluation.mu_f2)
+        scale = mu_f if prepared.collider.has_pdf else evaluation.mu_r  # SCALUP: muF (MadGraph); muR without PDFs
+        chosen = np.take_along_axis(evaluation.densities, accepted.member[rows][:, None], axis=-1)[:, 0]
+        columns = dict(
+            pdg_ids=pdg_ids, momenta=evaluation.momenta, weights=np.full(len(rows), weight),
+            masses=np.asarray(kernel.masses(dict(prepared.parameters))), helicities=helicities, colour=colour,
+            scale=scale, aqed=alpha_ew, aqcd=evaluation.alpha_s, x1=evaluation.x1, x2=evaluation.x2,
+            mu_r=evaluation.mu_r, mu_f=mu_f, luminosity=chosen, n_qcd=integrand.n_qcd, process_id=g + 1)
+        records.append(resonance_lines(kernel, columns))
         order.append(rows)
     record = concatenate(records)
     inverse = np.argsort(np.concatenate(order), kind="stable")
     return EventRecord(**{name: column[inverse] for name, column in record.columns().items()})
 
 
-def select_helicity_and_colour(sub, momenta, uniforms):
-    """``sub.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events."""
+def mirror_events(mirrored, evaluation, helicities=None, colour=None):
+    """Events of mirror members (b a > X served by the kernel of a b > X) as they happened: the
+    kernel's event rotated by pi about the x axis (py, pz -> -py, -pz), its initial legs exchanged,
+    and so its momentum fractions."""
+    if not np.any(mirrored):
+        return evaluation, helicities, colour
+    swap = lambda a: np.where(mirrored.reshape((-1,) + (1,) * (a.ndim - 1)), a[:, [1, 0, *range(2, a.shape[1])]], a)  # noqa: E731
+    momenta = np.where(mirrored[:, None, None], evaluation.momenta * np.array([1.0, 1.0, -1.0, -1.0]),
+                       evaluation.momenta)
+    evaluation = evaluation._replace(momenta=swap(momenta), x1=np.where(mirrored, evaluation.x2, evaluation.x1),
+                                     x2=np.where(mirrored, evaluation.x1, evaluation.x2))
+    return evaluation, *(None if a is None else swap(a) for a in (helicities, colour))
+
+
+def select_helicity_and_colour(kernel, momenta, uniforms):
+    """``kernel.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events."""
     helicities, colour = [], []
     for start in range(0, len(momenta), SELECTION_BATCH):
         block, u = momenta[start:start + SELECTION_BATCH], uniforms[start:start + SELECTION_BATCH]
@@ -55,7 +90,7 @@ def select_helicity_and_colour(sub, momenta, uniforms):
         if filled < SELECTION_BATCH:
             block = np.concatenate([block, np.repeat(block[:1], SELECTION_BATCH - filled, axis=0)])
             u = np.concatenate([u, np.full((SELECTION_BATCH - filled, 2), 0.5)])
-        h, c = sub.select_helicity_and_colour(block, u, check=False)
+        h, c = kernel.select_helicity_and_colour(block, u, check=False)
         helicities.append(np.asarray(h)[:filled])
         colour.append(np.asarray(c)[:filled])
     return np.concatenate(helicities), np.concatenate(colour)
@@ -65,9 +100,9 @@ def check_disk_space(run, n_legs: int, directory: Path) -> None:
     """Refuse a run whose files cannot fit on the disk (before integrating, not after hours)."""
     per_event = 0
     if run.lhe:
-        per_event += LHE_BYTES_PER_LEG * (n_legs + 1)
+        per_event += LHE_BYTES_PER_LEG * (n_legs + 1) + (400 if run.beams else 0)
     if run.columnar:
-        per_event += 8 * n_legs * 8 + 8 * 4  # momenta, masses, helicities, colour, pdg ids + 4 scalars
+        per_event += 8 * n_legs * 11 + 8 * 10  # per line: momenta, mass, helicity, colour, pdg, status, mothers
     needed = 2 * per_event * run.n_events  # scratch files, then the final file beside them
     probe = directory
     while not probe.exists():
@@ -89,12 +124,12 @@ class RunFiles:
     """The files of one run, written into a (staging) directory: ``events.lhe``, ``events.npz`` or
     ``events.h5``, ``results.json``. Chunks stream in through ``append``; ``finish`` writes them."""
 
-    def __init__(self, directory: Path, run, process):
+    def __init__(self, directory: Path, run, pdf_info: bool = False):
         from madgen.runtime.columnar import ColumnarWriter
         from madgen.runtime.lhe import LHEWriter
 
-        self.directory, self.run, self.process = Path(directory), run, process
-        self._lhe = LHEWriter(self.directory / "events.lhe") if run.lhe else None
+        self.directory, self.run = Path(directory), run
+        self._lhe = LHEWriter(self.directory / "events.lhe", mgrwt=pdf_info) if run.lhe else None
         suffix = {"npz": "events.npz", "hdf5": "events.h5"}.get(run.columnar)
         self._columnar = ColumnarWriter(self.directory / suffix, run.columnar) if suffix else None
 
@@ -114,22 +149,38 @@ class RunFiles:
             if writer is not None:
                 writer.append(record)
 
-    def finish(self, result, collision) -> None:
+    def finish(self, result, prepared, event_weight: float) -> None:
         """Write every file complete (results.json last)."""
         from madgen.output import atomic_write_text
-        from madgen.runtime.lhe import Beams
+        from madgen.runtime.lhe import Beams, ProcessLine
 
-        process, run = self.process, self.run
-        pdg_beams = process.subprocesses[0].pdg_ids[:2]
+        run, collider = self.run, prepared.collider
+        process = prepared.process
         if self._lhe is not None:
             info = {"process": str(process.process), "run_card": run.to_yaml(),
                     "cross_section": f"{result.cross_section_pb:.10e} +- {result.error_pb:.4e} pb"}
-            self._lhe.finish(beams=Beams(pdg_beams[0], pdg_beams[1], collision.e1, collision.e2),
-                             cross_section_pb=result.cross_section_pb, error_pb=result.error_pb, header_info=info)
+            pdf_id = int(collider.pdf.lhapdf_id or 0) if collider.pdf is not None else 0
+            beams = Beams(*(b.pdg for b in collider.beams), *collider.energies,
+                          *(pdf_id if b.hadron else 0 for b in collider.beams))
+            lines = [ProcessLine(g["cross_section_pb"], g["error_pb"], event_weight, g["process_id"])
+                     for g in result.groups]
+            self._lhe.finish(beams=beams, cross_section_pb=result.cross_section_pb, error_pb=result.error_pb,
+                             header_info=info, weighting_strategy=-4, processes=lines)
         if self._columnar is not None:
-            masses = [float(m) for m in np.asarray(process.subprocesses[0].masses())[:2]]
             self._columnar.finish({
                 "process": str(process.process), "cross_section_pb": result.cross_section_pb,
-                "error_pb": result.error_pb, "seed": run.seed, "sqrt_s": collision.sqrt_s(*masses),
-                "beam_energies": [collision.e1, collision.e2]})
+                "error_pb": result.error_pb, "seed": run.seed, "sqrt_s": run_sqrt_s(prepared),
+                "beam_energies": list(collider.energies), "beams": [b.name for b in collider.beams],
+                "pdf": collider.pdf.name if collider.pdf is not None else None,
+                "lhapdf_id": collider.pdf.lhapdf_id if collider.pdf is not None else None,
+                "event_norm": run.event_norm})
         atomic_write_text(self.directory / "results.json", json.dumps(asdict(result), indent=2, sort_keys=True) + "\n")
+
+
+def run_sqrt_s(prepared) -> float:
+    """The collision energy: of the beams (hadrons), or of the process's initial particles."""
+    collider = prepared.collider
+    if collider.has_pdf:
+        return math.sqrt(collider.s)
+    masses = [float(m) for m in np.asarray(prepared.process.subprocesses[0].masses())[:2]]
+    return collider.fixed_sqrt_s(*masses)

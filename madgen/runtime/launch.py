@@ -1,10 +1,10 @@
-"""``madgen launch``: integrate a generated process at fixed beam energies, then write unweighted
-events (LHE 3.0, a columnar file) and ``results.json`` into a run directory.
+"""``madgen launch``: a prepared run (``madgen.runtime.prepared``), then unweighted events
+(LHE 3.0, a columnar file) and ``results.json`` in a run directory.
 
-Stages: checks (threshold, cuts, widths, disk space) -> channels -> VEGAS integration -> pilot
-sample and robust maximum weight -> hit-or-miss unweighting in bounded batches, each batch
-decorated (helicities, colour flows) and streamed to the files -> the run directory renamed into
-place as a whole (``madgen.output.staged_directory``): complete, or not there at all.
+Stages: checks and integration (``prepare_run``) -> pilot sample and robust maximum weights ->
+hit-or-miss unweighting on the device, the accepted events decorated (flavours, helicities, colour
+flows, resonances) and streamed to the files -> the run directory renamed into place as a whole
+(``madgen.output.staged_directory``): complete, or not there at all.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import jax
 
 from madgen.errors import MadgenError
 
@@ -28,37 +30,32 @@ class LaunchResult:
     output_dir: str
     channels: tuple[dict, ...]
     timings: dict
+    groups: tuple[dict, ...] = ()  # per kernel group: its subprocesses, cross section and error
 
 
 def launch(process, run, output_dir, force: bool = False, log=print, progress=True) -> LaunchResult:
     """Integrate ``process`` (a loaded generated package) with run card ``run``; write events into
     ``output_dir`` (replaced only with ``force``, and only if it is a madgen run directory)."""
     from madgen.output import RUN, check_replaceable, staged_directory
-    from madgen.runtime.channels import batch_size, prepare_channels, subprocesses_of
     from madgen.runtime.events import RunFiles, check_disk_space
-    from madgen.runtime.integrate import integrate_channels
+    from madgen.runtime.prepared import prepare_run, subprocesses_of
 
     output_dir = Path(output_dir)
     check_replaceable(output_dir, RUN, force)  # before hours of integration, not after
-    subprocesses = subprocesses_of(process)
-    check_disk_space(run, max(sub.n_legs for sub in subprocesses), output_dir.parent)
-    timings = {}
+    check_disk_space(run, max(sub.n_legs for sub in subprocesses_of(process)), output_dir.parent)
     start = time.perf_counter()
-    channels, rng, collision = prepare_channels(process, run)
-    with staged_directory(output_dir, RUN, force=force) as staging, RunFiles(staging, run, process) as files:
-        chunk = batch_size(run, len(channels))
-        log(f"integrating {process.process} at beam energies {collision.e1:g} x {collision.e2:g} GeV: "
-            f"{len(channels)} channel(s), {run.iterations} iterations")
-        result = integrate_channels(channels, run, chunk, rng, log=log)
-        timings["integration_s"] = time.perf_counter() - start
-        if not result.cross_section_pb > 0:
-            raise MadgenError(f"the cross section of '{process.process}' vanishes with these cuts "
-                              f"({run.path}): no events can be generated; loosen the cuts")
-        log(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb "
-            f"({100 * result.relative_error:.3g}%, {result.n_points} points)")
+    prepared = prepare_run(process, run, log=log)
+    timings = {"integration_s": time.perf_counter() - start}
+    result = prepared.result
+    if not result.cross_section_pb > 0:
+        raise MadgenError(f"the cross section of '{process.process}' vanishes with these cuts "
+                          f"({run.path}): no events can be generated; loosen the cuts")
+    log(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb "
+        f"({100 * result.relative_error:.3g}%, {result.n_points} points)")
+    with staged_directory(output_dir, RUN, force=force) as staging, \
+            RunFiles(staging, run, pdf_info=prepared.collider.has_pdf) as files:
         start = time.perf_counter()
-        plan, n_kept = _stream_events(files, subprocesses, channels, run, result.cross_section_pb, rng, chunk,
-                                      progress)
+        plan, n_kept = _stream_events(files, prepared, progress)
         timings["unweighting_s"] = time.perf_counter() - start
         log(f"{n_kept} unweighted events (efficiency {plan.efficiency:.3g})")
         launch_result = LaunchResult(
@@ -66,27 +63,47 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
             plan.max_weight, str(output_dir),
             tuple({"channel": c.channel.label, "cross_section_pb": c.cross_section_pb, "error_pb": c.error_pb,
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
-            timings)
-        files.finish(launch_result, collision)
+            timings, group_results(prepared))
+        files.finish(launch_result, prepared, event_weight(run, result.cross_section_pb))
     return launch_result
 
 
-def _stream_events(files, subprocesses, channels, run, cross_section_pb, rng, chunk, progress):
-    """Unweight batch by batch, each batch decorated and streamed into the run's files; returns
-    (the ``Unweighting`` plan, the number of events)."""
-    from madgen.runtime.events import event_record
-    from madgen.runtime.unweight import accepted_batches, plan_unweighting
+def event_weight(run, cross_section_pb: float) -> float:
+    """The weight of every unweighted event, by MadGraph's ``event_norm``: sigma (average), sigma / N
+    (sum) or 1 (unity)."""
+    return {"average": cross_section_pb, "sum": cross_section_pb / run.n_events, "unity": 1.0}[run.event_norm]
 
-    plan = plan_unweighting(channels, run.n_events, rng, chunk, run.max_weight_tolerance)
-    weight = cross_section_pb / run.n_events
+
+def group_results(prepared) -> tuple[dict, ...]:
+    """Per kernel group (LHE process id): its subprocesses, cross section and error in pb."""
+    import math
+
+    groups = []
+    for g, integrand in enumerate(prepared.integrands):
+        rows = [r for r in prepared.result.channels if r.channel.group == g]
+        groups.append({"process_id": g + 1,
+                       "subprocesses": [prepared.process.subprocesses[m].process for m in integrand.members],
+                       "cross_section_pb": sum(r.cross_section_pb for r in rows),
+                       "error_pb": math.sqrt(sum(r.error_pb ** 2 for r in rows))})
+    return tuple(groups)
+
+
+def _stream_events(files, prepared, progress):
+    """Unweight on the device, decorate and stream the events into the run's files in rounds;
+    returns (the ``Unweighting`` plan, the number of events)."""
+    from madgen.runtime.events import DECORATE_STREAM, event_record
+
+    run = prepared.run
+    plan = prepared.plan_unweighting(run.n_events)
+    weight = event_weight(run, prepared.result.cross_section_pb)
+    key = jax.random.fold_in(prepared.key, DECORATE_STREAM)
     bar = _progress(run.n_events, progress)
     n_kept = 0
     try:
-        for momenta, channel_index in accepted_batches(channels, plan, run.n_events, rng, chunk):
-            uniforms = rng.random((len(momenta), 2))
-            files.append(event_record(subprocesses, channels, momenta, channel_index, weight, run.scale, uniforms))
-            n_kept += len(momenta)
-            bar.update(len(momenta))
+        for chunk, (group, accepted) in enumerate(prepared.events(run.n_events, plan)):
+            files.append(event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk)))
+            n_kept += len(group)
+            bar.update(len(group))
     finally:
         bar.close()
     return plan, n_kept

@@ -15,14 +15,14 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from madgen.output import atomic_file, temporary_file
 from madgen.runtime.columnar import EventRecord, _as_chunks
 
-INITIAL, FINAL = -1, 1  # ISTUP
+INITIAL, FINAL, RESONANCE = -1, 1, 2  # ISTUP
 _INIT_BEAMS = " {:8d} {:8d} {:+.10e} {:+.10e} {:d} {:d} {:d} {:d} {:d} {:d}\n"
 _INIT_PROCESS = " {:+.10e} {:+.10e} {:+.10e} {:d}\n"
 _EVENT = " {:d} {:6d} {:+.10e} {:.10e} {:.10e} {:.10e}\n"
@@ -32,27 +32,42 @@ _PARTICLE = (" {:8d} {:2d} {:4d} {:4d} {:4d} {:4d} {:+.10e} {:+.10e} {:+.10e} {:
 
 @dataclass(frozen=True)
 class Beams:
-    """Beam particles (PDG ids of the initial state) and energies in GeV; beam 1 along +z."""
+    """Beam particles (PDG ids: 2212 for protons, else the initial particles), energies in GeV
+    (beam 1 along +z) and the LHAPDF ids of their PDF sets (0: none)."""
 
     pdg1: int
     pdg2: int
     energy1: float
     energy2: float
+    pdf1: int = 0
+    pdf2: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessLine:
+    """One process of ``<init>``: cross section and error in pb, XMAXUP, and its id (LPRUP)."""
+
+    cross_section_pb: float
+    error_pb: float
+    max_weight: float
+    process_id: int
 
 
 def write_lhe(path: str | Path, *, beams: Beams | tuple[int, int, float, float], process_id: int = 1,
               cross_section_pb: float, error_pb: float, max_weight: float | None = None,
               events: EventRecord | Iterable[EventRecord], header_info: Mapping[str, str] | None = None,
-              n_initial: int = 2, weighting_strategy: int = 3, generator: str = "madgen") -> Path:
-    """Write ``events`` (one record or an iterable of chunks, streamed) as an LHE 3.0 file.
+              n_initial: int = 2, weighting_strategy: int = 3, generator: str = "madgen",
+              mgrwt: bool = False) -> Path:
+    """Write ``events`` (one record or an iterable of chunks, streamed) as an LHE 3.0 file with one
+    process ``process_id`` (every event's IDPRUP).
 
     ``header_info`` entries become elements of ``<header><madgen>`` (e.g. ``run_card``,
     ``process``, ``param_card`` text), wrapped in CDATA.  ``max_weight`` (XMAXUP) defaults to the
-    largest |weight| written.  Returns ``path``.
+    largest |weight| written; ``mgrwt`` adds MadGraph's per-event ``<mgrwt>`` block.  Returns ``path``.
     """
     path = Path(path)
     _generator_block(header_info, generator)  # checked before any event is formatted
-    with LHEWriter(path, process_id=process_id, n_initial=n_initial) as writer:
+    with LHEWriter(path, process_id=process_id, n_initial=n_initial, mgrwt=mgrwt) as writer:
         for record in _as_chunks(events):
             writer.append(record)
         writer.finish(beams=beams, cross_section_pb=cross_section_pb, error_pb=error_pb,
@@ -64,11 +79,12 @@ def write_lhe(path: str | Path, *, beams: Beams | tuple[int, int, float, float],
 class LHEWriter:
     """Streams event chunks into a locked scratch file beside ``path``; ``finish`` writes the
     complete file atomically (header and ``<init>`` need the totals, so they come last). Leaving
-    the ``with`` block without ``finish`` (an error, Ctrl-C) writes nothing."""
+    the ``with`` block without ``finish`` (an error, Ctrl-C) writes nothing. ``process_id``: the
+    IDPRUP of every event (None: each record's ``process_id`` column)."""
 
-    def __init__(self, path: str | Path, process_id: int = 1, n_initial: int = 2):
+    def __init__(self, path: str | Path, process_id: int | None = None, n_initial: int = 2, mgrwt: bool = False):
         self.path = Path(path)
-        self.process_id, self.n_initial = process_id, n_initial
+        self.process_id, self.n_initial, self.mgrwt = process_id, n_initial, mgrwt
         self.n_events, self.largest = 0, 0.0
         self._scratch = None
         self._body = None
@@ -84,24 +100,27 @@ class LHEWriter:
     def append(self, record: EventRecord) -> None:
         """Format and stream one chunk of events."""
         _check_legs(record, self.n_initial)
-        self._body.write(format_events(record, self.process_id, self.n_initial))
+        self._body.write(format_events(record, self.process_id, mgrwt=self.mgrwt))
         self.n_events += len(record)
         if len(record):
             self.largest = max(self.largest, float(np.max(np.abs(record.weights))))
 
     def finish(self, *, beams: Beams | tuple, cross_section_pb: float, error_pb: float,
                max_weight: float | None = None, header_info: Mapping[str, str] | None = None,
-               weighting_strategy: int = 3, generator: str = "madgen") -> Path:
-        """Write the complete file: header, ``<init>`` (XMAXUP: ``max_weight`` or the largest
-        |weight| streamed) and the events."""
+               weighting_strategy: int = 3, generator: str = "madgen",
+               processes: Sequence[ProcessLine] | None = None) -> Path:
+        """Write the complete file: header, ``<init>`` (``processes``, or one process with XMAXUP
+        ``max_weight`` or the largest |weight| streamed) and the events."""
         beams = beams if isinstance(beams, Beams) else Beams(*beams)
         generator_block = _generator_block(header_info, generator)
+        if processes is None:
+            processes = [ProcessLine(cross_section_pb, error_pb, self.largest if max_weight is None else max_weight,
+                                     1 if self.process_id is None else self.process_id)]
         self._body.flush()
         self._body.seek(0)
         with atomic_file(self.path, "w") as stream:
             stream.write(_header(self.n_events, cross_section_pb, generator_block))
-            stream.write(_init_block(beams, self.process_id, cross_section_pb, error_pb,
-                                     self.largest if max_weight is None else max_weight, weighting_strategy))
+            stream.write(_init_block(beams, processes, weighting_strategy))
             shutil.copyfileobj(self._body, stream)
             stream.write("</LesHouchesEvents>\n")
         return self.path
@@ -112,23 +131,58 @@ def _check_legs(record: EventRecord, n_initial: int) -> None:
         raise ValueError(f"events have {record.n_legs} legs; need more than n_initial = {n_initial} (1 or 2)")
 
 
-def format_events(record: EventRecord, process_id: int = 1, n_initial: int = 2) -> str:
-    """The ``<event>`` blocks of a record: status -1 for initial legs, +1 for final ones."""
-    n_legs = record.n_legs
-    status = [INITIAL] * n_initial + [FINAL] * (n_legs - n_initial)
-    mothers = [(0, 0)] * n_initial + [(1, n_initial)] * (n_legs - n_initial)
+def fortran_e(value: float, digits: int = 8, width: int = 15) -> str:
+    """``value`` as Fortran's E<width>.<digits> writes it (0.12345678E+03), as in MadGraph's blocks."""
+    if value == 0 or not np.isfinite(value):
+        mantissa, exponent = (0.0, 0) if value == 0 else (value, 0)
+    else:
+        exponent = int(np.floor(np.log10(abs(value)))) + 1
+        mantissa = value / 10.0 ** exponent
+        if round(abs(mantissa), digits) >= 1.0:
+            mantissa, exponent = mantissa / 10.0, exponent + 1
+    text = f"{mantissa:.{digits}f}".replace("0.", "0.", 1) + f"E{exponent:+03d}"
+    if text.startswith("-0."):
+        text = "-0." + text[3:]
+    return text.rjust(width)
+
+
+def mgrwt_block(n_qcd: int, mu_r: float, partons: tuple[int, int], x: tuple[float, float], mu_f: float,
+                factor: float) -> str:
+    """MadGraph's ``<mgrwt>`` block of one event (``unwgt.f``: formats (a,I3,E15.8,a) and
+    (a,I3,I9,2E15.8,a)), for a leading-order event without merging."""
+    lines = ["<mgrwt>\n", f"<rscale>{n_qcd:3d}{fortran_e(mu_r)}</rscale>\n", "<asrwt>0</asrwt>\n"]
+    for beam in (0, 1):
+        lines.append(f'<pdfrwt beam="{beam + 1}">{1:3d}{partons[beam]:9d}{fortran_e(x[beam])}'
+                     f"{fortran_e(mu_f)}</pdfrwt>\n")
+    lines += [f"<totfact>{fortran_e(factor)}</totfact>\n", "</mgrwt>\n"]
+    return "".join(lines)
+
+
+def format_events(record: EventRecord, process_id: int | None = None, n_initial: int = 2,
+                  mgrwt: bool = False) -> str:
+    """The ``<event>`` blocks of a record (its statuses and mothers; ``n_initial`` is not needed
+    and kept for callers of the older signature). ``process_id`` overrides the record's IDPRUP."""
+    n_lines = record.n_legs
     pdg, momenta = record.pdg_ids.tolist(), record.momenta.tolist()
     masses, helicities, colour = record.masses.tolist(), record.helicities.tolist(), record.colour.tolist()
-    info = zip(record.weights.tolist(), record.scale.tolist(), record.aqed.tolist(), record.aqcd.tolist())
+    status, mothers = record.status.tolist(), record.mothers.tolist()
+    ids = record.process_id.tolist() if process_id is None else [process_id] * len(record)
+    info = zip(record.weights.tolist(), record.scale.tolist(), record.aqed.tolist(), record.aqcd.tolist(), ids)
     lines = []
-    for event, (weight, scale, aqed, aqcd) in enumerate(info):
+    for event, (weight, scale, aqed, aqcd, pid) in enumerate(info):
         lines.append("<event>\n")
-        lines.append(_EVENT.format(n_legs, process_id, weight, scale, aqed, aqcd))
-        for leg in range(n_legs):
-            energy, px, py, pz = momenta[event][leg]
-            colour1, colour2 = colour[event][leg]
-            lines.append(_PARTICLE.format(pdg[event][leg], status[leg], *mothers[leg], colour1, colour2,
-                                          px, py, pz, energy, masses[event][leg], 0.0, helicities[event][leg]))
+        lines.append(_EVENT.format(n_lines, pid, weight, scale, aqed, aqcd))
+        for line in range(n_lines):
+            energy, px, py, pz = momenta[event][line]
+            colour1, colour2 = colour[event][line]
+            lines.append(_PARTICLE.format(pdg[event][line], status[event][line], *mothers[event][line], colour1,
+                                          colour2, px, py, pz, energy, masses[event][line], 0.0,
+                                          helicities[event][line]))
+        if mgrwt:
+            lines.append(mgrwt_block(int(record.n_qcd[event]), float(record.mu_r[event]),
+                                     (pdg[event][0], pdg[event][1]), (float(record.x1[event]), float(record.x2[event])),
+                                     float(record.mu_f[event]), float(record.luminosity[event] * record.aqcd[event]
+                                                                      ** record.n_qcd[event])))
         lines.append("</event>\n")
     return "".join(lines)
 
@@ -157,10 +211,8 @@ def _header(n_events: int, cross_section_pb: float, generator_block: str) -> str
             "</MGGenerationInfo>\n" + generator_block + "</header>\n")
 
 
-def _init_block(beams: Beams, process_id: int, cross_section_pb: float, error_pb: float,
-                max_weight: float, weighting_strategy: int) -> str:
-    return ("<init>\n"
-            + _INIT_BEAMS.format(beams.pdg1, beams.pdg2, beams.energy1, beams.energy2, 0, 0, 0, 0,
-                                 weighting_strategy, 1)
-            + _INIT_PROCESS.format(cross_section_pb, error_pb, max_weight, process_id)
-            + "</init>\n")
+def _init_block(beams: Beams, processes: Sequence[ProcessLine], weighting_strategy: int) -> str:
+    lines = ["<init>\n", _INIT_BEAMS.format(beams.pdg1, beams.pdg2, beams.energy1, beams.energy2, 0, 0,
+                                            beams.pdf1, beams.pdf2, weighting_strategy, len(processes))]
+    lines += [_INIT_PROCESS.format(p.cross_section_pb, p.error_pb, p.max_weight, p.process_id) for p in processes]
+    return "".join(lines) + "</init>\n"

@@ -1,8 +1,9 @@
 """``run.yaml``: the card that says how to run a generated process (MadGraph's run_card).
 
-Beams (``sqrt_s`` or ``beam_energies``), number of unweighted events, seed, fixed scale,
-generation-level ``cuts`` (MadGraph run_card names, defaults and meaning), integration
-settings and output formats.  Every key is documented in ``docs/run_card.md``.
+Beams (``sqrt_s`` or ``beam_energies``; ``beams: [p, p]`` and ``pdf`` for hadron collisions),
+number of unweighted events, seed, scales (MadGraph's fixed and dynamical choices),
+generation-level ``cuts`` (MadGraph run_card names, defaults and meaning), ``bwcutoff``,
+integration settings and output formats.  Every key is documented in ``docs/run_card.md``.
 Errors are :class:`RunCardError` naming the file and key and saying what to write instead.
 """
 
@@ -50,21 +51,21 @@ _UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherw
 
 CHANNELS = ("multichannel", "rambo")
 COLUMNAR_FORMATS = ("npz", "hdf5")
+EVENT_NORMS = ("average", "sum", "unity")  # MadGraph's event_norm: each weight sigma, sigma / N, 1
 DEFAULT_SCALE = 91.188  # MadGraph's run_card `scale` (GeV), also its dsqrt_q2fact1/2
+DEFAULT_BWCUTOFF = 15.0  # MadGraph's run_card `bwcutoff`
+LPP = {1: "p", -1: "p~", 0: None}  # MadGraph's lpp1/lpp2: proton, antiproton, no PDF
 
-KNOWN_KEYS = ("sqrt_s", "beam_energies", "n_events", "seed", "scale", "maxjetflavor", "cuts",
-              "warmup_iterations", "iterations", "points_per_iteration", "target_precision", "channels", "batch_size",
-              "max_weight_tolerance", "lhe", "columnar")
-ALIASES = {"nevents": "n_events", "iseed": "seed", "fixed_scale": "scale"}  # MadGraph spellings
+KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "pdf", "n_events", "seed", "scale", "dsqrt_q2fact1",
+              "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
+              "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
+              "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar")
+ALIASES = {"nevents": "n_events", "iseed": "seed", "fixed_scale": "scale", "lhaid": "pdf"}  # MadGraph spellings
 _HINTS = {
     "ebeam1": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
     "ebeam2": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
-    "lpp1": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
-    "lpp2": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
-    "pdlabel": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
-    "lhaid": "madgen has no PDFs: the beams are the initial-state particles of the process; remove it",
-    "fixed_ren_scale": "the scale is always fixed in madgen; set it with 'scale: <GeV>'",
-    "dynamical_scale_choice": "only a fixed scale is supported; set it with 'scale: <GeV>'",
+    "pdlabel": "name the PDF set with 'pdf: <LHAPDF name, id or directory>' (MadGraph's pdlabel = lhapdf with "
+               "lhaid; 'lhaid' is accepted)",
 }
 
 
@@ -88,11 +89,20 @@ class RunCard:
 
     path: str  # where the card was read from ("<string>" if not a file)
     beam_energies: tuple[float, float]  # GeV; beam 1 along +z
+    beams: tuple | None = None  # per beam: "p", "p~", a particle (name or PDG id), None (the process's)
+    pdf: str | int | None = None  # LHAPDF set name, id or directory (hadron beams; default nn23lo1)
     n_events: int = 10000
     seed: int = 0
     scale: float = DEFAULT_SCALE
+    dsqrt_q2fact1: float = DEFAULT_SCALE
+    dsqrt_q2fact2: float = DEFAULT_SCALE
+    fixed_ren_scale: bool = True
+    fixed_fac_scale: bool = True
+    dynamical_scale_choice: int = 3
+    scalefact: float = 1.0
     maxjetflavor: int = 4
     cuts: Cuts = field(default_factory=Cuts)
+    bwcutoff: float = DEFAULT_BWCUTOFF
     warmup_iterations: int = 5
     iterations: int = 10
     points_per_iteration: int = 20000
@@ -100,6 +110,7 @@ class RunCard:
     channels: str = "multichannel"
     batch_size: int = 8192  # points per compiled evaluation
     max_weight_tolerance: float = 0.001  # fraction of sigma the unweighting may truncate (0 = exact)
+    event_norm: str = "average"
     lhe: bool = True
     columnar: str | None = "npz"
 
@@ -108,6 +119,14 @@ class RunCard:
         """Collision energy of massless beams: sqrt(4 E1 E2)."""
         e1, e2 = self.beam_energies
         return 2.0 * math.sqrt(e1 * e2)
+
+    @property
+    def scales(self):
+        """The scale settings (``madgen.runtime.scales.ScaleChoice``)."""
+        from madgen.runtime.scales import ScaleChoice
+
+        return ScaleChoice(self.scale, self.dsqrt_q2fact1, self.dsqrt_q2fact2, self.fixed_ren_scale,
+                           self.fixed_fac_scale, self.dynamical_scale_choice, self.scalefact)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, source: str = "<string>") -> RunCard:
@@ -178,15 +197,25 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
     data = _resolve_aliases({str(k): v for k, v in data.items()}, source)
     _reject_unknown(data, KNOWN_KEYS, source, "")
     where = _Where(source)
-    beams = _read_beams(data, where)
+    energies = _read_beams(data, where)
+    dynamic = data.get("dynamical_scale_choice") is not None
     card = RunCard(
         path=source,
-        beam_energies=beams,
+        beam_energies=energies,
+        beams=_read_beam_kinds(data, where),
+        pdf=_read_pdf(data, where),
         n_events=_integer(data, "n_events", 10000, where, minimum=1),
         seed=_integer(data, "seed", 0, where, minimum=0),
         scale=_number(data, "scale", DEFAULT_SCALE, where, positive=True),
+        dsqrt_q2fact1=_number(data, "dsqrt_q2fact1", DEFAULT_SCALE, where, positive=True),
+        dsqrt_q2fact2=_number(data, "dsqrt_q2fact2", DEFAULT_SCALE, where, positive=True),
+        fixed_ren_scale=_boolean(data, "fixed_ren_scale", not dynamic, where),
+        fixed_fac_scale=_boolean(data, "fixed_fac_scale", not dynamic, where),
+        dynamical_scale_choice=_scale_choice(data, where),
+        scalefact=_number(data, "scalefact", 1.0, where, positive=True),
         maxjetflavor=_integer(data, "maxjetflavor", 4, where, minimum=0, maximum=5),
         cuts=_read_cuts(data.get("cuts"), where),
+        bwcutoff=_number(data, "bwcutoff", DEFAULT_BWCUTOFF, where, positive=True),
         warmup_iterations=_integer(data, "warmup_iterations", 5, where, minimum=1),
         iterations=_integer(data, "iterations", 10, where, minimum=1),
         points_per_iteration=_integer(data, "points_per_iteration", 20000, where, minimum=1),
@@ -194,6 +223,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         channels=_choice(data, "channels", "multichannel", CHANNELS, where),
         batch_size=_integer(data, "batch_size", 8192, where, minimum=1),
         max_weight_tolerance=_tolerance(data, "max_weight_tolerance", 0.001, where),
+        event_norm=_choice(data, "event_norm", "average", EVENT_NORMS, where),
         lhe=_boolean(data, "lhe", True, where),
         columnar=_read_columnar(data, where),
     )
@@ -215,7 +245,30 @@ def _resolve_aliases(data: dict, source: str) -> dict:
             if key in result:
                 raise RunCardError(f"{source}: keys '{alias}' and '{key}' mean the same; keep '{key}'")
             result[key] = result.pop(alias)
-    return result
+    return _resolve_lpp(result, source)
+
+
+def _resolve_lpp(data: dict, source: str) -> dict:
+    """MadGraph's lpp1/lpp2 (1 proton, -1 antiproton, 0 no PDF) as ``beams``."""
+    given = [key for key in ("lpp1", "lpp2") if key in data]
+    if not given:
+        return data
+    if "beams" in data:
+        raise RunCardError(f"{source}: keys '{given[0]}' and 'beams' say the same; keep 'beams'")
+    if len(given) == 1:
+        other = "lpp2" if given[0] == "lpp1" else "lpp1"
+        raise RunCardError(f"{source}: key '{given[0]}' without '{other}': give both (1 proton, -1 antiproton, "
+                           "0 the process's particle), or 'beams: [p, p]'")
+    beams = []
+    for key in ("lpp1", "lpp2"):
+        value = data.pop(key)
+        if isinstance(value, bool) or value not in LPP:
+            raise RunCardError(f"{source}, key '{key}': expected 1 (proton), -1 (antiproton) or 0 (no PDF), got "
+                               f"{_describe(value)}; photons from protons (2) and lepton ISR (3, 4) are not "
+                               "supported")
+        beams.append(LPP[value])
+    data["beams"] = beams
+    return data
 
 
 def _reject_unknown(data: Mapping, allowed, source: str, prefix: str) -> None:
@@ -338,6 +391,48 @@ def _read_beams(data, where: _Where) -> tuple[float, float]:
             raise where.error("beam_energies", f"beam {index}: the energy must be positive (GeV), got {energy!r}")
         energies.append(float(energy))
     return (energies[0], energies[1])
+
+
+def _read_beam_kinds(data, where: _Where):
+    """``beams: [p, p]``: per beam "p", "p~" (hadrons), a particle of the process (name or PDG id),
+    or null (the process's own initial particle)."""
+    value = data.get("beams")
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise where.error("beams", f"expected two beams such as [p, p] or [p, p~] or [e-, p], got {_describe(value)}")
+    beams = []
+    for index, beam in enumerate(value, start=1):
+        if beam is None or isinstance(beam, str) and beam.strip():
+            beams.append(beam.strip() if isinstance(beam, str) else None)
+        elif isinstance(beam, int) and not isinstance(beam, bool):
+            beams.append({2212: "p", -2212: "p~"}.get(beam, beam))
+        else:
+            raise where.error("beams", f"beam {index}: expected p, p~ or a particle name, got {_describe(beam)}")
+    if all(b is None for b in beams):
+        return None
+    return tuple(beams)
+
+
+def _read_pdf(data, where: _Where):
+    value = data.get("pdf")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        raise where.error("pdf", f"expected an LHAPDF set name, id or directory, got {_describe(value)}")
+    return value.strip() if isinstance(value, str) else value
+
+
+def _scale_choice(data, where: _Where) -> int:
+    from madgen.runtime.scales import DYNAMICAL_SCALE_CHOICES
+
+    value = _integer(data, "dynamical_scale_choice", 3, where)
+    if value not in DYNAMICAL_SCALE_CHOICES:
+        choices = "; ".join(f"{k}: {v}" for k, v in DYNAMICAL_SCALE_CHOICES.items())
+        extra = " (-1, MadGraph's CKKW clustering, and 0, a user's Fortran function, have no equivalent here)" \
+            if value in (-1, 0) else ""
+        raise where.error("dynamical_scale_choice", f"must be one of {choices}; got {value}{extra}")
+    return value
 
 
 def _read_cuts(value, where: _Where) -> Cuts:

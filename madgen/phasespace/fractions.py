@@ -1,0 +1,79 @@
+"""Momentum fractions of partons in hadron beams: (x1, x2) from uniform numbers, in JAX.
+
+With s the beam-beam invariant (massless beams: s = 4 E1 E2), s-hat = tau s = x1 x2 s and the
+rapidity of the partonic system y = log(x1 / x2) / 2:
+
+    dx1 dx2 = dtau dy,   x1 = sqrt(tau) e^y,   x2 = sqrt(tau) e^-y,   |y| <= -log(tau) / 2.
+
+tau is mapped on [tau_min, tau_max] so that the partonic cross section is flat: a Breit-Wigner in
+s-hat when the whole final state is one s-channel resonance (Z, W, H, a heavy BSM state; MadGraph's
+choice for a resonant s-hat), 1/tau otherwise (thresholds such as t t~: the luminosity falls like a
+power of tau and the 1/tau map flattens its leading behaviour). y is flat. With one hadron beam the
+other parton carries the whole beam energy: x = tau, one random number.
+
+Every map returns the exact inverse density, so E_u[f(x1, x2) J] = ∫ dx1 dx2 f.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+
+from madgen.phasespace.mappings import breit_wigner_map, log_map
+
+
+@dataclass(frozen=True)
+class FractionMap:
+    """How tau is sampled: ``resonance`` = (mass, width) parameter names of an s-channel propagator
+    carrying the whole final state (a Breit-Wigner in s-hat; a massless one: 1/s-hat), or None (1/tau).
+    ``hadrons`` = which of the two beams are hadrons (at least one)."""
+
+    hadrons: tuple[bool, bool]
+    resonance: tuple[str, str] | None = None
+
+    @property
+    def ndim(self) -> int:
+        """Random numbers per point: 2 with two hadron beams, 1 with one."""
+        return sum(self.hadrons)
+
+
+def sample_tau(u, tau_min, tau_max, s, resonance=None):
+    """tau in [tau_min, tau_max] and dtau/du: Breit-Wigner in s-hat = tau s for ``resonance`` =
+    (mass, width) values with mass * width > 0, 1/tau otherwise (also for a massless resonance)."""
+    tau_max = jnp.maximum(tau_max, tau_min)
+    tau_log, jac_log = log_map(u, tau_min, tau_max, 0.0)
+    if resonance is None:
+        return tau_log, jac_log
+    mass, width = resonance
+    s_hat, jac_s = breit_wigner_map(u, tau_min * s, tau_max * s, mass, width)
+    massive = mass * width > 0
+    return jnp.where(massive, s_hat / s, tau_log), jnp.where(massive, jac_s / s, jac_log)
+
+
+def sample_fractions(u, hadrons: tuple[bool, bool], tau_min, tau_max, s, resonance=None):
+    """(x1, x2, Jacobian) per point from u of shape (batch, n_hadrons) in [0, 1).
+
+    ``hadrons``: which beams carry partons with a momentum fraction (the other beam's particle takes
+    the whole beam: x = 1). ``tau_min``/``tau_max``: the range of s-hat / s the run can reach;
+    ``resonance``: (mass, width) values for a Breit-Wigner in s-hat (see ``sample_tau``).
+    """
+    tau, jacobian = sample_tau(u[..., 0], tau_min, tau_max, s, resonance)
+    if hadrons == (True, True):
+        half_range = -0.5 * jnp.log(tau)
+        y = (2.0 * u[..., 1] - 1.0) * half_range
+        root = jnp.sqrt(tau)
+        return root * jnp.exp(y), root * jnp.exp(-y), jacobian * 2.0 * half_range
+    one = jnp.ones_like(tau)
+    if hadrons == (True, False):
+        return tau, one, jacobian
+    if hadrons == (False, True):
+        return one, tau, jacobian
+    raise ValueError("sample_fractions needs at least one hadron beam")
+
+
+def parton_momenta(x1, x2, energy1, energy2):
+    """Massless incoming partons (..., 2, 4) in the lab: x1 E1 along +z, x2 E2 along -z."""
+    e1, e2 = x1 * energy1, x2 * energy2
+    zero = jnp.zeros_like(e1)
+    return jnp.stack([jnp.stack([e1, zero, zero, e1], axis=-1), jnp.stack([e2, zero, zero, -e2], axis=-1)], axis=-2)

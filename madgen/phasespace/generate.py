@@ -1,0 +1,246 @@
+"""Momenta and weights of one diagram's phase-space channel (a ``DiagramChannel``), in JAX.
+
+For 2 -> n at a centre-of-mass energy sqrt_s (a scalar, or one value per point) with
+ndim = 3n - 4 random numbers per point:
+
+* invariant masses of s-channel systems top-down, each within the range its parent's mass and its
+  siblings' (chosen or minimal) masses leave: a Breit-Wigner (arctan) map for a propagator with mass
+  and width, a 1/(s - s_min + ε S) map for a massive propagator whose pole lies at the lower edge of
+  its range (radiation off a massive line: t* -> t g), a 1/(s + ε S) map for a massless one, flat
+  otherwise (pseudo-systems of 4-point vertices);
+* the t-channel chain as sequential 2 -> 2 steps (q_j + p_b -> k_j + R_{j+1}) with t_j = (q_j - k_j)²
+  sampled with density ∝ 1/(A - t), A = max(M², t_max) + ε S, and a flat azimuth; the masses of the
+  remaining systems R_j flat in s;
+* isotropic two-body decays in the rest frame of every system.
+
+The weight is the exact inverse density: E_x[f(p(x)) w(x)] = ∫ dΦ_n f with
+dΦ_n = (2π)^(4-3n) Π d³p/(2E) δ⁴(P - Σp). The flux factor is not included.
+
+``windows`` restricts the invariant mass of chosen systems (decay-chain resonances with MadGraph's
+``bwcutoff``: |m - M| <= bwcutoff Γ): their masses are sampled only inside the window, and points
+whose window is closed get weight 0.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import jax.numpy as jnp
+
+from madgen.phasespace.kinematics import (beams_cm, boost, boost_to_rest, decay_two_body, from_angles, kallen,
+                                          mass_squared, rotate_z_to, safe_sqrt)
+from madgen.phasespace.mappings import breit_wigner_map, flat_map, log_map
+
+REGULATOR = 1e-4
+"""ε: 1/(s + ε S) and 1/(A - t) maps of massless propagators are regulated at the scale ε S, S = sqrt_s²."""
+
+THRESHOLD_WIDTHS = 5.0
+"""A massive propagator whose pole lies within this many widths of the lower edge of its mass range
+(M - m_min < 5 Γ: soft radiation off a massive line) is sampled with 1/(s - s_min + ε S), not a
+Breit-Wigner: its peak is the soft region at the edge, not a resonance."""
+
+ZERO = "ZERO"
+
+
+def parameter_value(parameters, name: str, context: str):
+    """The real value of a UFO parameter (0 for "ZERO"); a clear error when it is missing."""
+    if name == ZERO:
+        return jnp.asarray(0.0)
+    if parameters is None or name not in parameters:
+        raise KeyError(f"{context} needs parameter '{name}'; pass parameters with it "
+                       "(e.g. madgen.phasespace.propagator_parameters(process))")
+    return jnp.real(jnp.asarray(parameters[name]))
+
+
+class _Builder:
+    """The state of one generation: random columns handed out in order, the running weight, the
+    chosen system masses and the momenta of the legs."""
+
+    def __init__(self, channel, x, sqrt_s, masses, parameters, windows):
+        self.channel, self.x, self.used = channel, x, 0
+        self.context = f"phase-space channel of diagram {channel.diagram}"
+        self.batch = x.shape[:-1]
+        self.sqrt_s = sqrt_s
+        self.s_total = sqrt_s**2
+        self.leg_mass = {leg: masses[..., i] for i, leg in enumerate(channel.legs)}
+        self.parameters = parameters
+        self.windows = windows or {}
+        self.weight = jnp.ones(self.batch)
+        self.open = jnp.ones(self.batch, dtype=bool)
+        self.masses_of: dict[tuple[int, ...], jnp.ndarray] = {}
+        self.momenta: dict[int, jnp.ndarray] = {}
+
+    def column(self):
+        if self.used >= self.x.shape[-1]:
+            raise ValueError(f"{self.context}: ran out of random numbers after {self.used}")
+        self.used += 1
+        return self.x[..., self.used - 1]
+
+    def value(self, name):
+        return parameter_value(self.parameters, name, self.context)
+
+    def min_mass(self, system):
+        return sum(self.leg_mass[leg] for leg in system.legs)
+
+
+def _window(builder: _Builder, legs, lo, hi):
+    """[lo, hi] (squared masses) intersected with the system's bwcutoff window, if it has one."""
+    if legs not in builder.windows:
+        return lo, hi
+    mass_name, width_name, cutoff = builder.windows[legs]
+    mass, width = builder.value(mass_name), builder.value(width_name)
+    low, high = jnp.maximum(mass - cutoff * width, 0.0) ** 2, (mass + cutoff * width) ** 2
+    new_lo, new_hi = jnp.maximum(lo, low), jnp.minimum(hi, high)
+    builder.open = builder.open & (new_hi > new_lo)
+    return new_lo, jnp.maximum(new_hi, new_lo)
+
+
+def _sample_invariant(builder: _Builder, system, u, lo, hi):
+    """s of a composite system in [lo, hi] and the Jacobian ds/du, with the map its propagator asks for."""
+    prop = system.propagator
+    lo, hi = _window(builder, system.legs, lo, hi)
+    if prop is None or (prop.mass != ZERO and prop.width == ZERO):
+        return flat_map(u, lo, hi)
+    if prop.mass == ZERO:
+        return log_map(u, lo, hi, REGULATOR * builder.s_total)
+    mass, width = builder.value(prop.mass), builder.value(prop.width)
+    s_bw, jac_bw = breit_wigner_map(u, lo, hi, mass, width)
+    at_edge = mass - safe_sqrt(lo) < THRESHOLD_WIDTHS * width
+    shift = REGULATOR * builder.s_total
+    v, jac_edge = log_map(u, jnp.zeros_like(lo), hi - lo, shift)
+    return jnp.where(at_edge, lo + v, s_bw), jnp.where(at_edge, jac_edge, jac_bw)
+
+
+def _sample_masses(builder: _Builder, parent_mass, children) -> None:
+    """Masses of composite children, resonances first, each within what the others leave."""
+    for child in children:
+        if child.external:
+            builder.masses_of[child.legs] = builder.leg_mass[child.legs[0]]
+    composite = [c for c in children if not c.external]
+    order = sorted(composite, key=lambda c: not (c.propagator and c.propagator.resonant))
+    for child in order:
+        others = sum(builder.masses_of[c.legs] if c.legs in builder.masses_of else builder.min_mass(c)
+                     for c in children if c is not child)
+        lo = builder.min_mass(child)
+        hi = jnp.maximum(parent_mass - others, lo)
+        s, jac = _sample_invariant(builder, child, builder.column(), lo**2, hi**2)
+        builder.masses_of[child.legs] = safe_sqrt(s)
+        builder.weight = builder.weight * jac / (2 * jnp.pi)
+    for child in order:
+        _sample_masses(builder, builder.masses_of[child.legs], child.children)
+
+
+def _decay(builder: _Builder, system, momentum) -> None:
+    """Isotropic two-body decays down the system's tree."""
+    if system.external:
+        builder.momenta[system.legs[0]] = momentum
+        return
+    c1, c2 = system.children
+    m0, m1, m2 = builder.masses_of[system.legs], builder.masses_of[c1.legs], builder.masses_of[c2.legs]
+    cos_theta = 2.0 * builder.column() - 1.0
+    phi = 2.0 * jnp.pi * builder.column()
+    p1, p2 = decay_two_body(momentum, m1, m2, cos_theta, phi)
+    safe_m0 = jnp.where(m0 > 0, m0, 1.0)
+    builder.weight = builder.weight * safe_sqrt(kallen(m0**2, m1**2, m2**2)) / (8.0 * jnp.pi * safe_m0**2)
+    _decay(builder, c1, p1)
+    _decay(builder, c2, p2)
+
+
+def _s_channel_event(builder: _Builder, total) -> None:
+    """A diagram without t-channel propagators: one system of mass sqrt_s."""
+    root = builder.channel.systems[0]
+    builder.masses_of[root.legs] = builder.sqrt_s * jnp.ones(builder.batch)
+    _window(builder, root.legs, builder.s_total, builder.s_total)
+    _sample_masses(builder, builder.sqrt_s, root.children)
+    _decay(builder, root, total)
+
+
+def _remaining_masses(builder: _Builder, system_masses):
+    """Masses of R_j = S_j + ... + S_m (R_0 = the whole final state), top-down, flat in s."""
+    m = len(builder.channel.t_chain)
+    rest = [builder.sqrt_s * jnp.ones(builder.batch)]
+    for j in range(1, m):
+        lo = sum(system_masses[j:])
+        hi = jnp.maximum(rest[j - 1] - system_masses[j - 1], lo)
+        s, jac = flat_map(builder.column(), lo**2, hi**2)
+        rest.append(safe_sqrt(s))
+        builder.weight = builder.weight * jac / (2 * jnp.pi)
+    rest.append(system_masses[m])
+    return rest
+
+
+def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool):
+    """One 2 -> 2 step q + p_b -> k + R of the t-channel chain, in the rest frame of ``rest``:
+    returns (k, R) in the frame of ``rest`` and t = (q - k)²."""
+    big_m = builder.sqrt_s * jnp.ones(builder.batch) if first else safe_sqrt(mass_squared(rest))
+    big_m2 = big_m**2
+    safe_m = jnp.where(big_m > 0, big_m, 1.0)
+    lam_q = kallen(big_m2, q2, mb2)
+    e_q = (big_m2 + q2 - mb2) / (2 * safe_m)
+    abs_q = safe_sqrt(lam_q) / (2 * safe_m)
+    e_k = (big_m2 + mk**2 - mr**2) / (2 * safe_m)
+    abs_k = safe_sqrt(kallen(big_m2, mk**2, mr**2)) / (2 * safe_m)
+    t_mid = q2 + mk**2 - 2 * e_q * e_k
+    t_lo, t_hi = t_mid - 2 * abs_q * abs_k, t_mid + 2 * abs_q * abs_k
+    shift = jnp.maximum(builder.value(prop.mass) ** 2, t_hi) + REGULATOR * builder.s_total
+    v, jac = log_map(builder.column(), -t_hi, -t_lo, shift)
+    t = -v
+    denominator = 2 * abs_q * abs_k
+    cos_theta = jnp.clip((t - t_mid) / jnp.where(denominator > 0, denominator, 1.0), -1.0, 1.0)
+    phi = 2.0 * jnp.pi * builder.column()
+    builder.weight = builder.weight * jac / (8.0 * jnp.pi * jnp.where(lam_q > 0, safe_sqrt(lam_q), 1.0))
+    # angles measured from q's direction in the rest frame of R_j (opposite to p_b's)
+    axis = -boost_to_rest(p_b, rest)[..., 1:]
+    axis = axis / jnp.maximum(safe_sqrt(jnp.sum(axis**2, axis=-1, keepdims=True)), 1e-300)
+    k_vec = rotate_z_to(from_angles(mk, abs_k, cos_theta, phi)[..., 1:], axis)
+    k_rest = jnp.concatenate([safe_sqrt(mk**2 + abs_k**2)[..., None], k_vec], axis=-1)
+    r_rest = jnp.concatenate([safe_sqrt(mr**2 + abs_k**2)[..., None], -k_vec], axis=-1)
+    return boost(k_rest, rest), boost(r_rest, rest), t
+
+
+def _t_channel_event(builder: _Builder, total, p_b, q2, mb2) -> None:
+    """Systems hanging off the t-channel chain from a to b, generated step by step."""
+    channel = builder.channel
+    _sample_masses(builder, builder.sqrt_s, channel.systems)
+    system_masses = [builder.masses_of[s.legs] for s in channel.systems]
+    rest_masses = _remaining_masses(builder, system_masses)
+    rest = total
+    for j, prop in enumerate(channel.t_chain):
+        k, rest, q2 = _t_step(builder, prop, rest, q2, mb2, p_b, system_masses[j], rest_masses[j + 1], j == 0)
+        _decay(builder, channel.systems[j], k)
+    _decay(builder, channel.systems[-1], rest)
+
+
+def generate_channel(channel, x, sqrt_s, masses, parameters: Mapping | None = None,
+                     windows: Mapping | None = None):
+    """Momenta (batch, n_legs, 4) of all legs in process order in the CM frame, and weights (batch,).
+
+    ``x``: (batch, channel.ndim) in [0, 1); ``sqrt_s``: a scalar or (batch,); ``masses``: (n_legs,)
+    masses of all legs in process order (e.g. ``process.masses()``); ``parameters``: UFO name -> value
+    for the propagator masses and widths (``propagator_parameters(process)``), JAX values welcome;
+    ``windows``: {legs of a system: (mass name, width name, bwcutoff)} mass windows.
+    """
+    context = f"phase-space channel of diagram {channel.diagram}"
+    x = jnp.asarray(x, dtype=jnp.float64)
+    if x.shape[-1] != channel.ndim:
+        raise ValueError(f"{context}: x has {x.shape[-1]} random numbers per point, the channel needs {channel.ndim}")
+    masses = jnp.asarray(masses, dtype=jnp.float64)
+    if masses.shape[-1] != len(channel.legs):
+        raise ValueError(f"{context}: got {masses.shape[-1]} masses for {len(channel.legs)} legs")
+    sqrt_s = jnp.asarray(sqrt_s, dtype=jnp.float64)
+    builder = _Builder(channel, x, sqrt_s, masses, parameters, windows)
+    ia, ib = channel.legs.index(channel.incoming[0]), channel.legs.index(channel.incoming[1])
+    beams = beams_cm(sqrt_s, masses[..., ia], masses[..., ib])
+    p_a = jnp.broadcast_to(beams[..., 0, :], builder.batch + (4,))
+    p_b = jnp.broadcast_to(beams[..., 1, :], builder.batch + (4,))
+    builder.momenta[channel.incoming[0]], builder.momenta[channel.incoming[1]] = p_a, p_b
+    final_mass = sum(builder.leg_mass[leg] for leg in channel.legs if leg not in channel.incoming)
+    valid = (sqrt_s > final_mass) & (sqrt_s >= masses[..., ia] + masses[..., ib])
+    if channel.t_chain:
+        _t_channel_event(builder, p_a + p_b, p_b, masses[..., ia] ** 2, masses[..., ib] ** 2)
+    else:
+        _s_channel_event(builder, p_a + p_b)
+    if builder.used != channel.ndim:
+        raise AssertionError(f"{context}: used {builder.used} random numbers, ndim says {channel.ndim}")
+    weight = jnp.where(valid & builder.open, builder.weight, 0.0)
+    return jnp.stack([builder.momenta[leg] for leg in channel.legs], axis=-2), weight

@@ -1,0 +1,124 @@
+"""Refuse, before anything is integrated, runs that would fail late or give a silently wrong number.
+
+Each check returns the problems it finds as sentences; ``check_run`` raises them together as one
+``RunCardError`` naming the run card: a collision energy below the final-state threshold, cuts that
+leave the cross section infinite, a zero width on an s-channel resonance the phase space reaches on
+shell, and with hadron beams: massive initial partons, a model without ``aS``, partonic energies not
+bounded away from zero, fixed scales outside the PDF set's Q range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from madgen.errors import RunCardError
+
+
+def check_run(process, run, collider, energy_bounds, parameters=None, warn=print) -> None:
+    """Every check of the module docstring; ``energy_bounds[i]``: the s-hat range (GeV) the cuts
+    leave subprocess i (see ``madgen.runtime.cuts.partonic_energy_bounds``)."""
+    from madgen.runtime.cuts import check_divergent
+
+    problems = []
+    for index, sub in enumerate(process.subprocesses):
+        masses = np.asarray(sub.masses(parameters), dtype=float)
+        sqrt_s = np.sqrt(collider.s) if collider.has_pdf else collider.fixed_sqrt_s(*masses[:2])
+        threshold = float(np.sum(masses[2:]))
+        if sqrt_s <= threshold:
+            problems.append(f"the collision energy sqrt(s) = {sqrt_s:.6g} GeV is below the threshold "
+                            f"{threshold:.6g} GeV of '{sub.process}' (the sum of its final-state masses): "
+                            "raise sqrt_s or beam_energies")
+        problems += check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
+                                    maxjetflavor=run.maxjetflavor, masses=masses)
+        problems += zero_width_resonances(sub, sqrt_s, parameters, variable_energy=collider.has_pdf)
+        if collider.has_pdf:
+            problems += _hadron_problems(sub, masses, collider, energy_bounds[index])
+    if collider.has_pdf:
+        problems += _scale_problems(run, collider)
+        _warn_small_x(process, collider, energy_bounds, warn)
+    if problems:
+        raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
+
+
+def _hadron_problems(sub, masses, collider, bounds) -> list[str]:
+    problems = []
+    for side in (0, 1):
+        if collider.hadrons[side] and masses[side] != 0.0:
+            problems.append(f"'{sub.process}' has a massive initial parton (leg {side + 1}, {masses[side]:g} GeV) "
+                            "in a hadron beam: partons from a PDF are massless (use a model restriction with "
+                            "that mass 0, e.g. sm-no_b_mass)")
+    if "aS" not in sub.default_parameters():
+        problems.append(f"the model of '{sub.process}' has no external parameter 'aS': alpha_s(muR) of the PDF "
+                        "set cannot be used in its matrix element")
+    lower = max(float(np.sum(masses[2:])), bounds[0])
+    if lower <= 0.0:
+        problems.append(f"the partonic energy of '{sub.process}' is not bounded away from 0 (massless final "
+                        "state without cuts): the cross section diverges at small s-hat; add a cut "
+                        "(e.g. cuts.mmll, cuts.ptl, cuts.ptj)")
+    return problems
+
+
+def _scale_problems(run, collider) -> list[str]:
+    """Fixed scales outside the PDF set's Q range (LHAPDF would extrapolate them silently)."""
+    q_min, q_max = collider.pdf.q_range
+    scales = run.scales
+    fixed = []
+    if scales.fixed_ren_scale:
+        fixed.append(("scale", scales.scale))
+    if scales.fixed_fac_scale:
+        fixed += [("dsqrt_q2fact1", scales.dsqrt_q2fact1), ("dsqrt_q2fact2", scales.dsqrt_q2fact2)]
+    return [f"key '{key}': the fixed scale {value:g} GeV is outside the Q range [{q_min:g}, {q_max:g}] GeV "
+            f"of the PDF set {collider.pdf.name}; choose a scale inside it"
+            for key, value in fixed if not q_min <= value <= q_max]
+
+
+def _warn_small_x(process, collider, energy_bounds, warn) -> None:
+    """x below the set's grid is extrapolated (LHAPDF's continuation, as LHAPDF does): say so."""
+    x_min = collider.pdf.x_range[0]
+    for index, sub in enumerate(process.subprocesses):
+        lower = max(float(np.sum(np.asarray(sub.masses(), dtype=float)[2:])), energy_bounds[index][0])
+        tau_min = lower ** 2 / collider.s
+        if 0.0 < tau_min < x_min:
+            warn(f"warning: '{sub.process}' reaches x down to {tau_min:.3g}, below the smallest x = {x_min:.3g} "
+                 f"of {collider.pdf.name}: the PDF is extrapolated there (LHAPDF's continuation)")
+            return
+
+
+def zero_width_resonances(process, sqrt_s: float, parameters=None, variable_energy: bool = False) -> list[str]:
+    """Why an s-channel propagator with mass M > 0 and width 0 can go on shell in ``process``
+    (its decay products are lighter than M and sqrt(s) leaves room for it; a propagator carrying
+    the whole final state is on shell only at sqrt(s) = M, or anywhere up to sqrt(s) when the
+    partonic energy varies (``variable_energy``: hadron beams)), one line per culprit.
+
+    MadGraph requires widths for such propagators: at the pole |M|^2 is infinite and its gradient
+    in the width is wrong (0 instead of the 1/width^2 growth)."""
+    values = process.internal_parameters(parameters)
+    masses = np.asarray(process.masses(parameters), dtype=float)
+    data = process.channels
+    legs = [int(leg["number"]) for leg in data["legs"]]
+    initial = {int(leg["number"]) for leg in data["legs"] if leg["initial"]}
+    final_mass = {leg: masses[i] for i, leg in enumerate(legs) if leg not in initial}
+    found = []
+    for diagram in data["diagrams"]:
+        for prop in diagram["propagators"]:
+            if not prop.get("s_channel", True):
+                continue
+            mass = 0.0 if prop["mass"] == "ZERO" else float(np.real(values[prop["mass"]]))
+            width = 0.0 if prop["width"] == "ZERO" else float(np.real(values[prop["width"]]))
+            if mass <= 0.0 or width > 0.0:
+                continue
+            side = set(int(leg) for leg in prop["legs"])
+            products = side if not side & initial else set(final_mass) - side
+            others = set(final_mass) - products
+            lightest = sum(final_mass[leg] for leg in products)
+            heaviest = sqrt_s - sum(final_mass[leg] for leg in others)
+            if not others and not variable_energy:  # the propagator carries the whole final state
+                on_shell = abs(sqrt_s - mass) <= 1e-9 * mass
+            else:
+                on_shell = lightest < mass <= heaviest
+            if on_shell:
+                name = prop["width"] if prop["width"] != "ZERO" else f"the width of {prop['particle']}"
+                found.append(f"'{process.process}' has an s-channel {prop['particle']} (mass {mass:g} GeV) with "
+                             f"zero width {name}, which the phase space reaches on shell; give it a width "
+                             "(param_card DECAY or 'parameters:' in the process card), as MadGraph requires")
+    return list(dict.fromkeys(found))

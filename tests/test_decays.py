@@ -1,0 +1,110 @@
+"""Decay chains in the runtime, with synthetic channel tables (the compiler's decay chains arrive
+separately): MadGraph's bwcutoff windows (generation and cut), resonances in the LHE record with
+status 2, MadGraph's line order, mothers, summed momenta and colour."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from madgen.runtime.channels import decay_windows
+from madgen.runtime.resonances import decays_of, resonance_lines
+
+# p p > t t~, t > w+ b, w+ > e+ ve, as the channel table of a decay-chain process would list it
+# (legs 1, 2 incoming; 3 e+, 4 ve, 5 b, 6 t~)
+LEGS = [{"number": i, "pdg": pdg, "initial": i <= 2} for i, pdg in enumerate([21, 21, -11, 12, 5, -6], start=1)]
+DECAYS = [
+    {"particle": "w+", "pdg": 24, "mass": "MW", "width": "WW", "legs": [3, 4], "parent": 1},
+    {"particle": "t", "pdg": 6, "mass": "MT", "width": "WT", "legs": [3, 4, 5], "parent": None},
+]
+
+
+class FakeKernel:
+    """Just what the resonance code reads: the channel table and the number of incoming legs."""
+
+    n_initial = 2
+
+    def __init__(self, decays):
+        self.channels = {"legs": LEGS, "diagrams": [], "decays": decays}
+
+
+def test_decays_are_ordered_parents_first_and_windows_skip_required_resonances():
+    kernel = FakeKernel(DECAYS)
+    assert [d["particle"] for d in decays_of(kernel)] == ["t", "w+"]
+    windows = decay_windows(kernel, 15.0)
+    assert [(w.legs, w.mass, w.width, w.cutoff) for w in windows] == [((2, 3), "MW", "WW", 15.0),
+                                                                        ((2, 3, 4), "MT", "WT", 15.0)]
+    required = [{"particle": "z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4], "parent": None,
+                 "required": True}]
+    assert decay_windows(FakeKernel(required), 15.0) == ()
+    assert decay_windows(FakeKernel([]), 15.0) == () and decays_of(FakeKernel([])) == []
+
+
+def test_resonance_lines_follow_madgraph():
+    rng = np.random.default_rng(1)
+    momenta = rng.normal(size=(3, 6, 4)) * 50
+    momenta[..., 0] = np.abs(momenta[..., 0]) + 300
+    colour = np.zeros((3, 6, 2), dtype=int)
+    colour[:, 0] = [501, 502]
+    colour[:, 1] = [503, 501]
+    colour[:, 4] = [503, 0]  # b carries the top's colour
+    colour[:, 5] = [0, 502]  # t~
+    record = resonance_lines(FakeKernel(DECAYS), dict(
+        pdg_ids=[21, 21, -11, 12, 5, -6], momenta=momenta, weights=1.0, masses=[0, 0, 0, 0, 4.7, 173],
+        colour=colour, helicities=1.0))
+    assert record.n_legs == 8
+    np.testing.assert_array_equal(record.pdg_ids[0], [21, 21, 6, 24, -11, 12, 5, -6])
+    np.testing.assert_array_equal(record.status[0], [-1, -1, 2, 2, 1, 1, 1, 1])
+    # mothers (1-based): t from the partons, W from the t, e+ ve from the W, b from the t, t~ from the partons
+    assert record.mothers[0].tolist() == [[0, 0], [0, 0], [1, 2], [3, 3], [4, 4], [4, 4], [3, 3], [1, 2]]
+    np.testing.assert_allclose(record.momenta[:, 2], momenta[:, 2:5].sum(axis=1))
+    np.testing.assert_allclose(record.momenta[:, 3], momenta[:, 2:4].sum(axis=1))
+    w = record.momenta[:, 3]
+    np.testing.assert_allclose(record.masses[:, 3], np.sqrt(np.maximum(w[:, 0] ** 2 - np.sum(w[:, 1:] ** 2, 1), 0)))
+    assert record.colour[0, 2].tolist() == [503, 0] and record.colour[0, 3].tolist() == [0, 0]
+    assert record.helicities[0, 2] == 0 and record.helicities[0, 4] == 1
+
+
+def test_bwcutoff_window_in_the_phase_space_and_the_cut(generate_package):
+    """e+ e- > mu+ vm e- ve~ at 200 GeV through W+ W-: with windows of 15 widths around MW on both W
+    systems, every point of the doubly resonant channel lies inside them, and the weights integrate to
+    the phase space inside the windows (RAMBO restricted by the same cut)."""
+    from madgen.phasespace import multichannel_from_diagrams, propagator_parameters, rambo, rambo_ndim, with_incoming
+    from madgen.phasespace.kinematics import mass_squared
+    from madgen.runtime.integrand import GroupIntegrand, ResonanceWindow
+
+    proc = generate_package("sm", "e+ e- > mu+ vm e- ve~", "ps_epem_ww")
+    parameters = propagator_parameters(proc)
+    mw, ww = float(parameters["MW"]), float(parameters["WW"])
+    channel = next(c for c in multichannel_from_diagrams(proc.channels)
+                   if [p.line for p in c.t_chain] == ["1_3_4"] and len(c.systems) == 2)
+    windows = {(3, 4): ("MW", "WW", 15.0), (5, 6): ("MW", "WW", 15.0)}
+    x = np.random.default_rng(3).random((40000, channel.ndim))
+    masses = np.asarray(proc.masses())
+    momenta, weights = channel(x, 200.0, masses, parameters, windows)
+    momenta, weights = np.asarray(momenta), np.asarray(weights)
+    for pair in ((2, 3), (4, 5)):
+        m = np.sqrt(np.asarray(mass_squared(momenta[:, pair[0]] + momenta[:, pair[1]])))
+        assert np.all(np.abs(m[weights > 0] - mw) <= 15 * ww * (1 + 1e-9))
+
+    def inside(p):
+        ok = np.ones(len(p), dtype=bool)
+        for pair in ((2, 3), (4, 5)):
+            m = np.sqrt(np.maximum(np.asarray(mass_squared(p[:, pair[0]] + p[:, pair[1]])), 0))
+            ok &= np.abs(m - mw) <= 15 * ww
+        return ok
+
+    final, flat = rambo(np.random.default_rng(4).random((400000, rambo_ndim(4))), 200.0, jnp.zeros(4))
+    full = np.asarray(with_incoming(final, 200.0))
+    reference = np.asarray(flat) * inside(full)
+    # the channel integrates the flat phase space inside the windows: compare volumes
+    mean, error = weights.mean(), weights.std() / math.sqrt(len(weights))
+    ref_mean, ref_error = reference.mean(), reference.std() / math.sqrt(len(reference))
+    assert abs(mean - ref_mean) < 4 * math.hypot(error, ref_error), (mean, error, ref_mean, ref_error)
+    # the integrand's cut does the same to any channel
+    integrand = GroupIntegrand.__new__(GroupIntegrand)
+    object.__setattr__(integrand, "windows", (ResonanceWindow((2, 3), "MW", "WW", 15.0),
+                                              ResonanceWindow((4, 5), "MW", "WW", 15.0)))
+    np.testing.assert_array_equal(np.asarray(integrand._in_windows(jnp.asarray(full[:2000]), parameters)),
+                                  inside(full[:2000]))

@@ -1,0 +1,160 @@
+"""The event loop on the device: VEGAS maps applied in JAX against the vegas package, grid
+adaptation from device histograms against vegas' own training, systematic channel choice, robust
+maximum weights, hit-or-miss, and the prepared run (immutable, reproducible, its pure weight function)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import vegas
+
+from madgen.runtime.grids import Grid, accumulate_histograms, map_points
+from madgen.runtime.sampler import _unweight, cumulative_fractions, systematic_channels
+
+
+def trained_vegas_map(seed=0, ndim=3, ninc=50):
+    """A vegas AdaptiveMap adapted twice to a peaked function: non-uniform increments."""
+    rng = np.random.default_rng(seed)
+    adaptive = vegas.AdaptiveMap([[0.0, 1.0]] * ndim, ninc=ninc)
+    for _ in range(2):
+        y = rng.random((20000, ndim))
+        x, jac = np.empty_like(y), np.empty(len(y))
+        adaptive.map(y, x, jac)
+        f = jac * np.exp(-np.sum((x - 0.3) ** 2, axis=1) / 0.01)
+        adaptive.add_training_data(y, f ** 2)
+        adaptive.adapt(alpha=0.5)
+    return adaptive
+
+
+def test_grid_map_matches_vegas():
+    adaptive = trained_vegas_map()
+    grid = Grid(np.asarray(adaptive.grid))
+    y = np.random.default_rng(1).random((1000, 3))
+    x_ref, jac_ref = np.empty_like(y), np.empty(len(y))
+    adaptive.map(y, x_ref, jac_ref)
+    x, jac, index = map_points(jnp.asarray(grid.edges), jnp.asarray(y))
+    np.testing.assert_allclose(np.asarray(x), x_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(jac), jac_ref, rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(index), np.floor(y * grid.ninc).astype(int))
+    # per-point grids: channel 1's grid is the trained one, channel 0's is uniform
+    stacked = jnp.asarray(np.stack([Grid.uniform(3, grid.ninc).edges, grid.edges]))
+    x2, jac2, _ = map_points(stacked, jnp.asarray(y), jnp.asarray(np.arange(1000) % 2))
+    np.testing.assert_allclose(np.asarray(x2)[1::2], x_ref[1::2], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(x2)[::2], y[::2], rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(jac2)[::2], 1.0, rtol=1e-12)
+
+
+def test_adaptation_from_device_histograms_equals_vegas_training():
+    """The same points and training values: vegas' add_training_data + adapt, and our histograms
+    accumulated in JAX fed to vegas, give the same new grid."""
+    adaptive = trained_vegas_map(seed=2)
+    grid = Grid(np.asarray(adaptive.grid))
+    rng = np.random.default_rng(3)
+    y = rng.random((5000, 3))
+    f = rng.exponential(size=5000) * (1 + 10 * (y[:, 0] < 0.2))
+    adaptive.add_training_data(y, f)
+    adaptive.adapt(alpha=0.7)
+    _, _, index = map_points(jnp.asarray(grid.edges), jnp.asarray(y))
+    sums, counts = accumulate_histograms(jnp.zeros((1, 3, grid.ninc)), jnp.zeros((1, 3, grid.ninc)),
+                                         jnp.zeros(5000, dtype=jnp.int32), index, jnp.asarray(f),
+                                         jnp.ones(5000, dtype=bool))
+    np.testing.assert_allclose(np.asarray(counts).sum(axis=-1), 5000)
+    adapted = grid.adapted(np.asarray(sums)[0], np.asarray(counts)[0], alpha=0.7)
+    np.testing.assert_allclose(adapted.edges, np.asarray(adaptive.grid), rtol=1e-12, atol=1e-14)
+    assert not adapted.edges.flags.writeable and Grid.uniform(2).adapted(np.zeros((2, 500)), np.zeros((2, 500))).ndim == 2
+
+
+def test_systematic_channel_choice_keeps_the_fractions():
+    fractions = np.array([0.5, 0.0, 0.3004, 0.1996])
+    cumulative = jnp.asarray(cumulative_fractions(fractions))
+    totals = np.zeros(4)
+    for shift in np.linspace(0.001, 0.999, 37):
+        counts = np.bincount(np.asarray(systematic_channels(shift, cumulative, 1000)), minlength=4)
+        assert np.all(np.abs(counts - 1000 * fractions) < 1.0 + 1e-9)  # floor or ceil of the expectation
+        totals += counts
+    assert totals[1] == 0
+    np.testing.assert_allclose(totals / totals.sum(), fractions, atol=1e-3)
+
+
+def test_hit_or_miss_on_the_device_accepts_in_proportion_and_puts_accepted_first():
+    from madgen.runtime.integrand import Evaluation
+    from madgen.runtime.sampler import Batch
+
+    n = 20000
+    rng = np.random.default_rng(4)
+    weight = rng.random(n) * 2.0
+    channel = (np.arange(n) % 2).astype(np.int32)
+    densities = np.stack([np.ones(n), 3 * np.ones(n)], axis=1)  # member 1 three times as likely
+    zeros = jnp.zeros(n)
+    evaluation = Evaluation(jnp.asarray(weight), jnp.zeros((n, 4, 4)), zeros, zeros, zeros, zeros, zeros, zeros,
+                            jnp.asarray(densities))
+    batch = Batch(jnp.asarray(weight), jnp.asarray(channel), jnp.zeros((n, 2), dtype=jnp.int32),
+                  jnp.ones(n, dtype=bool), jnp.zeros((n, 2)), jnp.ones(n), evaluation)
+    accepted = jax.jit(_unweight)(batch, jax.random.key(5), jnp.asarray([0.5, 0.5]), 4.0)
+    count = int(accepted.count)
+    expected = np.sum(np.minimum(weight / 0.5 / 4.0, 1.0))
+    assert abs(count - expected) < 4 * np.sqrt(expected)
+    kept = np.asarray(accepted.evaluation.weight)[:count]
+    assert np.all(kept > 0) and abs(np.mean(kept) - np.sum(weight ** 2) / np.sum(weight)) < 0.05
+    member = np.asarray(accepted.member)[:count]
+    assert abs(np.mean(member) - 0.75) < 4 * np.sqrt(0.75 * 0.25 / count)
+    assert int(accepted.over) == 0
+
+
+def test_robust_max_weight_on_the_device_matches_the_definition():
+    from madgen.runtime.unweight import robust_max_weight
+
+    weights = np.random.default_rng(6).pareto(3.0, 50000)
+    w_max = float(jax.jit(robust_max_weight)(jnp.asarray(weights), 1e-3))
+    excess = np.clip(weights - w_max, 0, None).sum()
+    assert excess <= 1e-3 * weights.sum()
+    assert np.clip(weights - weights[weights < w_max].max(), 0, None).sum() > 1e-3 * weights.sum()
+
+
+@pytest.fixture(scope="module")
+def prepared(generate_package):
+    from madgen.runtime.prepared import prepare_run
+    from madgen.runtime.runcard import RunCard
+
+    proc = generate_package("sm", "e+ e- > mu+ mu-", "epem_mupmum")
+    run = RunCard.from_mapping({"sqrt_s": 91.188, "seed": 3, "iterations": 2, "warmup_iterations": 1,
+                                "points_per_iteration": 8192, "batch_size": 4096, "n_events": 300})
+    return proc, run, prepare_run(proc, run, log=lambda *a: None)
+
+
+def test_prepared_run_is_immutable_reproducible_and_pure(prepared):
+    from madgen.runtime.prepared import prepare_run
+
+    proc, run, first = prepared
+    again = prepare_run(proc, run, log=lambda *a: None)
+    assert again.cross_section_pb == first.cross_section_pb and again.error_pb == first.error_pb
+    for a, b in zip(first.grids, again.grids):
+        np.testing.assert_array_equal(a.edges, b.edges)
+    with pytest.raises(Exception):
+        first.grids = ()
+    with pytest.raises(TypeError):
+        first.parameters["MZ"] = 1.0
+    # the weight function is pure in theta: another MZ changes the weight, theta_ref is untouched
+    weight = jax.jit(lambda x, mz: first.weight(x, 1, {"MZ": mz}).weight)
+    x, jacobian = first.sample_unit_cube(1, 20000)
+    mz = first.parameters["MZ"]
+    reference = np.asarray(weight(x, mz))
+    moved = np.asarray(weight(x, 91.5))
+    np.testing.assert_array_equal(np.asarray(weight(x, mz)), reference)
+    assert np.any(np.abs(moved - reference) > 1e-6 * np.abs(reference))
+    assert first.parameters["MZ"] == proc.default_parameters()["MZ"]
+    # the fixed-sample mean of w J is an unbiased estimate of the channel's cross section
+    values = reference * jacobian
+    channel = first.result.channels[1]
+    assert abs(values.mean() - channel.cross_section_pb) < 4 * np.hypot(values.std() / np.sqrt(len(values)),
+                                                                           channel.error_pb)
+
+
+def test_unweighted_events_come_from_the_device_in_rounds(prepared):
+    _, run, first = prepared
+    plan = first.plan_unweighting(run.n_events)
+    chunks = list(first.events(run.n_events, plan))
+    again = list(first.events(run.n_events, plan))
+    assert sum(len(group) for group, _ in chunks) == run.n_events
+    np.testing.assert_array_equal(chunks[0][1].evaluation.momenta, again[0][1].evaluation.momenta)
+    assert 0 < plan.efficiency <= 1 and np.isclose(plan.groups[0].probabilities.sum(), 1.0)

@@ -132,3 +132,18 @@ def test_divergence_checks():
     assert check_divergent([11, -11, 13, -13], dict(NO_CUTS)) == []
     assert any("ptl" in p for p in check_divergent([11, -11, 11, -11], dict(NO_CUTS)))  # Bhabha
     assert check_divergent([6, 5, 24], dict(NO_CUTS), n_initial=1) == []
+
+
+def test_divergence_checks_count_a_two_body_decay_as_one_massive_particle():
+    """e+ e- > z h, z > mu+ mu- with no lepton cuts is finite (the muons come from the Z inside its
+    bwcutoff window), while e+ e- > mu+ mu- h with no cuts is not (a photon can split into them);
+    a three-body decay keeps its massless products in the check."""
+    z_to_mumu = [{"particle": "Z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4], "parent": None}]
+    zh = [11, -11, -13, 13, 25]
+    assert any("ptl" in p for p in check_divergent(zh, dict(NO_CUTS)))
+    assert check_divergent(zh, dict(NO_CUTS), decays=z_to_mumu) == []
+    top = [{"particle": "t", "pdg": 6, "mass": "MT", "width": "WT", "legs": [3, 4, 5], "parent": None},
+           {"particle": "W+", "pdg": 24, "mass": "MW", "width": "WW", "legs": [3, 4], "parent": 0}]
+    assert check_divergent([21, 21, -11, 12, 5, -6], dict(NO_CUTS), decays=top) == []
+    three_body = [{"particle": "Z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4, 5], "parent": None}]
+    assert any("pta" in p for p in check_divergent([11, -11, -13, 13, 22], dict(NO_CUTS), decays=three_body))

@@ -29,7 +29,8 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
                             f"{threshold:.6g} GeV of '{sub.process}' (the sum of its final-state masses): "
                             "raise sqrt_s or beam_energies")
         problems += check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
-                                    maxjetflavor=run.maxjetflavor, masses=masses)
+                                    maxjetflavor=run.maxjetflavor, masses=masses,
+                                    decays=sub.channels.get("decays", ()))
         problems += zero_width_resonances(sub, sqrt_s, parameters, variable_energy=collider.has_pdf)
         if collider.has_pdf:
             problems += _hadron_problems(sub, masses, collider, energy_bounds[index])

@@ -130,7 +130,8 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
 
 
 def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_initial: int = 2,
-                    maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> list[str]:
+                    maxjetflavor: int = 4, masses: Sequence[float] | None = None,
+                    decays: Sequence[Mapping] = ()) -> list[str]:
     """Reasons the cross section is infinite with these cuts: massless final states left uncut.
 
     A heuristic, as MadGraph's: a massless final-state jet, b, photon or lepton needs a pT cut when
@@ -139,14 +140,21 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     final-state particles need a Delta R or invariant-mass cut.  ``masses`` (all legs) sharpen the
     test; without them quarks d u s c, gluon, photon, e and mu count as massless.  Returns
     messages (empty: finite as far as generation cuts can tell); the caller decides to raise.
+
+    ``decays`` (the channel table's resonances of a decay chain, legs numbered from 1) change the
+    counting: the products of a two-body decay of a massive resonance sit inside its bwcutoff
+    window, so they are neither soft nor collinear and count as one massive final-state particle.
     """
     if n_initial == 1:
         return []
     values = {**CUT_DEFAULTS, **(cuts.as_dict() if isinstance(cuts, Cuts) else dict(cuts))}
     legs = [(int(pdg), particle_class(pdg, maxjetflavor), _is_massless(pdg, leg, masses))
             for leg, pdg in enumerate(pdg_ids)]
-    initial, final = legs[:n_initial], [leg for leg in legs[n_initial:] if leg[1] is not None and leg[2]]
-    can_be_soft = len(legs) - n_initial >= 3
+    shielded, n_final = _two_body_decay_products(decays, len(legs) - n_initial)
+    initial = legs[:n_initial]
+    final = [leg for index, leg in enumerate(legs[n_initial:], start=n_initial + 1)
+             if leg[1] is not None and leg[2] and index not in shielded]
+    can_be_soft = n_final >= 3
     problems = []
     for kind in ("j", "b", "a", "l"):
         candidates = [pdg for pdg, k, _ in final if k == kind]
@@ -166,6 +174,26 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
                                 f"the cross section is infinite when they are collinear; set cuts.dr{pair} > 0 "
                                 f"(e.g. 0.4) or cuts.mm{pair} > 0")
     return problems
+
+
+def _two_body_decay_products(decays: Sequence[Mapping], n_final: int) -> tuple[set[int], int]:
+    """(leg numbers inside a two-body decay's window, final-state multiplicity counting each
+    outermost such decay as one particle). A decay's direct products are its child resonances
+    plus its legs not inside a child."""
+    shielded, outermost = set(), 0
+    by_index = list(decays)
+    for index, decay in enumerate(by_index):
+        children = [d for d in by_index if d.get("parent") == index]
+        inside_children = {leg for child in children for leg in child["legs"]}
+        direct = len(children) + len(set(decay["legs"]) - inside_children)
+        if direct == 2:
+            shielded |= set(decay["legs"])
+    for decay in by_index:
+        legs = set(decay["legs"])
+        parent = decay.get("parent")
+        if legs <= shielded and (parent is None or not set(by_index[parent]["legs"]) <= shielded):
+            outermost += 1
+    return shielded, n_final - len(shielded) + outermost
 
 
 def _is_massless(pdg: int, leg: int, masses: Sequence[float] | None) -> bool:

@@ -1,0 +1,77 @@
+"""Decay chains end to end (compiler's resonance table -> runtime): sigma of a chain against
+sigma x BR in the narrow-width approximation, and the resonance in the LHE record as MadGraph
+writes it (status 2, mothers, momenta)."""
+
+import math
+
+import numpy as np
+import pylhe
+import pytest
+
+from madgen import api
+
+SQRT_S = 500.0
+BWCUTOFF = 15.0
+
+
+def window_fraction(gamma_over_m: float, bwcutoff: float) -> float:
+    """Fraction of a Breit-Wigner in m^2 inside |m - M| <= bwcutoff * Gamma (pole at M)."""
+    upper = 2 * bwcutoff + bwcutoff**2 * gamma_over_m
+    lower = 2 * bwcutoff - bwcutoff**2 * gamma_over_m
+    return (math.atan(upper) + math.atan(lower)) / math.pi
+
+
+def run_card(n_events: int) -> dict:
+    return {"sqrt_s": SQRT_S, "n_events": n_events, "seed": 3, "iterations": 5, "points_per_iteration": 8000,
+            "lhe": True, "bwcutoff": BWCUTOFF, "cuts": {"ptl": 0, "etal": -1, "drll": 0}}
+
+
+@pytest.fixture(scope="module")
+def zh_runs(generate_package, tmp_path_factory):
+    chain = generate_package("sm", "e+ e- > z h, z > mu+ mu-", "run_zh_chain")
+    on_shell = generate_package("sm", "e+ e- > z h", "run_zh")
+    root = tmp_path_factory.mktemp("zh")
+    quiet = dict(log=lambda *a, **k: None, progress=False)
+    return (chain, api.launch(chain._dir, run_card(40), output=root / "chain", **quiet),
+            on_shell, api.launch(on_shell._dir, run_card(1), output=root / "zh", **quiet))
+
+
+def z_to_mumu_width(generate_package, parameters) -> float:
+    """Gamma(Z -> mu+ mu-) from the model's own |M|^2 of the decay: |p| |M|^2 / (8 pi M^2)."""
+    decay = generate_package("sm", "z > mu+ mu-", "run_z_mumu")
+    mz = float(parameters["MZ"])
+    e = mz / 2
+    p = np.array([[[mz, 0, 0, 0], [e, 0, 0, e], [e, 0, 0, -e]]])
+    return float(decay.matrix_element(p, parameters)[0]) * e / (8 * math.pi * mz**2)
+
+
+def test_sigma_of_the_chain_is_sigma_times_branching_ratio(zh_runs, generate_package):
+    """sigma(e+ e- > z h, z > mu+ mu-) = sigma(e+ e- > z h) * Gamma(Z -> mu mu) / Gamma_Z * (the
+    Breit-Wigner fraction inside the bwcutoff window), up to off-shell effects of order Gamma/M."""
+    chain, chain_run, _, zh_run = zh_runs
+    parameters = chain.default_parameters()
+    mz, wz = float(parameters["MZ"]), float(parameters["WZ"])
+    branching = z_to_mumu_width(generate_package, parameters) / wz
+    assert 0.03 < branching < 0.04  # about 3.4%, as measured at LEP
+    expected = zh_run.cross_section_pb * branching * window_fraction(wz / mz, BWCUTOFF)
+    monte_carlo = math.hypot(chain_run.error_pb, zh_run.error_pb * branching)
+    tolerance = wz / mz * expected + 4 * monte_carlo
+    assert abs(chain_run.cross_section_pb - expected) < tolerance, (chain_run.cross_section_pb, expected, tolerance)
+
+
+def test_the_resonance_is_in_the_lhe_record_with_status_2(zh_runs):
+    chain, chain_run, _, _ = zh_runs
+    mz, wz = float(chain.default_parameters()["MZ"]), float(chain.default_parameters()["WZ"])
+    events = list(pylhe.LHEFile.fromfile(f"{chain_run.output_dir}/events.lhe").events)
+    assert len(events) == 40
+    for event in events:
+        ids = [int(p.id) for p in event.particles]
+        status = [int(p.status) for p in event.particles]
+        assert ids == [-11, 11, 23, -13, 13, 25] and status == [-1, -1, 2, 1, 1, 1]
+        z, mu_plus, mu_minus = event.particles[2], event.particles[3], event.particles[4]
+        assert (int(z.mother1), int(z.mother2)) == (1, 2)
+        assert (int(mu_plus.mother1), int(mu_minus.mother1)) == (3, 3)
+        for component in ("px", "py", "pz", "e"):
+            assert getattr(z, component) == pytest.approx(getattr(mu_plus, component) + getattr(mu_minus, component),
+                                                          rel=1e-9, abs=1e-9)
+        assert abs(z.m - mz) <= BWCUTOFF * wz * (1 + 1e-9)

@@ -146,40 +146,43 @@ def greedy_independent(gram: np.ndarray, tol: float = 1e-10) -> list[int]:
     ``tol`` (q_k: the chosen vectors orthonormalised). The overlaps <q_k|v_u> of all vectors are
     updated once per chosen vector, so the cost is O(K n) per choice, K chosen of n.
     """
-    n = len(gram)
     diag = np.real(np.diag(gram)).astype(float)
     norm = np.sqrt(np.where(diag > 0, diag, 1.0))
-    overlaps = np.zeros((min(n, 64), n), dtype=complex)  # <q_k|v_u>, rows grown on demand
-    chosen: list[int] = []
-    for i in range(n):
-        if diag[i] <= 0.0:
-            continue
-        k = len(chosen)
-        column = overlaps[:k, i]
-        r2 = 1.0 - float(np.sum(column.real ** 2 + column.imag ** 2))
-        if r2 > tol:
-            if k == len(overlaps):
-                overlaps = np.vstack([overlaps, np.zeros_like(overlaps)])
-            normalised_row = gram[i, :] / (norm[i] * norm)
-            # elementwise rather than BLAS: tiny products, where threaded BLAS only adds overhead
-            projection = np.sum(column.conj()[:, None] * overlaps[:k], axis=0)
-            overlaps[k] = (normalised_row - projection) / np.sqrt(r2)
-            chosen.append(i)
-    return chosen
+
+    def new_overlaps(i, column, previous, r2):
+        normalised_row = gram[i, :] / (norm[i] * norm)
+        # elementwise rather than BLAS: tiny products, where threaded BLAS only adds overhead
+        projection = np.sum(column.conj()[:, None] * previous, axis=0)
+        return (normalised_row - projection) / np.sqrt(r2)
+
+    return _greedy_gram_schmidt(diag > 0.0, new_overlaps, tol)
 
 
 def greedy_independent_rows(z: np.ndarray, tol: float = 1e-10) -> list[int]:
     """``greedy_independent`` for vectors given by coordinates in an orthonormal frame (rows of
     ``z``, <v_u|v_w> = conj(z_u) . z_w), without forming their n x n Gram matrix: the overlaps
     <q_k|v_u> of all vectors are computed once per chosen vector, O(n d) each."""
-    n = len(z)
     norms = np.sqrt(np.sum(z.real ** 2 + z.imag ** 2, axis=1))
     unit = z / np.where(norms > 0, norms, 1.0)[:, None]
-    overlaps = np.zeros((min(n, 64), n), dtype=complex)  # <q_k|v_u>, rows grown on demand
     frame = []  # the chosen vectors orthonormalised
+
+    def new_overlaps(i, column, previous, r2):
+        q = unit[i] - (np.sum(column[:, None] * np.array(frame), axis=0) if frame else 0.0)
+        q = q / np.sqrt(r2)
+        frame.append(q)
+        return np.sum(unit * q.conj()[None, :], axis=1)
+
+    return _greedy_gram_schmidt(norms > 0.0, new_overlaps, tol)
+
+
+def _greedy_gram_schmidt(nonzero: np.ndarray, new_overlaps, tol: float) -> list[int]:
+    """The greedy loop shared by both forms: ``new_overlaps(i, column, previous, r2)`` gives the
+    overlaps <q_k|v_u> of the newly chosen vector i's orthonormalised q_k with every vector."""
+    n = len(nonzero)
+    overlaps = np.zeros((min(n, 64), n), dtype=complex)  # <q_k|v_u>, rows grown on demand
     chosen: list[int] = []
     for i in range(n):
-        if norms[i] <= 0.0:
+        if not nonzero[i]:
             continue
         k = len(chosen)
         column = overlaps[:k, i]
@@ -187,10 +190,7 @@ def greedy_independent_rows(z: np.ndarray, tol: float = 1e-10) -> list[int]:
         if r2 > tol:
             if k == len(overlaps):
                 overlaps = np.vstack([overlaps, np.zeros_like(overlaps)])
-            q = unit[i] - (np.sum(column[:, None] * np.array(frame), axis=0) if frame else 0.0)
-            q = q / np.sqrt(r2)
-            frame.append(q)
-            overlaps[k] = np.sum(unit * q.conj()[None, :], axis=1)
+            overlaps[k] = new_overlaps(i, column, overlaps[:k], r2)
             chosen.append(i)
     return chosen
 

@@ -66,6 +66,24 @@ def assert_physical(momenta, weights, masses, sqrt_s, label):
 # --------------------------------------------------------------------------- kinematics
 
 
+def test_two_sided_map_is_the_inverse_of_its_density():
+    """v(u) of ``two_sided_map`` has density 1/jacobian ∝ 1/((v - lo + a)(hi - v + b)): the weights
+    integrate to hi - lo, the map is monotonic, and the Jacobian equals dv/du by finite differences."""
+    from madgen.phasespace.mappings import two_sided_map
+
+    lo, hi, a, b = 4.0, 1.0e4, 1.0, 20.0
+    u = (np.arange(200_000) + 0.5) / 200_000
+    v, jac = map(np.asarray, two_sided_map(jnp.asarray(u), lo, hi, a, b))
+    assert np.all(np.diff(v) > 0) and v[0] >= lo and v[-1] <= hi
+    np.testing.assert_allclose(jac.mean(), hi - lo, rtol=1e-6)
+    h = 1e-6
+    numeric = (np.asarray(two_sided_map(jnp.asarray(u[1000:-1000:997] + h), lo, hi, a, b)[0])
+               - np.asarray(two_sided_map(jnp.asarray(u[1000:-1000:997] - h), lo, hi, a, b)[0])) / (2 * h)
+    np.testing.assert_allclose(numeric, jac[1000:-1000:997], rtol=1e-5)
+    ratio = jac * 1.0 / ((v - lo + a) * (hi - v + b))
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+
+
 def test_beams_and_lab_boost():
     incoming = np.asarray(beams_cm(jnp.asarray(100.0), 0.0, 10.0))
     np.testing.assert_allclose(incoming.sum(axis=0), [100.0, 0, 0, 0], atol=1e-12)

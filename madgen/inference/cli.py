@@ -40,13 +40,14 @@ def parse_assignments(text: str | None, option: str) -> dict:
     return values
 
 
-def run_mine(args) -> int:
+def run_mine(args, process) -> int:
+    """Mine the gold of ``process`` (the loaded process of ``args.card``) as the options ask; print a summary."""
     import numpy as np
 
     from madgen.inference.mining import mine
 
     names = [n.strip() for n in args.parameters.split(",") if n.strip()]
-    gold = mine(args.card, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
+    gold = mine(process, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
                 thetas=[parse_assignments(t, "--theta") for t in args.theta], output=args.output,
                 n_xsec_points=args.xsec_points)
     print(f"sigma(theta_ref) = {gold.sigma_ref_pb:.6g} +- {gold.sigma_ref_error_pb:.2g} pb")

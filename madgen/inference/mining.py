@@ -130,6 +130,20 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
     return log_me2, log_r, score
 
 
+def _process(process_or_package):
+    """The loaded process of ``mine``'s first argument: a process object or a generated package directory
+    (a process card is resolved, and generated if needed, by ``madgen.api.mine`` and the CLI)."""
+    from madgen.contract import load_package
+
+    if hasattr(process_or_package, "subprocesses"):
+        return process_or_package
+    path = Path(process_or_package)
+    if not path.is_dir():
+        raise InferenceError(f"{path} is not a generated package directory: give one, or mine a process card "
+                             "with `madgen mine CARD` or madgen.api.mine(CARD, ...)")
+    return load_package(path)
+
+
 def _run_card(run_card):
     from madgen.runtime.runcard import RunCard, read_run_card
 
@@ -180,12 +194,9 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     ``theta_ref``: None (package defaults), a mapping or a sequence; ``thetas``: mappings or
     sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional).
     """
-    from madgen.api import process_for_run
-
     start = time.perf_counter()
     run = _run_card(run_card)
-    process, _ = process_for_run(card_or_package) if not hasattr(card_or_package, "subprocesses") \
-        else (card_or_package, None)
+    process = _process(card_or_package)
     first = process.subprocesses[0]
     names = parameter_names(first, parameters)
     defaults = {k: float(v) for k, v in first.complete_parameters(None).items()}

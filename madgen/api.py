@@ -173,3 +173,20 @@ def _run_card(run_card):
     if isinstance(run_card, (str, Path)):
         return read_run_card(run_card)
     return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
+
+
+def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, in_place: bool = False,
+             names=None, log=print):
+    """Add LHE 3.0 weights |M(theta_i)|^2 / |M(theta_ref)|^2 x XWGTUP for every point of ``thetas``
+    (mappings of external parameter names to values) to the events of ``events_file``; see
+    ``madgen.inference.reweight``. ``card_or_package`` is the events' process (a card, generated
+    if needed, or a package directory). The result goes beside the input (``<name>_rwgt.lhe``),
+    to ``output``, or (``in_place``) replaces the input atomically."""
+    from madgen.errors import MadgenError
+    from madgen.inference.reweight import reweight as _reweight
+
+    if in_place and output is not None:
+        raise MadgenError("give either an output file or in_place, not both")
+    process, _ = process_for_run(card_or_package)
+    return _reweight(events_file, process, thetas, theta_ref=theta_ref,
+                     output=Path(events_file) if in_place else output, names=names, log=log)

@@ -43,6 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("card", help="process card (process.yaml)")
     draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
 
+    reweight = commands.add_parser(
+        "reweight", help="add weights |M(theta_i)|^2/|M(theta_0)|^2 to the events of an LHE file (LHE 3.0 <rwgt>)")
+    reweight.add_argument("events", help="LHE file (madgen's or another generator's, .lhe or .lhe.gz)")
+    reweight.add_argument("--card", required=True, help="process card or generated package of the events' process")
+    reweight.add_argument("--theta", action="append", required=True, metavar="NAME=VALUE,...",
+                          help="a new parameter point (repeatable): one weight per point")
+    reweight.add_argument("--theta-ref", default=None, metavar="NAME=VALUE,...",
+                          help="the parameters the events were generated with (default: the package's)")
+    reweight.add_argument("--name", action="append", default=None,
+                          help="weight id of each point, in order (default rwgt_1, rwgt_2, ...)")
+    where = reweight.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", help="output LHE file (default: <events>_rwgt.lhe beside the input)")
+    where.add_argument("--in-place", action="store_true", help="replace the input file (atomically)")
+
     clean = commands.add_parser(
         "clean", help="remove temporary files and directories left by killed madgen runs")
     clean.add_argument("paths", nargs="*", default=["generated"],
@@ -215,6 +229,19 @@ def _clean(args) -> int:
     return 0
 
 
+def _reweight(args) -> int:
+    from madgen.api import reweight
+    from madgen.inference.cli import parse_assignments
+
+    thetas = [parse_assignments(text, "--theta") for text in args.theta]
+    result = reweight(args.events, args.card, thetas, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
+                      output=args.output, in_place=args.in_place, names=args.name)
+    for point, total in zip(result.points, result.sums):
+        print(f"{point.weight_id} ({point.describe()}): sum of weights {total:.6g} "
+              f"(reference {result.reference_sum:.6g})")
+    return 0
+
+
 def _mine(args) -> int:
     from madgen.api import process_for_run
     from madgen.inference.cli import run_mine
@@ -222,7 +249,8 @@ def _mine(args) -> int:
     return run_mine(args, process_for_run(args.card)[0])
 
 
-_COMMANDS = {"generate": _generate, "draw": _draw, "launch": _launch, "mine": _mine, "clean": _clean}
+_COMMANDS = {"generate": _generate, "draw": _draw, "launch": _launch, "mine": _mine, "reweight": _reweight,
+             "clean": _clean}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,17 +80,20 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     for text in card.processes:
         spec = timer.run("process", parse_process, text)
         subprocesses.extend(timer.run("process", expand_process, model, spec, labels))
-    found, seen_texts = [], set()
+    found, seen = [], set()
     for sub in subprocesses:
-        if sub.text in seen_texts:
+        key = (sub.text, sub.spec.orders, sub.spec.excluded, sub.spec.forbidden_s_channel)
+        if key in seen:  # the same subprocess twice (p p > t t~ and g g > t t~); other orders: another one
             continue
-        seen_texts.add(sub.text)
+        seen.add(key)
         legs = make_legs(model, sub.initial, sub.final)
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
         try:
             diagram_set = timer.run("diagrams", generate_diagrams, model, legs, sub.spec.orders, excluded,
-                                    forbidden, sub.text)
+                                    forbidden, sub.text, squared_orders=sub.spec.squared_orders,
+                                    required_s_channels=sub.required_s_channels, decays=sub.decays,
+                                    core_final=sub.core_final)
         except ProcessError:
             if len(subprocesses) > 1:
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
@@ -104,17 +107,25 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
 
 def diagram_data(card, model_search_paths=()) -> dict[str, dict]:
     """Module name -> diagrams as data (what ``*_diagrams.json`` holds), without the later stages."""
+    model, found = generate_card_diagrams(card, model_search_paths)
+    return {item.module: _diagram_data(model, item) for item in found}
+
+
+def _diagram_data(model, item: SubprocessDiagrams) -> dict:
+    """The diagrams as data, with the process as written when it is more than its legs (a decay chain,
+    a required s-channel, a squared-order selection)."""
     from madgen.diagrams.export import diagram_set_to_data
 
-    model, found = generate_card_diagrams(card, model_search_paths)
-    return {item.module: diagram_set_to_data(model, item.diagram_set) for item in found}
+    data = diagram_set_to_data(model, item.diagram_set)
+    if item.subprocess.text != item.subprocess.flat_text:
+        data["process"] = item.subprocess.text
+    return data
 
 
 def compile_card(card, model_search_paths=()) -> CompiledPackage:
     """Run every stage on a ``ProcessCard`` and return the package's files as text."""
     from madgen.codegen.emit import SubprocessCode
     from madgen.colour.basis import colour_basis
-    from madgen.diagrams.export import diagram_set_to_data
     from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
     from madgen.model import describe_model
 
@@ -136,7 +147,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
             n_initial=len(sub.initial),
             masses=tuple(model.particle(n).mass for n in sub.particles),
             graph=graph, colour=colour, averaging_factor=averaging_factor(model, diagram_set),
-            n_diagrams=len(diagram_set.diagrams), diagrams=diagram_set_to_data(model, diagram_set),
+            n_diagrams=len(diagram_set.diagrams), diagrams=_diagram_data(model, item),
             colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
     widths = timer.run("widths", _plan_widths, model, card, codes)
     routine_requests.update({request.name: request for request in widths.routines})
@@ -293,7 +304,7 @@ def _metadata(card, model, codes, files) -> dict:
 def _subprocess_tag(sub) -> str:
     from madgen.process.card import process_tag
 
-    return process_tag(sub.text)
+    return process_tag(sub.flat_text)
 
 
 PACKAGE_KEEPS = ("Events",)

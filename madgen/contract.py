@@ -22,10 +22,21 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 KERNEL_OUTPUTS = ("me2", "diagram_weights", "helicity_weights", "flow_weights")
 """Keys of :meth:`GeneratedProcess.evaluate`'s result: |M|^2 (...,), per-diagram channel weights
 (..., n_diagrams), per-helicity weights (..., n_helicities) summing to |M|^2, and leading-colour
-flow weights (..., n_helicities, n_flows)."""
+flow weights (..., n_helicities, n_flows). With a squared-order selection (``NP^2==1``) |M|^2 and the
+helicity weights are the selected interference terms and can be negative (choose helicities in
+proportion to |weight|); flow weights are never negative (docs/squared_orders.md)."""
 
 CHANNEL_KEYS = ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")
 """Keys of each propagator in :attr:`GeneratedProcess.channels` (``"diagrams"[i]["propagators"]``)."""
+
+DECAY_KEYS = ("particle", "pdg", "mass", "width", "legs", "parent")
+"""Keys of each entry of ``channels["decays"]``: the resonances the process string asks for, in the order
+written -- each decaying particle of a decay chain (``legs``: the final-state legs of its products,
+1-based; ``parent``: index of the decay it comes from, None for a decay of the production process)
+and each required s-channel (``e+ e- > z > mu+ mu-``, with the extra key ``"required": True``; its
+``legs`` None when the diagrams put it on different legs). Empty without either. The runtime uses it
+for MadGraph's ``bwcutoff`` and writes the resonances into LHE files with status 2
+(docs/decay_chains.md)."""
 
 
 @runtime_checkable
@@ -67,7 +78,8 @@ class GeneratedProcess(Protocol):
 
     @property
     def channels(self) -> Mapping[str, Any]:
-        """The channel table: ``{"legs": [...], "diagrams": [{"number", "propagators"}]}``."""
+        """The channel table: ``{"legs": [...], "diagrams": [{"number", "propagators"}], "decays": [...]}``
+        (``CHANNEL_KEYS``, ``DECAY_KEYS``)."""
 
     @property
     def helicities(self) -> Any:

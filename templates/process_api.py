@@ -217,8 +217,8 @@ class Process:
         return cache[name]
 
     def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True):
-        """Choose, per event, a helicity combination with probability proportional to its
-        ``helicity_weights`` and then a colour flow with probability proportional to its
+        """Choose, per event, a helicity combination with probability proportional to the magnitude of
+        its ``helicity_weights`` (signed for an interference-only selection such as NP^2==1) and then a colour flow with probability proportional to its
         ``helicity_flow_weights`` for that helicity (MadGraph's choice of LHE helicities and
         colour lines).
 
@@ -350,8 +350,11 @@ def _auto_widths(parameters_module, external, partial):
 
 
 def _choose(weights, u):
-    """Index i along the last axis with probability weights[i] / sum(weights), from u in [0, 1)."""
-    cumulative = jnp.cumsum(jnp.maximum(weights, 0.0), axis=-1)
+    """Index i along the last axis with probability |weights[i]| / sum(|weights|), from u in [0, 1).
+
+    The magnitude: with a squared-order selection (an interference term, NP^2==1) a helicity's
+    contribution can be negative; it is chosen in proportion to the size of its contribution."""
+    cumulative = jnp.cumsum(jnp.abs(weights), axis=-1)
     threshold = u * cumulative[..., -1]
     index = jnp.sum(cumulative <= threshold[..., None], axis=-1)
     return jnp.minimum(index, weights.shape[-1] - 1)

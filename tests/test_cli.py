@@ -180,7 +180,7 @@ BAD_CARDS = {
     "unknown key": ("model: sm\nprocess: e+ e- > mu+ mu-\nproces: x\n", ["card.yaml", "'proces'"]),
     "unknown model": ("model: nosuchmodel\nprocess: e+ e- > mu+ mu-\n", ["'nosuchmodel'"]),
     "unknown restriction": ("model: sm-nosuch\nprocess: e+ e- > mu+ mu-\n", ["nosuch"]),
-    "decay chain": ("model: sm\nprocess: p p > t t~, t > b w+\n", ["decay chain"]),
+    "bad decay chain": ("model: sm\nprocess: p p > t t~, t > b w-\n", ["'t > b w-'", "charge"]),
     "bad order": ("model: sm\nprocess: e+ e- > mu+ mu- QED=x\n", ["QED=x"]),
     "unknown parameter": ("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {MTOP: 1}\n", ["MTOP"]),
     "missing param_card": ("model: sm\nprocess: e+ e- > mu+ mu-\nparam_card: nope.dat\n", ["nope.dat"]),

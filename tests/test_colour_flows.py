@@ -7,9 +7,9 @@ import pytest
 import sympy
 
 from madgen.colour import ColourFactor, ColourFlows, colour_basis, colour_flows
-from madgen.colour.basis import _external_weights, term_tensor
-from madgen.colour.flows import basis_tensor, flow_tensor, infer_index_dims, subprocess_colour_flows
+from madgen.colour.flows import infer_index_dims, subprocess_colour_flows
 from madgen.errors import UnsupportedFeature
+from colour_reference import _external_weights, basis_tensor, flow_tensor, term_tensor
 from physics import collision_points
 
 CF = ColourFactor
@@ -229,7 +229,7 @@ def test_fierz_decomposition_is_exact():
     """T^a_{ij} T^a_{kl} = 1/2 (delta_il delta_kj - 1/3 delta_ij delta_kl) for q(1) q~(2) > q(3) q~(4) crossed."""
     tt = CF((("T(3,1,2)", (3, 4, -1)), ("T(3,1,2)", (2, 1, -1))))  # u u~ > d d~, s-channel gluon
     index_dims = {1: 3, 2: 3, 3: 3, 4: 3, -1: 8}
-    flows = colour_flows((3, -3, 3, -3), 2, [term_tensor(tt, (3, 3, 3, 3), index_dims)], "u u~ > d d~")
+    flows = colour_flows((3, -3, 3, -3), 2, [tt], index_dims, "u u~ > d d~")
     assert flows.matrix == ((sympy.Rational(-1, 6), sympy.Rational(1, 2)),)
     assert flows.leading == (False, True)
     assert infer_index_dims([tt], (3, 3, 3, 3)) == index_dims
@@ -237,16 +237,16 @@ def test_fierz_decomposition_is_exact():
 
 def test_odd_gluon_number_has_sqrt2():
     qqg = CF((("T(3,2,1)", (1, 2, 3)),))  # u u~ > g: slot 1 (u~) holds the incoming u
-    flows = colour_flows((3, -3, 8), 2, [term_tensor(qqg, (3, 3, 8), {1: 3, 2: 3, 3: 8})])
+    flows = colour_flows((3, -3, 8), 2, [qqg], {1: 3, 2: 3, 3: 8})
     assert flows.flows == (((501, 0), (0, 502), (501, 502)),)
     assert flows.matrix == ((sympy.sqrt(2) / 2,),)
 
 
 def test_unsupported_representations():
     with pytest.raises(UnsupportedFeature, match="q q > sextet"):
-        colour_flows((3, 3, 6), 2, [], "q q > sextet")
+        colour_flows((3, 3, 6), 2, [], {}, "q q > sextet")
     with pytest.raises(UnsupportedFeature, match="'u u > d~'.*cannot be paired"):
-        colour_flows((3, 3, 3), 2, [], "u u > d~")
+        colour_flows((3, 3, 3), 2, [], {}, "u u > d~")
 
 
 def test_unsupported_colour_still_generates_matrix_element(tmp_path, monkeypatch):

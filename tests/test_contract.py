@@ -61,6 +61,7 @@ def test_the_channel_table_is_the_diagrams(gg_ttx):
     for row, diagram in zip(table["diagrams"], data["diagrams"]):
         assert row["number"] == diagram["number"]
         assert row["propagators"] == [{key: p[key] for key in CHANNEL_KEYS} for p in diagram["propagators"]]
+    assert table["decays"] == []  # no decay chain, no required s-channel (tests/test_decay_chains.py)
 
 
 def test_one_input_error_class(gg_ttx):

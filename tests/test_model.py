@@ -350,10 +350,11 @@ def test_parameter_module_is_pruned_deterministic_and_readable(sm, sm_parameters
     small = render_parameter_module(sm, ["GC_11"])
     assert "import jax.numpy as jnp" in small
     assert "    G = " in small and "GC_11 = _as_complex(" in small
-    assert "MW =" not in small and "ee =" not in small  # pruned
+    assert "MW =" not in small and "GC_1 =" not in small  # pruned to what GC_11 needs
+    assert "    ee = " in small  # kept: alpha_couplings gives AQEDUP from it
     assert "'MZ': 91.188,  # MASS 23" in small  # all defaults still listed
     ns = {}
     exec(small, ns)
-    assert set(ns["compute_parameters"](ns["EXTERNAL_DEFAULTS"])) == {"GC_11"}
+    assert set(ns["compute_parameters"](ns["EXTERNAL_DEFAULTS"])) == {"GC_11", "G", "ee"}
     with pytest.raises(ModelError, match="GC_999"):
         render_parameter_module(sm, ["GC_999"])

@@ -64,7 +64,18 @@ def test_madgraph_aliases_and_columnar_off():
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("run_*.yaml")), ids=lambda p: p.name)
 def test_examples_are_valid(example):
-    read_run_card(example)
+    import yaml
+
+    card = read_run_card(example)
+    given = yaml.safe_load(example.read_text())
+    assert card.path == str(example)
+    for key in ("n_events", "seed", "iterations", "points_per_iteration"):
+        if key in given:
+            assert getattr(card, key) == given[key], key
+    if "sqrt_s" in given:
+        assert card.sqrt_s == pytest.approx(given["sqrt_s"])
+    for key, value in (given.get("cuts") or {}).items():
+        assert card.cuts[key] == value, key
 
 
 @pytest.mark.parametrize("text, key", [

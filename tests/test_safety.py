@@ -96,7 +96,7 @@ def test_force_replaces_a_package_and_keeps_its_runs(workdir, tmp_path):
 
 
 def test_launch_into_an_existing_directory(workdir):
-    card = workdir / "ee.yaml"
+    card = workdir / "generated" / "ee_mumu"
     target = workdir / "run_target"
     launch_quietly(card, QUICK_RUN.format(n=50), target)
     first = (target / "events.lhe").read_bytes()
@@ -128,7 +128,7 @@ def test_two_runs_into_one_target_one_fails_at_once(workdir):
     while not any(TEMP_TAG in p.name for p in workdir.iterdir()) and time.time() < deadline:
         time.sleep(0.1)
     with pytest.raises(OutputError, match="is being written by pid"):
-        launch_quietly(workdir / "ee.yaml", QUICK_RUN.format(n=20), target)
+        launch_quietly(workdir / "generated" / "ee_mumu", QUICK_RUN.format(n=20), target)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert json.loads((target / "results.json").read_text())["n_events"] == 30000
@@ -205,7 +205,7 @@ def test_kill_leaves_a_stale_staging_directory_that_clean_or_the_next_run_remove
     for source, copy in zip(stale_dirs, copies):
         copy.rename(source)
     assert leftovers(workdir)
-    launch_quietly(workdir / "ee.yaml", QUICK_RUN.format(n=20), target)  # the next run removes them itself
+    launch_quietly(workdir / "generated" / "ee_mumu", QUICK_RUN.format(n=20), target)  # the next run removes them itself
     assert not leftovers(workdir)
 
 
@@ -365,7 +365,7 @@ def test_lhe_events_carry_the_couplings_used(workdir):
     import pylhe
 
     target = workdir / "couplings"
-    launch_quietly(workdir / "ee.yaml", QUICK_RUN.format(n=20), target)
+    launch_quietly(workdir / "generated" / "ee_mumu", QUICK_RUN.format(n=20), target)
     events = list(pylhe.LHEFile.fromfile(str(target / "events.lhe")).events)
     ee = madgen.load(workdir / "generated" / "ee_mumu")
     alpha_ew, alpha_s = ee.alpha_couplings()

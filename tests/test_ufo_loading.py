@@ -381,10 +381,12 @@ def test_custom_propagator_current_and_its_parameter(scaled_z_model, generate_pa
     E = np.array([30.0, 45.5, 120.0])
     cos, phi = rng.uniform(-1, 1, 3), rng.uniform(0, 2 * np.pi, 3)
     sin = np.sqrt(1 - cos**2)
-    p = np.stack([np.stack([E, 0 * E, 0 * E, E], -1), np.stack([E, 0 * E, 0 * E, -E], -1),
-                  np.stack([E, E * sin * np.cos(phi), E * sin * np.sin(phi), E * cos], -1),
-                  np.stack([E, -E * sin * np.cos(phi), -E * sin * np.sin(phi), -E * cos], -1)], 1)
     theta = proc.default_parameters()
+    m_mu = float(np.asarray(proc.masses(theta))[2])  # sm-full keeps the muon mass
+    k = np.sqrt(E**2 - m_mu**2)
+    p = np.stack([np.stack([E, 0 * E, 0 * E, E], -1), np.stack([E, 0 * E, 0 * E, -E], -1),
+                  np.stack([E, k * sin * np.cos(phi), k * sin * np.sin(phi), k * cos], -1),
+                  np.stack([E, -k * sin * np.cos(phi), -k * sin * np.sin(phi), -k * cos], -1)], 1)
     assert theta["kZ"] == 1.0
     np.testing.assert_allclose(proc.matrix_element(p, theta), sm.matrix_element(p), rtol=1e-12)
     np.testing.assert_allclose(proc.matrix_element(p, {**theta, "kZ": 0.0}), photon.matrix_element(p), rtol=1e-12)
@@ -497,4 +499,4 @@ def test_the_model_stage_imports_no_later_stage():
     code = ("import sys; from madgen.model import load_model; load_model('sm'); "
             "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('madgen.')}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "['errors', 'model']"
+    assert result.stdout.strip() == "['errors', 'model', 'version']"  # version: conversion cache key

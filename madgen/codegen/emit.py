@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from importlib import resources
 from math import lcm
 
@@ -96,6 +97,12 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         helicity_index=_python_list(helicity_index),
         averaging_factor=code.averaging_factor,
         jamp_coefficients=_python_list(_jamp_coefficients(code)),
+        squared_orders=graph.squared_orders,
+        squared_orders_comment=graph.squared_orders or "none: the whole |M|^2, one class",
+        order_classes=repr([dict(key) for key in graph.order_classes]),
+        n_classes=len(graph.order_classes),
+        terms_of_class=_python_list(_terms_of_class(graph)),
+        allowed_order_pairs=_python_list(_allowed_pairs(graph)),
         colour_matrix_numerators=_python_list(numerators),
         colour_matrix_dtype=dtype,
         colour_matrix_denominator=denominator,
@@ -169,14 +176,30 @@ def _amplitude_line(amp: AmplitudeTerm) -> str:
 
 
 def channel_table(diagrams: dict) -> str:
-    """The CHANNELS literal: legs and per-diagram propagators from the diagrams' data, one line each."""
+    """The CHANNELS literal: legs, per-diagram propagators and the resonances the process asks for
+    (decay chains, required s-channels) from the diagrams' data, one line each."""
     legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
     rows = []
     for diagram in diagrams["diagrams"]:
         props = [{key: prop[key] for key in ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")}
                  for prop in diagram["propagators"]]
         rows.append(f"        {{'number': {diagram['number']!r}, 'propagators': {props!r}}},")
-    return "{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n}"
+    decays = "".join(f"\n        {entry!r}," for entry in diagrams.get("decays", []))
+    decays = f"[{decays}\n    ]" if decays else "[]"
+    return ("{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n"
+            "    'decays': " + decays + ",\n}")
+
+
+def _terms_of_class(graph: WavefunctionGraph) -> list[list[float]]:
+    """TERMS_OF_CLASS[a][t] = 1.0 when amplitude term t is in order class a."""
+    return [[1.0 if term.order_class == a else 0.0 for term in graph.amplitudes]
+            for a in range(len(graph.order_classes))]
+
+
+def _allowed_pairs(graph: WavefunctionGraph) -> list[list[float]]:
+    n = len(graph.order_classes)
+    allowed = set(graph.allowed_order_pairs)
+    return [[1.0 if (a, b) in allowed else 0.0 for b in range(n)] for a in range(n)]
 
 
 def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:
@@ -184,7 +207,7 @@ def _jamp_coefficients(code: SubprocessCode) -> list[list[complex]]:
     rows = [[0j] * len(code.graph.amplitudes) for _ in range(n_basis)]
     for t, (amp, coefficients) in enumerate(zip(code.graph.amplitudes, code.colour.coefficients)):
         for k, value in enumerate(coefficients):
-            rows[k][t] = amp.sign * complex(sympy.N(value, 20))
+            rows[k][t] = amp.sign * _complex(value)
     return rows
 
 
@@ -216,16 +239,14 @@ def _flow_table(flows: ColourFlows) -> str:
 
 
 def _flow_coefficients(flows: ColourFlows) -> list[list[complex]]:
-    return [[complex(sympy.N(value, 20)) for value in row] for row in flows.matrix]
+    return [[_complex(value) for value in row] for row in flows.matrix]
 
 
 def _colour_matrix(colour: ColourBasis):
     """Exact colour matrix as integer numerators over one common denominator."""
-    entries = [[sympy.nsimplify(value) for value in row] for row in colour.matrix]
-    is_complex = any(sympy.im(value) != 0 for row in entries for value in row)
-    parts = [(Fraction(int(sympy.fraction(sympy.re(v))[0]), int(sympy.fraction(sympy.re(v))[1])),
-              Fraction(int(sympy.fraction(sympy.im(v))[0]), int(sympy.fraction(sympy.im(v))[1])))
-             for row in entries for v in row]
+    entries = colour.matrix  # exact Gaussian rationals
+    parts = [_gaussian_parts(v) for row in entries for v in row]
+    is_complex = any(im != 0 for _, im in parts)
     denominator = 1
     for re_part, im_part in parts:
         denominator = lcm(denominator, re_part.denominator, im_part.denominator)
@@ -242,6 +263,19 @@ def _colour_matrix(colour: ColourBasis):
                 row.append(re_num)
         numerators.append(row)
     return numerators, denominator, "complex128" if is_complex else "float64"
+
+
+@lru_cache(maxsize=None)
+def _complex(value: sympy.Expr) -> complex:
+    """An exact colour number as a complex double (cached: colour tables repeat few values)."""
+    return complex(sympy.N(value, 20))
+
+
+@lru_cache(maxsize=None)
+def _gaussian_parts(value: sympy.Expr) -> tuple[Fraction, Fraction]:
+    """Real and imaginary parts of an exact Gaussian-rational colour number."""
+    re, im = sympy.fraction(sympy.re(value)), sympy.fraction(sympy.im(value))
+    return Fraction(int(re[0]), int(re[1])), Fraction(int(im[0]), int(im[1]))
 
 
 def _python_list(rows) -> str:

@@ -16,7 +16,10 @@ gives the same bytes.
 Line styles: fermions solid with an arrow along the fermion flow (positive pdg
 points along the particle's motion), photon/W/Z wavy, gluons curly, scalars dashed,
 ghosts dotted. A leg or propagator dict may carry an optional ``spin`` (UFO 2S+1)
-and ``color`` to override the pdg-code guess.
+and ``color`` to override the pdg-code guess. The resonances of a decay chain or a required
+s-channel (propagators with a ``resonance`` index into the data's ``decays``) are drawn over a
+highlighted band, labelled ``t (decay)`` or ``z (s-channel)``; the title shows the whole chain
+(the data's ``process``, e.g. ``e+ e- > t t~, t > b W+``).
 """
 
 from __future__ import annotations
@@ -311,8 +314,9 @@ _STROKE = {"fermion": "#000000", "majorana": "#000000", "vector": "#1f4e9c", "gl
 
 # ----------------------------------------------------------------------------- svg
 
-def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
-    """One standalone SVG document for ``diagram`` (an entry of the diagrams JSON)."""
+def diagram_svg(legs: list[dict], diagram: dict, title: str = "", decays: list[dict] | None = None) -> str:
+    """One standalone SVG document for ``diagram`` (an entry of the diagrams JSON); ``decays``: the
+    data's resonance table, for the labels of the resonances."""
     graph = _Graph(legs, diagram)
     pos, width, height = _layout(graph)
     title = title or _default_title(legs, diagram)
@@ -324,7 +328,7 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
            f'<rect x="0" y="0" width="{_fmt(width)}" height="{_fmt(height)}" fill="#ffffff"/>',
            f'<text class="title" x="{_fmt(width / 2)}" y="24" text-anchor="middle" font-size="15">'
            f"{escape(title)}</text>"]
-    lines, arrows, labels = [], [], []
+    bands, lines, arrows, labels = [], [], [], []
     centre_y = sum(p[1] for k, p in pos.items() if k[0] == "V") / len(graph.vertices)
     for line, a, b in graph.edges:
         if a[0] == "L":
@@ -344,7 +348,12 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
         else:
             d = _straight(start, end)
         extra = {"scalar": ' stroke-dasharray="7 4"', "ghost": ' stroke-dasharray="2 3"'}.get(style, "")
-        lines.append(f'<path class="line {style}" data-line={quoteattr(line)} '
+        resonance = info.get("resonance") if a[0] != "L" else None
+        if resonance is not None:
+            bands.append(f'<path class="resonance-band" data-line={quoteattr(line)} d="{_straight(start, end)}" '
+                         f'fill="none" stroke="#f5b041" stroke-width="10" stroke-opacity="0.45"/>')
+        kind = f"line {style}" + (" resonance" if resonance is not None else "")
+        lines.append(f'<path class="{kind}" data-line={quoteattr(line)} '
                      f'data-particle={quoteattr(str(info["particle"]))} d="{d}" fill="none" '
                      f'stroke="{_STROKE[style]}" stroke-width="1.8"{extra}/>')
         if style == "fermion" and pdg != 0:
@@ -371,8 +380,8 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
             anchor = "middle" if abs(nx) < 0.5 else ("start" if nx > 0 else "end")
             labels.append(f'<text class="prop-label" data-line={quoteattr(line)} '
                           f'x="{_fmt(mx + nx * off)}" y="{_fmt(my + ny * off + 4.5)}" '
-                          f'text-anchor="{anchor}">{escape(str(info["particle"]))}</text>')
-    out += lines + arrows
+                          f'text-anchor="{anchor}">{escape(_propagator_label(info, decays))}</text>')
+    out += bands + lines + arrows
     for i in range(len(graph.vertices)):
         x, y = pos[("V", i)]
         out.append(f'<circle class="vertex" data-vertex={quoteattr(str(graph.vertices[i]["vertex"]))} '
@@ -380,6 +389,15 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "") -> str:
     out += labels
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _propagator_label(info: dict, decays: list[dict] | None) -> str:
+    """The particle; for a resonance, the decaying particle as written and what it is."""
+    index = info.get("resonance")
+    if index is None or not decays or not 0 <= index < len(decays):
+        return str(info["particle"])
+    entry = decays[index]
+    return f"{entry['particle']} ({'s-channel' if entry.get('required') else 'decay'})"
 
 
 # ----------------------------------------------------------------------------- package
@@ -391,12 +409,15 @@ def draw_diagrams(data_by_module) -> dict[str, str]:
     for module, data in sorted(data_by_module.items()):
         legs = data["legs"]
         orders_all = data.get("orders") or {}
+        process = data.get("process") or process_string(legs)
         for diagram in data.get("diagrams", []):
             orders = diagram.get("orders") or orders_all
-            title = f"diagram {diagram['number']} \u2014 {process_string(legs)}"
+            title = f"diagram {diagram['number']} \u2014 {process}"
             if orders:
-                title += ", " + ", ".join(f"{k}={v}" for k, v in sorted(orders.items()))
-            drawings[f"{module}/diagram_{diagram['number']}.svg"] = diagram_svg(legs, diagram, title)
+                title += (" \u2014 " if "," in process else ", ") + ", ".join(
+                    f"{k}={v}" for k, v in sorted(orders.items()))
+            drawings[f"{module}/diagram_{diagram['number']}.svg"] = diagram_svg(legs, diagram, title,
+                                                                                data.get("decays"))
     return drawings
 
 

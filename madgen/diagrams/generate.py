@@ -7,9 +7,11 @@ whose other slots hold currents partitioning all the remaining legs. Each diagra
 arises exactly once because a partition of a set into blocks is unordered and the
 vertex slots holding identical particles are interchangeable.
 
-Coupling orders: user upper bounds prune currents as they are built; with no
-constraints, MadGraph's default keeps only the diagrams of minimal WEIGHTED order
-(sum of order x hierarchy).
+Coupling orders (``madgen.diagrams.orders``): user upper bounds prune currents as they are built;
+with no constraints, MadGraph's default keeps only the diagrams of minimal WEIGHTED order (sum of
+order x hierarchy); squared-order constraints then choose which interference terms enter |M|^2.
+Required s-channels (``e+ e- > z > mu+ mu-``) and decay chains are structural selections
+(``madgen.diagrams.chains``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ import functools
 import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Callable
 
+from madgen.diagrams.orders import (
+    OrderSelection,
+    amplitude_constraints,
+    check_order_names,
+    order_value,
+    squared_selection,
+    weighted_order,
+)
 from madgen.diagrams.types import Current, Diagram, Leg
 from madgen.errors import ProcessError
 from madgen.model.types import Model
@@ -26,12 +37,32 @@ from madgen.process.syntax import OrderConstraint
 
 
 @dataclass(frozen=True)
+class Resonance:
+    """A resonance the process string asks for: a decaying particle of a decay chain (``legs``: the
+    final-state legs of its products, ``parent``: index of the decay it comes from) or a required
+    s-channel (``required``; ``legs`` None when the diagrams put it on different legs)."""
+
+    particle: str
+    legs: tuple[int, ...] | None
+    parent: int | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class DiagramSet:
-    """The diagrams of one subprocess, with the coupling orders actually used."""
+    """The diagrams of one subprocess, with the coupling orders actually used.
+
+    ``selection``: the squared-order classes and the pairs of them that enter |M|^2;
+    ``resonances``: the decay-chain resonances and required s-channels, in the order written;
+    ``identical_factor``: the identical-particle denominator when it is not the final state's
+    (decay chains, MadGraph's convention; ``madgen.process.decays``)."""
 
     legs: tuple[Leg, ...]
     diagrams: tuple[Diagram, ...]
     orders: tuple[tuple[str, int], ...]  # orders of the kept diagrams (all equal for default orders)
+    selection: OrderSelection = OrderSelection()
+    resonances: tuple[Resonance, ...] = ()
+    identical_factor: int | None = None
 
 
 def make_legs(model: Model, initial, final) -> tuple[Leg, ...]:
@@ -45,16 +76,25 @@ def make_legs(model: Model, initial, final) -> tuple[Leg, ...]:
 
 def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[OrderConstraint, ...] = (),
                       excluded: tuple[str, ...] = (), forbidden_s_channel: tuple[str, ...] = (),
-                      process_text: str = "") -> DiagramSet:
-    """All diagrams for ``legs`` under the given constraints (see module docstring)."""
-    excluded_names = _with_antiparticles(model, excluded)
-    forbidden_names = _with_antiparticles(model, forbidden_s_channel)
-    bounds = {c.name: c.value for c in constraints if c.op in ("<=", "==")}
-    vertex_index = _vertex_index(model)
-    vertex_by_name = {v.name: v for v in model.vertices}
-    root = legs[-1]
+                      process_text: str = "", *, squared_orders: tuple[OrderConstraint, ...] = (),
+                      required_s_channels: tuple[tuple[str, ...], ...] = (), decays=(),
+                      core_final: tuple[str, ...] = ()) -> DiagramSet:
+    """All diagrams for ``legs`` under the given constraints (see module docstring).
+
+    ``required_s_channels``: per required propagator, the particles that may fill it;
+    ``decays``/``core_final``: the decay chain (``madgen.process.decays.Decay``) and the production
+    process's final state, for a process with decays."""
+    where = f"process '{process_text}'"
+    check_order_names(model, tuple(constraints) + tuple(squared_orders), where)
+    if decays:
+        from madgen.diagrams.chains import chain_diagrams
+
+        return chain_diagrams(model, legs, constraints, excluded, forbidden_s_channel, process_text,
+                              squared_orders, required_s_channels, decays, core_final)
+    amplitude, weighted_default = amplitude_constraints(tuple(constraints), tuple(squared_orders))
+    excluded_names = with_antiparticles(model, excluded)
+    forbidden_names = with_antiparticles(model, forbidden_s_channel)
     initial_legs = frozenset(leg.number for leg in legs if leg.initial)
-    leaves = {leg.number: Current(legs=(leg.number,), offered=leg.slot_particle, leg=leg.number) for leg in legs}
 
     def allowed_line(particle: str, leg_set: frozenset) -> bool:
         if particle in excluded_names:
@@ -63,10 +103,42 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
             return False
         return model.particle(particle).propagating
 
+    diagrams = enumerate_diagrams(model, legs, upper_bounds(amplitude), allowed_line)
+    resonances = ()
+    if required_s_channels:
+        from madgen.diagrams.chains import required_resonances, with_required_s_channels
+
+        diagrams = with_required_s_channels(model, diagrams, legs, required_s_channels)
+    diagrams = select_amplitude_orders(model, diagrams, amplitude, weighted_default)
+    if not diagrams:
+        detail = f" with {' '.join(str(c) for c in constraints)}" if constraints else ""
+        if required_s_channels:
+            detail += " with the required s-channel " + " and ".join("/".join(n) for n in required_s_channels)
+        raise ProcessError(f"{where}: no tree-level diagrams in model '{model.name}'{detail}")
+    diagrams, selection = apply_squared_orders(model, diagrams, squared_orders, where)
+    if required_s_channels:
+        resonances = required_resonances(model, diagrams, legs, required_s_channels)
+    return DiagramSet(legs, tuple(diagrams), _common_orders(diagrams), selection, resonances)
+
+
+def enumerate_diagrams(model: Model, legs: tuple[Leg, ...], bounds: dict[str, int],
+                       allowed_line: Callable[[str, frozenset], bool],
+                       allowed_set: Callable[[frozenset], bool] = lambda leg_set: True) -> list[Diagram]:
+    """Every tree diagram whose lines pass ``allowed_line(particle, legs on its far side)`` and whose
+    currents all cover leg sets passing ``allowed_set``, pruned by the upper ``bounds`` on orders
+    (numbered 0; ``renumber`` numbers them)."""
+    hierarchy = model.order_hierarchy()
+    vertex_index = _vertex_index(model)
+    vertex_by_name = {v.name: v for v in model.vertices}
+    root = legs[-1]
+    leaves = {leg.number: Current(legs=(leg.number,), offered=leg.slot_particle, leg=leg.number) for leg in legs}
+
     @functools.lru_cache(maxsize=None)
     def currents(leg_set: frozenset) -> tuple[Current, ...]:
         if len(leg_set) == 1:
             return (leaves[next(iter(leg_set))],)
+        if not allowed_set(leg_set):
+            return ()
         found = []
         for n_blocks in (2, 3):
             for blocks in set_partitions(sorted(leg_set), n_blocks):
@@ -78,7 +150,7 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
                             continue
                         vertex = vertex_by_name[vertex_name]
                         orders = _add_orders(children, vertex.orders)
-                        if not _within(orders, bounds):
+                        if not _within(orders, bounds, hierarchy):
                             continue
                         slot, ordered = _assign_slots(vertex.particles, children, free_particle)
                         found.append(Current(
@@ -98,20 +170,40 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
                         continue
                     vertex = vertex_by_name[vertex_name]
                     orders = _add_orders(children, vertex.orders)
-                    if not _within(orders, bounds):
+                    if not _within(orders, bounds, hierarchy):
                         continue
                     slot, ordered = _assign_slots(vertex.particles, children, free_particle)
                     slots = list(ordered)
                     slots.insert(slot, leaves[root.number])
                     diagrams.append(Diagram(0, vertex_name, tuple(slots), orders))
+    return diagrams
 
-    diagrams = _apply_order_selection(model, diagrams, constraints)
-    if not diagrams:
-        detail = f" with {' '.join(str(c) for c in constraints)}" if constraints else ""
-        raise ProcessError(f"process '{process_text}': no tree-level diagrams in model '{model.name}'{detail}")
-    diagrams = [Diagram(i + 1, d.vertex, d.slots, d.orders) for i, d in enumerate(diagrams)]
-    orders = _common_orders(diagrams)
-    return DiagramSet(legs, tuple(diagrams), orders)
+
+def upper_bounds(constraints) -> dict[str, int]:
+    """Upper bounds on orders that can prune currents while they are built (orders only grow)."""
+    return {c.name: c.value for c in constraints if c.op in ("<=", "==")}
+
+
+def select_amplitude_orders(model: Model, diagrams, constraints, weighted_default: bool) -> list[Diagram]:
+    """The amplitude-level order selection: the constraints, else (MadGraph's default) the diagrams
+    of minimal WEIGHTED order."""
+    hierarchy = model.order_hierarchy()
+    if constraints:
+        return [d for d in diagrams
+                if all(c.allows(order_value(d.order_dict, c.name, hierarchy)) for c in constraints)]
+    if not diagrams or not weighted_default:
+        return list(diagrams)
+    weights = [weighted_order(d.order_dict, hierarchy) for d in diagrams]
+    minimum = min(weights)
+    return [d for d, w in zip(diagrams, weights) if w == minimum]
+
+
+def apply_squared_orders(model: Model, diagrams, squared, where: str) -> tuple[list[Diagram], OrderSelection]:
+    """Keep the diagrams that enter an allowed interference term; number them from 1."""
+    keep, selection = squared_selection([d.order_dict for d in diagrams], tuple(squared),
+                                        model.order_hierarchy(), where)
+    kept = [d for d, flag in zip(diagrams, keep) if flag]
+    return [Diagram(i + 1, d.vertex, d.slots, d.orders) for i, d in enumerate(kept)], selection
 
 
 def is_s_channel(leg_set, initial_legs: frozenset) -> bool:
@@ -180,25 +272,11 @@ def _add_orders(children, vertex_orders) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((k, v) for k, v in total.items() if v))
 
 
-def _within(orders, bounds) -> bool:
-    return all(value <= bounds.get(name, value) for name, value in orders)
-
-
-def _apply_order_selection(model: Model, diagrams, constraints):
-    if constraints:
-        return [d for d in diagrams
-                if all(c.allows(d.order_dict.get(c.name, 0)) for c in constraints)]
-    if not diagrams:
-        return diagrams
-    hierarchy = model.order_hierarchy()
-    weights = [weighted_order(d.order_dict, hierarchy) for d in diagrams]
-    minimum = min(weights)
-    return [d for d, w in zip(diagrams, weights) if w == minimum]
-
-
-def weighted_order(orders: dict[str, int], hierarchy: dict[str, int]) -> int:
-    """MadGraph's WEIGHTED order: sum of each coupling order times its hierarchy."""
-    return sum(value * hierarchy.get(name, 1) for name, value in orders.items())
+def _within(orders, bounds, hierarchy) -> bool:
+    if not bounds:
+        return True
+    values = dict(orders)
+    return all(order_value(values, name, hierarchy) <= bound for name, bound in bounds.items())
 
 
 def _common_orders(diagrams) -> tuple[tuple[str, int], ...]:
@@ -209,7 +287,7 @@ def _common_orders(diagrams) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(maxima.items()))
 
 
-def _with_antiparticles(model: Model, names) -> frozenset:
+def with_antiparticles(model: Model, names) -> frozenset:
     found = set()
     for name in names:
         particle = model.particle(name)

@@ -62,7 +62,8 @@ class OffshellWavefunction:
 
 @dataclass(frozen=True)
 class AmplitudeTerm:
-    """One colour-stripped amplitude: a diagram with one colour choice at each vertex."""
+    """One colour-stripped amplitude: a diagram with one colour choice at each vertex, its
+    coupling orders (the diagram's) and its order class (index into the graph's ``order_classes``)."""
 
     name: str
     diagram: int
@@ -71,6 +72,8 @@ class AmplitudeTerm:
     momenta: tuple[Momentum, ...]
     sign: int
     colour: ColourFactor
+    orders: tuple[tuple[str, int], ...] = ()
+    order_class: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ class WavefunctionGraph:
     helicities: tuple[tuple[int, ...], ...]  # the helicity combinations, one row each
     colour_dims: tuple[int, ...]
     parameters: tuple[str, ...] = ()  # further model parameters the routines take (custom propagators)
+    # Squared-order selection (madgen.diagrams.orders): the amplitude-order classes (each the values
+    # of the orders the squared constraints name), the pairs (a, b) whose interference enters |M|^2,
+    # and the constraints themselves ("NP^2==1"; empty: the whole |M|^2).
+    order_classes: tuple[tuple[tuple[str, int], ...], ...] = ((),)
+    allowed_order_pairs: tuple[tuple[int, int], ...] = ((0, 0),)
+    squared_orders: str = ""
 
 
 def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> WavefunctionGraph:
@@ -105,6 +114,9 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
         helicities=tuple(itertools.product(*leg_helicities)),
         colour_dims=tuple(colour_dim(model, leg.particle) for leg in legs),
         parameters=tuple(sorted(builder.parameters)),
+        order_classes=diagram_set.selection.classes,
+        allowed_order_pairs=diagram_set.selection.allowed_pairs,
+        squared_orders=diagram_set.selection.describe(),
     )
 
 
@@ -122,11 +134,14 @@ def colour_dim(model: Model, name: str) -> int:
 
 
 def averaging_factor(model: Model, diagram_set: DiagramSet) -> int:
-    """Initial-state spin and colour states times final-state identical-particle factorials."""
+    """Initial-state spin and colour states times the identical-particle factor: the final-state
+    factorials, or for a decay chain MadGraph's factor (``madgen.process.decays``)."""
     factor = 1
     for leg in diagram_set.legs:
         if leg.initial:
             factor *= len(helicity_states(model, leg.particle)) * colour_dim(model, leg.particle)
+    if diagram_set.identical_factor is not None:
+        return factor * diagram_set.identical_factor
     counts = Counter(leg.particle for leg in diagram_set.legs if not leg.initial)
     for count in counts.values():
         factor *= math.factorial(count)
@@ -138,6 +153,7 @@ class _GraphBuilder:
 
     def __init__(self, model: Model, diagram_set: DiagramSet):
         self.model = model
+        self.selection = diagram_set.selection
         self.legs = {leg.number: leg for leg in diagram_set.legs}
         self.initial_legs = frozenset(n for n, leg in self.legs.items() if leg.initial)
         self.externals: dict = {}
@@ -166,7 +182,8 @@ class _GraphBuilder:
                 for occ in occurrences if self._vertex_of(diagram, occ).colour[colour_of[occ]].strip() != "1")
             self.amplitudes.append(AmplitudeTerm(
                 name=f"amp{len(self.amplitudes) + 1}", diagram=diagram.number, calls=calls,
-                inputs=inputs, momenta=momenta, sign=flow.sign, colour=ColourFactor(factors)))
+                inputs=inputs, momenta=momenta, sign=flow.sign, colour=ColourFactor(factors),
+                orders=diagram.orders, order_class=self.selection.class_of(diagram.orders)))
 
     def _vertex_of(self, diagram: Diagram, occurrence):
         return self.model.vertex(diagram.vertex if occurrence is None else occurrence.vertex)

@@ -53,8 +53,9 @@ class ProcessCard:
 
 
 def process_tag(process: str) -> str:
-    """MadGraph-like identifier for a process: ``g g > t t~`` → ``gg_ttx``."""
-    text = process.split("@")[0]
+    """MadGraph-like identifier for a process: ``g g > t t~`` → ``gg_ttx`` (the production process
+    of a decay chain: ``e+ e- > t t~, t > b w+`` → ``epem_ttx``)."""
+    text = process.split("@")[0].split(",")[0]
     text = re.split(r"\s(?:[A-Za-z_]+\^?2?(?:<=|>=|==|=)\d+|/|\$)", " " + text)[0]
     sides = text.split(">")
     parts = []

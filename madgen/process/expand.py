@@ -13,25 +13,55 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from madgen.errors import ProcessError
-from madgen.model.types import Model, Particle
-from madgen.process.syntax import ProcessSpec
+from madgen.model.types import ZERO, Model, Particle
+from madgen.process.decays import Decay, chain_text, identical_particle_factor, number_legs
+from madgen.process.syntax import DecaySpec, ProcessSpec
 
 
 @dataclass(frozen=True)
 class Subprocess:
-    """One process with every label resolved to a particle name, legs in process order."""
+    """One process with every label resolved to a particle name, legs in process order.
+
+    With a decay chain, ``final`` is the whole final state (each decayed particle replaced by its
+    products in its place, MadGraph's leg order), ``core_final`` the production process's final
+    state and ``decays`` the decays of its particles (``madgen.process.decays``).
+    ``required_s_channels``: for each particle written between two '>', the particles it stands
+    for (several for a label); every diagram has an s-channel propagator of one of each."""
 
     spec: ProcessSpec
     initial: tuple[str, ...]
     final: tuple[str, ...]
+    core_final: tuple[str, ...] = ()
+    decays: tuple[Decay, ...] = ()
+    required_s_channels: tuple[tuple[str, ...], ...] = ()
 
     @property
     def particles(self) -> tuple[str, ...]:
         return self.initial + self.final
 
     @property
-    def text(self) -> str:
+    def flat_text(self) -> str:
+        """``initial > final`` with the whole final state (what a module name is made of)."""
         return " ".join(self.initial) + " > " + " ".join(self.final)
+
+    @property
+    def text(self) -> str:
+        """The process as MadGraph writes it: ``e+ e- > t t~, t > b w+``, ``e+ e- > z > mu+ mu-``, with
+        its squared-order constraints (``e+ e- > z h NP^2==1``: |M|^2 is only those terms)."""
+        text = self.flat_text
+        if self.decays or self.required_s_channels:
+            s_channels = tuple(names[0] if len(names) == 1 else token
+                               for token, names in zip(self.spec.required_s_channels, self.required_s_channels))
+            text = chain_text(self.initial, s_channels, self.core_final or self.final, self.decays)
+        if self.spec.squared_orders:
+            core, comma, rest = text.partition(",")
+            text = " ".join([core] + [c.squared_str() for c in self.spec.squared_orders]) + comma + rest
+        return text
+
+    @property
+    def identical_particle_factor(self) -> int:
+        """The identical-particle denominator of |M|^2 (MadGraph's, decay chains included)."""
+        return identical_particle_factor(self.core_final or self.final, self.decays)
 
 
 def default_multiparticles(model: Model) -> dict[str, tuple[str, ...]]:
@@ -84,30 +114,127 @@ def expand_process(model: Model, spec: ProcessSpec, labels: Mapping[str, tuple[s
     """All subprocesses of ``spec``: one per distinct assignment of particles to labels.
 
     Assignments that violate charge or colour conservation are dropped; final states
-    that are permutations of an earlier one are dropped (MadGraph keeps one).
+    that are permutations of an earlier one are dropped (MadGraph keeps one). Decays are
+    attached to the final-state particles they name (``_attach_decays``).
     Raises ``ProcessError`` if a label is unknown or nothing conserves charge and colour.
     """
     choices = [_members(model, token, labels, spec) for token in spec.initial + spec.final]
     for token in spec.excluded + spec.forbidden_s_channel:
         _members(model, token, labels, spec)
+    required = tuple(_members(model, token, labels, spec) for token in spec.required_s_channels)
+    for names in required:
+        for name in names:
+            if not model.particle(name).propagating:
+                raise ProcessError(f"process '{spec.text}': required s-channel '{name}' is not a propagating "
+                                   f"particle of model '{model.name}'")
     n_initial = len(spec.initial)
     seen: set[tuple] = set()
     subprocesses: list[Subprocess] = []
     first_violation = None
+    absent: dict[str, str] = {}  # decaying particle -> the final state that lacks it
     for combination in itertools.product(*choices):
-        initial, final = combination[:n_initial], combination[n_initial:]
-        key = (initial, tuple(sorted(final)))
-        if key in seen:
+        initial, core_final = tuple(combination[:n_initial]), tuple(combination[n_initial:])
+        if (initial, tuple(sorted(core_final))) in seen:
             continue
-        seen.add(key)
-        violation = conservation_violation(model, initial, final)
+        seen.add((initial, tuple(sorted(core_final))))
+        violation = conservation_violation(model, initial, core_final)
         if violation:
             first_violation = first_violation or violation
             continue
-        subprocesses.append(Subprocess(spec, tuple(initial), tuple(final)))
+        if not spec.decays:
+            subprocesses.append(Subprocess(spec, initial, core_final, required_s_channels=required))
+            continue
+        for decays in _attach_decays(model, spec, spec.decays, core_final, labels, absent):
+            final, numbered = number_legs(core_final, decays, n_initial)
+            subprocesses.append(Subprocess(spec, initial, final, core_final, numbered, required))
     if not subprocesses:
+        if absent:
+            missing = sorted(absent)[0]
+            raise ProcessError(f"process '{spec.text}': the decay of '{missing}' names no particle of "
+                               f"'{absent[missing]}'; decay a particle of the final state it follows")
         raise ProcessError(f"process '{spec.text}': {first_violation}")
-    return subprocesses
+    return _distinct(subprocesses)
+
+
+def _distinct(subprocesses: list[Subprocess]) -> list[Subprocess]:
+    """Drop subprocesses equal to an earlier one up to the order of identical final-state particles
+    and of identical decays (``p p > z z, z > l+ l-``: Z to e+e- and to mu+mu- is one subprocess)."""
+    seen, kept = set(), []
+    for sub in subprocesses:
+        key = (sub.initial, tuple(sorted(sub.final)), tuple(sorted(d.signature for d in sub.decays)))
+        if key not in seen:
+            seen.add(key)
+            kept.append(sub)
+    return kept
+
+
+def _attach_decays(model: Model, spec: ProcessSpec, decay_specs, products, labels, absent: dict) -> list:
+    """Every way to decay ``products`` (a final state) by ``decay_specs``, each a tuple of ``Decay``
+    in the order written. A decay written once applies to every copy of its particle; written as
+    many times as the particle appears, the decays apply to the copies in order (MadGraph)."""
+    by_parent: dict[str, list[DecaySpec]] = {}
+    for decay_spec in decay_specs:
+        parent = _decaying_particle(model, spec, decay_spec, labels)
+        by_parent.setdefault(parent, []).append(decay_spec)
+    applications = []  # (spec, parent, position) in the order written
+    for decay_spec in decay_specs:
+        parent = _decaying_particle(model, spec, decay_spec, labels)
+        positions = [i for i, name in enumerate(products) if name == parent]
+        if not positions:
+            absent[parent] = " ".join(products)
+            return []
+        written = by_parent[parent]
+        if len(written) == 1:
+            applications.extend((decay_spec, parent, position) for position in positions)
+        elif len(written) == len(positions):
+            applications.append((decay_spec, parent, positions[written.index(decay_spec)]))
+        else:
+            raise ProcessError(
+                f"process '{spec.text}': {len(written)} decays of '{parent}' for {len(positions)} '{parent}' in "
+                f"'{' '.join(products)}'; write one decay for all of them or one for each, in order")
+    alternatives = [_decay_alternatives(model, spec, decay_spec, parent, position, labels, absent)
+                    for decay_spec, parent, position in applications]
+    return [tuple(choice) for choice in itertools.product(*alternatives)]
+
+
+def _decay_alternatives(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, parent: str, position: int,
+                        labels, absent: dict) -> list[Decay]:
+    """The decay ``decay_spec`` of the particle at ``position``, one ``Decay`` per assignment of its
+    labels that conserves charge, colour and fermion number (products' decays attached)."""
+    where = f"process '{spec.text}', decay '{decay_spec.text}'"
+    particle = model.particle(parent)
+    if particle.width == ZERO:
+        raise ProcessError(f"{where}: '{parent}' is stable in model '{model.name}' (its width is ZERO), it has no "
+                           "decay to chain; generate it as a final-state particle")
+    choices = [_members(model, token, labels, spec, where) for token in decay_spec.products]
+    excluded = resolve_tokens(model, spec, decay_spec.excluded, labels)
+    forbidden = resolve_tokens(model, spec, decay_spec.forbidden_s_channel, labels)
+    found, seen, first_violation = [], set(), None
+    for combination in itertools.product(*choices):
+        if tuple(sorted(combination)) in seen:
+            continue
+        seen.add(tuple(sorted(combination)))
+        violation = conservation_violation(model, (parent,), combination)
+        if violation:
+            first_violation = first_violation or violation
+            continue
+        for nested in _attach_decays(model, spec, decay_spec.decays, combination, labels, absent):
+            found.append(Decay(decay_spec, parent, position, tuple(combination), nested, excluded, forbidden))
+    if not found and first_violation:
+        raise ProcessError(f"{where}: {first_violation}")
+    return found
+
+
+def _decaying_particle(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, labels) -> str:
+    where = f"process '{spec.text}', decay '{decay_spec.text}'"
+    name = canonical_particle_name(model, decay_spec.particle)
+    if name is None:
+        if decay_spec.particle in labels:
+            raise ProcessError(f"{where}: the decaying particle must be a particle, not the label "
+                               f"'{decay_spec.particle}'; write one decay per particle")
+        raise ProcessError(f"{where}: unknown particle '{decay_spec.particle}' in model "
+                           f"'{model.name}'{_suggest(model, decay_spec.particle)}")
+    return name
 
 
 def conservation_violation(model: Model, initial, final) -> str | None:
@@ -149,13 +276,13 @@ def canonical_particle_name(model: Model, token: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _members(model: Model, token: str, labels, spec: ProcessSpec) -> tuple[str, ...]:
+def _members(model: Model, token: str, labels, spec: ProcessSpec, where: str = "") -> tuple[str, ...]:
     if token in labels:
         return labels[token]
     name = canonical_particle_name(model, token)
     if name is not None:
         return (name,)
-    raise ProcessError(f"process '{spec.text}': unknown particle or label '{token}' in model "
+    raise ProcessError(f"{where or 'process ' + repr(spec.text)}: unknown particle or label '{token}' in model "
                        f"'{model.name}'{_suggest(model, token)}")
 
 

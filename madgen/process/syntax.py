@@ -1,10 +1,19 @@
-"""MadGraph process syntax: ``"e+ e- > mu+ mu- QED<=2 / h $ z"`` → ``ProcessSpec``.
+"""MadGraph process syntax: ``"p p > t t~ QED<=2 / h $ z, (t > b w+, w+ > l+ vl)"`` → ``ProcessSpec``.
 
-Supported: particles and multiparticle labels by name, ``>`` separating initial
-and final states, coupling-order constraints (``QCD=2`` meaning ``<= 2`` as in
-MadGraph, ``QED<=4``, ``QED==2``, ``QCD>=1``), ``/ x y`` (remove from internal lines)
-and ``$ x y`` (forbid as s-channel propagators). Decay chains (``,`` and
-parentheses) and squared orders (``QED^2``) are reported as unsupported.
+Supported, as in MadGraph:
+
+* particles and multiparticle labels by name, ``>`` between initial and final state;
+* required s-channel propagators between two ``>``: ``e+ e- > z > mu+ mu-`` keeps only the
+  diagrams with an s-channel Z;
+* coupling-order constraints on the amplitude (``QCD=2`` meaning ``<= 2``, ``QED<=4``,
+  ``QED==2``, ``QCD>=1``) and on the squared amplitude (``NP^2==1``, ``NP^2<=1``, ``QED^2==2``:
+  the interference terms whose orders add up as asked; see ``madgen.diagrams.orders``);
+* ``/ x y`` (never on an internal line) and ``$ x y`` (never an s-channel propagator);
+* decay chains: ``p p > t t~, t > b w+, t~ > b~ w-`` (each decay after a comma), nested in
+  parentheses ``(t > b w+, w+ > l+ vl)``, each decay with its own orders, ``/`` and ``$``.
+
+Squared orders are written in the production process and apply to the whole amplitude (with
+its decays); MadGraph's negative squared orders (``QCD^2==-1``) and ``$$`` are not supported.
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from dataclasses import dataclass
 from madgen.errors import ProcessError, UnsupportedFeature
 
 _ORDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\^2)?(<=|>=|==|=|<|>)(-?\d+)$")
+_STRICT_LOWER_RE = re.compile(r"^[A-Z][A-Z0-9_]*(\^2)?$")
 
 
 @dataclass(frozen=True)
 class OrderConstraint:
-    """A coupling-order constraint ``name op value``; ``op`` is one of ``<=``, ``==``, ``>=``."""
+    """A coupling-order constraint ``name op value``; ``op`` is one of ``<=``, ``==``, ``>=``.
+
+    On an amplitude it bounds the diagram's order; as a squared-order constraint it bounds the
+    sum of the orders of the two amplitudes of an interference term."""
 
     name: str
     op: str
@@ -35,10 +48,34 @@ class OrderConstraint:
     def __str__(self) -> str:
         return f"{self.name}{self.op}{self.value}"
 
+    def squared_str(self) -> str:
+        """The squared-order spelling, ``NP^2==1``."""
+        return f"{self.name}^2{self.op}{self.value}"
+
+
+@dataclass(frozen=True)
+class DecaySpec:
+    """One decay of a decay chain as written, labels not yet expanded: ``t > b w+`` with its own
+    orders, ``/`` and ``$``, and the decays of its products (written inside its parentheses)."""
+
+    text: str
+    particle: str
+    products: tuple[str, ...]
+    orders: tuple[OrderConstraint, ...] = ()
+    excluded: tuple[str, ...] = ()
+    forbidden_s_channel: tuple[str, ...] = ()
+    decays: tuple["DecaySpec", ...] = ()
+
+    def chain_text(self) -> str:
+        """MadGraph's spelling: ``t > b w+`` or ``(t > b w+, w+ > l+ vl)`` with nested decays."""
+        if not self.decays:
+            return self.text
+        return "(" + ", ".join([self.text] + [d.chain_text() for d in self.decays]) + ")"
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """A parsed process string, labels not yet expanded into particles."""
+    """A parsed process string, labels not yet expanded."""
 
     text: str
     initial: tuple[str, ...]
@@ -46,6 +83,9 @@ class ProcessSpec:
     orders: tuple[OrderConstraint, ...] = ()
     excluded: tuple[str, ...] = ()  # "/ x": never on an internal line
     forbidden_s_channel: tuple[str, ...] = ()  # "$ x": never an s-channel propagator
+    squared_orders: tuple[OrderConstraint, ...] = ()  # "NP^2==1": which interference terms enter |M|^2
+    required_s_channels: tuple[str, ...] = ()  # "a b > z > c d": an s-channel z in every diagram
+    decays: tuple[DecaySpec, ...] = ()  # ", t > b w+": decays of final-state particles, in the order written
 
 
 def parse_process(text: str) -> ProcessSpec:
@@ -53,45 +93,154 @@ def parse_process(text: str) -> ProcessSpec:
 
     >>> parse_process("e+ e- > mu+ mu- QED=2").orders[0]
     OrderConstraint(name='QED', op='<=', value=2)
+    >>> parse_process("e+ e- > z h NP^2==1").squared_orders[0]
+    OrderConstraint(name='NP', op='==', value=1)
+    >>> [d.text for d in parse_process("e+ e- > t t~, t > b w+").decays]
+    ['t > b w+']
     """
     source = text.strip()
     if not source:
         raise ProcessError("empty process string: write it as in MadGraph, e.g. 'e+ e- > mu+ mu-'")
-    if "," in source or "(" in source or ")" in source:
-        raise UnsupportedFeature(
-            f"process '{source}': decay chains (',' and parentheses) are not supported yet; "
-            "generate the full final state instead")
-    if "@" in source:
-        # MadGraph's process tag "@N" (anywhere after the final state) only numbers the process
-        tags = re.findall(r"@\s*(\S*)", source)
-        bad = [t for t in tags if not re.fullmatch(r"\d+", t)]
-        if bad or len(tags) > 1:
-            raise ProcessError(f"process '{source}': cannot read the process tag; write it as '@1' "
-                               "(one '@' followed by a number)")
-        source = " ".join(re.sub(r"@\s*\d+", " ", source).split())
-    tokens = _tokenize(source)
-    if tokens.count(">") != 1:
+    source = _strip_process_tag(source)
+    _check_parentheses(source)
+    items = _split_top_level(source)
+    if "(" in items[0] or ")" in items[0]:
+        raise ProcessError(f"process '{source}': the production process '{items[0].strip()}' cannot hold "
+                           "parentheses; write decays after a comma, e.g. 'p p > t t~, (t > b w+, w+ > l+ vl)'")
+    core = _parse_simple(items[0].strip(), source, decay=False)
+    decays = tuple(_parse_decay_item(item, source) for item in items[1:])
+    return ProcessSpec(source, core.initial, core.final, core.orders, core.excluded, core.forbidden,
+                       core.squared, core.s_channels, decays)
+
+
+@dataclass(frozen=True)
+class _Simple:
+    initial: tuple[str, ...]
+    s_channels: tuple[str, ...]
+    final: tuple[str, ...]
+    orders: tuple[OrderConstraint, ...]
+    squared: tuple[OrderConstraint, ...]
+    excluded: tuple[str, ...]
+    forbidden: tuple[str, ...]
+
+
+def _strip_process_tag(source: str) -> str:
+    if "@" not in source:
+        return source
+    # MadGraph's process tag "@N" (anywhere after the final state) only numbers the process
+    tags = re.findall(r"@\s*(\S*)", source)
+    bad = [t for t in tags if not re.fullmatch(r"\d+", t)]
+    if bad or len(tags) > 1:
+        raise ProcessError(f"process '{source}': cannot read the process tag; write it as '@1' "
+                           "(one '@' followed by a number)")
+    return " ".join(re.sub(r"@\s*\d+", " ", source).split())
+
+
+def _check_parentheses(source: str) -> None:
+    depth = 0
+    for column, char in enumerate(source, start=1):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ProcessError(f"process '{source}': unbalanced parentheses: ')' at column {column} closes "
+                                   "nothing; nested decays are written '(t > b w+, w+ > l+ vl)'")
+    if depth:
+        raise ProcessError(f"process '{source}': unbalanced parentheses: {depth} '(' not closed; nested "
+                           "decays are written '(t > b w+, w+ > l+ vl)'")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at the commas outside parentheses."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
+
+
+def _parse_decay_item(item: str, source: str) -> DecaySpec:
+    """``t > b w+`` or ``(t > b w+, w+ > l+ vl, ...)``."""
+    text = item.strip()
+    if not text:
+        raise ProcessError(f"process '{source}': an empty decay between commas; write each decay as "
+                           "'particle > products', e.g. 't > b w+'")
+    if text.startswith("(") and text.endswith(")") and _closing_of(text, 0) == len(text) - 1:
+        inner = _split_top_level(text[1:-1])
+        first = inner[0].strip()
+        if not first or "(" in first or ")" in first:
+            raise ProcessError(f"process '{source}': '{text}' must start with the decay itself, e.g. "
+                               "'(t > b w+, w+ > l+ vl)'")
+        decay = _parse_decay(first, source)
+        nested = tuple(_parse_decay_item(part, source) for part in inner[1:])
+        return DecaySpec(decay.text, decay.particle, decay.products, decay.orders, decay.excluded,
+                         decay.forbidden_s_channel, nested)
+    if "(" in text or ")" in text:
+        raise ProcessError(f"process '{source}': cannot read the decay '{text}'; a decay with decays of its "
+                           "products is written in parentheses, the decay first: '(t > b w+, w+ > l+ vl)'")
+    return _parse_decay(text, source)
+
+
+def _closing_of(text: str, opening: int) -> int:
+    depth = 0
+    for i in range(opening, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return -1
+
+
+def _parse_decay(text: str, source: str) -> DecaySpec:
+    simple = _parse_simple(text, source, decay=True)
+    if len(simple.initial) != 1:
+        raise ProcessError(f"process '{source}', decay '{text}': one decaying particle goes before '>', "
+                           f"got {len(simple.initial)} ({' '.join(simple.initial) or 'none'})")
+    if len(simple.final) < 2:
+        what = "no decay products" if not simple.final else f"one decay product ('{simple.final[0]}')"
+        raise ProcessError(f"process '{source}', decay '{text}': {what}; a decay has at least two products "
+                           "after '>', e.g. 't > b w+'")
+    return DecaySpec(text, simple.initial[0], simple.final, simple.orders, simple.excluded, simple.forbidden)
+
+
+def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
+    """One process or decay without commas: particles, '>', orders, '/' and '$' lists."""
+    where = f"process '{source}'" + (f", decay '{text}'" if decay else "")
+    if not text:
+        raise ProcessError(f"{where}: no process before the first comma; write e.g. 'p p > t t~, t > b w+'")
+    tokens = _tokenize(text)
+    _refuse_strict_lower_bound(tokens, where)
+    arrows = [i for i, t in enumerate(tokens) if t == ">"]
+    if not arrows or len(arrows) > (1 if decay else 2):
         hint = ""
-        if tokens.count(">") > 1:
-            strict = [f"{tokens[i - 1]}>={int(tokens[i + 1]) + 1}" for i, t in enumerate(tokens[1:-1], start=1)
-                      if t == ">" and re.fullmatch(r"[A-Z][A-Z0-9_]*", tokens[i - 1])
-                      and re.fullmatch(r"-?\d+", tokens[i + 1])]
-            if strict:
-                hint = f" (for a lower bound on a coupling order write e.g. '{strict[0]}')"
-            else:
-                hint = " (decay chains and multi-step processes are not supported)"
-        raise ProcessError(
-            f"process '{source}': expected exactly one '>' between initial and final state, "
-            f"found {tokens.count('>')}{hint}")
-    arrow = tokens.index(">")
-    initial = tuple(tokens[:arrow])
-    rest = tokens[arrow + 1:]
+        if decay and len(arrows) > 1:
+            hint = " (a decay has no required s-channel; decay the intermediate particle instead)"
+        elif len(arrows) > 2:
+            hint = " (at most one group of required s-channel particles, as in 'e+ e- > z > mu+ mu-')"
+        expected = "exactly one '>'" if decay else ("exactly one '>' between initial and final state (or two "
+                                                    "around required s-channel particles, 'e+ e- > z > mu+ mu-')")
+        raise ProcessError(f"{where}: expected {expected}, found {len(arrows)}{hint}")
+    initial = tuple(tokens[:arrows[0]])
+    s_channels = tuple(tokens[arrows[0] + 1:arrows[1]]) if len(arrows) == 2 else ()
+    if len(arrows) == 2 and not s_channels:
+        raise ProcessError(f"{where}: nothing between the two '>'; write the required s-channel particle there, "
+                           "e.g. 'e+ e- > z > mu+ mu-'")
+    for token in initial + s_channels:
+        if _parse_order(token, where) is not None:
+            raise ProcessError(f"{where}: coupling-order constraint '{token}' must follow the final state")
     final: list[str] = []
     orders: list[OrderConstraint] = []
+    squared: list[OrderConstraint] = []
     excluded: list[str] = []
     forbidden: list[str] = []
     mode = "final"
-    for token in rest:
+    for token in tokens[arrows[-1] + 1:]:
         if token == "/":
             mode = "excluded"
             continue
@@ -99,27 +248,29 @@ def parse_process(text: str) -> ProcessSpec:
             mode = "forbidden"
             continue
         if token == "$$":
-            raise UnsupportedFeature(f"process '{source}': '$$' is not supported; use '$' or '/'")
-        order = _parse_order(token, source)
-        if order is not None:
-            orders.append(order)
+            raise UnsupportedFeature(f"{where}: '$$' is not supported; use '$' or '/'")
+        parsed = _parse_order(token, where)
+        if parsed is not None:
+            constraint, is_squared = parsed
+            (squared if is_squared else orders).append(constraint)
             continue
-        if mode == "final":
-            final.append(token)
-        elif mode == "excluded":
-            excluded.append(token)
-        else:
-            forbidden.append(token)
+        {"final": final, "excluded": excluded, "forbidden": forbidden}[mode].append(token)
     if not initial:
-        raise ProcessError(f"process '{source}': no initial-state particles before '>'")
+        raise ProcessError(f"{where}: no {'decaying particle' if decay else 'initial-state particles'} before '>'")
     if len(initial) > 2:
-        raise ProcessError(f"process '{source}': at most two initial-state particles, got {len(initial)}")
-    if not final:
-        raise ProcessError(f"process '{source}': no final-state particles after '>'")
-    names = [o.name for o in orders]
-    if len(set(names)) != len(names):
-        raise ProcessError(f"process '{source}': a coupling order is constrained twice")
-    return ProcessSpec(source, initial, tuple(final), tuple(orders), tuple(excluded), tuple(forbidden))
+        raise ProcessError(f"{where}: at most two initial-state particles, got {len(initial)}")
+    if not final and not decay:
+        raise ProcessError(f"{where}: no final-state particles after '>'")
+    for kind, constraints in (("coupling order", orders), ("squared coupling order", squared)):
+        names = [o.name for o in constraints]
+        if len(set(names)) != len(names):
+            raise ProcessError(f"{where}: a {kind} is constrained twice")
+    if decay and squared:
+        raise UnsupportedFeature(
+            f"{where}: squared-order constraint '{squared[0].squared_str()}' inside a decay; write squared orders "
+            "in the production process (before the first comma): they apply to the whole amplitude")
+    return _Simple(initial, s_channels, tuple(final), tuple(orders), tuple(squared), tuple(excluded),
+                   tuple(forbidden))
 
 
 def _tokenize(source: str) -> list[str]:
@@ -129,25 +280,36 @@ def _tokenize(source: str) -> list[str]:
     spaced = re.sub(r"\s*(<|>|=)\s*=\s*", lambda m: m.group(1) + "=", spaced)
     spaced = re.sub(r"\s*(<=|>=|==|=)\s*", lambda m: m.group(1), spaced)
     spaced = re.sub(r"\s*<(?!=)\s*", "<", spaced)  # 'QED < 3'; '<' has no other use
-    tokens = spaced.split()
-    return tokens
+    spaced = re.sub(r"\s*\^\s*2", "^2", spaced)  # 'NP ^ 2 == 1'
+    return spaced.split()
 
 
-def _parse_order(token: str, source: str) -> OrderConstraint | None:
+def _refuse_strict_lower_bound(tokens: list[str], where: str) -> None:
+    """'QCD>2' tokenizes as 'QCD > 2': say how to write a lower bound instead of misreading it."""
+    for i in range(1, len(tokens) - 1):
+        if tokens[i] == ">" and _STRICT_LOWER_RE.fullmatch(tokens[i - 1]) and re.fullmatch(r"-?\d+", tokens[i + 1]):
+            strict = f"{tokens[i - 1]}>={int(tokens[i + 1]) + 1}"
+            raise ProcessError(f"{where}: cannot read '{tokens[i - 1]}>{tokens[i + 1]}' (for a lower bound on a "
+                               f"coupling order write e.g. '{strict}')")
+
+
+def _parse_order(token: str, where: str) -> tuple[OrderConstraint, bool] | None:
     match = _ORDER_RE.match(token)
     if not match:
-        if any(op in token for op in ("=", "<")):
-            raise ProcessError(f"process '{source}': cannot read coupling-order constraint '{token}' "
-                               "(write e.g. QCD=2, QED<=4, QED==2)")
+        if any(op in token for op in ("=", "<")) or "^" in token:
+            raise ProcessError(f"{where}: cannot read coupling-order constraint '{token}' "
+                               "(write e.g. QCD=2, QED<=4, QED==2, or squared orders NP^2==1, QED^2<=4)")
         return None
     name, squared, op, value = match.groups()
-    if squared:
-        raise UnsupportedFeature(f"process '{source}': squared-order constraint '{token}' is not supported")
     value = int(value)
+    if squared and value < 0:
+        raise UnsupportedFeature(f"{where}: negative squared-order constraint '{token}' (MadGraph's 'N^kLO "
+                                 "in this order') is not supported; give the squared order explicitly, "
+                                 "e.g. QCD^2==4")
     if op == "<":  # strict bounds on integers
         op, value = "<=", value - 1
     elif op == ">":
         op, value = ">=", value + 1
     elif op == "=":  # MadGraph: QCD=2 means at most 2
         op = "<="
-    return OrderConstraint(name, op, value)
+    return OrderConstraint(name, op, value), bool(squared)

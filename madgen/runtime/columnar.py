@@ -134,17 +134,20 @@ def _as_chunks(events: EventRecord | Iterable[EventRecord]) -> Iterator[EventRec
 
 
 def write_columnar(path: str | Path, events: EventRecord | Iterable[EventRecord],
-                   metadata: Mapping[str, Any] | None = None, format: str = "npz") -> Path:
+                   metadata: Mapping[str, Any] | None = None, format: str = "npz",
+                   extra_columns: Mapping[str, np.ndarray] | None = None) -> Path:
     """Write events (one record or an iterable of chunks, streamed) as ``npz`` or ``hdf5``; returns
     the path.
 
     ``metadata`` (process, cross section, error, seed, sqrt_s, ...) must be JSON-serialisable; it
-    is stored as the JSON string ``metadata`` (npz) or as file attributes (HDF5).
+    is stored as the JSON string ``metadata`` (npz) or as file attributes (HDF5). ``extra_columns``
+    (name -> array with one row per event, e.g. reweighting weights) are stored beside the
+    ``EventRecord`` columns; ``read_columns`` returns them.
     """
     with ColumnarWriter(path, format) as writer:
         for record in _as_chunks(events):
             writer.append(record)
-        writer.finish(metadata)
+        writer.finish(metadata, extra_columns)
     return Path(path)
 
 
@@ -171,25 +174,34 @@ class ColumnarWriter:
     def append(self, record: EventRecord) -> None:
         """Stream one chunk: each column's raw bytes go to its own scratch file."""
         for name, column in record.columns().items():
-            column = np.ascontiguousarray(column)
-            if name not in self._columns:
-                stream, _ = self._scratch.enter_context(
-                    temporary_file(self.path.parent, f"{self.path.name}.{name}", "w+b"))
-                self._columns[name] = (stream, column.dtype, column.shape[1:])
-            stream, dtype, shape = self._columns[name]
-            if column.dtype != dtype or column.shape[1:] != shape:
-                raise ValueError(f"column {name}: chunk of dtype {column.dtype} and shape {column.shape} does not "
-                                 f"continue {dtype} {shape}")
-            stream.write(column.tobytes())
+            self.append_column(name, column)
         self.n_events += len(record)
 
-    def finish(self, metadata: Mapping[str, Any] | None = None) -> Path:
-        """Write the complete file (columns in EventRecord order)."""
+    def append_column(self, name: str, column: np.ndarray) -> None:
+        """Stream rows of one column (every column must end up with one row per event)."""
+        column = np.ascontiguousarray(column)
+        if name not in self._columns:
+            stream, _ = self._scratch.enter_context(
+                temporary_file(self.path.parent, f"{self.path.name}.{name}", "w+b"))
+            self._columns[name] = (stream, column.dtype, column.shape[1:])
+        stream, dtype, shape = self._columns[name]
+        if column.dtype != dtype or column.shape[1:] != shape:
+            raise ValueError(f"column {name}: chunk of dtype {column.dtype} and shape {column.shape} does not "
+                             f"continue {dtype} {shape}")
+        stream.write(column.tobytes())
+
+    def finish(self, metadata: Mapping[str, Any] | None = None,
+               extra_columns: Mapping[str, np.ndarray] | None = None) -> Path:
+        """Write the complete file (columns in EventRecord order, then ``extra_columns``)."""
         import json
 
         metadata = {"columnar_version": COLUMNAR_VERSION, "n_events": self.n_events, **(metadata or {})}
         if not self._columns:
             raise ValueError("no event records were written")
+        for name, column in (extra_columns or {}).items():
+            if name in self._columns:
+                raise ValueError(f"extra column {name!r} clashes with an event column")
+            self.append_column(name, np.asarray(column))
         for stream, _, _ in self._columns.values():
             stream.flush()
         writer = _finish_npz if self.format == "npz" else _finish_hdf5
@@ -247,17 +259,30 @@ def _finish_hdf5(output, columns, n_events, metadata_json, metadata):
         h5.attrs["metadata"] = metadata_json
 
 
-def read_columnar(path: str | Path) -> tuple[EventRecord, dict[str, Any]]:
-    """Read back a file written by :func:`write_columnar` (npz or HDF5, by suffix)."""
+def read_columns(path: str | Path) -> dict[str, np.ndarray]:
+    """Every column of a file written by :func:`write_columnar`, extra columns included."""
     path = Path(path)
     if path.suffix in (".h5", ".hdf5"):
         import h5py
 
         with h5py.File(path, "r") as h5:
-            columns = {name: h5["events"][name][()] for name in h5["events"]}
+            return {name: h5["events"][name][()] for name in h5["events"]}
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files if name != "metadata"}
+
+
+def read_columnar(path: str | Path) -> tuple[EventRecord, dict[str, Any]]:
+    """Read back a file written by :func:`write_columnar` (npz or HDF5, by suffix): the events
+    and the metadata (extra columns: :func:`read_columns`)."""
+    path = Path(path)
+    if path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as h5:
             metadata = json.loads(h5.attrs["metadata"])
     else:
         with np.load(path) as data:
-            columns = {name: data[name] for name in data.files if name != "metadata"}
             metadata = json.loads(str(data["metadata"]))
-    return EventRecord(**columns), metadata
+    columns = read_columns(path)
+    known = {item.name for item in fields(EventRecord)}
+    return EventRecord(**{name: columns[name] for name in known}), metadata

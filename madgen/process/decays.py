@@ -1,0 +1,123 @@
+"""Decay chains of a subprocess, labels resolved: the tree of decays, the final state it gives
+and MadGraph's identical-particle factor.
+
+MadGraph's conventions (``Process.get_legs_with_decays``, ``HelasMatrixElement.
+identical_decay_chain_factor``):
+
+* **leg order**: the products of a decay replace the decaying particle in its place, in the
+  order written, recursively: ``e+ e- > t t~, t > b w+`` has legs ``e+ e- b w+ t~``;
+* **identical particles**: a decay written once for a particle that appears several times
+  applies to each; of the identical final-state particles only one assignment of the legs to
+  the decays is kept (no interference between pairings), and the identical-particle factor is
+  the product of ``n!`` over the undecayed identical particles of each (sub)process, ``k!`` over
+  each group of ``k`` identical decay chains, and the factors of the decays themselves. So
+  ``p p > z z, z > e+ e-`` divides by 2 (two identical chains), not by the 2!·2! of its final
+  state, and integrates to σ(ZZ)·BR², as the narrow-width approximation says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from madgen.process.syntax import DecaySpec
+
+
+@dataclass(frozen=True)
+class Decay:
+    """One decay ``particle > products`` of a subprocess's chain, labels resolved.
+
+    ``position`` is the index of the decaying particle among its parent's products (or the core
+    process's final state); ``decays`` are the decays of its products, in the order written;
+    ``legs`` are the 1-based numbers of the final-state legs its products end up in;
+    ``excluded``/``forbidden_s_channel`` the resolved ``/`` and ``$`` lists of the decay."""
+
+    spec: DecaySpec
+    particle: str
+    position: int
+    products: tuple[str, ...]
+    decays: tuple["Decay", ...] = ()
+    excluded: tuple[str, ...] = ()
+    forbidden_s_channel: tuple[str, ...] = ()
+    legs: tuple[int, ...] = ()
+
+    @property
+    def signature(self) -> tuple:
+        """What makes two decay chains identical (MadGraph's ``check_equal_decay_processes``)."""
+        return (self.particle, self.products, tuple(sorted(d.signature for d in self.decays)))
+
+    def text(self) -> str:
+        """``t > b w+``, or ``(t > b w+, w+ > e+ ve)`` with the decays of its products."""
+        own = f"{self.particle} > {' '.join(self.products)}"
+        if not self.decays:
+            return own
+        return "(" + ", ".join([own] + [d.text() for d in self.decays]) + ")"
+
+
+def number_legs(core_final: tuple[str, ...], decays: tuple[Decay, ...], n_initial: int):
+    """The final state with every decayed particle replaced by its products in its place, and the
+    decays with their ``legs`` filled in: ``(final names, decays)``."""
+    final: list[str] = []
+
+    def expand(particles, children):
+        by_position = {d.position: d for d in children}
+        numbered = {}
+        for position, name in enumerate(particles):
+            if position in by_position:
+                decay = by_position[position]
+                first = n_initial + len(final) + 1
+                nested = expand(decay.products, decay.decays)
+                legs = tuple(range(first, n_initial + len(final) + 1))
+                numbered[position] = replace(decay, decays=tuple(nested[d.position] for d in decay.decays), legs=legs)
+            else:
+                final.append(name)
+        return numbered
+
+    top = expand(core_final, decays)
+    return tuple(final), tuple(top[d.position] for d in decays)
+
+
+def flatten(decays: tuple[Decay, ...]) -> list[tuple[Decay, int | None]]:
+    """Every decay of the chain in the order written (a decay before the decays of its products),
+    each with the index of its parent decay in this list (None for a decay of the core process)."""
+    found: list[tuple[Decay, int | None]] = []
+
+    def walk(children, parent):
+        for decay in children:
+            found.append((decay, parent))
+            walk(decay.decays, len(found) - 1)
+
+    walk(decays, None)
+    return found
+
+
+def identical_particle_factor(products: tuple[str, ...], decays: tuple[Decay, ...]) -> int:
+    """MadGraph's denominator for identical particles of a (sub)process with decays (module docstring)."""
+    decayed = {d.position for d in decays}
+    undecayed = Counter(name for position, name in enumerate(products) if position not in decayed)
+    factor = math.prod(math.factorial(count) for count in undecayed.values())
+    for count in Counter(d.signature for d in decays).values():
+        factor *= math.factorial(count)
+    for decay in decays:
+        factor *= identical_particle_factor(decay.products, decay.decays)
+    return factor
+
+
+def chain_text(initial, s_channels, core_final, decays: tuple[Decay, ...]) -> str:
+    """MadGraph's spelling of the whole process: ``e+ e- > t t~, t > b w+``."""
+    text = " ".join(initial) + " > "
+    if s_channels:
+        text += " ".join(s_channels) + " > "
+    text += " ".join(core_final)
+    return ", ".join([text] + [d.text() for d in _merged(decays)])
+
+
+def _merged(decays: tuple[Decay, ...]) -> list[Decay]:
+    """One entry per distinct decay written once and applied to several identical particles."""
+    seen, kept = set(), []
+    for decay in decays:
+        if decay.signature not in seen:
+            seen.add(decay.signature)
+            kept.append(decay)
+    return kept

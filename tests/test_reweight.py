@@ -1,0 +1,156 @@
+"""Reweighting events to new parameters (madgen reweight): weights against an independent run at
+the new point (total and bin by bin, chi^2 at its 99.9% quantile), identity at the reference point,
+other generators' files (beam order, existing weights and blocks kept), clear errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pylhe
+import pytest
+
+import madgen
+from madgen.api import launch, reweight
+from madgen.errors import MadgenError
+from madgen.runtime.columnar import read_columns
+from madgen.runtime.runcard import parse_run_card
+
+RUN = ("sqrt_s: 100\nn_events: 8000\nseed: {seed}\niterations: 4\nwarmup_iterations: 2\n"
+       "points_per_iteration: 20000\ncuts: {{ptl: 0, etal: -1, drll: 0}}\n")
+CARD = "model: sm\nprocess: e+ e- > mu+ mu-\nname: {name}\noutput: packages/{name}\n"
+MZ_NEW = 91.9
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Events at the default MZ, and an independent run at MZ_NEW (its own package)."""
+    root = tmp_path_factory.mktemp("reweight")
+    (root / "ref.yaml").write_text(CARD.format(name="ref"))
+    (root / "new.yaml").write_text(CARD.format(name="new") + f"parameters: {{MZ: {MZ_NEW}}}\n")
+    quiet = dict(log=lambda *a: None, progress=False)
+    reference = launch(root / "ref.yaml", parse_run_card(RUN.format(seed=1)), output=root / "ref_run", **quiet)
+    new = launch(root / "new.yaml", parse_run_card(RUN.format(seed=2)), output=root / "new_run", **quiet)
+    return root, reference, new
+
+
+def cos_theta(path):
+    """cos(theta) of the mu- of every event, and the event weights (XWGTUP and the named ones)."""
+    values, weights = [], []
+    for event in pylhe.LHEFile.fromfile(str(path)).events:
+        mu = next(p for p in event.particles if int(p.id) == 13)
+        values.append(mu.pz / np.sqrt(mu.px ** 2 + mu.py ** 2 + mu.pz ** 2))
+        weights.append({"xwgtup": event.eventinfo.weight, **event.weights})
+    return np.array(values), weights
+
+
+def test_reweighted_events_reproduce_an_independent_run(runs):
+    root, reference, new = runs
+    result = reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
+    assert result.output == root / "ref_run" / "events_rwgt.lhe"
+    angles, weights = cos_theta(result.output)
+    w = np.array([item["rwgt_1"] for item in weights])
+    ratios = w / np.array([item["xwgtup"] for item in weights])
+    # total: the reweighted estimate against the independent integration, in units of their errors
+    sigma = w.sum()
+    error = np.hypot(reference.cross_section_pb * ratios.std(ddof=1) / np.sqrt(len(w)),
+                     sigma * reference.error_pb / reference.cross_section_pb)
+    assert sigma == pytest.approx(result.sums[0])
+    assert abs(sigma - new.cross_section_pb) < 3 * np.hypot(error, new.error_pb), (sigma, error, new.cross_section_pb)
+    # bin by bin: reweighted histogram against the independent events, chi^2 below its 99.9% quantile
+    direct, _ = cos_theta(root / "new_run" / "events.lhe")
+    edges = np.linspace(-1, 1, 11)
+    h_rw, _ = np.histogram(angles, edges, weights=w)
+    v_rw, _ = np.histogram(angles, edges, weights=w ** 2)
+    n_direct, _ = np.histogram(direct, edges)
+    scale = new.cross_section_pb / len(direct)
+    chi2 = np.sum((h_rw - n_direct * scale) ** 2 / (v_rw + n_direct * scale ** 2))
+    assert chi2 < 29.59, chi2  # chi^2, 10 dof, 99.9%
+    # the columnar file beside the events gained the same weights
+    np.testing.assert_allclose(read_columns(root / "ref_run" / "events.npz")["rwgt_1"], w, rtol=1e-9)
+
+
+def test_reweighting_to_the_reference_point_is_the_identity(runs):
+    root, _, _ = runs
+    out = root / "same.lhe"
+    reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 91.188}, {}], output=out,
+             log=lambda *a: None)
+    _, weights = cos_theta(out)
+    for item in weights:
+        assert item["rwgt_1"] == pytest.approx(item["xwgtup"], rel=1e-12)
+        assert item["rwgt_2"] == pytest.approx(item["xwgtup"], rel=1e-12)
+
+
+MADGRAPH_STYLE = """<LesHouchesEvents version="3.0">
+<header>
+<MGVersion>
+3.5.7
+</MGVersion>
+<initrwgt>
+<weightgroup name='mg_reweighting' weight_name_strategy='includeIdInWeightName'>
+<weight id='rwgt_1'> set param_card mass 23 92.0 </weight>
+</weightgroup>
+</initrwgt>
+</header>
+<init>
+    11    -11 5.0000000e+01 5.0000000e+01     0     0     0     0     3     1
+ 1.2000000e+03 1.0000000e+00 1.2000000e+03     1
+</init>
+<event>
+ 4      1 +1.2000000e+03 5.0000000e+01 7.5467711e-03 1.1800000e-01
+       11 -1    0    0    0    0 +0.0000000000e+00 +0.0000000000e+00 +5.0000000000e+01 5.0000000000e+01 0.0000000000e+00 0.0000e+00 -1.0000e+00
+      -11 -1    0    0    0    0 +0.0000000000e+00 +0.0000000000e+00 -5.0000000000e+01 5.0000000000e+01 0.0000000000e+00 0.0000e+00 1.0000e+00
+       13  1    1    2    0    0 +3.0000000000e+01 +0.0000000000e+00 +4.0000000000e+01 5.0000000000e+01 0.0000000000e+00 0.0000e+00 -1.0000e+00
+      -13  1    1    2    0    0 -3.0000000000e+01 -0.0000000000e+00 -4.0000000000e+01 5.0000000000e+01 0.0000000000e+00 0.0000e+00 1.0000e+00
+<mgrwt>
+<rscale>  0 0.50000000E+02</rscale>
+</mgrwt>
+<rwgt>
+<wgt id='rwgt_1'> +1.1000000000e+03 </wgt>
+</rwgt>
+</event>
+</LesHouchesEvents>
+"""
+
+
+def test_another_generators_file_keeps_its_blocks_and_beam_order(runs):
+    """A MadGraph-style file: beams e- e+ (the package has e+ e-), a <mgrwt> block and an earlier
+    weight: the new weight is rwgt_2, everything else is kept line for line."""
+    root, _, _ = runs
+    source = root / "madgraph.lhe"
+    source.write_text(MADGRAPH_STYLE)
+    result = reweight(source, root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
+    text = re.sub(r"<wgt id='rwgt_2'> \S+ </wgt>", "<wgt id='rwgt_2'> W </wgt>", result.output.read_text())
+    expected = MADGRAPH_STYLE.replace("</initrwgt>", (
+        "<weightgroup name='madgen_reweighting' weight_name_strategy='includeIdInWeightName'>\n"
+        f"<weight id='rwgt_2'> MZ={MZ_NEW!r} </weight>\n</weightgroup>\n</initrwgt>")).replace(
+        "</rwgt>", "<wgt id='rwgt_2'> W </wgt>\n</rwgt>")
+    assert text == expected
+    event = next(iter(pylhe.LHEFile.fromfile(str(result.output)).events))
+    proc = madgen.load(root / "packages" / "ref")
+    p = np.array([[[50.0, 0, 0, -50.0], [50.0, 0, 0, 50.0], [50.0, -30.0, 0, -40.0], [50.0, 30.0, 0, 40.0]]])
+    expected = 1200.0 * float(proc.matrix_element(p, {"MZ": MZ_NEW})[0] / proc.matrix_element(p)[0])
+    assert event.weights["rwgt_2"] == pytest.approx(expected, rel=1e-9)
+    assert event.weights["rwgt_1"] == 1100.0
+
+
+def test_bad_inputs_are_clear_errors(runs, tmp_path):
+    root, _, _ = runs
+    foreign = (root / "ref_run" / "events.lhe").read_text().replace("      -13  1", "      -11  1", 1)
+    foreign = foreign.replace("       13  1", "       11  1", 1)
+    (tmp_path / "foreign.lhe").write_text(foreign)
+    with pytest.raises(MadgenError, match=r"event 1: -11 11 > .* is not a subprocess of 'e\+ e- > mu\+ mu-'"):
+        reweight(tmp_path / "foreign.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+    assert not (tmp_path / "foreign_rwgt.lhe").exists()
+    with pytest.raises(MadgenError, match="'MQ' is not an external parameter"):
+        reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MQ": 1.0}], log=lambda *a: None)
+    (tmp_path / "junk.lhe").write_text("not an event file\n")
+    with pytest.raises(MadgenError, match="junk.lhe"):
+        reweight(tmp_path / "junk.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+    with pytest.raises(MadgenError, match="no such LHE file"):
+        reweight(tmp_path / "missing.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+    result = subprocess.run([sys.executable, "-m", "madgen", "reweight", str(tmp_path / "missing.lhe"), "--card",
+                             str(root / "ref.yaml"), "--theta", "MZ=92"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "no such LHE file" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,252 @@
+"""Squared-order constraints (MadGraph's ``NP^2==1``, ``QED^2==2``, ``QCD^2<=2``): which interference
+terms enter |M|^2 (madgen.diagrams.orders, the split JAMP contraction of the generated code).
+
+Checked against independent computations: on ``u u~ > d d~`` the QCD-EW interference from three
+separately generated processes without any squared-order machinery (|A_QCD + A_EW|^2 - |A_QCD|^2 -
+|A_EW|^2) and sum rules; on SMEFTsim ``e+ e- > z h`` the decomposition SM + linear + quadratic of
+the ``NP<=1`` |M|^2, the linear term against jax.grad of the full |M|^2 at c = 0, and its scaling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from madgen.diagrams.orders import OrderSelection, amplitude_constraints, squared_selection
+from madgen.errors import ProcessError, UnsupportedFeature
+from madgen.process.syntax import OrderConstraint, parse_process
+from physics import collision_points
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SMEFT = f"{SHARED / 'models' / 'SMEFTsim_topU3l_MwScheme_UFO'}-massless"
+
+
+# ------------------------------------------------------------------ syntax and selection rules
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("e+ e- > z h NP^2==1", [OrderConstraint("NP", "==", 1)]),
+    ("e+ e- > z h NP ^ 2 == 1", [OrderConstraint("NP", "==", 1)]),
+    ("e+ e- > z h NP^2<=1", [OrderConstraint("NP", "<=", 1)]),
+    ("e+ e- > z h NP^2=2", [OrderConstraint("NP", "<=", 2)]),  # '=' means 'at most', as for amplitudes
+    ("u u~ > d d~ QED^2==2 QCD^2<=4", [OrderConstraint("QED", "==", 2), OrderConstraint("QCD", "<=", 4)]),
+    ("u u~ > d d~ QED^2>=2", [OrderConstraint("QED", ">=", 2)]),
+])
+def test_parse_squared_orders(text, expected):
+    spec = parse_process(text)
+    assert list(spec.squared_orders) == expected
+    assert spec.final[-1] in ("h", "d~") and not spec.orders
+
+
+def test_parse_amplitude_and_squared_orders_together():
+    spec = parse_process("e+ e- > z h NP<=1 NP^2==2")
+    assert spec.orders == (OrderConstraint("NP", "<=", 1),)
+    assert spec.squared_orders == (OrderConstraint("NP", "==", 2),)
+
+
+@pytest.mark.parametrize("text, error, words", [
+    ("u u~ > d d~ QED^2>2", ProcessError, ["QED^2>=3"]),
+    ("u u~ > d d~ QED^2==2 QED^2<=4", ProcessError, ["constrained twice"]),
+    ("u u~ > d d~ QED^3==2", ProcessError, ["QED^3==2"]),
+    ("u u~ > d d~ QCD^2==-1", UnsupportedFeature, ["QCD^2==-1", "negative"]),
+])
+def test_malformed_squared_orders(text, error, words):
+    with pytest.raises(error) as info:
+        parse_process(text)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_amplitude_orders_from_squared_orders_as_madgraph():
+    """Only squared orders: each bounds its amplitude order (>= bounds nothing) and WEIGHTED is off."""
+    squared = (OrderConstraint("NP", "==", 1), OrderConstraint("QED", "<=", 4), OrderConstraint("QCD", ">=", 2))
+    assert amplitude_constraints((), squared) == ((OrderConstraint("NP", "<=", 1), OrderConstraint("QED", "<=", 4)),
+                                                  False)
+    given = (OrderConstraint("NP", "<=", 2),)
+    assert amplitude_constraints(given, squared) == (given, False)
+    assert amplitude_constraints((), ()) == ((), True)  # MadGraph's minimal-WEIGHTED default
+
+
+def test_selection_pairs():
+    """NP classes 0 and 1: NP^2==1 keeps (0, 1), (1, 0); NP^2<=1 also (0, 0); NP^2==2 keeps |A_1|^2 only."""
+    diagrams = [{"QED": 2}, {"QED": 1, "NP": 1}, {"QED": 2}]
+    keep, linear = squared_selection(diagrams, (OrderConstraint("NP", "==", 1),), {}, "test")
+    assert keep == [True, True, True]
+    assert linear.classes == ((("NP", 0),), (("NP", 1),)) and set(linear.allowed_pairs) == {(0, 1), (1, 0)}
+    assert [linear.class_of(d) for d in diagrams] == [0, 1, 0]
+    _, up_to_linear = squared_selection(diagrams, (OrderConstraint("NP", "<=", 1),), {}, "test")
+    assert set(up_to_linear.allowed_pairs) == {(0, 0), (0, 1), (1, 0)}
+    keep, quadratic = squared_selection(diagrams, (OrderConstraint("NP", "==", 2),), {}, "test")
+    assert keep == [False, True, False]  # the SM diagrams enter no allowed pair: dropped, as MadGraph does
+    assert quadratic.classes == ((),) and quadratic.allowed_pairs == ((0, 0),)  # the rest is the whole |A_1|^2
+    keep, everything = squared_selection(diagrams, (OrderConstraint("NP", "<=", 2),), {}, "test")
+    assert keep == [True] * 3 and everything == OrderSelection((OrderConstraint("NP", "<=", 2),))
+
+
+def test_selection_with_weighted():
+    hierarchy = {"QCD": 1, "QED": 2}
+    diagrams = [{"QCD": 2}, {"QED": 2}]  # WEIGHTED 2 and 4
+    keep, selection = squared_selection(diagrams, (OrderConstraint("WEIGHTED", "==", 6),), hierarchy, "test")
+    assert keep == [True, True] and set(selection.allowed_pairs) == {(0, 1), (1, 0)}
+
+
+def test_selection_that_leaves_nothing_says_so():
+    with pytest.raises(ProcessError) as info:
+        squared_selection([{"QED": 2}, {"QCD": 2}], (OrderConstraint("QED", "==", 1),), {}, "process 'u u~ > d d~'")
+    message = str(info.value)
+    assert "QED^2==1" in message and "leaves nothing" in message and "QED=0" in message and "QED=2" in message
+
+
+# ------------------------------------------------------------------ SM: u u~ > d d~, QCD and EW
+
+
+def _points(proc, n=6, seed=11, sqrt_s=500.0):
+    masses = np.asarray(proc.masses())
+    return collision_points(sqrt_s, masses[:2], masses[2:], np.random.default_rng(seed), n)
+
+
+@pytest.fixture(scope="module")
+def uudd(generate_package):
+    """One package holding every selection (one subprocess each: different orders are different processes)."""
+    processes = ["u u~ > d d~ QED=2", "u u~ > d d~ QED=0", "u u~ > d d~ QCD=0", "u u~ > d d~ QED^2==2",
+                 "u u~ > d d~ QED^2==0", "u u~ > d d~ QED^2==4", "u u~ > d d~ QCD^2<=2"]
+    group = generate_package("sm", processes, "sq_uudd")
+    assert len(group.subprocesses) == len(processes)
+    return dict(zip(processes, group.subprocesses))
+
+
+def test_interference_against_separate_processes(uudd):
+    """QED^2==2 is the QCD-EW interference: |A_QCD + A_EW|^2 - |A_QCD|^2 - |A_EW|^2 from three processes
+    generated without squared orders."""
+    p = _points(uudd["u u~ > d d~ QED=2"])
+    full, qcd, ew = (np.asarray(uudd[k].matrix_element(p)) for k in
+                     ("u u~ > d d~ QED=2", "u u~ > d d~ QED=0", "u u~ > d d~ QCD=0"))
+    interference = np.asarray(uudd["u u~ > d d~ QED^2==2"].matrix_element(p))
+    np.testing.assert_allclose(interference, full - qcd - ew, rtol=1e-10, atol=1e-12 * np.max(full))
+    assert np.all(np.abs(interference) > 1e-6 * full)  # a real term (the t-channel W against the gluon)
+    assert uudd["u u~ > d d~ QED^2==2"].process.endswith("QED^2==2")
+
+
+def test_sm_sum_rules(uudd):
+    p = _points(uudd["u u~ > d d~ QED=2"], seed=5)
+    me = {k: np.asarray(v.matrix_element(p)) for k, v in uudd.items()}
+    full = me["u u~ > d d~ QED=2"]
+    pieces = me["u u~ > d d~ QED^2==0"] + me["u u~ > d d~ QED^2==2"] + me["u u~ > d d~ QED^2==4"]
+    np.testing.assert_allclose(pieces, full, rtol=1e-12)
+    np.testing.assert_allclose(me["u u~ > d d~ QED^2==0"], me["u u~ > d d~ QED=0"], rtol=1e-12)
+    np.testing.assert_allclose(me["u u~ > d d~ QED^2==4"], me["u u~ > d d~ QCD=0"], rtol=1e-12)
+    # QCD^2<=2: no amplitude order given, so QCD<=2 and QED free: all diagrams, all pairs but QCD x QCD
+    np.testing.assert_allclose(me["u u~ > d d~ QCD^2<=2"], full - me["u u~ > d d~ QED=0"], rtol=1e-10)
+
+
+def test_generated_selection_tables(uudd):
+    proc = uudd["u u~ > d d~ QED^2==2"]
+    module = proc._module
+    assert module.SQUARED_ORDERS == "QED^2==2"
+    assert module.ORDER_CLASSES == [{"QED": 0}, {"QED": 2}]
+    np.testing.assert_array_equal(module.ALLOWED_ORDER_PAIRS, [[0, 1], [1, 0]])
+    data = proc.diagrams
+    assert data["squared_orders"] == "QED^2==2" and data["order_classes"] == [{"QED": 0}, {"QED": 2}]
+    for diagram in data["diagrams"]:
+        assert diagram["order_class"] == (0 if diagram["orders"].get("QED", 0) == 0 else 1)
+
+
+def test_kernel_is_consistent_with_the_selected_terms(uudd):
+    """Helicity weights are the signed per-helicity parts of the selected |M|^2 (they sum to it); flow
+    weights are non-negative; helicity and colour can be chosen for events of either sign."""
+    proc = uudd["u u~ > d d~ QED^2==2"]
+    p = _points(proc, n=8, seed=2)
+    data = proc.evaluate(p, diagrams=True, helicities=True, flows=True)
+    np.testing.assert_allclose(data["me2"], proc.matrix_element(p), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(data["helicity_weights"], axis=-1), data["me2"], rtol=1e-10,
+                               atol=1e-14 * np.max(np.abs(data["me2"])))
+    assert np.all(data["flow_weights"] >= 0) and np.all(np.sum(data["flow_weights"], axis=(-1, -2)) > 0)
+    assert data["diagram_weights"].shape == (len(p), proc.n_diagrams)
+    helicities, colours = proc.select_helicity_and_colour(p, np.full((len(p), 2), 0.5))
+    weights = np.asarray(data["helicity_weights"])
+    for event, chosen in enumerate(np.asarray(helicities)):
+        row = next(i for i, h in enumerate(proc.helicities) if np.array_equal(h, chosen))
+        assert weights[event, row] != 0  # chosen in proportion to |contribution|, whatever its sign
+    assert colours.shape == (len(p), 4, 2)
+
+
+@pytest.mark.parametrize("process, words", [
+    ("u u~ > d d~ QED^2==1", ["QED^2==1", "leaves nothing", "(QED=0)"]),  # QED<=1: the gluon only
+    ("u u~ > d d~ FOO^2==2", ["FOO", "QCD", "QED"]),
+    ("u u~ > d d~ FOO<=2", ["FOO", "does not have"]),
+])
+def test_bad_order_selection(process, words, tmp_path):
+    import madgen
+
+    card = tmp_path / "card.yaml"
+    card.write_text(f"model: sm\nprocess: {process}\nname: bad\n")
+    with pytest.raises(ProcessError) as info:
+        madgen.generate(card, output=tmp_path / "bad")
+    for word in words:
+        assert word in str(info.value)
+    assert not (tmp_path / "bad").exists()
+
+
+# ------------------------------------------------------------------ SMEFTsim: linear and quadratic terms
+
+
+@pytest.fixture(scope="module")
+def zh(generate_package, tmp_path_factory):
+    from madgen.model import load_model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MADGEN_CACHE", str(tmp_path_factory.mktemp("smeft_cache")))
+        processes = ["e+ e- > z h NP<=1", "e+ e- > z h NP=0", "e+ e- > z h NP^2==1", "e+ e- > z h NP<=1 NP^2==2"]
+        group = generate_package(SMEFT, processes, "sq_smeft_zh")
+        model = load_model(SMEFT)
+    subprocesses = dict(zip(["full", "sm", "linear", "quadratic"], group.subprocesses))
+    assert subprocesses["linear"].process.endswith("NP^2==1")
+    wilson = sorted(p.name for p in model.external_parameters if (p.lhablock or "").upper() == "SMEFT")
+    return subprocesses, wilson
+
+
+def _theta(proc, wilson, coefficients, values):
+    """The package's defaults with every Wilson coefficient 0 except ``coefficients``."""
+    theta = proc.default_parameters()
+    theta.update({name: 0.0 for name in wilson})
+    theta.update(dict(zip(coefficients, values)))
+    return theta
+
+
+def test_smeft_terms_add_up_to_the_full_matrix_element(zh):
+    """NP^2==1 + (NP<=1 NP^2==2) + SM (NP=0) = NP<=1, pointwise, with several coefficients non-zero."""
+    zh, wilson = zh
+    full = zh["full"]
+    p = _points(full, n=4, seed=7, sqrt_s=600.0)
+    assert {"cHW", "cHl3", "cHDD"} <= set(wilson)
+    rng = np.random.default_rng(3)
+    theta = _theta(full, wilson, wilson, rng.uniform(-2, 2, len(wilson)))
+    me = {k: np.asarray(v.matrix_element(p, theta)) for k, v in zh.items()}
+    np.testing.assert_allclose(me["sm"] + me["linear"] + me["quadratic"], me["full"], rtol=1e-12)
+    assert np.all(np.abs(me["linear"]) > 1e-4 * me["sm"]) and np.all(me["quadratic"] > 0)
+
+
+def test_linear_term_is_the_gradient_at_zero(zh):
+    """NP^2==1 at c equals c . grad_c |M|^2(NP<=1) at c = 0 (jax.grad; summed over the points, which keeps
+    one compiled batch shape), is linear in c, and vanishes at c = 0; the NP^2==2 term scales as c^2."""
+    zh, wilson = zh
+    full, linear, quadratic = zh["full"], zh["linear"], zh["quadratic"]
+    p = _points(full, n=4, seed=7, sqrt_s=600.0)  # the batch shape of the test above: no new compilation
+    zero = _theta(full, wilson, (), ())
+    gradient = jax.grad(lambda w: full.matrix_element(p, {**zero, **w}).sum())({name: 0.0 for name in wilson})
+    c = np.random.default_rng(4).uniform(-1, 1, len(wilson))
+    expected = sum(float(gradient[name]) * value for name, value in zip(wilson, c))
+    theta = _theta(full, wilson, wilson, c)
+    assert float(np.sum(linear.matrix_element(p, theta))) == pytest.approx(expected, rel=1e-10)
+    for name in ("cHW", "cHl3", "cHDD"):  # one coefficient at a time
+        single = _theta(full, wilson, [name], [0.7])
+        assert float(np.sum(linear.matrix_element(p, single))) == pytest.approx(0.7 * float(gradient[name]),
+                                                                                rel=1e-10)
+    np.testing.assert_allclose(linear.matrix_element(p, _theta(full, wilson, wilson, 3 * c)),
+                               3 * np.asarray(linear.matrix_element(p, theta)), rtol=1e-11)
+    np.testing.assert_allclose(quadratic.matrix_element(p, _theta(full, wilson, wilson, -2 * c)),
+                               4 * np.asarray(quadratic.matrix_element(p, theta)), rtol=1e-11)
+    assert np.all(np.asarray(linear.matrix_element(p, zero)) == 0)

@@ -73,14 +73,14 @@ def load(path):
 
 
 def mine(card_or_package, run_card, parameters, theta_ref=None, thetas=(), output=None,
-         n_xsec_points=None, log=print):
+         n_xsec_points=None, log=print, workers=None, scheduler=None):
     """Gold mining (``madgen.inference.mining.mine``) for a process card (its package generated first
-    when needed) or a generated package directory."""
+    when needed) or a generated package directory; ``workers`` / ``scheduler`` as ``launch``."""
     from madgen.inference.mining import mine as mine_process
 
-    process = card_or_package if hasattr(card_or_package, "subprocesses") else process_for_run(card_or_package)[0]
-    return mine_process(process, run_card, parameters, theta_ref=theta_ref, thetas=thetas, output=output,
-                        n_xsec_points=n_xsec_points, log=log)
+    package = card_or_package if hasattr(card_or_package, "subprocesses") else process_for_run(card_or_package)[1]
+    return mine_process(package, run_card, parameters, theta_ref=theta_ref, thetas=thetas, output=output,
+                        n_xsec_points=n_xsec_points, log=log, workers=workers, scheduler=scheduler)
 
 
 def draw(card_path, output=None) -> list[Path]:

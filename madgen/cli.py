@@ -246,7 +246,7 @@ def _mine(args) -> int:
     from madgen.api import process_for_run
     from madgen.inference.cli import run_mine
 
-    return run_mine(args, process_for_run(args.card)[0])
+    return run_mine(args, process_for_run(args.card)[1])
 
 
 _COMMANDS = {"generate": _generate, "draw": _draw, "launch": _launch, "mine": _mine, "reweight": _reweight,

@@ -83,3 +83,19 @@ def test_a_killed_worker_loses_and_duplicates_no_event(package, tmp_path):
     assert killed, "no worker was killed: the run ended before any task was seen"
     assert result.n_events == run["n_events"]
     assert files_of(tmp_path / "disturbed") == files_of(tmp_path / "alone")
+
+
+@pytest.mark.slow
+def test_mining_on_workers_gives_the_gold_of_mining_here(package):
+    """``madgen mine --workers 2``: the same events and gold as without Dask, array for array."""
+    import numpy as np
+
+    from madgen.inference import mine
+
+    quiet = {"log": lambda *a: None}
+    here = mine(package, RUN, ["MZ", "WZ"], thetas=[{"MZ": 91.5}], **quiet)
+    there = mine(package, RUN, ["MZ", "WZ"], thetas=[{"MZ": 91.5}], workers=2, **quiet)
+    assert len(there) == len(here) == RUN["n_events"]
+    for name in ("momenta", "log_r", "score"):
+        np.testing.assert_array_equal(getattr(there, name), getattr(here, name), err_msg=name)
+    assert there.sigma_ref_pb == here.sigma_ref_pb

@@ -43,14 +43,15 @@ def parse_assignments(text: str | None, option: str) -> dict:
     return values
 
 
-def run_mine(args, package_dir) -> int:
-    """Mine the gold of the package in ``package_dir`` (``args.card``'s) as the options ask; print a summary."""
+def run_mine(args, package_dir=None) -> int:
+    """Mine the gold of the package in ``package_dir`` (default: ``args.card``, then a package directory;
+    ``madgen mine`` resolves a process card first) as the options ask; print a summary."""
     import numpy as np
 
     from madgen.inference.mining import mine
 
     names = [n.strip() for n in args.parameters.split(",") if n.strip()]
-    gold = mine(package_dir, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
+    gold = mine(package_dir or args.card, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
                 thetas=[parse_assignments(t, "--theta") for t in args.theta], output=args.output,
                 n_xsec_points=args.xsec_points, workers=args.workers, scheduler=args.scheduler)
     print(f"sigma(theta_ref) = {gold.sigma_ref_pb:.6g} +- {gold.sigma_ref_error_pb:.2g} pb")

@@ -217,6 +217,31 @@ def test_channels_are_physical_and_have_the_phase_space_volume(processes, name, 
         assert_agree(mean_and_error(weights), reference, label)
 
 
+@pytest.mark.parametrize("diagram", [1, 2, 8, 10, 14])
+def test_soft_maps_keep_the_phase_space_the_cuts_leave(processes, diagram):
+    """g g > t t~ g with pT(g) > 20 GeV: a channel with the soft/collinear maps (``jet_pt``: the t
+    bounds at the ends of the chain, 1/(s_max - s + delta) beside the gluon) integrates the same cut
+    phase-space volume as without them (the regions it leaves out hold only points the cut removes)."""
+    proc, sqrt_s = processes["ps_gg_ttxg"], PROCESSES["ps_gg_ttxg"][1]
+    masses = np.asarray(proc.masses())
+    parameters = propagator_parameters(proc)
+    jet_pt = {1: 0.0, 2: 0.0, 5: 20.0}
+    channel = next(c for c in multichannel_from_diagrams(proc.diagrams) if c.diagram == diagram)
+    x = uniform(100 + diagram, channel.ndim)
+
+    def cut_volume(momenta, weights):
+        pt = np.hypot(np.asarray(momenta)[:, 4, 1], np.asarray(momenta)[:, 4, 2])
+        return np.where(pt > 20.0, np.asarray(weights), 0.0)
+
+    plain = cut_volume(*channel(x, sqrt_s, masses, parameters))
+    soft_momenta, soft_weights = channel(x, sqrt_s, masses, parameters, jet_pt=jet_pt)
+    assert_physical(soft_momenta, soft_weights, masses, sqrt_s, f"diagram {diagram} with jet_pt")
+    soft = cut_volume(soft_momenta, soft_weights)
+    assert_agree(mean_and_error(soft), mean_and_error(plain), f"diagram {diagram}: cut volume with jet_pt")
+    print(f"diagram {diagram}: relative spread of the cut volume {soft.std() / soft.mean():.3g} with jet_pt, "
+          f"{plain.std() / plain.mean():.3g} without")
+
+
 def test_resonant_channel_reduces_the_variance(processes):
     """W+ W- -> mu+ vm e- ve~: a doubly resonant integrand, RAMBO against the t-channel W W map."""
     proc, sqrt_s = processes["ps_epem_ww"], 200.0

@@ -15,11 +15,11 @@ ndim = 3n - 4 random numbers per point:
 * isotropic two-body decays in the rest frame of every system.
 
 ``jet_pt`` (leg number -> minimum pT of a massless final-state leg from the generation cuts; massless
-incoming legs listed with 0) tells the maps where the soft and collinear regions are cut: δ = 2 M pT_min for soft emission from a
-system of mass M, and |t| >= pT_min² for a massless leg emitted at either end of the t-channel chain
-(t = (p_a - k)² with p_a, k massless gives pT(k)² <= |t| in the centre-of-mass frame; the region
-excluded can only hold points the cut removes, so the maps stay exact inverse densities of what
-they cover).
+incoming legs listed with 0) tells the maps where the soft and collinear regions are cut:
+δ = 2 M pT_min for soft emission from a system of mass M, and |t| >= pT_min² for a massless leg
+emitted at either end of the t-channel chain (t = (p_a - k)² with p_a, k massless and E_k <= E_a
+gives pT(k)² <= |t| in the centre-of-mass frame; the region excluded can only hold points the cut
+removes, so the maps stay exact inverse densities of what they cover).
 
 The weight is the exact inverse density: E_x[f(p(x)) w(x)] = ∫ dΦ_n f with
 dΦ_n = (2π)^(4-3n) Π d³p/(2E) δ⁴(P - Σp). The flux factor is not included.

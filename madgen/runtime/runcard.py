@@ -426,7 +426,8 @@ def _read_cuts(value, where: _Where) -> Cuts:
     if not isinstance(value, Mapping):
         raise where.error("cuts", f"expected a mapping such as 'cuts: {{ptj: 20, etaj: 5}}', got {_describe(value)}")
     given = {str(k): v for k, v in value.items()}
-    where = _Where(where.source, {**where.lines, **{f"cuts.{k}": line for k, line in getattr(value, "lines", {}).items()}})
+    cut_lines = {f"cuts.{k}": line for k, line in getattr(value, "lines", {}).items()}
+    where = _Where(where.source, {**where.lines, **cut_lines})
     _reject_unknown(given, tuple(CUT_DEFAULTS), where.source, "cuts.")
     values = dict(CUT_DEFAULTS)
     for key, number in given.items():

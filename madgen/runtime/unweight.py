@@ -11,7 +11,8 @@ section on a pilot sample (events above a maximum are kept with weight 1: a bias
 optimum every channel exceeds its maximum with the same probability q (the Lagrange condition
 d truncation_i / d m_i = -P(w_i > m_i) equal for all i), and q is the largest whose truncation fits
 the budget. Choosing p_i = m_i / sum_j m_j makes every channel's largest W equal to
-W_max = sum_j m_j, so the efficiency is sigma / sum_j m_j. Channels are chosen per point by systematic sampling, so every batch holds
+W_max = sum_j m_j, so the efficiency is sigma / sum_j m_j. Channels are chosen per point by
+systematic sampling, so every batch holds
 the same mix of channels and the accepted events of a batch, in random order, are an exact sample
 of the group's distribution.
 
@@ -248,7 +249,8 @@ def unweight_task(samplers, group: int, key, start: int, stop: int, cumulative, 
             part = sampler.rows(payload, first, size)
             rows.append(jax.tree_util.tree_map(lambda a, offset=first_row - first: np.asarray(a)[offset:], part))
         if rows:
-            channel, member, evaluation = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:count], *rows)
+            channel, member, evaluation = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:count],
+                                                                 *rows)
         else:
             channel, member, evaluation = jax.tree_util.tree_map(lambda a: np.asarray(a)[:0] if np.ndim(a) else np.asarray(a),
                                                                  payload)

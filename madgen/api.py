@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,34 +64,23 @@ def generate(card_path, output=None, force: bool = False, draw: bool = False) ->
 def load(path):
     """Import a generated package from its directory and return its process object.
 
-    Enables JAX double precision (``jax_enable_x64``), which the generated code needs.
+    Enables JAX double precision (``jax_enable_x64``), which the generated code needs
+    (``madgen.contract.load_package``).
     """
-    import jax
+    from madgen.contract import load_package
 
-    jax.config.update("jax_enable_x64", True)
-    path = Path(path).resolve()
-    init = path / "__init__.py"
-    if not init.is_file():
-        raise MadgenError(f"{path} is not a generated madgen package (no __init__.py); "
-                          "run `madgen generate process.yaml` first")
-    module_name = f"madgen_generated_{path.name}"
-    stamp = init.stat().st_mtime_ns  # a regenerated package is imported afresh, not served from the cache
-    cached = sys.modules.get(module_name)
-    if (cached is not None and getattr(cached, "__file__", None) == str(init)
-            and getattr(cached, "_madgen_stamp", None) == stamp):
-        return cached.process
-    for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
-        del sys.modules[name]
-    spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[module_name]
-        raise
-    module._madgen_stamp = stamp
-    return module.process
+    return load_package(path)
+
+
+def mine(card_or_package, run_card, parameters, theta_ref=None, thetas=(), output=None,
+         n_xsec_points=None, log=print, workers=None, scheduler=None):
+    """Gold mining (``madgen.inference.mining.mine``) for a process card (its package generated first
+    when needed) or a generated package directory; ``workers`` / ``scheduler`` as ``launch``."""
+    from madgen.inference.mining import mine as mine_process
+
+    package = card_or_package if hasattr(card_or_package, "subprocesses") else process_for_run(card_or_package)[1]
+    return mine_process(package, run_card, parameters, theta_ref=theta_ref, thetas=thetas, output=output,
+                        n_xsec_points=n_xsec_points, log=log, workers=workers, scheduler=scheduler)
 
 
 def draw(card_path, output=None) -> list[Path]:
@@ -150,32 +137,42 @@ def next_run_directory(package_dir: Path) -> Path:
     return claim_run_directory(Path(package_dir) / "Events")
 
 
-def launch(card_or_package, run_card, output=None, force: bool = False, log=print, progress=True):
+def launch(card_or_package, run_card, output=None, force: bool = False, log=print, progress=True,
+           workers: int | None = None, scheduler: str | None = None):
     """Integrate and generate unweighted events; see ``madgen.runtime.launch``.
 
     ``run_card``: a path to run.yaml or a mapping of its keys. ``output``: the run directory
     (default: the next ``<package>/Events/run_NN``); an existing non-empty one is replaced only with
-    ``force`` and only if it is a madgen run. Returns a ``LaunchResult``.
+    ``force`` and only if it is a madgen run. ``workers``: run the batches on a local Dask cluster of
+    that many processes; ``scheduler``: on the Dask cluster at that address (``madgen.runtime.tasks``;
+    the same seed gives the same events either way). Returns a ``LaunchResult``.
     """
     from madgen.runtime.launch import launch as _launch
+    from madgen.runtime.tasks import distribution
+
+    run = _run_card(run_card)
+    process, package_dir = process_for_run(card_or_package)
+    claimed = None if output else next_run_directory(package_dir)
+    try:
+        with distribution(Path(package_dir).resolve(), run, workers, scheduler) as distribute:
+            return _launch(process, run, Path(output) if output else claimed, force=force if output else False,
+                           log=log, progress=progress, distribute=distribute)
+    except BaseException:
+        if claimed is not None:
+            with contextlib.suppress(OSError):
+                claimed.rmdir()  # give the number back (only if the run left it empty)
+        raise
+
+
+def _run_card(run_card):
+    """A ``RunCard`` from a path to run.yaml, a mapping of its keys, or a ``RunCard``."""
     from madgen.runtime.runcard import RunCard, read_run_card
 
     if isinstance(run_card, RunCard):
-        run = run_card
-    elif isinstance(run_card, (str, Path)):
-        run = read_run_card(run_card)
-    else:
-        run = RunCard.from_mapping(dict(run_card), "<run card given from Python>")
-    process, package_dir = process_for_run(card_or_package)
-    if output:
-        return _launch(process, run, Path(output), force=force, log=log, progress=progress)
-    claimed = next_run_directory(package_dir)
-    try:
-        return _launch(process, run, claimed, force=False, log=log, progress=progress)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            claimed.rmdir()  # give the number back (only if the run left it empty)
-        raise
+        return run_card
+    if isinstance(run_card, (str, Path)):
+        return read_run_card(run_card)
+    return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
 
 
 def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, in_place: bool = False,

@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--force", action="store_true",
                         help="replace an existing run directory given with -o (only a madgen run)")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
-
     from madgen.inference.cli import add_mine_parser
+    from madgen.runtime.tasks import add_scale_out_options
+
+    add_scale_out_options(launch)
 
     add_mine_parser(commands)
 
@@ -197,7 +199,8 @@ def _generate(args) -> int:
 def _launch(args) -> int:
     from madgen.api import launch
 
-    result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress)
+    result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress,
+                    workers=args.workers, scheduler=args.scheduler)
     print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
     print(f"{result.n_events} unweighted events (seed {result.seed}) in {result.output_dir}")
     return 0
@@ -240,9 +243,10 @@ def _reweight(args) -> int:
 
 
 def _mine(args) -> int:
+    from madgen.api import process_for_run
     from madgen.inference.cli import run_mine
 
-    return run_mine(args)
+    return run_mine(args, process_for_run(args.card)[1])
 
 
 _COMMANDS = {"generate": _generate, "draw": _draw, "launch": _launch, "mine": _mine, "reweight": _reweight,

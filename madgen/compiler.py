@@ -145,7 +145,7 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
             module=item.module, process=sub.text,
             pdg_ids=tuple(model.particle(n).pdg_code for n in sub.particles),
             n_initial=len(sub.initial),
-            masses=tuple(model.particle(n).mass for n in sub.particles),
+            mass_parameters=tuple(model.particle(n).mass for n in sub.particles),
             graph=graph, colour=colour, averaging_factor=averaging_factor(model, diagram_set),
             n_diagrams=len(diagram_set.diagrams), diagrams=_diagram_data(model, item),
             colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
@@ -192,7 +192,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         needed.update(code.graph.masses)
         needed.update(code.graph.widths)
         needed.update(code.graph.parameters)
-        needed.update(m for m in code.masses if m != "ZERO")
+        needed.update(m for m in code.mass_parameters if m != "ZERO")
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {
         "__init__.py": render_template(
@@ -223,7 +223,7 @@ def kernel_groups(codes) -> tuple[tuple[int, ...], ...]:
 
     candidates: dict = {}
     for index, code in enumerate(codes):
-        candidates.setdefault((len(code.pdg_ids), code.n_initial, code.masses, code.n_diagrams), []).append(index)
+        candidates.setdefault((len(code.pdg_ids), code.n_initial, code.mass_parameters, code.n_diagrams), []).append(index)
     groups = []
     for indices in candidates.values():
         if len(indices) == 1:

@@ -14,6 +14,9 @@ batch-first and pure JAX.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 KERNEL_OUTPUTS = ("me2", "diagram_weights", "helicity_weights", "flow_weights")
@@ -85,3 +88,40 @@ class GeneratedProcess(Protocol):
     @property
     def colour_flows(self) -> Any:
         """Colour flows (n_flows, n_legs, 2) as LHE colour tags."""
+
+
+def load_package(path) -> Any:
+    """Import a generated package from its directory and return its process object (the layer-neutral
+    loader behind ``madgen.load``: the runtime, inference and Dask workers load packages with it).
+
+    Enables JAX double precision (``jax_enable_x64``), which the generated code needs. A package is
+    imported once per process and again only when its ``__init__.py`` changed (regenerated).
+    """
+    import jax
+
+    from madgen.errors import MadgenError
+
+    jax.config.update("jax_enable_x64", True)
+    path = Path(path).resolve()
+    init = path / "__init__.py"
+    if not init.is_file():
+        raise MadgenError(f"{path} is not a generated madgen package (no __init__.py); "
+                          "run `madgen generate process.yaml` first")
+    module_name = f"madgen_generated_{path.name}"
+    stamp = init.stat().st_mtime_ns  # a regenerated package is imported afresh, not served from the cache
+    cached = sys.modules.get(module_name)
+    if (cached is not None and getattr(cached, "__file__", None) == str(init)
+            and getattr(cached, "_madgen_stamp", None) == stamp):
+        return cached.process
+    for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+        del sys.modules[name]
+    spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    module._madgen_stamp = stamp
+    return module.process

@@ -61,7 +61,8 @@ def test_adaptation_from_device_histograms_equals_vegas_training():
     np.testing.assert_allclose(np.asarray(counts).sum(axis=-1), 5000)
     adapted = grid.adapted(np.asarray(sums)[0], np.asarray(counts)[0], alpha=0.7)
     np.testing.assert_allclose(adapted.edges, np.asarray(adaptive.grid), rtol=1e-12, atol=1e-14)
-    assert not adapted.edges.flags.writeable and Grid.uniform(2).adapted(np.zeros((2, 500)), np.zeros((2, 500))).ndim == 2
+    assert not adapted.edges.flags.writeable
+    assert Grid.uniform(2).adapted(np.zeros((2, 500)), np.zeros((2, 500))).ndim == 2  # no training: unchanged
 
 
 def test_systematic_channel_choice_keeps_the_fractions():
@@ -109,6 +110,30 @@ def test_robust_max_weight_on_the_device_matches_the_definition():
     excess = np.clip(weights - w_max, 0, None).sum()
     assert excess <= 1e-3 * weights.sum()
     assert np.clip(weights - weights[weights < w_max].max(), 0, None).sum() > 1e-3 * weights.sum()
+
+
+def test_shared_maxima_truncate_within_the_budget_at_one_exceedance_probability():
+    """Channel maxima from ``shared_maxima``: the truncation sum_i mean_i((w - m_i)+) is within the budget,
+    every channel is cut at (about) the same exceedance probability, and their sum is below that of
+    cutting each channel at the same per-channel budget."""
+    from madgen.runtime.unweight import shared_maxima
+
+    rng = np.random.default_rng(7)
+    weights = [rng.pareto(2.5, 40000) * 3.0, rng.pareto(4.0, 20000), rng.exponential(1.0, 10000)]
+    counts = [len(w) for w in weights]
+    tails = [np.sort(w)[::-1][:4096] for w in weights]
+    budget = 1e-3 * sum(w.mean() for w in weights)
+    maxima = shared_maxima(counts, tails, budget)
+    loss = sum(np.clip(w - m, 0, None).mean() for w, m in zip(weights, maxima))
+    assert loss <= budget * (1 + 1e-12)
+    assert loss >= budget * (1 - 1e-9)  # the whole budget is used
+    exceed = [np.mean(w > m) for w, m in zip(weights, maxima)]
+    assert max(exceed) - min(exceed) <= 1 / min(counts)
+    separate = [float(np.sort(w)[::-1][np.argmax(np.cumsum(np.sort(w)[::-1]) - np.arange(1, len(w) + 1)
+                                                     * np.sort(w)[::-1] > budget / len(weights) * len(w)) - 1])
+                for w in weights]
+    assert sum(maxima) <= sum(separate)
+    assert np.all(shared_maxima([0, 5], [np.zeros(1), np.zeros(5)], 1.0) == 0)
 
 
 @pytest.fixture(scope="module")

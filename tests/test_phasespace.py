@@ -66,6 +66,24 @@ def assert_physical(momenta, weights, masses, sqrt_s, label):
 # --------------------------------------------------------------------------- kinematics
 
 
+def test_two_sided_map_is_the_inverse_of_its_density():
+    """v(u) of ``two_sided_map`` has density 1/jacobian ∝ 1/((v - lo + a)(hi - v + b)): the weights
+    integrate to hi - lo, the map is monotonic, and the Jacobian equals dv/du by finite differences."""
+    from madgen.phasespace.mappings import two_sided_map
+
+    lo, hi, a, b = 4.0, 1.0e4, 1.0, 20.0
+    u = (np.arange(200_000) + 0.5) / 200_000
+    v, jac = map(np.asarray, two_sided_map(jnp.asarray(u), lo, hi, a, b))
+    assert np.all(np.diff(v) > 0) and v[0] >= lo and v[-1] <= hi
+    np.testing.assert_allclose(jac.mean(), hi - lo, rtol=1e-6)
+    h = 1e-6
+    numeric = (np.asarray(two_sided_map(jnp.asarray(u[1000:-1000:997] + h), lo, hi, a, b)[0])
+               - np.asarray(two_sided_map(jnp.asarray(u[1000:-1000:997] - h), lo, hi, a, b)[0])) / (2 * h)
+    np.testing.assert_allclose(numeric, jac[1000:-1000:997], rtol=1e-5)
+    ratio = jac * 1.0 / ((v - lo + a) * (hi - v + b))
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+
+
 def test_beams_and_lab_boost():
     incoming = np.asarray(beams_cm(jnp.asarray(100.0), 0.0, 10.0))
     np.testing.assert_allclose(incoming.sum(axis=0), [100.0, 0, 0, 0], atol=1e-12)
@@ -197,6 +215,31 @@ def test_channels_are_physical_and_have_the_phase_space_volume(processes, name, 
         np.testing.assert_allclose(np.asarray(momenta[:, :2]), np.broadcast_to(beams_cm(sqrt_s, *masses[:2]),
                                                                                  momenta[:, :2].shape), atol=1e-12)
         assert_agree(mean_and_error(weights), reference, label)
+
+
+@pytest.mark.parametrize("diagram", [1, 2, 8, 10, 14])
+def test_soft_maps_keep_the_phase_space_the_cuts_leave(processes, diagram):
+    """g g > t t~ g with pT(g) > 20 GeV: a channel with the soft/collinear maps (``jet_pt``: the t
+    bounds at the ends of the chain, 1/(s_max - s + delta) beside the gluon) integrates the same cut
+    phase-space volume as without them (the regions it leaves out hold only points the cut removes)."""
+    proc, sqrt_s = processes["ps_gg_ttxg"], PROCESSES["ps_gg_ttxg"][1]
+    masses = np.asarray(proc.masses())
+    parameters = propagator_parameters(proc)
+    jet_pt = {1: 0.0, 2: 0.0, 5: 20.0}
+    channel = next(c for c in multichannel_from_diagrams(proc.diagrams) if c.diagram == diagram)
+    x = uniform(100 + diagram, channel.ndim)
+
+    def cut_volume(momenta, weights):
+        pt = np.hypot(np.asarray(momenta)[:, 4, 1], np.asarray(momenta)[:, 4, 2])
+        return np.where(pt > 20.0, np.asarray(weights), 0.0)
+
+    plain = cut_volume(*channel(x, sqrt_s, masses, parameters))
+    soft_momenta, soft_weights = channel(x, sqrt_s, masses, parameters, jet_pt=jet_pt)
+    assert_physical(soft_momenta, soft_weights, masses, sqrt_s, f"diagram {diagram} with jet_pt")
+    soft = cut_volume(soft_momenta, soft_weights)
+    assert_agree(mean_and_error(soft), mean_and_error(plain), f"diagram {diagram}: cut volume with jet_pt")
+    print(f"diagram {diagram}: relative spread of the cut volume {soft.std() / soft.mean():.3g} with jet_pt, "
+          f"{plain.std() / plain.mean():.3g} without")
 
 
 def test_resonant_channel_reduces_the_variance(processes):

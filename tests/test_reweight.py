@@ -18,7 +18,7 @@ from madgen.errors import MadgenError
 from madgen.runtime.columnar import read_columns
 from madgen.runtime.runcard import parse_run_card
 
-RUN = ("sqrt_s: 100\nn_events: 8000\nseed: {seed}\niterations: 4\nwarmup_iterations: 2\n"
+RUN = ("sqrt_s: 100\nn_events: 8000\nseed: {seed}\nevent_norm: sum\niterations: 4\nwarmup_iterations: 2\n"
        "points_per_iteration: 20000\ncuts: {{ptl: 0, etal: -1, drll: 0}}\n")
 CARD = "model: sm\nprocess: e+ e- > mu+ mu-\nname: {name}\noutput: packages/{name}\n"
 MZ_NEW = 91.9

@@ -135,7 +135,7 @@ def test_unknown_key_suggests_close_match():
 
 
 def test_malformed_yaml_and_missing_file(tmp_path):
-    with pytest.raises(RunCardError, match="line 2"):
+    with pytest.raises(RunCardError, match=r"run\.yaml:2, column"):
         parse_run_card("sqrt_s: 1000\ncuts: {ptj: [}", "run.yaml")
     with pytest.raises(RunCardError, match="no such file"):
         read_run_card(tmp_path / "absent.yaml")
@@ -145,3 +145,25 @@ def test_every_cut_key_is_documented():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "run_card.md").read_text()
     missing = [key for key in CUT_DEFAULTS if f"`{key}`" not in docs]
     assert not missing, f"undocumented cut keys: {missing}"
+
+
+def test_errors_name_the_line_of_the_key(tmp_path):
+    """One YAML reader (madgen.cards) for process and run cards: errors say file:line and the key."""
+    from madgen.errors import CardError, RunCardError
+    from madgen.process.card import read_process_card
+    from madgen.runtime.runcard import read_run_card
+
+    card = tmp_path / "run.yaml"
+    card.write_text("sqrt_s: 91.188\nn_events: 10\ncuts:\n  ptl: 10\n  etal: abc\n")
+    with pytest.raises(RunCardError, match=r"run\.yaml:5, key 'cuts\.etal': expected a number"):
+        read_run_card(card)
+    card.write_text("sqrt_s: 91.188\nn_events: 10\nseed: -3\n")
+    with pytest.raises(RunCardError, match=r"run\.yaml:3, key 'seed': must be at least 0"):
+        read_run_card(card)
+    card.write_text("sqrt_s: 91.188\nseed: 1\nseed: 2\n")
+    with pytest.raises(RunCardError, match=r"run\.yaml:3: key 'seed' is given twice \(first at line 2\)"):
+        read_run_card(card)
+    process = tmp_path / "process.yaml"
+    process.write_text("model: sm\nprocess: e+ e- > mu+ mu-\nmodel: mssm\n")
+    with pytest.raises(CardError, match=r"process\.yaml:3: key 'model' is given twice"):
+        read_process_card(process)

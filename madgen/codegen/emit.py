@@ -38,7 +38,7 @@ class SubprocessCode:
     process: str
     pdg_ids: tuple[int, ...]
     n_initial: int
-    masses: tuple[str, ...]
+    mass_parameters: tuple[str, ...]  # UFO names of the external legs' masses ("ZERO" if massless)
     graph: WavefunctionGraph
     colour: ColourBasis
     averaging_factor: int
@@ -92,7 +92,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         pdg_ids=repr(tuple(code.pdg_ids)),
         n_initial=code.n_initial,
         diagrams_file=f"{code.module}_diagrams.json",
-        masses=repr(tuple(code.masses)),
+        mass_parameters=repr(tuple(code.mass_parameters)),
         helicities=_python_list([list(row) for row in graph.helicities]),
         helicity_index=_python_list(helicity_index),
         averaging_factor=code.averaging_factor,

@@ -8,6 +8,8 @@ from madgen.inference.errors import InferenceError
 
 def add_mine_parser(subparsers):
     """Add the ``mine`` subcommand to the CLI's subparsers; returns its parser."""
+    from madgen.runtime.tasks import add_scale_out_options
+
     mine = subparsers.add_parser(
         "mine", help="sample events at theta_ref and write their gold (log r, score) to HDF5")
     mine.add_argument("card", help="process card (process.yaml) or a generated package directory")
@@ -21,6 +23,7 @@ def add_mine_parser(subparsers):
     mine.add_argument("-o", "--output", default="gold.h5", help="HDF5 file to write (default: gold.h5)")
     mine.add_argument("--xsec-points", type=int, default=None,
                       help="fixed-sample points for sigma(theta) (default: the run card's points_per_iteration)")
+    add_scale_out_options(mine)
     return mine
 
 
@@ -40,15 +43,17 @@ def parse_assignments(text: str | None, option: str) -> dict:
     return values
 
 
-def run_mine(args) -> int:
+def run_mine(args, package_dir=None) -> int:
+    """Mine the gold of the package in ``package_dir`` (default: ``args.card``, then a package directory;
+    ``madgen mine`` resolves a process card first) as the options ask; print a summary."""
     import numpy as np
 
     from madgen.inference.mining import mine
 
     names = [n.strip() for n in args.parameters.split(",") if n.strip()]
-    gold = mine(args.card, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
+    gold = mine(package_dir or args.card, args.run, names, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
                 thetas=[parse_assignments(t, "--theta") for t in args.theta], output=args.output,
-                n_xsec_points=args.xsec_points)
+                n_xsec_points=args.xsec_points, workers=args.workers, scheduler=args.scheduler)
     print(f"sigma(theta_ref) = {gold.sigma_ref_pb:.6g} +- {gold.sigma_ref_error_pb:.2g} pb")
     for name, g, e in zip(gold.names, gold.sigma_gradient_pb, gold.sigma_gradient_error_pb):
         print(f"d sigma / d {name} = {g:.6g} +- {e:.2g} pb")

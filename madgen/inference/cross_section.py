@@ -199,25 +199,25 @@ def complete_parameters(process, parameters: Mapping | None) -> dict:
         raise InferenceError(str(error)) from None
 
 
-def prepared_at(process, run, parameters: Mapping | None = None, log=print):
-    """The runtime's ``PreparedRun`` integrated at ``parameters`` (defaults elsewhere); an error when
-    the cross section vanishes."""
+def prepared_at(process, run, parameters: Mapping | None = None, log=print, distribute=None):
+    """The runtime's ``PreparedRun`` integrated at ``parameters`` (defaults elsewhere; ``distribute``:
+    ``madgen.runtime.prepared.prepare_run``'s); an error when the cross section vanishes."""
     from madgen.runtime.prepared import prepare_run
 
-    prepared = prepare_run(process, run, complete_parameters(process, parameters), log=log)
+    prepared = prepare_run(process, run, complete_parameters(process, parameters), log=log, distribute=distribute)
     if not prepared.cross_section_pb > 0:
         raise InferenceError(f"the cross section of '{process.process}' vanishes with the cuts of {run.path}")
     return prepared
 
 
 def differentiable_cross_section(process, run, names: Sequence[str], theta_ref: Mapping | None = None,
-                                 n_points: int | None = None, log=print):
+                                 n_points: int | None = None, log=print, distribute=None):
     """Integrate ``process`` with run card ``run`` at theta_ref, freeze the grids and return
     (``DifferentiableCrossSection`` on ``n_points`` fixed points (default: points_per_iteration),
     the ``PreparedRun``)."""
     names = parameter_names(process.subprocesses[0], names)
     base = complete_parameters(process, None)
     base.update(dict(zip(names, as_theta(names, theta_ref, theta_of(base, names)))))
-    prepared = prepared_at(process, run, base, log=log)
+    prepared = prepared_at(process, run, base, log=log, distribute=distribute)
     samples = fixed_samples(prepared, n_points or run.points_per_iteration)
     return DifferentiableCrossSection(prepared, names, samples), prepared

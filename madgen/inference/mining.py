@@ -130,6 +130,21 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
     return log_me2, log_r, score
 
 
+def _process(process_or_package):
+    """(The loaded process, its package directory or None) of ``mine``'s first argument: a process object
+    or a generated package directory
+    (a process card is resolved, and generated if needed, by ``madgen.api.mine`` and the CLI)."""
+    from madgen.contract import load_package
+
+    if hasattr(process_or_package, "subprocesses"):
+        return process_or_package, None
+    path = Path(process_or_package)
+    if not path.is_dir():
+        raise InferenceError(f"{path} is not a generated package directory: give one, or mine a process card "
+                             "with `madgen mine CARD` or madgen.api.mine(CARD, ...)")
+    return load_package(path), path.resolve()
+
+
 def _run_card(run_card):
     from madgen.runtime.runcard import RunCard, read_run_card
 
@@ -173,19 +188,24 @@ def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.
 
 
 def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, thetas=(), output=None,
-         n_xsec_points: int | None = None, log=print) -> GoldSample:
+         n_xsec_points: int | None = None, log=print, workers: int | None = None,
+         scheduler: str | None = None) -> GoldSample:
     """Sample ``n_events`` (run card) unweighted events at theta_ref and compute their gold.
 
     ``parameters``: external UFO parameter names (ones that move an external mass only for 2 -> 2);
     ``theta_ref``: None (package defaults), a mapping or a sequence; ``thetas``: mappings or
-    sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional).
+    sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional);
+    ``workers`` / ``scheduler``: integrate and sample on Dask (``madgen.runtime.tasks``; needs the
+    package directory as the first argument), the gold is computed here.
     """
-    from madgen.api import process_for_run
+    from madgen.runtime.tasks import distribution
 
     start = time.perf_counter()
     run = _run_card(run_card)
-    process, _ = process_for_run(card_or_package) if not hasattr(card_or_package, "subprocesses") \
-        else (card_or_package, None)
+    process, package_dir = _process(card_or_package)
+    if (workers or scheduler) and package_dir is None:
+        raise InferenceError("mining on Dask workers needs the generated package directory (the workers load it): "
+                             "pass its path instead of the loaded process")
     first = process.subprocesses[0]
     names = parameter_names(first, parameters)
     defaults = {k: float(v) for k, v in first.complete_parameters(None).items()}
@@ -201,22 +221,23 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             "madgen.inference.differentiable_cross_section)")
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
 
-    xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
-                                                  n_xsec_points, log=log)
-    if prepared.collider.has_pdf and "aS" in names:
-        raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
-                             "the parameter aS: choose other parameters")
-    at_ref = xsec.estimate(reference)
-    if not at_ref.cross_section_pb > 0:
-        raise InferenceError(f"sigma(theta_ref) of '{process.process}' is not positive on the fixed sample")
-    others = [xsec.estimate(t, gradient=False) for t in alternatives]
-    ratio_errors = np.array([xsec.log_ratio(t, reference)[1] for t in alternatives])
-    log(f"sigma(theta_ref) = {at_ref.cross_section_pb:.6g} +- {at_ref.error_pb:.2g} pb, "
-        f"d sigma / d({', '.join(names)}) = {np.array2string(at_ref.gradient, precision=5)} pb")
-    if any(not o.cross_section_pb > 0 for o in others):
-        raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
+    with distribution(package_dir, run, workers, scheduler) as distribute:  # Dask: integration and events
+        xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
+                                                      n_xsec_points, log=log, distribute=distribute)
+        if prepared.collider.has_pdf and "aS" in names:
+            raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
+                                 "the parameter aS: choose other parameters")
+        at_ref = xsec.estimate(reference)
+        if not at_ref.cross_section_pb > 0:
+            raise InferenceError(f"sigma(theta_ref) of '{process.process}' is not positive on the fixed sample")
+        others = [xsec.estimate(t, gradient=False) for t in alternatives]
+        ratio_errors = np.array([xsec.log_ratio(t, reference)[1] for t in alternatives])
+        log(f"sigma(theta_ref) = {at_ref.cross_section_pb:.6g} +- {at_ref.error_pb:.2g} pb, "
+            f"d sigma / d({', '.join(names)}) = {np.array2string(at_ref.gradient, precision=5)} pb")
+        if any(not o.cross_section_pb > 0 for o in others):
+            raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
 
-    events = collect_events(prepared, run.n_events)
+        events = collect_events(prepared, run.n_events)
     pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess], dtype=np.int64)
     sigmas = (np.log(at_ref.cross_section_pb), np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
               at_ref.gradient / at_ref.cross_section_pb)

@@ -128,8 +128,9 @@ class DiagramChannel:
         """The s-channel propagator carrying the whole final state (its mass is sqrt(s-hat)), if any."""
         return None if self.t_chain else self.systems[0].propagator
 
-    def __call__(self, x, sqrt_s, masses, parameters: Mapping | None = None, windows: Mapping | None = None):
-        return generate_channel(self, x, sqrt_s, masses, parameters, windows)
+    def __call__(self, x, sqrt_s, masses, parameters: Mapping | None = None, windows: Mapping | None = None,
+                 jet_pt: Mapping | None = None):
+        return generate_channel(self, x, sqrt_s, masses, parameters, windows, jet_pt)
 
 
 

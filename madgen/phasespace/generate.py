@@ -7,11 +7,19 @@ ndim = 3n - 4 random numbers per point:
   siblings' (chosen or minimal) masses leave: a Breit-Wigner (arctan) map for a propagator with mass
   and width, a 1/(s - s_min + ε S) map for a massive propagator whose pole lies at the lower edge of
   its range (radiation off a massive line: t* -> t g), a 1/(s + ε S) map for a massless one, flat
-  otherwise (pseudo-systems of 4-point vertices);
+  otherwise (pseudo-systems of 4-point vertices); when the system's sibling is a massless leg, also
+  a factor 1/(s_max - s + δ) for that leg's soft region at the upper edge (``two_sided_map``);
 * the t-channel chain as sequential 2 -> 2 steps (q_j + p_b -> k_j + R_{j+1}) with t_j = (q_j - k_j)²
   sampled with density ∝ 1/(A - t), A = max(M², t_max) + ε S, and a flat azimuth; the masses of the
-  remaining systems R_j flat in s;
+  remaining systems R_j flat in s, or ∝ 1/(s_max - s + δ) after a massless leg k_j (its soft region);
 * isotropic two-body decays in the rest frame of every system.
+
+``jet_pt`` (leg number -> minimum pT of a massless final-state leg from the generation cuts; massless
+incoming legs listed with 0) tells the maps where the soft and collinear regions are cut:
+δ = 2 M pT_min for soft emission from a system of mass M, and |t| >= pT_min² for a massless leg
+emitted at either end of the t-channel chain (t = (p_a - k)² with p_a, k massless and E_k <= E_a
+gives pT(k)² <= |t| in the centre-of-mass frame; the region excluded can only hold points the cut
+removes, so the maps stay exact inverse densities of what they cover).
 
 The weight is the exact inverse density: E_x[f(p(x)) w(x)] = ∫ dΦ_n f with
 dΦ_n = (2π)^(4-3n) Π d³p/(2E) δ⁴(P - Σp). The flux factor is not included.
@@ -29,7 +37,7 @@ import jax.numpy as jnp
 
 from madgen.phasespace.kinematics import (beams_cm, boost, boost_to_rest, decay_two_body, from_angles, kallen,
                                           mass_squared, rotate_z_to, safe_sqrt)
-from madgen.phasespace.mappings import breit_wigner_map, flat_map, log_map
+from madgen.phasespace.mappings import breit_wigner_map, flat_map, log_map, two_sided_map
 
 REGULATOR = 1e-4
 """ε: 1/(s + ε S) and 1/(A - t) maps of massless propagators are regulated at the scale ε S, S = sqrt_s²."""
@@ -56,7 +64,7 @@ class _Builder:
     """The state of one generation: random columns handed out in order, the running weight, the
     chosen system masses and the momenta of the legs."""
 
-    def __init__(self, channel, x, sqrt_s, masses, parameters, windows):
+    def __init__(self, channel, x, sqrt_s, masses, parameters, windows, jet_pt=None):
         self.channel, self.x, self.used = channel, x, 0
         self.context = f"phase-space channel of diagram {channel.diagram}"
         self.batch = x.shape[:-1]
@@ -65,6 +73,7 @@ class _Builder:
         self.leg_mass = {leg: masses[..., i] for i, leg in enumerate(channel.legs)}
         self.parameters = parameters
         self.windows = windows or {}
+        self.jet_pt = dict(jet_pt or {})
         self.weight = jnp.ones(self.batch)
         self.open = jnp.ones(self.batch, dtype=bool)
         self.masses_of: dict[tuple[int, ...], jnp.ndarray] = {}
@@ -82,6 +91,14 @@ class _Builder:
     def min_mass(self, system):
         return sum(self.leg_mass[leg] for leg in system.legs)
 
+    def soft_leg(self, system):
+        """The minimum pT (GeV) of a system that is one massless leg with a pT cut (``jet_pt``), else None."""
+        return self.jet_pt.get(system.legs[0]) if system.external else None
+
+    def soft_shift(self, mass, pt):
+        """δ of a soft map for a massless leg emitted from a system of mass ``mass``: 2 M pT_min, at least ε S."""
+        return jnp.maximum(2.0 * mass * pt, REGULATOR * self.s_total)
+
 
 def _window(builder: _Builder, legs, lo, hi):
     """[lo, hi] (squared masses) intersected with the system's bwcutoff window, if it has one."""
@@ -95,24 +112,31 @@ def _window(builder: _Builder, legs, lo, hi):
     return new_lo, jnp.maximum(new_hi, new_lo)
 
 
-def _sample_invariant(builder: _Builder, system, u, lo, hi):
-    """s of a composite system in [lo, hi] and the Jacobian ds/du, with the map its propagator asks for."""
+def _sample_invariant(builder: _Builder, system, u, lo, hi, soft_shift=None):
+    """s of a composite system in [lo, hi] and the Jacobian ds/du, with the map its propagator asks for;
+    ``soft_shift``: δ of a soft massless sibling (its soft region is s -> hi), or None."""
     prop = system.propagator
     lo, hi = _window(builder, system.legs, lo, hi)
     if prop is None or (prop.mass != ZERO and prop.width == ZERO):
-        return flat_map(u, lo, hi)
+        if soft_shift is None:
+            return flat_map(u, lo, hi)
+        v, jac = log_map(u, jnp.zeros_like(lo), hi - lo, soft_shift)
+        return hi - v, jac
     if prop.mass == ZERO:
-        return log_map(u, lo, hi, REGULATOR * builder.s_total)
+        if soft_shift is None:
+            return log_map(u, lo, hi, REGULATOR * builder.s_total)
+        return two_sided_map(u, lo, hi, lo + REGULATOR * builder.s_total, soft_shift)
     mass, width = builder.value(prop.mass), builder.value(prop.width)
     s_bw, jac_bw = breit_wigner_map(u, lo, hi, mass, width)
     at_edge = mass - safe_sqrt(lo) < THRESHOLD_WIDTHS * width
-    shift = REGULATOR * builder.s_total
+    shift = REGULATOR * builder.s_total if soft_shift is None else soft_shift
     v, jac_edge = log_map(u, jnp.zeros_like(lo), hi - lo, shift)
     return jnp.where(at_edge, lo + v, s_bw), jnp.where(at_edge, jac_edge, jac_bw)
 
 
-def _sample_masses(builder: _Builder, parent_mass, children) -> None:
-    """Masses of composite children, resonances first, each within what the others leave."""
+def _sample_masses(builder: _Builder, parent_mass, children, binary: bool = True) -> None:
+    """Masses of composite children, resonances first, each within what the others leave
+    (``binary``: the children are the two products of a decay, so a massless one can be soft)."""
     for child in children:
         if child.external:
             builder.masses_of[child.legs] = builder.leg_mass[child.legs[0]]
@@ -123,7 +147,10 @@ def _sample_masses(builder: _Builder, parent_mass, children) -> None:
                      for c in children if c is not child)
         lo = builder.min_mass(child)
         hi = jnp.maximum(parent_mass - others, lo)
-        s, jac = _sample_invariant(builder, child, builder.column(), lo**2, hi**2)
+        siblings = [c for c in children if c is not child]
+        soft = builder.soft_leg(siblings[0]) if binary and len(siblings) == 1 else None
+        shift = None if soft is None else builder.soft_shift(parent_mass, soft)
+        s, jac = _sample_invariant(builder, child, builder.column(), lo**2, hi**2, shift)
         builder.masses_of[child.legs] = safe_sqrt(s)
         builder.weight = builder.weight * jac / (2 * jnp.pi)
     for child in order:
@@ -156,22 +183,30 @@ def _s_channel_event(builder: _Builder, total) -> None:
 
 
 def _remaining_masses(builder: _Builder, system_masses):
-    """Masses of R_j = S_j + ... + S_m (R_0 = the whole final state), top-down, flat in s."""
-    m = len(builder.channel.t_chain)
+    """Masses of R_j = S_j + ... + S_m (R_0 = the whole final state), top-down: flat in s, or after a
+    massless leg S_(j-1) with density 1/(s_max - s + δ) (that leg soft at s -> s_max)."""
+    channel = builder.channel
+    m = len(channel.t_chain)
     rest = [builder.sqrt_s * jnp.ones(builder.batch)]
     for j in range(1, m):
         lo = sum(system_masses[j:])
         hi = jnp.maximum(rest[j - 1] - system_masses[j - 1], lo)
-        s, jac = flat_map(builder.column(), lo**2, hi**2)
+        soft = builder.soft_leg(channel.systems[j - 1])
+        if soft is None:
+            s, jac = flat_map(builder.column(), lo**2, hi**2)
+        else:
+            v, jac = log_map(builder.column(), jnp.zeros_like(lo), hi**2 - lo**2, builder.soft_shift(rest[j - 1], soft))
+            s = hi**2 - v
         rest.append(safe_sqrt(s))
         builder.weight = builder.weight * jac / (2 * jnp.pi)
     rest.append(system_masses[m])
     return rest
 
 
-def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool):
+def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool, t_max_cut=None):
     """One 2 -> 2 step q + p_b -> k + R of the t-channel chain, in the rest frame of ``rest``:
-    returns (k, R) in the frame of ``rest`` and t = (q - k)²."""
+    returns (k, R) in the frame of ``rest`` and t = (q - k)². ``t_max_cut``: an upper bound on t
+    that the cuts imply (-pT_min² of a massless leg at an end of the chain)."""
     big_m = builder.sqrt_s * jnp.ones(builder.batch) if first else safe_sqrt(mass_squared(rest))
     big_m2 = big_m**2
     safe_m = jnp.where(big_m > 0, big_m, 1.0)
@@ -182,6 +217,9 @@ def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool):
     abs_k = safe_sqrt(kallen(big_m2, mk**2, mr**2)) / (2 * safe_m)
     t_mid = q2 + mk**2 - 2 * e_q * e_k
     t_lo, t_hi = t_mid - 2 * abs_q * abs_k, t_mid + 2 * abs_q * abs_k
+    if t_max_cut is not None:
+        builder.open = builder.open & (t_max_cut > t_lo)
+        t_hi = jnp.maximum(jnp.minimum(t_hi, t_max_cut), t_lo)
     shift = jnp.maximum(builder.value(prop.mass) ** 2, t_hi) + REGULATOR * builder.s_total
     v, jac = log_map(builder.column(), -t_hi, -t_lo, shift)
     t = -v
@@ -201,24 +239,44 @@ def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool):
 def _t_channel_event(builder: _Builder, total, p_b, q2, mb2) -> None:
     """Systems hanging off the t-channel chain from a to b, generated step by step."""
     channel = builder.channel
-    _sample_masses(builder, builder.sqrt_s, channel.systems)
+    _sample_masses(builder, builder.sqrt_s, channel.systems, binary=False)
     system_masses = [builder.masses_of[s.legs] for s in channel.systems]
     rest_masses = _remaining_masses(builder, system_masses)
+    bounds = _chain_end_bounds(builder)
     rest = total
     for j, prop in enumerate(channel.t_chain):
-        k, rest, q2 = _t_step(builder, prop, rest, q2, mb2, p_b, system_masses[j], rest_masses[j + 1], j == 0)
+        k, rest, q2 = _t_step(builder, prop, rest, q2, mb2, p_b, system_masses[j], rest_masses[j + 1], j == 0,
+                              bounds.get(j))
         _decay(builder, channel.systems[j], k)
     _decay(builder, channel.systems[-1], rest)
 
 
+def _chain_end_bounds(builder: _Builder) -> dict:
+    """Upper bounds -pT_min² on t of the first step (a massless leg emitted by a massless incoming a) and
+    of the last step (a massless last system next to a massless incoming b), where the cuts set them;
+    incoming legs count as massless when ``jet_pt`` lists them (with 0)."""
+    channel = builder.channel
+    m = len(channel.t_chain)
+    a, b = channel.incoming
+    bounds = {}
+    first, last = builder.soft_leg(channel.systems[0]), builder.soft_leg(channel.systems[-1])
+    if first and a in builder.jet_pt:
+        bounds[0] = -first**2
+    if last and b in builder.jet_pt:
+        bounds[m - 1] = min(bounds.get(m - 1, 0.0), -last**2)
+    return bounds
+
+
 def generate_channel(channel, x, sqrt_s, masses, parameters: Mapping | None = None,
-                     windows: Mapping | None = None):
+                     windows: Mapping | None = None, jet_pt: Mapping | None = None):
     """Momenta (batch, n_legs, 4) of all legs in process order in the CM frame, and weights (batch,).
 
     ``x``: (batch, channel.ndim) in [0, 1); ``sqrt_s``: a scalar or (batch,); ``masses``: (n_legs,)
     masses of all legs in process order (e.g. ``process.masses()``); ``parameters``: UFO name -> value
     for the propagator masses and widths (``propagator_parameters(process)``), JAX values welcome;
-    ``windows``: {legs of a system: (mass name, width name, bwcutoff)} mass windows.
+    ``windows``: {legs of a system: (mass name, width name, bwcutoff)} mass windows; ``jet_pt``: {leg
+    number: minimum pT in GeV} of massless final-state legs the cuts act on, and massless incoming legs
+    with 0 (module docstring).
     """
     context = f"phase-space channel of diagram {channel.diagram}"
     x = jnp.asarray(x, dtype=jnp.float64)
@@ -228,7 +286,7 @@ def generate_channel(channel, x, sqrt_s, masses, parameters: Mapping | None = No
     if masses.shape[-1] != len(channel.legs):
         raise ValueError(f"{context}: got {masses.shape[-1]} masses for {len(channel.legs)} legs")
     sqrt_s = jnp.asarray(sqrt_s, dtype=jnp.float64)
-    builder = _Builder(channel, x, sqrt_s, masses, parameters, windows)
+    builder = _Builder(channel, x, sqrt_s, masses, parameters, windows, jet_pt)
     ia, ib = channel.legs.index(channel.incoming[0]), channel.legs.index(channel.incoming[1])
     beams = beams_cm(sqrt_s, masses[..., ia], masses[..., ib])
     p_a = jnp.broadcast_to(beams[..., 0, :], builder.batch + (4,))

@@ -37,3 +37,17 @@ def breit_wigner_map(u, lo, hi, mass, width):
     jac = (b - a) * ((s - m2) ** 2 + safe_mg**2) / safe_mg
     s_flat, jac_flat = flat_map(u, lo, hi)
     return jnp.where(positive, s, s_flat), jnp.where(positive, jac, jac_flat)
+
+
+def two_sided_map(u, lo, hi, low_shift, high_shift):
+    """Density ∝ 1 / ((v - lo + a)(hi - v + b)) on [lo, hi] with a = ``low_shift``, b = ``high_shift`` > 0:
+    a propagator-like peak at the lower edge and a soft-emission peak at the upper edge together
+    (v = the mass squared of a system whose massless sibling is soft at v -> hi)."""
+    hi = jnp.maximum(hi, lo)
+    width = hi - lo
+    start = jnp.log(low_shift / (width + high_shift))
+    end = jnp.log((width + low_shift) / high_shift)
+    ratio = jnp.exp(start + u * (end - start))
+    v = jnp.clip((ratio * (hi + high_shift) + lo - low_shift) / (1.0 + ratio), lo, hi)
+    jacobian = (end - start) * (v - lo + low_shift) * (hi - v + high_shift) / (width + low_shift + high_shift)
+    return v, jacobian

@@ -17,7 +17,6 @@ the card's directory; the default output ``generated/<name>`` is relative to the
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,58 +68,18 @@ def _token_tag(token: str) -> str:
     return token.replace("~", "x").replace("+", "p").replace("-", "m")
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key, line, first_line):
-        super().__init__(key)
-        self.key, self.line, self.first_line = key, line, first_line
-
-
-@functools.lru_cache(maxsize=None)
-def _card_loader():
-    import yaml
-
-    class CardLoader(yaml.SafeLoader):
-        """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
-
-        def construct_mapping(self, node, deep=False):
-            seen = {}
-            for key_node, _ in node.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    key = key_node.value
-                    if key in seen:
-                        raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
-                    seen[key] = key_node.start_mark.line + 1
-            return super().construct_mapping(node, deep=deep)
-
-    return CardLoader
-
-
 def read_process_card(path: str | Path) -> ProcessCard:
     """Read and validate ``process.yaml``; errors name the file and key."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise CardError(f"{path}: no such file; write a process card (see README, 'process.yaml')") from None
-    return parse_process_card(text, str(path))
+    from madgen.cards import read_card_text
+
+    return parse_process_card(read_card_text(path, CardError, "a process card (see README, 'process.yaml')"),
+                              str(path))
 
 
 def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
-    import yaml
+    from madgen.cards import load_card
 
-    try:
-        data = yaml.load(text, Loader=_card_loader())  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as error:
-        raise CardError(f"{source}, line {error.line}: key '{error.key}' is given twice "
-                        f"(first at line {error.first_line}); keep one") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-        if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
-            problem += f" ({context} that starts at line {context_mark.line + 1})"
-        raise CardError(f"{source}{where}: malformed YAML: {problem}") from None
+    data = load_card(text, source, CardError)
     if not isinstance(data, dict):
         raise CardError(f"{source}: expected a mapping with at least 'model' and 'process', got {type(data).__name__}")
     unknown = sorted(set(map(str, data)) - set(KNOWN_KEYS))

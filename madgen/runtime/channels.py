@@ -8,6 +8,7 @@ single-diagram enhancement) or one flat RAMBO channel.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,15 +100,32 @@ def channel_maps(kernel, run) -> tuple[ChannelMap, ...]:
 
         return (ChannelMap(flat, rambo_ndim(n_final), (), None, f"{kernel.process}: RAMBO"),)
     channels = multichannel_from_diagrams(kernel.channels)
+    jet_pt = soft_regions(kernel, run)
     maps = []
     for group in duplicate_groups(channels):
         channel = channels[group[0]]
         diagrams = tuple(channels[i].diagram for i in group)
         root = channel.root_propagator
         resonance = (root.mass, root.width) if root is not None and root.mass != "ZERO" else None
-        maps.append(ChannelMap(channel, channel.ndim, diagrams, resonance,
+        generate = functools.partial(channel, jet_pt=jet_pt) if jet_pt else channel
+        maps.append(ChannelMap(generate, channel.ndim, diagrams, resonance,
                                f"{kernel.process}: diagram(s) {', '.join(map(str, diagrams))}"))
     return tuple(maps)
+
+
+def soft_regions(kernel, run) -> dict:
+    """``generate_channel``'s ``jet_pt`` for a kernel: {leg number: pT_min} of its massless final-state
+    legs that the run's cuts give a minimum pT (where soft and collinear emission is cut), with its
+    massless incoming legs at 0; {} when no such cut acts."""
+    from madgen.runtime.cuts import plan_cuts
+
+    masses = np.asarray(kernel.masses(), dtype=float)
+    plan = plan_cuts(run.cuts, kernel.pdg_ids, kernel.n_initial, maxjetflavor=run.maxjetflavor, masses=masses)
+    numbers = [int(leg["number"]) for leg in kernel.channels["legs"]]
+    cut = {numbers[leg]: float(pt_min) for leg, pt_min, *_ in plan.singles if masses[leg] == 0 and pt_min > 0}
+    if not cut:
+        return {}
+    return {**{numbers[i]: 0.0 for i in range(kernel.n_initial) if masses[i] == 0}, **cut}
 
 
 def decay_windows(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:

@@ -73,7 +73,10 @@ def mirror_events(mirrored, evaluation, helicities=None, colour=None):
     and so its momentum fractions."""
     if not np.any(mirrored):
         return evaluation, helicities, colour
-    swap = lambda a: np.where(mirrored.reshape((-1,) + (1,) * (a.ndim - 1)), a[:, [1, 0, *range(2, a.shape[1])]], a)  # noqa: E731
+    def swap(a):
+        exchanged = a[:, [1, 0, *range(2, a.shape[1])]]
+        return np.where(mirrored.reshape((-1,) + (1,) * (a.ndim - 1)), exchanged, a)
+
     momenta = np.where(mirrored[:, None, None], evaluation.momenta * np.array([1.0, 1.0, -1.0, -1.0]),
                        evaluation.momenta)
     evaluation = evaluation._replace(momenta=swap(momenta), x1=np.where(mirrored, evaluation.x2, evaluation.x1),

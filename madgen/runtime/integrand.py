@@ -142,8 +142,8 @@ class GroupIntegrand:
         """What the compiled code of this integrand depends on (beam energies and scales are arguments)."""
         beams = tuple(b.pdg for b in self.collider.beams)
         pdf = None if self.collider.pdf is None else (str(self.collider.pdf.directory), self.collider.pdf.member)
-        return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams, pdf,
-                getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s)
+        return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams,
+                pdf, getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s)
 
     def settings(self) -> RunSettings:
         """The run's own settings (beam energies and scales) as JAX values."""

@@ -104,15 +104,32 @@ def stacked_edges(grids, channels, group: int, ndim: int) -> np.ndarray:
     return np.stack([grids[i].padded(ndim) for i, c in enumerate(channels) if c.group == group])
 
 
-def run_iteration(sampler, key, edges, fractions, n_points: int, parameters, settings):
-    """One iteration of one group on the device: per local channel (count, mean, sdev) and the
-    VEGAS histograms (K, ndim, ninc) of w^2 and of counts."""
-    cumulative = cumulative_fractions(fractions)
+def iteration_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
+    """Batches start .. stop - 1 of one iteration of one group (a task, ``madgen.runtime.tasks``): the
+    per-channel ``IterationSums`` of those batches, accumulated on the device, as host arrays."""
+    from madgen.runtime.tasks import as_key, to_host
+
+    sampler, key = samplers[group], as_key(key)
     sums = sampler.empty_sums(edges.shape[-1] - 1)
-    n_batches = max(1, -(-n_points // sampler.batch_size))
-    for b in range(n_batches):
-        batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, settings)
-        sums = sampler.accumulate(sums, batch)
+    for b in range(start, stop):
+        sums = sampler.accumulate(sums, sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters,
+                                                         settings))
+    return to_host(sums)
+
+
+def run_iteration(tasks, group: int, key, edges, fractions, n_batches: int, parameters, settings):
+    """One iteration of one group: ``n_batches`` batches in tasks (``tasks``: ``LocalTasks`` or
+    ``DaskTasks``), their sums added in task order; per local channel (count, mean, sdev) and the
+    VEGAS histograms (K, ndim, ninc) of w^2 and of counts."""
+    from madgen.runtime.tasks import batch_ranges, key_data
+
+    cumulative = cumulative_fractions(fractions)
+    data = key_data(key)
+    parts = tasks.map(iteration_task, [(group, data, start, stop, cumulative, edges, parameters, settings)
+                                       for start, stop in batch_ranges(max(1, n_batches))])
+    sums = parts[0]
+    for part in parts[1:]:
+        sums = jax.tree_util.tree_map(np.add, sums, part)
     count, sum_w, sum_w2, histogram, histogram_count = (np.asarray(v) for v in sums)
     safe = np.maximum(count, 1.0)
     mean = sum_w / safe
@@ -121,9 +138,13 @@ def run_iteration(sampler, key, edges, fractions, n_points: int, parameters, set
     return count, mean, np.sqrt(np.where(count > 1, variance, 0.0)), histogram, histogram_count
 
 
-def integrate(samplers, channels, grids, run, key, parameters, settings, log=print):
+def integrate(samplers, channels, grids, run, key, parameters, settings, log=print, tasks=None):
     """Train the grids and integrate (see the module docstring); returns (IntegrationResult, trained
-    grids). ``samplers[g]`` evaluates group g; ``grids[i]`` belongs to ``channels[i]``."""
+    grids). ``samplers[g]`` evaluates group g; ``grids[i]`` belongs to ``channels[i]``; ``tasks`` runs
+    the batches (default: here, ``LocalTasks``)."""
+    from madgen.runtime.tasks import LocalTasks
+
+    tasks = tasks or LocalTasks(samplers)
     grids = list(grids)
     key = jax.random.fold_in(key, INTEGRATION_STREAM)
     spread = np.ones(len(channels))
@@ -137,8 +158,8 @@ def integrate(samplers, channels, grids, run, key, parameters, settings, log=pri
             points = run.points_per_iteration * shares[members].sum()
             n_batches = max(1, round(points / sampler.batch_size))
             edges = stacked_edges(grids, channels, group, sampler.ndim)
-            results = run_iteration(sampler, jax.random.fold_in(jax.random.fold_in(key, iteration), group), edges,
-                                    shares[members], n_batches * sampler.batch_size, parameters, settings)
+            results = run_iteration(tasks, group, jax.random.fold_in(jax.random.fold_in(key, iteration), group), edges,
+                                    shares[members], n_batches, parameters, settings)
             count, mean, sdev, histogram, histogram_count = results
             for local, index in enumerate(members):
                 n = int(count[local])

@@ -33,9 +33,10 @@ class LaunchResult:
     groups: tuple[dict, ...] = ()  # per kernel group: its subprocesses, cross section and error
 
 
-def launch(process, run, output_dir, force: bool = False, log=print, progress=True) -> LaunchResult:
+def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None) -> LaunchResult:
     """Integrate ``process`` (a loaded generated package) with run card ``run``; write events into
-    ``output_dir`` (replaced only with ``force``, and only if it is a madgen run directory)."""
+    ``output_dir`` (replaced only with ``force``, and only if it is a madgen run directory).
+    ``distribute``: None, or the task runner factory of ``madgen.runtime.tasks.distribution`` (Dask)."""
     from madgen.output import RUN, check_replaceable, staged_directory
     from madgen.runtime.events import RunFiles, check_disk_space
     from madgen.runtime.prepared import prepare_run, subprocesses_of
@@ -44,7 +45,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     check_replaceable(output_dir, RUN, force)  # before hours of integration, not after
     check_disk_space(run, max(sub.n_legs for sub in subprocesses_of(process)), output_dir.parent)
     start = time.perf_counter()
-    prepared = prepare_run(process, run, log=log)
+    prepared = prepare_run(process, run, log=log, distribute=distribute)
     timings = {"integration_s": time.perf_counter() - start}
     result = prepared.result
     if not result.cross_section_pb > 0:

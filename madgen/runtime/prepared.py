@@ -67,6 +67,13 @@ class PreparedRun:
     result: object
     batch_size: int
     samplers: tuple = field(repr=False)
+    tasks: object = field(default=None, repr=False, compare=False)
+    """Where the batches of unweighting run (``madgen.runtime.tasks``); None: here."""
+
+    def task_runner(self):
+        from madgen.runtime.tasks import LocalTasks
+
+        return self.tasks or LocalTasks(self.samplers)
 
     @property
     def cross_section_pb(self) -> float:
@@ -120,7 +127,8 @@ class PreparedRun:
         from madgen.runtime.unweight import plan_unweighting
 
         return plan_unweighting(self.samplers, self.channels, self.grids, self.result, n_events,
-                                self.run.max_weight_tolerance, self.key, dict(self.parameters), self.settings)
+                                self.run.max_weight_tolerance, self.key, dict(self.parameters), self.settings,
+                                self.task_runner())
 
     def events(self, n_events: int, plan):
         """Yield (group (k,), ``Accepted`` host arrays with k rows) of ``n_events`` unweighted events in
@@ -129,9 +137,10 @@ class PreparedRun:
 
         counts = group_event_counts(self.result, len(self.integrands), n_events, self.run.seed)
         key = jax.random.fold_in(self.key, UNWEIGHT_STREAM)
-        streams = [_Buffered(accepted_events(sampler, plan.groups[g], self.group_edges(g), int(counts[g]),
+        tasks = self.task_runner()
+        streams = [_Buffered(accepted_events(tasks, g, plan.groups[g], self.group_edges(g), int(counts[g]),
                                              jax.random.fold_in(key, g), dict(self.parameters), self.settings))
-                   if counts[g] else None for g, sampler in enumerate(self.samplers)]
+                   if counts[g] else None for g in range(len(self.samplers))]
         rng = np.random.default_rng([self.run.seed, UNWEIGHT_STREAM, 1])
         width = max(len(integrand.members) for integrand in self.integrands)
         n_rounds = max(1, -(-n_events // ROUND_EVENTS))
@@ -182,14 +191,14 @@ def _concatenate_accepted(parts):
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a) if np.ndim(a[0]) else a[0], *parts)
 
 
-def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn=None) -> PreparedRun:
-    """Check the run, build its groups and channels, train the grids at ``parameters`` (package
-    defaults elsewhere) and integrate: the ``PreparedRun``."""
+def build_samplers(process, run, parameters: Mapping | None = None, log=print, warn=None):
+    """Check the run and build its kernel groups, channels and compiled samplers at ``parameters``
+    (package defaults elsewhere): (complete parameters, collider, integrands, channels, samplers).
+    A Dask worker calls it too (``madgen.runtime.tasks.worker_samplers``)."""
     from madgen.runtime.beams import collider_for_run
     from madgen.runtime.channels import build_integrands, integration_channels
     from madgen.runtime.checks import check_run
     from madgen.runtime.cuts import cut_function, partonic_energy_bounds
-    from madgen.runtime.integrate import initial_grids, integrate
     from madgen.runtime.sampler import group_sampler
 
     subprocesses = subprocesses_of(process)
@@ -208,11 +217,23 @@ def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn
     channels = integration_channels(integrands)
     size = batch_size(run, len(integrands))
     samplers = tuple(group_sampler(integrand, size) for integrand in integrands)
+    return complete, collider, integrands, channels, samplers
+
+
+def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn=None, distribute=None) -> PreparedRun:
+    """Check the run, build its groups and channels, train the grids at ``parameters`` (package
+    defaults elsewhere) and integrate: the ``PreparedRun``. ``distribute``: None (everything here), or
+    a function of the complete parameters returning the task runner (``madgen.runtime.tasks.DaskTasks``)
+    of the integration and the unweighting."""
+    from madgen.runtime.integrate import initial_grids, integrate
+
+    complete, collider, integrands, channels, samplers = build_samplers(process, run, parameters, log, warn)
+    tasks = distribute(complete) if distribute is not None else None
     beams = " x ".join(f"{b.name} {b.energy:g}" for b in collider.beams)
     log(f"integrating {process.process} with beams {beams} GeV: {len(integrands)} kernel group(s), "
         f"{len(channels)} channel(s), {run.iterations} iterations")
     settings = integrands[0].settings()
     result, grids = integrate(samplers, channels, initial_grids(channels), run, run_key(run.seed), complete, settings,
-                              log=log)
+                              log=log, tasks=tasks)
     return PreparedRun(process, run, collider, types.MappingProxyType(complete), integrands, channels, grids,
-                       result, size, samplers)
+                       result, samplers[0].batch_size, samplers, tasks)

@@ -155,37 +155,17 @@ class RunCard:
 
 
 def read_run_card(path: str | Path) -> RunCard:
-    """Read and validate ``run.yaml``; errors name the file and key."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RunCardError(f"{path}: no such file; write a run card (see docs/run_card.md)") from None
-    except OSError as error:
-        raise RunCardError(f"{path}: cannot read the run card: {error.strerror or error}") from None
-    return parse_run_card(text, str(path))
+    """Read and validate ``run.yaml``; errors name the file, line and key."""
+    from madgen.cards import read_card_text
+
+    return parse_run_card(read_card_text(path, RunCardError, "a run card (see docs/run_card.md)"), str(path))
 
 
 def parse_run_card(text: str, source: str = "<string>") -> RunCard:
     """Parse and validate run-card YAML text."""
-    return RunCard.from_mapping(_load_yaml(text, source), source)
+    from madgen.cards import load_card
 
-
-def _load_yaml(text: str, source: str):
-    import yaml
-
-    from madgen.process.card import _card_loader, _DuplicateKey
-
-    try:
-        return yaml.load(text, Loader=_card_loader())  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as error:
-        raise RunCardError(f"{source}, line {error.line}: key '{error.key}' is given twice "
-                           f"(first at line {error.first_line}); keep one") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise RunCardError(f"{source}{where}: malformed YAML: {problem}") from None
+    return RunCard.from_mapping(load_card(text, source, RunCardError), source)
 
 
 def _run_card_from_mapping(data, source: str) -> RunCard:
@@ -194,9 +174,10 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
     if not isinstance(data, Mapping):
         raise RunCardError(f"{source}: expected a mapping of run settings (at least 'sqrt_s'), "
                            f"got {type(data).__name__}")
+    lines = {str(k): line for k, line in getattr(data, "lines", {}).items()}
     data = _resolve_aliases({str(k): v for k, v in data.items()}, source)
     _reject_unknown(data, KNOWN_KEYS, source, "")
-    where = _Where(source)
+    where = _Where(source, lines)
     energies = _read_beams(data, where)
     dynamic = data.get("dynamical_scale_choice") is not None
     card = RunCard(
@@ -233,9 +214,13 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
 @dataclass(frozen=True)
 class _Where:
     source: str
+    lines: Mapping = field(default_factory=dict)  # key -> its line in the card (``madgen.cards``)
 
     def error(self, key: str, message: str) -> RunCardError:
-        return RunCardError(f"{self.source}, key '{key}': {message}")
+        top = key.split(".")[0].split("[")[0]
+        line = self.lines.get(key, self.lines.get(top))
+        return RunCardError(f"{self.source}:{line}, key '{key}': {message}" if line
+                            else f"{self.source}, key '{key}': {message}")
 
 
 def _resolve_aliases(data: dict, source: str) -> dict:
@@ -441,6 +426,8 @@ def _read_cuts(value, where: _Where) -> Cuts:
     if not isinstance(value, Mapping):
         raise where.error("cuts", f"expected a mapping such as 'cuts: {{ptj: 20, etaj: 5}}', got {_describe(value)}")
     given = {str(k): v for k, v in value.items()}
+    cut_lines = {f"cuts.{k}": line for k, line in getattr(value, "lines", {}).items()}
+    where = _Where(where.source, {**where.lines, **cut_lines})
     _reject_unknown(given, tuple(CUT_DEFAULTS), where.source, "cuts.")
     values = dict(CUT_DEFAULTS)
     for key, number in given.items():

@@ -4,12 +4,15 @@ Within a kernel group, a point is drawn by picking channel i with probability p_
 uniform numbers through channel i's grid; its weight W = f_i(x) J_i(x) / p_i has E[W] = sigma_g.
 Events are kept with probability min(W / W_max, 1).
 
-Each channel's maximum m_i is not the largest weight seen (one outlier would ruin the efficiency)
-but, as in MadGraph, the smallest value whose truncation loses at most a fraction ``tolerance`` of
-the channel's cross section on a pilot sample; events above it are kept with weight 1 (a bias below
-``tolerance``). Choosing p_i = m_i / sum_j m_j makes every channel's largest W equal to
-W_max = sum_j m_j, so the efficiency is sigma / sum_j m_j, the cross-section-weighted mean of the
-channel efficiencies. Channels are chosen per point by systematic sampling, so every batch holds
+Each channel's maximum m_i is not the largest weight seen (one outlier would ruin the efficiency):
+as in MadGraph, the weights above the maxima may carry at most a fraction ``tolerance`` of the cross
+section on a pilot sample (events above a maximum are kept with weight 1: a bias below
+``tolerance``). That budget is shared among all channels so that sum_i m_i is smallest: at the
+optimum every channel exceeds its maximum with the same probability q (the Lagrange condition
+d truncation_i / d m_i = -P(w_i > m_i) equal for all i), and q is the largest whose truncation fits
+the budget. Choosing p_i = m_i / sum_j m_j makes every channel's largest W equal to
+W_max = sum_j m_j, so the efficiency is sigma / sum_j m_j. Channels are chosen per point by
+systematic sampling, so every batch holds
 the same mix of channels and the accepted events of a batch, in random order, are an exact sample
 of the group's distribution.
 
@@ -20,6 +23,7 @@ P-directories): the fractions carry the integration's relative error, no more.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -67,54 +71,129 @@ class Unweighting:
         return float(sum(g.max_weight for g in self.groups))
 
 
-def channel_maxima(sampler, key, edges, sigma, n_pilot: int, tolerance: float, parameters, settings) -> np.ndarray:
-    """Robust maximum of f_i J_i of every channel of a group, from pilot points shared in proportion
-    to sigma_i (at least MIN_PILOT_POINTS per contributing channel), evaluated on the device."""
+TAIL = 4096
+"""Largest pilot weights per channel that the host receives to set the maxima."""
+
+
+def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size: int, parameters, settings):
+    """Pilot points of a group shared in proportion to sigma_i (at least MIN_PILOT_POINTS per contributing
+    channel), evaluated on the device in tasks: per channel its number of points and its TAIL largest
+    weights, descending (the only part of the pilot the host receives; the union of the tasks' tails
+    holds the pilot's)."""
+    from madgen.runtime.tasks import batch_ranges, key_data
+
     contributing = sigma > 0
     shares = np.where(contributing, np.maximum(sigma / sigma.sum(), MIN_PILOT_POINTS / max(n_pilot, 1)), 0.0)
     cumulative = cumulative_fractions(shares)
-    n_batches = max(1, -(-n_pilot // sampler.batch_size))
+    n_batches = max(1, -(-n_pilot // batch_size))
+    data = key_data(key)
+    parts = tasks.map(pilot_task, [(group, data, start, stop, cumulative, edges, parameters, settings)
+                                   for start, stop in batch_ranges(n_batches)])
+    counts = np.sum([p[0] for p in parts], axis=0)
+    tails = [-np.sort(-np.concatenate([p[1][k] for p in parts]))[:TAIL] for k in range(len(sigma))]
+    return counts, tails
+
+
+def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
+    """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,) and
+    its largest weights (K, min(TAIL, points)), descending."""
+    from madgen.runtime.tasks import as_key
+
+    sampler, key = samplers[group], as_key(key)
     weights, channels = [], []
-    for b in range(n_batches):
+    for b in range(start, stop):
         batch = sampler.evaluate(jax.random.fold_in(key, b), cumulative, edges, parameters, settings)
         weights.append(batch.weight)
         channels.append(batch.channel)
     weights, channels = jnp.concatenate(weights), jnp.concatenate(channels)
-    return np.array([float(_channel_maximum(weights, channels, k, tolerance)) if contributing[k] else 0.0
-                     for k in range(len(sigma))])
+    size = min(TAIL, weights.shape[0])
+    counts, tails = [], []
+    for k in range(sampler.n_channels):
+        count, tail = _channel_tail(weights, channels, k, size)
+        counts.append(int(count))
+        tails.append(np.asarray(tail))
+    return np.array(counts), np.array(tails)
 
 
-@jax.jit
-def _channel_maximum(weights, channels, k, tolerance):
-    return robust_max_weight(jnp.where(channels == k, weights, 0.0), tolerance)
+@functools.partial(jax.jit, static_argnums=3)
+def _channel_tail(weights, channels, k, size):
+    mine = channels == k
+    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0]
+
+
+def shared_maxima(counts, tails, budget: float) -> np.ndarray:
+    """Channel maxima m_i with the smallest sum whose truncation, sum_i mean_i((w - m_i)+) (pb), is at
+    most ``budget``. ``tails[i]``: the largest weights of channel i, descending; ``counts[i]``: its
+    number of points.
+
+    Channel i's truncation is piecewise linear and convex in m_i: between its j-th and (j+1)-th largest
+    weights it falls with slope j / n_i (the exceedance probability). Lowering m_i by dm costs
+    (j / n_i) dm of the budget, so the optimum lowers the maxima segment by segment in increasing order
+    of j / n_i (a fractional knapsack), the last segment partly: all channels end at the same
+    exceedance probability up to one point."""
+    counts = np.asarray(counts)
+    maxima = np.array([float(t[0]) if counts[i] > 0 and len(t) and t[0] > 0 else 0.0 for i, t in enumerate(tails)])
+    keys, owners, drops, costs = [], [], [], []
+    for i, tail in enumerate(tails):
+        if maxima[i] <= 0 or len(tail) < 2:
+            continue
+        tail = np.maximum(np.asarray(tail, dtype=float), 0.0)
+        j = np.arange(1, len(tail))
+        drop = tail[:-1] - tail[1:]
+        keys.append(j / counts[i])
+        owners.append(np.full(len(j), i))
+        drops.append(drop)
+        costs.append(j * drop / counts[i])
+    if not keys:
+        return maxima
+    keys, owners, drops, costs = map(np.concatenate, (keys, owners, drops, costs))
+    order = np.lexsort((owners, keys))
+    owners, drops, costs = owners[order], drops[order], costs[order]
+    spent = np.cumsum(costs)
+    full = int(np.searchsorted(spent, budget, side="right"))
+    np.subtract.at(maxima, owners[:full], drops[:full])
+    if full < len(costs) and costs[full] > 0:
+        left = budget - (spent[full - 1] if full else 0.0)
+        maxima[owners[full]] -= drops[full] * left / costs[full]
+    return np.maximum(maxima, 0.0)
 
 
 def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance: float, key, parameters,
-                     settings) -> Unweighting:
-    """Robust channel maxima of every group from a pilot sample, hence p_i, W_max and the efficiency."""
+                     settings, tasks=None) -> Unweighting:
+    """Channel maxima of every group from a pilot sample with the truncation budget ``tolerance`` x sigma
+    shared by all channels (``shared_maxima``), hence p_i, W_max and the efficiency."""
     from madgen.runtime.integrate import stacked_edges
+    from madgen.runtime.tasks import LocalTasks
 
+    tasks = tasks or LocalTasks(samplers)
     key = jax.random.fold_in(key, PILOT_STREAM)
     n_pilot = min(max(2 * n_events, 100_000), 1_000_000)
     sigma_all = np.array([max(r.cross_section_pb, 0.0) for r in result.channels])
-    plans, total_max = [], 0.0
+    if not sigma_all.sum() > 0:
+        raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
+    counts, tails = np.zeros(len(channels), dtype=np.int64), [np.zeros(1) for _ in channels]
     for group, sampler in enumerate(samplers):
         members = [i for i, c in enumerate(channels) if c.group == group]
         sigma = sigma_all[members]
         if not sigma.sum() > 0:
-            plans.append(GroupPlan(np.full(len(members), 1.0 / len(members)), 0.0))
             continue
         share = sigma.sum() / sigma_all.sum()
         edges = stacked_edges(grids, channels, group, sampler.ndim)
-        maxima = channel_maxima(sampler, jax.random.fold_in(key, group), edges, sigma,
-                                max(int(n_pilot * share), MIN_PILOT_POINTS), tolerance, parameters, settings)
-        if not maxima.sum() > 0:
-            raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
-        plans.append(GroupPlan(maxima / maxima.sum(), float(maxima.sum())))
-        total_max += float(maxima.sum())
-    if not total_max > 0:
+        group_counts, group_tails = channel_tails(tasks, group, jax.random.fold_in(key, group), edges, sigma,
+                                                  max(int(n_pilot * share), MIN_PILOT_POINTS), sampler.batch_size,
+                                                  parameters, settings)
+        for local, index in enumerate(members):
+            counts[index], tails[index] = group_counts[local], group_tails[local]
+    maxima = shared_maxima(counts, tails, tolerance * sigma_all.sum())
+    plans = []
+    for group in range(len(samplers)):
+        members = [i for i, c in enumerate(channels) if c.group == group]
+        group_max = maxima[members]
+        probabilities = group_max / group_max.sum() if group_max.sum() > 0 else np.full(len(members), 1 / len(members))
+        plans.append(GroupPlan(probabilities, float(group_max.sum())))
+    if not maxima.sum() > 0:
         raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
-    return Unweighting(tuple(plans), float(sigma_all.sum() / total_max))
+    return Unweighting(tuple(plans), float(sigma_all.sum() / maxima.sum()))
 
 
 def group_event_counts(result, n_groups: int, n_events: int, seed: int) -> np.ndarray:
@@ -123,27 +202,57 @@ def group_event_counts(result, n_groups: int, n_events: int, seed: int) -> np.nd
     return np.random.default_rng([seed, UNWEIGHT_STREAM]).multinomial(n_events, sigma / sigma.sum())
 
 
-def accepted_events(sampler, plan: GroupPlan, edges, n_events: int, key, parameters, settings):
+def accepted_events(tasks, group: int, plan: GroupPlan, edges, n_events: int, key, parameters, settings):
     """Yield accepted events of one group as host arrays (an ``Accepted`` of numpy arrays, count
-    rows each) until ``n_events``; memory is bounded by one batch on the device."""
+    rows each) until ``n_events``: hit-or-miss batches 0, 1, 2, ... in tasks (``unweight_task``),
+    taken in batch order whatever runs them; memory is bounded by one batch on the device."""
+    from madgen.runtime.tasks import endless_ranges, key_data
+
     cumulative = cumulative_fractions(plan.probabilities)
-    probabilities = jnp.asarray(plan.probabilities)
-    kept, b = 0, 0
-    while kept < n_events:
+    arguments = ((group, key_data(key), start, stop, cumulative, np.asarray(plan.probabilities), plan.max_weight,
+                  edges, parameters, settings) for start, stop in endless_ranges())
+    kept = 0
+    stream = tasks.stream(unweight_task, arguments)
+    try:
+        for batches in stream:
+            for accepted in batches:
+                count = min(int(accepted.count), n_events - kept)
+                if count == 0:
+                    continue
+                kept += count
+                yield jax.tree_util.tree_map(lambda a: a[:count] if np.ndim(a) else a, accepted)
+                if kept >= n_events:
+                    return
+    finally:
+        stream.close()
+
+
+def unweight_task(samplers, group: int, key, start: int, stop: int, cumulative, probabilities, max_weight, edges,
+                  parameters, settings):
+    """Hit-or-miss batches start .. stop - 1 of a group (a task): per batch an ``Accepted`` of host
+    arrays holding only its accepted events (``count`` rows)."""
+    from madgen.runtime.tasks import as_key
+
+    sampler, key = samplers[group], as_key(key)
+    probabilities = jnp.asarray(probabilities)
+    results = []
+    for b in range(start, stop):
         batch_key = jax.random.fold_in(key, b)
         batch = sampler.evaluate(jax.random.fold_in(batch_key, 0), cumulative, edges, parameters, settings)
-        accepted = sampler.unweight(batch, jax.random.fold_in(batch_key, 1), probabilities, plan.max_weight)
-        count = min(int(accepted.count), n_events - kept)
-        b += 1
-        if count == 0:
-            continue
+        accepted = sampler.unweight(batch, jax.random.fold_in(batch_key, 1), probabilities, max_weight)
+        count = int(accepted.count)
         payload = (accepted.channel, accepted.member, accepted.evaluation)
         size = min(TRANSFER_ROWS, sampler.batch_size)
         rows = []
-        for start in range(0, count, size):
-            first = min(start, sampler.batch_size - size)  # a slice never runs past the batch
+        for first_row in range(0, count, size):
+            first = min(first_row, sampler.batch_size - size)  # a slice never runs past the batch
             part = sampler.rows(payload, first, size)
-            rows.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[start - first:], part))
-        channel, member, evaluation = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:count], *rows)
-        kept += count
-        yield Accepted(np.asarray(count), np.asarray(accepted.over), channel, member, evaluation)
+            rows.append(jax.tree_util.tree_map(lambda a, offset=first_row - first: np.asarray(a)[offset:], part))
+        if rows:
+            channel, member, evaluation = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:count],
+                                                                 *rows)
+        else:
+            channel, member, evaluation = jax.tree_util.tree_map(lambda a: np.asarray(a)[:0] if np.ndim(a) else np.asarray(a),
+                                                                 payload)
+        results.append(Accepted(np.asarray(count), np.asarray(accepted.over), channel, member, evaluation))
+    return results

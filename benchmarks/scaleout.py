@@ -1,0 +1,64 @@
+"""Benchmark the Dask scale-out: wall time of mining N events (``madgen mine``) on 1, 2 and 4 workers.
+
+    python benchmarks/scaleout.py                          # e+ e- > mu+ mu-, 100000 events
+    python benchmarks/scaleout.py --events 1000000 --workers 1 2 4 8 --repeats 3
+
+Prints (does not assert), per number of workers: the first run (the workers load and compile the
+package) and the median of --repeats further runs on the same local cluster (compiled code reused),
+and the speed-up against one worker. The workers are processes of one machine: the speed-up is
+bounded by its cores (on a 2-core machine 4 workers cannot beat 2); the gold itself (|M|^2
+gradients of the accepted events) is computed by the client and does not scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+PROCESS = "e+ e- > mu+ mu-"
+RUN = {"sqrt_s": 91.188, "seed": 1, "warmup_iterations": 3, "iterations": 5, "points_per_iteration": 200_000,
+       "batch_size": 16384, "cuts": {"ptl": 10.0, "etal": 2.5, "drll": 0.4}}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import os
+
+    from dask.distributed import Client, LocalCluster
+
+    import madgen
+    from madgen.api import mine
+
+    print(f"{os.cpu_count()} CPU cores; mining {args.events} events of {PROCESS} (theta = MZ)")
+    with tempfile.TemporaryDirectory() as workdir:
+        card = Path(workdir) / "card.yaml"
+        card.write_text(f"model: sm\nprocess: {PROCESS}\nname: scaleout\n")
+        package = Path(workdir) / "scaleout"
+        madgen.generate(card, output=package, force=True)
+        run = {**RUN, "n_events": args.events}
+        baseline = None
+        for n in args.workers:
+            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster):
+                times = []
+                for _ in range(args.repeats + 1):
+                    start = time.perf_counter()
+                    mine(package, run, ["MZ"], log=lambda *a: None, scheduler=cluster.scheduler_address)
+                    times.append(time.perf_counter() - start)
+            median = statistics.median(times[1:]) if len(times) > 1 else times[0]
+            baseline = baseline or median
+            print(f"  {n} worker(s): first run {times[0]:7.2f} s (with compilation), median of {args.repeats} "
+                  f"{median:7.2f} s, speed-up {baseline / median:4.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""Seeded tasks of a run, executed here or on Dask workers, with results that never depend on where.
+
+The heavy loops of a run (the batches of every VEGAS iteration, the pilot sample of the unweighting
+and the hit-or-miss batches) are cut into tasks of ``TASK_BATCHES`` consecutive batches. A batch's
+random numbers come from ``fold_in(stream key, batch index)``: from the run's seed and the batch's
+index alone, never from a worker. Task boundaries are fixed by the batch indices, not by the number
+of workers, and the client merges the results in task order, so one seed gives the same bits with
+any number of workers, and with none (``LocalTasks`` runs the same task functions in this process).
+
+A task is a module-level function ``task(samplers, *arguments)`` of host (numpy) arguments:
+``samplers`` are the compiled ``GroupSampler`` s of the run, which a Dask worker builds once per run
+(the package loaded and compiled once per worker process, ``worker_samplers``). A worker that dies
+has its tasks rerun elsewhere by Dask (``RETRIES``); a task is a pure function of its arguments, so
+the rerun gives the same result and no event is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import pickle
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+TASK_BATCHES = 4
+"""Batches per task: fixed, so that task boundaries do not depend on the number of workers."""
+
+RETRIES = 5
+"""Times Dask reruns a task whose worker died."""
+
+WINDOW_PER_WORKER = 2
+"""Tasks of a stream kept in flight per worker (later ones are submitted as results arrive)."""
+
+
+def batch_ranges(n_batches: int) -> list[tuple[int, int]]:
+    """[start, stop) of the tasks covering batches 0 .. n_batches - 1, TASK_BATCHES each."""
+    return [(start, min(start + TASK_BATCHES, n_batches)) for start in range(0, n_batches, TASK_BATCHES)]
+
+
+def endless_ranges(first: int = 0) -> Iterator[tuple[int, int]]:
+    """Task ranges of an open-ended stream of batches (hit-or-miss until enough events)."""
+    for start in itertools.count(first, TASK_BATCHES):
+        yield start, start + TASK_BATCHES
+
+
+def key_data(key) -> np.ndarray:
+    """A JAX key as plain integers (what a task receives)."""
+    import jax
+
+    return np.asarray(jax.random.key_data(key))
+
+
+def as_key(data):
+    """The JAX key of ``key_data``."""
+    import jax
+
+    return jax.random.wrap_key_data(np.asarray(data))
+
+
+def to_host(tree):
+    """Every array of a pytree as a numpy array (task arguments and results travel as these)."""
+    import jax
+
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+class LocalTasks:
+    """Runs the tasks of a run in this process, in order, on its own samplers."""
+
+    n_workers = 1
+
+    def __init__(self, samplers):
+        self.samplers = samplers
+
+    def map(self, task: Callable, arguments: Iterable[tuple]) -> list:
+        return [task(self.samplers, *to_host(args)) for args in arguments]
+
+    def stream(self, task: Callable, arguments: Iterable[tuple]) -> Iterator:
+        for args in arguments:
+            yield task(self.samplers, *to_host(args))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a worker needs to build the run's compiled samplers: the package directory, the run card
+    and the parameters at which the channels were built (theta_ref, floats)."""
+
+    package_dir: str
+    run: object
+    parameters: tuple[tuple[str, float], ...]
+
+
+_WORKER_SAMPLERS: dict = {}
+
+
+def worker_samplers(spec: RunSpec):
+    """The samplers of ``spec`` in this (worker) process: the package loaded and the kernel groups
+    built once, then reused by every task of the run."""
+    identity = pickle.dumps(spec)
+    samplers = _WORKER_SAMPLERS.get(identity)
+    if samplers is None:
+        from madgen.contract import load_package
+        from madgen.runtime.prepared import build_samplers
+
+        process = load_package(spec.package_dir)
+        samplers = build_samplers(process, spec.run, dict(spec.parameters), log=_silent)[-1]
+        _WORKER_SAMPLERS.clear()  # one run at a time per worker: compiled code of old runs is dropped
+        _WORKER_SAMPLERS[identity] = samplers
+    return samplers
+
+
+def _silent(*_):
+    pass
+
+
+def _on_worker(task, spec: RunSpec, *arguments):
+    return task(worker_samplers(spec), *arguments)
+
+
+class DaskTasks:
+    """Runs the tasks of a run on the workers of a ``dask.distributed`` client; results come back in
+    task order."""
+
+    def __init__(self, client, spec: RunSpec):
+        self.client, self.spec = client, spec
+        self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self._counter = itertools.count()
+
+    def _submit(self, task, args):
+        return self.client.submit(_on_worker, task, self.spec, *to_host(args), pure=False, retries=RETRIES,
+                                  key=f"madgen-{task.__name__}-{id(self)}-{next(self._counter)}")
+
+    def map(self, task: Callable, arguments: Iterable[tuple]) -> list:
+        futures = [self._submit(task, args) for args in arguments]
+        return self.client.gather(futures)
+
+    def stream(self, task: Callable, arguments: Iterable[tuple]) -> Iterator:
+        """Results in task order, with a bounded number of tasks in flight; tasks still running when
+        the consumer stops are cancelled."""
+        arguments = iter(arguments)
+        pending: deque = deque()
+        window = WINDOW_PER_WORKER * self.n_workers
+        try:
+            while True:
+                while len(pending) < window:
+                    args = next(arguments, None)
+                    if args is None:
+                        break
+                    pending.append(self._submit(task, args))
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            if pending:
+                self.client.cancel(list(pending))
+
+
+def add_scale_out_options(parser) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS`` of ``madgen launch`` and ``madgen mine``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (same seed: same events)")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786)")
+
+
+def open_client(workers: int | None = None, scheduler: str | None = None):
+    """A ``dask.distributed`` client: of the cluster at ``scheduler``, or of a new local cluster of
+    ``workers`` single-threaded worker processes. Returns (client, cluster or None); close both."""
+    from madgen.errors import MadgenError
+
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise MadgenError("--workers and --scheduler need dask.distributed: pip install 'madgen[dask]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="30s"), None
+        except OSError as error:
+            raise MadgenError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({error})") from None
+    if workers is None or workers < 1:
+        raise MadgenError(f"--workers {workers}: give a number of worker processes >= 1")
+    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def distribution(package_dir, run, workers: int | None = None, scheduler: str | None = None):
+    """For ``prepare_run(..., distribute=...)``: None without ``workers`` and ``scheduler`` (everything
+    runs here), else a function of the complete parameters giving the ``DaskTasks`` of the run on a
+    Dask client that lives as long as the context."""
+    if not workers and not scheduler:
+        yield None
+        return
+    client, cluster = open_client(workers, scheduler)
+    try:
+        def tasks(parameters):
+            spec = RunSpec(str(package_dir), run, tuple(sorted((k, float(v)) for k, v in parameters.items())))
+            return DaskTasks(client, spec)
+
+        yield tasks
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

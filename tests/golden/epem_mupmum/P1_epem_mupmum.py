@@ -21,7 +21,7 @@ PDG_IDS = (-11, 11, -13, 13)
 N_INITIAL = 2
 N_DIAGRAMS = 2
 DIAGRAMS_FILE = 'P1_epem_mupmum_diagrams.json'
-MASSES = ('ZERO', 'ZERO', 'ZERO', 'ZERO')
+MASS_PARAMETERS = ('ZERO', 'ZERO', 'ZERO', 'ZERO')  # UFO names of the external masses; values: Process.masses()
 
 # Helicity combinations (one row each, legs in process order).
 HELICITIES = np.array([

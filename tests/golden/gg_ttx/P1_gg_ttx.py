@@ -21,7 +21,7 @@ PDG_IDS = (21, 21, 6, -6)
 N_INITIAL = 2
 N_DIAGRAMS = 3
 DIAGRAMS_FILE = 'P1_gg_ttx_diagrams.json'
-MASSES = ('ZERO', 'ZERO', 'MT', 'MT')
+MASS_PARAMETERS = ('ZERO', 'ZERO', 'MT', 'MT')  # UFO names of the external masses; values: Process.masses()
 
 # Helicity combinations (one row each, legs in process order).
 HELICITIES = np.array([

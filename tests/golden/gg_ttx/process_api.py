@@ -86,7 +86,7 @@ class Process:
         """Masses of the external legs in process order (GeV), as a JAX array."""
         internal = self.internal_parameters(parameters)
         return jnp.stack([jnp.asarray(0.0 if name == "ZERO" else internal[name], dtype=jnp.float64).real
-                          for name in self._module.MASSES])
+                          for name in self._module.MASS_PARAMETERS])
 
     def widths(self, parameters=None, partial=False):
         """The widths computed from the model's decays (process card ``widths: auto``) at

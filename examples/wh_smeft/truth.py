@@ -177,18 +177,51 @@ class TrueLikelihood:
             measure = jnp.where(passed, measure, 0.0)
             ds_w = jnp.where(passed, ds, 0.0)
             s_hat = x1s * x2s * self.sqrt_s**2
-            common = (measure * ds_w).reshape(-1) / (2 * s_hat) / (x1s * x2s)
-            per_theta = []
-            for theta in thetas:
-                params = {**self.parameters, THETA_NAMES[0]: theta[0], THETA_NAMES[1]: theta[1]}
-                value = 0.0
-                for kernel, partons in self.kernels:
-                    lum = sum(self.pdf.xfx(x1s, mu_f1, (a,))[..., 0] * self.pdf.xfx(x2s, mu_f2, (b_,))[..., 0]
-                              for a, b_ in partons)
-                    value = value + lum * kernel._matrix_element_unchecked(safe, params)
-                per_theta.append(jnp.sum(jnp.where(passed, (value * common).reshape(s_w.shape), 0.0), axis=-1))
-            total = total + jnp.stack(per_theta, axis=-1)
+            common = (measure * ds_w).reshape(-1) / (2 * s_hat)
+            values = self._luminosity_me2(safe, x1s, x2s, mu_f1, mu_f2, thetas)  # (n, K)
+            weighted = values * common[:, None]
+            weighted = jnp.where(passed.reshape(-1)[:, None], weighted, 0.0).reshape(s_w.shape + (len(thetas),))
+            total = total + jnp.sum(weighted, axis=-2)
         return const * total / energies[:, None] * h_window[:, None]
+
+    def _luminosity_me2(self, momenta, x1, x2, mu_f1, mu_f2, thetas):
+        """sum over subprocesses of f_a(x1) f_b(x2) |M_ab|^2(theta_k) for flat momenta (n, 6, 4): (n, K)."""
+        per_theta = []
+        for theta in thetas:
+            params = {**self.parameters, THETA_NAMES[0]: theta[0], THETA_NAMES[1]: theta[1]}
+            value = 0.0
+            for kernel, partons in self.kernels:
+                lum = sum(self.pdf.xfx(x1, mu_f1, (a,))[..., 0] * self.pdf.xfx(x2, mu_f2, (b,))[..., 0]
+                          for a, b in partons)
+                value = value + lum * kernel._matrix_element_unchecked(momenta, params)
+            per_theta.append(value / (x1 * x2))
+        return jnp.stack(per_theta, axis=-1)
+
+    def pz_integrand(self, e, b, bb, pz, theta):
+        """dsigma / (d^3k_e d^3k_b d^3k_bb dpz_nu) in pb / GeV^10 at the neutrino pz (N,), one theta (2,):
+        the integrand before any change of variables (windows and cuts as indicators), for checks."""
+        pt_nu = -(e[..., 1:3] + b[..., 1:3] + bb[..., 1:3])
+        nu = jnp.concatenate([jnp.sqrt(jnp.sum(pt_nu**2, axis=-1) + pz**2)[..., None], pt_nu, pz[..., None]], axis=-1)
+        final = jnp.stack([e, nu, b, bb], axis=-2)
+        total = jnp.sum(final, axis=-2)
+        x1 = (total[..., 0] + total[..., 3]) / self.sqrt_s
+        x2 = (total[..., 0] - total[..., 3]) / self.sqrt_s
+        zero = 0 * x1
+        p1 = jnp.stack([x1 * self.energies[0], zero, zero, x1 * self.energies[0]], axis=-1)
+        p2 = jnp.stack([x2 * self.energies[1], zero, zero, -x2 * self.energies[1]], axis=-1)
+        momenta = jnp.concatenate([jnp.stack([p1, p2], axis=-2), final], axis=-2)
+        inside = (x1 < 1) & (x2 < 1)
+        safe = jnp.where(inside[..., None, None], momenta, _dummy(self.sqrt_s))
+        x1s, x2s = jnp.where(inside, x1, 0.5), jnp.where(inside, x2, 0.5)
+        _, mu_f1, mu_f2 = event_scales(self.scales, momenta, 2)
+        m_w = jnp.sqrt(jnp.maximum(self.pair_mass2(e, nu), 0.0))
+        m_bb = jnp.sqrt(jnp.maximum(self.pair_mass2(b, bb), 0.0))
+        ok = (inside & self.cuts(momenta) & (jnp.abs(m_w - self.mw) <= self.bwcutoff * self.ww)
+              & (jnp.abs(m_bb - self.mh) <= self.bwcutoff * self.wh))
+        value = self._luminosity_me2(safe, x1s, x2s, mu_f1, mu_f2, jnp.asarray(theta)[None])[:, 0]
+        const = GEV2_TO_PB * (2 * np.pi) ** -8 * 2 / self.sqrt_s**2
+        jacobian = 1 / (2 * x1s * x2s * self.sqrt_s**2) / (16 * e[..., 0] * b[..., 0] * bb[..., 0] * nu[..., 0])
+        return jnp.where(ok, const * value * jacobian, 0.0)
 
     @staticmethod
     def pair_mass2(p, q):

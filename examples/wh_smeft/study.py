@@ -37,12 +37,13 @@ sys.path.insert(0, str(HERE))
 
 from methods import (HistogramMethod, event_weights, features, joint_score, summaries, train_ratio,  # noqa: E402
                      train_sally)
-from truth import BASIS_POINTS, TrueLikelihood, monomials, observed, quadratic_coefficients  # noqa: E402
+from truth import BASIS_POINTS, TrueLikelihood, monomials, observed, quadratic_coefficients, rescale  # noqa: E402
 
 NAMES = ["cHW", "cHj3"]
 LUMINOSITY_PB = 300e3  # 300 fb^-1
 Q95 = 5.991  # chi^2 95 % quantile, 2 dof
 TOLERANCE = 0.10  # contour area within 10 % of the truth's
+BASIS_SCALE = np.array([0.1, 0.03])  # the gold's alternative thetas: BASIS_POINTS x this (near the SM)
 
 SIZES = {"small": dict(sizes=[1000, 3000], n_test=1000, steps=400, grid=41, nodes=24, seeds=1),
          "full": dict(sizes=[1000, 3000, 10000, 30000, 100000], n_test=5000, steps=2000, grid=61, nodes=32, seeds=2)}
@@ -61,15 +62,20 @@ def gold_sample(package, run, n_events, path):
             return gold
     run = {**run, "n_events": int(n_events)}
     return mine(package, run, NAMES, theta_ref={n: 0.0 for n in NAMES},
-                thetas=[dict(zip(NAMES, p)) for p in BASIS_POINTS[1:]], output=path, log=log)
+                thetas=[dict(zip(NAMES, p)) for p in BASIS_POINTS[1:] * BASIS_SCALE], output=path, log=log)
 
 
 def me2_coefficients(gold):
-    """Quadratic coefficients (N, 6) of |M|^2(z; theta) / |M|^2(z; 0) and sigma's (6,) in pb."""
-    sigma = np.concatenate([[gold.sigma_ref_pb], gold.sigma_pb])
-    log_me2 = -gold.log_r + np.log(sigma[1:] / sigma[0])[None, :]  # log |M|^2(theta_k)/|M|^2(0)
+    """Quadratic coefficients (N, 6) of |M|^2(z; theta) / |M|^2(z; 0) from madgen's gold at the
+    BASIS_POINTS x BASIS_SCALE (exact: |M|^2 is quadratic), and sigma's (6,) in pb:
+    sigma(theta) = sigma(0) E_0[|M|^2(z; theta) / |M|^2(z; 0)] over the mined events (the reweighting
+    identity, exactly quadratic; madgen's fixed-sample sigma(theta) is not, through its multi-channel
+    weights, and is kept for comparison)."""
+    sigma = np.concatenate([[gold.sigma_ref_pb], gold.sigma_pb[:5]])
+    log_me2 = -gold.log_r[:, :5] + np.log(sigma[1:] / sigma[0])[None, :]  # log |M|^2(theta_k)/|M|^2(0)
     values = np.concatenate([np.zeros((len(gold), 1)), log_me2], axis=1)
-    return np.asarray(quadratic_coefficients(np.exp(values))), np.asarray(quadratic_coefficients(sigma))
+    coefficients = rescale(np.asarray(quadratic_coefficients(np.exp(values))), BASIS_SCALE)
+    return coefficients, gold.sigma_ref_pb * coefficients.mean(axis=0)
 
 
 def rate_term(sigma_coefficients, thetas):
@@ -151,7 +157,8 @@ def main(argv=None):
     x_all = features(e, b, bb)
     u_all, v_all = summaries(e, b, bb)
     score_all = np.asarray(gold.score)
-    log(f"{len(gold)} SM events; sigma(0) = {sigma_c[0]:.5g} pb; sigma coefficients {np.round(sigma_c, 5).tolist()}")
+    log(f"{len(gold)} SM events; sigma(0) = {sigma_c[0]:.5g} pb; sigma coefficients {np.round(sigma_c, 5).tolist()}; "
+        f"madgen's d sigma/d theta {np.round(gold.sigma_gradient_pb, 5).tolist()}")
 
     # -- theta box from the gold Fisher information (z-level: an upper bound on the information)
     nu0 = LUMINOSITY_PB * sigma_c[0]
@@ -174,7 +181,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     run = RunCard.from_mapping(run_map)
     truth = TrueLikelihood(process, run, load_pdf(run.pdf), gold.parameters, n_nodes=cfg["nodes"])
-    d_coeffs = truth.likelihood_basis(e[test], b[test], bb[test])
+    d_coeffs = rescale(truth.likelihood_basis(e[test], b[test], bb[test], scale=BASIS_SCALE), BASIS_SCALE)
     timings["truth_s"] = time.perf_counter() - t0
     m0 = np.asarray(monomials(jnp.zeros(2)))
     true_log_r = lambda thetas: (np.log(d_coeffs @ np.asarray(monomials(jnp.asarray(thetas))).T)  # noqa: E731
@@ -187,7 +194,11 @@ def main(argv=None):
     fisher_truth = t_true.T @ t_true / n_test
     log(f"truth: contour area {area_truth:.4g}, E[t(x)] = {t_true.mean(0)}, I(x) per event {fisher_truth.tolist()}")
 
+    sigma_fixed = np.concatenate([[gold.sigma_ref_pb], gold.sigma_pb[:5]])
+    sigma_morph = np.asarray(monomials(jnp.asarray(BASIS_POINTS * BASIS_SCALE))) @ sigma_c
     results = {"config": cfg, "box": box.tolist(), "sigma_coefficients_pb": sigma_c.tolist(),
+               "sigma_basis_fixed_sample_pb": sigma_fixed.tolist(), "sigma_basis_morphing_pb": sigma_morph.tolist(),
+               "sigma_gradient_madgen_pb": np.asarray(gold.sigma_gradient_pb).tolist(),
                "n_events_mined": len(gold), "fisher_gold_per_event": np.asarray(gold.fisher).tolist(),
                "fisher_gold_error": np.asarray(gold.fisher_error).tolist(),
                "fisher_truth_per_event": fisher_truth.tolist(), "area_truth": area_truth,

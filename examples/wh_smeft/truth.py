@@ -59,6 +59,12 @@ def quadratic_coefficients(values):
     return jnp.stack([c0, ca, cb, caa, cbb, cab], axis=-1)
 
 
+def rescale(coefficients, scale):
+    """Quadratic coefficients in phi = theta / scale -> coefficients in theta."""
+    sa, sb = scale
+    return np.asarray(coefficients) / np.array([1, sa, sb, sa * sa, sb * sb, sa * sb])
+
+
 def monomials(theta):
     """(1, a, b, a^2, b^2, a b) of theta (..., 2)."""
     a, b = theta[..., 0], theta[..., 1]
@@ -241,9 +247,10 @@ class TrueLikelihood:
             out.append(np.asarray(self._basis(*block, thetas))[:filled])
         return np.concatenate(out)
 
-    def likelihood_basis(self, e, b, bb, chunk: int = 512):
-        """The quadratic coefficients (N, 6) of D(x; theta) in theta (``monomials``)."""
-        return np.asarray(quadratic_coefficients(self.density(e, b, bb, BASIS_POINTS, chunk)))
+    def likelihood_basis(self, e, b, bb, chunk: int = 512, scale=(1.0, 1.0)):
+        """The quadratic coefficients (N, 6) of D(x; theta) in phi = theta / scale (``monomials``),
+        from D at theta = BASIS_POINTS x scale."""
+        return np.asarray(quadratic_coefficients(self.density(e, b, bb, BASIS_POINTS * np.asarray(scale), chunk)))
 
 
 def _dummy(sqrt_s):

@@ -13,7 +13,7 @@ whole ``LesHouchesEvents`` object at once from an iterable, with the ``<init>`` 
 events, while madgen knows the cross sections for ``<init>`` only after the events are streamed
 (it streams the body into a scratch file and writes header and ``<init>`` last). pylhe also rewrites
 every event in its own layout: MadGraph's per-event ``<mgrwt>`` block (PDF information that
-MadGraph's reweighting reads) and the ``<scales>`` line are not kept. So pylhe is used where it adds
+MadGraph's reweighting reads) is not kept. So pylhe is used where it adds
 a format madgen did not have (LHEH5) and to read files (``madgen reweight``, tests), not to replace
 a writer that already keeps those guarantees.
 

@@ -199,7 +199,7 @@ def test_gold_expectations_and_binned_score(truth, gold_sm):
     assert np.all(np.abs(cross.mean(axis=0)) < 4 * cross.std(axis=0, ddof=1) / np.sqrt(n)), cross.mean(axis=0)
     # ... and for cHW it is large: pz(nu) (the W polarisation) carries most of the information
     gap = difference[:, 0] ** 2
-    assert gap.mean() > 10 * gap.std(ddof=1) / np.sqrt(n) and gap.mean() > np.mean(t_true[:, 0] ** 2)
+    assert gap.mean() > 5 * gap.std(ddof=1) / np.sqrt(n) and gap.mean() > np.mean(t_true[:, 0] ** 2)
 
 
 @pytest.mark.slow
@@ -219,16 +219,19 @@ def test_truth_ratio_against_histogram_ratio(wh, run_map, truth, gold_sm):
     _, mt1 = summaries(*observed(other.momenta))
     edges = np.quantile(mt0, np.linspace(0, 1, 7)[1:-1])
     b0, b1 = np.searchsorted(edges, mt0), np.searchsorted(edges, mt1)
+    # E_0[r] = 1: the sample mean of the truth's ratio against 1, within 4 standard errors (the ratio's
+    # weights are heavy-tailed at this theta) combined with the MC error of madgen's sigma ratio
+    mean_r, error_r = ratio.mean(), ratio.std(ddof=1) / np.sqrt(len(ratio))
+    assert abs(mean_r - 1) < 4 * np.hypot(error_r, gold_sm.log_sigma_ratio_error[3]), (mean_r, error_r)
+    # shapes: self-normalised predicted fractions sum(r 1_k) / sum(r) against the fractions at theta;
+    # variance of the prediction by the delta method, var(r (1_k - f_k)) / (N mean(r)^2)
     chi = 0.0
-    predicted_all = []
     for k in range(6):
-        terms = ratio * (b0 == k)
-        predicted = terms.mean()
-        predicted_all.append(predicted)
+        predicted = np.sum(ratio * (b0 == k)) / np.sum(ratio)
+        variance_predicted = np.var(ratio * ((b0 == k) - predicted), ddof=1) / len(ratio) / mean_r**2
         observed_fraction = np.mean(b1 == k)
-        variance = terms.var(ddof=1) / len(terms) + observed_fraction * (1 - observed_fraction) / len(mt1)
+        variance = variance_predicted + observed_fraction * (1 - observed_fraction) / len(mt1)
         chi += (observed_fraction - predicted) ** 2 / variance
-    assert abs(sum(predicted_all) - 1) < 0.05  # E_0[r] = 1: the ratio's normalisation
     assert chi < chi2.ppf(0.999, 5), chi
     # the ratio is not trivial here: the histograms at 0 and THETA_RATIO differ significantly
     shift = sum((np.mean(b1 == k) - np.mean(b0 == k)) ** 2 / (2 / 6 / len(mt1)) for k in range(6))

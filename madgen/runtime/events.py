@@ -132,7 +132,9 @@ class RunFiles:
         from madgen.runtime.lhe import LHEWriter
 
         self.directory, self.run = Path(directory), run
-        self._lhe = LHEWriter(self.directory / "events.lhe", mgrwt=pdf_info) if run.lhe else None
+        # columnar: lheh5 is converted from the LHE file (madgen.runtime.lheh5): a scratch one without lhe
+        self._lhe_path = self.directory / ("events.lhe" if run.lhe else ".events.lheh5-source.lhe")
+        self._lhe = LHEWriter(self._lhe_path, mgrwt=pdf_info) if run.lhe or run.columnar == "lheh5" else None
         suffix = {"npz": "events.npz", "hdf5": "events.h5"}.get(run.columnar)
         self._columnar = ColumnarWriter(self.directory / suffix, run.columnar) if suffix else None
 
@@ -169,6 +171,14 @@ class RunFiles:
                      for g in result.groups]
             self._lhe.finish(beams=beams, cross_section_pb=result.cross_section_pb, error_pb=result.error_pb,
                              header_info=info, weighting_strategy=-4, processes=lines)
+            if run.columnar == "lheh5":
+                from madgen.runtime.lheh5 import write_lheh5_from_lhe
+
+                try:
+                    write_lheh5_from_lhe(self._lhe_path, self.directory / "events.lheh5")
+                finally:
+                    if not run.lhe:
+                        self._lhe_path.unlink(missing_ok=True)
         if self._columnar is not None:
             self._columnar.finish({
                 "process": str(process.process), "cross_section_pb": result.cross_section_pb,

@@ -50,7 +50,7 @@ _CUT_WINDOWS: tuple[tuple[str, str], ...] = tuple(
 _UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherwise > 0
 
 CHANNELS = ("multichannel", "rambo")
-COLUMNAR_FORMATS = ("npz", "hdf5")
+COLUMNAR_FORMATS = ("npz", "hdf5", "lheh5")
 EVENT_NORMS = ("average", "sum", "unity")  # MadGraph's event_norm: each weight sigma, sigma / N, 1
 DEFAULT_SCALE = 91.188  # MadGraph's run_card `scale` (GeV), also its dsqrt_q2fact1/2
 DEFAULT_BWCUTOFF = 15.0  # MadGraph's run_card `bwcutoff`

@@ -1,0 +1,203 @@
+"""Estimators of log r(x|theta, theta0) = log p(x|theta) / p(x|theta0) for the W H study, in JAX + optax.
+
+* ``HistogramMethod``: a 2-D histogram of two summaries (equal-population marginal bins from the
+  theta0 training events); bin fractions at any theta from the training events reweighted with
+  their |M|^2(theta) / |M|^2(theta0) (exact: |M|^2 is quadratic in theta, ``morphing``).
+  Used for (pT,W, m_T(WH)) and, in SALLY, for the two components of the estimated score.
+* ``train_sally``: regression of the joint score t(z|theta0) on x (MSE); E[t(z)|x] = t(x).
+* ``train_ratio``: a theta-parameterised ratio log r_hat(x|theta) = g(x, theta) - g(x, theta0),
+  which is 0 at theta0 by construction; CARL (classifier between x ~ theta and x ~ theta0, no gold)
+  or ALICES (the same cross-entropy with the joint-ratio soft labels plus alpha |d log r_hat /
+  d theta - t(z|theta)|^2 on the x ~ theta sample).
+All networks: MLP, tanh, last layer zero (untrained = log r_hat 0), AdamW, L2 penalty, early stopping
+on a 20 % held-out split (the style of examples/sbi/demo.py).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from truth import monomial_gradients, monomials
+
+
+# ----------------------------------------------------------------------------- observables
+
+def summaries(e, b, bb):
+    """pT of the W (= pT of the b b~ pair at parton level) and m_T(WH): the transverse mass of the
+    (e+, missing pT) + b b~ system, E_T(e nu) = pT_e + MET, E_T(bb) = sqrt(m_bb^2 + pT_bb^2)."""
+    met = -(e[:, 1:3] + b[:, 1:3] + bb[:, 1:3])
+    pair = b + bb
+    pt_h = np.hypot(pair[:, 1], pair[:, 2])
+    m_bb2 = pair[:, 0] ** 2 - np.sum(pair[:, 1:] ** 2, axis=1)
+    et = np.hypot(e[:, 1], e[:, 2]) + np.hypot(met[:, 0], met[:, 1]) + np.sqrt(np.maximum(m_bb2, 0) + pt_h**2)
+    total_pt = e[:, 1:3] + met + pair[:, 1:3]  # zero at parton level; kept for clarity
+    mt = np.sqrt(np.maximum(et**2 - np.sum(total_pt**2, axis=1), 0))
+    return pt_h, mt
+
+
+def features(e, b, bb):
+    """Network inputs: arcsinh(p / 100 GeV) of the visible 3-momenta and the MET, plus log pT,W,
+    log m_T(WH): (N, 13)."""
+    met = -(e[:, 1:3] + b[:, 1:3] + bb[:, 1:3])
+    pt_w, mt = summaries(e, b, bb)
+    raw = np.concatenate([e[:, 1:], b[:, 1:], bb[:, 1:], met], axis=1)
+    return np.concatenate([np.arcsinh(raw / 100.0), np.log(pt_w + 1)[:, None], np.log(mt)[:, None]], axis=1)
+
+
+# ----------------------------------------------------------------------------- morphing
+
+def event_weights(me2_coefficients, thetas, theta0):
+    """|M|^2(z; theta) / |M|^2(z; theta0) per event and theta: (N, M)."""
+    c = jnp.asarray(me2_coefficients)
+    return (c @ monomials(jnp.asarray(thetas)).T) / (c @ monomials(jnp.asarray(theta0)))[:, None]
+
+
+def joint_log_r(me2_coefficients, sigma_coefficients, thetas, theta0):
+    """log p(z|theta) / p(z|theta0): (N, M)."""
+    m, m0 = monomials(jnp.asarray(thetas)), monomials(jnp.asarray(theta0))
+    s = jnp.asarray(sigma_coefficients)
+    return jnp.log(event_weights(me2_coefficients, thetas, theta0)) - jnp.log(m @ s / (m0 @ s))[None, :]
+
+
+def joint_score(me2_coefficients, sigma_coefficients, theta):
+    """t(z|theta) = grad log p(z|theta) for one theta per event (N, 2) or one theta (2,)."""
+    c = jnp.asarray(me2_coefficients)
+    theta = jnp.broadcast_to(jnp.asarray(theta, dtype=float), (len(c), 2))
+    m, dm = monomials(theta), monomial_gradients(theta)
+    s = jnp.asarray(sigma_coefficients)
+    return (jnp.einsum("nk,nkj->nj", c, dm) / jnp.sum(c * m, axis=1)[:, None]
+            - jnp.einsum("k,nkj->nj", s, dm) / (m @ s)[:, None])
+
+
+# ----------------------------------------------------------------------------- histograms
+
+class HistogramMethod:
+    """Equal-population 2-D histogram of (u, v) with fractions at any theta by morphing."""
+
+    def __init__(self, u, v, me2_coefficients, theta0, n_bins: int):
+        qs = np.linspace(0, 1, n_bins + 1)[1:-1]
+        self.edges = (np.quantile(u, qs), np.quantile(v, qs))
+        self.n_bins = n_bins
+        self.index = self.bin_index(u, v)
+        self.coefficients = np.asarray(me2_coefficients)
+        self.theta0 = np.asarray(theta0, dtype=float)
+        # per bin: the sum of the events' |M|^2 coefficients over |M|^2(theta0): fractions are quadratic too
+        norm = self.coefficients @ np.asarray(monomials(jnp.asarray(self.theta0)))
+        scaled = self.coefficients / norm[:, None]
+        self.bin_coefficients = np.zeros((n_bins * n_bins, 6))
+        np.add.at(self.bin_coefficients, self.index, scaled)
+        self.bin_coefficients += 0.5 * scaled.mean(axis=0)  # half an average event per bin: no empty bin
+
+    def bin_index(self, u, v):
+        return np.searchsorted(self.edges[0], u) * self.n_bins + np.searchsorted(self.edges[1], v)
+
+    def fractions(self, thetas):
+        """f_b(theta): (M, bins)."""
+        values = monomials(jnp.asarray(thetas)) @ jnp.asarray(self.bin_coefficients).T
+        return values / jnp.sum(values, axis=1, keepdims=True)
+
+    def log_r(self, u, v, thetas):
+        """log f_b(x)(theta) / f_b(x)(theta0): (N, M)."""
+        f = np.asarray(self.fractions(thetas))
+        f0 = np.asarray(self.fractions(self.theta0[None]))[0]
+        index = self.bin_index(u, v)
+        return (np.log(f[:, index]) - np.log(f0[index])[None, :]).T
+
+    def fisher(self):
+        """Per-event Fisher information of the bin fractions at theta0: sum_b grad f_b grad f_b^T / f_b."""
+        f0 = self.fractions(self.theta0[None])[0]
+        grad = jax.jacfwd(lambda t: self.fractions(t[None])[0])(jnp.asarray(self.theta0))
+        return np.asarray(jnp.einsum("bi,bj->ij", grad / f0[:, None], grad))
+
+
+# ----------------------------------------------------------------------------- networks
+
+def init_mlp(key, sizes):
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        key, sub = jax.random.split(key)
+        params.append((jax.random.normal(sub, (n_in, n_out)) * np.sqrt(1.0 / n_in), jnp.zeros(n_out)))
+    params[-1] = (jnp.zeros_like(params[-1][0]), params[-1][1])
+    return params
+
+
+def mlp(params, x):
+    for w, b in params[:-1]:
+        x = jnp.tanh(x @ w + b)
+    w, b = params[-1]
+    return x @ w + b
+
+
+def train(loss, params, data, steps, learning_rate=2e-3, weight_decay=1e-3, l2=1e-4, block=25, batch=4096, seed=0):
+    """AdamW on minibatches of the first 80 % of ``data``; the parameters with the lowest loss on
+    the last 20 % (checked every ``block`` steps, the initial ones included) are returned."""
+    optimiser = optax.adamw(learning_rate, weight_decay=weight_decay)
+    n = len(next(iter(data.values())))
+    split = int(0.8 * n)
+    fit = {k: v[:split] for k, v in data.items()}
+    held = {k: v[split:] for k, v in data.items()}
+    batch = min(batch, split)
+
+    @jax.jit
+    def run(params, state, key):
+        def step(carry, key):
+            params, state = carry
+            idx = jax.random.choice(key, split, (batch,), replace=False)
+            sub = {k: v[idx] for k, v in fit.items()}
+            grads = jax.grad(lambda p: loss(p, sub) + l2 * sum(jnp.sum(w**2) for w, _ in p))(params)
+            updates, state = optimiser.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        (params, state), _ = jax.lax.scan(step, (params, state), jax.random.split(key, block))
+        return params, state
+
+    held_loss = jax.jit(lambda p: loss(p, held))
+    state = optimiser.init(params)
+    best, best_loss = params, float(held_loss(params))
+    key = jax.random.key(seed)
+    for _ in range(max(steps // block, 1)):
+        key, sub = jax.random.split(key)
+        params, state = run(params, state, sub)
+        value = float(held_loss(params))
+        if value < best_loss:
+            best, best_loss = params, value
+    return best
+
+
+def train_sally(x, score, key, steps, hidden=64):
+    """t_hat(x) ~ E[t(z|theta0) | x] (score in the scaled theta units)."""
+    params = init_mlp(key, [x.shape[1], hidden, hidden, score.shape[1]])
+    loss = lambda p, d: jnp.mean(jnp.sum((mlp(p, d["x"]) - d["t"]) ** 2, axis=1))  # noqa: E731
+    best = train(loss, params, {"x": jnp.asarray(x), "t": jnp.asarray(score)}, steps)
+    return lambda xs: np.asarray(mlp(best, jnp.asarray(xs)))
+
+
+def ratio_network(params, x, theta, theta0):
+    """log r_hat(x|theta, theta0) = g(x, theta) - g(x, theta0) (theta in scaled units)."""
+    g = lambda t: mlp(params, jnp.concatenate([x, jnp.broadcast_to(t, (len(x), t.shape[-1]))], axis=1))[:, 0]  # noqa: E731
+    return g(theta) - g(jnp.broadcast_to(theta0, theta.shape))
+
+
+def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, alpha=0.0, hidden=64):
+    """CARL (soft=None) or ALICES (soft = joint p(z|theta)/(p(z|theta)+p(z|theta0)), score = t(z|theta)
+    for the label-1 (x ~ theta) events). label 1: x ~ p(x|theta); label 0: x ~ p(x|theta0) paired with
+    a theta of the prior. Returns log_r_hat(x, theta)."""
+    params = init_mlp(key, [x.shape[1] + theta.shape[1], hidden, hidden, 1])
+    t0 = jnp.asarray(theta0)
+    data = {"x": jnp.asarray(x), "theta": jnp.asarray(theta), "y": jnp.asarray(label if soft is None else soft)}
+    if score is not None:
+        data["t"], data["w"] = jnp.asarray(score), jnp.asarray(label, dtype=float)
+
+    def loss(p, d):
+        logit = ratio_network(p, d["x"], d["theta"], t0)
+        ce = jnp.mean(optax.sigmoid_binary_cross_entropy(logit, d["y"]))
+        if score is None or alpha == 0:
+            return ce
+        grad = jax.vmap(jax.grad(lambda t, xi: ratio_network(p, xi[None], t[None], t0)[0]), (0, 0))(d["theta"], d["x"])
+        return ce + alpha * jnp.sum(d["w"][:, None] * (grad - d["t"]) ** 2) / jnp.maximum(jnp.sum(d["w"]), 1)
+
+    best = train(loss, params, data, steps)
+    return lambda xs, thetas: np.asarray(ratio_network(best, jnp.asarray(xs), jnp.asarray(thetas), t0))

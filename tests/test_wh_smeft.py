@@ -1,0 +1,238 @@
+"""The W H SMEFT study (examples/wh_smeft): the quadrature truth likelihood and the gold.
+
+p p > w+ h NP<=1, w+ > e+ ve, h > b b~ at 13 TeV in SMEFTsim (massless), theta = (cHW, cHj3).
+
+Fast: the kinematics of the pz -> s_W change of variables (momentum conservation, s_W, the
+Jacobian against central finite differences); |M|^2 exactly quadratic in theta (the morphing every
+method relies on).
+Slow (-m slow): the Breit-Wigner Gauss-Legendre quadrature against an adaptive quadrature of the
+untransformed pz integrand; the truth integrates to sigma (importance sampling with an independent
+proposal, examples/wh_smeft/proposal.py); its ratio against a brute-force histogram ratio of events
+mined at two thetas; the gold (E[t] = 0, E[1/r] = 1, the joint score averaged in bins of pT,W
+against the true score averaged in the same bins).
+"""
+
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "examples" / "wh_smeft"
+sys.path.insert(0, str(STUDY))
+
+import proposal  # noqa: E402
+from truth import BASIS_POINTS, TrueLikelihood, monomials, observed, quadratic_coefficients, rescale  # noqa: E402
+
+QUIET = {"log": lambda *a: None}
+FAST_RUN = {"warmup_iterations": 2, "iterations": 3, "points_per_iteration": 16384, "batch_size": 8192}
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    import madgen
+    from madgen.api import generate
+
+    target = tmp_path_factory.mktemp("wh") / "wh_smeft"
+    generate(STUDY / "wh_smeft.yaml", output=target)
+    return madgen.load(target), target
+
+
+@pytest.fixture(scope="module")
+def run_map():
+    return {**yaml.safe_load((STUDY / "run_wh.yaml").read_text()), **FAST_RUN}
+
+
+@pytest.fixture(scope="module")
+def truth(wh, run_map):
+    from madgen.pdf import load_pdf
+    from madgen.runtime.runcard import RunCard
+
+    run = RunCard.from_mapping(run_map)
+    return TrueLikelihood(wh[0], run, load_pdf(run.pdf), None, n_nodes=24)
+
+
+def random_x(truth, n, seed=0):
+    e, b, bb, _ = proposal.sample(np.random.default_rng(seed), n, truth.mh, truth.wh, truth.mb, truth.bwcutoff)
+    return e, b, bb
+
+
+def test_branch_kinematics_and_jacobian(truth):
+    """Both branches: p1 + p2 = sum of the final state, (p_e + p_nu)^2 = s_W, pT(nu) = -sum of the
+    visible pT, nu massless, and dpz/(2 E_nu) per ds_W equal to central finite differences."""
+    e, b, bb = (jnp.asarray(v) for v in random_x(truth, 64))
+    lo, hi = truth.s_range(e, b, bb)
+    keep = np.asarray(hi > lo)
+    e, b, bb, lo, hi = e[keep], b[keep], bb[keep], lo[keep], hi[keep]
+    s = lo + 0.37 * (hi - lo)
+    for sign in (1.0, -1.0):
+        momenta, x1, x2, measure = truth.branch_momenta(e, b, bb, s, sign)
+        p = np.asarray(momenta)
+        np.testing.assert_allclose(p[:, 0] + p[:, 1], p[:, 2:].sum(axis=1), atol=1e-9 * truth.sqrt_s)
+        nu = p[:, 3]
+        np.testing.assert_allclose(nu[:, 0] ** 2, np.sum(nu[:, 1:] ** 2, axis=1), rtol=1e-12)
+        np.testing.assert_allclose(nu[:, 1:3], -(p[:, 2, 1:3] + p[:, 4, 1:3] + p[:, 5, 1:3]), atol=1e-9)
+        np.testing.assert_allclose(np.asarray(truth.pair_mass2(p[:, 2], nu)), np.asarray(s), rtol=1e-10)
+        assert np.all(np.sign(nu[:, 3] / nu[:, 0] - p[:, 2, 3] / p[:, 2, 0]) == sign)  # rapidity order
+        h = 1e-3 * np.asarray(s - lo)  # well inside the branch: the 1/sqrt(s - m_T^2) end point is at lo
+        pz = lambda ss: np.asarray(truth.branch_momenta(e, b, bb, ss, sign)[0])[:, 3, 3]  # noqa: E731
+        derivative = (pz(s + h) - pz(s - h)) / (2 * h)
+        np.testing.assert_allclose(np.asarray(measure), np.abs(derivative) / (2 * nu[:, 0]), rtol=1e-5)
+
+
+def test_me2_is_quadratic_in_theta(wh, truth):
+    """|M|^2(theta) from its six BASIS_POINTS values reproduces direct evaluation (NP<=1 amplitudes:
+    SM + linear, squared) to 1e-10, for every subprocess kernel."""
+    e, b, bb = (jnp.asarray(v) for v in random_x(truth, 32))
+    lo, hi = truth.s_range(e, b, bb)
+    s = jnp.where(hi > lo, lo + 0.5 * (hi - lo), truth.mw**2)
+    momenta = np.asarray(truth.branch_momenta(e, b, bb, s, 1.0)[0])
+    keep = (momenta[:, 0, 0] > 0) & (momenta[:, 1, 0] > 0)
+    momenta = momenta[keep]
+    rng = np.random.default_rng(3)
+    checks = rng.normal(size=(4, 2)) * [0.5, 0.1]
+    for kernel, _ in truth.kernels:
+        values = []
+        for theta in np.concatenate([BASIS_POINTS, checks]):
+            params = {**truth.parameters, "cHW": float(theta[0]), "cHj3": float(theta[1])}
+            values.append(np.asarray(kernel.matrix_element(momenta, params, check=False)))
+        values = np.stack(values, axis=1)
+        coefficients = np.asarray(quadratic_coefficients(values[:, :6]))
+        predicted = coefficients @ np.asarray(monomials(jnp.asarray(checks))).T
+        np.testing.assert_allclose(predicted, values[:, 6:], rtol=1e-10)
+        assert np.all(np.abs(values[:, 6:] / values[:, :1] - 1) > 1e-6)  # theta does matter
+
+
+@pytest.mark.slow
+def test_quadrature_against_adaptive_pz_integral(truth):
+    """D(x) of the Breit-Wigner xi^2 Gauss-Legendre rule (24 nodes per branch) against scipy's adaptive
+    quadrature of the untransformed integrand in pz (breakpoints only where the W window starts and
+    ends): 1e-4 relative (the 24- vs 128-node rule differ by < 3e-5 on mined events)."""
+    from scipy.integrate import quad
+
+    e, b, bb = random_x(truth, 200, seed=5)
+    d = truth.density(e, b, bb, BASIS_POINTS[:1], chunk=256)[:, 0]
+    chosen = np.nonzero(d > 0)[0][:4]
+    f = jax.jit(lambda e1, b1, bb1, pz: truth.pz_integrand(e1, b1, bb1, pz, jnp.zeros(2)))
+    for i in chosen:
+        args = [jnp.asarray(np.repeat(v[i:i + 1], 1, axis=0)) for v in (e, b, bb)]
+        lo, hi = (float(v[0]) for v in truth.s_range(*args))
+        # window edges in pz: the two branches' pz at s_lo and s_hi (only to place breakpoints)
+        edges = sorted(float(np.asarray(truth.branch_momenta(*args, jnp.asarray([s]), sign)[0])[0, 3, 3])
+                       for s in (lo * (1 + 1e-12), hi * (1 - 1e-12)) for sign in (1.0, -1.0))
+        g = lambda pz: float(f(*args, jnp.asarray([pz]))[0])  # noqa: E731
+        total = sum(quad(g, a, c, limit=400, epsabs=0, epsrel=1e-9)[0] for a, c in zip(edges[:-1], edges[1:]))
+        assert total == pytest.approx(float(d[i]), rel=1e-4), (i, total, d[i])
+
+
+# ----------------------------------------------------------------------------- slow: against events
+
+THETA1 = {"cHW": 0.3, "cHj3": 0.05}
+THETA_RATIO = {"cHW": 0.5, "cHj3": 0.15}  # a shape change that 3000 events resolve (at THETA1 they do not)
+
+
+@pytest.fixture(scope="module")
+def gold_sm(wh, run_map):
+    from madgen.inference import mine
+
+    return mine(wh[1], {**run_map, "n_events": 3000, "seed": 11}, ["cHW", "cHj3"], theta_ref={"cHW": 0, "cHj3": 0},
+                thetas=[{"cHW": 0.1}, {"cHj3": 0.03}, THETA1, THETA_RATIO], **QUIET)
+
+
+SCALE = np.array([0.1, 0.03])
+
+
+def truth_basis(truth, gold):
+    """Quadratic coefficients of D(x; theta) in theta, from D at BASIS_POINTS x SCALE."""
+    return rescale(truth.likelihood_basis(*observed(gold.momenta), chunk=512, scale=SCALE), SCALE)
+
+
+@pytest.mark.slow
+def test_truth_integrates_to_sigma(truth, gold_sm):
+    """int D(x; theta) dx = sigma(theta), i.e. int p(x|theta) dx = 1, at the SM and at THETA1:
+    importance sampling with the independent proposal (40000 points) against madgen's sigma on its
+    fixed sample; tolerance 4 combined standard errors (the quadrature's error, < 1e-4, is negligible)."""
+    rng = np.random.default_rng(21)
+    errors = np.concatenate([[gold_sm.sigma_ref_error_pb], gold_sm.sigma_error_pb])
+    for theta, sigma, error in ((np.zeros(2), gold_sm.sigma_ref_pb, errors[0]),
+                                (np.array(list(THETA1.values())), gold_sm.sigma_pb[2], errors[3])):
+        density = lambda e, b, bb: truth.density(e, b, bb, theta[None], chunk=2048)[:, 0]  # noqa: E731
+        estimate, standard_error, _ = proposal.integral(density, rng, 40000, truth.mh, truth.wh, truth.mb,
+                                                        truth.bwcutoff)
+        assert abs(estimate - sigma) < 4 * np.hypot(standard_error, error), (theta, estimate, standard_error, sigma)
+        assert standard_error < 0.05 * sigma  # the check has teeth: a missing factor 2 or 2 pi fails it
+
+
+@pytest.mark.slow
+def test_gold_expectations_and_binned_score(truth, gold_sm):
+    """E[t(z|0)] = 0 and E[1/r(z|0, theta_i)] = 1 within 4 standard errors; the joint score averaged
+    over events in each of 5 bins of pT,W equals the true score t(x|0) averaged over the same events
+    (E[t(x, z)|x] = t(x), integrated over the bin) within 4 standard errors of the per-event difference."""
+    from methods import summaries
+
+    n = len(gold_sm)
+    sigma_err = gold_sm.sigma_gradient_error_pb / gold_sm.sigma_ref_pb
+    stat = gold_sm.score.std(axis=0, ddof=1) / np.sqrt(n)
+    assert np.all(np.abs(gold_sm.score.mean(axis=0)) < 4 * np.hypot(stat, sigma_err)), gold_sm.score.mean(axis=0)
+    inverse = np.exp(-gold_sm.log_r)
+    stat = inverse.std(axis=0, ddof=1) / np.sqrt(n)
+    assert np.all(np.abs(inverse.mean(axis=0) - 1) < 4 * np.hypot(stat, gold_sm.log_sigma_ratio_error))
+
+    coefficients = truth_basis(truth, gold_sm)
+    t_true = coefficients[:, 1:3] / coefficients[:, :1] - gold_sm.sigma_gradient_pb / gold_sm.sigma_ref_pb
+    np.testing.assert_allclose(t_true.mean(axis=0), 0, atol=4 * float(np.max(t_true.std(axis=0))) / np.sqrt(n))
+    pt_w, _ = summaries(*observed(gold_sm.momenta))
+    bins = np.searchsorted(np.quantile(pt_w, [0.2, 0.4, 0.6, 0.8]), pt_w)
+    difference = gold_sm.score - t_true
+    for k in range(5):
+        rows = bins == k
+        mean = difference[rows].mean(axis=0)
+        error = difference[rows].std(axis=0, ddof=1) / np.sqrt(rows.sum())
+        assert np.all(np.abs(mean) < 4 * np.hypot(error, sigma_err)), (k, mean, error)
+        assert np.all(np.abs(t_true[rows].mean(axis=0)) > 0) and np.all(error < np.abs(gold_sm.score[rows]).mean(axis=0))
+    # t(z) - t(x) is orthogonal to every function of x (E[t(z)|x] = t(x)), t(x) itself included ...
+    cross = difference * t_true
+    assert np.all(np.abs(cross.mean(axis=0)) < 4 * cross.std(axis=0, ddof=1) / np.sqrt(n)), cross.mean(axis=0)
+    # ... and for cHW it is large: pz(nu) (the W polarisation) carries most of the information
+    gap = difference[:, 0] ** 2
+    assert gap.mean() > 5 * gap.std(ddof=1) / np.sqrt(n) and gap.mean() > np.mean(t_true[:, 0] ** 2)
+
+
+@pytest.mark.slow
+def test_truth_ratio_against_histogram_ratio(wh, run_map, truth, gold_sm):
+    """The fractions of events mined at THETA_RATIO (an independent madgen run) in 6 bins of m_T(WH) against
+    the truth's prediction from the SM events, mean over SM events of 1_bin(x) p(x|theta)/p(x|0):
+    chi^2 below its 99.9 % quantile (5 dof)."""
+    from scipy.stats import chi2
+
+    from madgen.inference import mine
+    from methods import summaries
+
+    other = mine(wh[1], {**run_map, "n_events": 3000, "seed": 12}, ["cHW", "cHj3"], theta_ref=THETA_RATIO, **QUIET)
+    density = truth.density(*observed(gold_sm.momenta), np.array([[0.0, 0.0], list(THETA_RATIO.values())]), chunk=512)
+    ratio = density[:, 1] / density[:, 0] * gold_sm.sigma_ref_pb / gold_sm.sigma_pb[3]
+    _, mt0 = summaries(*observed(gold_sm.momenta))
+    _, mt1 = summaries(*observed(other.momenta))
+    edges = np.quantile(mt0, np.linspace(0, 1, 7)[1:-1])
+    b0, b1 = np.searchsorted(edges, mt0), np.searchsorted(edges, mt1)
+    # E_0[r] = 1: the sample mean of the truth's ratio against 1, within 4 standard errors (the ratio's
+    # weights are heavy-tailed at this theta) combined with the MC error of madgen's sigma ratio
+    mean_r, error_r = ratio.mean(), ratio.std(ddof=1) / np.sqrt(len(ratio))
+    assert abs(mean_r - 1) < 4 * np.hypot(error_r, gold_sm.log_sigma_ratio_error[3]), (mean_r, error_r)
+    # shapes: self-normalised predicted fractions sum(r 1_k) / sum(r) against the fractions at theta;
+    # variance of the prediction by the delta method, var(r (1_k - f_k)) / (N mean(r)^2)
+    chi = 0.0
+    for k in range(6):
+        predicted = np.sum(ratio * (b0 == k)) / np.sum(ratio)
+        variance_predicted = np.var(ratio * ((b0 == k) - predicted), ddof=1) / len(ratio) / mean_r**2
+        observed_fraction = np.mean(b1 == k)
+        variance = variance_predicted + observed_fraction * (1 - observed_fraction) / len(mt1)
+        chi += (observed_fraction - predicted) ** 2 / variance
+    assert chi < chi2.ppf(0.999, 5), chi
+    # the ratio is not trivial here: the histograms at 0 and THETA_RATIO differ significantly
+    shift = sum((np.mean(b1 == k) - np.mean(b0 == k)) ** 2 / (2 / 6 / len(mt1)) for k in range(6))
+    assert shift > chi2.ppf(0.999, 5), shift

@@ -107,7 +107,7 @@ class WidthPlan:
             names.append(width.mass)
             for channel in width.channels:
                 graph = channel.code.graph
-                names += list(channel.daughter_masses) + list(channel.code.masses)
+                names += list(channel.daughter_masses) + list(channel.code.mass_parameters)
                 names += list(graph.couplings) + list(graph.masses) + list(graph.widths)
         return tuple(sorted(n for n in set(names) if n != ZERO))
 
@@ -310,7 +310,7 @@ class _DecayModules:
         code = decay_code(model, particle, daughters, f"D?_{tag}", bounds)
         if code is None:
             return None
-        signature = (code.graph, code.colour, code.masses, code.averaging_factor, code.colour_reps,
+        signature = (code.graph, code.colour, code.mass_parameters, code.averaging_factor, code.colour_reps,
                      tuple(sorted((code.colour_index_dims or {}).items())))
         if signature not in self.by_signature:
             self.by_signature[signature] = dataclasses.replace(code, module=f"D{next(self.numbers)}_{tag}")
@@ -361,7 +361,7 @@ def decay_code(model: Model, particle: str, daughters, module: str, bounds) -> S
     names = (particle,) + tuple(daughters)
     return SubprocessCode(
         module=module, process=text, pdg_ids=tuple(model.particle(n).pdg_code for n in names), n_initial=1,
-        masses=tuple(model.particle(n).mass for n in names), graph=graph, colour=colour,
+        mass_parameters=tuple(model.particle(n).mass for n in names), graph=graph, colour=colour,
         averaging_factor=averaging_factor(model, diagram_set), n_diagrams=len(diagram_set.diagrams),
         diagrams=diagram_set_to_data(model, diagram_set),
         colour_reps=tuple(model.particle(n).color for n in names), colour_index_dims=index_dims)

@@ -148,9 +148,10 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
     the same seed gives the same events either way). Returns a ``LaunchResult``.
     """
     from madgen.runtime.launch import launch as _launch
+    from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
 
-    run = _run_card(run_card)
+    run = as_run_card(run_card)
     process, package_dir = process_for_run(card_or_package)
     claimed = None if output else next_run_directory(package_dir)
     try:
@@ -162,17 +163,6 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
             with contextlib.suppress(OSError):
                 claimed.rmdir()  # give the number back (only if the run left it empty)
         raise
-
-
-def _run_card(run_card):
-    """A ``RunCard`` from a path to run.yaml, a mapping of its keys, or a ``RunCard``."""
-    from madgen.runtime.runcard import RunCard, read_run_card
-
-    if isinstance(run_card, RunCard):
-        return run_card
-    if isinstance(run_card, (str, Path)):
-        return read_run_card(run_card)
-    return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
 
 
 def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, in_place: bool = False,

@@ -145,16 +145,6 @@ def _process(process_or_package):
     return load_package(path), path.resolve()
 
 
-def _run_card(run_card):
-    from madgen.runtime.runcard import RunCard, read_run_card
-
-    if isinstance(run_card, RunCard):
-        return run_card
-    if isinstance(run_card, (str, Path)):
-        return read_run_card(run_card)
-    return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
-
-
 def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
                 log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray, chunk: int = 4096):
     """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
@@ -198,10 +188,11 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     ``workers`` / ``scheduler``: integrate and sample on Dask (``madgen.runtime.tasks``; needs the
     package directory as the first argument), the gold is computed here.
     """
+    from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
 
     start = time.perf_counter()
-    run = _run_card(run_card)
+    run = as_run_card(run_card)
     process, package_dir = _process(card_or_package)
     if (workers or scheduler) and package_dir is None:
         raise InferenceError("mining on Dask workers needs the generated package directory (the workers load it): "

@@ -154,6 +154,16 @@ class RunCard:
         return yaml.safe_dump(self.as_mapping(), sort_keys=False, default_flow_style=None)
 
 
+def as_run_card(run_card) -> RunCard:
+    """A ``RunCard`` from a path to run.yaml, a mapping of its keys, or a ``RunCard`` (the forms
+    ``madgen.api.launch`` and ``madgen.inference.mine`` accept)."""
+    if isinstance(run_card, RunCard):
+        return run_card
+    if isinstance(run_card, (str, Path)):
+        return read_run_card(run_card)
+    return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
+
+
 def read_run_card(path: str | Path) -> RunCard:
     """Read and validate ``run.yaml``; errors name the file, line and key."""
     from madgen.cards import read_card_text

@@ -72,7 +72,13 @@ def card_values(model, card: dict) -> dict:
 def test_published_model_loads_as_madgraph_loads_it(smeft, conversion_cache):
     model, seconds = smeft
     assert seconds < 120  # conversion, import and restriction of ~1300 couplings: seconds, not minutes
-    assert model.conversion_cache.startswith(str(conversion_cache))
+    # Converted into madgen's cache, never beside the model; the directory is named by the
+    # model's fingerprint. (Which cache root: an earlier test in this process may have loaded
+    # the model first under its own MADGEN_CACHE, and loaded models are shared per process;
+    # test_ufo_loading pins that MADGEN_CACHE is honoured.)
+    converted = Path(model.conversion_cache)
+    assert converted.is_dir() and converted.parent.name == "ufo"
+    assert converted.name.startswith(f"{MODEL_DIR.name}-") and MODEL_DIR.resolve() not in converted.parents
     assert model.directory == str(MODEL_DIR.resolve()) and model.restriction == "restrict_massless.dat"
     assert model.particle("u").massless and model.particle("e-").massless and not model.particle("b").massless
     external = {p.name: p.value for p in model.external_parameters}

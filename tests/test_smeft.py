@@ -178,3 +178,37 @@ def test_linearised_width_propagators_of_smeftsim(tmp_path, conversion_cache):
         mz, wz = base["MZ"], base["WZ"]
         delta = mz * abs(dwz) / abs(sqrt_s**2 - mz**2 + 1j * mz * wz)  # size of the first-order term
         assert abs(residual[0]) < 4 * delta**2 < abs(effect[0]), (sqrt_s, residual, effect, delta)
+
+
+def test_sigma_off_reference_includes_channels_that_vanish_at_reference(smeft, generate_package):
+    """sigma(theta) on the fixed sample of a run integrated at the SM, for e+ e- > mu+ mu- NP<=1 at
+    500 GeV (generated at the SM: every Wilson coefficient 0) with the four-lepton coefficient cle = 1:
+    the contact diagrams' channels have sigma_c = 0 at the SM, but cle's carries much of sigma(theta). Against an 8-node Gauss-Legendre integral over cos(theta),
+    exact for |M|^2, a polynomial of degree 2 in cos(theta) for massless 2 -> 2 at tree level."""
+    from madgen.inference import differentiable_cross_section
+    from madgen.runtime.integrand import GEV2_TO_PB
+    from madgen.runtime.runcard import RunCard
+
+    model = smeft[0]
+    sm_point = {p.name: 0.0 for p in model.external_parameters if p.lhablock.upper() == "SMEFT"}
+    proc = generate_package(MASSLESS, "e+ e- > mu+ mu- NP<=1", "smeft_ee_mumu_np1", parameters=sm_point)
+    sqrt_s, theta = 500.0, {"cle": 1.0}
+    run = RunCard.from_mapping({"sqrt_s": sqrt_s, "seed": 3, "warmup_iterations": 1, "iterations": 2,
+                                "points_per_iteration": 8000, "batch_size": 4096, "lhe": False,
+                                "cuts": {"ptl": 0, "etal": -1}})
+    sigma, prepared = differentiable_cross_section(proc, run, ["cle"], n_points=8000, log=lambda *a: None)
+    channel_sigma = [c.cross_section_pb for c in prepared.result.channels]
+    assert min(channel_sigma) == 0.0 < max(channel_sigma)  # the situation this test is about
+
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    energy = sqrt_s / 2
+    sin = np.sqrt(1 - nodes ** 2)
+    momenta = np.stack([np.tile([energy, 0, 0, energy], (8, 1)), np.tile([energy, 0, 0, -energy], (8, 1)),
+                        energy * np.stack([np.ones(8), sin, np.zeros(8), nodes], axis=1),
+                        energy * np.stack([np.ones(8), -sin, np.zeros(8), -nodes], axis=1)], axis=1)
+    for point in ({}, theta):
+        me2 = np.asarray(proc.matrix_element(momenta, point))
+        # sigma = 1/(2 s) * int |M|^2 dPhi_2,  dPhi_2 = dcos dphi / (32 pi^2) for massless legs
+        exact = GEV2_TO_PB / (2 * sqrt_s ** 2) * np.sum(weights * me2) / (16 * np.pi)
+        estimate = sigma.estimate(point or None, gradient=False)
+        assert abs(estimate.cross_section_pb - exact) < 5 * estimate.error_pb, (point, estimate, exact)

@@ -53,17 +53,16 @@ class FixedSample:
 
 
 def fixed_samples(prepared, n_points: int, key=None) -> list[FixedSample]:
-    """About ``n_points`` points shared among channels in proportion to their cross sections
-    (at least 1000 per contributing channel); a channel with sigma_c <= 0 gets none."""
+    """About ``n_points`` points shared among channels in proportion to their cross sections at
+    theta_ref, and at least min(1000, n_points) in every channel.
+
+    A channel whose cross section vanishes at theta_ref (a contact vertex of an EFT coefficient that
+    is zero there) still carries sigma(theta) away from it, so it is never left empty."""
     sigma = np.array([max(r.cross_section_pb, 0.0) for r in prepared.result.channels])
     shares = sigma / sigma.sum()
     samples = []
     for channel, share in enumerate(shares):
-        count = 0 if share <= 0 else max(int(round(n_points * share)), min(1000, n_points))
-        if count == 0:
-            ndim = prepared.group_ndim(channel)
-            samples.append(FixedSample(np.zeros((0, ndim)), np.zeros(0)))
-            continue
+        count = max(int(round(n_points * share)), min(1000, n_points))
         channel_key = None if key is None else jax.random.fold_in(key, channel)
         samples.append(FixedSample(*prepared.sample_unit_cube(channel, count, channel_key)))
     return samples

@@ -222,6 +222,8 @@ def test_truth_ratio_against_histogram_ratio(wh, run_map, truth, gold_sm):
     # E_0[r] = 1: the sample mean of the truth's ratio against 1, within 4 standard errors (the ratio's
     # weights are heavy-tailed at this theta) combined with the MC error of madgen's sigma ratio
     mean_r, error_r = ratio.mean(), ratio.std(ddof=1) / np.sqrt(len(ratio))
+    print(f"E_0[r] = {mean_r:.4f} +- {error_r:.4f} (stat) +- {gold_sm.log_sigma_ratio_error[3]:.4f} (sigma ratio); "
+          f"sigma(theta)/sigma(0) = {gold_sm.sigma_pb[3] / gold_sm.sigma_ref_pb:.4f}")
     assert abs(mean_r - 1) < 4 * np.hypot(error_r, gold_sm.log_sigma_ratio_error[3]), (mean_r, error_r)
     # shapes: self-normalised predicted fractions sum(r 1_k) / sum(r) against the fractions at theta;
     # variance of the prediction by the delta method, var(r (1_k - f_k)) / (N mean(r)^2)
@@ -232,7 +234,9 @@ def test_truth_ratio_against_histogram_ratio(wh, run_map, truth, gold_sm):
         observed_fraction = np.mean(b1 == k)
         variance = variance_predicted + observed_fraction * (1 - observed_fraction) / len(mt1)
         chi += (observed_fraction - predicted) ** 2 / variance
+    print(f"shape chi^2 = {chi:.2f} (threshold {chi2.ppf(0.999, 5):.1f})")
     assert chi < chi2.ppf(0.999, 5), chi
     # the ratio is not trivial here: the histograms at 0 and THETA_RATIO differ significantly
     shift = sum((np.mean(b1 == k) - np.mean(b0 == k)) ** 2 / (2 / 6 / len(mt1)) for k in range(6))
+    print(f"shift between the histograms at 0 and theta: chi^2 = {shift:.1f}")
     assert shift > chi2.ppf(0.999, 5), shift

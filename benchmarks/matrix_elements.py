@@ -2,6 +2,8 @@
 
     python benchmarks/matrix_elements.py                      # all processes, batches 1e3..1e6
     python benchmarks/matrix_elements.py --processes gg_ttx --max-batch 100000 --repeats 5
+    python benchmarks/matrix_elements.py --compare-cudacpp --processes epem_mupmum gg_ttx gg_ttxg \\
+        --batches 4096 --repeats 5 --cpu-core 1 --process-budget 400
 
 Prints (does not assert) for each process: generation time, jit compile time of |M|^2 and of
 value-and-gradient (w.r.t. momenta and all external parameters), the median throughput in
@@ -9,11 +11,29 @@ value-and-gradient (w.r.t. momenta and all external parameters), the median thro
 the cost of value-and-gradient relative to value alone. Batch sizes whose estimated run time
 exceeds --budget seconds are skipped. The MadGraph CUDA reference on an H100 in double
 precision is about 2.5e8/s for g g > t t~ and 1.6e6/s for g g > t t~ g g.
+
+``--compare-cudacpp`` measures madgen side by side with MadGraph's CUDACPP standalone ``check``
+programmes (``../shared/anchors/cudacpp``, built once into ``$CUDACPP_CACHE``, default
+``~/.cache/madgen/cudacpp``, by ``benchmarks/cudacpp_yardstick.py``) in the same run, and prints one
+table row per process and batch size: madgen's |M|^2 throughput (median of --repeats), its
+value-and-gradient throughput (gradient w.r.t. the momenta and all external parameters), the cost of
+value-and-gradient over value, CUDACPP's throughput at the same number of events per iteration
+(blocks x threads = batch; ``EvtsPerSec[MECalcOnly]`` over --cudacpp-iterations), madgen/CUDACPP and
+(value+grad)/CUDACPP, and the compile times. Double precision. On a GPU (JAX backend ``gpu`` and
+``nvcc`` present) CUDACPP's CUDA build is used, else its C++ AVX2 build (``--cudacpp-backend`` to
+choose). The process pairs: epem_mupmum ~ ee_mumu, gg_ttx ~ gg_tt, gg_ttxg ~ gg_ttg, gg_ttxgg ~ gg_ttgg.
+``--cpu-core N`` pins this process (and XLA to one thread) and the CUDACPP run to core N: the C++
+build is single-threaded, so compare on one core. ``--process-budget S`` bounds the seconds spent per
+process: a value-and-gradient compilation whose estimated time (value compile time times the square
+of the ratio of the lowered programmes' sizes) would exceed what is left is skipped, and the row says
+so. Differences to keep in mind: CUDACPP's ``check`` samples massless RAMBO momenta even for tops,
+madgen massive ones; CUDACPP's figure is total events over total time, madgen's a median.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -116,6 +136,173 @@ def _first_line(error) -> str:
     return str(error).strip().splitlines()[0][:100] if str(error).strip() else type(error).__name__
 
 
+def _lower(function, momenta, parameters):
+    """(lowered programme, seconds to trace and lower, size of its StableHLO text in lines)."""
+    start = time.perf_counter()
+    lowered = function.lower(momenta, parameters)
+    return lowered, time.perf_counter() - start, lowered.as_text().count("\n")
+
+
+def _compile(lowered):
+    start = time.perf_counter()
+    compiled = lowered.compile()
+    return compiled, time.perf_counter() - start
+
+
+def _median_rate(compiled, momenta, parameters, batch: int, repeats: int) -> float:
+    _block(compiled(momenta, parameters))  # warm-up (first call; allocation)
+    return batch / statistics.median(timed(compiled, momenta, parameters, repeats=repeats))
+
+
+def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
+                   gradient: bool = True, on_row=None) -> list[dict]:
+    """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
+    ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
+    and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
+    (generation included); ``on_row(row)`` is called as each row is ready."""
+    import jax
+    import yaml
+
+    import madgen
+
+    began = time.perf_counter()
+    process, sqrt_s, masses = PROCESSES[name]
+    card = workdir / f"{name}.yaml"
+    card.write_text(yaml.safe_dump({"model": "sm", "process": process, "name": name}))
+    madgen.generate(card, output=workdir / name, force=True)
+    generation = time.perf_counter() - began
+    proc = madgen.load(workdir / name)
+    parameters = proc.default_parameters()
+    value = jax.jit(lambda p, prm: proc.matrix_element(p, prm))
+    value_and_grad = jax.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
+
+    rows = []
+    for batch in batches:
+        row = {"process": name, "batch": batch, "generation": generation, "diagrams": proc.n_diagrams,
+               "value_rate": None, "grad_rate": None, "compile_value": None, "compile_grad": None, "note": ""}
+        rows.append(row)
+        left = process_budget - (time.perf_counter() - began)
+        if left <= 0:
+            row["note"] = f"skipped: process budget of {process_budget:.0f} s spent"
+            on_row and on_row(row)
+            continue
+        momenta = phase_space_points(sqrt_s, masses, batch)
+        try:
+            lowered, lower_time, value_size = _lower(value, momenta, parameters)
+            compiled, compile_time = _compile(lowered)
+            row["compile_value"] = lower_time + compile_time
+            row["value_rate"] = _median_rate(compiled, momenta, parameters, batch, repeats)
+        except Exception as error:  # noqa: BLE001 - e.g. XLA out of memory: report and go on
+            row["note"] = f"value failed: {_first_line(error)}"
+            on_row and on_row(row)
+            continue
+        if not gradient:
+            row["note"] = "value+grad not asked for"
+            on_row and on_row(row)
+            continue
+        try:
+            lowered, lower_time, grad_size = _lower(value_and_grad, momenta, parameters)
+            estimate = compile_time * (grad_size / value_size) ** 2
+            left = process_budget - (time.perf_counter() - began)
+            if estimate > left:
+                row["note"] = (f"value+grad skipped: compile estimated at {estimate:.0f} s, "
+                               f"{max(left, 0):.0f} s of the {process_budget:.0f} s process budget left")
+            else:
+                compiled, compile_time = _compile(lowered)
+                row["compile_grad"] = lower_time + compile_time
+                row["grad_rate"] = _median_rate(compiled, momenta, parameters, batch, repeats)
+        except Exception as error:  # noqa: BLE001
+            row["note"] = f"value+grad failed: {_first_line(error)}"
+        on_row and on_row(row)
+    return rows
+
+
+COLUMNS = ("process", "batch", "madgen |M|^2/s", "value+grad/s", "v+g cost", "CUDACPP/s",
+           "madgen/CUDACPP", "(v+g)/CUDACPP", "compile s", "compile v+g s")
+_WIDTHS = (12, 7, 15, 13, 9, 11, 15, 14, 10, 14)
+
+
+def format_row(cells) -> str:
+    return "  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, _WIDTHS)))
+
+
+def table_row(row: dict, cudacpp_rate) -> str:
+    def sci(x):
+        return "-" if x is None else f"{x:.3e}"
+
+    def ratio(a, b):
+        return "-" if a is None or not b else f"{a / b:.3g}"
+
+    cost = ratio(row["value_rate"], row["grad_rate"])
+    cells = (row["process"], str(row["batch"]), sci(row["value_rate"]), sci(row["grad_rate"]), cost,
+             sci(cudacpp_rate), ratio(row["value_rate"], cudacpp_rate), ratio(row["grad_rate"], cudacpp_rate),
+             "-" if row["compile_value"] is None else f"{row['compile_value']:.1f}",
+             "-" if row["compile_grad"] is None else f"{row['compile_grad']:.1f}")
+    return format_row(cells)
+
+
+def compare_cudacpp(args) -> int:
+    """--compare-cudacpp: one table, madgen and CUDACPP measured one after the other, row by row."""
+    import subprocess
+
+    import jax
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import cudacpp_yardstick as yardstick
+
+    backend = args.cudacpp_backend or yardstick.default_backend()
+    executables, notes = {}, []
+    for name in args.processes:  # build first: build time is no part of any process budget
+        anchor = yardstick.ANCHOR_OF[name]
+        try:
+            executables[name] = yardstick.build(anchor, backend, "d")
+        except Exception as error:  # noqa: BLE001 - report, still measure madgen
+            notes.append(f"CUDACPP {anchor} ({backend} d) not built: {_first_line(error)}")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    pinned = f"core {args.cpu_core} (XLA one thread)" if args.cpu_core is not None else "not pinned"
+    print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, double precision), {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"JAX backend {jax.default_backend()} ({jax.devices()[0].device_kind}); CPU {pinned}; "
+          f"madgen: median of {args.repeats} repeats; CUDACPP: EvtsPerSec[MECalcOnly] over "
+          f"{args.cudacpp_iterations} iterations of blocks x threads = batch")
+    print(format_row(COLUMNS))
+    print(format_row(tuple("-" * w for w in _WIDTHS)))
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in args.processes:
+            def on_row(row, name=name):
+                rate = None
+                if name in executables and row["value_rate"] is not None:
+                    try:
+                        blocks, threads = yardstick.launch_shape(row["batch"], backend)
+                        rates = yardstick.run(executables[name], blocks, threads, args.cudacpp_iterations,
+                                              args.cpu_core, timeout=600)
+                        rate = yardstick.throughput(rates)
+                    except Exception as error:  # noqa: BLE001
+                        notes.append(f"CUDACPP {name} batch {row['batch']}: {_first_line(error)}")
+                print(table_row(row, rate), flush=True)
+                if row["note"]:
+                    notes.append(f"{name} batch {row['batch']}: {row['note']}")
+
+            rows = measure_madgen(name, args.batches, args.repeats, Path(workdir), args.process_budget,
+                                  gradient=not args.skip_gradient, on_row=on_row)
+            if rows:
+                notes.append(f"{name}: {rows[0]['diagrams']} diagrams, generation {rows[0]['generation']:.1f} s")
+    print()
+    for note in notes:
+        print(f"  {note}")
+    return 0
+
+
+def _pin(core: int) -> None:
+    """This process onto one core, XLA's CPU backend onto one thread (before JAX is imported)."""
+    os.sched_setaffinity(0, {core})
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", nargs="+", default=list(PROCESSES), choices=list(PROCESSES))
@@ -125,11 +312,29 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=60.0, help="seconds allowed per batch size")
     parser.add_argument("--skip-gradient", action="store_true",
                         help="only |M|^2 (value-and-gradient compiles for minutes on CPU for large processes)")
+    parser.add_argument("--batches", type=int, nargs="+", default=None,
+                        help="batch sizes (default: powers of ten in [--min-batch, --max-batch]; 4096 "
+                             "with --compare-cudacpp)")
+    parser.add_argument("--compare-cudacpp", action="store_true",
+                        help="one table beside MadGraph's CUDACPP check programmes, built in $CUDACPP_CACHE")
+    parser.add_argument("--cudacpp-backend", choices=["cpp", "cpp512", "cuda"], default=None,
+                        help="CUDACPP build (default: cuda on a GPU with nvcc, else cpp = C++ AVX2)")
+    parser.add_argument("--cudacpp-iterations", type=int, default=10)
+    parser.add_argument("--cpu-core", type=int, default=None,
+                        help="pin this process (XLA to one thread) and CUDACPP to this core")
+    parser.add_argument("--process-budget", type=float, default=float("inf"),
+                        help="seconds per process with --compare-cudacpp; value+grad compilations "
+                             "estimated to exceed it are skipped")
     args = parser.parse_args(argv)
+    if args.cpu_core is not None:
+        _pin(args.cpu_core)
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    batches = [b for b in (10 ** k for k in range(3, 8)) if args.min_batch <= b <= args.max_batch]
+    if args.compare_cudacpp:
+        args.batches = args.batches or [4096]
+        return compare_cudacpp(args)
+    batches = args.batches or [b for b in (10 ** k for k in range(3, 8)) if args.min_batch <= b <= args.max_batch]
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.processes:
             benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient)

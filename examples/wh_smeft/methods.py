@@ -217,7 +217,8 @@ def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, log_
         logit = ratio_network(p, d["x"], d["theta"], t0)
         grad = None
         if score is not None:
-            grad = jax.vmap(jax.grad(lambda t, xi: ratio_network(p, xi[None], t[None], t0)[0]), (0, 0))(d["theta"], d["x"])
+            one = lambda t, xi: ratio_network(p, xi[None], t[None], t0)[0]  # noqa: E731
+            grad = jax.vmap(jax.grad(one), (0, 0))(d["theta"], d["x"])
         if log_r is not None:
             return rascal_loss(logit, grad, d["log_r"], d.get("t"), d["w"], alpha)
         ce = jnp.mean(optax.sigmoid_binary_cross_entropy(logit, d["y"]))

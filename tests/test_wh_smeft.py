@@ -4,7 +4,7 @@ p p > w+ h NP<=1, w+ > e+ ve, h > b b~ at 13 TeV in SMEFTsim (massless), theta =
 
 Fast: the kinematics of the pz -> s_W change of variables (momentum conservation, s_W, the
 Jacobian against central finite differences); |M|^2 exactly quadratic in theta (the morphing every
-method relies on).
+method relies on); the RASCAL loss (zero only at the joint targets).
 Slow (-m slow): the Breit-Wigner Gauss-Legendre quadrature against an adaptive quadrature of the
 untransformed pz integrand; the truth integrates to sigma (importance sampling with an independent
 proposal, examples/wh_smeft/proposal.py); its ratio against a brute-force histogram ratio of events
@@ -105,6 +105,31 @@ def test_me2_is_quadratic_in_theta(wh, truth):
         predicted = coefficients @ np.asarray(monomials(jnp.asarray(checks))).T
         np.testing.assert_allclose(predicted, values[:, 6:], rtol=1e-10)
         assert np.all(np.abs(values[:, 6:] / values[:, :1] - 1) > 1e-6)  # theta does matter
+
+
+def test_rascal_loss_vanishes_only_for_the_joint_targets():
+    """RASCAL's loss is 0 for r_hat = r(z) and d log r_hat/d theta = t(z|theta), and positive when the
+    ratio is off on either sample (r on x ~ theta0, 1/r on x ~ theta) or the score on the x ~ theta
+    events; a score error on the x ~ theta0 events does not count (t(z|theta) is no target there).
+    Over a constant r_hat, the r-term is stationary at E[r] on theta0 events and 1/E[1/r] on theta
+    events (the unbiasedness RASCAL relies on), not at exp E[log r]."""
+    from methods import rascal_loss
+
+    rng = np.random.default_rng(5)
+    n = 64
+    log_r = jnp.asarray(rng.normal(scale=0.3, size=n))
+    score = jnp.asarray(rng.normal(size=(n, 2)))
+    label = jnp.asarray((np.arange(n) % 2).astype(float))
+    assert float(rascal_loss(log_r, score, log_r, score, label, 1.0)) == 0.0
+    for y in (0.0, 1.0):
+        off = jnp.where(label == y, 0.1, 0.0)
+        assert float(rascal_loss(log_r + off, score, log_r, score, label, 1.0)) > 1e-4
+        # 0.1 on both components of every x ~ theta event: alpha x 2 x 0.1^2
+        assert float(rascal_loss(log_r, score + off[:, None], log_r, score, label, 1.0)) == pytest.approx(0.02 * y)
+    for y, best in ((0.0, jnp.log(jnp.mean(jnp.exp(log_r)))), (1.0, -jnp.log(jnp.mean(jnp.exp(-log_r))))):
+        term = jax.grad(lambda a, lab=jnp.full(n, y): rascal_loss(jnp.full(n, a), None, log_r, None, lab, 0.0))
+        assert abs(float(term(best))) < 1e-6
+        assert abs(float(term(jnp.mean(log_r)))) > 1e-3
 
 
 @pytest.mark.slow

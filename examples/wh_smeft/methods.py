@@ -6,9 +6,10 @@
   Used for (pT,W, m_T(WH)) and, in SALLY, for the two components of the estimated score.
 * ``train_sally``: regression of the joint score t(z|theta0) on x (MSE); E[t(z)|x] = t(x).
 * ``train_ratio``: a theta-parameterised ratio log r_hat(x|theta) = g(x, theta) - g(x, theta0),
-  which is 0 at theta0 by construction; CARL (classifier between x ~ theta and x ~ theta0, no gold)
-  or ALICES (the same cross-entropy with the joint-ratio soft labels plus alpha |d log r_hat /
-  d theta - t(z|theta)|^2 on the x ~ theta sample).
+  which is 0 at theta0 by construction; CARL (classifier between x ~ theta and x ~ theta0, no
+  gold), ALICES (the same cross-entropy with the joint-ratio soft labels plus alpha |d log r_hat /
+  d theta - t(z|theta)|^2 on the x ~ theta sample) or RASCAL (``rascal_loss``: squared error on the
+  joint ratio r(z|theta, theta0) itself, plus the same score term).
 All networks: MLP, tanh, last layer zero (untrained = log r_hat 0), AdamW, L2 penalty, early stopping
 on a 20 % held-out split (the style of examples/sbi/demo.py).
 """
@@ -181,23 +182,49 @@ def ratio_network(params, x, theta, theta0):
     return g(theta) - g(jnp.broadcast_to(theta0, theta.shape))
 
 
-def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, alpha=0.0, hidden=64):
-    """CARL (soft=None) or ALICES (soft = joint p(z|theta)/(p(z|theta)+p(z|theta0)), score = t(z|theta)
-    for the label-1 (x ~ theta) events). label 1: x ~ p(x|theta); label 0: x ~ p(x|theta0) paired with
-    a theta of the prior. Returns log_r_hat(x, theta)."""
+def score_term(grad, score, label):
+    """|d log r_hat/d theta - t(z|theta)|^2 averaged over the x ~ theta (label 1) events only: t(z|theta)
+    is an unbiased target for t(x|theta) only under p(z|theta)."""
+    return jnp.sum(label[:, None] * (grad - score) ** 2) / jnp.maximum(jnp.sum(label), 1)
+
+
+def rascal_loss(log_r_hat, grad, log_r, score, label, alpha):
+    """RASCAL (arXiv:1805.00013, 1805.12244): |r_hat(x) - r(z)|^2 on the x ~ theta0 events (label 0)
+    and |1/r_hat(x) - 1/r(z)|^2 on the x ~ theta events (label 1), r = r(z|theta, theta0) the joint
+    ratio at each event's theta; each term is minimised by the true r(x) (E_theta0[r(z)|x] = r(x),
+    E_theta[1/r(z)|x] = 1/r(x)). Plus alpha x ``score_term`` with grad = d log r_hat/d theta (none
+    when grad is None)."""
+    r_hat, r = jnp.exp(log_r_hat), jnp.exp(log_r)
+    mse = jnp.mean((1 - label) * (r_hat - r) ** 2 + label * (1 / r_hat - 1 / r) ** 2)
+    return mse if grad is None else mse + alpha * score_term(grad, score, label)
+
+
+def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, log_r=None, alpha=0.0, hidden=64):
+    """CARL (soft=None, log_r=None), ALICES (soft = joint p(z|theta)/(p(z|theta)+p(z|theta0)), score =
+    t(z|theta)) or RASCAL (log_r = joint log r(z|theta, theta0), score = t(z|theta)). label 1:
+    x ~ p(x|theta); label 0: x ~ p(x|theta0) paired with a theta of the prior; the score term uses the
+    label-1 events only. Returns log_r_hat(x, theta)."""
     params = init_mlp(key, [x.shape[1] + theta.shape[1], hidden, hidden, 1])
     t0 = jnp.asarray(theta0)
-    data = {"x": jnp.asarray(x), "theta": jnp.asarray(theta), "y": jnp.asarray(label if soft is None else soft)}
+    data = {"x": jnp.asarray(x), "theta": jnp.asarray(theta), "y": jnp.asarray(label if soft is None else soft),
+            "w": jnp.asarray(label, dtype=float)}
     if score is not None:
-        data["t"], data["w"] = jnp.asarray(score), jnp.asarray(label, dtype=float)
+        data["t"] = jnp.asarray(score)
+    if log_r is not None:
+        data["log_r"] = jnp.asarray(log_r)
 
     def loss(p, d):
         logit = ratio_network(p, d["x"], d["theta"], t0)
+        grad = None
+        if score is not None:
+            one = lambda t, xi: ratio_network(p, xi[None], t[None], t0)[0]  # noqa: E731
+            grad = jax.vmap(jax.grad(one), (0, 0))(d["theta"], d["x"])
+        if log_r is not None:
+            return rascal_loss(logit, grad, d["log_r"], d.get("t"), d["w"], alpha)
         ce = jnp.mean(optax.sigmoid_binary_cross_entropy(logit, d["y"]))
         if score is None or alpha == 0:
             return ce
-        grad = jax.vmap(jax.grad(lambda t, xi: ratio_network(p, xi[None], t[None], t0)[0]), (0, 0))(d["theta"], d["x"])
-        return ce + alpha * jnp.sum(d["w"][:, None] * (grad - d["t"]) ** 2) / jnp.maximum(jnp.sum(d["w"]), 1)
+        return ce + alpha * score_term(grad, d["t"], d["w"])
 
     best = train(loss, params, data, steps)
     return lambda xs, thetas: np.asarray(ratio_network(best, jnp.asarray(xs), jnp.asarray(thetas), t0))

@@ -1,4 +1,4 @@
-"""W+ H in SMEFT at 13 TeV: histogram vs SALLY vs CARL vs ALICES against the quadrature truth.
+"""W+ H in SMEFT at 13 TeV: histogram vs SALLY vs CARL vs ALICES vs RASCAL against the quadrature truth.
 
 p p > w+ h NP<=1, w+ > e+ ve, h > b b~ (SMEFTsim topU3l, MW scheme, massless), theta = (cHW, cHj3),
 all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing pT.
@@ -8,7 +8,7 @@ all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing
    quadratic in theta, so log r and t of every event follow at any theta (``methods.morphing``).
 2. Truth: D(x; theta) by quadrature over pz(nu) (``truth.py``) on the test events.
 3. Estimators from N training events: 2-D histogram of (pT,W, m_T(WH)); SALLY (score regression,
-   then a 2-D histogram of the estimated score); CARL and ALICES (theta-parameterised ratio).
+   then a 2-D histogram of the estimated score); CARL, ALICES and RASCAL (theta-parameterised ratio).
 4. Per method and N: MSE of log r_hat against the truth, the expected 95 % CL contour at 300 fb^-1
    (Asimov: q(theta) = 2 [nu - nu0 - nu0 log(nu/nu0)] + 2 nu0 E_0[r_hat - 1 - log r_hat(x|theta, 0)], the
    rate term exact for all), its area against the truth's, the Fisher information.
@@ -245,7 +245,8 @@ def main(argv=None):
             tz = np.asarray(joint_score(coeffs[ev], sigma_c, th)) * box
             carl = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2))
             alices = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), soft=soft, score=tz, alpha=1.0)
-            for name, net in (("CARL", carl), ("ALICES", alices)):
+            rascal = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), score=tz, log_r=lr, alpha=1.0)
+            for name, net in (("CARL", carl), ("ALICES", alices), ("RASCAL", rascal)):
                 estimates[name] = (lambda ths, net=net: np.stack([net(x_test, np.broadcast_to(t / box, (n_test, 2)))
                                                                   for t in ths], axis=1), None)
             for name, (fn, fisher) in estimates.items():
@@ -305,7 +306,8 @@ def plot(results, contours, ga, gb, out):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    styles = {"truth": "k", "histogram": "tab:blue", "SALLY": "tab:orange", "CARL": "tab:green", "ALICES": "tab:red"}
+    styles = {"truth": "k", "histogram": "tab:blue", "SALLY": "tab:orange", "CARL": "tab:green", "ALICES": "tab:red",
+              "RASCAL": "tab:purple"}
     for name, q in contours.items():
         ax.contour(ga, gb, q.reshape(len(ga), len(gb)).T, levels=[Q95], colors=styles.get(name, "gray"),
                    linewidths=2.5 if name == "truth" else 1.5)

@@ -50,6 +50,9 @@ PACKAGE, RUN = "package", "run"
 _LIVE: dict[str, Path] = {}
 """Temporaries of this process not yet renamed or removed (for ``remove_live_temporaries``)."""
 _LIVE_LOCK = threading.Lock()
+_CREATE_LOCK = threading.Lock()
+"""Held while a temporary is created and registered; taken for good by ``remove_live_temporaries``
+(the process exits next), so that no writer thread creates a temporary the clean-up cannot see."""
 _COMPLETED: list[Path] = []
 """Directories this process finished writing (for the CLI's message after Ctrl-C)."""
 
@@ -112,14 +115,33 @@ def _remove(path: Path) -> None:
         pass
 
 
-def remove_live_temporaries() -> list[Path]:
+def _created(make):
+    """Run ``make()`` (which creates a temporary and returns its path, or (fd, path)) and register the
+    path, both under ``_CREATE_LOCK``: a temporary either exists registered or not at all."""
+    with _CREATE_LOCK:
+        made = make()
+        _register(made[1] if isinstance(made, tuple) else made)
+        return made
+
+
+def remove_live_temporaries(settle_s: float = 1.0) -> list[Path]:
     """Remove every temporary this process is still writing (used by the CLI on Ctrl-C, when the
-    writer cannot unwind itself in time). Returns what was removed."""
+    writer cannot unwind itself in time). Returns what was removed.
+
+    The process must exit right after: no temporary can be created any more (a writer thread that
+    tries blocks), and a staging directory that a writer thread is still filling (a rename into it
+    racing the removal) is removed again until it is gone, for at most ``settle_s`` seconds."""
+    _CREATE_LOCK.acquire()
     with _LIVE_LOCK:
         paths = list(_LIVE.values())
         _LIVE.clear()
     for path in paths:
         _remove(path)
+    deadline = time.monotonic() + settle_s
+    while any(path.exists() for path in paths) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        for path in paths:
+            _remove(path)
     return [p for p in paths if not any(q in p.parents for q in paths)]
 
 
@@ -145,6 +167,16 @@ def _temporary_name(target: Path, suffix: str) -> str:
 # --------------------------------------------------------------------------- atomic files
 
 
+def _mkstemp(stem: str, directory: Path) -> tuple[int, Path]:
+    fd, name = tempfile.mkstemp(prefix=f".{stem}{TEMP_TAG}", suffix=".tmp", dir=directory)
+    return fd, Path(name)
+
+
+def _mkdir_private(path: Path) -> Path:
+    path.mkdir(mode=0o700)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """Open a locked temporary file beside ``path``; rename it onto ``path`` when the block completes.
@@ -154,12 +186,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator:
     """
     path = Path(path)
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}{TEMP_TAG}", suffix=".tmp", dir=path.parent)
+        fd, temporary = _created(lambda: _mkstemp(path.name, path.parent))
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}; check that the directory is "
                           "writable") from None
-    temporary = Path(temporary)
-    _register(temporary)
     try:
         _lock_fd(fd)
         with os.fdopen(fd, mode) as stream:
@@ -186,11 +216,9 @@ def temporary_file(directory: Path, stem: str, mode: str = "w+") -> Iterator[tup
     known), always removed at the end. Yields (stream, path)."""
     directory = Path(directory)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{stem}{TEMP_TAG}", suffix=".tmp", dir=directory)
+        fd, path = _created(lambda: _mkstemp(stem, directory))
     except OSError as error:
         raise OutputError(f"cannot write into {directory}: {error.strerror or error}") from None
-    path = Path(name)
-    _register(path)
     try:
         _lock_fd(fd)
         with os.fdopen(fd, mode) as stream:
@@ -323,10 +351,9 @@ def staged_directory(target: str | os.PathLike, kind: str, force: bool = False,
         remove_stale(parent)
         staging = parent / _temporary_name(target, "staging")
         try:
-            staging.mkdir(mode=0o700)
+            _created(lambda: _mkdir_private(staging))
         except OSError as error:
             raise OutputError(f"cannot write into {parent}: {error.strerror or error}") from None
-        _register(staging)
         lock_fd = os.open(staging / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             _lock_fd(lock_fd)

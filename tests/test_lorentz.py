@@ -54,11 +54,19 @@ def _id(s):
 
 @functools.lru_cache(maxsize=None)
 def compiled(req: RoutineRequest, backend: str = "numpy"):
-    """The routine of ``req`` exec'd with ``jnp`` bound to numpy (fast) or jax.numpy."""
+    """The routine of ``req`` exec'd with ``jnp`` bound to numpy (fast) or jax.numpy; a current (a tuple
+    of component arrays) comes back stacked, components on axis 0."""
     src = render_routine(build_routine(req))
-    ns = {"jnp": np if backend == "numpy" else jnp}
+    xp = np if backend == "numpy" else jnp
+    ns = {"jnp": xp}
     exec(src, ns)  # noqa: S102
-    return ns[req.name]
+    routine = ns[req.name]
+
+    def call(*args):
+        out = routine(*args)
+        return xp.stack(out) if isinstance(out, tuple) else out
+
+    return call
 
 
 def ncomp(spin):

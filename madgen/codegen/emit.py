@@ -133,14 +133,14 @@ def _momentum_lines(graph: WavefunctionGraph, n_initial: int, n_legs: int) -> li
     lines = []
     for leg in range(1, n_legs + 1):
         sign = "-" if leg <= n_initial else ""
-        lines.append(f"q{leg} = {sign}p[{leg - 1}]")
+        lines.append(f"q{leg} = _momentum({sign}p[{leg - 1}])")
     sums = set()
     for wf in graph.currents:
         sums.update(legs for _, legs in wf.momenta if len(legs) > 1)
     for amp in graph.amplitudes:
         sums.update(legs for _, legs in amp.momenta if len(legs) > 1)
     for legs in sorted(sums, key=lambda ls: (len(ls), ls)):
-        lines.append(f"{_q(legs)} = " + " + ".join(f"q{leg}" for leg in legs))
+        lines.append(f"{_q(legs)} = _add(" + ", ".join(f"q{leg}" for leg in legs) + ")")
     return lines
 
 
@@ -150,7 +150,7 @@ def _q(legs) -> str:
 
 def _momentum_argument(momentum) -> str:
     sign, legs = momentum
-    return ("-" if sign < 0 else "") + _q(legs)
+    return f"_neg({_q(legs)})" if sign < 0 else _q(legs)
 
 
 def _parameter(name: str) -> str:
@@ -166,7 +166,8 @@ def _current_line(wf: OffshellWavefunction) -> str:
     args = list(wf.inputs) + [_momentum_argument(m) for m in wf.momenta]
     tail = [_parameter(wf.mass), _parameter(wf.width)] + [_parameter(p) for p in wf.parameters]
     calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)] + tail)})" for call in wf.calls]
-    return f"{wf.name} = " + " + ".join(calls) + f"  # {wf.particle}"
+    total = calls[0] if len(calls) == 1 else "_add(" + ", ".join(calls) + ")"
+    return f"{wf.name} = {total}  # {wf.particle}"
 
 
 def _amplitude_line(amp: AmplitudeTerm) -> str:

@@ -8,12 +8,16 @@ from typing import Iterable
 from madgen.codegen.printer import jax_code
 from madgen.lorentz.routines import RoutineSpec
 
-_SPIN_WORDS = {0: "amplitude, shape batch", 1: "scalar (1, *batch)", 2: "spinor (4, *batch)",
-               3: "vector (4, *batch), upper index"}
+_SPIN_WORDS = {0: "amplitude, shape batch", 1: "scalar, a tuple of 1 component array",
+               2: "spinor, a tuple of 4 component arrays", 3: "vector, a tuple of 4 component arrays (upper index)"}
 
 
 def render_routine(spec: RoutineSpec) -> str:
-    """One ``def NAME(args):`` returning the amplitude or ``jnp.stack`` of the current."""
+    """One ``def NAME(args):`` returning the amplitude, or the current as a tuple of component arrays.
+
+    Components stay separate arrays (no stacking): XLA then fuses each component's arithmetic
+    without concatenations, which keeps the value and, above all, its reverse-mode gradient cheap.
+    """
     doc = textwrap.fill(spec.doc or spec.name, width=84, subsequent_indent="    ")
     lines = [
         f"def {spec.name}({', '.join(spec.arguments)}):",
@@ -29,7 +33,7 @@ def render_routine(spec: RoutineSpec) -> str:
         lines.append(f"    return {jax_code(res)}")
     else:
         comps = ", ".join(jax_code(e) for e in spec.result)
-        lines.append(f"    return jnp.stack(jnp.broadcast_arrays({comps}))")
+        lines.append(f"    return tuple(jnp.broadcast_arrays({comps}))")
     return "\n".join(lines) + "\n"
 
 

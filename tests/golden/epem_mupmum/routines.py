@@ -15,7 +15,7 @@ def FFV1P0_3(W1, W2, P1, P2, P3, COUP, M, W):
     """Off-shell slot 3 of [Gamma(3,2,1)]: vector current COUP * (-i/P^2) * J^mu (Feynman
     gauge, massless), J = dA/dW3, D = P3^2 - M^2 + i M W.
 
-    Returns: vector (4, *batch), upper index.
+    Returns: vector, a tuple of 4 component arrays (upper index).
     """
     t0 = W1[1]*W2[3]
     t1 = W1[2]*W2[0]
@@ -29,7 +29,7 @@ def FFV1P0_3(W1, W2, P1, P2, P3, COUP, M, W):
     J2 = -1j*t3 + 1j*t4 + 1j*t5 - 1j*t6
     J3 = t0 + t1 - t2
     denom = -1j*COUP/(P3[0]**2 - P3[1]**2 - P3[2]**2 - P3[3]**2)
-    return jnp.stack(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
+    return tuple(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
 
 
 def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
@@ -63,7 +63,7 @@ def FFV2_3(W1, W2, P1, P2, P3, COUP, M, W):
     """Off-shell slot 3 of [Gamma(3,2,-1)*ProjM(-1,1)]: vector current COUP * (-i/D) *
     (J^mu - P^mu (P.J)/M^2) (unitary gauge), J = dA/dW3, D = P3^2 - M^2 + i M W.
 
-    Returns: vector (4, *batch), upper index.
+    Returns: vector, a tuple of 4 component arrays (upper index).
     """
     t0 = W1[0]*W2[2]
     t1 = W1[1]*W2[3]
@@ -75,7 +75,7 @@ def FFV2_3(W1, W2, P1, P2, P3, COUP, M, W):
     J3 = -t0 + t1
     PJ = (J0*P3[0] - J1*P3[1] - J2*P3[2] - J3*P3[3])/M**2
     denom = -1j*COUP/(-M**2 + 1j*M*W + P3[0]**2 - P3[1]**2 - P3[2]**2 - P3[3]**2)
-    return jnp.stack(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
+    return tuple(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
 
 
 def FFV4_0(W1, W2, W3, P1, P2, P3, COUP):
@@ -101,7 +101,7 @@ def FFV4_3(W1, W2, P1, P2, P3, COUP, M, W):
     vector current COUP * (-i/D) * (J^mu - P^mu (P.J)/M^2) (unitary gauge), J =
     dA/dW3, D = P3^2 - M^2 + i M W.
 
-    Returns: vector (4, *batch), upper index.
+    Returns: vector, a tuple of 4 component arrays (upper index).
     """
     t0 = W1[1]*W2[3]
     t1 = 2*W1[2]
@@ -118,5 +118,5 @@ def FFV4_3(W1, W2, P1, P2, P3, COUP, M, W):
     J3 = t0 + t2 - t4
     PJ = (J0*P3[0] - J1*P3[1] - J2*P3[2] - J3*P3[3])/M**2
     denom = -1j*COUP/(-M**2 + 1j*M*W + P3[0]**2 - P3[1]**2 - P3[2]**2 - P3[3]**2)
-    return jnp.stack(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
+    return tuple(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
 

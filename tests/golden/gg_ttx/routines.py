@@ -30,7 +30,7 @@ def FFV1_1(W2, W3, P1, P2, P3, COUP, M, W):
     """Off-shell slot 1 of [Gamma(3,2,1)]: bra spinor COUP * i/D * J (pslash + M) with p =
     +P_k, J = dA/dW1, D = P1^2 - M^2 + i M W.
 
-    Returns: spinor (4, *batch).
+    Returns: spinor, a tuple of 4 component arrays.
     """
     t0 = 1j*W3[2]
     J0 = W2[2]*W3[0] + W2[2]*W3[3] + W2[3]*W3[1] + W2[3]*t0
@@ -38,7 +38,7 @@ def FFV1_1(W2, W3, P1, P2, P3, COUP, M, W):
     J2 = W2[0]*W3[0] - W2[0]*W3[3] - W2[1]*W3[1] - W2[1]*t0
     J3 = -W2[0]*W3[1] + W2[0]*t0 + W2[1]*W3[0] + W2[1]*W3[3]
     denom = 1j*COUP/(-M**2 + 1j*M*W + P1[0]**2 - P1[1]**2 - P1[2]**2 - P1[3]**2)
-    return jnp.stack(jnp.broadcast_arrays(denom*(J0*M + J2*P1[0] + J2*P1[3] + J3*P1[1] + 1j*J3*P1[2]), denom*(J1*M + J2*P1[1] - 1j*J2*P1[2] + J3*P1[0] - J3*P1[3]), denom*(J0*P1[0] - J0*P1[3] - J1*P1[1] - 1j*J1*P1[2] + J2*M), denom*(-J0*P1[1] + 1j*J0*P1[2] + J1*P1[0] + J1*P1[3] + J3*M)))
+    return tuple(jnp.broadcast_arrays(denom*(J0*M + J2*P1[0] + J2*P1[3] + J3*P1[1] + 1j*J3*P1[2]), denom*(J1*M + J2*P1[1] - 1j*J2*P1[2] + J3*P1[0] - J3*P1[3]), denom*(J0*P1[0] - J0*P1[3] - J1*P1[1] - 1j*J1*P1[2] + J2*M), denom*(-J0*P1[1] + 1j*J0*P1[2] + J1*P1[0] + J1*P1[3] + J3*M)))
 
 
 def VVV1P0_1(W2, W3, P1, P2, P3, COUP, M, W):
@@ -47,7 +47,7 @@ def VVV1P0_1(W2, W3, P1, P2, P3, COUP, M, W):
     COUP * (-i/P^2) * J^mu (Feynman gauge, massless), J = dA/dW1, D = P1^2 - M^2 + i
     M W.
 
-    Returns: vector (4, *batch), upper index.
+    Returns: vector, a tuple of 4 component arrays (upper index).
     """
     t0 = P1[1] - P2[1]
     t1 = -P3[0]
@@ -79,5 +79,5 @@ def VVV1P0_1(W2, W3, P1, P2, P3, COUP, M, W):
     J2 = -W3[0]*(W2[0]*t19 + W2[2]*t12) - W3[1]*(W2[1]*t20 + W2[2]*t21) - W3[2]*(t18 + t22) - W3[3]*(W2[2]*t15 + W2[3]*t20)
     J3 = -W3[0]*(W2[0]*t23 + W2[3]*t12) - W3[1]*(W2[1]*t24 + W2[3]*t21) - W3[2]*(W2[2]*t24 + W2[3]*t13) - W3[3]*(t16 + t17 + t22)
     denom = -1j*COUP/(P1[0]**2 - P1[1]**2 - P1[2]**2 - P1[3]**2)
-    return jnp.stack(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
+    return tuple(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
 

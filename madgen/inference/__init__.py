@@ -18,7 +18,7 @@ _EXPORTS = {
     "InferenceError": "errors",
     "FisherInformation": "fisher", "fisher_information": "fisher", "total_fisher_information": "fisher",
     "momentum_gradient": "gradients", "momentum_hessian": "gradients", "parameter_gradient": "gradients",
-    "parameter_hessian": "gradients", "parameter_value_and_gradient": "gradients",
+    "parameter_hessian": "gradients", "parameter_value_and_gradient": "gradients", "matrix_element_values": "gradients",
     "unit_cube_gradient": "gradients", "unit_cube_hessian": "gradients",
     "GoldSample": "goldfile", "mine": "mining", "read_gold": "goldfile", "write_gold": "goldfile",
 }

@@ -24,16 +24,18 @@ import numpy as np
 
 from madgen.inference.errors import InferenceError
 
-DEFAULT_CHUNK_SIZE = 4096
-"""Events per chunk of a gradient: peak memory of g g > t t~ value + gradient is ~0.3 GB above
-inputs and outputs at this size (benchmarks/gradient_memory.py, docs/mining.md)."""
+DEFAULT_CHUNK_SIZE = 1024
+"""Events per chunk of a value or gradient. On CPU the fastest of 1024 / 4096 / 16384 for g g > t t~
+(cache-sized chunks), and the smallest peak (benchmarks/gradient_memory.py, docs/mining.md); on a
+GPU larger chunks amortise kernel launches: pass ``chunk_size``."""
 
 MODES = ("auto", "forward", "reverse")
 
-FORWARD_MAX_INPUTS = 4
+FORWARD_MAX_INPUTS = 2
 """``mode="auto"`` uses forward mode for at most this many inputs per event (parameters, momentum
 components, unit-cube variables) and reverse mode above: the measured crossover on g g > t t~
-(docs/mining.md, "Memory and modes")."""
+(docs/mining.md, "Memory and modes": forward 2x faster at k = 1, equal at
+k = 2, reverse 1.4x faster at k = 4 and 2x at k = 8)."""
 
 
 def chunk_size_of(chunk_size, default: int = DEFAULT_CHUNK_SIZE) -> int:

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.inference.chunking import chunked_map
 from madgen.inference.errors import InferenceError
 from madgen.inference.gradients import parameter_names, theta_of, with_theta
 
@@ -81,6 +82,13 @@ class DifferentiableCrossSection:
         self.samples = list(samples)
         self.chunk = int(prepared.batch_size)
         self._functions = [self._compile(integrand) for integrand in prepared.integrands]
+        self._traceable = [self._contributions(integrand) for integrand in prepared.integrands]
+
+    def _contributions(self, integrand):
+        """(theta, x, J, channel) -> per-point w J, not jitted (for ``__call__``)."""
+        names, base = self.names, self.base
+        return lambda theta, x, jacobian, channel: (
+            integrand(x, channel, with_theta(base, names, theta)).weight * jacobian)
 
     def _compile(self, integrand):
         """(theta, x, J, channel) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted."""
@@ -161,14 +169,17 @@ class DifferentiableCrossSection:
         return float(np.log(sigma_a / sigma_b)), float(np.sqrt(variance))
 
     def __call__(self, theta):
-        """sigma(theta) as a traceable JAX function of theta (k,) on the whole fixed sample: use it
-        with jax.grad / jax.hessian when the sample fits in memory."""
+        """sigma(theta) as a traceable JAX function of theta (k,) on the whole fixed sample, evaluated
+        ``chunk`` points at a time with checkpointed chunks (``madgen.inference.chunking``): jax.grad
+        and jax.hessian of it keep one chunk's intermediates alive, not the sample's."""
         total = 0.0
         for channel, sample in zip(self.prepared.channels, self.samples):
             if len(sample.jacobian):
-                values_only, _ = self._functions[channel.group]
-                total = total + jnp.mean(values_only(theta, jnp.asarray(sample.x), jnp.asarray(sample.jacobian),
-                                                     jnp.int32(channel.local)))
+                contributions = self._traceable[channel.group]
+                local = jnp.int32(channel.local)
+                values = chunked_map(lambda batch, c=contributions: c(theta, batch[0], batch[1], local),
+                                     (jnp.asarray(sample.x), jnp.asarray(sample.jacobian)), self.chunk)
+                total = total + jnp.mean(values)
         return total
 
 

@@ -7,8 +7,8 @@
   phase-space variables x in [0, 1)^ndim (``TrainedChannel.weights``-like functions).
 
 Every function evaluates the batch in chunks of ``chunk_size`` events inside one compiled function
-(``madgen.inference.chunking``), so peak memory is set by the chunk size, not by N (default 4096 events
-for values and gradients, 4096 / d for Hessians in d variables). ``mode``: "forward" (one jvp per
+(``madgen.inference.chunking``), so peak memory is set by the chunk size, not by N (default 1024 events
+for values and gradients, 1024 / d, at least 64, for Hessians in d variables). ``mode``: "forward" (one jvp per
 variable), "reverse" (one vjp of the chunk; events are independent) or "auto": forward for at most
 ``FORWARD_MAX_INPUTS`` variables per event (a few parameters, as gold mining needs), reverse above
 (many parameters, momenta). Hessians are forward over the gradient of that mode. Compiled functions

@@ -36,7 +36,9 @@ from madgen.inference.cross_section import as_theta, differentiable_cross_sectio
 from madgen.inference.errors import InferenceError
 from madgen.inference.fisher import fisher_information
 from madgen.inference.goldfile import GoldSample, write_gold
-from madgen.inference.gradients import parameter_names, parameter_value_and_gradient, theta_of, with_theta
+from madgen.inference.chunking import DEFAULT_CHUNK_SIZE, chunk_size_of, chunked_map, mode_of
+from madgen.inference.gradients import (matrix_element_values, parameter_derivative, parameter_names,
+                                        parameter_value_and_gradient, theta_of, with_theta)
 
 def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     """The names among ``names`` on which some external mass of some subprocess depends."""
@@ -46,19 +48,6 @@ def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
         jacobian = jax.jacfwd(lambda t, sub=sub: sub.masses(with_theta(base, names, t)))(theta)
         moving |= np.any(np.asarray(jacobian) != 0, axis=0)
     return [n for n, m in zip(names, moving) if m]
-
-
-def _chunked(function, arrays, chunk: int):
-    """function(*chunk of each array) -> tuple of per-event arrays, on fixed-size (padded) chunks."""
-    n = len(arrays[0])
-    outputs = []
-    for start in range(0, n, chunk):
-        blocks = [a[start:start + chunk] for a in arrays]
-        filled = len(blocks[0])
-        if filled < chunk:
-            blocks = [np.concatenate([b, np.repeat(b[:1], chunk - filled, axis=0)]) for b in blocks]
-        outputs.append([np.asarray(v)[:filled] for v in function(*blocks)])
-    return [np.concatenate(parts) for parts in zip(*outputs)]
 
 
 @dataclass(frozen=True)
@@ -94,12 +83,15 @@ def collect_events(prepared, n_events: int) -> MinedEvents:
 
 
 def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
-               log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, chunk: int = 4096):
+               log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, chunk: int = DEFAULT_CHUNK_SIZE,
+               mode: str = "auto"):
     """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of the events.
 
     Each event's |M|^2 is its kernel group's (one compiled function per group) with, for hadron
     beams, the event's alpha_s(muR) as ``aS``: the PDFs and the scales depend on the momenta only,
-    so at fixed momenta they cancel in r and drop out of t."""
+    so at fixed momenta they cancel in r and drop out of t. Values and scores are computed ``chunk``
+    events at a time inside one compiled function (bounded memory); ``mode``: of the score
+    (``madgen.inference.gradients``)."""
     n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
@@ -109,23 +101,17 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
         if len(rows) == 0:
             continue
         kernel = integrand.kernel
-        size = min(chunk, len(rows))
 
         # the kernel's leg order: a mirror event's initial legs exchanged back (|M|^2 is Lorentz invariant)
         momenta = events.momenta[rows]
         momenta = np.where(events.mirrored[rows][:, None, None], momenta[:, [1, 0, *range(2, momenta.shape[1])]],
                            momenta)
-
-        def value_and_gradient(at):
-            def function(momenta, alpha_s):
-                parameters = {**at, "aS": alpha_s} if per_event_alpha else at
-                return parameter_value_and_gradient(kernel, momenta, names, parameters)
-            return _chunked(function, [momenta, events.alpha_s[rows]], size)
-
-        value, gradient = value_and_gradient(base)
+        at = {**base, "aS": events.alpha_s[rows]} if per_event_alpha else dict(base)
+        value, gradient = parameter_value_and_gradient(kernel, momenta, names, at, mode=mode, chunk_size=chunk)
         log_me2[rows], score[rows] = value, gradient - grad_log_sigma
         for i, theta in enumerate(thetas):
-            other, _ = value_and_gradient({**base, **dict(zip(names, map(float, theta)))})
+            other = matrix_element_values(kernel, momenta, {**at, **dict(zip(names, map(float, theta)))},
+                                          chunk_size=chunk)
             log_r[rows, i] = (value - log_sigma_ref) - (other - log_sigmas[i])
     return log_me2, log_r, score
 
@@ -145,33 +131,40 @@ def _process(process_or_package):
     return load_package(path), path.resolve()
 
 
+def _latent_functions(integrand, names, base: Mapping, mode: str, chunk: int):
+    """jit(theta, z, partons, mirrored) -> (log p (N,), d log p / d theta (N, k)), and -> log p (N,),
+    both ``chunk`` events at a time."""
+    from madgen.inference.latent import log_density
+
+    def density(theta, z, partons, mirrored):
+        return log_density(integrand, z, partons, mirrored, with_theta(base, names, theta))
+
+    with_gradient = parameter_derivative(density, len(names), mode, 1)
+    return (jax.jit(lambda theta, *a: chunked_map(lambda b: with_gradient(theta, *b), a, chunk)),
+            jax.jit(lambda theta, *a: chunked_map(lambda b: density(theta, *b), a, chunk)))
+
+
 def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
-                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray, chunk: int = 4096):
+                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray,
+                chunk: int = DEFAULT_CHUNK_SIZE, mode: str = "auto"):
     """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
     latent variables (``madgen.inference.latent``), for parameters that move external masses."""
-    from madgen.inference.latent import latent_variables, log_density
+    from madgen.inference.latent import latent_variables
 
     z = latent_variables(events.momenta, events.x1, events.x2)
     n = len(z)
     log_r, score = np.zeros((n, len(thetas))), np.zeros((n, len(names)))
+    mode, chunk = mode_of(mode, len(names)), chunk_size_of(chunk)
     for g, integrand in enumerate(prepared.integrands):
         rows = np.nonzero(events.group == g)[0]
         if len(rows) == 0:
             continue
-
-        def density(theta, z, partons, mirrored, integrand=integrand):
-            value = log_density(integrand, z, partons, mirrored, with_theta(base, names, theta))
-            return value, value
-
-        value_and_gradient = jax.jit(lambda theta, *a: jax.jacfwd(density, has_aux=True)(theta, *a)[::-1])
-        value_only = jax.jit(lambda theta, *a: density(theta, *a)[0])
-        arrays = [z[rows], pdg_ids[rows, :2], events.mirrored[rows]]
-        size = min(chunk, len(rows))
-        reference = jnp.asarray(theta_of(base, names))
-        value, gradient = _chunked(lambda *a: value_and_gradient(reference, *a), arrays, size)
+        value_and_gradient, value_only = _latent_functions(integrand, names, base, mode, chunk)
+        arrays = [jnp.asarray(a) for a in (z[rows], pdg_ids[rows, :2], events.mirrored[rows])]
+        value, gradient = map(np.asarray, value_and_gradient(jnp.asarray(theta_of(base, names)), *arrays))
         score[rows] = gradient - grad_log_sigma
         for i, theta in enumerate(thetas):
-            (other,) = _chunked(lambda *a: (value_only(jnp.asarray(theta), *a),), arrays, size)
+            other = np.asarray(value_only(jnp.asarray(theta), *arrays))
             with np.errstate(invalid="ignore"):
                 log_r[rows, i] = np.where(np.isneginf(other), np.inf, (value - log_sigma_ref) - (other - log_sigmas[i]))
     return z, log_r, score

@@ -184,12 +184,13 @@ def test_peak_memory_does_not_grow_with_the_batch():
     """Reverse-mode (backward pass) gradient of e+ e- > mu+ mu- in chunks of 1024 events, 2e4 and 2e5
     events in fresh processes. Bound: peak(2e5) - peak(2e4) <= 3 x (inputs + outputs)(2e5) + 64 MB
     -- the momenta, their padded copy, values and gradients, plus slack for allocator noise; nothing
-    proportional to the batch times the amplitude's intermediates. (Unchunked, chunk_size = N, the
-    2e5-event gradient needs ~0.5 GB more than the 2e4-event one: docs/mining.md.)"""
+    proportional to the batch times the amplitude's intermediates. Measured: chunked 437 -> 520 MB
+    (growth 83 MB, bound 157 MB); unchunked (chunk_size = N) 549 -> 2081 MB (growth 1532 MB)."""
     small = peak_memory(GOLDEN / "epem_mupmum", 20_000, 1024, NAMES)
     large = peak_memory(GOLDEN / "epem_mupmum", 200_000, 1024, NAMES)
     io = large[2]
     growth = large[0] - small[0]
+    print(f"peak 2e4: {small[0]:.0f} MB, 2e5: {large[0]:.0f} MB, inputs + outputs (2e5) {io:.0f} MB")
     assert growth <= 3 * io + 64, (f"peak grew by {growth:.0f} MB from 2e4 to 2e5 events; inputs + outputs "
                                    f"{io:.0f} MB; peaks {small[0]:.0f}, {large[0]:.0f} MB")
 
@@ -200,4 +201,5 @@ def test_million_point_gradient_of_gg_ttx_under_four_gigabytes():
     4096 stays under 4 GB peak RSS (unchunked it needed > 28 GB)."""
     peak, _, io = peak_memory(GOLDEN / "gg_ttx", 1_000_000, 4096, ("aS", "ymt", "MT", "WT", "MZ"), sqrt_s=600.0,
                               mass=173.0, timeout=1800)
+    print(f"1e6 g g > t t~ reverse gradient: peak {peak:.0f} MB, inputs + outputs {io:.0f} MB")
     assert peak < 4096, f"peak {peak:.0f} MB (inputs + outputs {io:.0f} MB)"

@@ -3,8 +3,8 @@
 MadGraph evaluates every helicity combination on the first events of a run and keeps those whose
 |M_h|^2 is not zero ("good helicities"). madgen does the same once, at generation time, so the
 filtered list is part of the generated package: the package is rendered with every combination,
-imported from a private temporary directory, and its per-helicity weights are evaluated (eagerly,
-without compiling the whole kernel) at a few random on-shell phase-space points and at two
+imported from a private temporary directory, and its per-helicity weights are evaluated (compiled
+without optimisation, or eagerly for a large kernel) at a few random on-shell phase-space points and at two
 parameter points: the defaults, and every external parameter moved at random (zeros included), so
 that a combination that vanishes only at the default parameter values (an EFT coefficient at 0, a
 mass set to 0 on the param card) is kept. A combination is dropped when its weight is below
@@ -58,8 +58,6 @@ def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, Heli
     """Render-evaluate-decide: ``files`` is a complete package (file name -> text) with every helicity
     combination, ``modules`` its subprocess modules in the package's order; returns, per module, the
     combinations to keep."""
-    import jax
-
     from madgen.contract import load_package
 
     with tempfile.TemporaryDirectory(prefix="madgen-helicity-filter-") as tmp:
@@ -70,8 +68,7 @@ def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, Heli
         try:
             package = load_package(package_dir)
             subprocesses = package.subprocesses  # in the order of ``modules`` (the package's __init__)
-            with jax.disable_jit():
-                return {module: _filter_subprocess(module, sub) for module, sub in zip(modules, subprocesses)}
+            return {module: _filter_subprocess(module, sub) for module, sub in zip(modules, subprocesses)}
         finally:
             for name in [n for n in sys.modules if n.startswith("madgen_generated_helicity_filter_package")]:
                 del sys.modules[name]
@@ -79,12 +76,13 @@ def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, Heli
 
 def _filter_subprocess(module: str, process) -> HelicityFilter:
     n_combinations = len(process.helicities)
+    evaluate = _helicity_weights_function(process)
     rng = np.random.default_rng(SEED)
     defaults = process.default_parameters()
     largest = np.zeros(n_combinations)
     for candidates in ([defaults], [_moved_parameters(defaults, rng, 0.03), _moved_parameters(defaults, rng, 0.0)]):
         for parameters in candidates:  # the first one that gives finite values (moved inputs can leave
-            shares = _helicity_shares(process, parameters, rng)  # the physical region, e.g. MW^2 < 0)
+            shares = _helicity_shares(process, evaluate, parameters, rng)  # the physical region, e.g. MW^2 < 0)
             if isinstance(shares, np.ndarray):
                 break
         if not isinstance(shares, np.ndarray):
@@ -94,13 +92,43 @@ def _filter_subprocess(module: str, process) -> HelicityFilter:
     return HelicityFilter(module, kept, n_combinations)
 
 
-def _helicity_shares(process, parameters, rng) -> np.ndarray | str:
+def _helicity_weights_function(process):
+    """(momenta, parameters) -> per-helicity weights, as fast to get as possible for a few points: a
+    small kernel compiled without XLA's optimisations (about a second), a large one evaluated op by op
+    (compiling it would take longer than evaluating it eagerly)."""
+    import jax
+
+    def weights(momenta, parameters):
+        return process.helicity_weights(momenta, parameters, check=False)
+
+    if process.n_diagrams > EAGER_ABOVE_DIAGRAMS:
+        def eager(momenta, parameters):
+            with jax.disable_jit():
+                return weights(momenta, parameters)
+        return eager
+    compiled = {}
+
+    def unoptimised(momenta, parameters):
+        if not compiled:
+            lowered = jax.jit(weights).lower(momenta, parameters)
+            compiled["kernel"] = lowered.compile(compiler_options=_FAST_COMPILE)
+        return compiled["kernel"](momenta, parameters)
+    return unoptimised
+
+
+EAGER_ABOVE_DIAGRAMS = 32
+"""Subprocesses with more diagrams are evaluated eagerly (g g > t t~ g g: 12 s eagerly, 21 s to compile)."""
+
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _helicity_shares(process, evaluate, parameters, rng) -> np.ndarray | str:
     """Largest |M_h|^2 / sum_h |M_h|^2 over ``N_POINTS`` random points, or why it could not be computed."""
     masses = np.asarray(process.masses(parameters), dtype=np.float64)
     momenta = random_on_shell_points(masses, process.n_initial, N_POINTS, rng, random_frames=True)
     if momenta is None:
         return f"no phase space for the masses {masses.tolist()}"
-    weights = np.abs(np.asarray(process.helicity_weights(momenta, parameters, check=False)))
+    weights = np.abs(np.asarray(evaluate(momenta, parameters)))
     total = weights.sum(axis=-1, keepdims=True)
     if not (np.all(np.isfinite(weights)) and np.all(total > 0)):
         return "|M|^2 is zero or not finite at a test point"

@@ -10,11 +10,11 @@ def load(path):
     return _load(path)
 
 
-def generate(card_path, output=None, force=False, draw=False):
+def generate(card_path, output=None, force=False, draw=False, all_helicities=False):
     """Generate the package of a process card; see ``madgen.api.generate``."""
     from madgen.api import generate as _generate
 
-    return _generate(card_path, output=output, force=force, draw=draw)
+    return _generate(card_path, output=output, force=force, draw=draw, all_helicities=all_helicities)
 
 
 __all__ = ["__version__", "generate", "load"]

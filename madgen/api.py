@@ -35,12 +35,14 @@ def model_search_paths() -> tuple[Path, ...]:
     return tuple(dict.fromkeys(paths))
 
 
-def generate(card_path, output=None, force: bool = False, draw: bool = False) -> GenerationResult:
+def generate(card_path, output=None, force: bool = False, draw: bool = False,
+             all_helicities: bool = False) -> GenerationResult:
     """Compile ``card_path`` (process.yaml) into ``output`` (default ``generated/<name>``).
 
     The package is written as a whole (``madgen.output``); ``force`` replaces an existing package
     (keeping its ``Events``), never a directory madgen did not write. ``draw`` adds SVG drawings of
-    the diagrams under ``diagrams/``.
+    the diagrams under ``diagrams/``. ``all_helicities`` keeps the helicity combinations that vanish
+    identically (by default they are filtered out at generation, as MadGraph's good-helicity check does).
     """
     from madgen.compiler import compile_card, write_package
     from madgen.output import PACKAGE, check_replaceable
@@ -49,7 +51,7 @@ def generate(card_path, output=None, force: bool = False, draw: bool = False) ->
     card = read_process_card(card_path)
     target = Path(output or card.output or Path("generated") / card.package_name)
     check_replaceable(target, PACKAGE, force)  # fail before compiling, not after
-    package = compile_card(card, model_search_paths())
+    package = compile_card(card, model_search_paths(), filter_helicities=not all_helicities)
     extra = {}
     if draw:
         from madgen.diagrams.draw import draw_diagrams

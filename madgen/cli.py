@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", help="output directory (default: generated/<name>)")
     generate.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     generate.add_argument("--draw", action="store_true", help="also draw the diagrams to SVG")
+    generate.add_argument("--all-helicities", action="store_true",
+                          help="keep the helicity combinations that vanish identically (filtered out by default)")
 
     launch = commands.add_parser(
         "launch", help="integrate a process and write unweighted events (LHE, columnar, results.json)")
@@ -186,7 +188,8 @@ def _report_errors(command, args) -> int:
 def _generate(args) -> int:
     from madgen.api import generate
 
-    result = generate(args.card, output=args.output, force=args.force, draw=args.draw)
+    result = generate(args.card, output=args.output, force=args.force, draw=args.draw,
+                      all_helicities=args.all_helicities)
     if result.model:
         print(result.model)
     for process, n_diagrams in zip(result.subprocesses, result.n_diagrams):

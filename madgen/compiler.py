@@ -12,6 +12,7 @@ colour          colour factors of the IR's amplitude terms   ``ColourBasis``
 lorentz         routine requests of the IR                   ``RoutineSpec`` list
 widths          card ``widths`` / ``DECAY pdg auto``         ``WidthPlan`` (decays, madgen.widths)
 codegen         all of the above                             file name -> text
+helicities      the rendered package (evaluated eagerly)     kept helicity combinations; codegen again
 write           file texts                                   ``generated/<name>/`` (atomic)
 ==============  ===========================================  ==============================
 """
@@ -122,8 +123,11 @@ def _diagram_data(model, item: SubprocessDiagrams) -> dict:
     return data
 
 
-def compile_card(card, model_search_paths=()) -> CompiledPackage:
-    """Run every stage on a ``ProcessCard`` and return the package's files as text."""
+def compile_card(card, model_search_paths=(), filter_helicities: bool = True) -> CompiledPackage:
+    """Run every stage on a ``ProcessCard`` and return the package's files as text.
+
+    ``filter_helicities``: drop the helicity combinations that vanish identically (MadGraph's "good
+    helicities", decided at generation time by ``madgen.codegen.helicity_filter``); False keeps all."""
     from madgen.codegen.emit import SubprocessCode
     from madgen.colour.basis import colour_basis
     from madgen.ir.build import averaging_factor, build_wavefunction_graph, colour_index_dims
@@ -152,8 +156,35 @@ def compile_card(card, model_search_paths=()) -> CompiledPackage:
     widths = timer.run("widths", _plan_widths, model, card, codes)
     routine_requests.update({request.name: request for request in widths.routines})
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests, widths)
+    if filter_helicities:
+        filtered = timer.run("helicities", _filter_helicities, dict(files), codes)
+        if filtered != codes:
+            codes = filtered
+            files = timer.run("codegen", _render_package, card, model, codes, routine_requests, widths)
     return CompiledPackage(card.package_name, tuple(files), tuple(c.process for c in codes),
                            tuple(c.n_diagrams for c in codes), tuple(timer.timings.items()), describe_model(model))
+
+
+def _filter_helicities(files: dict[str, str], codes: list) -> list:
+    """The subprocess codes with only the helicity combinations that do not vanish (unchanged where
+    nothing vanishes or the filter could not run)."""
+    import dataclasses
+
+    from madgen.codegen.helicity_filter import good_helicities
+
+    outcome = good_helicities(files, [code.module for code in codes])
+    filtered = []
+    for code in codes:
+        result = outcome[code.module]
+        if result.skipped:
+            log.info("%s: every helicity combination kept (%s)", code.process, result.skipped)
+        if result.skipped or len(result.kept) == result.n_combinations:
+            filtered.append(code)
+            continue
+        rows = tuple(code.graph.helicities[h] for h in result.kept)
+        filtered.append(dataclasses.replace(code, graph=dataclasses.replace(code.graph, helicities=rows),
+                                            helicities_before_filter=result.n_combinations))
+    return filtered
 
 
 def apply_card_parameters(model, card):
@@ -294,7 +325,8 @@ def _metadata(card, model, codes, files) -> dict:
         "process": list(card.processes),
         "subprocesses": [{"module": c.module, "process": c.process, "pdg_ids": list(c.pdg_ids),
                           "n_diagrams": c.n_diagrams, "n_amplitude_terms": len(c.graph.amplitudes),
-                          "n_colour_basis": len(c.colour.matrix), "n_helicities": len(c.graph.helicities)}
+                          "n_colour_basis": len(c.colour.matrix), "n_helicities": len(c.graph.helicities),
+                          "n_helicity_combinations": c.helicities_before_filter or len(c.graph.helicities)}
                          for c in codes],
         "parameters": dict(card.parameters),
         "files": list(files),

@@ -73,7 +73,7 @@ def test_one_input_error_class(gg_ttx):
 
 def test_public_api_of_madgen_is_pinned():
     assert sorted(madgen.__all__) == ["__version__", "generate", "load"]
-    assert list(inspect.signature(madgen.generate).parameters) == ["card_path", "output", "force", "draw"]
+    assert list(inspect.signature(madgen.generate).parameters) == ["card_path", "output", "force", "draw", "all_helicities"]
     assert list(inspect.signature(madgen.load).parameters) == ["path"]
     assert list(inspect.signature(madgen.api.launch).parameters) == [
         "card_or_package", "run_card", "output", "force", "log", "progress", "workers", "scheduler"]

@@ -50,6 +50,9 @@ class SubprocessCode:
     # Dimension of every colour label of the amplitude terms (``colour_index_dims``);
     # None: inferred from the colour strings.
     colour_index_dims: dict | None = None
+    # Number of helicity combinations before the generation-time filter (``codegen.helicity_filter``)
+    # removed those that vanish; None: not filtered (graph.helicities holds every combination).
+    helicities_before_filter: int | None = None
 
 
 def template_environment():
@@ -82,6 +85,11 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     leg_helicities = _leg_helicities(graph)
     helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
                       for leg in range(len(code.pdg_ids))]
+    if code.helicities_before_filter is None:
+        helicity_comment = "every combination"
+    else:
+        helicity_comment = (f"the {len(graph.helicities)} of {code.helicities_before_filter} combinations that do not "
+                            "vanish; the others are zero at every phase-space point and parameter value")
     return render_template(
         "matrix_element.py.j2",
         header=header,
@@ -95,6 +103,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         mass_parameters=repr(tuple(code.mass_parameters)),
         helicities=_python_list([list(row) for row in graph.helicities]),
         helicity_index=_python_list(helicity_index),
+        helicity_comment=helicity_comment,
         averaging_factor=code.averaging_factor,
         jamp_coefficients=_python_list(_jamp_coefficients(code)),
         squared_orders=graph.squared_orders,
@@ -117,7 +126,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
                                          | {call.routine for amp in graph.amplitudes for call in amp.calls})),
         momentum_lines=_momentum_lines(graph, code.n_initial, len(code.pdg_ids)),
-        wavefunction_lines=[_external_line(wf) for wf in graph.externals]
+        wavefunction_lines=[_external_line(wf, leg_helicities[wf.leg - 1]) for wf in graph.externals]
         + [_current_line(wf) for wf in graph.currents],
         amplitude_lines=[_amplitude_line(amp) for amp in graph.amplitudes],
         amplitude_names=", ".join(amp.name for amp in graph.amplitudes),
@@ -157,9 +166,10 @@ def _parameter(name: str) -> str:
     return "0.0" if name == ZERO else f'c["{name}"]'
 
 
-def _external_line(wf: ExternalWavefunction) -> str:
+def _external_line(wf: ExternalWavefunction, states: list[int]) -> str:
+    """An external leg's wavefunction in the helicity ``states`` that the kept combinations use."""
     call = _ROLE_CALLS[wf.role].format(i=wf.leg - 1, m=_parameter(wf.mass), flag=wf.flag)
-    return f"{wf.name} = _external([{call} for h in {tuple(wf.helicities)!r}], HELICITY_INDEX[{wf.leg - 1}])"
+    return f"{wf.name} = _external([{call} for h in {tuple(states)!r}], HELICITY_INDEX[{wf.leg - 1}])"
 
 
 def _current_line(wf: OffshellWavefunction) -> str:

@@ -26,32 +26,20 @@ N_DIAGRAMS = 2
 DIAGRAMS_FILE = 'P1_epem_mupmum_diagrams.json'
 MASS_PARAMETERS = ('ZERO', 'ZERO', 'ZERO', 'ZERO')  # UFO names of the external masses; values: Process.masses()
 
-# Helicity combinations (one row each, legs in process order).
+# Helicity combinations (one row each, legs in process order): the 4 of 16 combinations that do not vanish; the others are zero at every phase-space point and parameter value.
 HELICITIES = np.array([
-    [-1, -1, -1, -1],
-    [-1, -1, -1, 1],
-    [-1, -1, 1, -1],
-    [-1, -1, 1, 1],
-    [-1, 1, -1, -1],
     [-1, 1, -1, 1],
     [-1, 1, 1, -1],
-    [-1, 1, 1, 1],
-    [1, -1, -1, -1],
     [1, -1, -1, 1],
     [1, -1, 1, -1],
-    [1, -1, 1, 1],
-    [1, 1, -1, -1],
-    [1, 1, -1, 1],
-    [1, 1, 1, -1],
-    [1, 1, 1, 1],
 ], dtype=np.int64)
 
 # For each leg, the index of its helicity in each combination (into that leg's own list).
 HELICITY_INDEX = np.array([
-    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
-    [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1],
-    [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1],
-    [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+    [0, 0, 1, 1],
+    [1, 1, 0, 0],
+    [0, 1, 0, 1],
+    [1, 0, 1, 0],
 ], dtype=np.int64)
 
 # Initial-state helicities x colours, times final-state identical-particle factorials.

@@ -26,7 +26,7 @@ N_DIAGRAMS = 3
 DIAGRAMS_FILE = 'P1_gg_ttx_diagrams.json'
 MASS_PARAMETERS = ('ZERO', 'ZERO', 'MT', 'MT')  # UFO names of the external masses; values: Process.masses()
 
-# Helicity combinations (one row each, legs in process order).
+# Helicity combinations (one row each, legs in process order): every combination.
 HELICITIES = np.array([
     [-1, -1, -1, -1],
     [-1, -1, -1, 1],

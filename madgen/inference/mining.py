@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +39,7 @@ from madgen.inference.goldfile import GoldSample, write_gold
 from madgen.inference.chunking import DEFAULT_CHUNK_SIZE, chunk_size_of, chunked_map, mode_of
 from madgen.inference.gradients import (matrix_element_values, parameter_derivative, parameter_names,
                                         parameter_value_and_gradient, theta_of, with_theta)
+from madgen.runtime.tasks import LocalTasks
 
 def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     """The names among ``names`` on which some external mass of some subprocess depends."""
@@ -82,38 +83,83 @@ def collect_events(prepared, n_events: int) -> MinedEvents:
     return MinedEvents(*(np.concatenate(column) for column in zip(*parts)))
 
 
+GOLD_TASK_EVENTS = 65536
+"""Events per gold task: each group's events are cut into pieces of this size (the last one padded
+with copies of its first event), so every piece runs through the same compiled function wherever
+it runs, and the gold is the same bytes with or without Dask workers, whatever their number."""
+
+
 def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, chunk: int = DEFAULT_CHUNK_SIZE,
-               mode: str = "auto"):
+               mode: str = "auto", tasks=None):
     """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of the events.
 
     Each event's |M|^2 is its kernel group's (one compiled function per group) with, for hadron
     beams, the event's alpha_s(muR) as ``aS``: the PDFs and the scales depend on the momenta only,
     so at fixed momenta they cancel in r and drop out of t. Values and scores are computed ``chunk``
     events at a time inside one compiled function (bounded memory); ``mode``: of the score
-    (``madgen.inference.gradients``)."""
+    (``madgen.inference.gradients``). ``tasks``: None (here) or the run's ``DaskTasks``: the pieces of
+    ``GOLD_TASK_EVENTS`` events are then computed on the workers."""
     n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
     per_event_alpha = prepared.collider.has_pdf
-    for g, integrand in enumerate(prepared.integrands):
+    settings = GoldSettings(tuple(names), tuple(sorted((k, float(v)) for k, v in base.items() if k != "aS" or
+                                                       not per_event_alpha)),
+                            np.asarray(thetas, dtype=np.float64), float(log_sigma_ref),
+                            np.asarray(log_sigmas, dtype=np.float64), int(chunk), mode)
+    pieces, arguments = [], []
+    for g in range(len(prepared.integrands)):
         rows = np.nonzero(events.group == g)[0]
-        if len(rows) == 0:
-            continue
-        kernel = integrand.kernel
-
         # the kernel's leg order: a mirror event's initial legs exchanged back (|M|^2 is Lorentz invariant)
         momenta = events.momenta[rows]
         momenta = np.where(events.mirrored[rows][:, None, None], momenta[:, [1, 0, *range(2, momenta.shape[1])]],
                            momenta)
-        at = {**base, "aS": events.alpha_s[rows]} if per_event_alpha else dict(base)
-        value, gradient = parameter_value_and_gradient(kernel, momenta, names, at, mode=mode, chunk_size=chunk)
-        log_me2[rows], score[rows] = value, gradient - grad_log_sigma
-        for i, theta in enumerate(thetas):
-            other = matrix_element_values(kernel, momenta, {**at, **dict(zip(names, map(float, theta)))},
-                                          chunk_size=chunk)
-            log_r[rows, i] = (value - log_sigma_ref) - (other - log_sigmas[i])
+        alpha_s = events.alpha_s[rows] if per_event_alpha else None
+        for start in range(0, len(rows), GOLD_TASK_EVENTS):
+            piece = slice(start, start + GOLD_TASK_EVENTS)
+            pieces.append(rows[piece])
+            arguments.append((g, _padded(momenta[piece]), None if alpha_s is None else _padded(alpha_s[piece]),
+                              settings))
+    results = (tasks or LocalTasks(prepared.samplers)).map(gold_task, arguments)
+    for rows, (value, gradient, ratios) in zip(pieces, results):
+        k = len(rows)
+        log_me2[rows], score[rows], log_r[rows] = value[:k], gradient[:k] - grad_log_sigma, ratios[:k]
     return log_me2, log_r, score
+
+
+class GoldSettings(NamedTuple):
+    """What a gold task needs besides its events (plain data, a pytree: it travels to Dask workers)."""
+
+    names: tuple[str, ...]
+    base: tuple[tuple[str, float], ...]  # theta_ref and the other parameters (aS per event for hadron beams)
+    thetas: np.ndarray  # (m, k) alternative hypotheses
+    log_sigma_ref: float
+    log_sigmas: np.ndarray  # (m,)
+    chunk: int
+    mode: str
+
+
+def gold_task(samplers, group: int, momenta: np.ndarray, alpha_s, settings: GoldSettings):
+    """(log|M|^2 (n,), d log|M|^2 / d theta (n, k), log r without the sigma gradient (n, m)) of one piece of
+    events of kernel group ``group`` (a task: ``samplers`` are the run's, here or on a worker)."""
+    kernel = samplers[int(group)].integrand.kernel
+    names, chunk = tuple(settings.names), int(settings.chunk)
+    at = {name: float(value) for name, value in settings.base} | ({"aS": alpha_s} if alpha_s is not None else {})
+    value, gradient = parameter_value_and_gradient(kernel, momenta, names, at, mode=str(settings.mode),
+                                                   chunk_size=chunk)
+    ratios = np.zeros((len(momenta), len(settings.thetas)))
+    for i, theta in enumerate(np.asarray(settings.thetas)):
+        other = matrix_element_values(kernel, momenta, {**at, **dict(zip(names, map(float, theta)))}, chunk_size=chunk)
+        ratios[:, i] = (value - float(settings.log_sigma_ref)) - (other - float(settings.log_sigmas[i]))
+    return value, gradient, ratios
+
+
+def _padded(array: np.ndarray) -> np.ndarray:
+    """``array`` with copies of its first row appended up to ``GOLD_TASK_EVENTS`` rows (one shape, one
+    compilation, for every piece)."""
+    missing = GOLD_TASK_EVENTS - len(array)
+    return np.concatenate([array, np.repeat(array[:1], missing, axis=0)]) if missing else array
 
 
 def _process(process_or_package):
@@ -178,8 +224,9 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     ``parameters``: external UFO parameter names (ones that move an external mass only for 2 -> 2);
     ``theta_ref``: None (package defaults), a mapping or a sequence; ``thetas``: mappings or
     sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional);
-    ``workers`` / ``scheduler``: integrate and sample on Dask (``madgen.runtime.tasks``; needs the
-    package directory as the first argument), the gold is computed here.
+    ``workers`` / ``scheduler``: integrate, sample and compute the joint gold on Dask
+    (``madgen.runtime.tasks``; needs the package directory as the first argument); the latent-variable
+    gold (parameters that move external masses) is computed here.
     """
     from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
@@ -222,10 +269,13 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
 
         events = collect_events(prepared, run.n_events)
+        sigmas = (np.log(at_ref.cross_section_pb),
+                  np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
+                  at_ref.gradient / at_ref.cross_section_pb)
+        tasks = prepared.tasks  # the run's DaskTasks, or None: here
+        log_me2, log_r, score = joint_gold(prepared, events, names, base, alternatives, *sigmas, chunk=xsec.chunk,
+                                           tasks=tasks)
     pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess], dtype=np.int64)
-    sigmas = (np.log(at_ref.cross_section_pb), np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
-              at_ref.gradient / at_ref.cross_section_pb)
-    log_me2, log_r, score = joint_gold(prepared, events, names, base, alternatives, *sigmas, chunk=xsec.chunk)
     latent = None
     if moving:
         latent, log_r, score = latent_gold(prepared, events, names, base, alternatives, *sigmas,

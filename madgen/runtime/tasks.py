@@ -61,10 +61,11 @@ def as_key(data):
 
 
 def to_host(tree):
-    """Every array of a pytree as a numpy array (task arguments and results travel as these)."""
+    """Every array of a pytree as a numpy array (task arguments and results travel as these); strings
+    (parameter names) stay strings."""
     import jax
 
-    return jax.tree_util.tree_map(np.asarray, tree)
+    return jax.tree_util.tree_map(lambda leaf: leaf if isinstance(leaf, str) else np.asarray(leaf), tree)
 
 
 class LocalTasks:

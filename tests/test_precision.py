@@ -208,3 +208,14 @@ def test_launch_in_single_precision(golden, tmp_path):
                                                log=lambda *_: None, progress=False)
     double, single = results["double"].cross_section_pb, results["single"].cross_section_pb
     assert abs(single / double - 1) < 1e-5, (single, double)
+
+
+def test_a_group_changes_precision_with_its_subprocesses(generate_package):
+    group = generate_package("sm", "e+ e- > j j", "epem_jj")  # the package of tests/test_generated_api.py
+    single = group.with_precision("single")
+    assert group.precision == "double" and single.precision == "single"
+    assert group.with_precision("single") is single and single.with_precision("double") is group
+    assert all(sub.precision == "single" for sub in single.subprocesses)
+    assert single.subprocesses[0] is group.subprocesses[0].with_precision("single")
+    p = points(single.subprocesses[0], 3, sqrt_s=91.188)
+    assert single.subprocesses[0].matrix_element(p).dtype == np.float32

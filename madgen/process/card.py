@@ -23,13 +23,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from madgen.contract import PRECISIONS  # complex128/float64 or complex64/float32 kernels
 from madgen.errors import CardError
 
 KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters", "widths",
               "precision")
 
-PRECISIONS = ("double", "single")
-"""Values of ``precision``: complex128/float64 or complex64/float32 kernels (docs/precision.md)."""
 
 AUTO = "auto"
 """``widths: auto``: every width the generated process uses in a propagator (MadGraph's ``DECAY pdg auto``)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from madgen.contract import PRECISIONS  # of the |M|^2 evaluation; absent: the package's own
 from madgen.errors import RunCardError
 
 # Generation-level cuts with MadGraph's LO run_card defaults (madgraph/various/banner.py, RunCardLO).
@@ -51,7 +52,6 @@ _UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherw
 
 CHANNELS = ("multichannel", "rambo")
 COLUMNAR_FORMATS = ("npz", "hdf5", "lheh5")
-PRECISIONS = ("double", "single")  # of the |M|^2 evaluation (docs/precision.md); absent: the package's
 EVENT_NORMS = ("average", "sum", "unity")  # MadGraph's event_norm: each weight sigma, sigma / N, 1
 DEFAULT_SCALE = 91.188  # MadGraph's run_card `scale` (GeV), also its dsqrt_q2fact1/2
 DEFAULT_BWCUTOFF = 15.0  # MadGraph's run_card `bwcutoff`

@@ -9,7 +9,9 @@ pins these names and signatures, and checks that every generated ``Process`` sat
 Conventions: momenta are arrays (..., n_legs, 4) of (E, px, py, pz) in GeV, legs in process order,
 initial legs first; ``parameters`` maps external UFO parameter names to values (defaults for those
 not given; traced JAX values allowed, so ``jax.grad`` works w.r.t. them); everything returned is
-batch-first and pure JAX.
+batch-first and pure JAX. ``precision`` is the kernel's working precision, "double"
+(float64/complex128) or "single" (float32/complex64): kernel results come back in it, while masses,
+parameters and the checks stay double (docs/precision.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ KERNEL_OUTPUTS = ("me2", "diagram_weights", "helicity_weights", "flow_weights")
 flow weights (..., n_helicities, n_flows). With a squared-order selection (``NP^2==1``) |M|^2 and the
 helicity weights are the selected interference terms and can be negative (choose helicities in
 proportion to |weight|); flow weights are never negative (docs/squared_orders.md)."""
+
+PRECISIONS = ("double", "single")
+"""Values of :attr:`GeneratedProcess.precision` and of :meth:`GeneratedProcess.with_precision`."""
 
 CHANNEL_KEYS = ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")
 """Keys of each propagator in :attr:`GeneratedProcess.channels` (``"diagrams"[i]["propagators"]``)."""
@@ -48,6 +53,10 @@ class GeneratedProcess(Protocol):
     n_legs: int
     n_initial: int
     n_diagrams: int
+    precision: str  # one of PRECISIONS: what the kernel computes and returns in
+
+    def with_precision(self, precision: str) -> GeneratedProcess:
+        """The same process with its kernel in ``precision`` (the same object for the same precision)."""
 
     def default_parameters(self) -> dict[str, float]:
         """External parameters (UFO names) with the package's default values."""

@@ -4,6 +4,11 @@ A ``Process`` wraps one generated matrix-element module; a ``ProcessGroup`` hold
 the subprocesses of a multiparticle process. Both are plain Python objects around
 pure JAX functions, so ``jax.jit``, ``jax.vmap`` and ``jax.grad`` apply to
 ``matrix_element`` with respect to the momenta and to the parameter dict.
+
+Precision: a process evaluates its kernel in double (float64/complex128) or single
+(float32/complex64) precision, the package's default (process card ``precision``) or another
+one through ``process.with_precision("single")``; parameters are computed in double either way
+and cast at the kernel's entry (docs/precision.md).
 """
 
 import functools
@@ -28,6 +33,13 @@ MOMENTUM_TOLERANCE = 1e-7
 MASS_SHELL_TOLERANCE = 1e-6
 """check=True: |p^2 - m^2| <= this x E^2 for every leg."""
 
+ROUNDING_SLACK = 16
+"""check=True on momenta of a type coarser than float64 (float32): the tolerances above are at least
+this many units of that type's rounding (float32 momenta of exact points are otherwise refused)."""
+
+PRECISIONS = {"double": (jnp.float64, jnp.complex128), "single": (jnp.float32, jnp.complex64)}
+"""The kernel's working precisions: name -> (real dtype, complex dtype)."""
+
 
 def _is_traced(value):
     return isinstance(value, jax.core.Tracer)
@@ -36,15 +48,37 @@ def _is_traced(value):
 def _require_double_precision():
     if not jax.config.jax_enable_x64:
         raise RuntimeError(
-            "madgen matrix elements are computed in double precision: call "
-            "jax.config.update('jax_enable_x64', True) before using them "
+            "madgen computes parameters (and, unless precision is 'single', matrix elements) in double "
+            "precision: call jax.config.update('jax_enable_x64', True) before using them "
             "(madgen.load() does this for you)")
 
 
-class Process:
-    """One generated subprocess: |M|^2 and its metadata."""
+def _check_precision(precision, process):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision for '{process}' must be one of {sorted(PRECISIONS)}, got {precision!r}")
 
-    def __init__(self, module, parameters_module, package_dir):
+
+def _in_precision(internal, precision):
+    """The parameter dict (computed in double) cast to the kernel's working precision; unchanged in double."""
+    if precision == "double":
+        return internal
+    real, complex_ = PRECISIONS[precision]
+    return {name: jnp.asarray(value).astype(complex_ if jnp.iscomplexobj(value) else real)
+            for name, value in internal.items()}
+
+
+class Process:
+    """One generated subprocess: |M|^2 and its metadata.
+
+    ``precision``: "double" (float64/complex128) or "single" (float32/complex64), the precision every
+    kernel method (matrix_element, evaluate, diagram_weights, helicity_weights, helicity_flow_weights,
+    select_helicity_and_colour) computes in and returns; ``with_precision`` gives the other one.
+    """
+
+    def __init__(self, module, parameters_module, package_dir, precision="double"):
+        _check_precision(precision, module.PROCESS)
+        self.precision = precision
+        self._views = {precision: self}
         self._module = module
         self._parameters = parameters_module
         self._dir = Path(package_dir)
@@ -57,7 +91,21 @@ class Process:
         self._evaluate = jax.jit(self._matrix_element_unchecked)
 
     def __repr__(self):
-        return f"<madgen process '{self.process}' ({self.n_diagrams} diagrams)>"
+        single = ", single precision" if self.precision == "single" else ""
+        return f"<madgen process '{self.process}' ({self.n_diagrams} diagrams{single})>"
+
+    def with_precision(self, precision):
+        """This process with its kernel in ``precision`` ("double" or "single"): a view sharing the
+        generated code, the same object for the same precision (compiled code is reused); this one
+        for its own precision. In single precision momenta are cast to float32, the parameters
+        (computed in double) to float32/complex64, and results are float32; masses(), widths() and
+        check_momenta stay in double. Gradients work in either."""
+        _check_precision(precision, self.process)
+        if precision not in self._views:
+            view = Process(self._module, self._parameters, self._dir, precision)
+            view._views = self._views
+            self._views[precision] = view
+        return self._views[precision]
 
     def default_parameters(self):
         """External parameters of the (restricted) model, keyed by UFO name, as in the param card."""
@@ -97,7 +145,8 @@ class Process:
         """|M|^2 summed over final and averaged over initial helicities and colours.
 
         ``momenta``: array of shape (..., n_legs, 4), components (E, px, py, pz) in GeV,
-        legs in the order of the process string (initial first). Returns shape (...).
+        legs in the order of the process string (initial first). Returns shape (...), float64
+        (float32 for a process in single precision, see ``with_precision``).
         ``check``: outside jit/grad, refuse momenta that are not finite real numbers, have a
         negative energy, do not conserve momentum or are off their mass shell (``check_momenta``);
         inside jit/grad (traced momenta) nothing is checked. In every mode a NaN or infinity in an
@@ -166,10 +215,14 @@ class Process:
         """Raise ``InputShapeError`` naming the first bad event (flat index) and what is wrong:
         a non-finite component, a negative energy, momentum not conserved beyond
         MOMENTUM_TOLERANCE (relative to the incoming energy), a leg off its mass shell beyond
-        MASS_SHELL_TOLERANCE (relative to E^2)."""
+        MASS_SHELL_TOLERANCE (relative to E^2); for float32 momenta both at least ROUNDING_SLACK
+        units of float32 rounding."""
+        dtype = getattr(momenta, "dtype", None)
+        dtype = np.asarray(momenta).dtype if dtype is None else np.dtype(dtype)
+        rounding = ROUNDING_SLACK * float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
         p = np.asarray(momenta, dtype=np.float64).reshape(-1, self.n_legs, 4)
         masses = np.asarray(self.masses(parameters), dtype=np.float64)
-        problems = _momentum_problems(p, masses, self.n_initial)
+        problems = _momentum_problems(p, masses, self.n_initial, rounding)
         for event, message in problems:
             raise InputShapeError(f"momenta for '{self.process}', event {event}: {message} (pass check=False "
                                   "to evaluate such points anyway)")
@@ -177,10 +230,11 @@ class Process:
     def _per_event(self, function, momenta, parameters):
         """function(p (n_legs, 4, batch), internal) -> array(s) (..., batch), as (batch..., ...).
 
-        Events with a NaN or infinite momentum component give NaN (never a plausible number)."""
+        Events with a NaN or infinite momentum component give NaN (never a plausible number).
+        The momenta and the parameters (computed in double) enter in the process's precision."""
         batch_shape = momenta.shape[:-2]
-        flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(jnp.float64)
-        internal = self._parameters.compute_parameters(parameters)
+        flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(PRECISIONS[self.precision][0])
+        internal = _in_precision(self._parameters.compute_parameters(parameters), self.precision)
         values = function(jnp.transpose(flat, (1, 2, 0)), internal)
         poison = 0.0 * jnp.sum(flat, axis=(1, 2))  # NaN where a component is NaN or infinite, else 0
 
@@ -298,8 +352,11 @@ def _check_parameter(name, value, kind, process):
         raise InputShapeError(f"{where} is a {kind} and must be >= 0, got {value!r}")
 
 
-def _momentum_problems(p, masses, n_initial):
-    """(event, message) for the first bad event (a list of at most one item)."""
+def _momentum_problems(p, masses, n_initial, rounding=0.0):
+    """(event, message) for the first bad event (a list of at most one item); ``rounding``: the least
+    relative tolerance (the rounding of momenta given in a coarser type than float64)."""
+    momentum_tolerance = max(MOMENTUM_TOLERANCE, rounding)
+    mass_shell_tolerance = max(MASS_SHELL_TOLERANCE, rounding)
     finite = np.isfinite(p)
     if not finite.all():
         event, leg, component = np.argwhere(~finite)[0]
@@ -312,15 +369,15 @@ def _momentum_problems(p, masses, n_initial):
     outgoing = p[:, n_initial:].sum(axis=1)
     scale = np.maximum(incoming[:, 0], 1e-300)
     imbalance = np.max(np.abs(incoming - outgoing), axis=1) / scale
-    bad = imbalance > MOMENTUM_TOLERANCE
+    bad = imbalance > momentum_tolerance
     if bad.any():
         event = int(np.argmax(bad))
         return [(event, f"momentum is not conserved (incoming {incoming[event].tolist()}, outgoing "
                         f"{outgoing[event].tolist()} GeV; relative imbalance {imbalance[event]:.2g} > "
-                        f"{MOMENTUM_TOLERANCE:g})")]
+                        f"{momentum_tolerance:g})")]
     squared = p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, axis=-1)
     off = np.abs(squared - masses ** 2) / np.maximum(p[..., 0] ** 2, 1e-300)
-    bad = off > MASS_SHELL_TOLERANCE
+    bad = off > mass_shell_tolerance
     if bad.any():
         event, leg = np.argwhere(bad)[0]
         return [(int(event), f"leg {leg + 1} is off its mass shell: p^2 = {squared[event, leg]:.10g} GeV^2, "
@@ -369,6 +426,18 @@ class ProcessGroup:
         self.subprocesses = tuple(subprocesses)
         self._parameters = parameters_module
         self.pdg_ids = tuple(p.pdg_ids for p in self.subprocesses)
+        self.precision = self.subprocesses[0].precision
+        self._views = {self.precision: self}
+
+    def with_precision(self, precision):
+        """The group with every subprocess in ``precision`` (``Process.with_precision``); cached."""
+        _check_precision(precision, self.process)
+        if precision not in self._views:
+            view = ProcessGroup(self.name, self.process, [p.with_precision(precision) for p in self.subprocesses],
+                                self._parameters)
+            view._views = self._views
+            self._views[precision] = view
+        return self._views[precision]
 
     def __repr__(self):
         return f"<madgen process group '{self.process}' ({len(self.subprocesses)} subprocesses)>"

@@ -10,7 +10,7 @@ import pytest
 
 import madgen
 import madgen.api
-from madgen.contract import CHANNEL_KEYS, KERNEL_OUTPUTS, GeneratedProcess
+from madgen.contract import CHANNEL_KEYS, KERNEL_OUTPUTS, PRECISIONS, GeneratedProcess
 from madgen.errors import InputShapeError
 from physics import collision_points
 
@@ -23,7 +23,7 @@ def gg_ttx(generate_package):
 def test_a_generated_process_satisfies_the_contract(gg_ttx):
     assert isinstance(gg_ttx, GeneratedProcess)
     for name in ("default_parameters", "complete_parameters", "internal_parameters", "masses", "alpha_couplings",
-                 "matrix_element", "evaluate", "select_helicity_and_colour"):
+                 "matrix_element", "evaluate", "select_helicity_and_colour", "with_precision"):
         contract = inspect.signature(getattr(GeneratedProcess, name))
         generated = inspect.signature(getattr(type(gg_ttx), name))
         assert list(generated.parameters) == list(contract.parameters), name
@@ -87,4 +87,21 @@ def test_public_api_of_a_generated_package_is_pinned(gg_ttx):
     assert public == [
         "alpha_couplings", "channels", "check_momenta", "colour_flows", "complete_parameters", "default_parameters",
         "diagram_weights", "diagrams", "evaluate", "helicities", "helicity_flow_weights", "helicity_weights",
-        "internal_parameters", "masses", "matrix_element", "metadata", "select_helicity_and_colour", "widths"]
+        "internal_parameters", "masses", "matrix_element", "metadata", "select_helicity_and_colour", "widths",
+        "with_precision"]
+    assert gg_ttx.precision == "double"  # an instance attribute, as process, pdg_ids, n_legs
+
+
+def test_precision_views_are_cached_and_return_their_precision(gg_ttx):
+    assert gg_ttx.with_precision("double") is gg_ttx
+    single = gg_ttx.with_precision("single")
+    assert isinstance(single, GeneratedProcess) and single.precision == "single"
+    assert single.with_precision("single") is single and single.with_precision("double") is gg_ttx
+    assert single.subprocesses == (single,)
+    assert {gg_ttx.with_precision(name).precision for name in PRECISIONS} == set(PRECISIONS)
+    p = points(gg_ttx, 3)
+    data = single.evaluate(p, diagrams=True, helicities=True, flows=True)
+    assert {key: value.dtype for key, value in data.items()} == {key: np.float32 for key in KERNEL_OUTPUTS}
+    assert gg_ttx.evaluate(p)["me2"].dtype == np.float64
+    with pytest.raises(ValueError, match="precision.*'half'"):
+        gg_ttx.with_precision("half")

@@ -9,7 +9,9 @@ param_card.dat whose values become the defaults), ``parameters`` (optional
 ``{UFO external parameter name: value}`` overrides), ``widths`` (optional: widths madgen computes
 at tree level from the model's decays as functions of the parameters; ``auto`` for every width
 the process uses in a propagator, a list of particle names ``[t, z, w+]``, or a mapping
-``{t: auto, z: auto}``; see docs/widths.md).
+``{t: auto, z: auto}``; see docs/widths.md), ``precision`` (optional: ``double``, the default, or
+``single``: the precision the package's kernel computes |M|^2 in unless told otherwise, as
+MadGraph's CUDACPP FPTYPE; see docs/precision.md).
 
 Paths in a card (``model`` when written as a path, ``output``, ``param_card``) are relative to
 the card's directory; the default output ``generated/<name>`` is relative to the working directory.
@@ -21,9 +23,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from madgen.contract import PRECISIONS  # complex128/float64 or complex64/float32 kernels
 from madgen.errors import CardError
 
-KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters", "widths")
+KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters", "widths",
+              "precision")
+
 
 AUTO = "auto"
 """``widths: auto``: every width the generated process uses in a propagator (MadGraph's ``DECAY pdg auto``)."""
@@ -40,6 +45,7 @@ class ProcessCard:
     param_card: str | None = None
     parameters: tuple[tuple[str, float], ...] = ()
     widths: tuple[str, ...] = ()  # particle names whose widths are computed, or (AUTO,) for all used
+    precision: str = "double"  # the package's default kernel precision (PRECISIONS)
 
     @property
     def package_name(self) -> str:
@@ -117,7 +123,17 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     if output is not None and source != "<string>":
         output = str((Path(source).parent / Path(output).expanduser()).resolve())
     return ProcessCard(source, model, tuple(processes), multiparticles, name, output, param_card, parameters,
-                       read_widths(data.get("widths"), source))
+                       read_widths(data.get("widths"), source), read_precision(data.get("precision"), source))
+
+
+def read_precision(value, source) -> str:
+    """The card's ``precision``: ``double`` (also when absent) or ``single``."""
+    if value is None:
+        return "double"
+    if value not in PRECISIONS:
+        raise CardError(f"{source}, key 'precision': expected 'double' or 'single' (complex128 or complex64 "
+                        f"matrix elements, docs/precision.md), got {value!r}")
+    return value
 
 
 def _is_path(model: str) -> bool:

@@ -154,7 +154,7 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
     groups = merge_mirrors(process, groups) if collider.has_pdf else tuple((g, (False,) * len(g)) for g in groups)
     integrands = []
     for group, mirrored in groups:
-        kernel = subprocesses[group[0]]
+        kernel = kernel_in_precision(subprocesses[group[0]], run)
         alpha_s = float(kernel.alpha_couplings()[1])
         integrands.append(GroupIntegrand(
             kernel=kernel, members=group, mirrored=mirrored,
@@ -163,6 +163,20 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
             energy_bounds=energy_bounds[group[0]], windows=decay_windows(kernel, run.bwcutoff),
             fixed_alpha_s=alpha_s))
     return tuple(integrands)
+
+
+def kernel_in_precision(kernel, run):
+    """The kernel evaluating |M|^2 in the run card's ``precision`` (the package's own when the card
+    gives none); phase space, weights and VEGAS sums stay in double (docs/precision.md)."""
+    from madgen.errors import MadgenError
+
+    wanted = getattr(run, "precision", None)
+    if wanted is None or wanted == getattr(kernel, "precision", "double"):
+        return kernel
+    if not hasattr(kernel, "with_precision"):
+        raise MadgenError(f"run card key 'precision: {wanted}': the package of '{kernel.process}' was generated "
+                          "before madgen offered a choice of precision; regenerate it (madgen generate --force)")
+    return kernel.with_precision(wanted)
 
 
 def integration_channels(integrands) -> tuple[IntegrationChannel, ...]:

@@ -3,7 +3,7 @@
 Beams (``sqrt_s`` or ``beam_energies``; ``beams: [p, p]`` and ``pdf`` for hadron collisions),
 number of unweighted events, seed, scales (MadGraph's fixed and dynamical choices),
 generation-level ``cuts`` (MadGraph run_card names, defaults and meaning), ``bwcutoff``,
-integration settings and output formats.  Every key is documented in ``docs/run_card.md``.
+integration settings, the precision of |M|^2 and output formats.  Every key is documented in ``docs/run_card.md``.
 Errors are :class:`RunCardError` naming the file and key and saying what to write instead.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from madgen.contract import PRECISIONS  # of the |M|^2 evaluation; absent: the package's own
 from madgen.errors import RunCardError
 
 # Generation-level cuts with MadGraph's LO run_card defaults (madgraph/various/banner.py, RunCardLO).
@@ -59,7 +60,8 @@ LPP = {1: "p", -1: "p~", 0: None}  # MadGraph's lpp1/lpp2: proton, antiproton, n
 KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "pdf", "n_events", "seed", "scale", "dsqrt_q2fact1",
               "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
               "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
-              "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar")
+              "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
+              "precision")
 ALIASES = {"nevents": "n_events", "iseed": "seed", "fixed_scale": "scale", "lhaid": "pdf"}  # MadGraph spellings
 _HINTS = {
     "ebeam1": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
@@ -113,6 +115,7 @@ class RunCard:
     event_norm: str = "average"
     lhe: bool = True
     columnar: str | None = "npz"
+    precision: str | None = None  # |M|^2 in "double" or "single"; None: the package's own precision
 
     @property
     def sqrt_s(self) -> float:
@@ -217,6 +220,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         event_norm=_choice(data, "event_norm", "average", EVENT_NORMS, where),
         lhe=_boolean(data, "lhe", True, where),
         columnar=_read_columnar(data, where),
+        precision=_choice(data, "precision", None, PRECISIONS, where),
     )
     return card
 

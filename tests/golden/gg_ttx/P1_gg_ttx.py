@@ -11,6 +11,10 @@ tuple of its components, each of shape (helicity combinations, batch), and a mom
 a tuple of its four components, each (1, batch): the helicity sum is an array axis,
 and keeping components apart lets XLA fuse them without concatenations (cheaper
 values and, above all, cheaper reverse-mode gradients).
+
+The working precision is that of p: float64 momenta give complex128 amplitudes, float32 momenta
+(with c cast to float32/complex64, as Process does for precision "single") complex64 throughout;
+the numpy constants below are cast to it where they are used (see _cast).
 """
 
 import jax.numpy as jnp
@@ -147,6 +151,14 @@ def _neg(q):
     return tuple(-x for x in q)
 
 
+def _cast(constant, like):
+    """A numpy constant in the precision of the array ``like`` (complex if the constant is): numpy
+    arrays are not weakly typed in JAX, so an uncast complex128 constant would lift a complex64
+    kernel to double."""
+    real = jnp.finfo(like.dtype).dtype
+    return jnp.asarray(constant, jnp.result_type(real, jnp.complex64) if np.iscomplexobj(constant) else real)
+
+
 def amplitudes(p, c):
     """Colour-stripped amplitude terms, shape (n_terms, helicity combinations, batch).
 
@@ -184,15 +196,15 @@ def _jamps(p, c):
 
 
 def _split_jamps(amps):
-    return jnp.einsum("kt,at,thb->akhb", JAMP_COEFFICIENTS, TERMS_OF_CLASS, amps)
+    return jnp.einsum("kt,at,thb->akhb", _cast(JAMP_COEFFICIENTS, amps), _cast(TERMS_OF_CLASS, amps), amps)
 
 
 def _contract(jamp):
     """The squared-order contraction: per helicity combination, sum over the allowed order pairs
     (a, b) of Re(JAMP_a^H COLOUR_MATRIX JAMP_b), before averaging; shape (helicity combinations, batch).
     An interference-only selection (NP^2==1) can be negative."""
-    paired = jnp.einsum("ab,blhn->alhn", ALLOWED_ORDER_PAIRS, jamp)
-    return jnp.real(jnp.einsum("akhn,kl,alhn->hn", jnp.conj(jamp), COLOUR_MATRIX, paired))
+    paired = jnp.einsum("ab,blhn->alhn", _cast(ALLOWED_ORDER_PAIRS, jamp), jamp)
+    return jnp.real(jnp.einsum("akhn,kl,alhn->hn", jnp.conj(jamp), _cast(COLOUR_MATRIX, jamp), paired))
 
 
 def helicity_weights(p, c):
@@ -219,8 +231,8 @@ def _helicity_weights(jamp):
 
 
 def _flow_weights(jamp):
-    flow = jnp.einsum("kf,akhb->ahfb", FLOW_COEFFICIENTS, jamp)
-    paired = jnp.einsum("ab,bhfn->ahfn", ALLOWED_ORDER_PAIRS, flow)
+    flow = jnp.einsum("kf,akhb->ahfb", _cast(FLOW_COEFFICIENTS, jamp), jamp)
+    paired = jnp.einsum("ab,bhfn->ahfn", _cast(ALLOWED_ORDER_PAIRS, flow), flow)
     share = jnp.abs(jnp.sum(jnp.real(jnp.conj(flow) * paired), axis=0))
     return jnp.where(LEADING_FLOWS[:, None], share, 0.0)
 
@@ -231,8 +243,9 @@ def diagram_weights(p, c):
 
 
 def _diagram_weights(amps):
-    per_term = jnp.einsum("thb,h->tb", jnp.real(amps) ** 2 + jnp.imag(amps) ** 2, jnp.ones(amps.shape[1]))
-    return jnp.einsum("dt,tb->db", TERMS_OF_DIAGRAM, per_term)
+    squared = jnp.real(amps) ** 2 + jnp.imag(amps) ** 2
+    per_term = jnp.einsum("thb,h->tb", squared, jnp.ones(amps.shape[1], squared.dtype))
+    return jnp.einsum("dt,tb->db", _cast(TERMS_OF_DIAGRAM, per_term), per_term)
 
 
 def point_data(p, c, diagrams=False, helicities=False, flows=False):

@@ -75,6 +75,7 @@ def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, Heli
 
 
 def _filter_subprocess(module: str, process) -> HelicityFilter:
+    process = process.with_precision("double")  # a single-precision package is filtered in double
     n_combinations = len(process.helicities)
     evaluate = _helicity_weights_function(process)
     rng = np.random.default_rng(SEED)

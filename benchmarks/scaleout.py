@@ -6,8 +6,8 @@
 Prints (does not assert), per number of workers: the first run (the workers load and compile the
 package) and the median of --repeats further runs on the same local cluster (compiled code reused),
 and the speed-up against one worker. The workers are processes of one machine: the speed-up is
-bounded by its cores (on a 2-core machine 4 workers cannot beat 2); the gold itself (|M|^2
-gradients of the accepted events) is computed by the client and does not scale.
+bounded by its cores (on a 2-core machine 4 workers cannot beat 2). The gold (|M|^2, gradients and
+ratios of the accepted events) is computed on the workers too, in tasks of 65536 events.
 """
 
 from __future__ import annotations

@@ -172,10 +172,12 @@ def _filter_helicities(files: dict[str, str], codes: list) -> list:
 
     from madgen.codegen.helicity_filter import good_helicities
 
-    outcome = good_helicities(files, [code.module for code in codes])
+    groups = kernel_groups(codes) if len(codes) > 1 else ((0,),)
+    first_of = {member: group[0] for group in groups for member in group}  # same code, same helicities
+    outcome = good_helicities(files, [code.module for code in codes], sorted(set(first_of.values())))
     filtered = []
-    for code in codes:
-        result = outcome[code.module]
+    for index, code in enumerate(codes):
+        result = outcome[codes[first_of[index]].module]
         if result.skipped:
             log.info("%s: every helicity combination kept (%s)", code.process, result.skipped)
         if result.skipped or len(result.kept) == result.n_combinations:

@@ -54,10 +54,11 @@ class HelicityFilter:
     skipped: str | None = None  # a reason, when the filter could not run and every combination is kept
 
 
-def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, HelicityFilter]:
+def good_helicities(files: dict[str, str], modules: list[str], evaluate: list[int] | None = None
+                    ) -> dict[str, HelicityFilter]:
     """Render-evaluate-decide: ``files`` is a complete package (file name -> text) with every helicity
-    combination, ``modules`` its subprocess modules in the package's order; returns, per module, the
-    combinations to keep."""
+    combination, ``modules`` its subprocess modules in the package's order; returns, for the modules
+    at the indices ``evaluate`` (default all), the combinations to keep."""
     from madgen.contract import load_package
 
     with tempfile.TemporaryDirectory(prefix="madgen-helicity-filter-") as tmp:
@@ -68,7 +69,8 @@ def good_helicities(files: dict[str, str], modules: list[str]) -> dict[str, Heli
         try:
             package = load_package(package_dir)
             subprocesses = package.subprocesses  # in the order of ``modules`` (the package's __init__)
-            return {module: _filter_subprocess(module, sub) for module, sub in zip(modules, subprocesses)}
+            indices = range(len(modules)) if evaluate is None else evaluate
+            return {modules[i]: _filter_subprocess(modules[i], subprocesses[i]) for i in indices}
         finally:
             for name in [n for n in sys.modules if n.startswith("madgen_generated_helicity_filter_package")]:
                 del sys.modules[name]

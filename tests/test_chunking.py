@@ -134,7 +134,9 @@ def test_chunked_momentum_gradient_equals_unchunked(proc, momenta):
 def test_chunked_parameter_hessian_and_forward_momentum_gradient(proc, momenta):
     few = momenta[:200]
     whole = parameter_hessian(proc, few, NAMES, mode="forward", chunk_size=len(few))
-    assert column_difference(parameter_hessian(proc, few, NAMES, mode="forward", chunk_size=64), whole) <= 4e-15
+    # second derivatives of log|M|^2 (differences of nearly equal products of first derivatives): the
+    # rounding of the differently fused chunk body is amplified; measured 6.9e-14 of a column's largest
+    assert column_difference(parameter_hessian(proc, few, NAMES, mode="forward", chunk_size=64), whole) <= 2e-13
     reverse = parameter_hessian(proc, few, NAMES, mode="reverse", chunk_size=64)
     assert column_difference(reverse, whole) <= 1e-10
     # forward-mode momentum gradient (16 tangents): its compilation alone takes ~1.5 min on a loaded CPU

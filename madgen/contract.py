@@ -17,7 +17,6 @@ parameters and the checks stay double (docs/precision.md).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -100,43 +99,11 @@ class GeneratedProcess(Protocol):
         """Colour flows (n_flows, n_legs, 2) as LHE colour tags."""
 
 
-XLA_CACHE_ENV = "MADGEN_XLA_CACHE"
-"""Environment variable: the directory of madgen's persistent XLA compilation cache, or ``off``."""
-
-XLA_CACHE_MAX_BYTES = 2 * 1024 ** 3
-"""The cache's size limit: least recently used entries go first (this also makes JAX lock the cache
-directory while writing, so that concurrent processes, e.g. Dask workers, share it safely)."""
-
-
-def enable_compilation_cache() -> Path | None:
-    """Turn on JAX's persistent compilation cache in ``$MADGEN_XLA_CACHE`` (default
-    ``~/.cache/madgen/xla``), unless it is ``off`` or a cache directory is already configured: a
-    kernel compiled once (minutes for g g > t t~ g g g) is loaded from disk by the next run, by every
-    Dask worker of a machine and by every process that loads the same package. Returns the directory
-    in use, None when there is none."""
-    import jax
-
-    configured = jax.config.jax_compilation_cache_dir
-    setting = os.environ.get(XLA_CACHE_ENV, "").strip()
-    if configured or setting.lower() in ("off", "0", "no", "false"):
-        return Path(configured) if configured else None
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    directory = Path(setting).expanduser() if setting else cache_home / "madgen" / "xla"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # no writable cache directory: compile every time, as without the cache
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_MAX_BYTES)
-    return directory
-
-
 def load_package(path) -> Any:
     """Import a generated package from its directory and return its process object (the layer-neutral
     loader behind ``madgen.load``: the runtime, inference and Dask workers load packages with it).
 
-    Enables JAX double precision (``jax_enable_x64``), which the generated code needs, and madgen's
-    persistent compilation cache (``enable_compilation_cache``). A package is
+    Enables JAX double precision (``jax_enable_x64``), which the generated code needs. A package is
     imported once per process and again only when its ``__init__.py`` changed (regenerated).
     """
     import jax
@@ -144,7 +111,6 @@ def load_package(path) -> Any:
     from madgen.errors import MadgenError
 
     jax.config.update("jax_enable_x64", True)
-    enable_compilation_cache()
     path = Path(path).resolve()
     init = path / "__init__.py"
     if not init.is_file():

@@ -175,8 +175,7 @@ def peak_memory(package, n, chunk, names, mode="reverse", sqrt_s=91.188, mass=0.
     script = PEAK_SCRIPT.format(tests=str(ROOT / "tests"), package=str(package), n=n, sqrt_s=sqrt_s, mass=mass,
                                 names=tuple(names), mode=mode, chunk=chunk)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
-           "MADGEN_XLA_CACHE": "off"}  # compile in every process alike: a cache hit would skip compile memory
+           "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

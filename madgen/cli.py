@@ -87,12 +87,12 @@ def enable_compilation_cache(environ=os.environ) -> None:
     """Keep XLA's compiled matrix elements between runs (JAX's persistent compilation cache, under
     ``$MADGEN_CACHE/jax``, default ``~/.cache/madgen/jax``) unless the user configured JAX's own:
     a second ``madgen launch`` of a process starts in seconds instead of recompiling."""
+    from madgen.contract import CACHE_MIN_COMPILE_SECONDS, compilation_cache_directory
+
     if "JAX_COMPILATION_CACHE_DIR" in environ:
         return
-    root = environ.get("MADGEN_CACHE") or os.path.join(
-        environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "madgen")
-    environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(root, "jax")
-    environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+    environ["JAX_COMPILATION_CACHE_DIR"] = compilation_cache_directory(environ)
+    environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", CACHE_MIN_COMPILE_SECONDS)
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,7 @@ parameters and the checks stay double (docs/precision.md).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -99,11 +100,43 @@ class GeneratedProcess(Protocol):
         """Colour flows (n_flows, n_legs, 2) as LHE colour tags."""
 
 
+def compilation_cache_directory(environ=os.environ) -> str | None:
+    """Where madgen keeps XLA's compiled kernels between runs (JAX's persistent compilation cache):
+    ``$JAX_COMPILATION_CACHE_DIR`` when set (empty: no cache), else ``$MADGEN_CACHE/jax``, default
+    ``~/.cache/madgen/jax``. The CLI exports it before JAX starts; ``load_package`` applies it to
+    JAX's configuration for Python users unless a cache directory is configured already."""
+    if "JAX_COMPILATION_CACHE_DIR" in environ:
+        return environ["JAX_COMPILATION_CACHE_DIR"] or None
+    root = environ.get("MADGEN_CACHE") or os.path.join(
+        environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "madgen")
+    return os.path.join(root, "jax")
+
+
+CACHE_MIN_COMPILE_SECONDS = "0.2"
+"""Compilations shorter than this are not worth a file in the cache."""
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache in ``compilation_cache_directory()`` unless JAX has a
+    cache directory already (the user's own, or the CLI's): a kernel compiled once is loaded from disk
+    by the next run and by every process that loads the same package. Returns the directory in use."""
+    import jax
+
+    configured = jax.config.jax_compilation_cache_dir
+    if configured or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return configured or None
+    directory = compilation_cache_directory()
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(CACHE_MIN_COMPILE_SECONDS))
+    return directory
+
+
 def load_package(path) -> Any:
     """Import a generated package from its directory and return its process object (the layer-neutral
     loader behind ``madgen.load``: the runtime, inference and Dask workers load packages with it).
 
-    Enables JAX double precision (``jax_enable_x64``), which the generated code needs. A package is
+    Enables JAX double precision (``jax_enable_x64``), which the generated code needs, and madgen's
+    persistent compilation cache (``enable_compilation_cache``). A package is
     imported once per process and again only when its ``__init__.py`` changed (regenerated).
     """
     import jax
@@ -111,6 +144,7 @@ def load_package(path) -> Any:
     from madgen.errors import MadgenError
 
     jax.config.update("jax_enable_x64", True)
+    enable_compilation_cache()
     path = Path(path).resolve()
     init = path / "__init__.py"
     if not init.is_file():

@@ -172,7 +172,7 @@ def _filter_helicities(files: dict[str, str], codes: list) -> list:
 
     from madgen.codegen.helicity_filter import good_helicities
 
-    groups = kernel_groups(codes) if len(codes) > 1 else ((0,),)
+    groups = kernel_groups(codes)
     first_of = {member: group[0] for group in groups for member in group}  # same code, same helicities
     outcome = good_helicities(files, [code.module for code in codes], sorted(set(first_of.values())))
     filtered = []

@@ -9,6 +9,12 @@ the subprocesses of a multiparticle process. Both are plain Python objects aroun
 pure JAX functions, so ``jax.jit``, ``jax.vmap`` and ``jax.grad`` apply to
 ``matrix_element`` with respect to the momenta and to the parameter dict.
 
+Chunks: on CPU a process differentiates its kernel over a batch in chunks of ``kernel_chunk_size``
+events (``jax.lax.map`` with ``jax.checkpoint``, sized to the number of helicity combinations so that
+a chunk's working set stays in cache; values are computed in one piece): reverse-mode gradients 2-3
+times cheaper, and memory for a gradient bounded by one chunk's intermediates. ``MADGEN_KERNEL_CHUNK``
+(events per chunk, or "off") overrides the choice; on a GPU the batch is evaluated in one piece.
+
 Precision: a process evaluates its kernel in double (float64/complex128) or single
 (float32/complex64) precision, the package's default (process card ``precision``) or another
 one through ``process.with_precision("single")``; parameters are computed in double either way
@@ -17,6 +23,7 @@ and cast at the kernel's entry (docs/precision.md).
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -71,6 +78,78 @@ def _in_precision(internal, precision):
             for name, value in internal.items()}
 
 
+KERNEL_CHUNK_HELICITY_EVENTS = 1024
+"""Helicity combinations x events per kernel chunk on CPU: the fastest value and gradient measured
+for g g > t t~ (16 combinations, 64 events), g g > t t~ g (32, 32) and g g > t t~ g g (64, 16)."""
+
+KERNEL_CHUNK_BOUNDS = (16, 256)
+
+KERNEL_CHUNK_MIN_HELICITIES = 16
+"""Kernels over fewer helicity combinations run in one piece: for e+ e- > mu+ mu- (4 combinations)
+chunks cost 35-50 % of the value's speed and gained nothing on its gradient (8192 events, one core)."""
+
+
+def _kernel_chunk_size(n_helicities, backend=None, environ=None):
+    """Events per kernel chunk for a kernel over ``n_helicities`` combinations: None (one piece) on
+    a GPU/TPU backend or below KERNEL_CHUNK_MIN_HELICITIES combinations, else
+    KERNEL_CHUNK_HELICITY_EVENTS / n_helicities within KERNEL_CHUNK_BOUNDS;
+    ``MADGEN_KERNEL_CHUNK`` (a positive number of events, or "off") overrides it."""
+    setting = (os.environ if environ is None else environ).get("MADGEN_KERNEL_CHUNK", "").strip()
+    if setting:
+        if setting.lower() in ("off", "none", "0"):
+            return None
+        if not setting.isdigit():
+            raise InputShapeError(f"MADGEN_KERNEL_CHUNK must be a positive number of events or 'off', "
+                                  f"got {setting!r}")
+        return int(setting)
+    if (backend or jax.default_backend()) != "cpu" or n_helicities < KERNEL_CHUNK_MIN_HELICITIES:
+        return None
+    low, high = KERNEL_CHUNK_BOUNDS
+    return max(low, min(high, KERNEL_CHUNK_HELICITY_EVENTS // max(1, int(n_helicities))))
+
+
+def _in_chunks(function, flat, internal, chunk):
+    """function(p (n_legs, 4, n), internal) -> leaves (..., n), evaluated on events ``flat`` (n, n_legs, 4).
+    Values are computed in one piece (the fastest); with ``chunk`` set and n > chunk, derivatives
+    (jax.jvp, jax.grad, Hessians) go through ``_chunked``, so a reverse-mode gradient keeps only the
+    chunk inputs and recomputes and transposes the kernel chunk by chunk in cache."""
+    if chunk is None or flat.shape[0] <= chunk:
+        return _whole(function, flat, internal)
+    return _derivatives_in_chunks(function, chunk, flat, internal)
+
+
+def _whole(function, flat, internal):
+    return function(jnp.transpose(flat, (1, 2, 0)), internal)
+
+
+def _chunked(function, chunk, flat, internal):
+    """``_whole`` with jax.lax.map over chunks of ``chunk`` events, each under jax.checkpoint (the last
+    chunk padded with copies of the first event, sliced away)."""
+    n = flat.shape[0]
+    n_chunks = -(-n // chunk)
+    padding = n_chunks * chunk - n
+    if padding:
+        flat = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (padding,) + flat.shape[1:])])
+    chunks = jnp.reshape(flat, (n_chunks, chunk) + flat.shape[1:])
+    out = jax.lax.map(jax.checkpoint(lambda events: _whole(function, events, internal)), chunks)
+
+    def unchunk(v):
+        v = jnp.moveaxis(v, 0, -2)
+        return jnp.reshape(v, v.shape[:-2] + (n_chunks * chunk,))[..., :n]
+
+    return jax.tree_util.tree_map(unchunk, out)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _derivatives_in_chunks(function, chunk, flat, internal):
+    return _whole(function, flat, internal)
+
+
+@_derivatives_in_chunks.defjvp
+def _derivatives_in_chunks_jvp(function, chunk, primals, tangents):
+    return jax.jvp(functools.partial(_chunked, function, chunk), primals, tangents)
+
+
 class Process:
     """One generated subprocess: |M|^2 and its metadata.
 
@@ -92,6 +171,7 @@ class Process:
         self.n_initial = module.N_INITIAL
         self.n_diagrams = module.N_DIAGRAMS
         self.subprocesses = (self,)
+        self.kernel_chunk_size = _kernel_chunk_size(len(module.HELICITIES))
         self._evaluate = jax.jit(self._matrix_element_unchecked)
 
     def __repr__(self):
@@ -239,7 +319,7 @@ class Process:
         batch_shape = momenta.shape[:-2]
         flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(PRECISIONS[self.precision][0])
         internal = _in_precision(self._parameters.compute_parameters(parameters), self.precision)
-        values = function(jnp.transpose(flat, (1, 2, 0)), internal)
+        values = _in_chunks(function, flat, internal, self.kernel_chunk_size)
         poison = 0.0 * jnp.sum(flat, axis=(1, 2))  # NaN where a component is NaN or infinite, else 0
 
         def reshape(v):

@@ -1,0 +1,117 @@
+"""Derivatives of a generated kernel in chunks (process_api.py: ``_in_chunks``): on CPU a process with
+at least 16 helicity combinations differentiates its kernel with jax.lax.map over cache-sized chunks
+under jax.checkpoint, and computes values in one piece. The numbers must not depend on it: values are
+the same code path (bitwise), derivatives agree with the unchunked kernel to rounding, in forward and
+reverse mode and at second order, for a batch that is not a multiple of the chunk (padding).
+"The same code path" is to 1e-14 relative, not bitwise: XLA fuses the kernel inside jax.custom_jvp
+differently (differences of one or two ulps were seen)."""
+
+import shutil
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import madgen
+from madgen.errors import InputShapeError
+
+from test_chunking import GOLDEN, column_difference, two_to_two
+
+MT = 173.0
+N_EVENTS = 150  # 2 chunks of 64 and a padded one
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory):
+    """g g > t t~ (16 helicity combinations: chunks of 64) loaded twice: chunked and in one piece."""
+    root = tmp_path_factory.mktemp("chunks")
+    loaded = {}
+    for name in ("chunked", "whole"):
+        shutil.copytree(GOLDEN / "gg_ttx", root / name)
+        loaded[name] = madgen.load(root / name)
+    loaded["whole"].kernel_chunk_size = None
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def momenta():
+    return jnp.asarray(two_to_two(N_EVENTS, 700.0, mass=MT, seed=5))
+
+
+def test_chunk_size_follows_the_helicity_count(processes):
+    assert processes["chunked"].kernel_chunk_size == 64
+    rule = sys.modules[type(processes["chunked"]).__module__]._kernel_chunk_size
+    assert rule(16, backend="cpu", environ={}) == 64
+    assert rule(32, backend="cpu", environ={}) == 32
+    assert rule(64, backend="cpu", environ={}) == 16
+    assert rule(256, backend="cpu", environ={}) == 16
+    assert rule(4, backend="cpu", environ={}) is None  # small kernels run in one piece
+    assert rule(64, backend="gpu", environ={}) is None
+    assert rule(4, backend="cpu", environ={"MADGEN_KERNEL_CHUNK": "128"}) == 128
+    assert rule(64, backend="cpu", environ={"MADGEN_KERNEL_CHUNK": "off"}) is None
+    with pytest.raises(InputShapeError, match="MADGEN_KERNEL_CHUNK"):
+        rule(64, backend="cpu", environ={"MADGEN_KERNEL_CHUNK": "many"})
+
+
+def test_values_are_computed_in_one_piece(processes, momenta):
+    chunked = np.asarray(processes["chunked"].matrix_element(momenta))
+    whole = np.asarray(processes["whole"].matrix_element(momenta))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-14, atol=0)
+    jaxpr = str(jax.make_jaxpr(lambda p: processes["chunked"].matrix_element(p, check=False))(momenta))
+    assert "custom_jvp_call" in jaxpr
+
+
+def _loss(process):
+    def loss(p, mt):
+        return jnp.sum(jnp.log(process.matrix_element(p, {"MT": mt}, check=False)))
+    return loss
+
+
+def test_reverse_mode_gradients_agree(processes, momenta):
+    grads = {name: jax.jit(jax.grad(_loss(proc), argnums=(0, 1)))(momenta, MT) for name, proc in processes.items()}
+    assert column_difference(np.asarray(grads["chunked"][0]), np.asarray(grads["whole"][0])) < 1e-13
+    assert abs(float(grads["chunked"][1]) / float(grads["whole"][1]) - 1) < 1e-13
+    # the padded events contribute nothing: a batch of one chunk plus one event
+    small = momenta[:65]
+    g_small = jax.grad(_loss(processes["chunked"]), argnums=1)(small, MT)
+    g_whole = jax.grad(_loss(processes["whole"]), argnums=1)(small, MT)
+    assert abs(float(g_small) / float(g_whole) - 1) < 1e-13
+
+
+def test_gradient_is_chunked(processes, momenta):
+    """The backward pass loops over chunks (a while loop over 3 chunks), not the whole batch at once."""
+    jaxpr = str(jax.make_jaxpr(jax.grad(_loss(processes["chunked"]), argnums=1))(momenta, MT))
+    assert "while" in jaxpr or "scan" in jaxpr
+    jaxpr_whole = str(jax.make_jaxpr(jax.grad(_loss(processes["whole"]), argnums=1))(momenta, MT))
+    assert "while" not in jaxpr_whole and "scan" not in jaxpr_whole
+
+
+def test_forward_mode_and_second_derivatives_agree(processes, momenta):
+    p = momenta[:70]
+    tangents = {}
+    for name, proc in processes.items():
+        me2 = lambda mt, proc=proc: proc.matrix_element(p, {"MT": mt}, check=False)  # noqa: E731
+        tangents[name] = jax.jvp(me2, (MT,), (1.0,))[1]
+        second = jax.jacfwd(jax.jacrev(me2))(MT)
+        tangents[name + "_second"] = second
+    for order in ("", "_second"):
+        a, b = np.asarray(tangents["chunked" + order]), np.asarray(tangents["whole" + order])
+        assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(b))
+    # against central finite differences of the value (double precision)
+    h = 1e-3
+    fd = (np.asarray(processes["chunked"].matrix_element(p, {"MT": MT + h}, check=False))
+          - np.asarray(processes["chunked"].matrix_element(p, {"MT": MT - h}, check=False))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(tangents["chunked"]), fd, rtol=1e-6)
+
+
+def test_vmap_and_other_kernel_outputs(processes, momenta):
+    """evaluate() (the runtime's kernel) and vmap go through the same path."""
+    out = processes["chunked"].evaluate(momenta, diagrams=True, helicities=True, flows=True)
+    ref = processes["whole"].evaluate(momenta, diagrams=True, helicities=True, flows=True)
+    for key in ref:
+        a, b = np.asarray(out[key]), np.asarray(ref[key])  # per event: vanishing rows are rounding noise
+        assert np.all(np.abs(a - b) <= 1e-14 * np.abs(b).max(axis=tuple(range(1, b.ndim)), keepdims=True)), key
+    batched = jax.vmap(lambda p: processes["chunked"].matrix_element(p, check=False))(momenta.reshape(3, 50, 4, 4))
+    np.testing.assert_allclose(np.asarray(batched).ravel(), np.asarray(ref["me2"]), rtol=1e-14)

@@ -128,13 +128,19 @@ def main(argv=None):
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated training sizes N")
     parser.add_argument("--n-test", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=None, help="training seeds per size")
     parser.add_argument("--output", type=Path, default=HERE / "output")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redo table.md and the plots from the results.json and contours.npz of --output")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        return replot(args.output)
     cfg = dict(SIZES["full" if args.full else "small"])
     if args.sizes:
         cfg["sizes"] = [int(s) for s in args.sizes.split(",")]
     cfg["n_test"] = args.n_test or cfg["n_test"]
     cfg["steps"] = args.steps or cfg["steps"]
+    cfg["seeds"] = args.seeds or cfg["seeds"]
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -269,6 +275,22 @@ def main(argv=None):
     write_table(results, out / "table.md")
     plot(results, contours, ga, gb, out)
     log(f"done in {timings['total_s']:.0f} s; outputs in {out}")
+
+
+def replot(out):
+    """table.md, contours.png and mse_vs_n.png again from a finished run's results.json and contours.npz."""
+    results_path, contours_path = out / "results.json", out / "contours.npz"
+    for path in (results_path, contours_path):
+        if not path.exists():
+            raise SystemExit(f"{path} not found: run the study first (--plot-only redraws a finished run)")
+    results = json.loads(results_path.read_text())
+    saved = np.load(contours_path)
+    ga, gb = saved["grid_a"], saved["grid_b"]
+    contours = {k: saved[k].reshape(-1) for k in saved.files if k not in ("grid_a", "grid_b")}
+    contours = {"truth": contours.pop("truth"), **contours}
+    write_table(results, out / "table.md")
+    plot(results, contours, ga, gb, out)
+    log(f"redrawn: {out / 'table.md'}, {out / 'contours.png'}, {out / 'mse_vs_n.png'}")
 
 
 def _pairwise_log_r(coefficients, sigma_c, thetas):

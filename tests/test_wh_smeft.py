@@ -265,3 +265,29 @@ def test_truth_ratio_against_histogram_ratio(wh, run_map, truth, gold_sm):
     shift = sum((np.mean(b1 == k) - np.mean(b0 == k)) ** 2 / (2 / 6 / len(mt1)) for k in range(6))
     print(f"shift between the histograms at 0 and theta: chi^2 = {shift:.1f}")
     assert shift > chi2.ppf(0.999, 5), shift
+
+
+def test_plot_only_redraws_a_finished_run(tmp_path, monkeypatch):
+    """--plot-only rebuilds table.md (and the plots, where matplotlib is installed) from results.json
+    and contours.npz alone, and names what is missing when there is no finished run."""
+    import json
+
+    import study
+
+    with pytest.raises(SystemExit, match="results.json not found"):
+        study.replot(tmp_path)
+    ratios = {"histogram": (1.5, 1.3), "ALICES": (1.5, 1.05)}
+    rows = {m: [{"n": n, "seed": 0, "mse": 1e-4 * k, "area": 1.0, "area_ratio": ratio}
+                for n, ratio in zip((100, 1000), ratios[m])] for k, m in enumerate(ratios, 1)}
+    (tmp_path / "results.json").write_text(json.dumps({"methods": rows, "mse_constant_guess": 4e-4}))
+    grid = np.linspace(-1, 1, 5)
+    q = np.add.outer(grid ** 2, grid ** 2) * 10
+    np.savez(tmp_path / "contours.npz", grid_a=grid, grid_b=grid, truth=q, histogram=q * 0.9, ALICES=q * 0.99)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        monkeypatch.setattr(study, "plot", lambda *a: None)
+    study.replot(tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    assert "| histogram | not reached at N <= 1000 |" in table
+    assert "| ALICES | 1000 |" in table

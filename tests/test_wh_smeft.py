@@ -291,3 +291,19 @@ def test_plot_only_redraws_a_finished_run(tmp_path, monkeypatch):
     table = (tmp_path / "table.md").read_text()
     assert "| histogram | not reached at N <= 1000 |" in table
     assert "| ALICES | 1000 |" in table
+
+
+def test_ratio_grid_evaluation_equals_the_paired_call():
+    """RatioEstimate.at_thetas (compiled blocks of thetas, the last one padded) gives the same
+    log r_hat as evaluating the network at each theta in turn, and 0 at theta0."""
+    from methods import RatioEstimate, init_mlp
+
+    params = [(w + 0.05, b - 0.02) for w, b in init_mlp(jax.random.key(3), [17, 8, 8, 1])]
+    estimate = RatioEstimate(params, jnp.zeros(2))
+    x = np.random.default_rng(0).normal(size=(50, 15))
+    thetas = np.random.default_rng(1).normal(size=(21, 2))
+    paired = np.stack([estimate(x, np.broadcast_to(t, (len(x), 2))) for t in thetas], axis=1)
+    grid = estimate.at_thetas(x, thetas, block=8)
+    assert grid.shape == (50, 21) and np.abs(paired).max() > 1e-3
+    np.testing.assert_allclose(grid, paired, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(estimate.at_thetas(x, np.zeros((1, 2))), 0.0, atol=1e-14)

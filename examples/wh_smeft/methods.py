@@ -203,7 +203,7 @@ def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, log_
     """CARL (soft=None, log_r=None), ALICES (soft = joint p(z|theta)/(p(z|theta)+p(z|theta0)), score =
     t(z|theta)) or RASCAL (log_r = joint log r(z|theta, theta0), score = t(z|theta)). label 1:
     x ~ p(x|theta); label 0: x ~ p(x|theta0) paired with a theta of the prior; the score term uses the
-    label-1 events only. Returns log_r_hat(x, theta)."""
+    label-1 events only. Returns a RatioEstimate: log_r_hat(x, theta) per event, and .at_thetas."""
     params = init_mlp(key, [x.shape[1] + theta.shape[1], hidden, hidden, 1])
     t0 = jnp.asarray(theta0)
     data = {"x": jnp.asarray(x), "theta": jnp.asarray(theta), "y": jnp.asarray(label if soft is None else soft),
@@ -226,5 +226,34 @@ def train_ratio(x, theta, label, key, steps, theta0, soft=None, score=None, log_
             return ce
         return ce + alpha * score_term(grad, d["t"], d["w"])
 
-    best = train(loss, params, data, steps)
-    return lambda xs, thetas: np.asarray(ratio_network(best, jnp.asarray(xs), jnp.asarray(thetas), t0))
+    return RatioEstimate(train(loss, params, data, steps), t0)
+
+
+class RatioEstimate:
+    """A trained ratio network: ``estimate(xs, thetas)`` is log r_hat(x_i|theta_i, theta0) for paired
+    rows; ``estimate.at_thetas(xs, thetas)`` is log r_hat(x_i|theta_j, theta0), shape (N, M), for every
+    event at every theta (contour grids), in compiled blocks of thetas."""
+
+    def __init__(self, params, theta0):
+        self.params, self.theta0 = params, theta0
+
+    def __call__(self, xs, thetas):
+        return np.asarray(ratio_network(self.params, jnp.asarray(xs), jnp.asarray(thetas), self.theta0))
+
+    def at_thetas(self, xs, thetas, block=16):
+        xs, thetas = jnp.asarray(xs), np.asarray(thetas, dtype=float)
+        out = np.empty((len(xs), len(thetas)))
+        for start in range(0, len(thetas), block):
+            chunk = thetas[start:start + block]
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], block - len(chunk), axis=0)])
+            out[:, start:start + len(chunk)] = np.asarray(_ratio_block(self.params, xs, jnp.asarray(padded),
+                                                                       self.theta0))[:, :len(chunk)]
+        return out
+
+
+@jax.jit
+def _ratio_block(params, xs, thetas, theta0):
+    """log r_hat(x_i|theta_j, theta0), (N, len(thetas)): g(x, theta0) once, g(x, theta_j) per theta."""
+    def g(t):
+        return mlp(params, jnp.concatenate([xs, jnp.broadcast_to(t, (len(xs), t.shape[-1]))], axis=1))[:, 0]
+    return jax.vmap(g, out_axes=1)(thetas) - g(theta0)[:, None]

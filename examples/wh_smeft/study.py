@@ -253,8 +253,7 @@ def main(argv=None):
             alices = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), soft=soft, score=tz, alpha=1.0)
             rascal = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), score=tz, log_r=lr, alpha=1.0)
             for name, net in (("CARL", carl), ("ALICES", alices), ("RASCAL", rascal)):
-                estimates[name] = (lambda ths, net=net: np.stack([net(x_test, np.broadcast_to(t / box, (n_test, 2)))
-                                                                  for t in ths], axis=1), None)
+                estimates[name] = (lambda ths, net=net: net.at_thetas(x_test, np.asarray(ths) / box), None)
             for name, (fn, fisher) in estimates.items():
                 q = contour_q(fn(grid), sigma_c, grid)
                 mse = float(np.mean((fn(eval_thetas) - truth_eval) ** 2))

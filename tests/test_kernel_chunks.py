@@ -1,10 +1,10 @@
 """Derivatives of a generated kernel in chunks (process_api.py: ``_in_chunks``): on CPU a process with
 at least 16 helicity combinations differentiates its kernel with jax.lax.map over cache-sized chunks
-under jax.checkpoint, and computes values in one piece. The numbers must not depend on it: values are
-the same code path (bitwise), derivatives agree with the unchunked kernel to rounding, in forward and
-reverse mode and at second order, for a batch that is not a multiple of the chunk (padding).
-"The same code path" is to 1e-14 relative, not bitwise: XLA fuses the kernel inside jax.custom_jvp
-differently (differences of one or two ulps were seen)."""
+under jax.checkpoint, and computes values in one piece. The numbers must not depend on it: values run
+the same one-piece kernel and agree to 1e-14 relative (not bitwise: XLA fuses the kernel inside
+jax.custom_jvp differently, one or two ulps were seen); derivatives agree with the unchunked kernel
+to rounding, in forward and reverse mode and at second order, for a batch that is not a multiple of
+the chunk (padding)."""
 
 import shutil
 import sys

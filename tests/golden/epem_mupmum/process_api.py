@@ -105,7 +105,7 @@ def _kernel_chunk_size(n_helicities, backend=None, environ=None):
     if (backend or jax.default_backend()) != "cpu" or n_helicities < KERNEL_CHUNK_MIN_HELICITIES:
         return None
     low, high = KERNEL_CHUNK_BOUNDS
-    return max(low, min(high, KERNEL_CHUNK_HELICITY_EVENTS // max(1, int(n_helicities))))
+    return max(low, min(high, KERNEL_CHUNK_HELICITY_EVENTS // int(n_helicities)))
 
 
 def _in_chunks(function, flat, internal, chunk):

@@ -8,12 +8,14 @@ pure function of its input: no timestamps, no absolute paths, stable ordering.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
 from math import lcm
 
+import numpy as np
 import sympy
 
 from madgen.colour.basis import ColourBasis
@@ -85,6 +87,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     leg_helicities = _leg_helicities(graph)
     helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
                       for leg in range(len(code.pdg_ids))]
+    layout = helicity_layout(graph, leg_helicities)
     if code.helicities_before_filter is None:
         helicity_comment = "every combination"
     else:
@@ -104,6 +107,11 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         helicities=_python_list([list(row) for row in graph.helicities]),
         helicity_index=_python_list(helicity_index),
         helicity_comment=helicity_comment,
+        helicity_layout=layout.kind,
+        layout_comment=(f"wavefunctions times the helicity combinations they span, per event: "
+                        f"{layout.grid_cost} on the grid, {layout.rows_cost} on the rows"),
+        grid_shape=repr(layout.grid_shape),
+        grid_index=repr(layout.grid_index),
         averaging_factor=code.averaging_factor,
         jamp_coefficients=_python_list(_jamp_coefficients(code)),
         squared_orders=graph.squared_orders,
@@ -131,6 +139,38 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         amplitude_lines=[_amplitude_line(amp) for amp in graph.amplitudes],
         amplitude_names=", ".join(amp.name for amp in graph.amplitudes),
     )
+
+
+@dataclass(frozen=True)
+class HelicityLayout:
+    """How the generated amplitudes() spans the helicity sum (see HELICITY_LAYOUT in the template):
+    ``kind`` "grid" or "rows"; the grid's shape (states per leg) and the flat grid index of each kept
+    combination (None: every grid point, in order); the cost of each layout in wavefunction values
+    per event (helicity points summed over currents and amplitude terms)."""
+
+    kind: str
+    grid_shape: tuple[int, ...]
+    grid_index: tuple[int, ...] | None
+    grid_cost: int
+    rows_cost: int
+
+
+def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]]) -> HelicityLayout:
+    """The cheaper helicity layout for ``graph``: on the grid a current costs the product of the state
+    counts of the legs it joins and an amplitude term the whole grid; on the rows every wavefunction
+    costs one value per kept combination. Grid on a tie (no gathers)."""
+    grid_shape = tuple(len(states) for states in leg_helicities)
+    legs_of = {wf.name: frozenset([wf.leg - 1]) for wf in graph.externals}
+    for wf in graph.currents:
+        legs_of[wf.name] = frozenset().union(*(legs_of[name] for name in wf.inputs))
+    grid_cost = (sum(math.prod(grid_shape[leg] for leg in legs_of[wf.name]) for wf in graph.currents)
+                 + len(graph.amplitudes) * math.prod(grid_shape))
+    rows_cost = (len(graph.currents) + len(graph.amplitudes)) * len(graph.helicities)
+    flat = tuple(int(np.ravel_multi_index([states.index(h) for states, h in zip(leg_helicities, row)], grid_shape))
+                 for row in graph.helicities)
+    grid_index = None if flat == tuple(range(math.prod(grid_shape))) else flat
+    kind = "grid" if grid_cost <= rows_cost else "rows"
+    return HelicityLayout(kind, grid_shape, grid_index, grid_cost, rows_cost)
 
 
 def _leg_helicities(graph: WavefunctionGraph) -> list[list[int]]:
@@ -169,7 +209,7 @@ def _parameter(name: str) -> str:
 def _external_line(wf: ExternalWavefunction, states: list[int]) -> str:
     """An external leg's wavefunction in the helicity ``states`` that the kept combinations use."""
     call = _ROLE_CALLS[wf.role].format(i=wf.leg - 1, m=_parameter(wf.mass), flag=wf.flag)
-    return f"{wf.name} = _external([{call} for h in {tuple(states)!r}], HELICITY_INDEX[{wf.leg - 1}])"
+    return f"{wf.name} = _external([{call} for h in {tuple(states)!r}], {wf.leg - 1})"
 
 
 def _current_line(wf: OffshellWavefunction) -> str:

@@ -7,10 +7,11 @@
 Momenta enter as an array p of shape (n_legs, 4, batch) in the process order; q_i is
 the outgoing-convention momentum of leg i (p_i for final-state legs, -p_i for
 initial-state legs) and q_ij... their sums. Inside amplitudes() a wavefunction is a
-tuple of its components, each of shape (helicity combinations, batch), and a momentum
-a tuple of its four components, each (1, batch): the helicity sum is an array axis,
-and keeping components apart lets XLA fuse them without concatenations (cheaper
-values and, above all, cheaper reverse-mode gradients).
+tuple of its components, each an array whose leading axes are the helicities it spans
+(HELICITY_LAYOUT, below) and whose last axis is the batch, and a momentum a tuple of its
+four components with size-1 helicity axes: the helicity sum is array axes, and keeping
+components apart lets XLA fuse them without concatenations (cheaper values and, above
+all, cheaper reverse-mode gradients).
 
 The working precision is that of p: float64 momenta give complex128 amplitudes, float32 momenta
 (with c cast to float32/complex64, as Process does for precision "single") complex64 throughout;
@@ -57,6 +58,18 @@ HELICITY_INDEX = np.array([
     [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1],
     [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
 ], dtype=np.int64)
+
+# How amplitudes() lays out the helicity sum, chosen at generation time for the fewer operations
+# (wavefunctions times the helicity combinations they span, per event: 60 on the grid, 96 on the rows):
+# "grid": an array axis per leg, GRID_SHAPE[leg] = the number of the leg's own helicity states, of size 1
+#   where a wavefunction does not depend on the leg, so a current spans only the helicities of the legs it
+#   joins; the amplitudes span the whole grid (C order, legs in process order) and GRID_INDEX picks the
+#   rows of HELICITIES from it (None: the grid in order is HELICITIES).
+# "rows": one axis over the rows of HELICITIES for every wavefunction (MadGraph's loop over the good
+#   helicities, as an array axis): cheaper when the filter kept few combinations of the grid.
+HELICITY_LAYOUT = 'grid'
+GRID_SHAPE = (2, 2, 2, 2)
+GRID_INDEX = None
 
 # Initial-state helicities x colours, times final-state identical-particle factorials.
 AVERAGING_FACTOR = 256
@@ -129,16 +142,32 @@ CHANNELS = {
 }
 
 
-def _external(states, column):
-    """One leg's wavefunction for every helicity combination: a tuple of components, each
-    (combinations, batch). ``states`` holds the leg's own helicity states, (components, batch) each."""
+def _external(states, leg):
+    """One leg's wavefunction in the helicity layout: a tuple of components, each (GRID_SHAPE with the
+    leg's states on its own axis and 1 elsewhere, batch...) or (combinations, batch...).
+    ``states`` holds the leg's own helicity states, (components, batch...) each."""
     stacked = jnp.stack(states)
-    return tuple(stacked[:, k][column] for k in range(stacked.shape[1]))
+    if HELICITY_LAYOUT == "rows":
+        return tuple(stacked[:, k][HELICITY_INDEX[leg]] for k in range(stacked.shape[1]))
+    shape = tuple(len(states) if axis == leg else 1 for axis in range(len(GRID_SHAPE)))
+    return tuple(stacked[:, k].reshape(shape + stacked.shape[2:]) for k in range(stacked.shape[1]))
 
 
 def _momentum(p):
-    """A momentum (4, batch) as a tuple of its components, each (1, batch) (broadcast over helicities)."""
-    return tuple(p[mu][None] for mu in range(4))
+    """A momentum (4, batch...) as a tuple of its components, each with size-1 helicity axes."""
+    ones = (1,) if HELICITY_LAYOUT == "rows" else (1,) * len(GRID_SHAPE)
+    return tuple(p[mu].reshape(ones + p.shape[1:]) for mu in range(4))
+
+
+def _combinations(amps):
+    """The amplitude terms as one array (n_terms, combinations, batch...), combinations in the order
+    of HELICITIES."""
+    if HELICITY_LAYOUT == "rows":
+        return jnp.stack(amps)
+    batch = jnp.broadcast_shapes(*(a.shape for a in amps))[len(GRID_SHAPE):]
+    grid = jnp.stack([jnp.broadcast_to(a, GRID_SHAPE + batch) for a in amps])
+    flat = grid.reshape((len(amps), -1) + batch)
+    return flat if GRID_INDEX is None else flat[:, np.asarray(GRID_INDEX)]
 
 
 def _add(*terms):
@@ -171,17 +200,17 @@ def amplitudes(p, c):
     q1_2 = _add(q1, q2)
     q1_3 = _add(q1, q3)
     q2_3 = _add(q2, q3)
-    w1 = _external([ket_spinor(p[3], c["MT"], h, antiparticle=True) for h in (-1, 1)], HELICITY_INDEX[3])
-    w2 = _external([bra_spinor(p[2], c["MT"], h, antiparticle=False) for h in (-1, 1)], HELICITY_INDEX[2])
-    w3 = _external([polarization(p[1], 0.0, h, outgoing=False) for h in (-1, 1)], HELICITY_INDEX[1])
-    w5 = _external([polarization(p[0], 0.0, h, outgoing=False) for h in (-1, 1)], HELICITY_INDEX[0])
+    w1 = _external([ket_spinor(p[3], c["MT"], h, antiparticle=True) for h in (-1, 1)], 3)
+    w2 = _external([bra_spinor(p[2], c["MT"], h, antiparticle=False) for h in (-1, 1)], 2)
+    w3 = _external([polarization(p[1], 0.0, h, outgoing=False) for h in (-1, 1)], 1)
+    w5 = _external([polarization(p[0], 0.0, h, outgoing=False) for h in (-1, 1)], 0)
     w4 = FFV1_1(w2, w3, q2_3, _neg(q3), _neg(q2), c["GC_11"], c["MT"], 0.0)  # t~
     w6 = VVV1P0_1(w5, w3, q1_2, _neg(q1), _neg(q2), c["GC_10"], 0.0, 0.0)  # g
     w7 = FFV1_1(w2, w5, q1_3, _neg(q3), _neg(q1), c["GC_11"], c["MT"], 0.0)  # t~
     amp1 = FFV1_0(w1, w4, w5, _neg(q4), _neg(q2_3), _neg(q1), c["GC_11"])  # diagram 1
     amp2 = FFV1_0(w1, w2, w6, _neg(q4), _neg(q3), _neg(q1_2), c["GC_11"])  # diagram 2
     amp3 = FFV1_0(w1, w7, w3, _neg(q4), _neg(q1_3), _neg(q2), c["GC_11"])  # diagram 3
-    return jnp.stack([amp1, amp2, amp3])
+    return _combinations([amp1, amp2, amp3])
 
 
 def matrix_element(p, c):

@@ -1,0 +1,75 @@
+"""The helicity layout of a generated kernel (codegen.emit.helicity_layout, HELICITY_LAYOUT in the
+package): "grid" gives every leg its own array axis, so a current spans only the helicities of the
+legs it joins; "rows" spans the kept combinations (MadGraph's good-helicity loop). The choice is the
+one with fewer wavefunction values per event, and it must not change a number: both layouts of the
+same package agree to rounding in |M|^2, per-helicity weights and gradients."""
+
+import shutil
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import madgen
+from madgen.codegen.emit import helicity_layout
+
+from test_chunking import GOLDEN, two_to_two
+
+
+def _graph(helicities, currents, n_amplitudes, n_legs=4):
+    externals = [SimpleNamespace(name=f"w{leg}", leg=leg) for leg in range(1, n_legs + 1)]
+    return SimpleNamespace(externals=externals, helicities=helicities, amplitudes=[None] * n_amplitudes,
+                           currents=[SimpleNamespace(name=name, inputs=inputs) for name, inputs in currents])
+
+
+def test_costs_and_choice_on_a_small_graph():
+    every = [(a, b, c, d) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1) for d in (-1, 1)]
+    # a current of legs 1 and 2 (4 helicity points), one of legs 1, 2, 3 (8), two amplitude terms (16 each)
+    currents = [("w5", ("w1", "w2")), ("w6", ("w5", "w3"))]
+    layout = helicity_layout(_graph(every, currents, 2), [[-1, 1]] * 4)
+    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("grid", 4 + 8 + 2 * 16, 4 * 16)
+    assert layout.grid_shape == (2, 2, 2, 2) and layout.grid_index is None
+    # four kept combinations of the sixteen: the rows are cheaper, and the grid index finds them
+    kept = [(-1, 1, 1, -1), (1, -1, -1, 1), (1, -1, 1, -1), (-1, 1, -1, 1)]
+    layout = helicity_layout(_graph(kept, currents, 2), [[-1, 1]] * 4)
+    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("rows", 44, 16)
+    assert layout.grid_index == (6, 9, 10, 5)
+
+
+def test_golden_packages_chose_their_layouts():
+    for name, kind in (("gg_ttx", "grid"), ("epem_mupmum", "rows")):
+        text = next((GOLDEN / name).glob("P1_*.py")).read_text()
+        assert f"HELICITY_LAYOUT = {kind!r}" in text
+
+
+def _other_layout(tmp_path, name):
+    """The golden package ``name`` and a copy with the other layout, both loaded."""
+    shutil.copytree(GOLDEN / name, tmp_path / "other")
+    module = next((tmp_path / "other").glob("P1_*.py"))
+    text = module.read_text()
+    swapped = (text.replace("HELICITY_LAYOUT = 'grid'", "HELICITY_LAYOUT = 'rows'") if "= 'grid'" in text
+               else text.replace("HELICITY_LAYOUT = 'rows'", "HELICITY_LAYOUT = 'grid'"))
+    assert swapped != text
+    module.write_text(swapped)
+    return madgen.load(GOLDEN / name), madgen.load(tmp_path / "other")
+
+
+@pytest.mark.parametrize("name, sqrt_s, mass", [("gg_ttx", 700.0, 173.0), ("epem_mupmum", 150.0, 0.0)])
+def test_both_layouts_give_the_same_numbers(tmp_path, name, sqrt_s, mass):
+    chosen, other = _other_layout(tmp_path, name)
+    p = jnp.asarray(two_to_two(40, sqrt_s, mass=mass, seed=3))
+    for method in ("matrix_element", "helicity_weights"):
+        a, b = np.asarray(getattr(chosen, method)(p)), np.asarray(getattr(other, method)(p))
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-14 * np.max(np.abs(a)))
+
+    def total(process, momenta, parameters):
+        return process.matrix_element(momenta, parameters).sum()
+
+    parameters = chosen.default_parameters()
+    ga = jax.grad(lambda q, prm: total(chosen, q, prm), argnums=(0, 1))(p, parameters)
+    gb = jax.grad(lambda q, prm: total(other, q, prm), argnums=(0, 1))(p, parameters)
+    for x, y in zip(jax.tree_util.tree_leaves(ga), jax.tree_util.tree_leaves(gb)):
+        scale = max(np.max(np.abs(np.asarray(x))), 1e-300)
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-11, atol=1e-12 * scale)

@@ -55,6 +55,41 @@ def test_chunk_size_follows_the_helicity_count(processes):
         rule(64, backend="cpu", environ={"MADGEN_KERNEL_CHUNK": "many"})
 
 
+def test_value_chunk_size_follows_the_helicity_count(processes):
+    assert processes["chunked"].value_chunk_size == 1024
+    rule = sys.modules[type(processes["chunked"]).__module__]._value_chunk_size
+    assert rule(32, backend="cpu", environ={}) == 512
+    assert rule(64, backend="cpu", environ={}) == 256
+    assert rule(4096, backend="cpu", environ={}) == 64
+    assert rule(4, backend="cpu", environ={}) is None
+    assert rule(64, backend="gpu", environ={}) is None
+    assert rule(64, backend="cpu", environ={"MADGEN_VALUE_CHUNK": "100"}) == 100
+    assert rule(64, backend="cpu", environ={"MADGEN_VALUE_CHUNK": "off", "MADGEN_KERNEL_CHUNK": "8"}) is None
+    with pytest.raises(InputShapeError, match="MADGEN_VALUE_CHUNK"):
+        rule(64, backend="cpu", environ={"MADGEN_VALUE_CHUNK": "-3"})
+
+
+def test_values_in_chunks_agree_with_one_piece(processes, momenta, tmp_path):
+    """Values in chunks of 64 events (150 = 2 chunks + a padded one), derivatives unchunked: the same
+    numbers as one piece, for every kernel output and for a gradient through the value chunks."""
+    shutil.copytree(GOLDEN / "gg_ttx", tmp_path / "values")
+    in_chunks = madgen.load(tmp_path / "values")
+    in_chunks.kernel_chunk_size, in_chunks.value_chunk_size = None, 64
+    whole = processes["whole"]
+    jaxpr = str(jax.make_jaxpr(lambda p: in_chunks.matrix_element(p, check=False))(momenta))
+    assert "while" in jaxpr or "scan" in jaxpr
+    out = in_chunks.evaluate(momenta, diagrams=True, helicities=True, flows=True)
+    ref = whole.evaluate(momenta, diagrams=True, helicities=True, flows=True)
+    for key in ref:
+        a, b = np.asarray(out[key]), np.asarray(ref[key])
+        assert a.shape == b.shape, key
+        assert np.all(np.abs(a - b) <= 1e-14 * np.abs(b).max(axis=tuple(range(1, b.ndim)), keepdims=True)), key
+    g_chunks = jax.grad(_loss(in_chunks), argnums=(0, 1))(momenta, MT)
+    g_whole = jax.grad(_loss(whole), argnums=(0, 1))(momenta, MT)
+    assert column_difference(np.asarray(g_chunks[0]), np.asarray(g_whole[0])) < 1e-13
+    assert abs(float(g_chunks[1]) / float(g_whole[1]) - 1) < 1e-13
+
+
 def test_values_are_computed_in_one_piece(processes, momenta):
     chunked = np.asarray(processes["chunked"].matrix_element(momenta))
     whole = np.asarray(processes["whole"].matrix_element(momenta))

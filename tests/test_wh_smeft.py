@@ -4,7 +4,9 @@ p p > w+ h NP<=1, w+ > e+ ve, h > b b~ at 13 TeV in SMEFTsim (massless), theta =
 
 Fast: the kinematics of the pz -> s_W change of variables (momentum conservation, s_W, the
 Jacobian against central finite differences); |M|^2 exactly quadratic in theta (the morphing every
-method relies on); the RASCAL loss (zero only at the joint targets).
+method relies on); the RASCAL loss (zero only at the joint targets); MORPH (its positive quadratic
+form reproduces given coefficients, log r_hat = 0 at theta0, the regression targets average to the true
+ratio on a toy with a hidden variable, training on that toy); study.py --methods merging.
 Slow (-m slow): the Breit-Wigner Gauss-Legendre quadrature against an adaptive quadrature of the
 untransformed pz integrand; the truth integrates to sigma (importance sampling with an independent
 proposal, examples/wh_smeft/proposal.py); its ratio against a brute-force histogram ratio of events
@@ -429,3 +431,33 @@ def test_morph_training_learns_the_toy_ratio():
         estimate = train_morph(features[x], c[x, y] * scale, jax.random.key(0), 300, theta0, alpha=alpha, hidden=16)
         mse = np.mean((estimate.log_r(features, sigma, thetas) - exact) ** 2)
         assert mse < 0.05 * np.mean(exact**2), (alpha, mse, np.mean(exact**2))
+
+
+def test_methods_run_merges_only_into_the_same_configuration(tmp_path):
+    """study.py --methods: the rows of the methods just run join a finished run's results.json (a method
+    run again replaces its rows; the others and their contours are kept, in the study's method order),
+    and a finished run with another configuration or truth is refused."""
+    import json
+
+    import study
+
+    grid = np.linspace(-1, 1, 3)
+    q = np.add.outer(grid**2, grid**2)
+    stored = {"config": {"sizes": [10]}, "area_truth": 1.0, "mse_constant_guess": 2.0,
+              "methods": {"histogram": [{"n": 10, "seed": 0, "mse": 1.0, "area_ratio": 1.5}],
+                          "RASCAL": [{"n": 10, "seed": 0, "mse": 0.5, "area_ratio": 1.2}]}}
+    (tmp_path / "results.json").write_text(json.dumps(stored))
+    np.savez(tmp_path / "contours.npz", grid_a=grid, grid_b=grid, truth=q, histogram=q * 2, RASCAL=q * 3)
+    new = {**stored, "methods": {"histogram": [{"n": 10, "seed": 0, "mse": 1.0, "area_ratio": 1.5}],
+                                 "MORPH": [{"n": 10, "seed": 0, "mse": 0.1, "area_ratio": 1.05}]},
+           "method_runs": {"histogram": "b", "MORPH": "b"}, "timings": {}}
+    merged, contours = study.merge_into_finished_run(tmp_path, new, {"truth": q.reshape(-1), "MORPH": q.reshape(-1) * 4})
+    assert list(merged["methods"]) == ["histogram", "RASCAL", "MORPH"]
+    assert merged["methods"]["RASCAL"] == stored["methods"]["RASCAL"]
+    assert merged["methods"]["MORPH"] == new["methods"]["MORPH"]
+    assert list(contours) == ["truth", "histogram", "RASCAL", "MORPH"]
+    np.testing.assert_array_equal(contours["RASCAL"], 3 * q.reshape(-1))
+    np.testing.assert_array_equal(contours["MORPH"], 4 * q.reshape(-1))
+    for change in ({"area_truth": 1.1}, {"config": {"sizes": [20]}}):
+        with pytest.raises(SystemExit, match="another configuration"):
+            study.merge_into_finished_run(tmp_path, {**new, **change}, {"truth": q.reshape(-1)})

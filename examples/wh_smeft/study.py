@@ -258,6 +258,8 @@ def main(argv=None):
                 morph = train_morph(x_all[sm_idx], coeffs[sm_idx] * box_powers, key, cfg["steps"], np.zeros(2),
                                     alpha=args.morph_alpha)
                 a_test = morph.coefficients(x_test)
+                if seed == 0 and n == max(cfg["sizes"]):  # for bootstrap.py: MORPH's a_hat on the test events
+                    np.save(out / "morph_coefficients_test.npy", a_test / box_powers)
                 t_morph = morph.score(x_test) / box - sigma_c[1:3] / sigma_c[0]
                 estimates["MORPH"] = (lambda ths, a=a_test: np.asarray(morph_log_r(a, sigma_c * box_powers,
                                                                                    np.asarray(ths) / box, np.zeros(2))),

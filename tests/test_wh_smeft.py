@@ -6,7 +6,8 @@ Fast: the kinematics of the pz -> s_W change of variables (momentum conservation
 Jacobian against central finite differences); |M|^2 exactly quadratic in theta (the morphing every
 method relies on); the RASCAL loss (zero only at the joint targets); MORPH (its positive quadratic
 form reproduces given coefficients, log r_hat = 0 at theta0, the regression targets average to the true
-ratio on a toy with a hidden variable, training on that toy); study.py --methods merging.
+ratio on a toy with a hidden variable, training on that toy; MORPH-E's row scaling); study.py
+--methods merging.
 Slow (-m slow): the Breit-Wigner Gauss-Legendre quadrature against an adaptive quadrature of the
 untransformed pz integrand; the truth integrates to sigma (importance sampling with an independent
 proposal, examples/wh_smeft/proposal.py); its ratio against a brute-force histogram ratio of events
@@ -461,3 +462,33 @@ def test_methods_run_merges_only_into_the_same_configuration(tmp_path):
     for change in ({"area_truth": 1.1}, {"config": {"sizes": [20]}}):
         with pytest.raises(SystemExit, match="another configuration"):
             study.merge_into_finished_run(tmp_path, {**new, **change}, {"truth": q.reshape(-1)})
+
+
+def test_morph_row_scale_multiplies_the_form():
+    """train_morph's row_scale: L -> diag(s) L turns the form's matrix Q into S Q S, so each coefficient
+    is multiplied by s_i s_j of its (i, j) entry, and m(theta).a stays positive."""
+    from methods import MorphEstimate, init_mlp
+
+    rng = np.random.default_rng(6)
+    params = [(w + 0.1 * rng.normal(size=w.shape), b + 0.3) for w, b in init_mlp(jax.random.key(1), [4, 8, 6])]
+    x = rng.normal(size=(30, 4))
+    scale = lambda xs: jnp.stack([jnp.ones(len(xs)), 1 + xs[:, 0] ** 2, jnp.exp(xs[:, 1])], axis=1)  # noqa: E731
+    plain = MorphEstimate(params, jnp.zeros(2), 1e-6).coefficients(x)
+    scaled = MorphEstimate(params, jnp.zeros(2), 1e-6, scale).coefficients(x)
+    s = np.asarray(scale(jnp.asarray(x)))
+    pairs = s[:, [0, 0, 0, 1, 2, 1]] * s[:, [0, 1, 2, 1, 2, 2]]
+    eps_part = 1e-6 * np.array([1, 0, 0, 1, 1, 0])  # eps I is added after the scaling
+    np.testing.assert_allclose(scaled - eps_part, (plain - eps_part) * pairs, rtol=1e-10, atol=1e-14)
+    assert np.abs(pairs - 1).max() > 0.5
+    thetas = rng.normal(scale=10.0, size=(200, 2))
+    assert np.all(scaled @ np.asarray(monomials(jnp.asarray(thetas))).T > 0)
+
+
+def test_energy_rows_scale_the_chj3_row_by_m_squared():
+    """MORPH-E's EnergyRows(column, log m_ref): (1, 1, (m / m_ref)^2) from the column holding log m."""
+    from methods import EnergyRows
+
+    m = np.array([100.0, 250.0, 1000.0])
+    xs = jnp.asarray(np.stack([np.zeros(3), np.log(m)], axis=1))
+    np.testing.assert_allclose(np.asarray(EnergyRows(1, np.log(250.0))(xs)),
+                               np.stack([np.ones(3), np.ones(3), (m / 250.0) ** 2], axis=1), rtol=1e-12)

@@ -14,12 +14,15 @@
   of the exact morphing r(x|theta, theta0) = [m(theta).a(x) / m(theta0).a(x)] sigma(theta0)/sigma(theta)
   (``morph_log_r``), by squared-error regression on the per-event targets, m(theta).a(x) a positive
   quadratic form in (1, theta) (``quadratic_form_coefficients``); plus SALLY's score term, which is the
-  same form's gradient at theta0.
+  same form's gradient at theta0. MORPH-E: the same with the cHj3 row of the form's factor scaled by
+  m_T(WH)^2 (``EnergyRows``).
 All networks: MLP, tanh, last layer zero (untrained = log r_hat 0), AdamW, L2 penalty, early stopping
 on a 20 % held-out split (the style of examples/sbi/demo.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -334,23 +337,52 @@ def morph_loss(a_hat, targets, weight, theta0, alpha):
     return mse + alpha * jnp.mean(jnp.sum((morph_score(a_hat, theta0) - morph_score(targets, theta0)) ** 2, axis=1))
 
 
-def train_morph(x, me2_coefficients, key, steps, theta0, alpha=1.0, hidden=64, eps=1e-6):
+def scale_rows(lower, row_scale):
+    """L -> diag(s) L for L's entries (..., 6) as in ``quadratic_form_coefficients`` and s (..., 3):
+    Q = L L^T -> S Q S, still positive semi-definite."""
+    rows = jnp.stack([row_scale[..., 0], row_scale[..., 1], row_scale[..., 1],
+                      row_scale[..., 2], row_scale[..., 2], row_scale[..., 2]], axis=-1)
+    return lower * rows
+
+
+@dataclass(frozen=True)
+class EnergyRows:
+    """A ``row_scale`` for MORPH-E: (1, 1, (m / m_ref)^2) from the input column holding log m (the study:
+    log m_T(WH)), i.e. the cHj3 row of L grows like s_hat, as the cHj3 contact amplitude does
+    (s_hat / Lambda^2); the network learns the rest."""
+
+    column: int
+    log_m_ref: float
+
+    def __call__(self, xs):
+        one = jnp.ones(xs.shape[0])
+        return jnp.stack([one, one, jnp.exp(2 * (xs[:, self.column] - self.log_m_ref))], axis=1)
+
+
+def train_morph(x, me2_coefficients, key, steps, theta0, alpha=1.0, hidden=64, eps=1e-6, row_scale=None):
     """MORPH: a_hat(x) = quadratic_form_coefficients(MLP(x)) regressed on ``morph_targets`` with
     ``morph_loss`` (W = ``prior_moments`` of the unit box: theta and the coefficients in the units of
     the theta box). The last layer starts at zero weights and at the bias of the training mean of the
     targets, so the untrained network is a(x) = E_theta0[c] = sigma coefficients / sigma(theta0):
-    log r_hat = 0 everywhere, as for the other networks. Returns a MorphEstimate."""
+    log r_hat = 0 everywhere, as for the other networks. ``row_scale``: optional function of the
+    inputs, (N, 3), that multiplies the rows of L (``scale_rows``: a known growth of the amplitude's
+    theta components with x; the network then learns L / s). Returns a MorphEstimate."""
     targets = morph_targets(me2_coefficients, theta0)
     params = init_mlp(key, [x.shape[1], hidden, hidden, 6])
-    params[-1] = (params[-1][0], jnp.asarray(quadratic_form_lower(np.asarray(targets.mean(axis=0)), eps)))
+    mean = np.asarray(targets.mean(axis=0))
+    if row_scale is not None:  # start at the mean of S^-1 Q(z) S^-1
+        s = np.asarray(row_scale(jnp.asarray(x)))
+        pairs = s[:, [0, 0, 0, 1, 2, 1]] * s[:, [0, 1, 2, 1, 2, 2]]
+        mean = np.mean(np.asarray(targets) / pairs, axis=0)
+    params[-1] = (params[-1][0], jnp.asarray(quadratic_form_lower(mean, eps)))
     weight = jnp.asarray(prior_moments())
     t0 = jnp.asarray(theta0, dtype=float)
 
     def loss(p, d):
-        return morph_loss(quadratic_form_coefficients(mlp(p, d["x"]), eps), d["c"], weight, t0, alpha)
+        return morph_loss(_morph_coefficients(p, d["x"], eps, row_scale), d["c"], weight, t0, alpha)
 
     best = train(loss, params, {"x": jnp.asarray(x), "c": targets}, steps)
-    return MorphEstimate(best, t0, eps)
+    return MorphEstimate(best, t0, eps, row_scale)
 
 
 class MorphEstimate:
@@ -358,11 +390,12 @@ class MorphEstimate:
     thetas)`` is log r_hat(x_i|theta_j, theta0), (N, M), by ``morph_log_r``; ``score(xs)`` is
     grad log m(theta).a_hat at theta0."""
 
-    def __init__(self, params, theta0, eps):
-        self.params, self.theta0, self.eps = params, theta0, eps
+    def __init__(self, params, theta0, eps, row_scale=None):
+        self.params, self.theta0, self.eps, self.row_scale = params, theta0, eps, row_scale
 
     def coefficients(self, xs):
-        return np.asarray(_morph_coefficients(self.params, jnp.asarray(xs), self.eps))
+        return np.asarray(jax.jit(_morph_coefficients, static_argnums=3)(self.params, jnp.asarray(xs), self.eps,
+                                                                         self.row_scale))
 
     def log_r(self, xs, sigma_coefficients, thetas):
         return np.asarray(morph_log_r(self.coefficients(xs), sigma_coefficients, thetas, self.theta0))
@@ -371,6 +404,8 @@ class MorphEstimate:
         return np.asarray(morph_score(self.coefficients(xs), self.theta0))
 
 
-@jax.jit
-def _morph_coefficients(params, xs, eps):
-    return quadratic_form_coefficients(mlp(params, xs), eps)
+def _morph_coefficients(params, xs, eps, row_scale=None):
+    lower = mlp(params, xs)
+    if row_scale is not None:
+        lower = scale_rows(lower, row_scale(xs))
+    return quadratic_form_coefficients(lower, eps)

@@ -39,15 +39,16 @@ jax.config.update("jax_enable_x64", True)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from methods import (HistogramMethod, event_weights, features, joint_score, morph_log_r, summaries,  # noqa: E402
-                     train_morph, train_ratio, train_sally)
+from methods import (EnergyRows, HistogramMethod, event_weights, features, joint_score, morph_log_r,  # noqa: E402
+                     summaries, train_morph, train_ratio, train_sally)
 from truth import BASIS_POINTS, TrueLikelihood, monomials, observed, quadratic_coefficients, rescale  # noqa: E402
 
 NAMES = ["cHW", "cHj3"]
 LUMINOSITY_PB = 300e3  # 300 fb^-1
 Q95 = 5.991  # chi^2 95 % quantile, 2 dof
 TOLERANCE = 0.10  # contour area within 10 % of the truth's
-METHODS = ["histogram", "SALLY", "CARL", "ALICES", "RASCAL", "MORPH"]
+METHODS = ["histogram", "SALLY", "CARL", "ALICES", "RASCAL", "MORPH", "MORPH-E"]
+LOG_MT_COLUMN = 12  # log m_T(WH) in methods.features
 BASIS_SCALE = np.array([0.1, 0.03])  # the gold's alternative thetas: BASIS_POINTS x this (near the SM)
 
 SIZES = {"small": dict(sizes=[1000, 3000], n_test=1000, steps=400, grid=41, nodes=24, seeds=1),
@@ -253,17 +254,22 @@ def main(argv=None):
                 hist_s = HistogramMethod(t_hat[:, 0], t_hat[:, 1], coeffs[sm_idx], np.zeros(2), n_bins)
                 t_hat_test = sally(x_test)
                 estimates["SALLY"] = (lambda th, h=hist_s, t=t_hat_test: h.log_r(t[:, 0], t[:, 1], th), hist_s.fisher())
-            if "MORPH" in methods:
+            for name in ("MORPH", "MORPH-E"):
+                if name not in methods:
+                    continue
                 # the same N SM events as the histograms; theta and the coefficients in units of the box
+                # MORPH-E: the cHj3 row scaled by (m_T / median m_T of the training events)^2
+                rows = EnergyRows(LOG_MT_COLUMN, float(np.median(x_all[sm_idx, LOG_MT_COLUMN]))) \
+                    if name == "MORPH-E" else None
                 morph = train_morph(x_all[sm_idx], coeffs[sm_idx] * box_powers, key, cfg["steps"], np.zeros(2),
-                                    alpha=args.morph_alpha)
+                                    alpha=args.morph_alpha, row_scale=rows)
                 a_test = morph.coefficients(x_test)
-                if seed == 0 and n == max(cfg["sizes"]):  # for bootstrap.py: MORPH's a_hat on the test events
-                    np.save(out / "morph_coefficients_test.npy", a_test / box_powers)
+                if seed == 0 and n == max(cfg["sizes"]):  # for bootstrap.py: a_hat on the test events
+                    np.save(out / f"{name.lower()}_coefficients_test.npy", a_test / box_powers)
                 t_morph = morph.score(x_test) / box - sigma_c[1:3] / sigma_c[0]
-                estimates["MORPH"] = (lambda ths, a=a_test: np.asarray(morph_log_r(a, sigma_c * box_powers,
-                                                                                   np.asarray(ths) / box, np.zeros(2))),
-                                      t_morph.T @ t_morph / len(t_morph))
+                estimates[name] = (lambda ths, a=a_test: np.asarray(morph_log_r(a, sigma_c * box_powers,
+                                                                                np.asarray(ths) / box, np.zeros(2))),
+                                   t_morph.T @ t_morph / len(t_morph))
             # parameterised training set: n/2 events at theta0 (label 0), n/2 at thetas of the prior (label 1)
             thetas1 = rng.uniform(-1, 1, size=(n // 2, 2)) * box
             idx1 = pool1[sample_at_thetas(rng, weights, len(pool1), thetas1)]
@@ -291,7 +297,7 @@ def main(argv=None):
                 entry = {"n": n, "seed": seed, "mse": mse, "area": area, "area_ratio": area / area_truth}
                 if fisher is not None:
                     entry["fisher_per_event"] = fisher.tolist()
-                if name == "MORPH":
+                if name.startswith("MORPH"):
                     entry["alpha"] = args.morph_alpha
                 results["methods"].setdefault(name, []).append(entry)
                 results["method_runs"][name] = run_label
@@ -392,7 +398,7 @@ def plot(results, contours, ga, gb, out):
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     styles = {"truth": "k", "histogram": "tab:blue", "SALLY": "tab:orange", "CARL": "tab:green", "ALICES": "tab:red",
-              "RASCAL": "tab:purple", "MORPH": "tab:brown"}
+              "RASCAL": "tab:purple", "MORPH": "tab:brown", "MORPH-E": "tab:pink"}
     for name, q in contours.items():
         ax.contour(ga, gb, q.reshape(len(ga), len(gb)).T, levels=[Q95], colors=styles.get(name, "gray"),
                    linewidths=2.5 if name == "truth" else 1.5)

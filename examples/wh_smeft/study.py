@@ -9,7 +9,8 @@ all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing
 2. Truth: D(x; theta) by quadrature over pz(nu) (``truth.py``) on the test events.
 3. Estimators from N training events: 2-D histogram of (pT,W, m_T(WH)); SALLY (score regression,
    then a 2-D histogram of the estimated score); CARL, ALICES and RASCAL (theta-parameterised ratio);
-   MORPH (regression of the six morphing coefficient functions a(x), exact quadratic theta dependence).
+   MORPH (regression of the six morphing coefficient functions a(x), exact quadratic theta dependence)
+   and MORPH-E (the same with the cHj3 terms scaled by m_T(WH)^2).
 4. Per method and N: MSE of log r_hat against the truth, the expected 95 % CL contour at 300 fb^-1
    (Asimov: q(theta) = 2 [nu - nu0 - nu0 log(nu/nu0)] + 2 nu0 E_0[r_hat - 1 - log r_hat(x|theta, 0)], the
    rate term exact for all), its area against the truth's, the Fisher information.

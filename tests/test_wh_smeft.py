@@ -4,7 +4,10 @@ p p > w+ h NP<=1, w+ > e+ ve, h > b b~ at 13 TeV in SMEFTsim (massless), theta =
 
 Fast: the kinematics of the pz -> s_W change of variables (momentum conservation, s_W, the
 Jacobian against central finite differences); |M|^2 exactly quadratic in theta (the morphing every
-method relies on); the RASCAL loss (zero only at the joint targets).
+method relies on); the RASCAL loss (zero only at the joint targets); MORPH (its positive quadratic
+form reproduces given coefficients, log r_hat = 0 at theta0, the regression targets average to the true
+ratio on a toy with a hidden variable, training on that toy; MORPH-E's row scaling); study.py
+--methods merging.
 Slow (-m slow): the Breit-Wigner Gauss-Legendre quadrature against an adaptive quadrature of the
 untransformed pz integrand; the truth integrates to sigma (importance sampling with an independent
 proposal, examples/wh_smeft/proposal.py); its ratio against a brute-force histogram ratio of events
@@ -307,3 +310,185 @@ def test_ratio_grid_evaluation_equals_the_paired_call():
     assert grid.shape == (50, 21) and np.abs(paired).max() > 1e-3
     np.testing.assert_allclose(grid, paired, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(estimate.at_thetas(x, np.zeros((1, 2))), 0.0, atol=1e-14)
+
+
+def _sum_of_squares_coefficients(rng, n):
+    """Coefficients (n, 6) of sum_h |A_h + theta_a B_h + theta_b C_h|^2 (four complex amplitudes h),
+    as |M|^2 is built: positive for every theta."""
+    amps = rng.normal(size=(n, 3, 4)) + 1j * rng.normal(size=(n, 3, 4))
+    g = np.real(np.einsum("nih,njh->nij", amps, amps.conj()))  # Gram matrix of (A, B, C): Q
+    return np.stack([g[:, 0, 0], 2 * g[:, 0, 1], 2 * g[:, 0, 2], g[:, 1, 1], g[:, 2, 2], 2 * g[:, 1, 2]], axis=1)
+
+
+def test_morph_quadratic_form_reproduces_coefficients_and_stays_positive():
+    """MORPH's parameterisation: m(theta).a = v^T (L L^T + eps I) v with v = (1, theta) (checked against
+    the explicit matrix product), positive everywhere even where L is singular, and
+    quadratic_form_lower inverts it for coefficients of the |M|^2 kind."""
+    from methods import quadratic_form_coefficients, quadratic_form_lower
+
+    rng = np.random.default_rng(11)
+    thetas = rng.normal(scale=30.0, size=(500, 2))
+    v = np.concatenate([np.ones((500, 1)), thetas], axis=1)
+    m = np.asarray(monomials(jnp.asarray(thetas)))
+    for lower in (rng.normal(size=6), np.array([1.0, -2.0, 0.0, 0.5, 0.0, 0.0])):  # the second: rank one
+        low = np.zeros((3, 3))
+        low[np.tril_indices(3)] = lower
+        q = low @ low.T + 1e-6 * np.eye(3)
+        a = np.asarray(quadratic_form_coefficients(jnp.asarray(lower), 1e-6))
+        np.testing.assert_allclose(m @ a, np.einsum("ni,ij,nj->n", v, q, v), rtol=1e-12, atol=1e-9)
+        assert np.all(m @ a >= 1e-6 * np.sum(v**2, axis=1) * (1 - 1e-9))
+    # rank one: v^T L L^T v = (1 - 2 theta_a + 0.5 theta_b)^2 vanishes on a line, eps keeps it positive
+    on_line = np.array([[0.5, 0.0], [1.5, 4.0]])
+    a = np.asarray(quadratic_form_coefficients(jnp.array([1.0, -2.0, 0.0, 0.5, 0.0, 0.0]), 1e-6))
+    np.testing.assert_allclose(np.asarray(monomials(jnp.asarray(on_line))) @ a, 1e-6 * (1 + np.sum(on_line**2, 1)))
+    for c in _sum_of_squares_coefficients(rng, 5):
+        back = np.asarray(quadratic_form_coefficients(jnp.asarray(quadratic_form_lower(c, 1e-6)), 1e-6))
+        np.testing.assert_allclose(back, c, rtol=1e-10, atol=1e-12)
+
+
+def test_morph_log_r_is_zero_at_theta0_and_its_score_is_the_gradient():
+    """A MORPH estimate with arbitrary network weights: log r_hat(x|theta0, theta0) = 0 exactly for
+    every x, log r_hat at other thetas is the morphing formula, and morph_score is
+    grad_theta log m(theta).a_hat at theta0 (jax.grad)."""
+    from methods import MorphEstimate, init_mlp, morph_log_r, morph_score
+
+    rng = np.random.default_rng(2)
+    params = [(w + 0.1 * rng.normal(size=w.shape), b + 0.3) for w, b in init_mlp(jax.random.key(0), [5, 8, 6])]
+    theta0 = jnp.array([0.3, -0.2])
+    estimate = MorphEstimate(params, theta0, 1e-6)
+    x = rng.normal(size=(40, 5))
+    sigma = _sum_of_squares_coefficients(rng, 1)[0]
+    assert np.all(estimate.log_r(x, sigma, np.asarray(theta0)[None]) == 0.0)
+    a = estimate.coefficients(x)
+    thetas = rng.normal(size=(7, 2))
+    m, m0 = np.asarray(monomials(jnp.asarray(thetas))), np.asarray(monomials(theta0))
+    expected = np.log((a @ m.T) / (a @ m0)[:, None] * (m0 @ sigma) / (m @ sigma)[None, :])
+    log_r = estimate.log_r(x, sigma, thetas)
+    assert np.abs(log_r).max() > 1e-2
+    np.testing.assert_allclose(log_r, expected, rtol=1e-10, atol=1e-12)
+    grad = jax.vmap(jax.grad(lambda t, ai: jnp.log(monomials(t) @ ai)), (None, 0))(theta0, jnp.asarray(a))
+    np.testing.assert_allclose(estimate.score(x), grad, rtol=1e-10)
+    np.testing.assert_allclose(morph_score(a, theta0), grad, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(morph_log_r(a, sigma, thetas, theta0)), expected, rtol=1e-10, atol=1e-12)
+
+
+def _toy(rng, theta0, n):
+    """A toy with a hidden variable: x in {0..3}, y in {0..2}, p(x, y|theta) proportional to
+    m(theta).c(x, y) w(x, y), c of the |M|^2 kind. Returns the table c (4, 3, 6), w, and n events
+    (x, y) sampled at theta0."""
+    c = _sum_of_squares_coefficients(rng, 12).reshape(4, 3, 6)
+    w = rng.uniform(0.5, 2.0, size=(4, 3))
+    p0 = (c @ np.asarray(monomials(jnp.asarray(theta0)))) * w
+    flat = rng.choice(12, size=n, p=(p0 / p0.sum()).reshape(-1))
+    return c, w, flat // 3, flat % 3
+
+
+def test_morph_targets_average_to_the_true_ratio():
+    """On a toy with a hidden variable y, the conditional mean over x of the MORPH targets
+    c(z)/c(z).m(theta0) (what the squared-error regression converges to), put into the morphing formula,
+    gives the exact r(x|theta, theta0) = p(x|theta)/p(x|theta0) (within 5 standard errors, 2e5 events);
+    the unnormalised c(z) (no division by |M|^2(theta0)), averaged the same way, does not (theta0 != 0)."""
+    from methods import morph_log_r, morph_targets
+
+    rng = np.random.default_rng(4)
+    theta0 = np.array([0.4, -0.7])
+    c, w, x, y = _toy(rng, theta0, 200_000)
+    sigma = np.einsum("xyk,xy->k", c, w)  # sigma(theta) = m(theta).sigma (unnormalised, as p)
+    thetas = np.array([[1.0, 0.5], [-0.8, 0.3], [0.0, -1.5]])
+    m, m0 = np.asarray(monomials(jnp.asarray(thetas))), np.asarray(monomials(jnp.asarray(theta0)))
+    p_x = lambda mm: np.einsum("xyk,xy,tk->xt", c, w, mm) / (mm @ sigma)  # noqa: E731  p(x|theta)
+    exact = np.log(p_x(m) / p_x(m0[None]))
+    targets = np.asarray(morph_targets(c[x, y], theta0))
+    means = np.stack([targets[x == k].mean(axis=0) for k in range(4)])
+    log_r = np.asarray(morph_log_r(means, sigma, thetas, theta0))
+    # standard error of log r from the spread of the per-event m(theta).target / m(theta0).target
+    ratio = (targets @ m.T) / (targets @ m0)[:, None]
+    err = np.stack([ratio[x == k].std(axis=0) / np.sqrt(np.sum(x == k)) / ratio[x == k].mean(axis=0)
+                    for k in range(4)])
+    assert np.all(np.abs(log_r - exact) < 5 * err), (log_r - exact) / err
+    raw = np.stack([c[x, y][x == k].mean(axis=0) for k in range(4)])
+    wrong = np.asarray(morph_log_r(raw, sigma, thetas, theta0))
+    assert np.any(np.abs(wrong - exact) > 20 * err)
+
+
+def test_morph_training_learns_the_toy_ratio():
+    """train_morph on the toy (x one-hot, 4000 events, 300 steps) gets log r(x|theta, theta0) to well within
+    the constant guess: the mean squared error is under 5 % of that of log r_hat = 0, with and
+    without the score term."""
+    from methods import train_morph
+
+    rng = np.random.default_rng(8)
+    theta0 = np.zeros(2)
+    c, w, x, y = _toy(rng, theta0, 4000)
+    scale = np.array([1, 0.3, 0.3, 0.09, 0.09, 0.09])  # coefficients of theta / 0.3: a box of +-0.3
+    sigma = np.einsum("xyk,xy->k", c, w) * scale
+    thetas = np.random.default_rng(1).uniform(-1, 1, size=(20, 2))
+    m, m0 = np.asarray(monomials(jnp.asarray(thetas))), np.asarray(monomials(jnp.asarray(theta0)))
+    p_x = np.einsum("xyk,xy,tk->xt", c * scale, w, np.concatenate([m, m0[None]])) / (
+        np.concatenate([m, m0[None]]) @ sigma)
+    exact = np.log(p_x[:, :-1] / p_x[:, -1:])
+    features = np.eye(4)
+    for alpha in (0.0, 1.0):
+        estimate = train_morph(features[x], c[x, y] * scale, jax.random.key(0), 300, theta0, alpha=alpha, hidden=16)
+        mse = np.mean((estimate.log_r(features, sigma, thetas) - exact) ** 2)
+        assert mse < 0.05 * np.mean(exact**2), (alpha, mse, np.mean(exact**2))
+
+
+def test_methods_run_merges_only_into_the_same_configuration(tmp_path):
+    """study.py --methods: the rows of the methods just run join a finished run's results.json (a method
+    run again replaces its rows; the others and their contours are kept, in the study's method order),
+    and a finished run with another configuration or truth is refused."""
+    import json
+
+    import study
+
+    grid = np.linspace(-1, 1, 3)
+    q = np.add.outer(grid**2, grid**2)
+    stored = {"config": {"sizes": [10]}, "area_truth": 1.0, "mse_constant_guess": 2.0,
+              "methods": {"histogram": [{"n": 10, "seed": 0, "mse": 1.0, "area_ratio": 1.5}],
+                          "RASCAL": [{"n": 10, "seed": 0, "mse": 0.5, "area_ratio": 1.2}]}}
+    (tmp_path / "results.json").write_text(json.dumps(stored))
+    np.savez(tmp_path / "contours.npz", grid_a=grid, grid_b=grid, truth=q, histogram=q * 2, RASCAL=q * 3)
+    new = {**stored, "methods": {"histogram": [{"n": 10, "seed": 0, "mse": 1.0, "area_ratio": 1.5}],
+                                 "MORPH": [{"n": 10, "seed": 0, "mse": 0.1, "area_ratio": 1.05}]},
+           "method_runs": {"histogram": "b", "MORPH": "b"}, "timings": {}}
+    merged, contours = study.merge_into_finished_run(tmp_path, new, {"truth": q.reshape(-1), "MORPH": q.reshape(-1) * 4})
+    assert list(merged["methods"]) == ["histogram", "RASCAL", "MORPH"]
+    assert merged["methods"]["RASCAL"] == stored["methods"]["RASCAL"]
+    assert merged["methods"]["MORPH"] == new["methods"]["MORPH"]
+    assert list(contours) == ["truth", "histogram", "RASCAL", "MORPH"]
+    np.testing.assert_array_equal(contours["RASCAL"], 3 * q.reshape(-1))
+    np.testing.assert_array_equal(contours["MORPH"], 4 * q.reshape(-1))
+    for change in ({"area_truth": 1.1}, {"config": {"sizes": [20]}}):
+        with pytest.raises(SystemExit, match="another configuration"):
+            study.merge_into_finished_run(tmp_path, {**new, **change}, {"truth": q.reshape(-1)})
+
+
+def test_morph_row_scale_multiplies_the_form():
+    """train_morph's row_scale: L -> diag(s) L turns the form's matrix Q into S Q S, so each coefficient
+    is multiplied by s_i s_j of its (i, j) entry, and m(theta).a stays positive."""
+    from methods import MorphEstimate, init_mlp
+
+    rng = np.random.default_rng(6)
+    params = [(w + 0.1 * rng.normal(size=w.shape), b + 0.3) for w, b in init_mlp(jax.random.key(1), [4, 8, 6])]
+    x = rng.normal(size=(30, 4))
+    scale = lambda xs: jnp.stack([jnp.ones(len(xs)), 1 + xs[:, 0] ** 2, jnp.exp(xs[:, 1])], axis=1)  # noqa: E731
+    plain = MorphEstimate(params, jnp.zeros(2), 1e-6).coefficients(x)
+    scaled = MorphEstimate(params, jnp.zeros(2), 1e-6, scale).coefficients(x)
+    s = np.asarray(scale(jnp.asarray(x)))
+    pairs = s[:, [0, 0, 0, 1, 2, 1]] * s[:, [0, 1, 2, 1, 2, 2]]
+    eps_part = 1e-6 * np.array([1, 0, 0, 1, 1, 0])  # eps I is added after the scaling
+    np.testing.assert_allclose(scaled - eps_part, (plain - eps_part) * pairs, rtol=1e-10, atol=1e-14)
+    assert np.abs(pairs - 1).max() > 0.5
+    thetas = rng.normal(scale=10.0, size=(200, 2))
+    assert np.all(scaled @ np.asarray(monomials(jnp.asarray(thetas))).T > 0)
+
+
+def test_energy_rows_scale_the_chj3_row_by_m_squared():
+    """MORPH-E's EnergyRows(column, log m_ref): (1, 1, (m / m_ref)^2) from the column holding log m."""
+    from methods import EnergyRows
+
+    m = np.array([100.0, 250.0, 1000.0])
+    xs = jnp.asarray(np.stack([np.zeros(3), np.log(m)], axis=1))
+    np.testing.assert_allclose(np.asarray(EnergyRows(1, np.log(250.0))(xs)),
+                               np.stack([np.ones(3), np.ones(3), (m / 250.0) ** 2], axis=1), rtol=1e-12)

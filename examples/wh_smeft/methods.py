@@ -10,11 +10,19 @@
   gold), ALICES (the same cross-entropy with the joint-ratio soft labels plus alpha |d log r_hat /
   d theta - t(z|theta)|^2 on the x ~ theta sample) or RASCAL (``rascal_loss``: squared error on the
   joint ratio r(z|theta, theta0) itself, plus the same score term).
+* ``train_morph`` (MORPH): one network for the six functions a_k(x) = E_theta0[c_k(z) / c(z).m(theta0) | x]
+  of the exact morphing r(x|theta, theta0) = [m(theta).a(x) / m(theta0).a(x)] sigma(theta0)/sigma(theta)
+  (``morph_log_r``), by squared-error regression on the per-event targets, m(theta).a(x) a positive
+  quadratic form in (1, theta) (``quadratic_form_coefficients``); plus SALLY's score term, which is the
+  same form's gradient at theta0. MORPH-E: the same with the cHj3 row of the form's factor scaled by
+  m_T(WH)^2 (``EnergyRows``).
 All networks: MLP, tanh, last layer zero (untrained = log r_hat 0), AdamW, L2 penalty, early stopping
 on a 20 % held-out split (the style of examples/sbi/demo.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -257,3 +265,147 @@ def _ratio_block(params, xs, thetas, theta0):
     def g(t):
         return mlp(params, jnp.concatenate([xs, jnp.broadcast_to(t, (len(xs), t.shape[-1]))], axis=1))[:, 0]
     return jax.vmap(g, out_axes=1)(thetas) - g(theta0)[:, None]
+
+
+# ----------------------------------------------------------------------------- morphing-aware regression
+
+def quadratic_form_coefficients(lower, eps=1e-6):
+    """The six coefficients a (..., 6), in the order of ``monomials`` (1, a, b, a^2, b^2, a b), of
+    m(theta).a = v^T Q v, v = (1, theta_a, theta_b), Q = L L^T + eps I, with L lower-triangular from
+    ``lower`` (..., 6) = (L00, L10, L11, L20, L21, L22). m(theta).a >= eps (1 + |theta|^2) > 0 for
+    every theta, and any positive definite Q (every a with m(theta).a > 0 for all theta) is reached."""
+    l00, l10, l11, l20, l21, l22 = (lower[..., k] for k in range(6))
+    q00 = l00 * l00 + eps
+    q01, q02 = l00 * l10, l00 * l20
+    q11 = l10 * l10 + l11 * l11 + eps
+    q12 = l10 * l20 + l11 * l21
+    q22 = l20 * l20 + l21 * l21 + l22 * l22 + eps
+    return jnp.stack([q00, 2 * q01, 2 * q02, q11, q22, 2 * q12], axis=-1)
+
+
+def quadratic_form_lower(coefficients, eps=1e-6):
+    """The inverse of ``quadratic_form_coefficients`` for one coefficient vector (6,) whose form is
+    positive definite beyond eps: (L00, L10, L11, L20, L21, L22) of the Cholesky factor of Q - eps I."""
+    a = np.asarray(coefficients, dtype=float)
+    q = np.array([[a[0], a[1] / 2, a[2] / 2], [a[1] / 2, a[3], a[5] / 2], [a[2] / 2, a[5] / 2, a[4]]])
+    low = np.linalg.cholesky(q - eps * np.eye(3))
+    return np.array([low[0, 0], low[1, 0], low[1, 1], low[2, 0], low[2, 1], low[2, 2]])
+
+
+def morph_targets(me2_coefficients, theta0):
+    """Per-event regression targets c_k(z) / c(z).m(theta0), (N, 6): E_theta0[target | x] = a(x)."""
+    c = jnp.asarray(me2_coefficients)
+    return c / (c @ monomials(jnp.asarray(theta0, dtype=float)))[:, None]
+
+
+def morph_log_r(a, sigma_coefficients, thetas, theta0):
+    """log r(x|theta_j, theta0) = log m(theta_j).a(x) - log m(theta0).a(x) - log sigma(theta_j)/sigma(theta0)
+    for coefficient functions a (N, 6) at thetas (M, 2): (N, M). Exactly 0 at theta0."""
+    a, s = jnp.asarray(a), jnp.asarray(sigma_coefficients)
+    m, m0 = monomials(jnp.asarray(thetas, dtype=float)), monomials(jnp.asarray(theta0, dtype=float))
+    return jnp.log(a @ m.T) - jnp.log(a @ m0)[:, None] - jnp.log((m @ s) / (m0 @ s))[None, :]
+
+
+def morph_score(a, theta0):
+    """grad_theta log m(theta).a at theta0, (N, 2): the score t(x|theta0) plus grad log sigma(theta0)
+    (which cancels between the estimate and the joint target t(z|theta0))."""
+    a = jnp.asarray(a)
+    t0 = jnp.asarray(theta0, dtype=float)
+    return (a @ monomial_gradients(t0)) / (a @ monomials(t0))[:, None]
+
+
+def prior_moments(half_width=(1.0, 1.0)):
+    """W = E[m(theta) m(theta)^T] for theta uniform in the box +-half_width: (6, 6). With it
+    (a_hat - c)^T W (a_hat - c) = E_theta[(m(theta).a_hat - m(theta).c)^2], the squared error of the
+    unnormalised ratio averaged over the prior."""
+    nodes, weights = np.polynomial.legendre.leggauss(4)  # exact for the degree-4 products
+    ta, tb = np.meshgrid(nodes * half_width[0], nodes * half_width[1], indexing="ij")
+    w = np.outer(weights, weights).reshape(-1) / 4
+    m = np.asarray(monomials(jnp.asarray(np.stack([ta.reshape(-1), tb.reshape(-1)], axis=1))))
+    return np.einsum("n,ni,nj->ij", w, m, m)
+
+
+def morph_loss(a_hat, targets, weight, theta0, alpha):
+    """Mean over events of (a_hat - c)^T W (a_hat - c) (minimised by a_hat(x) = E_theta0[c|x] = a(x) for
+    any positive definite W) plus alpha |grad log m.a_hat - grad log m.c|^2 at theta0, SALLY's joint
+    score regression written with the same form (minimised by the true score t(x|theta0), which the
+    true a(x) gives)."""
+    diff = a_hat - targets
+    mse = jnp.mean(jnp.einsum("ni,ij,nj->n", diff, weight, diff))
+    if alpha == 0:
+        return mse
+    return mse + alpha * jnp.mean(jnp.sum((morph_score(a_hat, theta0) - morph_score(targets, theta0)) ** 2, axis=1))
+
+
+def scale_rows(lower, row_scale):
+    """L -> diag(s) L for L's entries (..., 6) as in ``quadratic_form_coefficients`` and s (..., 3):
+    Q = L L^T -> S Q S, still positive semi-definite."""
+    rows = jnp.stack([row_scale[..., 0], row_scale[..., 1], row_scale[..., 1],
+                      row_scale[..., 2], row_scale[..., 2], row_scale[..., 2]], axis=-1)
+    return lower * rows
+
+
+@dataclass(frozen=True)
+class EnergyRows:
+    """A ``row_scale`` for MORPH-E: (1, 1, (m / m_ref)^2) from the input column holding log m (the study:
+    log m_T(WH)), i.e. the cHj3 row of L grows like s_hat, as the cHj3 contact amplitude does
+    (s_hat / Lambda^2); the network learns the rest."""
+
+    column: int
+    log_m_ref: float
+
+    def __call__(self, xs):
+        one = jnp.ones(xs.shape[0])
+        return jnp.stack([one, one, jnp.exp(2 * (xs[:, self.column] - self.log_m_ref))], axis=1)
+
+
+def train_morph(x, me2_coefficients, key, steps, theta0, alpha=1.0, hidden=64, eps=1e-6, row_scale=None):
+    """MORPH: a_hat(x) = quadratic_form_coefficients(MLP(x)) regressed on ``morph_targets`` with
+    ``morph_loss`` (W = ``prior_moments`` of the unit box: theta and the coefficients in the units of
+    the theta box). The last layer starts at zero weights and at the bias of the training mean of the
+    targets, so the untrained network is a(x) = E_theta0[c] = sigma coefficients / sigma(theta0):
+    log r_hat = 0 everywhere, as for the other networks. ``row_scale``: optional function of the
+    inputs, (N, 3), that multiplies the rows of L (``scale_rows``: a known growth of the amplitude's
+    theta components with x; the network then learns L / s). Returns a MorphEstimate."""
+    targets = morph_targets(me2_coefficients, theta0)
+    params = init_mlp(key, [x.shape[1], hidden, hidden, 6])
+    mean = np.asarray(targets.mean(axis=0))
+    if row_scale is not None:  # start at the mean of S^-1 Q(z) S^-1
+        s = np.asarray(row_scale(jnp.asarray(x)))
+        pairs = s[:, [0, 0, 0, 1, 2, 1]] * s[:, [0, 1, 2, 1, 2, 2]]
+        mean = np.mean(np.asarray(targets) / pairs, axis=0)
+    params[-1] = (params[-1][0], jnp.asarray(quadratic_form_lower(mean, eps)))
+    weight = jnp.asarray(prior_moments())
+    t0 = jnp.asarray(theta0, dtype=float)
+
+    def loss(p, d):
+        return morph_loss(_morph_coefficients(p, d["x"], eps, row_scale), d["c"], weight, t0, alpha)
+
+    best = train(loss, params, {"x": jnp.asarray(x), "c": targets}, steps)
+    return MorphEstimate(best, t0, eps, row_scale)
+
+
+class MorphEstimate:
+    """A trained MORPH network: ``coefficients(xs)`` is a_hat(x) (N, 6); ``log_r(xs, sigma_coefficients,
+    thetas)`` is log r_hat(x_i|theta_j, theta0), (N, M), by ``morph_log_r``; ``score(xs)`` is
+    grad log m(theta).a_hat at theta0."""
+
+    def __init__(self, params, theta0, eps, row_scale=None):
+        self.params, self.theta0, self.eps, self.row_scale = params, theta0, eps, row_scale
+
+    def coefficients(self, xs):
+        return np.asarray(jax.jit(_morph_coefficients, static_argnums=3)(self.params, jnp.asarray(xs), self.eps,
+                                                                         self.row_scale))
+
+    def log_r(self, xs, sigma_coefficients, thetas):
+        return np.asarray(morph_log_r(self.coefficients(xs), sigma_coefficients, thetas, self.theta0))
+
+    def score(self, xs):
+        return np.asarray(morph_score(self.coefficients(xs), self.theta0))
+
+
+def _morph_coefficients(params, xs, eps, row_scale=None):
+    lower = mlp(params, xs)
+    if row_scale is not None:
+        lower = scale_rows(lower, row_scale(xs))
+    return quadratic_form_coefficients(lower, eps)

@@ -1,4 +1,4 @@
-"""W+ H in SMEFT at 13 TeV: histogram vs SALLY vs CARL vs ALICES vs RASCAL against the quadrature truth.
+"""W+ H in SMEFT at 13 TeV: histogram vs SALLY vs CARL vs ALICES vs RASCAL vs MORPH against the quadrature truth.
 
 p p > w+ h NP<=1, w+ > e+ ve, h > b b~ (SMEFTsim topU3l, MW scheme, massless), theta = (cHW, cHj3),
 all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing pT.
@@ -8,7 +8,9 @@ all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing
    quadratic in theta, so log r and t of every event follow at any theta (``methods.morphing``).
 2. Truth: D(x; theta) by quadrature over pz(nu) (``truth.py``) on the test events.
 3. Estimators from N training events: 2-D histogram of (pT,W, m_T(WH)); SALLY (score regression,
-   then a 2-D histogram of the estimated score); CARL, ALICES and RASCAL (theta-parameterised ratio).
+   then a 2-D histogram of the estimated score); CARL, ALICES and RASCAL (theta-parameterised ratio);
+   MORPH (regression of the six morphing coefficient functions a(x), exact quadratic theta dependence)
+   and MORPH-E (the same with the cHj3 terms scaled by m_T(WH)^2).
 4. Per method and N: MSE of log r_hat against the truth, the expected 95 % CL contour at 300 fb^-1
    (Asimov: q(theta) = 2 [nu - nu0 - nu0 log(nu/nu0)] + 2 nu0 E_0[r_hat - 1 - log r_hat(x|theta, 0)], the
    rate term exact for all), its area against the truth's, the Fisher information.
@@ -16,6 +18,9 @@ all other Wilson coefficients 0, parton level, x = (e+, b, b~) momenta + missing
 Run:  python examples/wh_smeft/study.py            (--small, the default: a few minutes alone)
       python examples/wh_smeft/study.py --full     (N up to 1e5, 5000 test events)
 Outputs in examples/wh_smeft/output/ (results.json, table.md, contours.png, mse_vs_n.png).
+      --methods MORPH,histogram  trains only those methods; their rows replace (or join) the rows of
+      a finished run in --output with the same configuration: the mined events, the test events, the
+      truth and every random draw are the same (the draws do not depend on which methods run).
 """
 
 from __future__ import annotations
@@ -35,14 +40,16 @@ jax.config.update("jax_enable_x64", True)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from methods import (HistogramMethod, event_weights, features, joint_score, summaries, train_ratio,  # noqa: E402
-                     train_sally)
+from methods import (EnergyRows, HistogramMethod, event_weights, features, joint_score, morph_log_r,  # noqa: E402
+                     summaries, train_morph, train_ratio, train_sally)
 from truth import BASIS_POINTS, TrueLikelihood, monomials, observed, quadratic_coefficients, rescale  # noqa: E402
 
 NAMES = ["cHW", "cHj3"]
 LUMINOSITY_PB = 300e3  # 300 fb^-1
 Q95 = 5.991  # chi^2 95 % quantile, 2 dof
 TOLERANCE = 0.10  # contour area within 10 % of the truth's
+METHODS = ["histogram", "SALLY", "CARL", "ALICES", "RASCAL", "MORPH", "MORPH-E"]
+LOG_MT_COLUMN = 12  # log m_T(WH) in methods.features
 BASIS_SCALE = np.array([0.1, 0.03])  # the gold's alternative thetas: BASIS_POINTS x this (near the SM)
 
 SIZES = {"small": dict(sizes=[1000, 3000], n_test=1000, steps=400, grid=41, nodes=24, seeds=1),
@@ -130,6 +137,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per size")
     parser.add_argument("--output", type=Path, default=HERE / "output")
+    parser.add_argument("--methods", type=str, default=None,
+                        help=f"comma-separated subset of {','.join(METHODS)} (default all); merged into a "
+                             "finished run's results.json in --output when its configuration is the same")
+    parser.add_argument("--morph-alpha", type=float, default=1.0, help="weight of MORPH's score term")
     parser.add_argument("--plot-only", action="store_true",
                         help="redo table.md and the plots from the results.json and contours.npz of --output")
     args = parser.parse_args(argv)
@@ -141,6 +152,10 @@ def main(argv=None):
     cfg["n_test"] = args.n_test or cfg["n_test"]
     cfg["steps"] = args.steps or cfg["steps"]
     cfg["seeds"] = args.seeds or cfg["seeds"]
+    methods = METHODS if args.methods is None else args.methods.split(",")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {METHODS}")
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -178,6 +193,7 @@ def main(argv=None):
     ga, gb = np.linspace(-box[0], box[0], cfg["grid"]), np.linspace(-box[1], box[1], cfg["grid"])
     grid = np.stack(np.meshgrid(ga, gb, indexing="ij"), axis=-1).reshape(-1, 2)
     cell = (ga[1] - ga[0]) * (gb[1] - gb[0])
+    box_powers = np.array([1, box[0], box[1], box[0] ** 2, box[1] ** 2, box[0] * box[1]])  # coefficients -> box units
     eval_thetas = np.array([[sa * box[0] / 3, sb * box[1] / 3] for sa in (-1, 0, 1) for sb in (-1, 0, 1)
                             if (sa, sb) != (0, 0)])
 
@@ -216,7 +232,8 @@ def main(argv=None):
                "n_events_mined": len(gold), "fisher_gold_per_event": np.asarray(gold.fisher).tolist(),
                "fisher_gold_error": np.asarray(gold.fisher_error).tolist(),
                "fisher_truth_per_event": fisher_truth.tolist(), "area_truth": area_truth,
-               "nu0": nu0, "methods": {}}
+               "nu0": nu0, "methods": {}, "method_runs": {}}
+    run_label = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     contours = {"truth": truth_q}
     rng = np.random.default_rng(7)
     weights = PoolWeights(coeffs[pool1], box)
@@ -229,13 +246,31 @@ def main(argv=None):
             n_bins = int(np.clip(np.sqrt(n / 25), 3, 20))
             estimates = {}
             t0 = time.perf_counter()
-            hist = HistogramMethod(u_all[sm_idx], v_all[sm_idx], coeffs[sm_idx], np.zeros(2), n_bins)
-            estimates["histogram"] = (lambda th, h=hist: h.log_r(u_test, v_test, th), hist.fisher())
-            sally = train_sally(x_all[sm_idx], score_all[sm_idx] * box, key, cfg["steps"])
-            t_hat = sally(x_all[sm_idx])
-            hist_s = HistogramMethod(t_hat[:, 0], t_hat[:, 1], coeffs[sm_idx], np.zeros(2), n_bins)
-            t_hat_test = sally(x_test)
-            estimates["SALLY"] = (lambda th, h=hist_s: h.log_r(t_hat_test[:, 0], t_hat_test[:, 1], th), hist_s.fisher())
+            if "histogram" in methods:
+                hist = HistogramMethod(u_all[sm_idx], v_all[sm_idx], coeffs[sm_idx], np.zeros(2), n_bins)
+                estimates["histogram"] = (lambda th, h=hist: h.log_r(u_test, v_test, th), hist.fisher())
+            if "SALLY" in methods:
+                sally = train_sally(x_all[sm_idx], score_all[sm_idx] * box, key, cfg["steps"])
+                t_hat = sally(x_all[sm_idx])
+                hist_s = HistogramMethod(t_hat[:, 0], t_hat[:, 1], coeffs[sm_idx], np.zeros(2), n_bins)
+                t_hat_test = sally(x_test)
+                estimates["SALLY"] = (lambda th, h=hist_s, t=t_hat_test: h.log_r(t[:, 0], t[:, 1], th), hist_s.fisher())
+            for name in ("MORPH", "MORPH-E"):
+                if name not in methods:
+                    continue
+                # the same N SM events as the histograms; theta and the coefficients in units of the box
+                # MORPH-E: the cHj3 row scaled by (m_T / median m_T of the training events)^2
+                rows = EnergyRows(LOG_MT_COLUMN, float(np.median(x_all[sm_idx, LOG_MT_COLUMN]))) \
+                    if name == "MORPH-E" else None
+                morph = train_morph(x_all[sm_idx], coeffs[sm_idx] * box_powers, key, cfg["steps"], np.zeros(2),
+                                    alpha=args.morph_alpha, row_scale=rows)
+                a_test = morph.coefficients(x_test)
+                if seed == 0 and n == max(cfg["sizes"]):  # for bootstrap.py: a_hat on the test events
+                    np.save(out / f"{name.lower()}_coefficients_test.npy", a_test / box_powers)
+                t_morph = morph.score(x_test) / box - sigma_c[1:3] / sigma_c[0]
+                estimates[name] = (lambda ths, a=a_test: np.asarray(morph_log_r(a, sigma_c * box_powers,
+                                                                                np.asarray(ths) / box, np.zeros(2))),
+                                   t_morph.T @ t_morph / len(t_morph))
             # parameterised training set: n/2 events at theta0 (label 0), n/2 at thetas of the prior (label 1)
             thetas1 = rng.uniform(-1, 1, size=(n // 2, 2)) * box
             idx1 = pool1[sample_at_thetas(rng, weights, len(pool1), thetas1)]
@@ -249,19 +284,24 @@ def main(argv=None):
             lr = _pairwise_log_r(coeffs[ev], sigma_c, th)
             soft = 1 / (1 + np.exp(-lr))
             tz = np.asarray(joint_score(coeffs[ev], sigma_c, th)) * box
-            carl = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2))
-            alices = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), soft=soft, score=tz, alpha=1.0)
-            rascal = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), score=tz, log_r=lr, alpha=1.0)
-            for name, net in (("CARL", carl), ("ALICES", alices), ("RASCAL", rascal)):
-                estimates[name] = (lambda ths, net=net: net.at_thetas(x_test, np.asarray(ths) / box), None)
-            for name, (fn, fisher) in estimates.items():
+            options = {"CARL": {}, "ALICES": dict(soft=soft, score=tz, alpha=1.0),
+                       "RASCAL": dict(score=tz, log_r=lr, alpha=1.0)}
+            for name, kwargs in options.items():
+                if name in methods:
+                    net = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), **kwargs)
+                    estimates[name] = (lambda ths, net=net: net.at_thetas(x_test, np.asarray(ths) / box), None)
+            for name in [m for m in METHODS if m in estimates]:
+                fn, fisher = estimates[name]
                 q = contour_q(fn(grid), sigma_c, grid)
                 mse = float(np.mean((fn(eval_thetas) - truth_eval) ** 2))
                 area = float(np.sum(q <= Q95) * cell)
                 entry = {"n": n, "seed": seed, "mse": mse, "area": area, "area_ratio": area / area_truth}
                 if fisher is not None:
                     entry["fisher_per_event"] = fisher.tolist()
+                if name.startswith("MORPH"):
+                    entry["alpha"] = args.morph_alpha
                 results["methods"].setdefault(name, []).append(entry)
+                results["method_runs"][name] = run_label
                 if seed == 0 and n == max(cfg["sizes"]):
                     contours[name] = q
                 log(f"N = {n} seed {seed} {name}: MSE {mse:.3e}, area ratio {area / area_truth:.3f}")
@@ -269,11 +309,42 @@ def main(argv=None):
     timings["total_s"] = time.perf_counter() - start
     results["timings"] = timings
     results["mse_constant_guess"] = float(np.mean(truth_eval**2))
+    if args.methods is not None:
+        results, contours = merge_into_finished_run(out, results, contours)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     np.savez(out / "contours.npz", grid_a=ga, grid_b=gb, **{k: v.reshape(len(ga), len(gb)) for k, v in contours.items()})
     write_table(results, out / "table.md")
     plot(results, contours, ga, gb, out)
     log(f"done in {timings['total_s']:.0f} s; outputs in {out}")
+
+
+def merge_into_finished_run(out, results, contours):
+    """The rows and contours of the methods just run, merged into the finished run in ``out`` (if any):
+    allowed only when the configuration, the truth's contour area and the constant guess's MSE agree
+    exactly (the same test events and truth). Methods run again replace their stored rows; a method
+    that is deterministic given the events (the histogram) reproduces its stored numbers exactly, which
+    the log reports."""
+    path = out / "results.json"
+    if not path.exists():
+        return results, contours
+    stored = json.loads(path.read_text())
+    if not (stored["config"] == results["config"] and stored["area_truth"] == results["area_truth"]
+            and stored["mse_constant_guess"] == results["mse_constant_guess"]):
+        raise SystemExit(f"{path}: a run with another configuration or truth; use another --output")
+    for name, rows in results["methods"].items():
+        if name in stored["methods"]:
+            before = [(e["n"], e["seed"], e["mse"], e["area_ratio"]) for e in stored["methods"][name]]
+            after = [(e["n"], e["seed"], e["mse"], e["area_ratio"]) for e in rows]
+            log(f"{name}: stored rows {'reproduced exactly' if before == after else 'replaced: ' + str(before)}")
+    methods = {**stored["methods"], **results["methods"]}
+    merged = {**stored, "methods": {m: methods[m] for m in METHODS if m in methods},
+              "method_runs": {**stored.get("method_runs", {}), **results["method_runs"]},
+              "timings_merged_runs": stored.get("timings_merged_runs", []) + [results["timings"]]}
+    saved = np.load(out / "contours.npz")
+    merged_contours = {k: saved[k].reshape(-1) for k in saved.files if k not in ("grid_a", "grid_b")}
+    merged_contours.update(contours)
+    return merged, {"truth": merged_contours.pop("truth"),
+                    **{m: merged_contours[m] for m in METHODS if m in merged_contours}}
 
 
 def replot(out):
@@ -328,7 +399,7 @@ def plot(results, contours, ga, gb, out):
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     styles = {"truth": "k", "histogram": "tab:blue", "SALLY": "tab:orange", "CARL": "tab:green", "ALICES": "tab:red",
-              "RASCAL": "tab:purple"}
+              "RASCAL": "tab:purple", "MORPH": "tab:brown", "MORPH-E": "tab:pink"}
     for name, q in contours.items():
         ax.contour(ga, gb, q.reshape(len(ga), len(gb)).T, levels=[Q95], colors=styles.get(name, "gray"),
                    linewidths=2.5 if name == "truth" else 1.5)

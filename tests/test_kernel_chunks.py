@@ -84,6 +84,12 @@ def test_values_in_chunks_agree_with_one_piece(processes, momenta, tmp_path):
         a, b = np.asarray(out[key]), np.asarray(ref[key])
         assert a.shape == b.shape, key
         assert np.all(np.abs(a - b) <= 1e-14 * np.abs(b).max(axis=tuple(range(1, b.ndim)), keepdims=True)), key
+    # a parameter per event (a running alpha_s, as the runtime passes it) is chunked with the events
+    alpha_s = jnp.linspace(0.10, 0.13, len(momenta))
+    a = np.asarray(in_chunks.matrix_element(momenta, {"aS": alpha_s}))
+    b = np.asarray(whole.matrix_element(momenta, {"aS": alpha_s}))
+    np.testing.assert_allclose(a, b, rtol=1e-14, atol=0)
+    assert not np.allclose(a, np.asarray(whole.matrix_element(momenta)), rtol=1e-3)
     g_chunks = jax.grad(_loss(in_chunks), argnums=(0, 1))(momenta, MT)
     g_whole = jax.grad(_loss(whole), argnums=(0, 1))(momenta, MT)
     assert column_difference(np.asarray(g_chunks[0]), np.asarray(g_whole[0])) < 1e-13

@@ -152,17 +152,28 @@ def _whole(function, flat, internal):
 
 def _chunked(function, chunk, flat, internal, checkpoint=True):
     """``_whole`` with jax.lax.map over chunks of ``chunk`` events, each under jax.checkpoint unless
-    ``checkpoint`` is False (the last chunk padded with copies of the first event, sliced away)."""
+    ``checkpoint`` is False (the last chunk padded with copies of the first event, sliced away).
+    Parameters given per event (last axis of length n, e.g. a running alpha_s) are chunked with the
+    events; the others are shared by every chunk."""
     n = flat.shape[0]
     n_chunks = -(-n // chunk)
-    padding = n_chunks * chunk - n
-    if padding:
-        flat = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (padding,) + flat.shape[1:])])
-    chunks = jnp.reshape(flat, (n_chunks, chunk) + flat.shape[1:])
-    def one_chunk(events):
-        return _whole(function, events, internal)
+    per_event = {name: value for name, value in internal.items()
+                 if jnp.ndim(value) >= 1 and jnp.shape(value)[-1] == n}
 
-    out = jax.lax.map(jax.checkpoint(one_chunk) if checkpoint else one_chunk, chunks)
+    def split(x, axis):
+        x = jnp.moveaxis(x, axis, 0)
+        padding = n_chunks * chunk - n
+        if padding:
+            x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (padding,) + x.shape[1:])])
+        return jnp.reshape(x, (n_chunks, chunk) + x.shape[1:])
+
+    def one_chunk(pieces):
+        events, parameters = pieces
+        parameters = {name: jnp.moveaxis(value, 0, -1) for name, value in parameters.items()}
+        return _whole(function, events, {**internal, **parameters})
+
+    pieces = (split(flat, 0), {name: split(value, -1) for name, value in per_event.items()})
+    out = jax.lax.map(jax.checkpoint(one_chunk) if checkpoint else one_chunk, pieces)
 
     def unchunk(v):
         v = jnp.moveaxis(v, 0, -2)

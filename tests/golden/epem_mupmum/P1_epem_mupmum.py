@@ -204,36 +204,7 @@ def _jamps(p, c):
 
 
 def _split_jamps(amps):
-    """JAMP_ak = sum_t JAMP_COEFFICIENTS[k, t] TERMS_OF_CLASS[a, t] amp_t as sums over the non-zero
-    coefficients only (a term enters few colour-basis vectors: g g > t t~ g g has 698 non-zero of
-    24 x 159), with +-1 as additions and subtractions."""
-    zero = jnp.zeros_like(amps[0])
-    return jnp.stack([jnp.stack([_sparse_sum(JAMP_COEFFICIENTS[k] * TERMS_OF_CLASS[a], amps, zero)
-                                 for k in range(JAMP_COEFFICIENTS.shape[0])])
-                      for a in range(TERMS_OF_CLASS.shape[0])])
-
-
-def _sparse_sum(coefficients, amps, zero):
-    """sum_t coefficients[t] * amps[t] over the non-zero coefficients (Python numbers: weakly typed, so
-    a complex64 kernel stays complex64)."""
-    total = None
-    for t in np.flatnonzero(coefficients):
-        c = complex(coefficients[t])
-        if total is None:
-            total = _scaled(c, amps[t])
-        elif c == -1:
-            total = total - amps[t]
-        else:
-            total = total + _scaled(c, amps[t])
-    return zero if total is None else total
-
-
-def _scaled(c, amp):
-    if c == 1:
-        return amp
-    if c == -1:
-        return -amp
-    return (c.real if c.imag == 0 else c) * amp
+    return jnp.einsum("kt,at,thb->akhb", _cast(JAMP_COEFFICIENTS, amps), _cast(TERMS_OF_CLASS, amps), amps)
 
 
 def _contract(jamp):

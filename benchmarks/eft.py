@@ -64,10 +64,10 @@ def benchmark(name: str, batch: int, repeats: int, workdir: Path) -> None:
         return {**prm, **{k: c[i] for i, k in enumerate(coefficients)}}
 
     c0 = jnp.array([parameters[k] for k in coefficients], dtype=jnp.float64)
-    value = jax.jit(lambda p, prm: proc.matrix_element(p, prm, check=False))
-    reverse = jax.jit(lambda p, prm: jax.value_and_grad(
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm, check=False))
+    reverse = madgen.jit(lambda p, prm: jax.value_and_grad(
         lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False).sum())(c0))
-    forward = jax.jit(lambda p, prm: jax.jacfwd(
+    forward = madgen.jit(lambda p, prm: jax.jacfwd(
         lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False))(c0))
 
     print(f"\n{name}: {process}  [{proc.process}: {proc.n_diagrams} diagrams; "

@@ -94,8 +94,8 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, sk
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
 
-    value = jax.jit(lambda p, prm: proc.matrix_element(p, prm))
-    value_and_grad = jax.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm))
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
 
     print(f"\n{name}: {process}  ({proc.n_diagrams} diagrams, backend {jax.default_backend()}, "
           f"device {jax.devices()[0].device_kind})")
@@ -173,8 +173,8 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     generation = time.perf_counter() - began
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
-    value = jax.jit(lambda p, prm: proc.matrix_element(p, prm))
-    value_and_grad = jax.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm))
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
 
     rows = []
     for batch in batches:

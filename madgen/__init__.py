@@ -17,4 +17,12 @@ def generate(card_path, output=None, force=False, draw=False, all_helicities=Fal
     return _generate(card_path, output=output, force=force, draw=draw, all_helicities=all_helicities)
 
 
-__all__ = ["__version__", "generate", "load"]
+def jit(function, **jit_options):
+    """``jax.jit`` with the compiler options madgen compiles its kernels with (``madgen.contract.jit``):
+    use it for your own functions of a matrix element (faster compilation on CPU)."""
+    from madgen.contract import jit as _jit
+
+    return _jit(function, **jit_options)
+
+
+__all__ = ["__version__", "generate", "jit", "load"]

@@ -72,7 +72,8 @@ def test_one_input_error_class(gg_ttx):
 
 
 def test_public_api_of_madgen_is_pinned():
-    assert sorted(madgen.__all__) == ["__version__", "generate", "load"]
+    assert sorted(madgen.__all__) == ["__version__", "generate", "jit", "load"]
+    assert list(inspect.signature(madgen.jit).parameters) == ["function", "jit_options"]
     assert list(inspect.signature(madgen.generate).parameters) == ["card_path", "output", "force", "draw", "all_helicities"]
     assert list(inspect.signature(madgen.load).parameters) == ["path"]
     assert list(inspect.signature(madgen.api.launch).parameters) == [

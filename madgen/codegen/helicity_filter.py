@@ -113,8 +113,10 @@ def _helicity_weights_function(process):
 
     def unoptimised(momenta, parameters):
         if not compiled:
+            from madgen.contract import supported_compiler_options
+
             lowered = jax.jit(weights).lower(momenta, parameters)
-            compiled["kernel"] = lowered.compile(compiler_options=_FAST_COMPILE)
+            compiled["kernel"] = lowered.compile(compiler_options={**supported_compiler_options(), **_FAST_COMPILE})
         return compiled["kernel"](momenta, parameters)
     return unoptimised
 

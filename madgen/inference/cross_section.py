@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.contract import jit
 from madgen.inference.chunking import chunked_map
 from madgen.inference.errors import InferenceError
 from madgen.inference.gradients import parameter_names, theta_of, with_theta
@@ -102,7 +103,7 @@ class DifferentiableCrossSection:
             gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian, channel)
             return values, gradient
 
-        return jax.jit(lambda *args: contributions(*args)[0]), jax.jit(with_gradient)
+        return jit(lambda *args: contributions(*args)[0]), jit(with_gradient)
 
     def theta(self, theta=None) -> np.ndarray:
         """theta as a (k,) array: None (theta_ref), a mapping name -> value, or a sequence."""

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.contract import jit
 from madgen.inference.chunking import (DEFAULT_CHUNK_SIZE, FORWARD_MAX_INPUTS, chunk_size_of, chunked_map, mode_of,
                                        per_event_gradient, per_event_hessian, split_parameters)
 from madgen.inference.errors import InferenceError
@@ -121,7 +122,7 @@ def _parameter_function(process, names: tuple[str, ...], log: bool, mode: str, c
     def run(theta, momenta, shared, per_event):
         return chunked_map(lambda batch: per_chunk(theta, batch[0], {**shared, **batch[1]}), (momenta, per_event),
                            chunk)
-    return jax.jit(run)
+    return jit(run)
 
 
 def _parameter_call(process, momenta, names, parameters, log, mode, chunk_size, order):
@@ -176,7 +177,7 @@ def _per_event_function(evaluate, mode: str, chunk: int, order: int):
 
     def run(x, shared, per_event):
         return chunked_map(lambda batch: per_chunk(batch[0], {**shared, **batch[1]}), (x, per_event), chunk)
-    return jax.jit(run)
+    return jit(run)
 
 
 def _per_event_call(evaluate, x, parameters, mode, chunk_size, order):

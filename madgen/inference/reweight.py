@@ -31,6 +31,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from madgen.contract import jit
 from madgen.inference.errors import InferenceError
 
 _COLUMNS = frozenset({"pdg_ids", "momenta", "masses", "helicities", "colour", "weights", "scale", "aqed", "aqcd",
@@ -137,7 +138,7 @@ class _Evaluator:
             return jnp.stack([jnp.where(reference_value > 0, v / safe, 0.0) for v in values[1:]], axis=-1), \
                 reference_value
 
-        self._ratios = jax.jit(ratios)
+        self._ratios = jit(ratios)
 
     def __call__(self, momenta: np.ndarray, alpha_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ratios, reference = [], []

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.contract import jit
 from madgen.runtime.grids import accumulate_histograms, map_points
 from madgen.runtime.integrand import Evaluation
 
@@ -98,7 +99,7 @@ class GroupSampler:
         self.batch_size = int(batch_size)
         self.ndim = integrand.ndim
         self.n_channels = len(integrand.maps)
-        self.evaluate = jax.jit(self._evaluate)
+        self.evaluate = jit(self._evaluate)
         self.accumulate = jax.jit(_accumulate)
         self.unweight = jax.jit(_unweight)
         self.rows = jax.jit(_rows, static_argnums=2)

@@ -39,6 +39,11 @@ except ImportError:  # pragma: no cover - exercised by the standalone-import tes
     class InputShapeError(ValueError):
         """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
 
+try:  # madgen's kernel compiler options (faster XLA compiles on CPU); plain jax.jit without madgen
+    from madgen.contract import jit as _jit
+except ImportError:  # pragma: no cover - exercised by the standalone-import test
+    _jit = jax.jit
+
 
 MOMENTUM_TOLERANCE = 1e-7
 """check=True: |sum of incoming - sum of outgoing momenta| <= this x the incoming energy, per component."""
@@ -215,7 +220,7 @@ class Process:
         self.subprocesses = (self,)
         self.kernel_chunk_size = _kernel_chunk_size(len(module.HELICITIES))
         self.value_chunk_size = _value_chunk_size(len(module.HELICITIES))
-        self._evaluate = jax.jit(self._matrix_element_unchecked)
+        self._evaluate = _jit(self._matrix_element_unchecked)
 
     def __repr__(self):
         single = ", single precision" if self.precision == "single" else ""
@@ -265,7 +270,7 @@ class Process:
         {width parameter: {channel: partial width}}; {} when the package computes none."""
         cache = self.__dict__.setdefault("_widths_jit", {})
         if partial not in cache:
-            cache[partial] = jax.jit(functools.partial(_auto_widths, self._parameters, partial=partial))
+            cache[partial] = _jit(functools.partial(_auto_widths, self._parameters, partial=partial))
         return cache[partial](self.complete_parameters(parameters))
 
     def matrix_element(self, momenta, parameters=None, check=True):
@@ -391,10 +396,10 @@ class Process:
         cache = self.__dict__.setdefault("_jit_cache", {})
         if name not in cache:
             if name == "select":
-                cache[name] = jax.jit(self._select_unchecked)
+                cache[name] = _jit(self._select_unchecked)
             else:
                 function = getattr(self._module, name)
-                cache[name] = jax.jit(lambda momenta, parameters: self._per_event(function, momenta, parameters))
+                cache[name] = _jit(lambda momenta, parameters: self._per_event(function, momenta, parameters))
         return cache[name]
 
     def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True):

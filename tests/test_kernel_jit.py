@@ -1,0 +1,43 @@
+"""madgen.jit: jax.jit with the kernel compiler options, top level only, nested anywhere."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import madgen
+from madgen import contract
+
+
+def _f(x):
+    return jnp.sin(x) * x
+
+
+def test_options_reach_the_outermost_compilation():
+    # an option XLA does not know fails the compilation: proof that the options are passed on
+    with pytest.raises(Exception, match="bogus_option_for_the_test"):
+        madgen.jit(_f, compiler_options={"bogus_option_for_the_test": True})(1.0)
+
+
+def test_kernel_options_are_those_this_xla_accepts(monkeypatch):
+    monkeypatch.setattr(contract, "KERNEL_COMPILER_OPTIONS", {"bogus_option_for_the_test": True,
+                                                              "xla_cpu_use_fusion_emitters": False})
+    monkeypatch.setattr(contract, "_SUPPORTED_OPTIONS", None)
+    supported = contract.supported_compiler_options()
+    assert "bogus_option_for_the_test" not in supported
+    assert float(madgen.jit(_f)(1.0)) == pytest.approx(np.sin(1.0))
+
+
+def test_same_values_nested_in_jit_grad_and_vmap():
+    fast = madgen.jit(_f)
+    x = jnp.linspace(0.1, 2.0, 5)
+    np.testing.assert_allclose(fast(x), jax.jit(_f)(x), rtol=1e-15)
+    np.testing.assert_allclose(jax.jit(lambda y: fast(y) + 1)(x), jax.jit(_f)(x) + 1, rtol=1e-15)
+    np.testing.assert_allclose(jax.vmap(jax.grad(fast))(x), np.cos(x) * x + np.sin(x), rtol=1e-15)
+    assert float(jax.jit(lambda: fast(1.5))()) == pytest.approx(np.sin(1.5) * 1.5, rel=1e-15)  # untraced args
+    assert float(fast.lower(1.0).compile()(1.0)) == pytest.approx(np.sin(1.0), rel=1e-15)
+
+
+def test_static_arguments_pass_through():
+    scaled = madgen.jit(lambda x, n: x * n, static_argnums=1)
+    assert float(scaled(2.0, 3)) == 6.0

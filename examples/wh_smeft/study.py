@@ -21,6 +21,11 @@ Outputs in examples/wh_smeft/output/ (results.json, table.md, contours.png, mse_
       --methods MORPH,histogram  trains only those methods; their rows replace (or join) the rows of
       a finished run in --output with the same configuration: the mined events, the test events, the
       truth and every random draw are the same (the draws do not depend on which methods run).
+      --seed-list 1  trains only the seeds listed, --train-sizes 10000 only those sizes (the event
+      pools are set by the largest of --sizes); with --methods their rows join a finished run's.
+Seeds: seed 0 draws its training sets from one generator (seeded 7) through the sizes in order (the
+committed one-seed runs); seed s >= 1 draws from its own generator seeded (7, s, N), so its draws do
+not depend on the number of seeds or on the other sizes run. The network key is 100 s + N.
 """
 
 from __future__ import annotations
@@ -135,7 +140,13 @@ def main(argv=None):
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated training sizes N")
     parser.add_argument("--n-test", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--seeds", type=int, default=None, help="training seeds per size")
+    parser.add_argument("--seeds", type=int, default=None, help="training seeds per size (0 .. seeds - 1)")
+    parser.add_argument("--seed-list", type=str, default=None,
+                        help="comma-separated seeds to train instead of 0 .. seeds - 1 (e.g. 1); with --methods "
+                             "their rows join those of a finished run in --output")
+    parser.add_argument("--train-sizes", type=str, default=None,
+                        help="train only these of --sizes (the event pools and seed 0's draws stay those of "
+                             "--sizes, so the rows can join a finished run with those sizes)")
     parser.add_argument("--output", type=Path, default=HERE / "output")
     parser.add_argument("--methods", type=str, default=None,
                         help=f"comma-separated subset of {','.join(METHODS)} (default all); merged into a "
@@ -152,6 +163,9 @@ def main(argv=None):
     cfg["n_test"] = args.n_test or cfg["n_test"]
     cfg["steps"] = args.steps or cfg["steps"]
     cfg["seeds"] = args.seeds or cfg["seeds"]
+    seed_list = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(cfg["seeds"]))
+    cfg["seeds"], cfg["seed_list"] = len(seed_list), seed_list
+    train_sizes = [int(s) for s in args.train_sizes.split(",")] if args.train_sizes else cfg["sizes"]
     methods = METHODS if args.methods is None else args.methods.split(",")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -235,28 +249,32 @@ def main(argv=None):
                "nu0": nu0, "methods": {}, "method_runs": {}}
     run_label = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     contours = {"truth": truth_q}
-    rng = np.random.default_rng(7)
+    rng0 = np.random.default_rng(7)  # seed 0: one stream through the sizes (as in the one-seed runs)
     weights = PoolWeights(coeffs[pool1], box)
     x_test, u_test, v_test = x_all[test], u_all[test], v_all[test]
     for n in cfg["sizes"]:
-        for seed in range(cfg["seeds"]):
+        for seed in seed_list:
             key = jax.random.key(100 * seed + n)
+            rng = rng0 if seed == 0 else np.random.default_rng([7, seed, n])
+            run_methods = methods if n in train_sizes else []  # seed 0 still draws (its stream goes on)
+            if not run_methods and seed != 0:
+                continue
             idx0 = rng.choice(pool0, size=n // 2 if n // 2 <= len(pool0) else len(pool0), replace=False)
             sm_idx = rng.choice(np.concatenate([pool0, pool1]), size=n, replace=False)
             n_bins = int(np.clip(np.sqrt(n / 25), 3, 20))
             estimates = {}
             t0 = time.perf_counter()
-            if "histogram" in methods:
+            if "histogram" in run_methods:
                 hist = HistogramMethod(u_all[sm_idx], v_all[sm_idx], coeffs[sm_idx], np.zeros(2), n_bins)
                 estimates["histogram"] = (lambda th, h=hist: h.log_r(u_test, v_test, th), hist.fisher())
-            if "SALLY" in methods:
+            if "SALLY" in run_methods:
                 sally = train_sally(x_all[sm_idx], score_all[sm_idx] * box, key, cfg["steps"])
                 t_hat = sally(x_all[sm_idx])
                 hist_s = HistogramMethod(t_hat[:, 0], t_hat[:, 1], coeffs[sm_idx], np.zeros(2), n_bins)
                 t_hat_test = sally(x_test)
                 estimates["SALLY"] = (lambda th, h=hist_s, t=t_hat_test: h.log_r(t[:, 0], t[:, 1], th), hist_s.fisher())
             for name in ("MORPH", "MORPH-E"):
-                if name not in methods:
+                if name not in run_methods:
                     continue
                 # the same N SM events as the histograms; theta and the coefficients in units of the box
                 # MORPH-E: the cHj3 row scaled by (m_T / median m_T of the training events)^2
@@ -287,7 +305,7 @@ def main(argv=None):
             options = {"CARL": {}, "ALICES": dict(soft=soft, score=tz, alpha=1.0),
                        "RASCAL": dict(score=tz, log_r=lr, alpha=1.0)}
             for name, kwargs in options.items():
-                if name in methods:
+                if name in run_methods:
                     net = train_ratio(xs, th / box, label, key, cfg["steps"], np.zeros(2), **kwargs)
                     estimates[name] = (lambda ths, net=net: net.at_thetas(x_test, np.asarray(ths) / box), None)
             for name in [m for m in METHODS if m in estimates]:
@@ -310,6 +328,7 @@ def main(argv=None):
     results["timings"] = timings
     results["mse_constant_guess"] = float(np.mean(truth_eval**2))
     if args.methods is not None:
+        (out / f"results_run_{run_label.replace(' ', '_').replace(':', '')}.json").write_text(json.dumps(results, indent=1))
         results, contours = merge_into_finished_run(out, results, contours)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     np.savez(out / "contours.npz", grid_a=ga, grid_b=gb, **{k: v.reshape(len(ga), len(gb)) for k, v in contours.items()})
@@ -321,23 +340,36 @@ def main(argv=None):
 def merge_into_finished_run(out, results, contours):
     """The rows and contours of the methods just run, merged into the finished run in ``out`` (if any):
     allowed only when the configuration, the truth's contour area and the constant guess's MSE agree
-    exactly (the same test events and truth). Methods run again replace their stored rows; a method
-    that is deterministic given the events (the histogram) reproduces its stored numbers exactly, which
-    the log reports."""
+    exactly (the same test events and truth); the seeds may differ. Rows of the same
+    (method, N, seed) are replaced, others join; a method that is deterministic given the events (the
+    histogram) reproduces its stored numbers exactly, which the log reports."""
     path = out / "results.json"
     if not path.exists():
         return results, contours
     stored = json.loads(path.read_text())
-    if not (stored["config"] == results["config"] and stored["area_truth"] == results["area_truth"]
+    free = ("seeds", "seed_list")
+    cfg_new, cfg_old = results["config"], stored["config"]
+    old_seeds = cfg_old.get("seed_list", list(range(cfg_old.get("seeds", 1))))
+    new_seeds = cfg_new.get("seed_list", list(range(cfg_new.get("seeds", 1))))
+    if not ({k: v for k, v in cfg_new.items() if k not in free} == {k: v for k, v in cfg_old.items() if k not in free}
+            and stored["area_truth"] == results["area_truth"]
             and stored["mse_constant_guess"] == results["mse_constant_guess"]):
         raise SystemExit(f"{path}: a run with another configuration or truth; use another --output")
+    methods = {m: list(v) for m, v in stored["methods"].items()}
     for name, rows in results["methods"].items():
-        if name in stored["methods"]:
-            before = [(e["n"], e["seed"], e["mse"], e["area_ratio"]) for e in stored["methods"][name]]
-            after = [(e["n"], e["seed"], e["mse"], e["area_ratio"]) for e in rows]
-            log(f"{name}: stored rows {'reproduced exactly' if before == after else 'replaced: ' + str(before)}")
-    methods = {**stored["methods"], **results["methods"]}
-    merged = {**stored, "methods": {m: methods[m] for m in METHODS if m in methods},
+        old = {(e["n"], e["seed"]): e for e in methods.get(name, [])}
+        for e in rows:
+            before = old.get((e["n"], e["seed"]))
+            if before is not None:
+                same = (before["mse"], before["area_ratio"]) == (e["mse"], e["area_ratio"])
+                log(f"{name} N = {e['n']} seed {e['seed']}: stored row "
+                    + ("reproduced exactly" if same else f"replaced (was MSE {before['mse']:.6e}, area ratio "
+                                                          f"{before['area_ratio']:.6f})"))
+            old[(e["n"], e["seed"])] = e
+        methods[name] = [old[k] for k in sorted(old)]
+    seeds = sorted(set(old_seeds) | set(new_seeds))
+    config = {**cfg_old, "seeds": len(seeds), "seed_list": seeds}
+    merged = {**stored, "config": config, "methods": {m: methods[m] for m in METHODS if m in methods},
               "method_runs": {**stored.get("method_runs", {}), **results["method_runs"]},
               "timings_merged_runs": stored.get("timings_merged_runs", []) + [results["timings"]]}
     saved = np.load(out / "contours.npz")
@@ -370,24 +402,72 @@ def _pairwise_log_r(coefficients, sigma_c, thetas):
 
 
 def write_table(results, path):
+    """Means over the seeds; with more than one seed also each seed's numbers and the events needed
+    judged on the mean, on each seed and on every seed."""
     methods = results["methods"]
     sizes = sorted({e["n"] for v in methods.values() for e in v})
+    seeds = sorted({e["seed"] for v in methods.values() for e in v})
     lines = ["| N | " + " | ".join(f"{m} MSE | {m} area/truth" for m in methods) + " |",
              "|---:|" + "---:|---:|" * len(methods)]
+    incomplete = False
     for n in sizes:
         cells = []
         for m in methods:
             rows = [e for e in methods[m] if e["n"] == n]
             mse = np.mean([e["mse"] for e in rows])
             area = np.mean([e["area_ratio"] for e in rows])
-            cells.append(f"{mse:.3e} | {area:.3f}")
+            mark = "" if len(seeds) == 1 or {e["seed"] for e in rows} == set(seeds) else "*"
+            incomplete |= bool(mark)
+            cells.append(f"{mse:.3e}{mark} | {area:.3f}{mark}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if len(seeds) > 1:
+        lines.append(f"\n(means over seeds {', '.join(map(str, seeds))}"
+                     + ("; * = not every seed was run at that N" if incomplete else "") + ")")
     lines.append(f"\nconstant guess (log r_hat = 0): MSE {results['mse_constant_guess']:.3e}\n")
-    lines.append(f"| method | events to reach the truth's contour area within {TOLERANCE:.0%} |")
-    lines.append("|---|---|")
+    if len(seeds) == 1:
+        lines.append(f"| method | events to reach the truth's contour area within {TOLERANCE:.0%} |")
+        lines.append("|---|---|")
+        for m in methods:
+            hit = [n for n in sizes if all(abs(e["area_ratio"] - 1) <= TOLERANCE for e in methods[m] if e["n"] == n)]
+            lines.append(f"| {m} | {min(hit) if hit else f'not reached at N <= {max(sizes)}'} |")
+        path.write_text("\n".join(lines) + "\n")
+        return
+
+    def per_seed(m, n, key, fmt):
+        rows = {e["seed"]: e[key] for e in methods[m] if e["n"] == n}
+        each = " / ".join(fmt(rows[s]) if s in rows else "-" for s in seeds)
+        return f"{each} ({fmt(np.mean(list(rows.values())))})" if rows else "-"
+
+    label = " / ".join(f"seed {s}" for s in seeds)
+    for title, key, fmt in ((f"area / truth, {label} (mean)", "area_ratio", lambda v: f"{v:.3f}"),
+                            (f"MSE in 1e-4, {label} (mean)", "mse", lambda v: f"{v * 1e4:.3f}")):
+        lines.append(f"{title}:\n")
+        lines.append("| N | " + " | ".join(methods) + " |")
+        lines.append("|---:|" + "---:|" * len(methods))
+        for n in sizes:
+            lines.append(f"| {n} | " + " | ".join(per_seed(m, n, key, fmt) for m in methods) + " |")
+        lines.append("")
+
+    def needed(ok, ran):
+        hit = [n for n in sizes if ok(n)]
+        missing = [str(n) for n in sizes if not ran(n)]
+        return ((str(min(hit)) if hit else f"not reached at N <= {max(sizes)}")
+                + (f" (N = {', '.join(missing)} not run)" if missing else ""))
+
+    def ratios(m, n):
+        return {e["seed"]: e["area_ratio"] for e in methods[m] if e["n"] == n}
+
+    lines.append(f"Events needed to reach the truth's contour area within {TOLERANCE:.0%} (smallest N run):\n")
+    lines.append("| method | on the mean of the seeds | " + " | ".join(f"seed {s}" for s in seeds) + " | every seed |")
+    lines.append("|---|---|" + "---|" * len(seeds) + "---|")
     for m in methods:
-        hit = [n for n in sizes if all(abs(e["area_ratio"] - 1) <= TOLERANCE for e in methods[m] if e["n"] == n)]
-        lines.append(f"| {m} | {min(hit) if hit else f'not reached at N <= {max(sizes)}'} |")
+        within = lambda v: abs(v - 1) <= TOLERANCE  # noqa: E731
+        complete = lambda n: set(ratios(m, n)) == set(seeds)  # noqa: E731
+        cells = [needed(lambda n: complete(n) and within(np.mean(list(ratios(m, n).values()))), complete)]
+        cells += [needed(lambda n, s=s: s in ratios(m, n) and within(ratios(m, n)[s]), lambda n, s=s: s in ratios(m, n))
+                  for s in seeds]
+        cells.append(needed(lambda n: complete(n) and all(map(within, ratios(m, n).values())), complete))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -415,9 +495,13 @@ def plot(results, contours, ga, gb, out):
         sizes = sorted({e["n"] for e in rows})
         ax.plot(sizes, [np.mean([e["mse"] for e in rows if e["n"] == s]) for s in sizes], "o-",
                 color=styles[name], label=name)
+        if len({e["seed"] for e in rows}) > 1:  # each seed, small and faint; the line is their mean
+            ax.plot([e["n"] for e in rows], [e["mse"] for e in rows], ".", color=styles[name], alpha=0.5)
     ax.axhline(results["mse_constant_guess"], color="gray", ls="--", label="log r = 0")
     ax.set_xscale("log"), ax.set_yscale("log")
-    ax.set_xlabel("training events N"), ax.set_ylabel("MSE of log r_hat vs truth")
+    n_seeds = len({e["seed"] for v in results["methods"].values() for e in v})
+    ax.set_xlabel("training events N"), ax.set_ylabel("MSE of log r_hat vs truth"
+                                                      + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "mse_vs_n.png", dpi=120)

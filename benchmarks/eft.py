@@ -64,11 +64,11 @@ def benchmark(name: str, batch: int, repeats: int, workdir: Path) -> None:
         return {**prm, **{k: c[i] for i, k in enumerate(coefficients)}}
 
     c0 = jnp.array([parameters[k] for k in coefficients], dtype=jnp.float64)
-    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm, check=False))
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm, check=False), process=proc)
     reverse = madgen.jit(lambda p, prm: jax.value_and_grad(
-        lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False).sum())(c0))
+        lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False).sum())(c0), process=proc)
     forward = madgen.jit(lambda p, prm: jax.jacfwd(
-        lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False))(c0))
+        lambda c: proc.matrix_element(p, with_coefficients(c, prm), check=False))(c0), process=proc)
 
     print(f"\n{name}: {process}  [{proc.process}: {proc.n_diagrams} diagrams; "
           f"{len(package.subprocesses)} subprocess(es); {len(coefficients)} Wilson coefficients; "

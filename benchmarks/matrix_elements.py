@@ -94,8 +94,9 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, sk
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
 
-    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm))
-    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
+                                process=proc)
 
     print(f"\n{name}: {process}  ({proc.n_diagrams} diagrams, backend {jax.default_backend()}, "
           f"device {jax.devices()[0].device_kind})")
@@ -173,8 +174,9 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     generation = time.perf_counter() - began
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
-    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm))
-    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)))
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
+                                process=proc)
 
     rows = []
     for batch in batches:

@@ -43,7 +43,7 @@ def deviations(name: str, n_points: int, batch: int, repeats: int, workdir: Path
     madgen.generate(card, output=workdir / name, force=True)
     double = madgen.load(workdir / name)
     single = double.with_precision("single")
-    kernels = {precision: madgen.jit(lambda p, proc=proc: proc.matrix_element(p, check=False))
+    kernels = {precision: madgen.jit(lambda p, proc=proc: proc.matrix_element(p, check=False), process=proc)
                for precision, proc in (("double", double), ("single", single))}
     values = {"double": [], "single": []}
     for start in range(0, n_points, batch):

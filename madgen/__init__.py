@@ -17,12 +17,12 @@ def generate(card_path, output=None, force=False, draw=False, all_helicities=Fal
     return _generate(card_path, output=output, force=force, draw=draw, all_helicities=all_helicities)
 
 
-def jit(function, **jit_options):
-    """``jax.jit`` with the compiler options madgen compiles its kernels with (``madgen.contract.jit``):
-    use it for your own functions of a matrix element (faster compilation on CPU)."""
+def jit(function, process=None, **jit_options):
+    """``jax.jit`` with the compiler options of ``process``'s kernel (``madgen.contract.jit``): use it for
+    your own functions of a matrix element (large kernels compile twice as fast on CPU)."""
     from madgen.contract import jit as _jit
 
-    return _jit(function, **jit_options)
+    return _jit(function, process=process, **jit_options)
 
 
 __all__ = ["__version__", "generate", "jit", "load"]

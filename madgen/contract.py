@@ -99,6 +99,11 @@ class GeneratedProcess(Protocol):
     def colour_flows(self) -> Any:
         """Colour flows (n_flows, n_legs, 2) as LHE colour tags."""
 
+    @property
+    def compiler_options(self) -> Mapping[str, Any]:
+        """XLA compiler options for jitting functions of this kernel (``jit(f, process=...)``):
+        ``kernel_compiler_options`` of its number of amplitude terms."""
+
 
 def compilation_cache_directory(environ=os.environ) -> str | None:
     """Where madgen keeps XLA's compiled kernels between runs (JAX's persistent compilation cache):
@@ -131,18 +136,29 @@ def enable_compilation_cache() -> str | None:
     return directory
 
 
-KERNEL_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
-"""XLA options for compiling matrix-element kernels (``jit``): on CPU, XLA's MLIR fusion emitters spend
-most of a large kernel's compile time canonicalising its big elementwise fusions; the LLVM emitters
-compile the same kernels in about half the time at the same speed (one core, same run:
-g g > t t~ g g value 65 -> 33 s, g g > t t~ g value+gradient 171 -> 99 s and 8.4e3 -> 9.1e3 events/s).
-Ignored on GPU. Dropped when the installed XLA does not know an option."""
+LARGE_KERNEL_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+"""XLA options for compiling a large matrix-element kernel (``GeneratedProcess.compiler_options``): on CPU,
+XLA's MLIR fusion emitters spend most of a large kernel's compile time canonicalising its big
+elementwise fusions; the LLVM emitters compile the same kernels in about half the time at the same
+speed (one core, same run: g g > t t~ g g value 65 -> 33 s at 2.5e3 events/s, g g > t t~ g
+value+gradient 171 -> 99 s, 8.4e3 -> 9.1e3 events/s). Small kernels run slower with them (e+ e- > mu+ mu-
+value 2.1e6 -> 1.5e6 events/s, g g > t t~ 7.4e5 -> 4.6e5) and compile in seconds anyway, so they keep
+XLA's defaults. Ignored on GPU; dropped when the installed XLA does not know an option."""
+
+LARGE_KERNEL_TERMS = 10
+"""Kernels with at least this many amplitude terms are "large" (g g > t t~ has 3, g g > t t~ g 18)."""
 
 
-def jit(function, **jit_options):
-    """``jax.jit`` with KERNEL_COMPILER_OPTIONS (those the installed XLA accepts): how madgen compiles
-    everything that evaluates a matrix element; use it, or pass ``compiler_options`` to ``jax.jit``
-    yourself, for your own functions of a kernel. Scoped to the function: nothing process-wide.
+def kernel_compiler_options(n_terms: int) -> dict:
+    """The compiler options of a kernel with ``n_terms`` amplitude terms: the supported subset of
+    LARGE_KERNEL_COMPILER_OPTIONS for a large kernel, else none (XLA's defaults)."""
+    return supported_compiler_options() if n_terms >= LARGE_KERNEL_TERMS else {}
+
+
+def jit(function, process=None, **jit_options):
+    """``jax.jit`` with the compiler options of ``process`` (a generated process or group: its
+    ``compiler_options``), how madgen compiles everything that evaluates a matrix element; use it for your
+    own functions of a kernel. Scoped to the function: nothing process-wide.
 
     JAX takes compiler options only on an outermost jit: called inside another jit, grad or vmap
     trace (traced arguments), the function is an ordinary ``jax.jit`` and the outer compilation's
@@ -151,7 +167,8 @@ def jit(function, **jit_options):
 
     import jax
 
-    options = {**supported_compiler_options(), **jit_options.pop("compiler_options", {})}
+    options = {**(dict(process.compiler_options) if process is not None else {}),
+               **jit_options.pop("compiler_options", {})}
     plain = jax.jit(function, **jit_options)
     if not options:
         return plain
@@ -176,14 +193,14 @@ _SUPPORTED_OPTIONS: dict | None = None
 
 
 def supported_compiler_options() -> dict:
-    """KERNEL_COMPILER_OPTIONS less those this XLA rejects (checked once, on a trivial function)."""
+    """LARGE_KERNEL_COMPILER_OPTIONS less those this XLA rejects (checked once, on a trivial function)."""
     global _SUPPORTED_OPTIONS
     if _SUPPORTED_OPTIONS is None:
         import jax
         import jax.numpy as jnp
 
         supported = {}
-        for name, value in KERNEL_COMPILER_OPTIONS.items():
+        for name, value in LARGE_KERNEL_COMPILER_OPTIONS.items():
             try:
                 jax.jit(jnp.negative, compiler_options={name: value}).lower(1.0).compile()
             except Exception:  # an XLA without the option: compile without it

@@ -35,10 +35,15 @@ except ImportError:  # pragma: no cover - exercised by the standalone-import tes
     class InputShapeError(ValueError):
         """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
 
-try:  # madgen's kernel compiler options (faster XLA compiles on CPU); plain jax.jit without madgen
+try:  # madgen's kernel compiler options (faster XLA compiles of large kernels); XLA's defaults without madgen
     from madgen.contract import jit as _jit
+    from madgen.contract import kernel_compiler_options as _kernel_compiler_options
 except ImportError:  # pragma: no cover - exercised by the standalone-import test
-    _jit = jax.jit
+    def _jit(function, process=None, **jit_options):
+        return jax.jit(function, **jit_options)
+
+    def _kernel_compiler_options(n_terms):
+        return {}
 
 
 MOMENTUM_TOLERANCE = 1e-7
@@ -216,7 +221,7 @@ class Process:
         self.subprocesses = (self,)
         self.kernel_chunk_size = _kernel_chunk_size(len(module.HELICITIES))
         self.value_chunk_size = _value_chunk_size(len(module.HELICITIES))
-        self._evaluate = _jit(self._matrix_element_unchecked)
+        self._evaluate = _jit(self._matrix_element_unchecked, process=self)
 
     def __repr__(self):
         single = ", single precision" if self.precision == "single" else ""
@@ -266,7 +271,7 @@ class Process:
         {width parameter: {channel: partial width}}; {} when the package computes none."""
         cache = self.__dict__.setdefault("_widths_jit", {})
         if partial not in cache:
-            cache[partial] = _jit(functools.partial(_auto_widths, self._parameters, partial=partial))
+            cache[partial] = _jit(functools.partial(_auto_widths, self._parameters, partial=partial), process=self)
         return cache[partial](self.complete_parameters(parameters))
 
     def matrix_element(self, momenta, parameters=None, check=True):
@@ -322,6 +327,12 @@ class Process:
         """The colour flows, shape (n_flows, n_legs, 2): the (colour, anticolour) LHE tags (501, 502, ...;
         0 for none) of every leg, initial-state legs as in LHE files (an incoming quark carries colour)."""
         return self._module.COLOUR_FLOWS.copy()
+
+    @property
+    def compiler_options(self):
+        """XLA compiler options for jitting functions of this kernel (``madgen.jit(f, process=...)``): those
+        madgen gives a large kernel (faster compilation on CPU), none for a small one or without madgen."""
+        return _kernel_compiler_options(len(self._module.DIAGRAM_OF_TERM))
 
     def _checked_momenta(self, momenta, parameters, check=True):
         _require_double_precision()
@@ -392,10 +403,11 @@ class Process:
         cache = self.__dict__.setdefault("_jit_cache", {})
         if name not in cache:
             if name == "select":
-                cache[name] = _jit(self._select_unchecked)
+                cache[name] = _jit(self._select_unchecked, process=self)
             else:
                 function = getattr(self._module, name)
-                cache[name] = _jit(lambda momenta, parameters: self._per_event(function, momenta, parameters))
+                cache[name] = _jit(lambda momenta, parameters: self._per_event(function, momenta, parameters),
+                                   process=self)
         return cache[name]
 
     def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True):
@@ -569,6 +581,14 @@ class ProcessGroup:
 
     def __repr__(self):
         return f"<madgen process group '{self.process}' ({len(self.subprocesses)} subprocesses)>"
+
+    @property
+    def compiler_options(self):
+        """The union of the subprocesses' ``compiler_options``."""
+        options = {}
+        for subprocess in self.subprocesses:
+            options.update(subprocess.compiler_options)
+        return options
 
     def default_parameters(self):
         return dict(self._parameters.EXTERNAL_DEFAULTS)

@@ -73,7 +73,7 @@ def test_one_input_error_class(gg_ttx):
 
 def test_public_api_of_madgen_is_pinned():
     assert sorted(madgen.__all__) == ["__version__", "generate", "jit", "load"]
-    assert list(inspect.signature(madgen.jit).parameters) == ["function", "jit_options"]
+    assert list(inspect.signature(madgen.jit).parameters) == ["function", "process", "jit_options"]
     assert list(inspect.signature(madgen.generate).parameters) == ["card_path", "output", "force", "draw", "all_helicities"]
     assert list(inspect.signature(madgen.load).parameters) == ["path"]
     assert list(inspect.signature(madgen.api.launch).parameters) == [
@@ -86,7 +86,8 @@ def test_public_api_of_madgen_is_pinned():
 def test_public_api_of_a_generated_package_is_pinned(gg_ttx):
     public = sorted(name for name in dir(type(gg_ttx)) if not name.startswith("_"))
     assert public == [
-        "alpha_couplings", "channels", "check_momenta", "colour_flows", "complete_parameters", "default_parameters",
+        "alpha_couplings", "channels", "check_momenta", "colour_flows", "compiler_options", "complete_parameters",
+        "default_parameters",
         "diagram_weights", "diagrams", "evaluate", "helicities", "helicity_flow_weights", "helicity_weights",
         "internal_parameters", "masses", "matrix_element", "metadata", "select_helicity_and_colour", "widths",
         "with_precision"]

@@ -20,12 +20,27 @@ def test_options_reach_the_outermost_compilation():
 
 
 def test_kernel_options_are_those_this_xla_accepts(monkeypatch):
-    monkeypatch.setattr(contract, "KERNEL_COMPILER_OPTIONS", {"bogus_option_for_the_test": True,
-                                                              "xla_cpu_use_fusion_emitters": False})
+    monkeypatch.setattr(contract, "LARGE_KERNEL_COMPILER_OPTIONS", {"bogus_option_for_the_test": True,
+                                                                    "xla_cpu_use_fusion_emitters": False})
     monkeypatch.setattr(contract, "_SUPPORTED_OPTIONS", None)
     supported = contract.supported_compiler_options()
     assert "bogus_option_for_the_test" not in supported
-    assert float(madgen.jit(_f)(1.0)) == pytest.approx(np.sin(1.0))
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS) == supported
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1) == {}
+
+    class Large:
+        compiler_options = contract.kernel_compiler_options(100)
+    assert float(madgen.jit(_f, process=Large())(1.0)) == pytest.approx(np.sin(1.0))
+
+
+def test_a_process_gives_its_kernel_options(generate_package):
+    small = generate_package("sm", "e+ e- > mu+ mu-", "jit_ee")
+    large = generate_package("sm", "g g > t t~ g", "contract_gg_ttxg")
+    assert small.compiler_options == {}  # 2 amplitude terms: XLA's defaults
+    assert large.compiler_options == contract.supported_compiler_options()  # 18 terms
+    p = np.array([[500.0, 0, 0, 500], [500, 0, 0, -500], [500, 300, 0, 400], [500, -300, 0, -400]])
+    value = madgen.jit(lambda q: small.matrix_element(q, check=False), process=small)
+    np.testing.assert_allclose(value(jnp.asarray(p)), small.matrix_element(p), rtol=1e-14)
 
 
 def test_same_values_nested_in_jit_grad_and_vmap():

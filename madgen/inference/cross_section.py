@@ -103,7 +103,8 @@ class DifferentiableCrossSection:
             gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian, channel)
             return values, gradient
 
-        return jit(lambda *args: contributions(*args)[0]), jit(with_gradient)
+        return (jit(lambda *args: contributions(*args)[0], process=self.process),
+                jit(with_gradient, process=self.process))
 
     def theta(self, theta=None) -> np.ndarray:
         """theta as a (k,) array: None (theta_ref), a mapping name -> value, or a sequence."""

@@ -122,7 +122,7 @@ def _parameter_function(process, names: tuple[str, ...], log: bool, mode: str, c
     def run(theta, momenta, shared, per_event):
         return chunked_map(lambda batch: per_chunk(theta, batch[0], {**shared, **batch[1]}), (momenta, per_event),
                            chunk)
-    return jit(run)
+    return jit(run, process=process)
 
 
 def _parameter_call(process, momenta, names, parameters, log, mode, chunk_size, order):

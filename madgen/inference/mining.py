@@ -187,8 +187,8 @@ def _latent_functions(integrand, names, base: Mapping, mode: str, chunk: int):
         return log_density(integrand, z, partons, mirrored, with_theta(base, names, theta))
 
     with_gradient = parameter_derivative(density, len(names), mode, 1)
-    return (jit(lambda theta, *a: chunked_map(lambda b: with_gradient(theta, *b), a, chunk)),
-            jit(lambda theta, *a: chunked_map(lambda b: density(theta, *b), a, chunk)))
+    return (jit(lambda theta, *a: chunked_map(lambda b: with_gradient(theta, *b), a, chunk), process=integrand.kernel),
+            jit(lambda theta, *a: chunked_map(lambda b: density(theta, *b), a, chunk), process=integrand.kernel))
 
 
 def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,

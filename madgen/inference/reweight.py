@@ -138,7 +138,7 @@ class _Evaluator:
             return jnp.stack([jnp.where(reference_value > 0, v / safe, 0.0) for v in values[1:]], axis=-1), \
                 reference_value
 
-        self._ratios = jit(ratios)
+        self._ratios = jit(ratios, process=process)
 
     def __call__(self, momenta: np.ndarray, alpha_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ratios, reference = [], []

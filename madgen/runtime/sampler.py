@@ -99,7 +99,7 @@ class GroupSampler:
         self.batch_size = int(batch_size)
         self.ndim = integrand.ndim
         self.n_channels = len(integrand.maps)
-        self.evaluate = jit(self._evaluate)
+        self.evaluate = jit(self._evaluate, process=integrand.kernel)
         self.accumulate = jax.jit(_accumulate)
         self.unweight = jax.jit(_unweight)
         self.rows = jax.jit(_rows, static_argnums=2)

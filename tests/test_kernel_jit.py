@@ -43,8 +43,14 @@ def test_a_process_gives_its_kernel_options(generate_package):
     np.testing.assert_allclose(value(jnp.asarray(p)), small.matrix_element(p), rtol=1e-14)
 
 
+class _Large:
+    """A stand-in process whose kernel gets the large-kernel options (so madgen.jit wraps, not plain jit)."""
+
+    compiler_options = contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS)
+
+
 def test_same_values_nested_in_jit_grad_and_vmap():
-    fast = madgen.jit(_f)
+    fast = madgen.jit(_f, compiler_options={**_Large.compiler_options, "xla_backend_optimization_level": 2})
     x = jnp.linspace(0.1, 2.0, 5)
     np.testing.assert_allclose(fast(x), jax.jit(_f)(x), rtol=1e-15)
     np.testing.assert_allclose(jax.jit(lambda y: fast(y) + 1)(x), jax.jit(_f)(x) + 1, rtol=1e-15)

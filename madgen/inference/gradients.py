@@ -177,7 +177,7 @@ def _per_event_function(evaluate, mode: str, chunk: int, order: int):
 
     def run(x, shared, per_event):
         return chunked_map(lambda batch: per_chunk(batch[0], {**shared, **batch[1]}), (x, per_event), chunk)
-    return jit(run)
+    return jax.jit(run)  # a bare function of x: no process, so XLA's default options
 
 
 def _per_event_call(evaluate, x, parameters, mode, chunk_size, order):

@@ -136,23 +136,38 @@ def enable_compilation_cache() -> str | None:
     return directory
 
 
+KERNEL_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "call-inliner"}
+"""XLA options for compiling any matrix-element kernel on CPU (``GeneratedProcess.compiler_options``).
+Every generated helicity routine is a ``jax.jit`` function, which JAX lowers to an XLA call; XLA's
+call inliner would merge them all into one flat graph, and the kernel is faster and compiles faster when
+each routine stays a call of its own (one core, same run, batch 4096: g g > t t~ 7.6e5 -> 1.1e6
+events/s, g g > t t~ g 6.3e4 -> 8.9e4, g g > t t~ g g 2.6e3 -> 3.6e3 with its compile 33 -> 21 s;
+e+ e- > mu+ mu- unchanged; the values are the same). Without madgen's options (a plain ``jax.jit``)
+the calls are inlined and the kernel is what it was."""
+
 LARGE_KERNEL_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
-"""XLA options for compiling a large matrix-element kernel (``GeneratedProcess.compiler_options``): on CPU,
-XLA's MLIR fusion emitters spend most of a large kernel's compile time canonicalising its big
-elementwise fusions; the LLVM emitters compile the same kernels in about half the time at the same
-speed (one core, same run: g g > t t~ g g value 65 -> 33 s at 2.5e3 events/s, g g > t t~ g
-value+gradient 171 -> 99 s, 8.4e3 -> 9.1e3 events/s). Small kernels run slower with them (e+ e- > mu+ mu-
-value 2.1e6 -> 1.5e6 events/s, g g > t t~ 7.4e5 -> 4.6e5) and compile in seconds anyway, so they keep
-XLA's defaults. Ignored on GPU; dropped when the installed XLA does not know an option."""
+"""XLA options added on CPU for a large matrix-element kernel: XLA's MLIR fusion emitters spend most
+of a large kernel's compile time canonicalising its big elementwise fusions; the LLVM emitters compile
+the same kernels in about half the time at the same speed (one core, same run: g g > t t~ g g value
+65 -> 33 s at 2.5e3 events/s, g g > t t~ g value+gradient 171 -> 99 s, 8.4e3 -> 9.1e3 events/s). Small
+kernels run slower with them (e+ e- > mu+ mu- value 2.1e6 -> 1.5e6 events/s, g g > t t~ 7.4e5 -> 4.6e5)
+and compile in seconds anyway, so they keep XLA's default emitters."""
 
 LARGE_KERNEL_TERMS = 10
 """Kernels with at least this many amplitude terms are "large" (g g > t t~ has 3, g g > t t~ g 18)."""
 
 
 def kernel_compiler_options(n_terms: int) -> dict:
-    """The compiler options of a kernel with ``n_terms`` amplitude terms: the supported subset of
-    LARGE_KERNEL_COMPILER_OPTIONS for a large kernel, else none (XLA's defaults)."""
-    return supported_compiler_options() if n_terms >= LARGE_KERNEL_TERMS else {}
+    """The compiler options of a kernel with ``n_terms`` amplitude terms on JAX's default backend:
+    on CPU, KERNEL_COMPILER_OPTIONS plus, for a large kernel, LARGE_KERNEL_COMPILER_OPTIONS, less those
+    the installed XLA rejects; on other backends none (XLA's defaults)."""
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return {}
+    wanted = {**KERNEL_COMPILER_OPTIONS, **(LARGE_KERNEL_COMPILER_OPTIONS if n_terms >= LARGE_KERNEL_TERMS else {})}
+    supported = supported_compiler_options()
+    return {name: value for name, value in wanted.items() if name in supported}
 
 
 def jit(function, process=None, **jit_options):
@@ -193,14 +208,15 @@ _SUPPORTED_OPTIONS: dict | None = None
 
 
 def supported_compiler_options() -> dict:
-    """LARGE_KERNEL_COMPILER_OPTIONS less those this XLA rejects (checked once, on a trivial function)."""
+    """KERNEL_COMPILER_OPTIONS and LARGE_KERNEL_COMPILER_OPTIONS less those this XLA rejects (checked
+    once, on a trivial function)."""
     global _SUPPORTED_OPTIONS
     if _SUPPORTED_OPTIONS is None:
         import jax
         import jax.numpy as jnp
 
         supported = {}
-        for name, value in LARGE_KERNEL_COMPILER_OPTIONS.items():
+        for name, value in {**KERNEL_COMPILER_OPTIONS, **LARGE_KERNEL_COMPILER_OPTIONS}.items():
             try:
                 jax.jit(jnp.negative, compiler_options={name: value}).lower(1.0).compile()
             except Exception:  # an XLA without the option: compile without it

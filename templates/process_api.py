@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised by the standalone-import tes
     class InputShapeError(ValueError):
         """Momenta or parameters of the wrong shape, type or value, or with unknown names."""
 
-try:  # madgen's kernel compiler options (faster XLA compiles of large kernels); XLA's defaults without madgen
+try:  # madgen's kernel compiler options (faster kernels and compiles on CPU); XLA's defaults without madgen
     from madgen.contract import jit as _jit
     from madgen.contract import kernel_compiler_options as _kernel_compiler_options
 except ImportError:  # pragma: no cover - exercised by the standalone-import test
@@ -330,8 +330,9 @@ class Process:
 
     @property
     def compiler_options(self):
-        """XLA compiler options for jitting functions of this kernel (``madgen.jit(f, process=...)``): those
-        madgen gives a large kernel (faster compilation on CPU), none for a small one or without madgen."""
+        """XLA compiler options for jitting functions of this kernel (``madgen.jit(f, process=...)``): on CPU,
+        the helicity routines kept as calls and, for a large kernel, faster compilation; none on other
+        backends or without madgen (madgen.contract.kernel_compiler_options)."""
         return _kernel_compiler_options(len(self._module.DIAGRAM_OF_TERM))
 
     def _checked_momenta(self, momenta, parameters, check=True):

@@ -111,7 +111,8 @@ def test_chunked_values_equal_unchunked(proc, momenta):
 def test_forward_and_reverse_parameter_gradients_agree(proc, momenta):
     forward = parameter_value_and_gradient(proc, momenta, NAMES, mode="forward", chunk_size=256)
     reverse = parameter_value_and_gradient(proc, momenta, NAMES, mode="reverse", chunk_size=256)
-    np.testing.assert_allclose(forward[0], reverse[0], rtol=1e-15)
+    # two compiled programs: the values agree to rounding, at this file's 4e-15 for differently compiled values
+    np.testing.assert_allclose(forward[0], reverse[0], rtol=4e-15)
     assert column_difference(reverse[1], forward[1]) <= 1e-12
 
 

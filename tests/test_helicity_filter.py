@@ -41,7 +41,10 @@ def _assert_same_physics(filtered, unfiltered, parameters=None):
     rows = {tuple(row): i for i, row in enumerate(unfiltered.helicities.tolist())}
     kept = [rows[tuple(row)] for row in filtered.helicities.tolist()]
     w_all = np.asarray(unfiltered.helicity_weights(p, parameters))
-    np.testing.assert_allclose(filtered.helicity_weights(p, parameters), w_all[:, kept], rtol=RTOL, atol=0)
+    # to RTOL of the event's |M|^2: the two packages are compiled for different helicity shapes, so a
+    # weight that is small through a cancellation (1e-5 of |M|^2 in a random frame) is rounded differently
+    total = np.abs(w_all).sum(axis=1, keepdims=True)
+    assert np.all(np.abs(np.asarray(filtered.helicity_weights(p, parameters)) - w_all[:, kept]) <= RTOL * total)
     dropped = np.delete(w_all, kept, axis=1)
     assert np.all(np.abs(dropped) <= 1e-20 * np.abs(w_all).sum(axis=1, keepdims=True))
 

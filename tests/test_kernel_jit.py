@@ -7,6 +7,7 @@ import pytest
 
 import madgen
 from madgen import contract
+from madgen.codegen.helicity_filter import random_on_shell_points
 
 
 def _f(x):
@@ -26,21 +27,34 @@ def test_kernel_options_are_those_this_xla_accepts(monkeypatch):
     supported = contract.supported_compiler_options()
     assert "bogus_option_for_the_test" not in supported
     assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS) == supported
-    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1) == {}
+    small = contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1)
+    assert small == {k: v for k, v in contract.KERNEL_COMPILER_OPTIONS.items() if k in supported}
+    assert "xla_cpu_use_fusion_emitters" not in small
 
     class Large:
         compiler_options = contract.kernel_compiler_options(100)
     assert float(madgen.jit(_f, process=Large())(1.0)) == pytest.approx(np.sin(1.0))
 
 
+def test_no_kernel_options_off_cpu(monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert contract.kernel_compiler_options(100) == {}
+
+
 def test_a_process_gives_its_kernel_options(generate_package):
     small = generate_package("sm", "e+ e- > mu+ mu-", "jit_ee")
     large = generate_package("sm", "g g > t t~ g", "contract_gg_ttxg")
-    assert small.compiler_options == {}  # 2 amplitude terms: XLA's defaults
-    assert large.compiler_options == contract.supported_compiler_options()  # 18 terms
+    supported = contract.supported_compiler_options()
+    assert small.compiler_options == {k: v for k, v in contract.KERNEL_COMPILER_OPTIONS.items() if k in supported}
+    assert large.compiler_options == supported  # 18 amplitude terms: the large-kernel options too
     p = np.array([[500.0, 0, 0, 500], [500, 0, 0, -500], [500, 300, 0, 400], [500, -300, 0, -400]])
     value = madgen.jit(lambda q: small.matrix_element(q, check=False), process=small)
     np.testing.assert_allclose(value(jnp.asarray(p)), small.matrix_element(p), rtol=1e-14)
+    # the routines stay calls with madgen's options and are inlined by a plain jax.jit: the same values
+    points = jnp.asarray(random_on_shell_points(np.asarray(large.masses()), 2, 16, np.random.default_rng(5)))
+    with_options = madgen.jit(lambda x: large.matrix_element(x, check=False), process=large)(points)
+    plain = jax.jit(lambda x: large.matrix_element(x, check=False))(points)
+    np.testing.assert_allclose(with_options, plain, rtol=1e-13)
 
 
 class _Large:

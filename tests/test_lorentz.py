@@ -5,6 +5,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import types
 import pathlib
 
 import jax
@@ -52,13 +53,18 @@ def _id(s):
     return f"{s.name}-{hashlib.sha1(s.structure.encode()).hexdigest()[:6]}"
 
 
+_NO_JIT = types.SimpleNamespace(jit=lambda function: function)
+"""Stands in for ``jax`` when a routine runs on numpy arrays."""
+
+
 @functools.lru_cache(maxsize=None)
 def compiled(req: RoutineRequest, backend: str = "numpy"):
-    """The routine of ``req`` exec'd with ``jnp`` bound to numpy (fast) or jax.numpy; a current (a tuple
-    of component arrays) comes back stacked, components on axis 0."""
+    """The routine of ``req`` exec'd with ``jnp`` bound to numpy (fast, its ``@jax.jit`` a no-op) or
+    jax.numpy (jitted, as in a package); a current (a tuple of component arrays) comes back stacked,
+    components on axis 0."""
     src = render_routine(build_routine(req))
     xp = np if backend == "numpy" else jnp
-    ns = {"jnp": xp}
+    ns = {"jnp": xp, "jax": _NO_JIT if backend == "numpy" else jax}
     exec(src, ns)  # noqa: S102
     routine = ns[req.name]
 
@@ -226,7 +232,7 @@ def test_every_model_structure_builds_and_renders(lz):
     reqs += [RoutineRequest(lz, k, (), True) for k in range(1, len(lz.spins) + 1) if lz.spins[k - 1] == 3]
     specs = [build_routine(r) for r in reqs]
     src = render_routines(specs)
-    ns = {"jnp": jnp}
+    ns = {"jnp": jnp, "jax": jax}
     exec(src, ns)  # noqa: S102
     for r in reqs:
         assert callable(ns[r.name])

@@ -6,11 +6,15 @@
 
 Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Every routine
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
-every slot, the coupling, and for currents the propagator mass and width.
+every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
+function: a kernel compiled with madgen's compiler options keeps it an XLA call of its own
+(madgen.contract.KERNEL_COMPILER_OPTIONS), which runs and compiles faster than one flat graph.
 """
 
+import jax
 import jax.numpy as jnp
 
+@jax.jit
 def FFV1P0_3(W1, W2, P1, P2, P3, COUP, M, W):
     """Off-shell slot 3 of [Gamma(3,2,1)]: vector current COUP * (-i/P^2) * J^mu (Feynman
     gauge, massless), J = dA/dW3, D = P3^2 - M^2 + i M W.
@@ -32,6 +36,7 @@ def FFV1P0_3(W1, W2, P1, P2, P3, COUP, M, W):
     return tuple(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
 
 
+@jax.jit
 def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
     """Amplitude COUP * [Gamma(3,2,1)], fully contracted.
 
@@ -47,6 +52,7 @@ def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
     return COUP*(W3[0]*(t0 + t1 + t2) + W3[1]*(t3 + t4 - t5 - t6) + W3[2]*(1j*t3 - 1j*t4 - 1j*t5 + 1j*t6) + W3[3]*(-t0 - t1 + t2))
 
 
+@jax.jit
 def FFV2_0(W1, W2, W3, P1, P2, P3, COUP):
     """Amplitude COUP * [Gamma(3,2,-1)*ProjM(-1,1)], fully contracted.
 
@@ -59,6 +65,7 @@ def FFV2_0(W1, W2, W3, P1, P2, P3, COUP):
     return COUP*(W3[0]*(t0 + t1) + W3[1]*(t2 + t3) + W3[2]*(1j*t2 - 1j*t3) + W3[3]*(t0 - t1))
 
 
+@jax.jit
 def FFV2_3(W1, W2, P1, P2, P3, COUP, M, W):
     """Off-shell slot 3 of [Gamma(3,2,-1)*ProjM(-1,1)]: vector current COUP * (-i/D) *
     (J^mu - P^mu (P.J)/M^2) (unitary gauge), J = dA/dW3, D = P3^2 - M^2 + i M W.
@@ -78,6 +85,7 @@ def FFV2_3(W1, W2, P1, P2, P3, COUP, M, W):
     return tuple(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
 
 
+@jax.jit
 def FFV4_0(W1, W2, W3, P1, P2, P3, COUP):
     """Amplitude COUP * [Gamma(3,2,-1)*ProjM(-1,1) + 2*Gamma(3,2,-1)*ProjP(-1,1)], fully
     contracted.
@@ -96,6 +104,7 @@ def FFV4_0(W1, W2, W3, P1, P2, P3, COUP):
     return COUP*(W3[0]*(t0 + t2 + t4) + W3[1]*(t5 + t6 - t7 - t8) + W3[2]*(1j*t5 - 1j*t6 - 1j*t7 + 1j*t8) + W3[3]*(-t0 - t2 + t4))
 
 
+@jax.jit
 def FFV4_3(W1, W2, P1, P2, P3, COUP, M, W):
     """Off-shell slot 3 of [Gamma(3,2,-1)*ProjM(-1,1) + 2*Gamma(3,2,-1)*ProjP(-1,1)]:
     vector current COUP * (-i/D) * (J^mu - P^mu (P.J)/M^2) (unitary gauge), J =

@@ -6,11 +6,15 @@
 
 Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Every routine
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
-every slot, the coupling, and for currents the propagator mass and width.
+every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
+function: a kernel compiled with madgen's compiler options keeps it an XLA call of its own
+(madgen.contract.KERNEL_COMPILER_OPTIONS), which runs and compiles faster than one flat graph.
 """
 
+import jax
 import jax.numpy as jnp
 
+@jax.jit
 def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
     """Amplitude COUP * [Gamma(3,2,1)], fully contracted.
 
@@ -26,6 +30,7 @@ def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
     return COUP*(W3[0]*(t0 + t1 + t2) + W3[1]*(t3 + t4 - t5 - t6) + W3[2]*(1j*t3 - 1j*t4 - 1j*t5 + 1j*t6) + W3[3]*(-t0 - t1 + t2))
 
 
+@jax.jit
 def FFV1_1(W2, W3, P1, P2, P3, COUP, M, W):
     """Off-shell slot 1 of [Gamma(3,2,1)]: bra spinor COUP * i/D * J (pslash + M) with p =
     +P_k, J = dA/dW1, D = P1^2 - M^2 + i M W.
@@ -41,6 +46,7 @@ def FFV1_1(W2, W3, P1, P2, P3, COUP, M, W):
     return tuple(jnp.broadcast_arrays(denom*(J0*M + J2*P1[0] + J2*P1[3] + J3*P1[1] + 1j*J3*P1[2]), denom*(J1*M + J2*P1[1] - 1j*J2*P1[2] + J3*P1[0] - J3*P1[3]), denom*(J0*P1[0] - J0*P1[3] - J1*P1[1] - 1j*J1*P1[2] + J2*M), denom*(-J0*P1[1] + 1j*J0*P1[2] + J1*P1[0] + J1*P1[3] + J3*M)))
 
 
+@jax.jit
 def VVV1P0_1(W2, W3, P1, P2, P3, COUP, M, W):
     """Off-shell slot 1 of [P(3,1)*Metric(1,2) - P(3,2)*Metric(1,2) - P(2,1)*Metric(1,3) +
     P(2,3)*Metric(1,3) + P(1,2)*Metric(2,3) - P(1,3)*Metric(2,3)]: vector current

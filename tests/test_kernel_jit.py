@@ -26,10 +26,12 @@ def test_kernel_options_are_those_this_xla_accepts(monkeypatch):
     monkeypatch.setattr(contract, "_SUPPORTED_OPTIONS", None)
     supported = contract.supported_compiler_options()
     assert "bogus_option_for_the_test" not in supported
-    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS) == supported
-    small = contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1)
-    assert small == {k: v for k, v in contract.KERNEL_COMPILER_OPTIONS.items() if k in supported}
-    assert "xla_cpu_use_fusion_emitters" not in small
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS, "grid") == supported
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS, "rows") == {
+        "xla_cpu_use_fusion_emitters": False}
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1, "rows") == {}
+    small_grid = contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1, "grid")
+    assert small_grid == {k: v for k, v in contract.GRID_KERNEL_COMPILER_OPTIONS.items() if k in supported}
 
     class Large:
         compiler_options = contract.kernel_compiler_options(100)
@@ -44,9 +46,9 @@ def test_no_kernel_options_off_cpu(monkeypatch):
 def test_a_process_gives_its_kernel_options(generate_package):
     small = generate_package("sm", "e+ e- > mu+ mu-", "jit_ee")
     large = generate_package("sm", "g g > t t~ g", "contract_gg_ttxg")
-    supported = contract.supported_compiler_options()
-    assert small.compiler_options == {k: v for k, v in contract.KERNEL_COMPILER_OPTIONS.items() if k in supported}
-    assert large.compiler_options == supported  # 18 amplitude terms: the large-kernel options too
+    assert small._module.HELICITY_LAYOUT == "rows" and large._module.HELICITY_LAYOUT == "grid"
+    assert small.compiler_options == {}  # 2 amplitude terms on the rows layout: XLA's defaults
+    assert large.compiler_options == contract.supported_compiler_options()  # 18 terms on the grid: all
     p = np.array([[500.0, 0, 0, 500], [500, 0, 0, -500], [500, 300, 0, 400], [500, -300, 0, -400]])
     value = madgen.jit(lambda q: small.matrix_element(q, check=False), process=small)
     np.testing.assert_allclose(value(jnp.asarray(p)), small.matrix_element(p), rtol=1e-14)

@@ -8,7 +8,7 @@ Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Ev
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
 every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
 function: a kernel compiled with madgen's compiler options keeps it an XLA call of its own
-(madgen.contract.KERNEL_COMPILER_OPTIONS), which runs and compiles faster than one flat graph.
+(madgen.contract.GRID_KERNEL_COMPILER_OPTIONS), which runs and compiles faster than one flat graph.
 """
 
 import jax

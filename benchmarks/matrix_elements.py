@@ -156,11 +156,13 @@ def _median_rate(compiled, momenta, parameters, batch: int, repeats: int) -> flo
 
 
 def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
-                   gradient: bool = True, on_row=None) -> list[dict]:
+                   gradient: bool = True, on_row=None, on_value=None) -> list[dict]:
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
     ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
     and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
-    (generation included); ``on_row(row)`` is called as each row is ready."""
+    (generation included); ``on_value(row)`` is called right after the value is timed (the yardstick
+    runs then, seconds apart from it, on a machine whose speed drifts) and ``on_row(row)`` as each row
+    is ready."""
     import jax
     import yaml
 
@@ -198,6 +200,7 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
             row["note"] = f"value failed: {_first_line(error)}"
             on_row and on_row(row)
             continue
+        on_value and on_value(row)
         if not gradient:
             row["note"] = "value+grad not asked for"
             on_row and on_row(row)
@@ -274,22 +277,24 @@ def compare_cudacpp(args) -> int:
     print(format_row(tuple("-" * w for w in _WIDTHS)))
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.processes:
-            def on_row(row, name=name):
-                rate = None
-                if name in executables and row["value_rate"] is not None:
+            def on_value(row, name=name):
+                """CUDACPP right after madgen's value timing (before the minutes of a gradient compile)."""
+                if name in executables:
                     try:
                         blocks, threads = yardstick.launch_shape(row["batch"], backend)
                         rates = yardstick.run(executables[name], blocks, threads, args.cudacpp_iterations,
                                               args.cpu_core, timeout=600)
-                        rate = yardstick.throughput(rates)
+                        row["cudacpp_rate"] = yardstick.throughput(rates)
                     except Exception as error:  # noqa: BLE001
                         notes.append(f"CUDACPP {name} batch {row['batch']}: {_first_line(error)}")
-                print(table_row(row, rate), flush=True)
+
+            def on_row(row, name=name):
+                print(table_row(row, row.get("cudacpp_rate")), flush=True)
                 if row["note"]:
                     notes.append(f"{name} batch {row['batch']}: {row['note']}")
 
             rows = measure_madgen(name, args.batches, args.repeats, Path(workdir), args.process_budget,
-                                  gradient=not args.skip_gradient, on_row=on_row)
+                                  gradient=not args.skip_gradient, on_row=on_row, on_value=on_value)
             if rows:
                 notes.append(f"{name}: {rows[0]['diagrams']} diagrams, generation {rows[0]['generation']:.1f} s")
     print()

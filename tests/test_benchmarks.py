@@ -78,7 +78,13 @@ def test_run_parses_a_check_programme(tmp_path):
 
 
 def test_madgen_side_runs_and_fills_a_row(tmp_path):
-    rows = matrix_elements.measure_madgen("epem_mupmum", [8], repeats=1, workdir=tmp_path)
+    order = []
+    rows = matrix_elements.measure_madgen(
+        "epem_mupmum", [8], repeats=1, workdir=tmp_path,
+        on_value=lambda row: order.append(("value", row["value_rate"] is not None, row["grad_rate"])),
+        on_row=lambda row: order.append(("row", row["grad_rate"] is not None)))
+    # the yardstick's hook runs once the value is timed and before the gradient is
+    assert order == [("value", True, None), ("row", True)]
     (row,) = rows
     assert row["batch"] == 8 and row["note"] == ""
     assert row["value_rate"] > 0 and row["grad_rate"] > 0 and row["compile_grad"] > 0

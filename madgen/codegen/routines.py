@@ -14,8 +14,9 @@ _SPIN_WORDS = {0: "amplitude, shape batch", 1: "scalar, a tuple of 1 component a
 
 def render_routine(spec: RoutineSpec) -> str:
     """One ``def NAME(args):`` returning the amplitude, or the current as a tuple of component arrays,
-    decorated ``@jax.jit``: inside a kernel compiled with madgen's options each routine stays an XLA call
-    of its own (``madgen.contract.GRID_KERNEL_COMPILER_OPTIONS``: faster and quicker to compile).
+    decorated ``@jax.jit``: inside a grid-layout kernel compiled with madgen's options on CPU each routine
+    stays an XLA call of its own (``madgen.contract.GRID_KERNEL_COMPILER_OPTIONS``: faster and quicker to
+    compile there); elsewhere XLA inlines it.
 
     Components stay separate arrays (no stacking): XLA then fuses each component's arithmetic
     without concatenations, which keeps the value and, above all, its reverse-mode gradient cheap.

@@ -7,8 +7,9 @@
 Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Every routine
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
 every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
-function: a kernel compiled with madgen's compiler options keeps it an XLA call of its own
-(madgen.contract.GRID_KERNEL_COMPILER_OPTIONS), which runs and compiles faster than one flat graph.
+function: on CPU, a kernel on the grid helicity layout compiled with madgen's compiler options keeps
+it an XLA call of its own (madgen.contract.GRID_KERNEL_COMPILER_OPTIONS), which there runs and
+compiles faster than one flat graph; otherwise XLA inlines it.
 """
 
 import jax

@@ -94,9 +94,7 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, sk
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
 
-    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
-    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
-                                process=proc)
+    value, value_and_grad = _kernels(proc)
 
     print(f"\n{name}: {process}  ({proc.n_diagrams} diagrams, backend {jax.default_backend()}, "
           f"device {jax.devices()[0].device_kind})")
@@ -155,6 +153,19 @@ def _median_rate(compiled, momenta, parameters, batch: int, repeats: int) -> flo
     return batch / statistics.median(timed(compiled, momenta, parameters, repeats=repeats))
 
 
+def _kernels(proc):
+    """|M|^2 and its value with the gradient in the momenta and all parameters, jitted as madgen
+    compiles kernels (``madgen.jit`` with the process's compiler options)."""
+    import jax
+
+    import madgen
+
+    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
+                                process=proc)
+    return value, value_and_grad
+
+
 def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
                    gradient: bool = True, on_row=None, on_value=None) -> list[dict]:
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
@@ -163,7 +174,6 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     (generation included); ``on_value(row)`` is called right after the value is timed (the yardstick
     runs then, seconds apart from it, on a machine whose speed drifts) and ``on_row(row)`` as each row
     is ready."""
-    import jax
     import yaml
 
     import madgen
@@ -176,9 +186,7 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     generation = time.perf_counter() - began
     proc = madgen.load(workdir / name)
     parameters = proc.default_parameters()
-    value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
-    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
-                                process=proc)
+    value, value_and_grad = _kernels(proc)
 
     rows = []
     for batch in batches:

@@ -126,3 +126,57 @@ def test_random_points_are_on_shell_and_conserve_momentum():
         np.testing.assert_allclose(m2, np.square(masses)[None].repeat(10, 0), atol=1e-7 * moved[..., 0].max() ** 2)
         assert np.abs(moved[:, 0, 1:3]).max() > 0  # the beams are no longer along z
     assert random_on_shell_points([80.0, 173.0, 4.7], 1, 3, rng) is None  # below threshold
+
+
+@pytest.mark.parametrize("golden", ["epem_mupmum", "gg_ttx"])
+def test_numpy_view_of_the_kernels_gives_the_package_weights(tmp_path, golden):
+    """The filter evaluates the package's own kernel code with numpy (codegen.emit.numpy_kernel_files):
+    its per-helicity weights are the JAX package's, to rounding, at random points in random frames."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from madgen.codegen.emit import numpy_kernel_files
+
+    source = Path(__file__).parent / "golden" / golden
+    files = {path.name: path.read_text() for path in source.iterdir() if path.suffix == ".py"}
+    view = numpy_kernel_files(files)
+    assert "process_api.py" not in view and view["__init__.py"] == ""
+    lines = [line.strip() for text in view.values() for line in text.splitlines()]
+    assert not [line for line in lines if line.startswith(("import jax", "from jax", "@jax"))]  # numpy only
+    for name, text in view.items():
+        (tmp_path / name).write_text(text)
+    package = f"numpy_view_{golden}"
+    spec = importlib.util.spec_from_file_location(package, tmp_path / "__init__.py",
+                                                  submodule_search_locations=[str(tmp_path)])
+    sys.modules[package] = importlib.util.module_from_spec(spec)
+    try:
+        process = madgen.load(source)
+        module = importlib.import_module(f"{package}.{process._module.__name__.rsplit('.', 1)[1]}")
+        parameters_module = importlib.import_module(f"{package}.parameters")
+        parameters = {**process.default_parameters(), "MT": 171.5, "WT": 1.3, "aS": 0.125}
+        p = _points(process, parameters, n=16, random_frames=True)
+        internal = parameters_module.compute_parameters(parameters)
+        weights = np.moveaxis(module.helicity_weights(np.transpose(p, (1, 2, 0)), internal), 0, -1)
+        expected = np.asarray(process.helicity_weights(p, parameters))
+        assert isinstance(weights, np.ndarray)
+        np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-13 * np.abs(expected).sum())
+    finally:
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+            del sys.modules[name]
+
+
+def test_generation_does_not_import_jax(tmp_path):
+    """Generation, helicity filter included, runs without JAX (nothing is compiled): g g > t t~ g in
+    well under the time one jit compile of it takes."""
+    import subprocess
+    import sys
+
+    card = tmp_path / "card.yaml"
+    card.write_text(yaml.safe_dump({"model": "sm", "process": "g g > t t~ g", "name": "p"}))
+    script = ("import sys, madgen; madgen.generate(sys.argv[1], output=sys.argv[2]); "
+              "print('jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script, str(card), str(tmp_path / "out")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert (tmp_path / "out" / "metadata.json").is_file()

@@ -76,6 +76,37 @@ def static_file(name: str) -> str:
     return _load_template(name)
 
 
+ARRAY_IMPORT = "import jax.numpy as jnp"
+"""The one line by which a kernel module (any module of a package but ``__init__.py`` and
+``process_api.py``) names its array library: they use only array functions that numpy shares with
+jax.numpy."""
+
+ROUTINE_DECORATOR = "@jax.jit"
+"""The line above every helicity routine in routines.py (see ``madgen.codegen.routines``), which
+imports jax for it with the line ``ROUTINE_JAX_IMPORT``."""
+
+ROUTINE_JAX_IMPORT = "import jax"
+
+
+def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
+    """The kernel modules of a rendered package (every module but ``__init__.py`` and ``process_api.py``:
+    parameters, widths, routines, wavefunctions, subprocesses) written against numpy instead of
+    jax.numpy, routines undecorated (and jax not imported), with an empty ``__init__.py``: the same
+    arithmetic, evaluated op by op without compiling anything (the generation-time helicity filter's few
+    points take milliseconds this way, where JAX compiles each operation first)."""
+    view = {"__init__.py": ""}
+    for name, text in files.items():
+        if not name.endswith(".py") or name in ("__init__.py", "process_api.py"):
+            continue
+        if text.count(ARRAY_IMPORT + "\n") != 1:
+            raise AssertionError(f"{name}: expected one line {ARRAY_IMPORT!r} in the rendered kernel module")
+        text = text.replace(ARRAY_IMPORT + "\n", "import numpy as jnp\n")
+        if name == "routines.py":
+            text = text.replace(ROUTINE_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
+        view[name] = text
+    return view
+
+
 def render_template(name: str, **context) -> str:
     return template_environment().get_template(name).render(**context)
 

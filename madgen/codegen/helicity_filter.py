@@ -2,10 +2,11 @@
 
 MadGraph evaluates every helicity combination on the first events of a run and keeps those whose
 |M_h|^2 is not zero ("good helicities"). madgen does the same once, at generation time, so the
-filtered list is part of the generated package: the package is rendered with every combination,
-imported from a private temporary directory, and its per-helicity weights are evaluated (compiled
-without optimisation, or eagerly for a large kernel) at a few random on-shell phase-space points and at two
-parameter points: the defaults, and every external parameter moved at random (zeros included), so
+filtered list is part of the generated package: the package is rendered with every combination, its
+kernel modules are imported from a private temporary directory with numpy as their array library
+(``madgen.codegen.emit.numpy_kernel_files``: the same code, evaluated without compiling anything, in
+milliseconds where JAX would first compile every operation), and the per-helicity weights are
+evaluated at a few random on-shell phase-space points and at two parameter points: the defaults, and every external parameter moved at random (zeros included), so
 that a combination that vanishes only at the default parameter values (an EFT coefficient at 0, a
 mass set to 0 on the param card) is kept. A combination is dropped when its weight is below
 ``RELATIVE_THRESHOLD`` of the helicity sum at every point tried; what vanishes there vanishes
@@ -59,34 +60,51 @@ def good_helicities(files: dict[str, str], modules: list[str], evaluate: list[in
     """Render-evaluate-decide: ``files`` is a complete package (file name -> text) with every helicity
     combination, ``modules`` its subprocess modules in the package's order; returns, for the modules
     at the indices ``evaluate`` (default all), the combinations to keep."""
-    from madgen.contract import load_package
+    from madgen.codegen.emit import numpy_kernel_files
 
+    chosen = [modules[i] for i in (range(len(modules)) if evaluate is None else evaluate)]
     with tempfile.TemporaryDirectory(prefix="madgen-helicity-filter-") as tmp:
-        package_dir = Path(tmp) / "helicity_filter_package"
-        package_dir.mkdir()
-        for name, text in files.items():
-            (package_dir / name).write_text(text)
+        directory = Path(tmp) / "kernels"
+        directory.mkdir()
+        for name, text in numpy_kernel_files(files).items():
+            (directory / name).write_text(text)
         try:
-            package = load_package(package_dir)
-            subprocesses = package.subprocesses  # in the order of ``modules`` (the package's __init__)
-            indices = range(len(modules)) if evaluate is None else evaluate
-            return {modules[i]: _filter_subprocess(modules[i], subprocesses[i]) for i in indices}
+            parameters = _import(directory, "parameters")
+            return {module: _filter_subprocess(module, _import(directory, module), parameters) for module in chosen}
         finally:
-            for name in [n for n in sys.modules if n.startswith("madgen_generated_helicity_filter_package")]:
+            for name in [n for n in sys.modules if n == _KERNELS_PACKAGE or n.startswith(_KERNELS_PACKAGE + ".")]:
                 del sys.modules[name]
 
 
-def _filter_subprocess(module: str, process) -> HelicityFilter:
-    process = process.with_precision("double")  # a single-precision package is filtered in double
-    n_combinations = len(process.helicities)
-    evaluate = _helicity_weights_function(process)
+_KERNELS_PACKAGE = "madgen_helicity_filter_kernels"
+"""The name the numpy view of the package's kernel modules is imported under, for the filter's duration."""
+
+
+def _import(directory: Path, module: str):
+    """Module ``module`` of the numpy kernel package written in ``directory``."""
+    import importlib
+    import importlib.util
+
+    if _KERNELS_PACKAGE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(_KERNELS_PACKAGE, directory / "__init__.py",
+                                                      submodule_search_locations=[str(directory)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[_KERNELS_PACKAGE] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{_KERNELS_PACKAGE}.{module}")
+
+
+def _filter_subprocess(module: str, kernel, parameters_module) -> HelicityFilter:
+    """The combinations of ``kernel`` (a subprocess module, numpy view) to keep; ``parameters_module``:
+    its package's parameters.py (numpy view)."""
+    n_combinations = len(kernel.HELICITIES)
     rng = np.random.default_rng(SEED)
-    defaults = process.default_parameters()
+    defaults = dict(parameters_module.EXTERNAL_DEFAULTS)
     largest = np.zeros(n_combinations)
     for candidates in ([defaults], [_moved_parameters(defaults, rng, 0.03), _moved_parameters(defaults, rng, 0.0)]):
         for parameters in candidates:  # the first one that gives finite values (moved inputs can leave
-            shares = _helicity_shares(process, evaluate, parameters, rng)  # the physical region, e.g. MW^2 < 0)
-            if isinstance(shares, np.ndarray):
+            shares = _helicity_shares(kernel, parameters_module.compute_parameters(parameters), rng)
+            if isinstance(shares, np.ndarray):  # the physical region, e.g. MW^2 < 0)
                 break
         if not isinstance(shares, np.ndarray):
             return HelicityFilter(module, tuple(range(n_combinations)), n_combinations, skipped=shares)
@@ -95,45 +113,15 @@ def _filter_subprocess(module: str, process) -> HelicityFilter:
     return HelicityFilter(module, kept, n_combinations)
 
 
-def _helicity_weights_function(process):
-    """(momenta, parameters) -> per-helicity weights, as fast to get as possible for a few points: a
-    small kernel compiled without XLA's optimisations (about a second), a large one evaluated op by op
-    (compiling it would take longer than evaluating it eagerly)."""
-    import jax
-
-    def weights(momenta, parameters):
-        return process.helicity_weights(momenta, parameters, check=False)
-
-    if process.n_diagrams > EAGER_ABOVE_DIAGRAMS:
-        def eager(momenta, parameters):
-            with jax.disable_jit():
-                return weights(momenta, parameters)
-        return eager
-    compiled = {}
-
-    def unoptimised(momenta, parameters):
-        if not compiled:
-            from madgen.contract import supported_compiler_options
-
-            lowered = jax.jit(weights).lower(momenta, parameters)
-            compiled["kernel"] = lowered.compile(compiler_options={**supported_compiler_options(), **_FAST_COMPILE})
-        return compiled["kernel"](momenta, parameters)
-    return unoptimised
-
-
-EAGER_ABOVE_DIAGRAMS = 32
-"""Subprocesses with more diagrams are evaluated eagerly (g g > t t~ g g: 12 s eagerly, 21 s to compile)."""
-
-_FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def _helicity_shares(process, evaluate, parameters, rng) -> np.ndarray | str:
-    """Largest |M_h|^2 / sum_h |M_h|^2 over ``N_POINTS`` random points, or why it could not be computed."""
-    masses = np.asarray(process.masses(parameters), dtype=np.float64)
-    momenta = random_on_shell_points(masses, process.n_initial, N_POINTS, rng, random_frames=True)
-    if momenta is None:
-        return f"no phase space for the masses {masses.tolist()}"
-    weights = np.abs(np.asarray(evaluate(momenta, parameters)))
+def _helicity_shares(kernel, internal, rng) -> np.ndarray | str:
+    """Largest |M_h|^2 / sum_h |M_h|^2 over ``N_POINTS`` random points, or why it could not be computed;
+    ``internal``: the parameters and couplings (``compute_parameters``) the kernel takes."""
+    with np.errstate(all="ignore"):  # a NaN or infinity is caught below
+        masses = np.array([0.0 if name == "ZERO" else np.real(internal[name]) for name in kernel.MASS_PARAMETERS])
+        momenta = random_on_shell_points(masses, kernel.N_INITIAL, N_POINTS, rng, random_frames=True)
+        if momenta is None:
+            return f"no phase space for the masses {masses.tolist()}"
+        weights = np.abs(kernel.helicity_weights(np.transpose(momenta, (1, 2, 0)), internal)).T
     total = weights.sum(axis=-1, keepdims=True)
     if not (np.all(np.isfinite(weights)) and np.all(total > 0)):
         return "|M|^2 is zero or not finite at a test point"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Iterable
 
+from madgen.codegen.emit import ROUTINE_DECORATOR
 from madgen.codegen.printer import jax_code
 from madgen.lorentz.routines import RoutineSpec
 
@@ -23,7 +24,7 @@ def render_routine(spec: RoutineSpec) -> str:
     """
     doc = textwrap.fill(spec.doc or spec.name, width=84, subsequent_indent="    ")
     lines = [
-        "@jax.jit",
+        ROUTINE_DECORATOR,
         f"def {spec.name}({', '.join(spec.arguments)}):",
         f'    """{doc}',
         "",

@@ -25,12 +25,15 @@ N_EVENTS = 150  # 2 chunks of 64 and a padded one
 
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory):
-    """g g > t t~ (16 helicity combinations: chunks of 64) loaded twice: chunked and in one piece."""
+    """g g > t t~ (16 helicity combinations) loaded twice: in chunks of 64 events (its own choice is 1024,
+    more than the test's batch) and in one piece."""
     root = tmp_path_factory.mktemp("chunks")
     loaded = {}
     for name in ("chunked", "whole"):
         shutil.copytree(GOLDEN / "gg_ttx", root / name)
         loaded[name] = madgen.load(root / name)
+    assert loaded["chunked"].kernel_chunk_size == 1024
+    loaded["chunked"].kernel_chunk_size = 64
     loaded["whole"].kernel_chunk_size = None
     return loaded
 
@@ -41,12 +44,11 @@ def momenta():
 
 
 def test_chunk_size_follows_the_helicity_count(processes):
-    assert processes["chunked"].kernel_chunk_size == 64
     rule = sys.modules[type(processes["chunked"]).__module__]._kernel_chunk_size
-    assert rule(16, backend="cpu", environ={}) == 64
-    assert rule(32, backend="cpu", environ={}) == 32
-    assert rule(64, backend="cpu", environ={}) == 16
-    assert rule(256, backend="cpu", environ={}) == 16
+    assert rule(16, backend="cpu", environ={}) == 1024
+    assert rule(32, backend="cpu", environ={}) == 512
+    assert rule(64, backend="cpu", environ={}) == 256
+    assert rule(2048, backend="cpu", environ={}) == 16
     assert rule(4, backend="cpu", environ={}) is None  # small kernels run in one piece
     assert rule(64, backend="gpu", environ={}) is None
     assert rule(4, backend="cpu", environ={"MADGEN_KERNEL_CHUNK": "128"}) == 128

@@ -193,6 +193,11 @@ def amplitudes(p, c):
 
     p: momenta (n_legs, 4, batch); c: dict of parameter and coupling values.
     """
+    return _combinations(_amplitude_terms(p, c))
+
+
+def _amplitude_terms(p, c):
+    """The amplitude terms as a list, each array in the helicity layout (HELICITY_LAYOUT)."""
     q1 = _momentum(-p[0])
     q2 = _momentum(-p[1])
     q3 = _momentum(p[2])
@@ -210,7 +215,7 @@ def amplitudes(p, c):
     amp1 = FFV1_0(w1, w4, w5, _neg(q4), _neg(q2_3), _neg(q1), c["GC_11"])  # diagram 1
     amp2 = FFV1_0(w1, w2, w6, _neg(q4), _neg(q3), _neg(q1_2), c["GC_11"])  # diagram 2
     amp3 = FFV1_0(w1, w7, w3, _neg(q4), _neg(q1_3), _neg(q2), c["GC_11"])  # diagram 3
-    return _combinations([amp1, amp2, amp3])
+    return [amp1, amp2, amp3]
 
 
 def matrix_element(p, c):
@@ -221,11 +226,34 @@ def matrix_element(p, c):
 def _jamps(p, c):
     """Colour-basis amplitudes split by order class, JAMP_ak: shape (n_classes, n_colour, helicity
     combinations, batch)."""
-    return _split_jamps(amplitudes(p, c))
+    return _split_jamps(_amplitude_terms(p, c))
 
 
-def _split_jamps(amps):
-    return jnp.einsum("kt,at,thb->akhb", _cast(JAMP_COEFFICIENTS, amps), _cast(TERMS_OF_CLASS, amps), amps)
+def _split_jamps(terms):
+    """JAMP_ak = sum_t JAMP_COEFFICIENTS[k, t] TERMS_OF_CLASS[a, t] amp_t from the list of amplitude terms,
+    shape (n_classes, n_colour, combinations, batch). On the grid, summed over the nonzero coefficients
+    only (a colour basis vector takes a few of the terms: for g g > t t~ g g 698 of 24 x 159) in the grid
+    layout, then laid out as combinations: |M|^2 1.45 times faster there than with a dense complex matrix
+    product, g g > t t~ g 1.24, g g > t t~ 1.13 (one core). On the rows, a dense product: its operand, the
+    stacked terms, is materialised, which keeps the fused reverse-mode gradient of a rows kernel from
+    recomputing the amplitudes (e+ e- > mu+ mu-: value + gradient 3 times slower with sums)."""
+    if HELICITY_LAYOUT == "rows":
+        amps = _combinations(terms)
+        return jnp.einsum("kt,at,thb->akhb", _cast(JAMP_COEFFICIENTS, amps), _cast(TERMS_OF_CLASS, amps), amps)
+    coefficients = JAMP_COEFFICIENTS[None, :, :] * TERMS_OF_CLASS[:, None, :]
+    jamp = _combinations([_sparse_sum(row, terms) for per_class in coefficients for row in per_class])
+    return jamp.reshape(coefficients.shape[:2] + jamp.shape[1:])
+
+
+def _sparse_sum(coefficients, terms):
+    """sum_t coefficients[t] * terms[t] over the nonzero coefficients, as Python scalars (weakly typed: the
+    terms' precision is kept); 0 * terms[0] where there are none."""
+    total = None
+    for t in np.flatnonzero(coefficients):
+        c = complex(coefficients[t])
+        term = terms[t] if c == 1 else -terms[t] if c == -1 else (c.real if c.imag == 0 else c) * terms[t]
+        total = term if total is None else total + term
+    return 0 * terms[0] if total is None else total
 
 
 def _contract(jamp):
@@ -283,12 +311,12 @@ def point_data(p, c, diagrams=False, helicities=False, flows=False):
     (n_helicities, batch) and "flow_weights" (n_helicities, n_flows, batch). With a squared-order
     selection "me2" and "helicity_weights" are the selected terms (signed), "flow_weights" the
     magnitudes of each flow's share, "diagram_weights" the |amp_d|^2 of the diagrams kept."""
-    amps = amplitudes(p, c)
-    jamp = _split_jamps(amps)
+    terms = _amplitude_terms(p, c)
+    jamp = _split_jamps(terms)
     per_helicity = _contract(jamp)
     data = {"me2": jnp.sum(per_helicity, axis=0) / AVERAGING_FACTOR}
     if diagrams:
-        data["diagram_weights"] = _diagram_weights(amps)
+        data["diagram_weights"] = _diagram_weights(_combinations(terms))
     if helicities:
         data["helicity_weights"] = per_helicity / AVERAGING_FACTOR
     if flows:

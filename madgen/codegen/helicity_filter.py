@@ -6,9 +6,9 @@ filtered list is part of the generated package: the package is rendered with eve
 kernel modules are imported from a private temporary directory with numpy as their array library
 (``madgen.codegen.emit.numpy_kernel_files``: the same code, evaluated without compiling anything, in
 milliseconds where JAX would first compile every operation), and the per-helicity weights are
-evaluated at a few random on-shell phase-space points and at two parameter points: the defaults, and every external parameter moved at random (zeros included), so
-that a combination that vanishes only at the default parameter values (an EFT coefficient at 0, a
-mass set to 0 on the param card) is kept. A combination is dropped when its weight is below
+evaluated at a few random on-shell phase-space points and at two parameter points: the defaults, and
+every external parameter moved at random (zeros included), so that a combination that vanishes only at
+the default parameter values (an EFT coefficient at 0, a mass set to 0 on the param card) is kept. A combination is dropped when its weight is below
 ``RELATIVE_THRESHOLD`` of the helicity sum at every point tried; what vanishes there vanishes
 identically, since the weights are analytic in the momenta and the parameters.
 
@@ -21,7 +21,6 @@ and stay zero, as in MadGraph.
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 import tempfile
@@ -29,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger("madgen")
 
 RELATIVE_THRESHOLD = 1e-20
 """|M_h|^2 / sum_h |M_h|^2 below which a combination counts as vanishing at a point (an amplitude
@@ -103,7 +100,7 @@ def _filter_subprocess(module: str, kernel, parameters_module) -> HelicityFilter
     largest = np.zeros(n_combinations)
     for candidates in ([defaults], [_moved_parameters(defaults, rng, 0.03), _moved_parameters(defaults, rng, 0.0)]):
         for parameters in candidates:  # the first one that gives finite values (moved inputs can leave
-            shares = _helicity_shares(kernel, parameters_module.compute_parameters(parameters), rng)
+            shares = _helicity_shares(kernel, parameters_module, parameters, rng)
             if isinstance(shares, np.ndarray):  # the physical region, e.g. MW^2 < 0)
                 break
         if not isinstance(shares, np.ndarray):
@@ -113,10 +110,11 @@ def _filter_subprocess(module: str, kernel, parameters_module) -> HelicityFilter
     return HelicityFilter(module, kept, n_combinations)
 
 
-def _helicity_shares(kernel, internal, rng) -> np.ndarray | str:
-    """Largest |M_h|^2 / sum_h |M_h|^2 over ``N_POINTS`` random points, or why it could not be computed;
-    ``internal``: the parameters and couplings (``compute_parameters``) the kernel takes."""
+def _helicity_shares(kernel, parameters_module, parameters, rng) -> np.ndarray | str:
+    """Largest |M_h|^2 / sum_h |M_h|^2 over ``N_POINTS`` random points at the external ``parameters``, or
+    why it could not be computed."""
     with np.errstate(all="ignore"):  # a NaN or infinity is caught below
+        internal = parameters_module.compute_parameters(parameters)
         masses = np.array([0.0 if name == "ZERO" else np.real(internal[name]) for name in kernel.MASS_PARAMETERS])
         momenta = random_on_shell_points(masses, kernel.N_INITIAL, N_POINTS, rng, random_frames=True)
         if momenta is None:

@@ -259,7 +259,16 @@ def load_package(path) -> Any:
         return cached.process
     for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
         del sys.modules[name]
-    spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
+    module = import_package_directory(module_name, path)
+    module._madgen_stamp = stamp
+    return module.process
+
+
+def import_package_directory(module_name: str, path) -> Any:
+    """Import the package in directory ``path`` (its ``__init__.py``) under ``module_name``, registered in
+    ``sys.modules`` so that its relative imports resolve; unregistered again if importing it fails."""
+    spec = importlib.util.spec_from_file_location(module_name, Path(path) / "__init__.py",
+                                                  submodule_search_locations=[str(path)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -267,5 +276,4 @@ def load_package(path) -> Any:
     except Exception:
         del sys.modules[module_name]
         raise
-    module._madgen_stamp = stamp
-    return module.process
+    return module

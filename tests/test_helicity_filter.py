@@ -132,11 +132,12 @@ def test_random_points_are_on_shell_and_conserve_momentum():
 def test_numpy_view_of_the_kernels_gives_the_package_weights(tmp_path, golden):
     """The filter evaluates the package's own kernel code with numpy (codegen.emit.numpy_kernel_files):
     its per-helicity weights are the JAX package's, to rounding, at random points in random frames."""
-    import importlib.util
+    import importlib
     import sys
     from pathlib import Path
 
     from madgen.codegen.emit import numpy_kernel_files
+    from madgen.contract import import_package_directory
 
     source = Path(__file__).parent / "golden" / golden
     files = {path.name: path.read_text() for path in source.iterdir() if path.suffix == ".py"}
@@ -147,9 +148,7 @@ def test_numpy_view_of_the_kernels_gives_the_package_weights(tmp_path, golden):
     for name, text in view.items():
         (tmp_path / name).write_text(text)
     package = f"numpy_view_{golden}"
-    spec = importlib.util.spec_from_file_location(package, tmp_path / "__init__.py",
-                                                  submodule_search_locations=[str(tmp_path)])
-    sys.modules[package] = importlib.util.module_from_spec(spec)
+    import_package_directory(package, tmp_path)
     try:
         process = madgen.load(source)
         module = importlib.import_module(f"{package}.{process._module.__name__.rsplit('.', 1)[1]}")

@@ -8,9 +8,10 @@ kernel modules are imported from a private temporary directory with numpy as the
 milliseconds where JAX would first compile every operation), and the per-helicity weights are
 evaluated at a few random on-shell phase-space points and at two parameter points: the defaults, and
 every external parameter moved at random (zeros included), so that a combination that vanishes only at
-the default parameter values (an EFT coefficient at 0, a mass set to 0 on the param card) is kept. A combination is dropped when its weight is below
-``RELATIVE_THRESHOLD`` of the helicity sum at every point tried; what vanishes there vanishes
-identically, since the weights are analytic in the momenta and the parameters.
+the default parameter values (an EFT coefficient at 0, a mass set to 0 on the param card) is kept. A
+combination is dropped when its weight is below ``RELATIVE_THRESHOLD`` of the helicity sum at every
+point tried; what vanishes there vanishes identically, since the weights are analytic in the momenta
+and the parameters.
 
 Helicity amplitudes depend on the frame (a combination of g g > t t~ that vanishes with the beams along z does not in a boosted, rotated
 frame), and a generated |M|^2 accepts momenta in any frame, so every test point is in a random
@@ -80,14 +81,11 @@ _KERNELS_PACKAGE = "madgen_helicity_filter_kernels"
 def _import(directory: Path, module: str):
     """Module ``module`` of the numpy kernel package written in ``directory``."""
     import importlib
-    import importlib.util
+
+    from madgen.contract import import_package_directory
 
     if _KERNELS_PACKAGE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(_KERNELS_PACKAGE, directory / "__init__.py",
-                                                      submodule_search_locations=[str(directory)])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[_KERNELS_PACKAGE] = package
-        spec.loader.exec_module(package)
+        import_package_directory(_KERNELS_PACKAGE, directory)
     return importlib.import_module(f"{_KERNELS_PACKAGE}.{module}")
 
 

@@ -129,6 +129,12 @@ def test_sigma_on_workers_equals_sigma_here(package, monkeypatch):
                                                      distribute=distribute)
         assert isinstance(there_xsec.tasks, DaskTasks) and there_xsec.tasks.n_workers == 2
         there = sigmas(there_xsec)
+    # the client is closed: the object goes on here, with the same bytes
+    assert isinstance(there_xsec.tasks, LocalTasks)
+    later = {"MZ": 91.3, "WZ": 2.6}
+    after, before = there_xsec.estimate(later), here_xsec.estimate(later)
+    assert (after.cross_section_pb, after.error_pb) == (before.cross_section_pb, before.error_pb)
+    np.testing.assert_array_equal(after.gradient, before.gradient)
     (ref_here, others_here, ratios_here), (ref_there, others_there, ratios_there) = here, there
     assert ref_here.cross_section_pb > 0 and np.all(ref_here.gradient_error > 0)
     for name in ("cross_section_pb", "error_pb", "gradient", "gradient_error", "n_points"):

@@ -144,7 +144,7 @@ class DifferentiableCrossSection:
     """sigma(theta) and its gradient for the parameters ``names`` on fixed channel samples of a
     ``PreparedRun`` (theta_ref: its parameters). ``tasks``: where the sample's pieces are evaluated
     (``madgen.runtime.tasks``), default the run's (its Dask workers while their client is open, else
-    here); the results do not depend on it."""
+    here, so the object keeps working after the client closes); the results do not depend on it."""
 
     def __init__(self, prepared, names: Sequence[str], samples: Sequence[FixedSample], tasks=None):
         self.prepared = prepared
@@ -154,7 +154,7 @@ class DifferentiableCrossSection:
         self.theta_ref = theta_of(self.base, self.names)
         self.samples = list(samples)
         self.chunk = int(prepared.batch_size)
-        self.tasks = tasks if tasks is not None else prepared.task_runner()
+        self._tasks = tasks
         self._traceable = [self._contributions(integrand) for integrand in prepared.integrands]
         self._kept: OrderedDict = OrderedDict()
 
@@ -163,6 +163,12 @@ class DifferentiableCrossSection:
         names, base = self.names, self.base
         return lambda theta, x, jacobian, channel: (
             integrand(x, channel, with_theta(base, names, theta)).weight * jacobian)
+
+    @property
+    def tasks(self):
+        """Where the sample's pieces are evaluated now: the ``tasks`` given, else the run's
+        (``PreparedRun.task_runner``: its Dask workers while their client is open, else here)."""
+        return self._tasks if self._tasks is not None else self.prepared.task_runner()
 
     def theta(self, theta=None) -> np.ndarray:
         """theta as a (k,) array: None (theta_ref), a mapping name -> value, or a sequence."""

@@ -73,6 +73,7 @@ class LocalTasks:
     """Runs the tasks of a run in this process, in order, on its own samplers."""
 
     n_workers = 1
+    is_open = True
 
     def __init__(self, samplers):
         self.samplers = samplers
@@ -152,6 +153,11 @@ class DaskTasks:
         self.client, self.spec = client, spec
         self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         self._counter = itertools.count()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the client can still run tasks (False once ``distribution`` has closed it)."""
+        return self.client.status == "running"
 
     def _submit(self, task, args):
         return self.client.submit(_on_worker, task, self.spec, *to_host(args), pure=False, retries=RETRIES,

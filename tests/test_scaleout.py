@@ -99,3 +99,77 @@ def test_mining_on_workers_gives_the_gold_of_mining_here(package):
     for name in ("momenta", "log_r", "score"):
         np.testing.assert_array_equal(getattr(there, name), getattr(here, name), err_msg=name)
     assert there.sigma_ref_pb == here.sigma_ref_pb
+
+
+def test_sigma_on_workers_equals_sigma_here(package, monkeypatch):
+    """sigma(theta_ref), its gradient, their errors, the alternatives' sigmas and the log sigma ratios on
+    the fixed sample: the same bytes from 2 Dask workers, with the sample cut into small pieces (several
+    per channel, the last chunk padded), as from one piece per channel here."""
+    import numpy as np
+
+    from madgen.contract import load_package
+    from madgen.inference import cross_section, differentiable_cross_section
+    from madgen.runtime.runcard import as_run_card
+    from madgen.runtime.tasks import DaskTasks, LocalTasks, distribution
+
+    run, process, quiet = as_run_card(RUN), load_package(package), (lambda *a: None)
+    alternatives = [{"MZ": 91.5}, {"WZ": 2.7}, {"MZ": 90.8, "WZ": 2.3}]
+
+    def sigmas(xsec):
+        return (xsec.estimate(), [xsec.estimate(t, gradient=False) for t in alternatives],
+                [xsec.log_ratio(t) for t in alternatives])
+
+    here_xsec, _ = differentiable_cross_section(process, run, ["MZ", "WZ"], n_points=20000, log=quiet)
+    assert isinstance(here_xsec.tasks, LocalTasks)
+    here = sigmas(here_xsec)
+    monkeypatch.setattr(cross_section, "XSEC_TASK_POINTS", 2 * here_xsec.chunk)
+    assert max(len(s.jacobian) for s in here_xsec.samples) > 2 * cross_section.XSEC_TASK_POINTS
+    with distribution(package, run, workers=2) as distribute:
+        there_xsec, _ = differentiable_cross_section(process, run, ["MZ", "WZ"], n_points=20000, log=quiet,
+                                                     distribute=distribute)
+        assert isinstance(there_xsec.tasks, DaskTasks) and there_xsec.tasks.n_workers == 2
+        there = sigmas(there_xsec)
+    # the client is closed: the object goes on here, with the same bytes
+    assert isinstance(there_xsec.tasks, LocalTasks)
+    later = {"MZ": 91.3, "WZ": 2.6}
+    after, before = there_xsec.estimate(later), here_xsec.estimate(later)
+    assert (after.cross_section_pb, after.error_pb) == (before.cross_section_pb, before.error_pb)
+    np.testing.assert_array_equal(after.gradient, before.gradient)
+    (ref_here, others_here, ratios_here), (ref_there, others_there, ratios_there) = here, there
+    assert ref_here.cross_section_pb > 0 and np.all(ref_here.gradient_error > 0)
+    for name in ("cross_section_pb", "error_pb", "gradient", "gradient_error", "n_points"):
+        np.testing.assert_array_equal(getattr(ref_there, name), getattr(ref_here, name), err_msg=name)
+    for a, b in zip(others_there, others_here):
+        assert (a.cross_section_pb, a.error_pb) == (b.cross_section_pb, b.error_pb)
+        assert a.cross_section_pb != ref_here.cross_section_pb
+    assert ratios_there == ratios_here
+
+
+@pytest.fixture(scope="module")
+def top_pairs(generate_package):
+    process = generate_package("sm", "e+ e- > t t~", "scaleout_epem_tt")
+    return process.subprocesses[0]._dir
+
+
+@pytest.mark.slow  # ~80 s on one core: the latent density's derivative compiled here and on 2 workers
+def test_latent_gold_on_workers_gives_the_gold_of_mining_here(top_pairs, monkeypatch):
+    """theta = MT moves the tops' mass shell: the latent-variable gold (z, log r, t) mined on 2 Dask
+    workers equals mining here, array for array, with the events cut into pieces of 256 (the last one
+    padded) both times (a piece's shape is part of its compiled function: XLA may round an event's
+    value differently in another shape, so pieces never depend on the workers)."""
+    import numpy as np
+
+    from madgen.inference import mine, mining
+
+    monkeypatch.setattr(mining, "latent_piece_size", lambda n: 256)
+    run = {**RUN, "sqrt_s": 500.0, "cuts": {}}
+    thetas = [{"MT": 174.0}, {"MT": 171.0}]
+    here = mine(top_pairs, run, ["MT"], thetas=thetas, log=lambda *a: None)
+    there = mine(top_pairs, run, ["MT"], thetas=thetas, log=lambda *a: None, workers=2)
+    assert here.latent.shape == (RUN["n_events"], 4) and np.all(np.isfinite(here.score))
+    assert np.all(np.isfinite(here.log_r)) and np.all(here.log_r.std(axis=0) > 0) and np.all(here.score.std(axis=0) > 0)
+    for name in ("momenta", "latent", "log_r", "score", "log_me2"):
+        np.testing.assert_array_equal(getattr(there, name), getattr(here, name), err_msg=name)
+    assert (there.sigma_ref_pb, there.sigma_gradient_pb.tolist()) == (here.sigma_ref_pb,
+                                                                     here.sigma_gradient_pb.tolist())
+

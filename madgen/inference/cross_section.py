@@ -10,7 +10,9 @@ function of theta, and its gradient is the gradient of the cross section: masses
 the phase-space maps and the momentum-fraction maps as JAX values, so moving phase-space boundaries
 and thresholds are included, and with hadron beams so is the dependence of alpha_s(muR) and of the
 PDFs on dynamical scales that move with theta (a final-state mass in m_T). Errors are the sample
-standard errors of the mean (per point, also for the gradient).
+standard errors of the mean (per point, also for the gradient). The sample is evaluated in tasks of
+fixed pieces (``madgen.runtime.tasks``: here, or on the run's Dask workers) whose per-point values are
+merged in a fixed order, so sigma(theta) does not depend on where it was computed.
 
 Not captured: a cut whose boundary moves in x with theta (when the momenta at fixed x depend on
 theta, e.g. on a final-state mass or a Breit-Wigner map) adds a boundary term that a fixed sample
@@ -20,8 +22,9 @@ misses; cuts on massless legs of 2 -> 2 processes do not move, and heavy particl
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +34,7 @@ from madgen.contract import jit
 from madgen.inference.chunking import chunked_map
 from madgen.inference.errors import InferenceError
 from madgen.inference.gradients import parameter_names, theta_of, with_theta
+from madgen.runtime.tasks import task_function
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,79 @@ def fixed_samples(prepared, n_points: int, key=None) -> list[FixedSample]:
     return samples
 
 
+XSEC_TASK_POINTS = 65536
+"""Points per cross-section task (whole chunks of the run's ``batch_size``, at least one): a channel's
+fixed sample is cut into pieces of this many points, its last chunk padded with Jacobian 0, so every
+chunk runs through one compiled function per group wherever it runs, and the per-point values come
+back in piece order: sigma(theta) is the same bytes with or without Dask workers, whatever their number."""
+
+PER_POINT_KEPT = 8
+"""Per-point results kept per ``DifferentiableCrossSection`` (the most recent thetas): ``mine``'s
+log sigma ratios reuse the values of its estimates instead of evaluating the sample again."""
+
+
+class CrossSectionSettings(NamedTuple):
+    """What a cross-section task needs besides its points (plain data: it travels to Dask workers)."""
+
+    names: tuple[str, ...]
+    base: tuple[tuple[str, float], ...]  # theta_ref and the other parameters
+    run_settings: object  # the run's ``RunSettings`` (beam energies and scales) as numpy arrays
+    chunk: int
+
+
+def cross_section_task(samplers, group: int, channel: int, x: np.ndarray, jacobian: np.ndarray, theta: np.ndarray,
+                       gradient, settings: CrossSectionSettings):
+    """(w J per point (n,), d(w J)/d theta (n, k) or None) at theta (k,) of one piece of a channel's fixed
+    sample: points x (n, ndim) of local channel ``channel`` of kernel group ``group`` with VEGAS
+    Jacobians (n,), n a multiple of ``settings.chunk`` (a task: ``samplers`` are the run's, here or on a
+    worker)."""
+    values_only, with_gradient = _cross_section_functions(samplers[int(group)].integrand, settings)
+    theta, local, chunk, gradient = jnp.asarray(theta), jnp.int32(int(channel)), int(settings.chunk), bool(gradient)
+    values, grads = [], []
+    for start in range(0, len(jacobian), chunk):
+        batch = (jnp.asarray(x[start:start + chunk]), jnp.asarray(jacobian[start:start + chunk]))
+        if gradient:
+            v, g = with_gradient(theta, *batch, local)
+            grads.append(np.asarray(g))
+        else:
+            v = values_only(theta, *batch, local)
+        values.append(np.asarray(v))
+    return np.concatenate(values), np.concatenate(grads) if gradient else None
+
+
+def _cross_section_functions(integrand, settings: CrossSectionSettings):
+    """(theta, x, J, channel) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted with
+    the parameters and the run settings as constants; built once per process and settings."""
+    names = tuple(str(n) for n in settings.names)
+    base = {str(name): float(value) for name, value in settings.base}
+    run_settings = jax.tree_util.tree_map(jnp.asarray, settings.run_settings)
+    key = ("cross_section", id(integrand), names, tuple(base.items()),
+           tuple(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(settings.run_settings)))
+    return task_function(key, lambda: _compile_contributions(integrand, names, base, run_settings))
+
+
+def _compile_contributions(integrand, names, base, run_settings):
+    """The jitted pair of ``_cross_section_functions`` (compiled with the kernel's options)."""
+
+    def contributions(theta, x, jacobian, channel):
+        values = integrand(x, channel, with_theta(base, names, theta), run_settings).weight * jacobian
+        return values, values
+
+    def with_gradient(theta, x, jacobian, channel):
+        gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian, channel)
+        return values, gradient
+
+    return (jit(lambda *args: contributions(*args)[0], process=integrand.kernel),
+            jit(with_gradient, process=integrand.kernel))
+
+
 class DifferentiableCrossSection:
     """sigma(theta) and its gradient for the parameters ``names`` on fixed channel samples of a
-    ``PreparedRun`` (theta_ref: its parameters)."""
+    ``PreparedRun`` (theta_ref: its parameters). ``tasks``: where the sample's pieces are evaluated
+    (``madgen.runtime.tasks``), default the run's (its Dask workers while their client is open, else
+    here, so the object keeps working after the client closes); the results do not depend on it."""
 
-    def __init__(self, prepared, names: Sequence[str], samples: Sequence[FixedSample]):
+    def __init__(self, prepared, names: Sequence[str], samples: Sequence[FixedSample], tasks=None):
         self.prepared = prepared
         self.process = prepared.process
         self.names = parameter_names(prepared.process.subprocesses[0], names)
@@ -82,8 +154,9 @@ class DifferentiableCrossSection:
         self.theta_ref = theta_of(self.base, self.names)
         self.samples = list(samples)
         self.chunk = int(prepared.batch_size)
-        self._functions = [self._compile(integrand) for integrand in prepared.integrands]
+        self._tasks = tasks
         self._traceable = [self._contributions(integrand) for integrand in prepared.integrands]
+        self._kept: OrderedDict = OrderedDict()
 
     def _contributions(self, integrand):
         """(theta, x, J, channel) -> per-point w J, not jitted (for ``__call__``)."""
@@ -91,20 +164,11 @@ class DifferentiableCrossSection:
         return lambda theta, x, jacobian, channel: (
             integrand(x, channel, with_theta(base, names, theta)).weight * jacobian)
 
-    def _compile(self, integrand):
-        """(theta, x, J, channel) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted."""
-        names, base = self.names, self.base
-
-        def contributions(theta, x, jacobian, channel):
-            values = integrand(x, channel, with_theta(base, names, theta)).weight * jacobian
-            return values, values
-
-        def with_gradient(theta, x, jacobian, channel):
-            gradient, values = jax.jacfwd(contributions, has_aux=True)(theta, x, jacobian, channel)
-            return values, gradient
-
-        return (jit(lambda *args: contributions(*args)[0], process=self.process),
-                jit(with_gradient, process=self.process))
+    @property
+    def tasks(self):
+        """Where the sample's pieces are evaluated now: the ``tasks`` given, else the run's
+        (``PreparedRun.task_runner``: its Dask workers while their client is open, else here)."""
+        return self._tasks if self._tasks is not None else self.prepared.task_runner()
 
     def theta(self, theta=None) -> np.ndarray:
         """theta as a (k,) array: None (theta_ref), a mapping name -> value, or a sequence."""
@@ -114,35 +178,54 @@ class DifferentiableCrossSection:
         """The complete parameter dict at theta."""
         return {**self.base, **dict(zip(self.names, map(float, self.theta(theta))))}
 
-    def _chunks(self, sample: FixedSample):
-        n = len(sample.jacobian)
-        for start in range(0, n, self.chunk):
-            x, jacobian = sample.x[start:start + self.chunk], sample.jacobian[start:start + self.chunk]
+    def _settings(self, group: int) -> CrossSectionSettings:
+        return CrossSectionSettings(self.names, tuple((k, float(v)) for k, v in self.base.items()),
+                                    self.prepared.integrands[group].settings(), self.chunk)
+
+    def _pieces(self, sample: FixedSample):
+        """(filled, x, J) of the pieces of a channel's sample: XSEC_TASK_POINTS points in whole chunks,
+        the last chunk padded to one compiled shape (x = 0.5, J = 0: the padded points add nothing)."""
+        n, size = len(sample.jacobian), self.chunk * max(1, XSEC_TASK_POINTS // self.chunk)
+        for start in range(0, n, size):
+            x, jacobian = sample.x[start:start + size], sample.jacobian[start:start + size]
             filled = len(jacobian)
-            if filled < self.chunk:  # pad to one compiled shape; padded points get Jacobian 0
-                x = np.concatenate([x, np.full((self.chunk - filled, x.shape[1]), 0.5)])
-                jacobian = np.concatenate([jacobian, np.zeros(self.chunk - filled)])
-            yield filled, jnp.asarray(x), jnp.asarray(jacobian)
+            missing = -filled % self.chunk
+            if missing:
+                x = np.concatenate([x, np.full((missing, x.shape[1]), 0.5)])
+                jacobian = np.concatenate([jacobian, np.zeros(missing)])
+            yield filled, x, jacobian
 
     def _per_point(self, theta, gradient: bool):
-        """Per channel: (w J per point (n_c,), d(w J)/d theta (n_c, k) or None) at theta (k,)."""
-        theta = jnp.asarray(self.theta(theta))
+        """Per channel: (w J per point (n_c,), d(w J)/d theta (n_c, k) or None) at theta (k,), from the
+        run's tasks, merged in channel and piece order (the last ``PER_POINT_KEPT`` thetas are kept)."""
+        theta = np.asarray(self.theta(theta), dtype=np.float64)
+        key = (theta.tobytes(), bool(gradient))
+        if key not in self._kept:
+            self._kept[key] = self._evaluate(theta, bool(gradient))
+            while len(self._kept) > PER_POINT_KEPT:
+                self._kept.popitem(last=False)
+        self._kept.move_to_end(key)
+        return self._kept[key]
+
+    def _evaluate(self, theta: np.ndarray, gradient: bool):
+        """``_per_point`` computed: one task per piece of every channel's sample."""
         k = len(self.names)
-        results = []
-        for channel, sample in zip(self.prepared.channels, self.samples):
-            values_only, with_gradient = self._functions[channel.group]
-            local = jnp.int32(channel.local)
-            values, grads = [], []
-            for filled, x, jacobian in self._chunks(sample):
-                if gradient:
-                    v, g = with_gradient(theta, x, jacobian, local)
-                    grads.append(np.asarray(g)[:filled])
-                else:
-                    v = values_only(theta, x, jacobian, local)
-                values.append(np.asarray(v)[:filled])
-            results.append((np.concatenate(values) if values else np.zeros(0),
-                            (np.concatenate(grads) if grads else np.zeros((0, k))) if gradient else None))
-        return results
+        owners, arguments = [], []
+        per_group = {}
+        for index, (channel, sample) in enumerate(zip(self.prepared.channels, self.samples)):
+            settings = per_group.setdefault(channel.group, self._settings(channel.group))
+            for filled, x, jacobian in self._pieces(sample):
+                owners.append((index, filled))
+                arguments.append((channel.group, channel.local, x, jacobian, theta, gradient, settings))
+        values = [[] for _ in self.samples]
+        grads = [[] for _ in self.samples]
+        for (index, filled), (v, g) in zip(owners, self.tasks.map(cross_section_task, arguments)):
+            values[index].append(v[:filled])
+            if gradient:
+                grads[index].append(g[:filled])
+        return [(np.concatenate(v) if v else np.zeros(0),
+                 (np.concatenate(g) if g else np.zeros((0, k))) if gradient else None)
+                for v, g in zip(values, grads)]
 
     def estimate(self, theta=None, gradient: bool = True) -> CrossSectionEstimate:
         """sigma(theta) +- error and (``gradient=True``) d sigma / d theta +- error."""
@@ -226,7 +309,8 @@ def differentiable_cross_section(process, run, names: Sequence[str], theta_ref: 
                                  n_points: int | None = None, log=print, distribute=None):
     """Integrate ``process`` with run card ``run`` at theta_ref, freeze the grids and return
     (``DifferentiableCrossSection`` on ``n_points`` fixed points (default: points_per_iteration),
-    the ``PreparedRun``)."""
+    the ``PreparedRun``). With ``distribute`` the integration and the sample's pieces run on the Dask
+    workers of the run (while its client is open), with the same results as here."""
     names = parameter_names(process.subprocesses[0], names)
     base = complete_parameters(process, None)
     base.update(dict(zip(names, as_theta(names, theta_ref, theta_of(base, names)))))

@@ -40,7 +40,7 @@ from madgen.inference.goldfile import GoldSample, write_gold
 from madgen.inference.chunking import DEFAULT_CHUNK_SIZE, chunk_size_of, chunked_map, mode_of
 from madgen.inference.gradients import (matrix_element_values, parameter_derivative, parameter_names,
                                         parameter_value_and_gradient, theta_of, with_theta)
-from madgen.runtime.tasks import LocalTasks
+from madgen.runtime.tasks import LocalTasks, task_function
 
 def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     """The names among ``names`` on which some external mass of some subprocess depends."""
@@ -156,11 +156,18 @@ def gold_task(samplers, group: int, momenta: np.ndarray, alpha_s, settings: Gold
     return value, gradient, ratios
 
 
-def _padded(array: np.ndarray) -> np.ndarray:
-    """``array`` with copies of its first row appended up to ``GOLD_TASK_EVENTS`` rows (one shape, one
+def _padded(array: np.ndarray, size: int = GOLD_TASK_EVENTS) -> np.ndarray:
+    """``array`` with copies of its first row appended up to ``size`` rows (one shape, one
     compilation, for every piece)."""
-    missing = GOLD_TASK_EVENTS - len(array)
+    missing = size - len(array)
     return np.concatenate([array, np.repeat(array[:1], missing, axis=0)]) if missing else array
+
+
+def latent_piece_size(n_events: int) -> int:
+    """Events per latent-gold task of a group of ``n_events``: GOLD_TASK_EVENTS, or for fewer events
+    the next power of two (the latent density's gradient is costly: a small group is not padded to a
+    full piece). It depends on the events only, never on the workers."""
+    return min(GOLD_TASK_EVENTS, 1 << max(n_events - 1, 0).bit_length())
 
 
 def _process(process_or_package):
@@ -178,43 +185,94 @@ def _process(process_or_package):
     return load_package(path), path.resolve()
 
 
-def _latent_functions(integrand, names, base: Mapping, mode: str, chunk: int):
+def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
+                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray,
+                chunk: int = DEFAULT_CHUNK_SIZE, mode: str = "auto", tasks=None):
+    """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
+    latent variables (``madgen.inference.latent``), for parameters that move external masses.
+
+    Each group's events are cut into pieces of ``latent_piece_size`` events (the last one padded), run
+    through ``tasks`` (None: here; the run's ``DaskTasks``: on the workers) and merged in piece order, as
+    in ``joint_gold``: the same bytes with any number of workers, or none."""
+    from madgen.inference.latent import latent_variables
+
+    z = latent_variables(events.momenta, events.x1, events.x2)
+    n = len(z)
+    log_r, score = np.zeros((n, len(thetas))), np.zeros((n, len(names)))
+    settings = GoldSettings(tuple(names), tuple(sorted((k, float(v)) for k, v in base.items())),
+                            np.asarray(thetas, dtype=np.float64), float(log_sigma_ref),
+                            np.asarray(log_sigmas, dtype=np.float64), chunk_size_of(chunk), mode_of(mode, len(names)))
+    pieces, arguments = [], []
+    for g, integrand in enumerate(prepared.integrands):
+        rows = np.nonzero(events.group == g)[0]
+        size = latent_piece_size(len(rows))
+        for start in range(0, len(rows), size):
+            piece = rows[start:start + size]
+            pieces.append(piece)
+            arguments.append((g, _padded(z[piece], size), _padded(pdg_ids[piece, :2], size),
+                              _padded(events.mirrored[piece], size), integrand.settings(), settings))
+    results = (tasks or LocalTasks(prepared.samplers)).map(latent_task, arguments)
+    for rows, (gradient, ratios) in zip(pieces, results):
+        k = len(rows)
+        score[rows], log_r[rows] = gradient[:k] - grad_log_sigma, ratios[:k]
+    return z, log_r, score
+
+
+def latent_task(samplers, group: int, z: np.ndarray, partons: np.ndarray, mirrored: np.ndarray, run_settings,
+                settings: GoldSettings):
+    """(d log p / d theta (n, k), log r without the sigma gradient (n, m); +inf where p(z|theta_i) = 0)
+    of one piece of 2 -> 2 events of kernel group ``group`` from the density of their latent variables
+    z (n, 4) (a task: ``samplers`` are the run's, here or on a worker)."""
+    value_and_gradient, value_only = _latent_functions(samplers[int(group)].integrand, settings, run_settings)
+    names = tuple(str(n) for n in settings.names)
+    base = {str(name): float(value) for name, value in settings.base}
+    arrays = [jnp.asarray(a) for a in (z, partons, mirrored)]
+    value, gradient = map(np.asarray, value_and_gradient(jnp.asarray(theta_of(base, names)), *arrays))
+    ratios = np.zeros((len(z), len(settings.thetas)))
+    for i, theta in enumerate(np.asarray(settings.thetas)):
+        other = np.asarray(value_only(jnp.asarray(theta), *arrays))
+        with np.errstate(invalid="ignore"):
+            ratios[:, i] = np.where(np.isneginf(other), np.inf, (value - float(settings.log_sigma_ref))
+                                    - (other - float(settings.log_sigmas[i])))
+    return gradient, ratios
+
+
+def _latent_functions(integrand, settings: GoldSettings, run_settings):
     """jit(theta, z, partons, mirrored) -> (log p (N,), d log p / d theta (N, k)), and -> log p (N,),
-    both ``chunk`` events at a time."""
+    both ``settings.chunk`` events at a time, with the other parameters and the run settings (beam
+    energies, scales) as constants; built once per process and settings."""
+    names = tuple(str(n) for n in settings.names)
+    base = {str(name): float(value) for name, value in settings.base}
+    mode, chunk = str(settings.mode), int(settings.chunk)
+    key = ("latent", id(integrand), names, tuple(base.items()), mode, chunk,
+           tuple(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(run_settings)))
+    run_settings = jax.tree_util.tree_map(jnp.asarray, run_settings)
+    return task_function(key, lambda: _compile_latent(integrand, names, base, mode, chunk, run_settings))
+
+
+def _compile_latent(integrand, names, base: Mapping, mode: str, chunk: int, run_settings):
+    """The jitted pair of ``_latent_functions``."""
     from madgen.inference.latent import log_density
 
     def density(theta, z, partons, mirrored):
-        return log_density(integrand, z, partons, mirrored, with_theta(base, names, theta))
+        return log_density(integrand, z, partons, mirrored, with_theta(base, names, theta), run_settings)
 
     with_gradient = parameter_derivative(density, len(names), mode, 1)
     return (jit(lambda theta, *a: chunked_map(lambda b: with_gradient(theta, *b), a, chunk), process=integrand.kernel),
             jit(lambda theta, *a: chunked_map(lambda b: density(theta, *b), a, chunk), process=integrand.kernel))
 
 
-def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
-                log_sigmas: np.ndarray, grad_log_sigma: np.ndarray, pdg_ids: np.ndarray,
-                chunk: int = DEFAULT_CHUNK_SIZE, mode: str = "auto"):
-    """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
-    latent variables (``madgen.inference.latent``), for parameters that move external masses."""
-    from madgen.inference.latent import latent_variables
+class StageClock:
+    """Wall time of consecutive stages (seconds, in ``laps``): what ``mine`` records in its metadata."""
 
-    z = latent_variables(events.momenta, events.x1, events.x2)
-    n = len(z)
-    log_r, score = np.zeros((n, len(thetas))), np.zeros((n, len(names)))
-    mode, chunk = mode_of(mode, len(names)), chunk_size_of(chunk)
-    for g, integrand in enumerate(prepared.integrands):
-        rows = np.nonzero(events.group == g)[0]
-        if len(rows) == 0:
-            continue
-        value_and_gradient, value_only = _latent_functions(integrand, names, base, mode, chunk)
-        arrays = [jnp.asarray(a) for a in (z[rows], pdg_ids[rows, :2], events.mirrored[rows])]
-        value, gradient = map(np.asarray, value_and_gradient(jnp.asarray(theta_of(base, names)), *arrays))
-        score[rows] = gradient - grad_log_sigma
-        for i, theta in enumerate(thetas):
-            other = np.asarray(value_only(jnp.asarray(theta), *arrays))
-            with np.errstate(invalid="ignore"):
-                log_r[rows, i] = np.where(np.isneginf(other), np.inf, (value - log_sigma_ref) - (other - log_sigmas[i]))
-    return z, log_r, score
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = now - self._last
+        self._last = now
 
 
 def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, thetas=(), output=None,
@@ -225,9 +283,10 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     ``parameters``: external UFO parameter names (ones that move an external mass only for 2 -> 2);
     ``theta_ref``: None (package defaults), a mapping or a sequence; ``thetas``: mappings or
     sequences, the alternative hypotheses of log r; ``output``: an HDF5 file to write (optional);
-    ``workers`` / ``scheduler``: integrate, sample and compute the joint gold on Dask
-    (``madgen.runtime.tasks``; needs the package directory as the first argument); the latent-variable
-    gold (parameters that move external masses) is computed here.
+    ``workers`` / ``scheduler``: integrate, estimate sigma(theta) on the fixed sample, sample and compute
+    the gold (joint and latent-variable) on Dask (``madgen.runtime.tasks``; needs the package directory
+    as the first argument), with the same results as here. The metadata records each stage's wall time
+    (``stages_s``: integration, sigma, events, gold).
     """
     from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
@@ -253,12 +312,14 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             "madgen.inference.differentiable_cross_section)")
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
 
-    with distribution(package_dir, run, workers, scheduler) as distribute:  # Dask: integration and events
+    stages = StageClock()
+    with distribution(package_dir, run, workers, scheduler) as distribute:  # Dask: every stage's tasks
         xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
                                                       n_xsec_points, log=log, distribute=distribute)
         if prepared.collider.has_pdf and "aS" in names:
             raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
                                  "the parameter aS: choose other parameters")
+        stages.lap("integration")
         at_ref = xsec.estimate(reference)
         if not at_ref.cross_section_pb > 0:
             raise InferenceError(f"sigma(theta_ref) of '{process.process}' is not positive on the fixed sample")
@@ -268,30 +329,34 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             f"d sigma / d({', '.join(names)}) = {np.array2string(at_ref.gradient, precision=5)} pb")
         if any(not o.cross_section_pb > 0 for o in others):
             raise InferenceError(f"sigma vanishes at one of the thetas {alternatives.tolist()}")
+        stages.lap("sigma")
 
         events = collect_events(prepared, run.n_events)
+        stages.lap("events")
         sigmas = (np.log(at_ref.cross_section_pb),
                   np.log([o.cross_section_pb for o in others]) if others else np.zeros(0),
                   at_ref.gradient / at_ref.cross_section_pb)
         tasks = prepared.tasks  # the run's DaskTasks, or None: here
         log_me2, log_r, score = joint_gold(prepared, events, names, base, alternatives, *sigmas, chunk=xsec.chunk,
                                            tasks=tasks)
-    pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess], dtype=np.int64)
-    latent = None
-    if moving:
-        latent, log_r, score = latent_gold(prepared, events, names, base, alternatives, *sigmas,
-                                           pdg_ids.reshape(len(events.momenta), -1), chunk=xsec.chunk)
+        pdg_ids = np.array([process.subprocesses[s].pdg_ids for s in events.subprocess],
+                           dtype=np.int64).reshape(len(events.momenta), -1)
+        latent = None
+        if moving:
+            latent, log_r, score = latent_gold(prepared, events, names, base, alternatives, *sigmas, pdg_ids,
+                                               chunk=xsec.chunk, tasks=tasks)
+        stages.lap("gold")
     fisher = fisher_information(score, names)
     gold = GoldSample(
         str(process.process), names, reference, alternatives, events.momenta,
-        pdg_ids.reshape(len(events.momenta), -1), events.subprocess, log_me2, log_r, score, at_ref.cross_section_pb,
+        pdg_ids, events.subprocess, log_me2, log_r, score, at_ref.cross_section_pb,
         at_ref.error_pb, at_ref.gradient, at_ref.gradient_error, np.array([o.cross_section_pb for o in others]),
         np.array([o.error_pb for o in others]), ratio_errors, fisher.information, fisher.error, base,
         {"run_card": run.to_yaml(), "seed": run.seed, "n_xsec_points": at_ref.n_points,
          "beam_energies": list(run.beam_energies), "beams": [b.name for b in prepared.collider.beams],
          "pdf": prepared.collider.pdf.name if prepared.collider.pdf is not None else None,
          "latent": "x1, x2, cos_theta, phi (partonic CM frame)" if moving else "momenta",
-         "time_s": time.perf_counter() - start},
+         "time_s": time.perf_counter() - start, "stages_s": stages.laps},
         np.stack([events.x1, events.x2], axis=1), np.stack([events.mu_r, events.mu_f], axis=1), latent)
     if output is not None:
         write_gold(output, gold)

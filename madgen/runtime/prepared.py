@@ -71,9 +71,13 @@ class PreparedRun:
     """Where the batches of unweighting run (``madgen.runtime.tasks``); None: here."""
 
     def task_runner(self):
+        """Where this run's tasks go: its Dask workers while their client is open, else here (the
+        results are the same bytes either way; a run outlives the ``distribution`` that made it)."""
         from madgen.runtime.tasks import LocalTasks
 
-        return self.tasks or LocalTasks(self.samplers)
+        if self.tasks is not None and self.tasks.is_open:
+            return self.tasks
+        return LocalTasks(self.samplers)
 
     @property
     def cross_section_pb(self) -> float:

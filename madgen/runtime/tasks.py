@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import pickle
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -72,6 +73,7 @@ class LocalTasks:
     """Runs the tasks of a run in this process, in order, on its own samplers."""
 
     n_workers = 1
+    is_open = True
 
     def __init__(self, samplers):
         self.samplers = samplers
@@ -117,6 +119,28 @@ def _silent(*_):
     pass
 
 
+TASK_FUNCTIONS_KEPT = 32
+"""Compiled task functions kept per process (the most recently used)."""
+
+_TASK_FUNCTIONS: dict = {}
+_TASK_FUNCTIONS_LOCK = threading.Lock()
+
+
+def task_function(key, build: Callable):
+    """The function ``build()`` for ``key`` (hashable: everything the function depends on), built once
+    per process and reused by the later tasks of the run, here or on a worker: a task that compiles a
+    function of its samplers compiles it once, not once per piece. A key naming an object by ``id``
+    stays valid while its entry lives if the built function holds that object."""
+    with _TASK_FUNCTIONS_LOCK:
+        function = _TASK_FUNCTIONS.pop(key, None)
+        if function is None:
+            function = build()
+        _TASK_FUNCTIONS[key] = function  # the most recently used last
+        while len(_TASK_FUNCTIONS) > TASK_FUNCTIONS_KEPT:
+            del _TASK_FUNCTIONS[next(iter(_TASK_FUNCTIONS))]
+        return function
+
+
 def _on_worker(task, spec: RunSpec, *arguments):
     return task(worker_samplers(spec), *arguments)
 
@@ -129,6 +153,11 @@ class DaskTasks:
         self.client, self.spec = client, spec
         self.n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         self._counter = itertools.count()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the client can still run tasks (False once ``distribution`` has closed it)."""
+        return self.client.status == "running"
 
     def _submit(self, task, args):
         return self.client.submit(_on_worker, task, self.spec, *to_host(args), pure=False, retries=RETRIES,

@@ -161,7 +161,7 @@ def test_latent_gold_on_workers_gives_the_gold_of_mining_here(top_pairs, monkeyp
 
     from madgen.inference import mine, mining
 
-    monkeypatch.setattr(mining, "latent_piece_size", lambda n: 256)
+    monkeypatch.setattr(mining, "gold_piece_size", lambda n: 256)
     run = {**RUN, "sqrt_s": 500.0, "cuts": {}}
     thetas = [{"MT": 174.0}, {"MT": 171.0}]
     here = mine(top_pairs, run, ["MT"], thetas=thetas, log=lambda *a: None)

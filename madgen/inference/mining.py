@@ -85,9 +85,17 @@ def collect_events(prepared, n_events: int) -> MinedEvents:
 
 
 GOLD_TASK_EVENTS = 65536
-"""Events per gold task: each group's events are cut into pieces of this size (the last one padded
-with copies of its first event), so every piece runs through the same compiled function wherever
-it runs, and the gold is the same bytes with or without Dask workers, whatever their number."""
+"""Events per gold task at most: each group's events are cut into pieces of ``gold_piece_size`` (the last
+one padded with copies of its first event), so every piece runs through the same compiled function
+wherever it runs, and the gold is the same bytes with or without Dask workers, whatever their number."""
+
+
+def gold_piece_size(n_events: int) -> int:
+    """Events per gold task (joint or latent-variable) of a kernel group of ``n_events``: GOLD_TASK_EVENTS,
+    or for fewer events the next power of two (a mine of a few thousand events is not padded to 65536
+    events of gradients; few distinct shapes to compile). It depends on the events only, never on the
+    workers."""
+    return min(GOLD_TASK_EVENTS, 1 << max(n_events - 1, 0).bit_length())
 
 
 def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.ndarray, log_sigma_ref: float,
@@ -100,7 +108,7 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
     so at fixed momenta they cancel in r and drop out of t. Values and scores are computed ``chunk``
     events at a time inside one compiled function (bounded memory); ``mode``: of the score
     (``madgen.inference.gradients``). ``tasks``: None (here) or the run's ``DaskTasks``: the pieces of
-    ``GOLD_TASK_EVENTS`` events are then computed on the workers."""
+    ``gold_piece_size`` events are then computed on the workers."""
     n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
@@ -117,11 +125,12 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
         momenta = np.where(events.mirrored[rows][:, None, None], momenta[:, [1, 0, *range(2, momenta.shape[1])]],
                            momenta)
         alpha_s = events.alpha_s[rows] if per_event_alpha else None
-        for start in range(0, len(rows), GOLD_TASK_EVENTS):
-            piece = slice(start, start + GOLD_TASK_EVENTS)
+        size = gold_piece_size(len(rows))
+        for start in range(0, len(rows), size):
+            piece = slice(start, start + size)
             pieces.append(rows[piece])
-            arguments.append((g, _padded(momenta[piece]), None if alpha_s is None else _padded(alpha_s[piece]),
-                              settings))
+            arguments.append((g, _padded(momenta[piece], size),
+                              None if alpha_s is None else _padded(alpha_s[piece], size), settings))
     results = (tasks or LocalTasks(prepared.samplers)).map(gold_task, arguments)
     for rows, (value, gradient, ratios) in zip(pieces, results):
         k = len(rows)
@@ -156,18 +165,11 @@ def gold_task(samplers, group: int, momenta: np.ndarray, alpha_s, settings: Gold
     return value, gradient, ratios
 
 
-def _padded(array: np.ndarray, size: int = GOLD_TASK_EVENTS) -> np.ndarray:
+def _padded(array: np.ndarray, size: int) -> np.ndarray:
     """``array`` with copies of its first row appended up to ``size`` rows (one shape, one
     compilation, for every piece)."""
     missing = size - len(array)
     return np.concatenate([array, np.repeat(array[:1], missing, axis=0)]) if missing else array
-
-
-def latent_piece_size(n_events: int) -> int:
-    """Events per latent-gold task of a group of ``n_events``: GOLD_TASK_EVENTS, or for fewer events
-    the next power of two (the latent density's gradient is costly: a small group is not padded to a
-    full piece). It depends on the events only, never on the workers."""
-    return min(GOLD_TASK_EVENTS, 1 << max(n_events - 1, 0).bit_length())
 
 
 def _process(process_or_package):
@@ -191,7 +193,7 @@ def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.
     """(latent z (N, 4), log r (N, m), joint score (N, k)) of 2 -> 2 events from the density of their
     latent variables (``madgen.inference.latent``), for parameters that move external masses.
 
-    Each group's events are cut into pieces of ``latent_piece_size`` events (the last one padded), run
+    Each group's events are cut into pieces of ``gold_piece_size`` events (the last one padded), run
     through ``tasks`` (None: here; the run's ``DaskTasks``: on the workers) and merged in piece order, as
     in ``joint_gold``: the same bytes with any number of workers, or none."""
     from madgen.inference.latent import latent_variables
@@ -205,7 +207,7 @@ def latent_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.
     pieces, arguments = [], []
     for g, integrand in enumerate(prepared.integrands):
         rows = np.nonzero(events.group == g)[0]
-        size = latent_piece_size(len(rows))
+        size = gold_piece_size(len(rows))
         for start in range(0, len(rows), size):
             piece = rows[start:start + size]
             pieces.append(piece)

@@ -33,8 +33,8 @@ import numpy as np
 from madgen.contract import jit
 from madgen.inference.chunking import chunked_map
 from madgen.inference.errors import InferenceError
-from madgen.inference.gradients import parameter_names, theta_of, with_theta
-from madgen.runtime.tasks import task_function
+from madgen.inference.gradients import parameter_names, task_parameters, theta_of, with_theta
+from madgen.runtime.tasks import leaf_bytes, task_function
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,9 @@ def cross_section_task(samplers, group: int, channel: int, x: np.ndarray, jacobi
 def _cross_section_functions(integrand, settings: CrossSectionSettings):
     """(theta, x, J, channel) -> per-point w J, and -> (w J, d(w J)/d theta (chunk, k)), both jitted with
     the parameters and the run settings as constants; built once per process and settings."""
-    names = tuple(str(n) for n in settings.names)
-    base = {str(name): float(value) for name, value in settings.base}
+    names, base = task_parameters(settings)
     run_settings = jax.tree_util.tree_map(jnp.asarray, settings.run_settings)
-    key = ("cross_section", id(integrand), names, tuple(base.items()),
-           tuple(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(settings.run_settings)))
+    key = ("cross_section", id(integrand), names, tuple(base.items()), leaf_bytes(settings.run_settings))
     return task_function(key, lambda: _compile_contributions(integrand, names, base, run_settings))
 
 

@@ -67,6 +67,12 @@ def theta_of(base: Mapping, names: Sequence[str]) -> np.ndarray:
     return np.array([float(base[n]) for n in names])
 
 
+def task_parameters(settings) -> tuple[tuple[str, ...], dict]:
+    """(names, base) of a task's settings (``names``: parameter names; ``base``: (name, value) pairs) as
+    Python strings and floats: on a Dask worker they arrive as numpy arrays (``runtime.tasks.to_host``)."""
+    return tuple(str(n) for n in settings.names), {str(name): float(value) for name, value in settings.base}
+
+
 def hessian_chunk_size(n_inputs: int) -> int:
     """Default events per chunk of a Hessian in ``n_inputs`` variables: the gradient's default divided
     by the number of tangents carried (at least 64)."""

@@ -39,8 +39,8 @@ from madgen.inference.fisher import fisher_information
 from madgen.inference.goldfile import GoldSample, write_gold
 from madgen.inference.chunking import DEFAULT_CHUNK_SIZE, chunk_size_of, chunked_map, mode_of
 from madgen.inference.gradients import (matrix_element_values, parameter_derivative, parameter_names,
-                                        parameter_value_and_gradient, theta_of, with_theta)
-from madgen.runtime.tasks import LocalTasks, task_function
+                                        parameter_value_and_gradient, task_parameters, theta_of, with_theta)
+from madgen.runtime.tasks import LocalTasks, leaf_bytes, task_function
 
 def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
     """The names among ``names`` on which some external mass of some subprocess depends."""
@@ -154,8 +154,8 @@ def gold_task(samplers, group: int, momenta: np.ndarray, alpha_s, settings: Gold
     """(log|M|^2 (n,), d log|M|^2 / d theta (n, k), log r without the sigma gradient (n, m)) of one piece of
     events of kernel group ``group`` (a task: ``samplers`` are the run's, here or on a worker)."""
     kernel = samplers[int(group)].integrand.kernel
-    names, chunk = tuple(settings.names), int(settings.chunk)
-    at = {name: float(value) for name, value in settings.base} | ({"aS": alpha_s} if alpha_s is not None else {})
+    (names, base), chunk = task_parameters(settings), int(settings.chunk)
+    at = base | ({"aS": alpha_s} if alpha_s is not None else {})
     value, gradient = parameter_value_and_gradient(kernel, momenta, names, at, mode=str(settings.mode),
                                                    chunk_size=chunk)
     ratios = np.zeros((len(momenta), len(settings.thetas)))
@@ -226,8 +226,7 @@ def latent_task(samplers, group: int, z: np.ndarray, partons: np.ndarray, mirror
     of one piece of 2 -> 2 events of kernel group ``group`` from the density of their latent variables
     z (n, 4) (a task: ``samplers`` are the run's, here or on a worker)."""
     value_and_gradient, value_only = _latent_functions(samplers[int(group)].integrand, settings, run_settings)
-    names = tuple(str(n) for n in settings.names)
-    base = {str(name): float(value) for name, value in settings.base}
+    names, base = task_parameters(settings)
     arrays = [jnp.asarray(a) for a in (z, partons, mirrored)]
     value, gradient = map(np.asarray, value_and_gradient(jnp.asarray(theta_of(base, names)), *arrays))
     ratios = np.zeros((len(z), len(settings.thetas)))
@@ -243,11 +242,9 @@ def _latent_functions(integrand, settings: GoldSettings, run_settings):
     """jit(theta, z, partons, mirrored) -> (log p (N,), d log p / d theta (N, k)), and -> log p (N,),
     both ``settings.chunk`` events at a time, with the other parameters and the run settings (beam
     energies, scales) as constants; built once per process and settings."""
-    names = tuple(str(n) for n in settings.names)
-    base = {str(name): float(value) for name, value in settings.base}
+    names, base = task_parameters(settings)
     mode, chunk = str(settings.mode), int(settings.chunk)
-    key = ("latent", id(integrand), names, tuple(base.items()), mode, chunk,
-           tuple(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(run_settings)))
+    key = ("latent", id(integrand), names, tuple(base.items()), mode, chunk, leaf_bytes(run_settings))
     run_settings = jax.tree_util.tree_map(jnp.asarray, run_settings)
     return task_function(key, lambda: _compile_latent(integrand, names, base, mode, chunk, run_settings))
 

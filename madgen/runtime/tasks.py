@@ -141,6 +141,14 @@ def task_function(key, build: Callable):
         return function
 
 
+def leaf_bytes(tree) -> tuple[bytes, ...]:
+    """The bytes of every leaf of ``tree`` (as numpy arrays): the hashable part of a ``task_function`` key
+    that stands for arrays (a run's settings)."""
+    import jax
+
+    return tuple(np.asarray(leaf).tobytes() for leaf in jax.tree_util.tree_leaves(tree))
+
+
 def _on_worker(task, spec: RunSpec, *arguments):
     return task(worker_samplers(spec), *arguments)
 

@@ -66,16 +66,17 @@ def assert_gauge_invariant(proc, momenta, leg, monkeypatch):
     """Replace leg's polarisation vector by its momentum: the colour-summed |M|^2 must vanish."""
     module = proc._module
     physical = colour_summed(proc, momenta)
-    original = module.polarization
+    original = module.leg_states
     target = np.asarray(momenta[:, leg, :]).T  # (4, batch)
 
-    def polarization(p, m, h, outgoing):
-        if np.allclose(np.asarray(p), target):
-            return jnp.asarray(p, dtype=jnp.complex128) / jnp.asarray(p[0])
-        return original(p, m, h, outgoing)
+    def leg_states(kind, p, m, helicities, flag):
+        if kind == "vector" and np.allclose(np.asarray(p), target):
+            scaled = jnp.asarray(p, dtype=jnp.complex128) / jnp.asarray(p[0])
+            return [tuple(scaled) for _ in helicities]
+        return original(kind, p, m, helicities, flag)
 
     with monkeypatch.context() as patch:
-        patch.setattr(module, "polarization", polarization)
+        patch.setattr(module, "leg_states", leg_states)
         unphysical = colour_summed(proc, momenta)
     assert np.all(unphysical <= 1e-20 * physical), (leg, unphysical / physical)
 

@@ -1,5 +1,6 @@
 """External wavefunctions (templates/wavefunctions.py): Dirac equations, spin and
-polarization sums, axis momenta, finite gradients."""
+polarization sums, axis momenta, finite gradients, the legs' states in one call.
+A wavefunction is a tuple of its components; ``stacked`` makes it one array."""
 
 import importlib.util
 import pathlib
@@ -21,6 +22,10 @@ SIG = [np.array([[0, 1], [1, 0]], complex), np.array([[0, -1j], [1j, 0]]), np.ar
 GAMMA = [G0] + [np.block([[np.zeros((2, 2)), s], [-s, np.zeros((2, 2))]]) for s in SIG]
 GAMMA5 = np.diag([-1, -1, 1, 1]).astype(complex)
 METRIC = np.diag([1.0, -1.0, -1.0, -1.0])
+
+
+def stacked(wavefunction):
+    return jnp.stack(wavefunction)
 
 
 def slash(p):
@@ -111,13 +116,31 @@ def test_batched_and_jit():
     m = 1.3
     p = np.vstack([np.sqrt(m * m + (three**2).sum(0)), three])
     f = jax.jit(lambda p: wf.ket_spinor(p, m, 1, False))
-    out = f(p)
+    out = stacked(f(p))
     assert out.shape == (4, 5)
     for i in range(5):
-        np.testing.assert_allclose(out[:, i], wf.ket_spinor(p[:, i], m, 1, False), atol=1e-13)
-    assert wf.polarization(p, m, 0, False).shape == (4, 5)
-    assert wf.bra_spinor(p, jnp.full(5, m), -1, True).shape == (4, 5)
-    assert wf.scalar_wf(p).shape == (1, 5)
+        np.testing.assert_allclose(out[:, i], stacked(wf.ket_spinor(p[:, i], m, 1, False)), atol=1e-13)
+    assert stacked(wf.polarization(p, m, 0, False)).shape == (4, 5)
+    assert stacked(wf.bra_spinor(p, jnp.full(5, m), -1, True)).shape == (4, 5)
+    assert stacked(wf.scalar_wf(p)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("kind,flag,helicities", [("ket", False, (-1, 1)), ("bra", True, (1, -1)),
+                                                  ("vector", True, (-1, 0, 1)), ("scalar", False, (0,))])
+def test_leg_states_are_the_wavefunctions_in_one_call(kind, flag, helicities):
+    """leg_states (one jitted call per leg, as generated kernels use it) returns, per requested
+    helicity and in that order, the same components as the wavefunction functions."""
+    rng = np.random.default_rng(7)
+    three = rng.normal(size=(3, 6))
+    three[:, 0] = [0, 0, -2.0]
+    m = 1.3
+    p = np.vstack([np.sqrt(m * m + (three**2).sum(0)), three])
+    direct = {"ket": lambda h: wf.ket_spinor(p, m, h, flag), "bra": lambda h: wf.bra_spinor(p, m, h, flag),
+              "vector": lambda h: wf.polarization(p, m, h, flag), "scalar": lambda h: wf.scalar_wf(p)}[kind]
+    states = wf.leg_states(kind, p, m, helicities, flag)
+    assert len(states) == len(helicities)
+    for state, hel in zip(states, helicities):
+        np.testing.assert_allclose(stacked(state), stacked(direct(hel)), rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("m,px,py,pz", MOMENTA)
@@ -128,11 +151,12 @@ def test_gradients_finite(m, px, py, pz):
         s = 0.0
         for hel in (-1, 1):
             for anti in (False, True):
-                s += jnp.sum(jnp.abs(wf.ket_spinor(p, mass, hel, anti)) ** 2)
-                s += jnp.sum(jnp.real(wf.bra_spinor(p, mass, hel, anti)))
-            s += jnp.sum(jnp.real(wf.polarization(p, mass, hel, False)) + jnp.imag(wf.polarization(p, mass, hel, True)))
+                s += jnp.sum(jnp.abs(stacked(wf.ket_spinor(p, mass, hel, anti))) ** 2)
+                s += jnp.sum(jnp.real(stacked(wf.bra_spinor(p, mass, hel, anti))))
+            s += jnp.sum(jnp.real(stacked(wf.polarization(p, mass, hel, False)))
+                         + jnp.imag(stacked(wf.polarization(p, mass, hel, True))))
         if m > 0:
-            s += jnp.sum(jnp.real(wf.polarization(p, mass, 0, False)))
+            s += jnp.sum(jnp.real(stacked(wf.polarization(p, mass, 0, False))))
         return s
 
     gp, gm = jax.grad(total, argnums=(0, 1))(p0, m)

@@ -24,12 +24,6 @@ from madgen.errors import UnsupportedFeature
 from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
 from madgen.model.types import ZERO
 
-_ROLE_CALLS = {
-    "ket": "ket_spinor(p[{i}], {m}, h, antiparticle={flag})",
-    "bra": "bra_spinor(p[{i}], {m}, h, antiparticle={flag})",
-    "vector": "polarization(p[{i}], {m}, h, outgoing={flag})",
-    "scalar": "scalar_wf(p[{i}])",
-}
 
 
 @dataclass(frozen=True)
@@ -87,13 +81,17 @@ imports jax for it with the line ``ROUTINE_JAX_IMPORT``."""
 
 ROUTINE_JAX_IMPORT = "import jax"
 
+LEG_STATES_DECORATOR = '@functools.partial(jax.jit, static_argnames=("kind", "helicities", "flag"))'
+"""The line above ``leg_states`` in wavefunctions.py, which imports jax for it with ``ROUTINE_JAX_IMPORT``."""
+
 
 def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
     """The kernel modules of a rendered package (every module but ``__init__.py`` and ``process_api.py``:
     parameters, widths, routines, wavefunctions, subprocesses) written against numpy instead of
-    jax.numpy, routines undecorated (and jax not imported), with an empty ``__init__.py``: the same
-    arithmetic, evaluated op by op without compiling anything (the generation-time helicity filter's few
-    points take milliseconds this way, where JAX compiles each operation first)."""
+    jax.numpy, routines and ``leg_states`` undecorated (and jax not imported), with an empty
+    ``__init__.py``: the same arithmetic, evaluated op by op without compiling anything (the
+    generation-time helicity filter's few points take milliseconds this way, where JAX compiles each
+    operation first)."""
     view = {"__init__.py": ""}
     for name, text in files.items():
         if not name.endswith(".py") or name in ("__init__.py", "process_api.py"):
@@ -103,6 +101,10 @@ def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
         text = text.replace(ARRAY_IMPORT + "\n", "import numpy as jnp\n")
         if name == "routines.py":
             text = text.replace(ROUTINE_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
+        if name == "wavefunctions.py":
+            if text.count(LEG_STATES_DECORATOR + "\n") != 1:
+                raise AssertionError(f"{name}: expected one line {LEG_STATES_DECORATOR!r}")
+            text = text.replace(LEG_STATES_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
         view[name] = text
     return view
 
@@ -238,9 +240,10 @@ def _parameter(name: str) -> str:
 
 
 def _external_line(wf: ExternalWavefunction, states: list[int]) -> str:
-    """An external leg's wavefunction in the helicity ``states`` that the kept combinations use."""
-    call = _ROLE_CALLS[wf.role].format(i=wf.leg - 1, m=_parameter(wf.mass), flag=wf.flag)
-    return f"{wf.name} = _external([{call} for h in {tuple(states)!r}], {wf.leg - 1})"
+    """An external leg's wavefunction in the helicity ``states`` that the kept combinations use
+    (``leg_states`` in templates/wavefunctions.py; ``wf.role`` is its kind: ket, bra, vector, scalar)."""
+    call = f"leg_states({wf.role!r}, p[{wf.leg - 1}], {_parameter(wf.mass)}, {tuple(states)!r}, {wf.flag})"
+    return f"{wf.name} = _external({call}, {wf.leg - 1})"
 
 
 def _current_line(wf: OffshellWavefunction) -> str:

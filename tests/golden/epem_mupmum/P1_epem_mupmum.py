@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .routines import FFV1P0_3, FFV1_0, FFV2_0, FFV2_3, FFV4_0, FFV4_3
-from .wavefunctions import bra_spinor, ket_spinor, polarization, scalar_wf
+from .wavefunctions import leg_states
 
 PROCESS = 'e+ e- > mu+ mu-'
 PDG_IDS = (-11, 11, -13, 13)
@@ -126,14 +126,25 @@ CHANNELS = {
 
 
 def _external(states, leg):
-    """One leg's wavefunction in the helicity layout: a tuple of components, each (GRID_SHAPE with the
-    leg's states on its own axis and 1 elsewhere, batch...) or (combinations, batch...).
-    ``states`` holds the leg's own helicity states, (components, batch...) each."""
-    stacked = jnp.stack(states)
+    """One leg's wavefunction in the helicity layout: a tuple of components, each (combinations, batch...)
+    or (GRID_SHAPE with the leg's states on its own axis and 1 elsewhere, batch...). ``states`` holds the
+    leg's own helicity states (leg_states), each a tuple of components of shape batch. Rows gather the
+    stacked states; the grid picks each component per helicity by selects, whose gradient is a few per
+    cent cheaper there than the transpose of a stack (docs/mining.md, "External states")."""
     if HELICITY_LAYOUT == "rows":
+        stacked = jnp.stack([jnp.stack(state) for state in states])
         return tuple(stacked[:, k][HELICITY_INDEX[leg]] for k in range(stacked.shape[1]))
-    shape = tuple(len(states) if axis == leg else 1 for axis in range(len(GRID_SHAPE)))
-    return tuple(stacked[:, k].reshape(shape + stacked.shape[2:]) for k in range(stacked.shape[1]))
+    choice = np.arange(len(states)).reshape(tuple(len(states) if axis == leg else 1
+                                                  for axis in range(len(GRID_SHAPE))))
+    components = []
+    for k in range(len(states[0])):
+        batch = jnp.shape(states[0][k])
+        pick = choice.reshape(choice.shape + (1,) * len(batch))
+        component = jnp.broadcast_to(states[0][k], choice.shape + batch)
+        for index in range(1, len(states)):
+            component = jnp.where(pick == index, states[index][k], component)
+        components.append(component)
+    return tuple(components)
 
 
 def _momentum(p):
@@ -186,10 +197,10 @@ def _amplitude_terms(p, c):
     q3 = _momentum(p[2])
     q4 = _momentum(p[3])
     q1_2 = _add(q1, q2)
-    w1 = _external([ket_spinor(p[2], 0.0, h, antiparticle=True) for h in (-1, 1)], 2)
-    w2 = _external([bra_spinor(p[3], 0.0, h, antiparticle=False) for h in (-1, 1)], 3)
-    w3 = _external([ket_spinor(p[1], 0.0, h, antiparticle=False) for h in (-1, 1)], 1)
-    w4 = _external([bra_spinor(p[0], 0.0, h, antiparticle=True) for h in (-1, 1)], 0)
+    w1 = _external(leg_states('ket', p[2], 0.0, (-1, 1), True), 2)
+    w2 = _external(leg_states('bra', p[3], 0.0, (-1, 1), False), 3)
+    w3 = _external(leg_states('ket', p[1], 0.0, (-1, 1), False), 1)
+    w4 = _external(leg_states('bra', p[0], 0.0, (-1, 1), True), 0)
     w5 = FFV1P0_3(w3, w4, _neg(q2), _neg(q1), q1_2, c["GC_3"], 0.0, 0.0)  # a
     w6 = _add(FFV2_3(w3, w4, _neg(q2), _neg(q1), q1_2, c["GC_50"], c["MZ"], c["WZ"]), FFV4_3(w3, w4, _neg(q2), _neg(q1), q1_2, c["GC_59"], c["MZ"], c["WZ"]))  # Z
     amp1 = FFV1_0(w1, w2, w5, _neg(q3), _neg(q4), _neg(q1_2), c["GC_3"])  # diagram 1

@@ -23,8 +23,15 @@ omega_+- = sqrt(E +- |p|)::
 
 A particle at rest takes n = +z. Every sqrt and division uses the "double where"
 trick so that values and gradients stay finite.
+
+A wavefunction is a tuple of its component arrays, as the helicity routines take and return
+them. A kernel gets a leg's states from leg_states, one jitted call per leg, in which the pieces
+the states share (|p|, the frame U(n), omega) are computed once.
 """
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 
@@ -44,56 +51,58 @@ def _complex_dtype(p):
     return jnp.result_type(p.dtype, jnp.complex64)
 
 
-def _direction(p):
-    """(|p|, nx, ny, nz): the unit vector along the 3-momentum, +z at rest."""
+def _mass_like(m, x):
+    """The mass ``m`` as an array of ``x``'s shape and real dtype: a single-precision kernel takes its
+    parameters in double and computes in single."""
+    return jnp.broadcast_to(jnp.asarray(m, dtype=x.dtype), x.shape)
+
+
+def _momentum_size(p):
+    """(|p|, moving = |p| > 0, up = n_z >= 0 (n = +z at rest), q = |p| + |p_z|)."""
     px, py, pz = p[1], p[2], p[3]
     pp = _safe_sqrt(px * px + py * py + pz * pz)
-    moving = pp > 0
-    safe = jnp.where(moving, pp, 1.0)
-    return (pp, jnp.where(moving, px / safe, 0.0), jnp.where(moving, py / safe, 0.0),
-            jnp.where(moving, pz / safe, 1.0))
+    return pp, pp > 0, pz >= 0, pp + jnp.abs(pz)
 
 
-def _hemispheres(nx, ny, nz):
-    """Direction components made safe for the n_z >= 0 ("up") and n_z < 0 ("down") formulas."""
-    up = nz >= 0
-    n_up = (jnp.where(up, nx, 0.0), jnp.where(up, ny, 0.0), jnp.where(up, nz, 1.0))
-    n_down = (jnp.where(up, 0.0, nx), jnp.where(up, 0.0, ny), jnp.where(up, -1.0, nz))
-    return up, n_up, n_down
+def _frame(p):
+    """U(n) = [[alpha, -conj(beta)], [beta, conj(alpha)]], the SU(2) form of R(n), from one inverse
+    square root: with a = sqrt(2 |p| q), alpha = q / a and beta = (p_x + i p_y) / a for n_z >= 0
+    (the minimal rotation from +z), alpha = (p_x - i p_y) / a and beta = q / a for n_z < 0."""
+    pp, moving, up, q = _momentum_size(p)
+    inv_a = jnp.where(moving, 1.0 / jnp.sqrt(jnp.where(moving, 2.0 * pp * q, 1.0)), 0.0)
+    qa = jnp.where(moving, q * inv_a, 1.0)
+    xa, ya = p[1] * inv_a, p[2] * inv_a
+    return jnp.where(up, qa + 0j, xa - 1j * ya), jnp.where(up, xa + 1j * ya, qa + 0j)
 
 
-def _chi(nx, ny, nz, lam):
+def _chi(alpha, beta, lam):
     """Two-component helicity eigenstate chi_lam(n) = U(n) chi_lam(z) (sigma.n chi = lam chi)."""
-    up, (ux, uy, uz), (dx, dy, dz) = _hemispheres(nx, ny, nz)
-    s_up = 1.0 / jnp.sqrt(2.0 * (1.0 + uz))
-    s_down = 1.0 / jnp.sqrt(2.0 * (1.0 - dz))
-    # U(n) = [[alpha, -conj(beta)], [beta, conj(alpha)]]
-    alpha = jnp.where(up, (1.0 + uz) * s_up + 0j, s_down * (dx - 1j * dy))
-    beta = jnp.where(up, s_up * (ux + 1j * uy), (1.0 - dz) * s_down + 0j)
     if lam > 0:
         return alpha, beta
     return -jnp.conj(beta), jnp.conj(alpha)
 
 
-def _transverse_axes(nx, ny, nz):
-    """e1 = R(n) x and e2 = R(n) y: real unit vectors with e1 x e2 = n."""
-    up, (ux, uy, uz), (dx, dy, dz) = _hemispheres(nx, ny, nz)
-    a_up = 1.0 / (1.0 + uz)
-    a_down = 1.0 / (1.0 - dz)
-    e1_up = (1.0 - ux * ux * a_up, -ux * uy * a_up, -ux)
-    e2_up = (-ux * uy * a_up, 1.0 - uy * uy * a_up, -uy)
-    e1_down = (-(1.0 - dx * dx * a_down), dx * dy * a_down, -dx)
-    e2_down = (-dx * dy * a_down, 1.0 - dy * dy * a_down, dy)
-    e1 = tuple(jnp.where(up, a, b) for a, b in zip(e1_up, e1_down))
-    e2 = tuple(jnp.where(up, a, b) for a, b in zip(e2_up, e2_down))
+def _transverse_axes(p):
+    """e1 = R(n) x and e2 = R(n) y: real unit vectors with e1 x e2 = n. With k = 1 / (|p| q), for
+    n_z >= 0: e1 = (1 - p_x^2 k, -p_x p_y k, -n_x), e2 = (-p_x p_y k, 1 - p_y^2 k, -n_y); for n_z < 0
+    the half-turn about y flips e1_x, e1_y and e2_z."""
+    pp, moving, up, q = _momentum_size(p)
+    px, py = p[1], p[2]
+    k = _safe_div(jnp.ones_like(pp), pp * q, 0.0)
+    inv_p = _safe_div(jnp.ones_like(pp), pp, 0.0)
+    xx, xy, yy = 1.0 - px * px * k, px * py * k, 1.0 - py * py * k
+    one = jnp.ones_like(pp)
+    sign = jnp.where(up, one, -one)
+    e1 = (sign * xx, -sign * xy, -px * inv_p)
+    e2 = (-xy, yy, -sign * py * inv_p)
     return e1, e2
 
 
 def _omegas(p, m):
     """(sqrt(E + |p|), sqrt(E - |p|)) with the second as m / sqrt(E + |p|) (exact for m = 0)."""
-    pp = _direction(p)[0]
+    pp = _momentum_size(p)[0]
     w_plus = _safe_sqrt(p[0] + pp)
-    w_minus = _safe_div(m * jnp.ones_like(w_plus), w_plus, 0.0)
+    w_minus = _safe_div(_mass_like(m, w_plus), w_plus, 0.0)
     return w_plus, w_minus
 
 
@@ -103,37 +112,37 @@ def _check_hel(hel, allowed):
 
 
 def ket_spinor(p, m, hel, antiparticle):
-    """u(p, hel) (incoming fermion) or v(p, hel) (outgoing antifermion), shape (4, *batch)."""
+    """u(p, hel) (incoming fermion) or v(p, hel) (outgoing antifermion): a tuple of 4 components,
+    each of shape batch."""
     _check_hel(hel, (-1, 1))
     p = jnp.asarray(p)
-    _, nx, ny, nz = _direction(p)
+    alpha, beta = _frame(p)
     w_plus, w_minus = _omegas(p, m)
     w = {1: w_plus, -1: w_minus}
     lam = int(hel)
     if not antiparticle:
-        c0, c1 = _chi(nx, ny, nz, lam)
+        c0, c1 = _chi(alpha, beta, lam)
         top, bot = w[-lam], w[lam]
     else:
-        c0, c1 = _chi(nx, ny, nz, -lam)
+        c0, c1 = _chi(alpha, beta, -lam)
         top, bot = -lam * w[lam], lam * w[-lam]
-    out = jnp.stack([top * c0, top * c1, bot * c0, bot * c1])
-    return out.astype(_complex_dtype(p))
+    dtype = _complex_dtype(p)
+    return tuple(x.astype(dtype) for x in (top * c0, top * c1, bot * c0, bot * c1))
 
 
 def bra_spinor(p, m, hel, antiparticle):
     """u-bar(p, hel) (outgoing fermion) or v-bar(p, hel) (incoming antifermion) = ket^dagger gamma^0."""
-    k = jnp.conj(ket_spinor(p, m, hel, antiparticle))
-    return jnp.stack([k[2], k[3], k[0], k[1]])
+    k = ket_spinor(p, m, hel, antiparticle)
+    return tuple(jnp.conj(k[i]) for i in (2, 3, 0, 1))
 
 
 def polarization(p, m, hel, outgoing):
-    """eps^mu(p, hel) (incoming) or its conjugate (outgoing), upper index, shape (4, *batch)."""
+    """eps^mu(p, hel) (incoming) or its conjugate (outgoing), upper index: a tuple of 4 components."""
     _check_hel(hel, (-1, 0, 1))
     p = jnp.asarray(p)
-    pp, nx, ny, nz = _direction(p)
-    zero = jnp.zeros_like(pp)
     if hel == 0:
-        mm = m * jnp.ones_like(pp)
+        pp = _momentum_size(p)[0]
+        mm = _mass_like(m, pp)
         e0 = _safe_div(pp, mm, 0.0)
         scale = _safe_div(p[0], mm * pp, 0.0)
         at_rest = pp == 0
@@ -146,14 +155,33 @@ def polarization(p, m, hel, outgoing):
     else:
         lam = int(hel)
         r = 1.0 / jnp.sqrt(2.0)
-        e1, e2 = _transverse_axes(nx, ny, nz)
-        e1, e2 = (zero,) + e1, (zero,) + e2
-        eps = [r * (-lam * a - 1j * b) for a, b in zip(e1, e2)]
-    out = jnp.stack(eps).astype(_complex_dtype(p))
-    return jnp.conj(out) if outgoing else out
+        e1, e2 = _transverse_axes(p)
+        zero = jnp.zeros_like(p[0])
+        eps = [r * (-lam * a - 1j * b) for a, b in zip((zero,) + e1, (zero,) + e2)]
+    dtype = _complex_dtype(p)
+    return tuple(jnp.conj(e.astype(dtype)) if outgoing else e.astype(dtype) for e in eps)
 
 
 def scalar_wf(p):
-    """Scalar wavefunction: ones of shape (1, *batch)."""
+    """Scalar wavefunction: a tuple of 1 component, ones of shape batch."""
     p = jnp.asarray(p)
-    return jnp.ones((1,) + p.shape[1:], dtype=_complex_dtype(p))
+    return (jnp.ones(p.shape[1:], dtype=_complex_dtype(p)),)
+
+
+_STATES = {
+    "ket": lambda p, m, hel, flag: ket_spinor(p, m, hel, antiparticle=flag),
+    "bra": lambda p, m, hel, flag: bra_spinor(p, m, hel, antiparticle=flag),
+    "vector": lambda p, m, hel, flag: polarization(p, m, hel, outgoing=flag),
+    "scalar": lambda p, m, hel, flag: scalar_wf(p),
+}
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "helicities", "flag"))
+def leg_states(kind, p, m, helicities, flag):
+    """An external leg's wavefunctions in the given helicity states, a list of tuples of components:
+    ``kind`` "ket", "bra", "vector" or "scalar" (ket_spinor, bra_spinor, polarization, scalar_wf),
+    ``flag`` their antiparticle or outgoing argument. One jitted call, so that the states share their
+    arithmetic; inside a grid-layout kernel compiled on CPU with madgen's options (no call inlining,
+    madgen.contract.GRID_KERNEL_COMPILER_OPTIONS) it is computed once and read by every current,
+    elsewhere XLA inlines it."""
+    return [_STATES[kind](p, m, hel, flag) for hel in helicities]

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .routines import FFV1_0, FFV1_1, VVV1P0_1
-from .wavefunctions import bra_spinor, ket_spinor, polarization, scalar_wf
+from .wavefunctions import leg_states
 
 PROCESS = 'g g > t t~'
 PDG_IDS = (21, 21, 6, -6)
@@ -143,14 +143,25 @@ CHANNELS = {
 
 
 def _external(states, leg):
-    """One leg's wavefunction in the helicity layout: a tuple of components, each (GRID_SHAPE with the
-    leg's states on its own axis and 1 elsewhere, batch...) or (combinations, batch...).
-    ``states`` holds the leg's own helicity states, (components, batch...) each."""
-    stacked = jnp.stack(states)
+    """One leg's wavefunction in the helicity layout: a tuple of components, each (combinations, batch...)
+    or (GRID_SHAPE with the leg's states on its own axis and 1 elsewhere, batch...). ``states`` holds the
+    leg's own helicity states (leg_states), each a tuple of components of shape batch. Rows gather the
+    stacked states; the grid picks each component per helicity by selects, whose gradient is a few per
+    cent cheaper there than the transpose of a stack (docs/mining.md, "External states")."""
     if HELICITY_LAYOUT == "rows":
+        stacked = jnp.stack([jnp.stack(state) for state in states])
         return tuple(stacked[:, k][HELICITY_INDEX[leg]] for k in range(stacked.shape[1]))
-    shape = tuple(len(states) if axis == leg else 1 for axis in range(len(GRID_SHAPE)))
-    return tuple(stacked[:, k].reshape(shape + stacked.shape[2:]) for k in range(stacked.shape[1]))
+    choice = np.arange(len(states)).reshape(tuple(len(states) if axis == leg else 1
+                                                  for axis in range(len(GRID_SHAPE))))
+    components = []
+    for k in range(len(states[0])):
+        batch = jnp.shape(states[0][k])
+        pick = choice.reshape(choice.shape + (1,) * len(batch))
+        component = jnp.broadcast_to(states[0][k], choice.shape + batch)
+        for index in range(1, len(states)):
+            component = jnp.where(pick == index, states[index][k], component)
+        components.append(component)
+    return tuple(components)
 
 
 def _momentum(p):
@@ -205,10 +216,10 @@ def _amplitude_terms(p, c):
     q1_2 = _add(q1, q2)
     q1_3 = _add(q1, q3)
     q2_3 = _add(q2, q3)
-    w1 = _external([ket_spinor(p[3], c["MT"], h, antiparticle=True) for h in (-1, 1)], 3)
-    w2 = _external([bra_spinor(p[2], c["MT"], h, antiparticle=False) for h in (-1, 1)], 2)
-    w3 = _external([polarization(p[1], 0.0, h, outgoing=False) for h in (-1, 1)], 1)
-    w5 = _external([polarization(p[0], 0.0, h, outgoing=False) for h in (-1, 1)], 0)
+    w1 = _external(leg_states('ket', p[3], c["MT"], (-1, 1), True), 3)
+    w2 = _external(leg_states('bra', p[2], c["MT"], (-1, 1), False), 2)
+    w3 = _external(leg_states('vector', p[1], 0.0, (-1, 1), False), 1)
+    w5 = _external(leg_states('vector', p[0], 0.0, (-1, 1), False), 0)
     w4 = FFV1_1(w2, w3, q2_3, _neg(q3), _neg(q2), c["GC_11"], c["MT"], 0.0)  # t~
     w6 = VVV1P0_1(w5, w3, q1_2, _neg(q1), _neg(q2), c["GC_10"], 0.0, 0.0)  # g
     w7 = FFV1_1(w2, w5, q1_3, _neg(q3), _neg(q1), c["GC_11"], c["MT"], 0.0)  # t~

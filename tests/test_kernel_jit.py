@@ -78,3 +78,30 @@ def test_same_values_nested_in_jit_grad_and_vmap():
 def test_static_arguments_pass_through():
     scaled = madgen.jit(lambda x, n: x * n, static_argnums=1)
     assert float(scaled(2.0, 3)) == 6.0
+
+
+def _called_functions(jaxpr) -> list[str]:
+    """Names of the jitted functions a jaxpr calls, at any depth."""
+    names = []
+    for equation in jaxpr.eqns:
+        if "name" in equation.params and "jaxpr" in equation.params:
+            names.append(equation.params["name"])
+        for param in equation.params.values():
+            inner = getattr(param, "jaxpr", None)
+            if inner is not None:
+                names += _called_functions(getattr(inner, "jaxpr", inner))
+    return names
+
+
+def test_a_grid_kernel_calls_no_jnp_where(generate_package):
+    """A grid kernel compiled with the call inliner off keeps every jitted function it calls as an XLA
+    call that nothing fuses into: the routines and the legs' states are meant to be; jnp.where (itself
+    jitted) is not, so the package selects with its own ``select`` (docs/mining.md, "External states")."""
+    process = generate_package("sm", "g g > t t~", "jit_calls_gg_ttx")
+    assert process._module.HELICITY_LAYOUT == "grid"
+    points = jnp.asarray(random_on_shell_points(np.asarray(process.masses()), 2, 4, np.random.default_rng(2)))
+    for function in (lambda x: process.matrix_element(x, check=False),
+                     jax.grad(lambda x: process.matrix_element(x, check=False).sum())):
+        names = set(_called_functions(jax.make_jaxpr(function)(points).jaxpr))
+        assert "leg_states" in names and "FFV1_0" in names
+        assert not {name for name in names if "where" in name}, sorted(names)

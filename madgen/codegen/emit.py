@@ -84,14 +84,17 @@ ROUTINE_JAX_IMPORT = "import jax"
 LEG_STATES_DECORATOR = '@functools.partial(jax.jit, static_argnames=("kind", "helicities", "flag"))'
 """The line above ``leg_states`` in wavefunctions.py, which imports jax for it with ``ROUTINE_JAX_IMPORT``."""
 
+SELECT_IMPORT = "from jax.lax import select as _select_same_shape"
+"""The line by which wavefunctions.py imports XLA's select (numpy's ``where`` in the numpy view)."""
+
 
 def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
     """The kernel modules of a rendered package (every module but ``__init__.py`` and ``process_api.py``:
     parameters, widths, routines, wavefunctions, subprocesses) written against numpy instead of
-    jax.numpy, routines and ``leg_states`` undecorated (and jax not imported), with an empty
-    ``__init__.py``: the same arithmetic, evaluated op by op without compiling anything (the
-    generation-time helicity filter's few points take milliseconds this way, where JAX compiles each
-    operation first)."""
+    jax.numpy, routines and ``leg_states`` undecorated (and jax not imported), XLA's select replaced by
+    numpy's ``where``, with an empty ``__init__.py``: the same arithmetic, evaluated op by op without
+    compiling anything (the generation-time helicity filter's few points take milliseconds this way,
+    where JAX compiles each operation first)."""
     view = {"__init__.py": ""}
     for name, text in files.items():
         if not name.endswith(".py") or name in ("__init__.py", "process_api.py"):
@@ -102,9 +105,11 @@ def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
         if name == "routines.py":
             text = text.replace(ROUTINE_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
         if name == "wavefunctions.py":
-            if text.count(LEG_STATES_DECORATOR + "\n") != 1:
-                raise AssertionError(f"{name}: expected one line {LEG_STATES_DECORATOR!r}")
+            for line in (LEG_STATES_DECORATOR, SELECT_IMPORT):
+                if text.count(line + "\n") != 1:
+                    raise AssertionError(f"{name}: expected one line {line!r}")
             text = text.replace(LEG_STATES_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
+            text = text.replace(SELECT_IMPORT + "\n", "from numpy import where as _select_same_shape\n")
         view[name] = text
     return view
 

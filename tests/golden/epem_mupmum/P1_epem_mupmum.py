@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .routines import FFV1P0_3, FFV1_0, FFV2_0, FFV2_3, FFV4_0, FFV4_3
-from .wavefunctions import leg_states
+from .wavefunctions import leg_states, select
 
 PROCESS = 'e+ e- > mu+ mu-'
 PDG_IDS = (-11, 11, -13, 13)
@@ -142,7 +142,7 @@ def _external(states, leg):
         pick = choice.reshape(choice.shape + (1,) * len(batch))
         component = jnp.broadcast_to(states[0][k], choice.shape + batch)
         for index in range(1, len(states)):
-            component = jnp.where(pick == index, states[index][k], component)
+            component = select(pick == index, states[index][k], component)
         components.append(component)
     return tuple(components)
 

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .routines import FFV1_0, FFV1_1, VVV1P0_1
-from .wavefunctions import leg_states
+from .wavefunctions import leg_states, select
 
 PROCESS = 'g g > t t~'
 PDG_IDS = (21, 21, 6, -6)
@@ -159,7 +159,7 @@ def _external(states, leg):
         pick = choice.reshape(choice.shape + (1,) * len(batch))
         component = jnp.broadcast_to(states[0][k], choice.shape + batch)
         for index in range(1, len(states)):
-            component = jnp.where(pick == index, states[index][k], component)
+            component = select(pick == index, states[index][k], component)
         components.append(component)
     return tuple(components)
 

@@ -33,18 +33,31 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.lax import select as _select_same_shape
+
+
+def select(condition, a, b):
+    """jnp.where(condition, a, b) without jnp.where's jax.jit: inside a kernel compiled with the call
+    inliner off (a grid kernel on CPU, madgen.contract.GRID_KERNEL_COMPILER_OPTIONS) every jnp.where
+    would be an XLA call of its own that nothing fuses into (g g > t t~ 1.08, u d~ > w+ z 1.16 times
+    faster without them)."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    dtype = jnp.result_type(a, b)
+    shape = jnp.broadcast_shapes(jnp.shape(condition), a.shape, b.shape)
+    return _select_same_shape(jnp.broadcast_to(condition, shape), jnp.broadcast_to(a.astype(dtype), shape),
+                              jnp.broadcast_to(b.astype(dtype), shape))
 
 
 def _safe_sqrt(x):
     """sqrt(x) for x > 0, else 0, with a finite gradient everywhere."""
     pos = x > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)
+    return select(pos, jnp.sqrt(select(pos, x, 1.0)), 0.0)
 
 
 def _safe_div(a, b, default):
     """a / b where b != 0, else ``default``, with a finite gradient everywhere."""
     nz = b != 0
-    return jnp.where(nz, a / jnp.where(nz, b, 1.0), default)
+    return select(nz, a / select(nz, b, 1.0), default)
 
 
 def _complex_dtype(p):
@@ -69,10 +82,10 @@ def _frame(p):
     square root: with a = sqrt(2 |p| q), alpha = q / a and beta = (p_x + i p_y) / a for n_z >= 0
     (the minimal rotation from +z), alpha = (p_x - i p_y) / a and beta = q / a for n_z < 0."""
     pp, moving, up, q = _momentum_size(p)
-    inv_a = jnp.where(moving, 1.0 / jnp.sqrt(jnp.where(moving, 2.0 * pp * q, 1.0)), 0.0)
-    qa = jnp.where(moving, q * inv_a, 1.0)
+    inv_a = select(moving, 1.0 / jnp.sqrt(select(moving, 2.0 * pp * q, 1.0)), 0.0)
+    qa = select(moving, q * inv_a, 1.0)
     xa, ya = p[1] * inv_a, p[2] * inv_a
-    return jnp.where(up, qa + 0j, xa - 1j * ya), jnp.where(up, xa + 1j * ya, qa + 0j)
+    return select(up, qa + 0j, xa - 1j * ya), select(up, xa + 1j * ya, qa + 0j)
 
 
 def _chi(alpha, beta, lam):
@@ -92,7 +105,7 @@ def _transverse_axes(p):
     inv_p = _safe_div(jnp.ones_like(pp), pp, 0.0)
     xx, xy, yy = 1.0 - px * px * k, px * py * k, 1.0 - py * py * k
     one = jnp.ones_like(pp)
-    sign = jnp.where(up, one, -one)
+    sign = select(up, one, -one)
     e1 = (sign * xx, -sign * xy, -px * inv_p)
     e2 = (-xy, yy, -sign * py * inv_p)
     return e1, e2
@@ -148,9 +161,9 @@ def polarization(p, m, hel, outgoing):
         at_rest = pp == 0
         eps = [
             e0 + 0j,
-            jnp.where(at_rest, 0.0, p[1] * scale) + 0j,
-            jnp.where(at_rest, 0.0, p[2] * scale) + 0j,
-            jnp.where(at_rest, 1.0, p[3] * scale) + 0j,
+            select(at_rest, 0.0, p[1] * scale) + 0j,
+            select(at_rest, 0.0, p[2] * scale) + 0j,
+            select(at_rest, 1.0, p[3] * scale) + 0j,
         ]
     else:
         lam = int(hel)

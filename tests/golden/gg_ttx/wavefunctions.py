@@ -5,7 +5,7 @@
 """External wavefunctions (HELAS-like), copied verbatim into every generated package.
 
 Conventions: momenta are real arrays (4, *batch) = (E, px, py, pz); wavefunctions are
-complex arrays with components on axis 0. Chiral representation::
+tuples of complex component arrays of shape batch. Chiral representation::
 
     gamma^0 = [[0, 1], [1, 0]],  gamma^k = [[0, sigma^k], [-sigma^k, 0]],  gamma5 = diag(-1, -1, 1, 1)
 

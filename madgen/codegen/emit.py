@@ -25,7 +25,6 @@ from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefun
 from madgen.model.types import ZERO
 
 
-
 @dataclass(frozen=True)
 class SubprocessCode:
     """Everything needed to render one subprocess module."""
@@ -99,19 +98,22 @@ def numpy_kernel_files(files: dict[str, str]) -> dict[str, str]:
     for name, text in files.items():
         if not name.endswith(".py") or name in ("__init__.py", "process_api.py"):
             continue
-        if text.count(ARRAY_IMPORT + "\n") != 1:
-            raise AssertionError(f"{name}: expected one line {ARRAY_IMPORT!r} in the rendered kernel module")
-        text = text.replace(ARRAY_IMPORT + "\n", "import numpy as jnp\n")
+        text = _replace_line_once(text, name, ARRAY_IMPORT, "import numpy as jnp\n")
         if name == "routines.py":
             text = text.replace(ROUTINE_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
         if name == "wavefunctions.py":
-            for line in (LEG_STATES_DECORATOR, SELECT_IMPORT):
-                if text.count(line + "\n") != 1:
-                    raise AssertionError(f"{name}: expected one line {line!r}")
-            text = text.replace(LEG_STATES_DECORATOR + "\n", "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
-            text = text.replace(SELECT_IMPORT + "\n", "from numpy import where as _select_same_shape\n")
+            text = _replace_line_once(text, name, LEG_STATES_DECORATOR, "").replace(ROUTINE_JAX_IMPORT + "\n", "", 1)
+            text = _replace_line_once(text, name, SELECT_IMPORT, "from numpy import where as _select_same_shape\n")
         view[name] = text
     return view
+
+
+def _replace_line_once(text: str, name: str, line: str, replacement: str) -> str:
+    """``text`` (the rendered module ``name``) with its one line ``line`` replaced by ``replacement``; a
+    template that no longer has exactly one such line is a bug in madgen, reported by name."""
+    if text.count(line + "\n") != 1:
+        raise AssertionError(f"{name}: expected one line {line!r} in the rendered kernel module")
+    return text.replace(line + "\n", replacement)
 
 
 def render_template(name: str, **context) -> str:

@@ -101,10 +101,10 @@ def _transverse_axes(p):
     the half-turn about y flips e1_x, e1_y and e2_z."""
     pp, moving, up, q = _momentum_size(p)
     px, py = p[1], p[2]
-    k = _safe_div(jnp.ones_like(pp), pp * q, 0.0)
-    inv_p = _safe_div(jnp.ones_like(pp), pp, 0.0)
-    xx, xy, yy = 1.0 - px * px * k, px * py * k, 1.0 - py * py * k
     one = jnp.ones_like(pp)
+    k = _safe_div(one, pp * q, 0.0)
+    inv_p = _safe_div(one, pp, 0.0)
+    xx, xy, yy = 1.0 - px * px * k, px * py * k, 1.0 - py * py * k
     sign = select(up, one, -one)
     e1 = (sign * xx, -sign * xy, -px * inv_p)
     e2 = (-xy, yy, -sign * py * inv_p)

@@ -19,7 +19,9 @@ table row per process and batch size: madgen's |M|^2 throughput (median of --rep
 value-and-gradient throughput (gradient w.r.t. the momenta and all external parameters), the cost of
 value-and-gradient over value, CUDACPP's throughput at the same number of events per iteration
 (blocks x threads = batch; ``EvtsPerSec[MECalcOnly]`` over --cudacpp-iterations), madgen/CUDACPP and
-(value+grad)/CUDACPP, and the compile times. Double precision. On a GPU (JAX backend ``gpu`` and
+(value+grad)/CUDACPP, and the compile times. Double precision, or with ``--precision single``
+madgen's single-precision kernel (``process.with_precision("single")``) against CUDACPP's float build
+(FPTYPE=f). On a GPU (JAX backend ``gpu`` and
 ``nvcc`` present) CUDACPP's CUDA build is used, else its C++ AVX2 build (``--cudacpp-backend`` to
 choose). The process pairs: epem_mupmum ~ ee_mumu, gg_ttx ~ gg_tt, gg_ttxg ~ gg_ttg, gg_ttxgg ~ gg_ttgg.
 ``--cpu-core N`` pins this process (and XLA to one thread) and the CUDACPP run to core N: the C++
@@ -167,11 +169,11 @@ def _kernels(proc):
 
 
 def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
-                   gradient: bool = True, on_row=None, on_value=None) -> list[dict]:
+                   gradient: bool = True, on_row=None, on_value=None, precision: str = "double") -> list[dict]:
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
     ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
     and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
-    (generation included); ``on_value(row)`` is called right after the value is timed (the yardstick
+    (generation included); ``precision`` the kernel's (``double`` or ``single``); ``on_value(row)`` is called right after the value is timed (the yardstick
     runs then, seconds apart from it, on a machine whose speed drifts) and ``on_row(row)`` as each row
     is ready."""
     import yaml
@@ -185,6 +187,8 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     madgen.generate(card, output=workdir / name, force=True)
     generation = time.perf_counter() - began
     proc = madgen.load(workdir / name)
+    if precision != "double":
+        proc = proc.with_precision(precision)
     parameters = proc.default_parameters()
     value, value_and_grad = _kernels(proc)
 
@@ -264,20 +268,21 @@ def compare_cudacpp(args) -> int:
     import cudacpp_yardstick as yardstick
 
     backend = args.cudacpp_backend or yardstick.default_backend()
+    fp = "f" if args.precision == "single" else "d"
     executables, notes = {}, []
     for name in args.processes:  # build first: build time is no part of any process budget
         anchor = yardstick.ANCHOR_OF[name]
         try:
-            executables[name] = yardstick.build(anchor, backend, "d")
+            executables[name] = yardstick.build(anchor, backend, fp)
         except Exception as error:  # noqa: BLE001 - report, still measure madgen
-            notes.append(f"CUDACPP {anchor} ({backend} d) not built: {_first_line(error)}")
+            notes.append(f"CUDACPP {anchor} ({backend} {fp}) not built: {_first_line(error)}")
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
                                 capture_output=True, text=True).stdout.strip() or "?"
     except OSError:
         commit = "?"
     pinned = f"core {args.cpu_core} (XLA one thread)" if args.cpu_core is not None else "not pinned"
-    print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, double precision), {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, {args.precision} precision), {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"JAX backend {jax.default_backend()} ({jax.devices()[0].device_kind}); CPU {pinned}; "
           f"madgen: median of {args.repeats} repeats; CUDACPP: EvtsPerSec[MECalcOnly] over "
           f"{args.cudacpp_iterations} iterations of blocks x threads = batch")
@@ -302,7 +307,8 @@ def compare_cudacpp(args) -> int:
                     notes.append(f"{name} batch {row['batch']}: {row['note']}")
 
             rows = measure_madgen(name, args.batches, args.repeats, Path(workdir), args.process_budget,
-                                  gradient=not args.skip_gradient, on_row=on_row, on_value=on_value)
+                                  gradient=not args.skip_gradient, on_row=on_row, on_value=on_value,
+                                  precision=args.precision)
             if rows:
                 notes.append(f"{name}: {rows[0]['diagrams']} diagrams, generation {rows[0]['generation']:.1f} s")
     print()
@@ -335,6 +341,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cudacpp-backend", choices=["cpp", "cpp512", "cuda"], default=None,
                         help="CUDACPP build (default: cuda on a GPU with nvcc, else cpp = C++ AVX2)")
     parser.add_argument("--cudacpp-iterations", type=int, default=10)
+    parser.add_argument("--precision", choices=["double", "single"], default="double",
+                        help="madgen's kernel precision; with --compare-cudacpp also CUDACPP's FPTYPE (d or f)")
     parser.add_argument("--cpu-core", type=int, default=None,
                         help="pin this process (XLA to one thread) and CUDACPP to this core")
     parser.add_argument("--process-budget", type=float, default=float("inf"),

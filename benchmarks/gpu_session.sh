@@ -84,6 +84,29 @@ elif [ "$phase" = main ]; then
   stamp "waiting for the scale-out"
   wait "$scaleout"; cat "$out/scaleout.txt"
   stamp "done"
+elif [ "$phase" = again ]; then
+  # a second lease: the builds, the tests with their failures named, values in both precisions
+  smoke || { stamp "smoke test failed"; exit 3; }
+  builders=()
+  for fp in d f; do
+    for p in ee_mumu gg_tt gg_ttg gg_ttgg; do
+      pin 0-$((cores - 5)) python3 benchmarks/cudacpp_yardstick.py $p --backend cuda --fp $fp --build-only \
+          >"/tmp/build_${fp}_$p.txt" 2>&1 &
+      builders+=($!)
+    done
+  done
+  stamp "physics tests on the GPU backend while CUDACPP builds"
+  XLA_PYTHON_CLIENT_PREALLOCATE=false pin 0-$((cores - 1)) timeout 110 python3 -m pytest -q -p no:cacheprovider \
+      -n 8 -rfE --durations=5 tests/test_matrix_elements.py tests/test_precision.py tests/test_device_loop.py \
+      tests/test_gradients.py 2>&1 | tee "$out/tests_gpu.txt" | tail -40
+  for b in "${builders[@]}"; do wait "$b"; done
+  tail -qn 1 /tmp/build_*.txt
+  for precision in double single; do
+    stamp "madgen vs CUDACPP CUDA, $precision precision, momenta on the device"
+    python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision $precision \
+        --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient 2>&1 | tee "$out/gpu_$precision.txt"
+  done
+  stamp "done"
 elif [ "$phase" = more ]; then
   stamp "madgen vs CUDACPP CUDA, single precision"
   python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision single \

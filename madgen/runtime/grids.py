@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -96,10 +97,55 @@ def map_points(edges, y, channel=None):
 def accumulate_histograms(sums, counts, channel, index, values, valid):
     """Add ``values`` (batch,) to ``sums[channel, d, index[:, d]]`` and 1 to ``counts`` for every
     dimension d, for the points where ``valid`` (batch,) and 0 < y < 1 as vegas counts them.
-    ``sums``/``counts``: (n_channels, ndim, ninc); ``channel``: (batch,); ``index``: (batch, ndim)."""
+    ``sums``/``counts``: (n_channels, ndim, ninc); ``channel``: (batch,); ``index``: (batch, ndim).
+    The sums come out the same bits on every run (``add_in_a_fixed_order``), so one seed gives one grid
+    and one event sample on a GPU too; the counts are whole numbers, exact in any order."""
     ndim = index.shape[-1]
     dims = jnp.broadcast_to(jnp.arange(ndim), index.shape)
     rows = jnp.broadcast_to(channel[:, None], index.shape)
     weight = jnp.where(valid, values, 0.0)[:, None] * jnp.ones(index.shape)
     count = jnp.where(valid, 1.0, 0.0)[:, None] * jnp.ones(index.shape)
-    return sums.at[rows, dims, index].add(weight), counts.at[rows, dims, index].add(count)
+    return add_in_a_fixed_order(sums, (rows, dims, index), weight), counts.at[rows, dims, index].add(count)
+
+
+def add_in_a_fixed_order(target, indices, values):
+    """``target.at[indices].add(values)``, each element's additions in an order fixed by the data.
+
+    On a CPU a scatter-add is a loop over the values, in order. On a GPU it adds with atomics, in an
+    order that changes from run to run, so that the same seed would give other VEGAS grids, another
+    cross section in its last bits, and other events. There the values are sorted by their flat
+    index (a stable sort), each run of equal indices is summed by a segmented scan (a fixed tree of
+    additions, no cancellation between runs) and each total is written once (a scatter of distinct
+    indices). ``jax.lax.platform_dependent`` picks the branch where the function is lowered."""
+    def scatter_add(target, flat, values):
+        return target.ravel().at[flat].add(values).reshape(target.shape)
+
+    return jax.lax.platform_dependent(target, _flat_indices(indices, target.shape), jnp.ravel(values),
+                                      default=scatter_add, cuda=sorted_segment_add, rocm=sorted_segment_add)
+
+
+def _flat_indices(indices, shape):
+    """The flat (row-major) position in an array of ``shape`` of every element of ``indices``, raveled."""
+    flat = jnp.zeros(jnp.shape(indices[0]), dtype=jnp.int32)
+    for axis, index in enumerate(indices):
+        flat = flat * shape[axis] + jnp.asarray(index, dtype=jnp.int32)
+    return jnp.ravel(flat)
+
+
+def sorted_segment_add(target, flat, values):
+    """``target`` plus, at each flat index, the sum of its ``values``, computed in an order fixed by the
+    data: a stable sort by index, a segmented inclusive scan, and one write per distinct index."""
+    order = jnp.argsort(flat, stable=True)
+    keys, ordered = flat[order], values[order]
+    change = keys[1:] != keys[:-1]
+    starts = jnp.concatenate([jnp.ones(1, dtype=bool), change])
+    ends = jnp.concatenate([change, jnp.ones(1, dtype=bool)])
+
+    def segmented_sum(left, right):
+        (left_sum, left_start), (right_sum, right_start) = left, right
+        return jnp.where(right_start, right_sum, left_sum + right_sum), left_start | right_start
+
+    running, _ = jax.lax.associative_scan(segmented_sum, (ordered, starts))
+    size = target.size
+    totals = jnp.zeros(size, dtype=target.dtype).at[jnp.where(ends, keys, size)].set(running, mode="drop")
+    return (target.ravel() + totals).reshape(target.shape)

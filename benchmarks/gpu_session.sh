@@ -2,14 +2,16 @@
 # The measurements of one GPU session (a machine with an NVIDIA GPU, nvcc, JAX with CUDA and many cores),
 # prepared to run unattended within a short lease. Results go to $OUT (default ./gpu_session_out).
 #
-#   bash benchmarks/gpu_session.sh main   # CUDACPP CUDA builds (d, f) in the background; the physics tests on
-#                                         # the GPU meanwhile; the Dask scale-out on 4 cores of their own;
-#                                         # then madgen against CUDACPP's CUDA build, double precision
 #   bash benchmarks/gpu_session.sh smoke  # the environment, and g g > t t~ on the GPU against the CPU
-#   bash benchmarks/gpu_session.sh more   # single precision against CUDACPP's float build; the GPU event loop
+#   bash benchmarks/gpu_session.sh main   # (about 7 minutes) the smoke test; CUDACPP CUDA builds (d, f) in the
+#                                         # background; the physics tests on the GPU meanwhile; the Dask
+#                                         # scale-out on the last 4 cores; madgen against CUDACPP, double
+#   bash benchmarks/gpu_session.sh more   # (about 4 minutes, after main on the same machine) single precision
+#                                         # against CUDACPP's float build; the event loop on the GPU
 #
 # Needs ../shared/anchors beside the checkout (or a shared/ inside it: linked there). Nothing is asserted here;
-# tests/ asserts, benchmarks print.
+# tests/ asserts, benchmarks print. Written for a lease that returns at most 8 files from $OUT: build logs stay
+# in /tmp, and the tests run with -v so that a test cut off by the timeout leaves the names of those before it.
 set -u
 phase=${1:-main}
 out=${OUT:-gpu_session_out}
@@ -56,7 +58,7 @@ elif [ "$phase" = main ]; then
   for fp in d f; do
     for p in ee_mumu gg_tt gg_ttg gg_ttgg; do
       pin 0-$((cores - 5)) python3 benchmarks/cudacpp_yardstick.py $p --backend cuda --fp $fp --build-only \
-          >"$out/build_${fp}_$p.txt" 2>&1 &
+          >"/tmp/build_${fp}_$p.txt" 2>&1 &
       builders+=($!)
     done
   done
@@ -67,53 +69,32 @@ elif [ "$phase" = main ]; then
   scaleout=$!
 
   stamp "physics tests on the GPU backend while CUDACPP builds"
-  XLA_PYTHON_CLIENT_PREALLOCATE=false pin 0-$((cores - 5)) timeout 120 python3 -m pytest -q -p no:cacheprovider \
-      -n 4 --durations=10 tests/test_matrix_elements.py tests/test_precision.py tests/test_device_loop.py \
-      tests/test_gradients.py 2>&1 | tee "$out/tests_gpu.txt" | tail -25
+  XLA_PYTHON_CLIENT_PREALLOCATE=false pin 0-$((cores - 5)) timeout 150 python3 -m pytest -v -p no:cacheprovider \
+      -n 8 -rfE --durations=5 tests/test_matrix_elements.py tests/test_precision.py tests/test_device_loop.py \
+      tests/test_gradients.py 2>&1 | grep -v -i "benchmark" | tee "$out/tests_gpu.txt" | grep -E "FAILED|ERROR|passed|failed"
 
   stamp "waiting for the builds"
   for b in "${builders[@]}"; do wait "$b"; done
-  tail -qn 1 "$out"/build_*.txt
+  tail -qn 1 /tmp/build_*.txt
   stamp "madgen vs CUDACPP CUDA, double precision"
   pin 0-$((cores - 5)) python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda \
-      --processes epem_mupmum gg_ttx gg_ttxg --batches 65536 1048576 --repeats 5 --process-budget 60 \
+      --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --process-budget 60 \
       2>&1 | tee "$out/gpu_double.txt"
   pin 0-$((cores - 5)) python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda \
-      --processes gg_ttxgg --batches 16384 131072 --repeats 5 --process-budget 100 \
+      --processes gg_ttxgg --batches 131072 --repeats 5 --process-budget 100 --skip-gradient \
       2>&1 | tee "$out/gpu_double_ttgg.txt"
   stamp "waiting for the scale-out"
   wait "$scaleout"; cat "$out/scaleout.txt"
   stamp "done"
-elif [ "$phase" = again ]; then
-  # a second lease: the builds, the tests with their failures named, values in both precisions
-  smoke || { stamp "smoke test failed"; exit 3; }
-  builders=()
-  for fp in d f; do
-    for p in ee_mumu gg_tt gg_ttg gg_ttgg; do
-      pin 0-$((cores - 5)) python3 benchmarks/cudacpp_yardstick.py $p --backend cuda --fp $fp --build-only \
-          >"/tmp/build_${fp}_$p.txt" 2>&1 &
-      builders+=($!)
-    done
-  done
-  stamp "physics tests on the GPU backend while CUDACPP builds"
-  XLA_PYTHON_CLIENT_PREALLOCATE=false pin 0-$((cores - 1)) timeout 110 python3 -m pytest -q -p no:cacheprovider \
-      -n 8 -rfE --durations=5 tests/test_matrix_elements.py tests/test_precision.py tests/test_device_loop.py \
-      tests/test_gradients.py 2>&1 | tee "$out/tests_gpu.txt" | tail -40
-  for b in "${builders[@]}"; do wait "$b"; done
-  tail -qn 1 /tmp/build_*.txt
-  for precision in double single; do
-    stamp "madgen vs CUDACPP CUDA, $precision precision, momenta on the device"
-    python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision $precision \
-        --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient 2>&1 | tee "$out/gpu_$precision.txt"
-  done
-  stamp "done"
 elif [ "$phase" = more ]; then
   stamp "madgen vs CUDACPP CUDA, single precision"
   python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision single \
-      --processes epem_mupmum gg_ttx gg_ttxg gg_ttxgg --batches 131072 --repeats 5 --process-budget 45 \
-      --skip-gradient 2>&1 | tee "$out/gpu_single.txt"
+      --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient 2>&1 | tee "$out/gpu_single.txt"
   stamp "event loop on the GPU"
   timeout 100 python3 benchmarks/runtime.py --processes gg_ttxg epem_mupmum --batch 65536 --events 100000 \
       2>&1 | tee "$out/runtime_gpu.txt"
   stamp "done"
+else
+  echo "usage: gpu_session.sh smoke|main|more" >&2
+  exit 2
 fi

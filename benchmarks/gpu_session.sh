@@ -90,6 +90,14 @@ elif [ "$phase" = more ]; then
   stamp "madgen vs CUDACPP CUDA, single precision"
   python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision single \
       --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient 2>&1 | tee "$out/gpu_single.txt"
+  stamp "one seed, one run on the GPU: two launches of e+ e- > mu+ mu- compared byte for byte"
+  printf 'model: sm\nprocess: e+ e- > mu+ mu-\nname: repro\n' >/tmp/repro.yaml
+  printf 'sqrt_s: 91.188\nn_events: 20000\nseed: 7\n' >/tmp/repro_run.yaml
+  for copy in a b; do
+    python3 -m madgen.cli generate /tmp/repro.yaml --output /tmp/repro_$copy --force >/dev/null && \
+      python3 -m madgen.cli launch /tmp/repro_$copy --run /tmp/repro_run.yaml 2>&1 | tail -2
+  done
+  cmp /tmp/repro_a/Events/run_01/events.lhe /tmp/repro_b/Events/run_01/events.lhe && echo "events.lhe identical"
   stamp "event loop on the GPU"
   timeout 100 python3 benchmarks/runtime.py --processes gg_ttxg epem_mupmum --batch 65536 --events 100000 \
       2>&1 | tee "$out/runtime_gpu.txt"

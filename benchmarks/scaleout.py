@@ -7,8 +7,11 @@ Prints (does not assert), per number of workers: the first run (the workers load
 package) and the median of --repeats further runs on the same local cluster (compiled code reused),
 the speed-up against one worker, and the median wall time of each stage of ``mine`` (its metadata
 ``stages_s``: integration, sigma(theta) and its gradient on the fixed sample, events, gold). The
-workers are processes of one machine: the speed-up is bounded by its cores (on a 2-core machine 4
-workers cannot beat 2). Every stage runs on the workers: sigma(theta) in tasks of 65536 fixed-sample
+workers are processes of one machine, each pinned to --cores-per-worker cores of its own (default 1: the
+scale-out proper, N one-core workers against one, as MadGraph's nb_core runs one-core jobs; 0 gives each
+an equal share of all cores, as ``madgen mine --workers N`` does, so that one worker alone already uses
+the whole machine through XLA's threads). The speed-up is bounded by the cores (on a 2-core machine 4
+workers cannot beat 2) and by what the client does alone (grid adaptation, merging). Every stage runs on the workers: sigma(theta) in tasks of 65536 fixed-sample
 points, the gold (|M|^2, gradients and ratios of the accepted events) in tasks of 65536 events.
 """
 
@@ -30,16 +33,19 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cores-per-worker", type=int, default=1,
+                        help="cores each worker may use (0: an equal share of all, as madgen --workers N gives)")
     args = parser.parse_args(argv)
 
     import os
 
-    from dask.distributed import Client, LocalCluster
-
     import madgen
     from madgen.api import mine
+    from madgen.runtime.tasks import open_client
 
-    print(f"{os.cpu_count()} CPU cores; mining {args.events} events of {PROCESS} (theta = MZ)")
+    share = (f"{args.cores_per_worker} core(s) per worker" if args.cores_per_worker
+             else "an equal share of the cores per worker")
+    print(f"{len(os.sched_getaffinity(0))} CPU cores; mining {args.events} events of {PROCESS} (theta = MZ); {share}")
     with tempfile.TemporaryDirectory() as workdir:
         card = Path(workdir) / "card.yaml"
         card.write_text(f"model: sm\nprocess: {PROCESS}\nname: scaleout\n")
@@ -48,20 +54,24 @@ def main(argv=None) -> int:
         run = {**RUN, "n_events": args.events}
         baseline = None
         for n in args.workers:
-            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                    Client(cluster):
+            client, cluster = open_client(workers=n, cores_per_worker=args.cores_per_worker or None)
+            try:
+                cores = sorted(set().union(*client.run(lambda: os.sched_getaffinity(0)).values()))
                 times, stages = [], []
                 for _ in range(args.repeats + 1):
                     start = time.perf_counter()
                     gold = mine(package, run, ["MZ"], log=lambda *a: None, scheduler=cluster.scheduler_address)
                     times.append(time.perf_counter() - start)
                     stages.append(gold.metadata["stages_s"])
+            finally:
+                client.close()
+                cluster.close()
             median = statistics.median(times[1:]) if len(times) > 1 else times[0]
             baseline = baseline or median
             later = stages[1:] or stages
             laps = ", ".join(f"{stage} {statistics.median(s[stage] for s in later):.2f}" for stage in later[0])
-            print(f"  {n} worker(s): first run {times[0]:7.2f} s (with compilation), median of {args.repeats} "
-                  f"{median:7.2f} s, speed-up {baseline / median:4.2f}; stages (s): {laps}")
+            print(f"  {n} worker(s) on {len(cores)} core(s): first run {times[0]:7.2f} s (with compilation), "
+                  f"median of {args.repeats} {median:7.2f} s, speed-up {baseline / median:4.2f}; stages (s): {laps}")
     return 0
 
 

@@ -173,3 +173,33 @@ def test_latent_gold_on_workers_gives_the_gold_of_mining_here(top_pairs, monkeyp
     assert (there.sigma_ref_pb, there.sigma_gradient_pb.tolist()) == (here.sigma_ref_pb,
                                                                      here.sigma_gradient_pb.tolist())
 
+
+
+def test_local_workers_each_get_their_own_cores():
+    """``--workers N``: XLA runs a compiled function on every core its process may use, so N workers on
+    the same cores would compete (and one alone would already use them all). Each worker of madgen's local
+    cluster is pinned, every thread of it, to its own block of the cores this process may use."""
+    from madgen.runtime.core_share import core_blocks
+    from madgen.runtime.tasks import open_client
+
+    assert core_blocks(range(16), 4) == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11), (12, 13, 14, 15)]
+    assert core_blocks([5, 1, 3], 2) == [(1,), (3, 5)]
+    assert core_blocks(range(8), 2, cores_per_worker=1) == [(0,), (1,)]
+    assert core_blocks([0, 1], 3) == [(0,), (1,), (0,)]  # more workers than cores: shared round-robin
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    mine = sorted(os.sched_getaffinity(0))
+    n = min(2, len(mine))
+
+    def thread_affinities():
+        return sorted({tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")})
+
+    client, cluster = open_client(workers=n)
+    try:
+        placed = client.run(thread_affinities)
+    finally:
+        client.close()
+        cluster.close()
+    blocks = [threads[0] for threads in placed.values()]
+    assert all(len(threads) == 1 for threads in placed.values()), placed  # every thread of a worker alike
+    assert sorted(core for block in blocks for core in block) == mine, placed  # disjoint, all of them

@@ -205,9 +205,11 @@ def add_scale_out_options(parser) -> None:
                        help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786)")
 
 
-def open_client(workers: int | None = None, scheduler: str | None = None):
+def open_client(workers: int | None = None, scheduler: str | None = None, cores_per_worker: int | None = None):
     """A ``dask.distributed`` client: of the cluster at ``scheduler``, or of a new local cluster of
-    ``workers`` single-threaded worker processes. Returns (client, cluster or None); close both."""
+    ``workers`` worker processes, each running one task at a time on its own share of this machine's
+    cores (``madgen.runtime.core_share``; ``cores_per_worker`` to give each that many instead of an equal
+    share of all). Returns (client, cluster or None); close both."""
     from madgen.errors import MadgenError
 
     try:
@@ -221,8 +223,12 @@ def open_client(workers: int | None = None, scheduler: str | None = None):
             raise MadgenError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({error})") from None
     if workers is None or workers < 1:
         raise MadgenError(f"--workers {workers}: give a number of worker processes >= 1")
+    from madgen.runtime.core_share import share_cores
+
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
+    client = Client(cluster)
+    share_cores(client, int(workers), cores_per_worker)
+    return client, cluster
 
 
 @contextlib.contextmanager

@@ -6,8 +6,9 @@
 #   bash benchmarks/gpu_session.sh main   # (about 7 minutes) the smoke test; CUDACPP CUDA builds (d, f) in the
 #                                         # background; the physics tests on the GPU meanwhile; the Dask
 #                                         # scale-out on the last 4 cores; madgen against CUDACPP, double
-#   bash benchmarks/gpu_session.sh more   # (about 4 minutes, after main on the same machine) single precision
-#                                         # against CUDACPP's float build; the event loop on the GPU
+#   bash benchmarks/gpu_session.sh more   # (about 5 minutes, after main on the same machine) single precision
+#                                         # against CUDACPP's float build; one seed twice, byte for byte; the
+#                                         # kernels XLA launches (kernel_profile.py); the event loop on the GPU
 #
 # Needs ../shared/anchors beside the checkout (or a shared/ inside it: linked there). Nothing is asserted here;
 # tests/ asserts, benchmarks print. Written for a lease that returns at most 8 files from $OUT: build logs stay
@@ -98,6 +99,9 @@ elif [ "$phase" = more ]; then
       python3 -m madgen.cli launch /tmp/repro_$copy --run /tmp/repro_run.yaml 2>&1 | tail -2
   done
   cmp /tmp/repro_a/Events/run_01/events.lhe /tmp/repro_b/Events/run_01/events.lhe && echo "events.lhe identical"
+  stamp "the kernels XLA launches for |M|^2 (count, cost model, trace)"
+  timeout 120 python3 benchmarks/kernel_profile.py --processes epem_mupmum gg_ttxg --batch 1048576 \
+      2>&1 | tee "$out/kernels_gpu.txt"
   stamp "event loop on the GPU"
   timeout 100 python3 benchmarks/runtime.py --processes gg_ttxg epem_mupmum --batch 65536 --events 100000 \
       2>&1 | tee "$out/runtime_gpu.txt"

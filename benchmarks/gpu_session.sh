@@ -5,7 +5,8 @@
 #   bash benchmarks/gpu_session.sh smoke  # the environment, and g g > t t~ on the GPU against the CPU
 #   bash benchmarks/gpu_session.sh main   # (about 7 minutes) the smoke test; CUDACPP CUDA builds (d, f) in the
 #                                         # background; the physics tests on the GPU meanwhile; the Dask
-#                                         # scale-out on the last 4 cores; madgen against CUDACPP, double
+#                                         # scale-out (e+ e- > mu+ mu-, the W H study) on the last 4 cores;
+#                                         # madgen against CUDACPP, double precision
 #   bash benchmarks/gpu_session.sh more   # (about 5 minutes, after main on the same machine) single precision
 #                                         # against CUDACPP's float build; one seed twice, byte for byte; the
 #                                         # kernels XLA launches (kernel_profile.py); the event loop on the GPU
@@ -17,7 +18,8 @@ set -u
 phase=${1:-main}
 out=${OUT:-gpu_session_out}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 CUDACPP_CACHE=${CUDACPP_CACHE:-/tmp/madgen-cudacpp} MADGEN_CACHE=${MADGEN_CACHE:-/tmp/madgen-cache}
+export PYTHONUNBUFFERED=1
+export CUDACPP_CACHE=${CUDACPP_CACHE:-/tmp/madgen-cudacpp} MADGEN_CACHE=${MADGEN_CACHE:-/tmp/madgen-cache}
 [ -d ../shared ] || { [ -d shared ] && ln -sfn "$PWD/shared" ../shared; }
 cores=$(nproc)
 stamp() { echo "[$(date -u +%T)] $*"; }
@@ -65,14 +67,19 @@ elif [ "$phase" = main ]; then
   done
 
   stamp "Dask scale-out on cores $((cores - 4))-$((cores - 1)) (CPU workers), in the background"
-  JAX_PLATFORMS=cpu pin $((cores - 4))-$((cores - 1)) timeout 520 python3 benchmarks/scaleout.py \
-      --events 1000000 --workers 1 2 4 --repeats 1 >"$out/scaleout.txt" 2>&1 &
+  (export JAX_PLATFORMS=cpu
+   pin $((cores - 4))-$((cores - 1)) timeout 250 python3 benchmarks/scaleout.py --events 1000000 --workers 1 2 4 \
+       --repeats 1
+   pin $((cores - 4))-$((cores - 1)) timeout 270 python3 benchmarks/scaleout.py --card examples/wh_smeft/wh_smeft.yaml \
+       --run examples/wh_smeft/run_wh.yaml --parameters cHW cHj3 --events 100000 --workers 1 2 4 --repeats 1
+  ) >"$out/scaleout.txt" 2>&1 &
   scaleout=$!
 
   stamp "physics tests on the GPU backend while CUDACPP builds"
   XLA_PYTHON_CLIENT_PREALLOCATE=false pin 0-$((cores - 5)) timeout 150 python3 -m pytest -v -p no:cacheprovider \
       -n 8 -rfE --durations=5 tests/test_matrix_elements.py tests/test_precision.py tests/test_device_loop.py \
-      tests/test_gradients.py 2>&1 | grep -v -i "benchmark" | tee "$out/tests_gpu.txt" | grep -E "FAILED|ERROR|passed|failed"
+      tests/test_gradients.py 2>&1 | grep -v -i "benchmark" | tee "$out/tests_gpu.txt" \
+      | grep -E "FAILED|ERROR|passed|failed"
 
   stamp "waiting for the builds"
   for b in "${builders[@]}"; do wait "$b"; done
@@ -90,7 +97,8 @@ elif [ "$phase" = main ]; then
 elif [ "$phase" = more ]; then
   stamp "madgen vs CUDACPP CUDA, single precision"
   python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda --precision single \
-      --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient 2>&1 | tee "$out/gpu_single.txt"
+      --processes epem_mupmum gg_ttx gg_ttxg --batches 1048576 --repeats 5 --skip-gradient \
+      2>&1 | tee "$out/gpu_single.txt"
   stamp "one seed, one run on the GPU: two launches of e+ e- > mu+ mu- compared byte for byte"
   printf 'model: sm\nprocess: e+ e- > mu+ mu-\nname: repro\n' >/tmp/repro.yaml
   printf 'sqrt_s: 91.188\nn_events: 20000\nseed: 7\n' >/tmp/repro_run.yaml

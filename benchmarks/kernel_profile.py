@@ -48,7 +48,8 @@ def device_kernels(trace_dir: Path) -> dict[str, list[float]]:
     path = next(trace_dir.rglob("perfetto_trace.json.gz"))
     events = json.loads(gzip.decompress(path.read_bytes()))
     events = events["traceEvents"] if isinstance(events, dict) else events
-    names = {e["pid"]: e["args"].get("name", "") for e in events if e.get("ph") == "M" and e.get("name") == "process_name"}
+    names = {e["pid"]: e["args"].get("name", "") for e in events
+             if e.get("ph") == "M" and e.get("name") == "process_name"}
     devices = {pid for pid, name in names.items() if "/device:" in name}
     durations = collections.defaultdict(list)
     for event in events:
@@ -86,7 +87,8 @@ def profile(name: str, batch: int, calls: int, trace: bool, bandwidth: float, wo
     call = statistics.median(times)
     flops, accessed = cost.get("flops", float("nan")), cost.get("bytes accessed", float("nan"))
     print(f"\n{name}: {process}, {batch} events, backend {jax.default_backend()} ({jax.devices()[0].device_kind})")
-    print(f"  kernels in the programme: {sum(kernels.values())} ({', '.join(f'{k} {v}' for k, v in kernels.most_common())})")
+    opcodes = ", ".join(f"{opcode} {count}" for opcode, count in kernels.most_common())
+    print(f"  kernels in the programme: {sum(kernels.values())} ({opcodes})")
     print(f"  cost model per event: {flops / batch:.0f} flops, {accessed / batch:.0f} bytes accessed "
           f"({flops / accessed:.2f} flops/byte); temporaries {memory.temp_size_in_bytes / batch:.0f} bytes/event")
     print(f"  a call: {call * 1e3:.3f} ms ({batch / call:.3e} events/s); the bytes at {bandwidth:.3g} B/s: "
@@ -102,7 +104,8 @@ def profile(name: str, batch: int, calls: int, trace: bool, bandwidth: float, wo
     print(f"  trace of {calls} calls: {sum(len(d) for d in durations.values()) / calls:.0f} events per call, "
           f"{total / calls / 1e3:.3f} ms of them per call")
     for kernel, spent in sorted(durations.items(), key=lambda item: -sum(item[1]))[:15]:
-        print(f"    {sum(spent) / total:6.1%}  {len(spent) // calls:4d}/call  {sum(spent) / calls:10.1f} us  {kernel[:90]}")
+        print(f"    {sum(spent) / total:6.1%}  {len(spent) // calls:4d}/call  {sum(spent) / calls:10.1f} us  "
+              f"{kernel[:90]}")
 
 
 def main(argv=None) -> int:

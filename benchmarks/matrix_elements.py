@@ -181,9 +181,9 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
     ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
     and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
-    (generation included); ``precision`` the kernel's (``double`` or ``single``); ``on_value(row)`` is called right after the value is timed (the yardstick
-    runs then, seconds apart from it, on a machine whose speed drifts) and ``on_row(row)`` as each row
-    is ready."""
+    (generation included); ``precision`` the kernel's (``double`` or ``single``); ``on_value(row)`` is
+    called right after the value is timed (the yardstick runs then, seconds apart from it, on a machine
+    whose speed drifts) and ``on_row(row)`` as each row is ready."""
     import yaml
 
     import madgen
@@ -290,7 +290,8 @@ def compare_cudacpp(args) -> int:
     except OSError:
         commit = "?"
     pinned = f"core {args.cpu_core} (XLA one thread)" if args.cpu_core is not None else "not pinned"
-    print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, {args.precision} precision), {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, {args.precision} precision), "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
     print(f"JAX backend {jax.default_backend()} ({jax.devices()[0].device_kind}); CPU {pinned}; "
           f"madgen: median of {args.repeats} repeats; CUDACPP: EvtsPerSec[MECalcOnly] over "
           f"{args.cudacpp_iterations} iterations of blocks x threads = batch")

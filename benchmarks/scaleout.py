@@ -2,6 +2,8 @@
 
     python benchmarks/scaleout.py                          # e+ e- > mu+ mu-, 100000 events
     python benchmarks/scaleout.py --events 1000000 --workers 1 2 4 8 --repeats 3
+    python benchmarks/scaleout.py --card examples/wh_smeft/wh_smeft.yaml --run examples/wh_smeft/run_wh.yaml \
+        --parameters cHW cHj3 --events 100000 --workers 1 2       # the W H study's process and run card
 
 Prints (does not assert), per number of workers: the first run (the workers load and compile the
 package) and the median of --repeats further runs on the same local cluster (compiled code reused),
@@ -11,8 +13,9 @@ workers are processes of one machine, each pinned to --cores-per-worker cores of
 scale-out proper, N one-core workers against one, as MadGraph's nb_core runs one-core jobs; 0 gives each
 an equal share of all cores, as ``madgen mine --workers N`` does, so that one worker alone already uses
 the whole machine through XLA's threads). The speed-up is bounded by the cores (on a 2-core machine 4
-workers cannot beat 2) and by what the client does alone (grid adaptation, merging). Every stage runs on the workers: sigma(theta) in tasks of 65536 fixed-sample
-points, the gold (|M|^2, gradients and ratios of the accepted events) in tasks of 65536 events.
+workers cannot beat 2) and by what the client does alone (grid adaptation, merging). Every stage runs
+on the workers: sigma(theta) in tasks of 65536 fixed-sample points, the gold (|M|^2, gradients and ratios
+of the accepted events) in tasks of 65536 events.
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--card", type=Path, default=None, help="process card (default: e+ e- > mu+ mu-)")
+    parser.add_argument("--run", type=Path, default=None, help="run card (with --card; its n_events is replaced)")
+    parser.add_argument("--parameters", nargs="+", default=["MZ"], help="theta: the parameters mined")
     parser.add_argument("--cores-per-worker", type=int, default=1,
                         help="cores each worker may use (0: an equal share of all, as madgen --workers N gives)")
     args = parser.parse_args(argv)
 
     import os
+
+    import yaml
 
     import madgen
     from madgen.api import mine
@@ -45,13 +53,18 @@ def main(argv=None) -> int:
 
     share = (f"{args.cores_per_worker} core(s) per worker" if args.cores_per_worker
              else "an equal share of the cores per worker")
-    print(f"{len(os.sched_getaffinity(0))} CPU cores; mining {args.events} events of {PROCESS} (theta = MZ); {share}")
     with tempfile.TemporaryDirectory() as workdir:
-        card = Path(workdir) / "card.yaml"
-        card.write_text(f"model: sm\nprocess: {PROCESS}\nname: scaleout\n")
+        card = args.card or Path(workdir) / "card.yaml"
+        if args.card is None:
+            card.write_text(f"model: sm\nprocess: {PROCESS}\nname: scaleout\n")
         package = Path(workdir) / "scaleout"
+        start = time.perf_counter()
         madgen.generate(card, output=package, force=True)
-        run = {**RUN, "n_events": args.events}
+        generated = time.perf_counter() - start
+        run = {**(yaml.safe_load(args.run.read_text()) if args.run else RUN), "n_events": args.events}
+        process = madgen.load(package).process
+        print(f"{len(os.sched_getaffinity(0))} CPU cores; mining {args.events} events of {process} "
+              f"(theta = {', '.join(args.parameters)}; generated in {generated:.1f} s); {share}")
         baseline = None
         for n in args.workers:
             client, cluster = open_client(workers=n, cores_per_worker=args.cores_per_worker or None)
@@ -60,7 +73,8 @@ def main(argv=None) -> int:
                 times, stages = [], []
                 for _ in range(args.repeats + 1):
                     start = time.perf_counter()
-                    gold = mine(package, run, ["MZ"], log=lambda *a: None, scheduler=cluster.scheduler_address)
+                    gold = mine(package, run, args.parameters, log=lambda *a: None,
+                                scheduler=cluster.scheduler_address)
                     times.append(time.perf_counter() - start)
                     stages.append(gold.metadata["stages_s"])
             finally:

@@ -7,9 +7,10 @@
 #                                         # background; the physics tests on the GPU meanwhile; the Dask
 #                                         # scale-out (e+ e- > mu+ mu-, the W H study) on the last 4 cores;
 #                                         # madgen against CUDACPP, double precision
-#   bash benchmarks/gpu_session.sh more   # (about 5 minutes, after main on the same machine) single precision
+#   bash benchmarks/gpu_session.sh more   # (about 7 minutes, after main on the same machine) single precision
 #                                         # against CUDACPP's float build; one seed twice, byte for byte; the
-#                                         # kernels XLA launches (kernel_profile.py); the event loop on the GPU
+#                                         # kernels XLA launches (kernel_profile.py); g g > t t~ g g in value
+#                                         # chunks; the event loop on the GPU
 #
 # Needs ../shared/anchors beside the checkout (or a shared/ inside it: linked there). Nothing is asserted here;
 # tests/ asserts, benchmarks print. Written for a lease that returns at most 8 files from $OUT: build logs stay
@@ -110,6 +111,11 @@ elif [ "$phase" = more ]; then
   stamp "the kernels XLA launches for |M|^2 (count, cost model, trace)"
   timeout 120 python3 benchmarks/kernel_profile.py --processes epem_mupmum gg_ttxg --batch 1048576 \
       2>&1 | tee "$out/kernels_gpu.txt"
+  stamp "g g > t t~ g g in value chunks of 16384 events on the GPU (faster at 16384 than at 131072 events)"
+  for chunk in off 16384; do
+    MADGEN_VALUE_CHUNK=$chunk python3 benchmarks/matrix_elements.py --compare-cudacpp --cudacpp-backend cuda \
+        --processes gg_ttxgg --batches 131072 --repeats 5 --skip-gradient 2>&1 | tee -a "$out/gpu_ttgg_chunks.txt"
+  done
   stamp "event loop on the GPU"
   timeout 100 python3 benchmarks/runtime.py --processes gg_ttxg epem_mupmum --batch 65536 --events 100000 \
       2>&1 | tee "$out/runtime_gpu.txt"

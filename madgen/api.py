@@ -157,7 +157,7 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
     process, package_dir = process_for_run(card_or_package)
     claimed = None if output else next_run_directory(package_dir)
     try:
-        with distribution(Path(package_dir).resolve(), run, workers, scheduler) as distribute:
+        with distribution(Path(package_dir).resolve(), run, workers, scheduler, log=log) as distribute:
             return _launch(process, run, Path(output) if output else claimed, force=force if output else False,
                            log=log, progress=progress, distribute=distribute)
     except BaseException:

@@ -92,9 +92,10 @@ def test_mining_on_workers_gives_the_gold_of_mining_here(package):
 
     from madgen.inference import mine
 
-    quiet = {"log": lambda *a: None}
+    quiet, lines = {"log": lambda *a: None}, []
     here = mine(package, RUN, ["MZ", "WZ"], thetas=[{"MZ": 91.5}], **quiet)
-    there = mine(package, RUN, ["MZ", "WZ"], thetas=[{"MZ": 91.5}], workers=2, **quiet)
+    there = mine(package, RUN, ["MZ", "WZ"], thetas=[{"MZ": 91.5}], workers=2, log=lambda *a: lines.append(a[0]))
+    assert any(line.startswith("running on 2 Dask workers") for line in lines), lines
     assert len(there) == len(here) == RUN["n_events"]
     for name in ("momenta", "log_r", "score"):
         np.testing.assert_array_equal(getattr(there, name), getattr(here, name), err_msg=name)
@@ -180,7 +181,7 @@ def test_local_workers_each_get_their_own_cores():
     the same cores would compete (and one alone would already use them all). Each worker of madgen's local
     cluster is pinned, every thread of it, to its own block of the cores this process may use."""
     from madgen.runtime.core_share import core_blocks
-    from madgen.runtime.tasks import open_client
+    from madgen.runtime.tasks import _core_ranges, open_client
 
     assert core_blocks(range(16), 4) == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11), (12, 13, 14, 15)]
     assert core_blocks([5, 1, 3], 2) == [(1,), (3, 5)]
@@ -201,5 +202,6 @@ def test_local_workers_each_get_their_own_cores():
         client.close()
         cluster.close()
     blocks = [threads[0] for threads in placed.values()]
+    assert _core_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and _core_ranges([3]) == "3"
     assert all(len(threads) == 1 for threads in placed.values()), placed  # every thread of a worker alike
     assert sorted(core for block in blocks for core in block) == mine, placed  # disjoint, all of them

@@ -312,7 +312,7 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
 
     stages = StageClock()
-    with distribution(package_dir, run, workers, scheduler) as distribute:  # Dask: every stage's tasks
+    with distribution(package_dir, run, workers, scheduler, log=log) as distribute:  # Dask: every stage's tasks
         xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
                                                       n_xsec_points, log=log, distribute=distribute)
         if prepared.collider.has_pdf and "aS" in names:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import pickle
 import threading
 from collections import deque
@@ -231,16 +232,46 @@ def open_client(workers: int | None = None, scheduler: str | None = None, cores_
     return client, cluster
 
 
+def workers_summary(client) -> str:
+    """What the run's tasks run on, for the log: the number of Dask workers and the cores of each
+    (e.g. "4 Dask workers, cores 0-3 | 4-7 | 8-11 | 12-15")."""
+    names = {address: str(info.get("name", address)) for address, info in client.scheduler_info()["workers"].items()}
+    placed = [(names.get(address, address), cores) for address, cores in client.run(_cores_of_this_process).items()]
+    placed = [cores for _, cores in sorted(placed, key=lambda item: (len(item[0]), item[0]))]  # worker 2 before 10
+    text = f"{len(placed)} Dask worker{'s' if len(placed) != 1 else ''}"
+    if placed and all(placed):
+        text += ", cores " + " | ".join(_core_ranges(cores) for cores in placed)
+    return text
+
+
+def _cores_of_this_process():
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def _core_ranges(cores) -> str:
+    """[0, 1, 2, 5] -> "0-2,5"."""
+    ranges, start = [], None
+    for i, core in enumerate(cores):
+        if start is None:
+            start = core
+        if i + 1 == len(cores) or cores[i + 1] != core + 1:
+            ranges.append(str(start) if start == core else f"{start}-{core}")
+            start = None
+    return ",".join(ranges)
+
+
 @contextlib.contextmanager
-def distribution(package_dir, run, workers: int | None = None, scheduler: str | None = None):
+def distribution(package_dir, run, workers: int | None = None, scheduler: str | None = None, log=None):
     """For ``prepare_run(..., distribute=...)``: None without ``workers`` and ``scheduler`` (everything
     runs here), else a function of the complete parameters giving the ``DaskTasks`` of the run on a
-    Dask client that lives as long as the context."""
+    Dask client that lives as long as the context. ``log``: told what the tasks run on."""
     if not workers and not scheduler:
         yield None
         return
     client, cluster = open_client(workers, scheduler)
     try:
+        if log is not None:
+            log(f"running on {workers_summary(client)}" + (f" at {scheduler}" if scheduler else ""))
         def tasks(parameters):
             spec = RunSpec(str(package_dir), run, tuple(sorted((k, float(v)) for k, v in parameters.items())))
             return DaskTasks(client, spec)

@@ -205,3 +205,25 @@ def test_local_workers_each_get_their_own_cores():
     assert _core_ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and _core_ranges([3]) == "3"
     assert all(len(threads) == 1 for threads in placed.values()), placed  # every thread of a worker alike
     assert sorted(core for block in blocks for core in block) == mine, placed  # disjoint, all of them
+
+
+def test_a_task_with_its_data_sends_no_large_graph_warning():
+    """A gold task carries its events (12.5 MiB for a 2 -> 4 process): Dask's advice for large graphs does not
+    apply, and the user of ``madgen mine --workers`` sees no such warning."""
+    import warnings
+
+    import numpy as np
+    from dask.distributed import Client, LocalCluster
+
+    from madgen.runtime.tasks import submit_with_data
+
+    events = np.ones((65536, 6, 4))  # 12 MiB
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert submit_with_data(client, np.sum, events, pure=False).result() == events.size
+            plain = client.submit(np.sum, events + 1, pure=False).result()
+    assert plain == 2 * events.size
+    messages = [str(w.message) for w in caught]
+    assert sum("large graph" in m for m in messages) == 1, messages  # the plain submit's, not ours

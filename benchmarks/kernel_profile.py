@@ -23,7 +23,6 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,7 +62,7 @@ def profile(name: str, batch: int, calls: int, trace: bool, bandwidth: float, wo
     import yaml
 
     import madgen
-    from matrix_elements import PROCESSES, on_device, phase_space_points
+    from matrix_elements import PROCESSES, on_device, phase_space_points, timed
 
     process, sqrt_s, masses = PROCESSES[name]
     card = workdir / f"{name}.yaml"
@@ -79,12 +78,7 @@ def profile(name: str, batch: int, calls: int, trace: bool, bandwidth: float, wo
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     memory = compiled.memory_analysis()
     compiled(momenta, parameters).block_until_ready()
-    times = []
-    for _ in range(max(calls, 3)):
-        start = time.perf_counter()
-        compiled(momenta, parameters).block_until_ready()
-        times.append(time.perf_counter() - start)
-    call = statistics.median(times)
+    call = statistics.median(timed(compiled, momenta, parameters, repeats=max(calls, 3)))
     flops, accessed = cost.get("flops", float("nan")), cost.get("bytes accessed", float("nan"))
     print(f"\n{name}: {process}, {batch} events, backend {jax.default_backend()} ({jax.devices()[0].device_kind})")
     opcodes = ", ".join(f"{opcode} {count}" for opcode, count in kernels.most_common())

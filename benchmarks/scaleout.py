@@ -49,7 +49,7 @@ def main(argv=None) -> int:
 
     import madgen
     from madgen.api import mine
-    from madgen.runtime.tasks import open_client
+    from madgen.runtime.tasks import open_client, workers_summary
 
     share = (f"{args.cores_per_worker} core(s) per worker" if args.cores_per_worker
              else "an equal share of the cores per worker")
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         for n in args.workers:
             client, cluster = open_client(workers=n, cores_per_worker=args.cores_per_worker or None)
             try:
-                cores = sorted(set().union(*client.run(lambda: os.sched_getaffinity(0)).values()))
+                placed = workers_summary(client)
                 times, stages = [], []
                 for _ in range(args.repeats + 1):
                     start = time.perf_counter()
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             baseline = baseline or median
             later = stages[1:] or stages
             laps = ", ".join(f"{stage} {statistics.median(s[stage] for s in later):.2f}" for stage in later[0])
-            print(f"  {n} worker(s) on {len(cores)} core(s): first run {times[0]:7.2f} s (with compilation), "
+            print(f"  {placed}: first run {times[0]:7.2f} s (with compilation), "
                   f"median of {args.repeats} {median:7.2f} s, speed-up {baseline / median:4.2f}; stages (s): {laps}")
     return 0
 

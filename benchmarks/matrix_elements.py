@@ -89,7 +89,8 @@ def _block(out):
     jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, out)
 
 
-def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, skip_gradient: bool = False) -> None:
+def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, skip_gradient: bool = False,
+              routine_calls: str = "auto") -> None:
     import jax
     import yaml
 
@@ -97,7 +98,7 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, sk
 
     process, sqrt_s, masses = PROCESSES[name]
     card = workdir / f"{name}.yaml"
-    card.write_text(yaml.safe_dump({"model": "sm", "process": process, "name": name}))
+    card.write_text(yaml.safe_dump({"model": "sm", "process": process, "name": name, "routine_calls": routine_calls}))
     start = time.perf_counter()
     madgen.generate(card, output=workdir / name, force=True)
     generation = time.perf_counter() - start
@@ -177,11 +178,13 @@ def _kernels(proc):
 
 
 def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
-                   gradient: bool = True, on_row=None, on_value=None, precision: str = "double") -> list[dict]:
+                   gradient: bool = True, on_row=None, on_value=None, precision: str = "double",
+                   routine_calls: str = "auto") -> list[dict]:
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
     ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
     and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
-    (generation included); ``precision`` the kernel's (``double`` or ``single``); ``on_value(row)`` is
+    (generation included); ``precision`` the kernel's (``double`` or ``single``); ``routine_calls`` the process
+    card's (``auto``, ``separate`` or ``stacked``: stacked calls compile faster); ``on_value(row)`` is
     called right after the value is timed (the yardstick runs then, seconds apart from it, on a machine
     whose speed drifts) and ``on_row(row)`` as each row is ready."""
     import yaml
@@ -191,7 +194,7 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     began = time.perf_counter()
     process, sqrt_s, masses = PROCESSES[name]
     card = workdir / f"{name}.yaml"
-    card.write_text(yaml.safe_dump({"model": "sm", "process": process, "name": name}))
+    card.write_text(yaml.safe_dump({"model": "sm", "process": process, "name": name, "routine_calls": routine_calls}))
     madgen.generate(card, output=workdir / name, force=True)
     generation = time.perf_counter() - began
     proc = madgen.load(workdir / name)
@@ -317,7 +320,7 @@ def compare_cudacpp(args) -> int:
 
             rows = measure_madgen(name, args.batches, args.repeats, Path(workdir), args.process_budget,
                                   gradient=not args.skip_gradient, on_row=on_row, on_value=on_value,
-                                  precision=args.precision)
+                                  precision=args.precision, routine_calls=args.routine_calls)
             if rows:
                 notes.append(f"{name}: {rows[0]['diagrams']} diagrams, generation {rows[0]['generation']:.1f} s")
     print()
@@ -352,6 +355,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cudacpp-iterations", type=int, default=10)
     parser.add_argument("--precision", choices=["double", "single"], default="double",
                         help="madgen's kernel precision; with --compare-cudacpp also CUDACPP's FPTYPE (d or f)")
+    parser.add_argument("--routine-calls", choices=["auto", "separate", "stacked"], default="auto",
+                        help="the process card's routine_calls: one helicity-routine call per current, or "
+                             "stacked calls (faster compiles, slower kernels); auto stacks the largest processes")
     parser.add_argument("--cpu-core", type=int, default=None,
                         help="pin this process (XLA to one thread) and CUDACPP to this core")
     parser.add_argument("--process-budget", type=float, default=float("inf"),
@@ -369,7 +375,7 @@ def main(argv=None) -> int:
     batches = args.batches or [b for b in (10 ** k for k in range(3, 8)) if args.min_batch <= b <= args.max_batch]
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.processes:
-            benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient)
+            benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient, args.routine_calls)
     return 0
 
 

@@ -152,7 +152,8 @@ def compile_card(card, model_search_paths=(), filter_helicities: bool = True) ->
             mass_parameters=tuple(model.particle(n).mass for n in sub.particles),
             graph=graph, colour=colour, averaging_factor=averaging_factor(model, diagram_set),
             n_diagrams=len(diagram_set.diagrams), diagrams=_diagram_data(model, item),
-            colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims))
+            colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims,
+            routine_calls=card.routine_calls))
     widths = timer.run("widths", _plan_widths, model, card, codes)
     routine_requests.update({request.name: request for request in widths.routines})
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests, widths)

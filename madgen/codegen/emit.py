@@ -20,6 +20,7 @@ import sympy
 
 from madgen.colour.basis import ColourBasis
 from madgen.colour.flows import ColourFlows, subprocess_colour_flows
+from madgen.codegen.stacking import CallGroup, call_groups, stacks
 from madgen.errors import UnsupportedFeature
 from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
 from madgen.model.types import ZERO
@@ -48,6 +49,8 @@ class SubprocessCode:
     # Number of helicity combinations before the generation-time filter (``codegen.helicity_filter``)
     # removed those that vanish; None: not filtered (graph.helicities holds every combination).
     helicities_before_filter: int | None = None
+    # Process card ``routine_calls`` (madgen.codegen.stacking): one call per current, or stacked calls.
+    routine_calls: str = "auto"
 
 
 def template_environment():
@@ -128,6 +131,12 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
                       for leg in range(len(code.pdg_ids))]
     layout = helicity_layout(graph, leg_helicities)
+    stacked = stacks(graph, code.routine_calls)
+    if stacked:
+        current_lines, amplitude_lines = _stacked_lines(graph, call_groups(graph, by_legs=layout.kind == "grid"))
+    else:
+        current_lines = [_current_line(wf) for wf in graph.currents]
+        amplitude_lines = [_amplitude_line(amp) for amp in graph.amplitudes]
     if code.helicities_before_filter is None:
         helicity_comment = "every combination"
     else:
@@ -174,9 +183,9 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
                                          | {call.routine for amp in graph.amplitudes for call in amp.calls})),
         momentum_lines=_momentum_lines(graph, code.n_initial, len(code.pdg_ids)),
-        wavefunction_lines=[_external_line(wf, leg_helicities[wf.leg - 1]) for wf in graph.externals]
-        + [_current_line(wf) for wf in graph.currents],
-        amplitude_lines=[_amplitude_line(amp) for amp in graph.amplitudes],
+        routine_calls="stacked" if stacked else "separate",
+        wavefunction_lines=[_external_line(wf, leg_helicities[wf.leg - 1]) for wf in graph.externals] + current_lines,
+        amplitude_lines=amplitude_lines,
         amplitude_names=", ".join(amp.name for amp in graph.amplitudes),
     )
 
@@ -265,6 +274,65 @@ def _amplitude_line(amp: AmplitudeTerm) -> str:
     args = list(amp.inputs) + [_momentum_argument(m) for m in amp.momenta]
     calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)])})" for call in amp.calls]
     return f"{amp.name} = " + " + ".join(calls) + f"  # diagram {amp.diagram}"
+
+
+def _stacked_lines(graph: WavefunctionGraph, groups: tuple[CallGroup, ...]) -> tuple[list[str], list[str]]:
+    """The lines of the currents and of the amplitude terms with one routine call per group (a group of
+    one is the usual line): each argument that differs between members is stacked on a new leading axis
+    (``_stack`` for wavefunctions and momenta, ``_scalars`` for couplings, masses and widths), one that
+    does not is passed as it is and broadcasts, and ``_unstack`` names the members' results."""
+    nodes = {node.name: node for node in (*graph.currents, *graph.amplitudes)}
+    currents, amplitudes = [], []
+    for group in groups:
+        members = [nodes[name] for name in group.names]
+        if group.kind == "current":
+            line = _current_line(members[0]) if len(members) == 1 else _stacked_current_line(members, group.depth)
+            currents.append(line)
+        else:
+            amplitudes.append(_amplitude_line(members[0]) if len(members) == 1 else _stacked_amplitude_line(members))
+    return currents, amplitudes
+
+
+def _stacked_argument(values: list[str], scalar: bool) -> str:
+    if all(value == values[0] for value in values):
+        return values[0]
+    return ("_scalars(p, " if scalar else "_stack(") + ", ".join(values) + ")"
+
+
+def _stacked_arguments(members) -> list[str]:
+    inputs = [_stacked_argument([m.inputs[i] for m in members], False) for i in range(len(members[0].inputs))]
+    momenta = [_stacked_argument([_momentum_argument(m.momenta[i]) for m in members], False)
+               for i in range(len(members[0].momenta))]
+    return inputs + momenta
+
+
+def _stacked_couplings(members) -> list[str]:
+    return [_stacked_argument([_parameter(m.calls[j].coupling) for m in members], True)
+            for j in range(len(members[0].calls))]
+
+
+def _stacked_current_line(members, depth: int) -> str:
+    args = _stacked_arguments(members)
+    tail = [_stacked_argument([_parameter(m.mass) for m in members], True),
+            _stacked_argument([_parameter(m.width) for m in members], True)]
+    tail += [_stacked_argument([_parameter(m.parameters[i]) for m in members], True)
+             for i in range(len(members[0].parameters))]
+    calls = [f"{call.routine}({', '.join(args + [coupling] + tail)})"
+             for call, coupling in zip(members[0].calls, _stacked_couplings(members))]
+    total = calls[0] if len(calls) == 1 else "_add(" + ", ".join(calls) + ")"
+    names = ", ".join(m.name for m in members)
+    particles = ", ".join(sorted({m.particle for m in members}))
+    return f"{names} = _unstack({total}, {len(members)})  # {particles}: {len(members)} currents at depth {depth}"
+
+
+def _stacked_amplitude_line(members) -> str:
+    args = _stacked_arguments(members)
+    calls = [f"{call.routine}({', '.join(args + [coupling])})"
+             for call, coupling in zip(members[0].calls, _stacked_couplings(members))]
+    names = ", ".join(m.name for m in members)
+    diagrams = sorted({m.diagram for m in members})
+    return (f"{names} = _unstack(" + " + ".join(calls) + f", {len(members)})  # {len(members)} terms of "
+            f"{len(diagrams)} diagram(s)")
 
 
 def channel_table(diagrams: dict) -> str:

@@ -11,7 +11,10 @@ at tree level from the model's decays as functions of the parameters; ``auto`` f
 the process uses in a propagator, a list of particle names ``[t, z, w+]``, or a mapping
 ``{t: auto, z: auto}``; see docs/widths.md), ``precision`` (optional: ``double``, the default, or
 ``single``: the precision the package's kernel computes |M|^2 in unless told otherwise, as
-MadGraph's CUDACPP FPTYPE; see docs/precision.md).
+MadGraph's CUDACPP FPTYPE; see docs/precision.md), ``routine_calls`` (optional: ``auto``, the
+default, ``separate`` or ``stacked``: one helicity-routine call per current, the fastest kernels, or
+one call per group of like currents on stacked arrays, the fastest compiles; ``auto`` stacks
+processes with at least 1000 currents and amplitude terms; see madgen.codegen.stacking).
 
 Paths in a card (``model`` when written as a path, ``output``, ``param_card``) are relative to
 the card's directory; the default output ``generated/<name>`` is relative to the working directory.
@@ -27,7 +30,10 @@ from madgen.contract import PRECISIONS  # complex128/float64 or complex64/float3
 from madgen.errors import CardError
 
 KNOWN_KEYS = ("model", "process", "multiparticles", "name", "output", "param_card", "parameters", "widths",
-              "precision")
+              "precision", "routine_calls")
+
+ROUTINE_CALL_MODES = ("auto", "separate", "stacked")
+"""``routine_calls``: how the generated kernel calls its helicity routines (madgen.codegen.stacking)."""
 
 
 AUTO = "auto"
@@ -46,6 +52,7 @@ class ProcessCard:
     parameters: tuple[tuple[str, float], ...] = ()
     widths: tuple[str, ...] = ()  # particle names whose widths are computed, or (AUTO,) for all used
     precision: str = "double"  # the package's default kernel precision (PRECISIONS)
+    routine_calls: str = "auto"  # ROUTINE_CALL_MODES
 
     @property
     def package_name(self) -> str:
@@ -123,7 +130,8 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     if output is not None and source != "<string>":
         output = str((Path(source).parent / Path(output).expanduser()).resolve())
     return ProcessCard(source, model, tuple(processes), multiparticles, name, output, param_card, parameters,
-                       read_widths(data.get("widths"), source), read_precision(data.get("precision"), source))
+                       read_widths(data.get("widths"), source), read_precision(data.get("precision"), source),
+                       read_routine_calls(data.get("routine_calls"), source))
 
 
 def read_precision(value, source) -> str:
@@ -133,6 +141,16 @@ def read_precision(value, source) -> str:
     if value not in PRECISIONS:
         raise CardError(f"{source}, key 'precision': expected 'double' or 'single' (complex128 or complex64 "
                         f"matrix elements, docs/precision.md), got {value!r}")
+    return value
+
+
+def read_routine_calls(value, source) -> str:
+    """The card's ``routine_calls``: ``auto`` (also when absent), ``separate`` or ``stacked``."""
+    if value is None:
+        return "auto"
+    if value not in ROUTINE_CALL_MODES:
+        raise CardError(f"{source}, key 'routine_calls': expected one of {', '.join(ROUTINE_CALL_MODES)} (one "
+                        f"helicity-routine call per current, or stacked calls that compile faster), got {value!r}")
     return value
 
 

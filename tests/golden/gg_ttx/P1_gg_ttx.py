@@ -71,6 +71,13 @@ HELICITY_LAYOUT = 'grid'
 GRID_SHAPE = (2, 2, 2, 2)
 GRID_INDEX = None
 
+# How amplitudes() calls the helicity routines (process card routine_calls, madgen.codegen.stacking):
+# "separate": one call per current and amplitude term; "stacked": one call per group of currents of the
+# same routine, depth and legs (and of amplitude terms of the same routine), on arguments stacked on a
+# new leading axis (_stack, _scalars), its results named by _unstack: a kernel that compiles several times
+# faster and runs about 0.7 times as fast.
+ROUTINE_CALLS = 'separate'
+
 # Initial-state helicities x colours, times final-state identical-particle factorials.
 AVERAGING_FACTOR = 256
 
@@ -184,6 +191,32 @@ def _combinations(amps):
 def _add(*terms):
     """Component-wise sum of wavefunctions or momenta given as tuples of components."""
     return tuple(sum(parts[1:], parts[0]) for parts in zip(*terms))
+
+
+def _stack(*items):
+    """Wavefunctions or momenta (tuples of components) stacked component by component on a new leading
+    axis, each component broadcast to the members' common shape first."""
+    stacked = []
+    for parts in zip(*items):
+        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in parts))
+        stacked.append(jnp.stack([jnp.broadcast_to(x, shape) for x in parts]))
+    return tuple(stacked)
+
+
+def _scalars(p, *values):
+    """Parameter values (couplings, masses, widths) stacked on a leading axis, with size-1 axes after it to
+    broadcast against the wavefunctions of a kernel on momenta ``p`` (helicity axes, then the batch)."""
+    helicity_axes = 1 if HELICITY_LAYOUT == "rows" else len(GRID_SHAPE)
+    stacked = jnp.stack([jnp.asarray(value) for value in values])
+    return stacked.reshape((len(values),) + (1,) * (helicity_axes + jnp.ndim(p) - 2))
+
+
+def _unstack(result, n):
+    """The ``n`` members' results of a stacked routine call: wavefunctions (tuples of components) or
+    amplitude terms."""
+    if isinstance(result, tuple):
+        return [tuple(component[i] for component in result) for i in range(n)]
+    return [result[i] for i in range(n)]
 
 
 def _neg(q):

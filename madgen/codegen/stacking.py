@@ -1,0 +1,68 @@
+"""Stacked routine calls: the currents and amplitude terms of a wavefunction graph grouped so that
+each group is one call of its helicity routine on stacked arrays (process card ``routine_calls``).
+
+A kernel with one call per current compiles to one XLA computation per call; for g g > t t~ g g
+(292 calls) the value compiles in about 24 s and its gradient in about 9 minutes on one CPU core,
+most of it spent on the number of computations. Currents of the same routine(s), at the same depth
+of the graph (so that their inputs are ready) and spanning the same legs (so that their helicity
+axes agree and stacking pads nothing), are computed by one call whose arguments carry a leading
+axis of the group's members: 292 calls become 62 groups, and the gradient compiles about 4 times
+faster, at about 0.7 times the throughput (the stacks are copies). Amplitude terms, which all span
+every leg, group by routine alone. Plain data in, plain data out; the printing is codegen's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from madgen.ir.build import WavefunctionGraph
+from madgen.process.card import ROUTINE_CALL_MODES
+
+STACKED_FROM_CALLS = 1000
+"""``routine_calls: auto`` stacks a subprocess with at least this many currents and amplitude terms
+(g g > t t~ g g g: 3228; g g > t t~ g g, 292, stays separate, where the kernel runs 1.35 times faster)."""
+
+
+@dataclass(frozen=True)
+class CallGroup:
+    """Currents (``kind`` "current") or amplitude terms ("amplitude"), by name in graph order, that one
+    stacked call computes: same routines, same number of inputs, same depth and legs."""
+
+    kind: str
+    names: tuple[str, ...]
+    depth: int
+
+
+def stacks(graph: WavefunctionGraph, mode: str) -> bool:
+    """Whether ``graph`` is generated with stacked calls under the card's ``routine_calls`` ``mode``:
+    ``separate`` (one call per current: the fastest kernels), ``stacked`` (one call per group: the fastest
+    compiles), ``auto`` (stacked from ``STACKED_FROM_CALLS`` currents and amplitude terms on)."""
+    if mode not in ROUTINE_CALL_MODES:
+        raise ValueError(f"routine_calls must be one of {ROUTINE_CALL_MODES}, got {mode!r}")
+    if mode == "auto":
+        return len(graph.currents) + len(graph.amplitudes) >= STACKED_FROM_CALLS
+    return mode == "stacked"
+
+
+def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGroup, ...]:
+    """The currents grouped by (depth, routines, legs), in increasing depth, then the amplitude terms
+    grouped by routines; groups in the order of their first member, members in graph order. Depth:
+    an external wavefunction 0, a current one more than its deepest input. ``by_legs`` False groups
+    without regard to the legs (a layout whose arrays have the same shape whatever the legs: rows)."""
+    depth = {wf.name: 0 for wf in graph.externals}
+    legs = {wf.name: frozenset([wf.leg]) for wf in graph.externals}
+    groups: dict[tuple, list[str]] = {}
+    for wf in graph.currents:
+        depth[wf.name] = 1 + max(depth[name] for name in wf.inputs)
+        legs[wf.name] = frozenset().union(*(legs[name] for name in wf.inputs))
+        key = ("current", depth[wf.name], _signature(wf), legs[wf.name] if by_legs else None)
+        groups.setdefault(key, []).append(wf.name)
+    for amp in graph.amplitudes:
+        groups.setdefault(("amplitude", 0, _signature(amp), None), []).append(amp.name)
+    ordered = sorted(groups.items(), key=lambda item: (item[0][0] == "amplitude", item[0][1]))
+    return tuple(CallGroup(key[0], tuple(names), key[1]) for key, names in ordered)
+
+
+def _signature(node) -> tuple:
+    """What members of a group share: the routine of each call and the number of inputs."""
+    return tuple(call.routine for call in node.calls), len(node.inputs)

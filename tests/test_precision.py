@@ -54,7 +54,7 @@ def test_process_card_precision_key():
     base = "model: sm\nprocess: e+ e- > mu+ mu-\n"
     assert parse_process_card(base).precision == "double"
     assert parse_process_card(base + "precision: single\n").precision == "single"
-    with pytest.raises(CardError, match=r"card\.yaml, key 'precision': expected 'double' or 'single'.*'half'"):
+    with pytest.raises(CardError, match=r"card\.yaml, key 'precision': expected one of double, single.*'half'"):
         parse_process_card(base + "precision: half\n", "card.yaml")
 
 

@@ -136,21 +136,22 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
 
 def read_precision(value, source) -> str:
     """The card's ``precision``: ``double`` (also when absent) or ``single``."""
-    if value is None:
-        return "double"
-    if value not in PRECISIONS:
-        raise CardError(f"{source}, key 'precision': expected 'double' or 'single' (complex128 or complex64 "
-                        f"matrix elements, docs/precision.md), got {value!r}")
-    return value
+    return _read_choice(value, source, "precision", PRECISIONS, "complex128 or complex64 matrix elements, "
+                        "docs/precision.md")
 
 
 def read_routine_calls(value, source) -> str:
     """The card's ``routine_calls``: ``auto`` (also when absent), ``separate`` or ``stacked``."""
+    return _read_choice(value, source, "routine_calls", ROUTINE_CALL_MODES, "one helicity-routine call per "
+                        "current, or stacked calls that compile faster")
+
+
+def _read_choice(value, source, key: str, choices: tuple[str, ...], meaning: str) -> str:
+    """A card key that takes one of ``choices`` (the first when absent), else a CardError naming it."""
     if value is None:
-        return "auto"
-    if value not in ROUTINE_CALL_MODES:
-        raise CardError(f"{source}, key 'routine_calls': expected one of {', '.join(ROUTINE_CALL_MODES)} (one "
-                        f"helicity-routine call per current, or stacked calls that compile faster), got {value!r}")
+        return choices[0]
+    if value not in choices:
+        raise CardError(f"{source}, key '{key}': expected one of {', '.join(choices)} ({meaning}), got {value!r}")
     return value
 
 

@@ -2,13 +2,14 @@
 each group is one call of its helicity routine on stacked arrays (process card ``routine_calls``).
 
 A kernel with one call per current compiles to one XLA computation per call; for g g > t t~ g g
-(292 calls) the value compiles in about 24 s and its gradient in about 9 minutes on one CPU core,
+(292 calls) the value compiles in about 26 s and its gradient in about 9 minutes on one CPU core,
 most of it spent on the number of computations. Currents of the same routine(s), at the same depth
-of the graph (so that their inputs are ready) and spanning the same legs (so that their helicity
-axes agree and stacking pads nothing), are computed by one call whose arguments carry a leading
-axis of the group's members: 292 calls become 62 groups, and the gradient compiles about 4 times
-faster, at about 0.7 times the throughput (the stacks are copies). Amplitude terms, which all span
-every leg, group by routine alone. Plain data in, plain data out; the printing is codegen's.
+of the graph (so that their inputs are ready), are computed by one call whose arguments carry a
+leading axis of the group's members; amplitude terms group by routine. Members also agree on the
+legs that each input spans (and so on the legs of the result): their arrays have the same helicity
+axes, and stacking copies them without padding any to a larger shape. Grouping by the result's legs
+alone (56 groups instead of 122 for g g > t t~ g g) padded the inputs to 2.4 times their elements and
+ran the value at 0.7 times the speed. Plain data in, plain data out; the printing is codegen's.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from dataclasses import dataclass
 from madgen.ir.build import WavefunctionGraph
 from madgen.process.card import ROUTINE_CALL_MODES
 
-STACKED_FROM_CALLS = 1000
-"""``routine_calls: auto`` stacks a subprocess with at least this many currents and amplitude terms
-(g g > t t~ g g g: 3228; g g > t t~ g g, 292, stays separate, where the kernel runs 1.35 times faster)."""
+STACKED_FROM_CALLS = 200
+"""``routine_calls: auto`` stacks a subprocess with at least this many currents and amplitude terms:
+there the stacked value compiles faster and runs as fast (one core, same session: g g > t t~ g g, 292
+calls in 122 groups, 20 s against 26 s at 1.03 times the speed; g g > t t~ g g g, 3228 calls in 550
+groups, 165 s against 366 s at 0.99 times). Its gradient compiles faster and runs slower (g g > t t~ g
+g: see README). g g > t t~ g (36 calls) gains nothing either way and stays separate."""
 
 
 @dataclass(frozen=True)
 class CallGroup:
     """Currents (``kind`` "current") or amplitude terms ("amplitude"), by name in graph order, that one
-    stacked call computes: same routines, same number of inputs, same depth and legs."""
+    stacked call computes: same routines, same number of inputs, same depth, inputs on the same legs."""
 
     kind: str
     names: tuple[str, ...]
@@ -45,22 +49,29 @@ def stacks(graph: WavefunctionGraph, mode: str) -> bool:
 
 
 def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGroup, ...]:
-    """The currents grouped by (depth, routines, legs), in increasing depth, then the amplitude terms
-    grouped by routines; groups in the order of their first member, members in graph order. Depth:
-    an external wavefunction 0, a current one more than its deepest input. ``by_legs`` False groups
-    without regard to the legs (a layout whose arrays have the same shape whatever the legs: rows)."""
+    """The currents grouped by (depth, routines, legs of each input), in increasing depth, then the
+    amplitude terms grouped by (routines, legs of each input); groups in the order of their first
+    member, members in graph order. Depth: an external wavefunction 0, a current one more than its
+    deepest input. ``by_legs`` False groups without regard to the legs (a layout whose arrays have the
+    same shape whatever the legs: rows)."""
     depth = {wf.name: 0 for wf in graph.externals}
     legs = {wf.name: frozenset([wf.leg]) for wf in graph.externals}
     groups: dict[tuple, list[str]] = {}
     for wf in graph.currents:
         depth[wf.name] = 1 + max(depth[name] for name in wf.inputs)
         legs[wf.name] = frozenset().union(*(legs[name] for name in wf.inputs))
-        key = ("current", depth[wf.name], _signature(wf), legs[wf.name] if by_legs else None)
+        key = ("current", depth[wf.name], _signature(wf), _input_legs(wf, legs) if by_legs else None)
         groups.setdefault(key, []).append(wf.name)
     for amp in graph.amplitudes:
-        groups.setdefault(("amplitude", 0, _signature(amp), None), []).append(amp.name)
+        key = ("amplitude", 0, _signature(amp), _input_legs(amp, legs) if by_legs else None)
+        groups.setdefault(key, []).append(amp.name)
     ordered = sorted(groups.items(), key=lambda item: (item[0][0] == "amplitude", item[0][1]))
     return tuple(CallGroup(key[0], tuple(names), key[1]) for key, names in ordered)
+
+
+def _input_legs(node, legs: dict[str, frozenset]) -> tuple[frozenset, ...]:
+    """The legs each input of a current or amplitude term spans, in argument order."""
+    return tuple(legs[name] for name in node.inputs)
 
 
 def _signature(node) -> tuple:

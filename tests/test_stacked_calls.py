@@ -2,6 +2,8 @@
 gradients as one call per current, for every kind of vertex and helicity layout; the groups are sound;
 the card key and the automatic choice."""
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -90,6 +92,7 @@ def test_groups_cover_every_call_once_and_respect_dependencies(model, process):
     ready = {wf.name for wf in graph.externals}
     legs = {wf.name: {wf.leg} for wf in graph.externals}
     for group in groups:
+        assert 1 <= len(group.names) <= stacking.MAX_GROUP_SIZE
         members = [nodes[name] for name in group.names]
         assert len({tuple(call.routine for call in m.calls) for m in members}) == 1
         for member in members:
@@ -101,6 +104,23 @@ def test_groups_cover_every_call_once_and_respect_dependencies(model, process):
                 legs[m.name] = set().union(*(legs[name] for name in m.inputs))
         ready.update(group.names)
     assert [g.kind for g in groups] == sorted((g.kind for g in groups), key=lambda k: k == "amplitude")
+
+
+def test_groups_larger_than_the_maximum_are_cut_in_graph_order(generate_package, monkeypatch):
+    model, process = "sm", "d d~ > w+ w- z"
+    whole = stacking.call_groups(_graph(model, process))
+    assert max(len(group.names) for group in whole) > 2
+    monkeypatch.setattr(stacking, "MAX_GROUP_SIZE", 2)
+    cut = stacking.call_groups(_graph(model, process))
+    assert all(len(group.names) <= 2 for group in cut)
+    assert [name for group in cut for name in group.names] == [name for group in whole for name in group.names]
+    stacked = generate_package(model, process, "st_cut_ddwwz", routine_calls="stacked")
+    separate = generate_package(model, process, "se_cut_ddwwz", routine_calls="separate")
+    source = open(stacked._module.__file__).read()
+    assert re.search(r", 2\)  # ", source) and not re.search(r", [3-9]\)  # ", source), "groups not cut to 2"
+    p = _points(stacked)
+    np.testing.assert_allclose(np.asarray(stacked.matrix_element(p)), np.asarray(separate.matrix_element(p)),
+                               rtol=VALUE_TOLERANCE, atol=0)
 
 
 def test_generated_code_is_deterministic_with_stacked_calls():

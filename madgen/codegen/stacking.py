@@ -9,7 +9,8 @@ leading axis of the group's members; amplitude terms group by routine. Members a
 legs that each input spans (and so on the legs of the result): their arrays have the same helicity
 axes, and stacking copies them without padding any to a larger shape. Grouping by the result's legs
 alone (56 groups instead of 122 for g g > t t~ g g) padded the inputs to 2.4 times their elements and
-ran the value at 0.7 times the speed. Plain data in, plain data out; the printing is codegen's.
+ran the value at 0.7 times the speed. Groups are cut to ``MAX_GROUP_SIZE`` members for the gradient's
+sake. Plain data in, plain data out; the printing is codegen's.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from madgen.process.card import ROUTINE_CALL_MODES
 STACKED_FROM_CALLS = 200
 """``routine_calls: auto`` stacks a subprocess with at least this many currents and amplitude terms:
 there the stacked value compiles faster and runs as fast (one core, same session: g g > t t~ g g, 292
-calls in 122 groups, 20 s against 26 s at 1.03 times the speed; g g > t t~ g g g, 3228 calls in 550
-groups, 165 s against 366 s at 0.99 times). Its gradient compiles faster and runs slower (g g > t t~ g
-g: see README). g g > t t~ g (36 calls) gains nothing either way and stays separate."""
+calls in 132 stacked calls, 20 s against 26 s at 1.1 times the speed; g g > t t~ g g g, 3228 calls in
+831, 185 s against 366 s at 1.06 times). Its gradient compiles faster and runs a little slower (g g >
+t t~ g g: see README). g g > t t~ g (36 calls) gains nothing either way and stays separate."""
+
+MAX_GROUP_SIZE = 6
+"""At most this many members per stacked call; a larger group is cut, in graph order, into calls of this
+many. The reverse-mode gradient slows with the size of a stack: g g > t t~ g g, whose amplitude terms
+grouped 18 to a call, ran its value + gradient at 553-596 events/s uncut, 777 cut to 6 and 794 to 3
+(separate: 882), at compile times of 215, 215 and 242 s and the same value speed (one core, batch 4096)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ def stacks(graph: WavefunctionGraph, mode: str) -> bool:
 def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGroup, ...]:
     """The currents grouped by (depth, routines, legs of each input), in increasing depth, then the
     amplitude terms grouped by (routines, legs of each input); groups in the order of their first
-    member, members in graph order. Depth: an external wavefunction 0, a current one more than its
+    member, members in graph order, at most ``MAX_GROUP_SIZE`` members each. Depth: an external wavefunction 0, a current one more than its
     deepest input. ``by_legs`` False groups without regard to the legs (a layout whose arrays have the
     same shape whatever the legs: rows)."""
     depth = {wf.name: 0 for wf in graph.externals}
@@ -66,7 +73,8 @@ def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGro
         key = ("amplitude", 0, _signature(amp), _input_legs(amp, legs) if by_legs else None)
         groups.setdefault(key, []).append(amp.name)
     ordered = sorted(groups.items(), key=lambda item: (item[0][0] == "amplitude", item[0][1]))
-    return tuple(CallGroup(key[0], tuple(names), key[1]) for key, names in ordered)
+    return tuple(CallGroup(key[0], tuple(names[start:start + MAX_GROUP_SIZE]), key[1])
+                 for key, names in ordered for start in range(0, len(names), MAX_GROUP_SIZE))
 
 
 def _input_legs(node, legs: dict[str, frozenset]) -> tuple[frozenset, ...]:

@@ -357,7 +357,7 @@ def main(argv=None) -> int:
                         help="madgen's kernel precision; with --compare-cudacpp also CUDACPP's FPTYPE (d or f)")
     parser.add_argument("--routine-calls", choices=["auto", "separate", "stacked"], default="auto",
                         help="the process card's routine_calls: one helicity-routine call per current, or "
-                             "stacked calls (faster compiles, slower kernels); auto stacks the largest processes")
+                             "stacked calls (faster compiles); auto stacks processes from 200 calls")
     parser.add_argument("--cpu-core", type=int, default=None,
                         help="pin this process (XLA to one thread) and CUDACPP to this core")
     parser.add_argument("--process-budget", type=float, default=float("inf"),

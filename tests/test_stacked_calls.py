@@ -35,10 +35,16 @@ rounding (measured: bit for bit on g g > t t~ g g)."""
 
 
 def _pair(generate_package, model, process):
-    name = "".join(ch for ch in process if ch.isalnum())[:24]
-    stacked = generate_package(model, process, f"st_{name}", routine_calls="stacked")
-    separate = generate_package(model, process, f"se_{name}", routine_calls="separate")
-    return stacked, separate
+    stacked = generate_package(model, process, f"st_{_short(process)}", routine_calls="stacked")
+    return stacked, _separate(generate_package, model, process)
+
+
+def _separate(generate_package, model, process):
+    return generate_package(model, process, f"se_{_short(process)}", routine_calls="separate")
+
+
+def _short(process):
+    return "".join(ch for ch in process if ch.isalnum())[:24]
 
 
 def _points(proc, n=8, seed=3, sqrt_s=1500.0):
@@ -108,14 +114,15 @@ def test_groups_cover_every_call_once_and_respect_dependencies(model, process):
 
 def test_groups_larger_than_the_maximum_are_cut_in_graph_order(generate_package, monkeypatch):
     model, process = "sm", "d d~ > w+ w- z"
-    whole = stacking.call_groups(_graph(model, process))
+    graph = _graph(model, process)
+    whole = stacking.call_groups(graph)
     assert max(len(group.names) for group in whole) > 2
     monkeypatch.setattr(stacking, "MAX_GROUP_SIZE", 2)
-    cut = stacking.call_groups(_graph(model, process))
+    cut = stacking.call_groups(graph)
     assert all(len(group.names) <= 2 for group in cut)
     assert [name for group in cut for name in group.names] == [name for group in whole for name in group.names]
     stacked = generate_package(model, process, "st_cut_ddwwz", routine_calls="stacked")
-    separate = generate_package(model, process, "se_cut_ddwwz", routine_calls="separate")
+    separate = _separate(generate_package, model, process)  # the same package as the values test's
     source = open(stacked._module.__file__).read()
     assert re.search(r", 2\)  # ", source) and not re.search(r", [3-9]\)  # ", source), "groups not cut to 2"
     p = _points(stacked)

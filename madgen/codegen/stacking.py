@@ -58,9 +58,9 @@ def stacks(graph: WavefunctionGraph, mode: str) -> bool:
 def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGroup, ...]:
     """The currents grouped by (depth, routines, legs of each input), in increasing depth, then the
     amplitude terms grouped by (routines, legs of each input); groups in the order of their first
-    member, members in graph order, at most ``MAX_GROUP_SIZE`` members each. Depth: an external wavefunction 0, a current one more than its
-    deepest input. ``by_legs`` False groups without regard to the legs (a layout whose arrays have the
-    same shape whatever the legs: rows)."""
+    member, members in graph order, at most ``MAX_GROUP_SIZE`` members each. Depth: an external
+    wavefunction 0, a current one more than its deepest input. ``by_legs`` False groups without regard
+    to the legs (a layout whose arrays have the same shape whatever the legs: rows)."""
     depth = {wf.name: 0 for wf in graph.externals}
     legs = {wf.name: frozenset([wf.leg]) for wf in graph.externals}
     groups: dict[tuple, list[str]] = {}

@@ -62,6 +62,26 @@ def test_stacked_calls_give_the_same_values(generate_package, model, process):
     value_stacked, value_separate = np.asarray(stacked.matrix_element(p)), np.asarray(separate.matrix_element(p))
     assert np.all(value_separate > 0)
     np.testing.assert_allclose(value_stacked, value_separate, rtol=VALUE_TOLERANCE, atol=0)
+    # alpha_s per event (the runtime's running scale): a stacked call's couplings then mix values per
+    # event with values shared by all events (GC_11 beside GC_2 in one FFV1 call, say)
+    alpha_s = {"aS": np.linspace(0.10, 0.13, len(p))}
+    per_event = np.asarray(stacked.matrix_element(p, alpha_s))
+    np.testing.assert_allclose(per_event, np.asarray(separate.matrix_element(p, alpha_s)), rtol=VALUE_TOLERANCE,
+                               atol=0)
+
+
+def test_couplings_per_event_and_shared_in_one_stacked_call(generate_package):
+    """u u~ > d d~ a with QED=3: FFV1 calls stack a gluon's coupling (GC_11, per event when alpha_s runs)
+    with a photon's and a Z's (shared); per-event alpha_s gives what one event at a time gives."""
+    stacked = generate_package("sm", "u u~ > d d~ a QED=3", "st_uuddxa", routine_calls="stacked")
+    source = open(stacked._module.__file__).read()
+    assert re.search(r'_scalars\(p, [^)]*"GC_11"[^)]*"GC_[12]"|_scalars\(p, [^)]*"GC_[12]"[^)]*"GC_11"', source)
+    p = _points(stacked, n=5)
+    alpha_s = np.linspace(0.10, 0.13, len(p))
+    per_event = np.asarray(stacked.matrix_element(p, {"aS": alpha_s}))
+    one_by_one = [float(stacked.matrix_element(p[i:i + 1], {"aS": a})[0]) for i, a in enumerate(alpha_s)]
+    np.testing.assert_allclose(per_event, one_by_one, rtol=VALUE_TOLERANCE, atol=0)
+    assert not np.allclose(per_event, np.asarray(stacked.matrix_element(p)), rtol=1e-3)
 
 
 @pytest.mark.parametrize("model, process", [CASES[0], pytest.param(*CASES[2], marks=pytest.mark.slow)])

@@ -188,10 +188,15 @@ def _stack(*items):
 
 def _scalars(p, *values):
     """Parameter values (couplings, masses, widths) stacked on a leading axis, with size-1 axes after it to
-    broadcast against the wavefunctions of a kernel on momenta ``p`` (helicity axes, then the batch)."""
+    broadcast against the wavefunctions of a kernel on momenta ``p`` (helicity axes, then the batch).
+    A value may be given per event (a coupling of a running alpha_s: the batch's shape), the others are
+    broadcast to it."""
     helicity_axes = 1 if HELICITY_LAYOUT == "rows" else len(GRID_SHAPE)
-    stacked = jnp.stack([jnp.asarray(value) for value in values])
-    return stacked.reshape((len(values),) + (1,) * (helicity_axes + jnp.ndim(p) - 2))
+    values = [jnp.asarray(value) for value in values]
+    events = jnp.broadcast_shapes(*(jnp.shape(value) for value in values))
+    stacked = jnp.stack([jnp.broadcast_to(value, events) for value in values])
+    batch_axes = jnp.ndim(p) - 2
+    return stacked.reshape((len(values),) + (1,) * (helicity_axes + batch_axes - len(events)) + events)
 
 
 def _unstack(result, n):

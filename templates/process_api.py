@@ -6,10 +6,12 @@ pure JAX functions, so ``jax.jit``, ``jax.vmap`` and ``jax.grad`` apply to
 ``matrix_element`` with respect to the momenta and to the parameter dict.
 
 Chunks: on CPU a process differentiates its kernel over a batch in chunks of ``kernel_chunk_size``
-events (``jax.lax.map`` with ``jax.checkpoint``, sized to the number of helicity combinations so that
-a chunk's working set stays in cache): reverse-mode gradients 2-3 times cheaper, and memory for a
-gradient bounded by one chunk's intermediates; values run in larger chunks of ``value_chunk_size``
-events (no checkpoint), which keep the arrays of one chunk in cache. ``MADGEN_KERNEL_CHUNK`` and
+events (``jax.lax.map``, sized to the number of helicity combinations so that a chunk's working set
+stays in cache): reverse-mode gradients 2-3 times cheaper, and memory for a gradient bounded by one
+chunk's intermediates. |M|^2 (``matrix_element``, ``evaluate`` without extras) is differentiated
+through each event's Jacobian, one vjp per chunk, so reverse mode recomputes nothing; a kernel with
+several outputs per event recomputes each chunk under ``jax.checkpoint``. Values run in larger chunks
+of ``value_chunk_size`` events (no checkpoint), which keep the arrays of one chunk in cache. ``MADGEN_KERNEL_CHUNK`` and
 ``MADGEN_VALUE_CHUNK`` (events per chunk, or "off") override the choices; on a GPU the batch is
 evaluated in one piece.
 
@@ -137,13 +139,16 @@ def _chunk_size(n_helicities, helicity_events, bounds, variable, backend, enviro
     return max(low, min(high, helicity_events // int(n_helicities)))
 
 
-def _in_chunks(function, flat, internal, chunk, value_chunk=None):
+def _in_chunks(function, flat, internal, chunk, value_chunk=None, single_output=False):
     """function(p (n_legs, 4, n), internal) -> leaves (..., n), evaluated on events ``flat`` (n, n_legs, 4).
-    Values go through ``_values`` (in chunks of ``value_chunk`` events when n is larger); with ``chunk``
-    set and n > chunk, derivatives (jax.jvp, jax.grad, Hessians) go through ``_chunked``, so a reverse-mode
-    gradient keeps only the chunk inputs and recomputes and transposes the kernel chunk by chunk in cache."""
+    Values go through ``_values`` (in chunks of ``value_chunk`` events when n is larger). With ``chunk``
+    set and n > chunk, derivatives (jax.jvp, jax.grad, Hessians) are computed chunk by chunk in cache:
+    of a ``single_output`` function (one value per event, such as |M|^2) through each event's Jacobian
+    (``_jacobian_in_chunks``), of any other through ``_derivatives_in_chunks`` (checkpointed chunks)."""
     if chunk is None or flat.shape[0] <= chunk:
         return _values(function, flat, internal, value_chunk)
+    if single_output and _per_event_jacobian_applies(internal, flat.shape[0]):
+        return _jacobian_in_chunks(function, chunk, value_chunk, flat, internal)
     return _derivatives_in_chunks(function, chunk, value_chunk, flat, internal)
 
 
@@ -158,15 +163,30 @@ def _whole(function, flat, internal):
     return function(jnp.transpose(flat, (1, 2, 0)), internal)
 
 
+def _is_per_event(value, n):
+    """A parameter given per event: its last axis has one entry per event (e.g. a running alpha_s)."""
+    return jnp.ndim(value) >= 1 and jnp.shape(value)[-1] == n
+
+
 def _chunked(function, chunk, flat, internal, checkpoint=True):
     """``_whole`` with jax.lax.map over chunks of ``chunk`` events, each under jax.checkpoint unless
-    ``checkpoint`` is False (the last chunk padded with copies of the first event, sliced away).
-    Parameters given per event (last axis of length n, e.g. a running alpha_s) are chunked with the
-    events; the others are shared by every chunk."""
+    ``checkpoint`` is False. Parameters given per event (last axis of length n, e.g. a running
+    alpha_s) are chunked with the events; the others are shared by every chunk."""
+    n = flat.shape[0]
+    per_event = {name: value for name, value in internal.items() if _is_per_event(value, n)}
+
+    def one_chunk(events, parameters):
+        return _whole(function, events, {**internal, **parameters})
+
+    return _map_chunks(jax.checkpoint(one_chunk) if checkpoint else one_chunk, chunk, flat, per_event)
+
+
+def _map_chunks(body, chunk, flat, per_event):
+    """body(events (chunk, n_legs, 4), per_event {name: (..., chunk)}) -> leaves (..., chunk), mapped with
+    jax.lax.map over the n events ``flat`` in chunks of ``chunk`` and joined into leaves (..., n); the last
+    chunk is padded with copies of the first event, and the padding is sliced away."""
     n = flat.shape[0]
     n_chunks = -(-n // chunk)
-    per_event = {name: value for name, value in internal.items()
-                 if jnp.ndim(value) >= 1 and jnp.shape(value)[-1] == n}
 
     def split(x, axis):
         x = jnp.moveaxis(x, axis, 0)
@@ -177,11 +197,9 @@ def _chunked(function, chunk, flat, internal, checkpoint=True):
 
     def one_chunk(pieces):
         events, parameters = pieces
-        parameters = {name: jnp.moveaxis(value, 0, -1) for name, value in parameters.items()}
-        return _whole(function, events, {**internal, **parameters})
+        return body(events, {name: jnp.moveaxis(value, 0, -1) for name, value in parameters.items()})
 
-    pieces = (split(flat, 0), {name: split(value, -1) for name, value in per_event.items()})
-    out = jax.lax.map(jax.checkpoint(one_chunk) if checkpoint else one_chunk, pieces)
+    out = jax.lax.map(one_chunk, (split(flat, 0), {name: split(value, -1) for name, value in per_event.items()}))
 
     def unchunk(v):
         v = jnp.moveaxis(v, 0, -2)
@@ -198,6 +216,65 @@ def _derivatives_in_chunks(function, chunk, value_chunk, flat, internal):
 @_derivatives_in_chunks.defjvp
 def _derivatives_in_chunks_jvp(function, chunk, value_chunk, primals, tangents):
     return jax.jvp(functools.partial(_chunked, function, chunk), primals, tangents)
+
+
+def _differentiable(value):
+    return jnp.issubdtype(jnp.result_type(value), jnp.inexact)
+
+
+def _per_event_jacobian_applies(internal, n):
+    """Every differentiable parameter is a scalar or given per event, so one copy per event carries its
+    derivative (other shapes take ``_derivatives_in_chunks``)."""
+    return all(jnp.ndim(value) == 0 or _is_per_event(value, n)
+               for value in internal.values() if _differentiable(value))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _jacobian_in_chunks(function, chunk, value_chunk, flat, internal):
+    return _values(function, flat, internal, value_chunk)
+
+
+@_jacobian_in_chunks.defjvp
+def _jacobian_in_chunks_jvp(function, chunk, value_chunk, primals, tangents):
+    """The tangent of |M|^2 from each event's Jacobian: d me2_i = Re(J_i . t_i) over momenta and parameters.
+
+    Why: events are independent, so one vjp of a chunk (cotangent 1 per event, each parameter copied per
+    event) gives every event's Jacobian, and the rule is linear in the tangents through J alone. Reverse
+    mode then transposes a product with J instead of recomputing and transposing each chunk (the
+    checkpointed ``_derivatives_in_chunks``): value + gradient of g g > t t~ g 1.31 times faster, of
+    g g > t t~ g g 1.10 times (one core, batch 4096). The cost: a jvp costs this vjp too, whatever the
+    number of tangents. JAX's vjp of a real function of complex z gives conj(d f / d z), hence Re(J t)."""
+    flat, internal = primals
+    d_flat, d_internal = tangents
+    value, (j_flat, j_internal) = _value_and_jacobian(function, chunk, flat, internal)
+    slope = jnp.sum(_real_product(j_flat, d_flat), axis=(1, 2))
+    for name, jacobian in j_internal.items():
+        slope = slope + _real_product(jacobian, d_internal[name])
+    return value, slope.astype(value.dtype)
+
+
+def _real_product(jacobian, tangent):
+    product = jacobian * tangent
+    return jnp.real(product) if jnp.iscomplexobj(product) else product
+
+
+def _value_and_jacobian(function, chunk, flat, internal):
+    """(value (n,), (d value_i / d flat_i (n, n_legs, 4), {parameter: d value_i / d parameter_i (n,)})) in
+    chunks of ``chunk`` events: one vjp per chunk, every differentiable parameter given one copy per event."""
+    n = flat.shape[0]
+    rows = {name: jnp.broadcast_to(value, (n,)) if jnp.ndim(value) == 0 else value
+            for name, value in internal.items() if _differentiable(value)}
+    fixed = {name: value for name, value in internal.items() if name not in rows}
+
+    def one_chunk(events, parameters):
+        def kernel(events, parameters):
+            return _whole(function, events, {**fixed, **parameters})
+        value, pullback = jax.vjp(kernel, events, parameters)
+        j_events, j_parameters = pullback(jnp.ones_like(value))
+        return value, (jnp.moveaxis(j_events, 0, -1), j_parameters)
+
+    value, (j_events, j_parameters) = _map_chunks(one_chunk, chunk, flat, rows)
+    return value, (jnp.moveaxis(j_events, -1, 0), j_parameters)
 
 
 class Process:
@@ -291,7 +368,7 @@ class Process:
         return self._evaluate(self._checked_momenta(momenta, parameters, check), parameters)
 
     def _matrix_element_unchecked(self, momenta, parameters):
-        return self._per_event(self._module.matrix_element, momenta, parameters)
+        return self._per_event(self._module.matrix_element, momenta, parameters, single_output=True)
 
     def evaluate(self, momenta, parameters=None, *, diagrams=False, helicities=False, flows=False, check=True):
         """The kernel: |M|^2 and, when asked, what a phase-space point also needs, all from one
@@ -300,6 +377,8 @@ class Process:
         (..., n_helicities) and "flow_weights" (..., n_helicities, n_flows). Pure JAX."""
         parameters = self.complete_parameters(parameters)
         momenta = self._checked_momenta(momenta, parameters, check)
+        if not (diagrams or helicities or flows):  # one value per event: derivatives through its Jacobian
+            return {"me2": self._per_event(self._module.matrix_element, momenta, parameters, single_output=True)}
         kernel = functools.partial(self._module.point_data, diagrams=diagrams, helicities=helicities, flows=flows)
         return self._per_event(kernel, momenta, parameters)
 
@@ -369,7 +448,7 @@ class Process:
             raise InputShapeError(f"momenta for '{self.process}', event {event}: {message} (pass check=False "
                                   "to evaluate such points anyway)")
 
-    def _per_event(self, function, momenta, parameters):
+    def _per_event(self, function, momenta, parameters, single_output=False):
         """function(p (n_legs, 4, batch), internal) -> array(s) (..., batch), as (batch..., ...).
 
         Events with a NaN or infinite momentum component give NaN (never a plausible number).
@@ -377,7 +456,7 @@ class Process:
         batch_shape = momenta.shape[:-2]
         flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(PRECISIONS[self.precision][0])
         internal = _in_precision(self._parameters.compute_parameters(parameters), self.precision)
-        values = _in_chunks(function, flat, internal, self.kernel_chunk_size, self.value_chunk_size)
+        values = _in_chunks(function, flat, internal, self.kernel_chunk_size, self.value_chunk_size, single_output)
         poison = 0.0 * jnp.sum(flat, axis=(1, 2))  # NaN where a component is NaN or infinite, else 0
 
         def reshape(v):

@@ -1,6 +1,7 @@
 """Derivatives of a generated kernel in chunks (process_api.py: ``_in_chunks``): on CPU a process with
 at least 16 helicity combinations differentiates its kernel with jax.lax.map over cache-sized chunks
-under jax.checkpoint, and computes values in one piece. The numbers must not depend on it: values run
+(|M|^2 through each event's Jacobian, other outputs under jax.checkpoint), and computes values in one
+piece. The numbers must not depend on it: values run
 the same one-piece kernel and agree to 1e-14 relative (not bitwise: XLA fuses the kernel inside
 jax.custom_jvp differently, one or two ulps were seen); derivatives agree with the unchunked kernel
 to rounding, in forward and reverse mode and at second order, for a batch that is not a multiple of
@@ -158,3 +159,61 @@ def test_vmap_and_other_kernel_outputs(processes, momenta):
         assert np.all(np.abs(a - b) <= 1e-14 * np.abs(b).max(axis=tuple(range(1, b.ndim)), keepdims=True)), key
     batched = jax.vmap(lambda p: processes["chunked"].matrix_element(p, check=False))(momenta.reshape(3, 50, 4, 4))
     np.testing.assert_allclose(np.asarray(batched).ravel(), np.asarray(ref["me2"]), rtol=1e-14)
+
+
+def _primitives(function, *args):
+    jaxpr = str(jax.make_jaxpr(function)(*args))
+    return {word for word in ("remat", "scan", "while") if word in jaxpr}
+
+
+def test_matrix_element_derivatives_go_through_each_events_jacobian(processes, momenta):
+    """|M|^2 (one value per event) is differentiated through its per-event Jacobian, computed in chunks
+    with nothing to recompute; evaluate() with several outputs keeps the checkpointed (remat) chunks."""
+    proc = processes["chunked"]
+    me2 = _primitives(jax.grad(lambda mt: jnp.sum(proc.evaluate(momenta, {"MT": mt}, check=False)["me2"])), MT)
+    assert me2 & {"scan", "while"} and "remat" not in me2
+    assert "remat" not in _primitives(jax.grad(_loss(proc), argnums=1), momenta, MT)
+    weights = _primitives(jax.grad(lambda mt: jnp.sum(proc.evaluate(momenta, {"MT": mt}, diagrams=True,
+                                                                    check=False)["diagram_weights"])), MT)
+    assert "remat" in weights
+
+
+def _aS_loss(process, p):
+    def loss(alpha_s, mt):
+        return jnp.sum(jnp.log(process.matrix_element(p, {"aS": alpha_s, "MT": mt}, check=False)))
+    return loss
+
+
+def test_jacobian_of_couplings_and_parameters_per_event(processes, momenta):
+    """alpha_s enters through complex couplings (GC_10, GC_11): the rule's Re(J t) must give the same
+    derivatives as the unchunked kernel, for alpha_s shared by all events and given per event (a running
+    alpha_s), in reverse and forward mode, and against central finite differences."""
+    alpha_s = jnp.linspace(0.10, 0.13, len(momenta))
+    for value in (0.118, alpha_s):
+        grads = {name: jax.grad(_aS_loss(proc, momenta), argnums=(0, 1))(value, MT)
+                 for name, proc in processes.items()}
+        for a, b in zip(grads["chunked"], grads["whole"]):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=0)
+        slopes = {name: jax.jvp(_aS_loss(proc, momenta), (value, MT), (jnp.ones_like(value), 0.5))[1]
+                  for name, proc in processes.items()}
+        assert abs(float(slopes["chunked"]) / float(slopes["whole"]) - 1) < 1e-13
+    h = 1e-6
+    loss = _aS_loss(processes["chunked"], momenta)
+    fd = (float(loss(0.118 + h, MT)) - float(loss(0.118 - h, MT))) / (2 * h)
+    assert abs(float(jax.grad(loss)(0.118, MT)) / fd - 1) < 1e-7
+    per_event = jax.grad(loss)(alpha_s, MT)
+    k = 37
+    bump = jnp.zeros_like(alpha_s).at[k].set(h)
+    fd_k = (float(loss(alpha_s + bump, MT)) - float(loss(alpha_s - bump, MT))) / (2 * h)
+    assert abs(float(per_event[k]) / fd_k - 1) < 1e-7
+
+
+def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
+    def loss(process):
+        def f(p, mt):
+            out = process.evaluate(p, {"MT": mt}, diagrams=True, helicities=True, check=False)
+            return jnp.sum(jnp.log(out["diagram_weights"])) + jnp.sum(out["helicity_weights"] ** 2)
+        return f
+    grads = {name: jax.grad(loss(proc), argnums=(0, 1))(momenta, MT) for name, proc in processes.items()}
+    assert column_difference(np.asarray(grads["chunked"][0]), np.asarray(grads["whole"][0])) < 1e-13
+    assert abs(float(grads["chunked"][1]) / float(grads["whole"][1]) - 1) < 1e-13

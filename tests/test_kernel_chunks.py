@@ -217,3 +217,34 @@ def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
     grads = {name: jax.grad(loss(proc), argnums=(0, 1))(momenta, MT) for name, proc in processes.items()}
     assert column_difference(np.asarray(grads["chunked"][0]), np.asarray(grads["whole"][0])) < 1e-13
     assert abs(float(grads["chunked"][1]) / float(grads["whole"][1]) - 1) < 1e-13
+
+
+def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_path):
+    """Inputs whose tangent is a symbolic zero get no Jacobian: a gradient in the parameters alone (gold
+    mining) skips the momenta's, one in the momenta alone every parameter's; the numbers still agree
+    with the unchunked kernel. (A package of its own: JAX caches the rule's traces per kernel.)"""
+    shutil.copytree(GOLDEN / "gg_ttx", tmp_path / "own")
+    chunked = madgen.load(tmp_path / "own")
+    chunked.kernel_chunk_size = 64
+    processes = {"chunked": chunked, "whole": processes["whole"]}
+    api = _api(chunked)
+    original, seen = api._value_and_jacobian, []
+
+    def spy(function, chunk, flat, internal, with_momenta, names):
+        seen.append((with_momenta, names))
+        return original(function, chunk, flat, internal, with_momenta, names)
+
+    api._value_and_jacobian = spy
+    try:
+        theta = {name: jax.grad(lambda mt, proc=proc: _loss(proc)(momenta, mt))(MT)
+                 for name, proc in processes.items()}
+        p_only = {name: jax.grad(lambda p, proc=proc: _loss(proc)(p, MT))(momenta) for name, proc in processes.items()}
+    finally:
+        api._value_and_jacobian = original
+    assert seen == [(False, ("MT",)), (True, ())]
+    assert abs(float(theta["chunked"]) / float(theta["whole"]) - 1) < 1e-13
+    assert column_difference(np.asarray(p_only["chunked"]), np.asarray(p_only["whole"])) < 1e-13
+
+
+def _api(process):
+    return sys.modules[type(process).__module__]

@@ -90,7 +90,7 @@ def _block(out):
 
 
 def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, skip_gradient: bool = False,
-              routine_calls: str = "auto") -> None:
+              routine_calls: str = "auto", gradient_in: str = "all") -> None:
     import jax
     import yaml
 
@@ -105,7 +105,7 @@ def benchmark(name: str, batches, repeats: int, budget: float, workdir: Path, sk
     proc = madgen.load(workdir / name)
     parameters = on_device(proc.default_parameters())
 
-    value, value_and_grad = _kernels(proc)
+    value, value_and_grad = _kernels(proc, gradient_in)
 
     print(f"\n{name}: {process}  ({proc.n_diagrams} diagrams, backend {jax.default_backend()}, "
           f"device {jax.devices()[0].device_kind})")
@@ -164,27 +164,36 @@ def _median_rate(compiled, momenta, parameters, batch: int, repeats: int) -> flo
     return batch / statistics.median(timed(compiled, momenta, parameters, repeats=repeats))
 
 
-def _kernels(proc):
-    """|M|^2 and its value with the gradient in the momenta and all parameters, jitted as madgen
-    compiles kernels (``madgen.jit`` with the process's compiler options)."""
+GRADIENTS = {"all": (0, 1), "parameters": 1}
+"""--gradient-in: the inputs of the value+grad column's gradient (argnums of (momenta, parameters)):
+``all`` momenta and every parameter, ``parameters`` every parameter with the momenta fixed (gold mining)."""
+
+GRADIENT_WORDS = {"all": "momenta and every parameter", "parameters": "every parameter (momenta fixed)"}
+
+
+def _kernels(proc, gradient_in: str = "all"):
+    """|M|^2 and its value with the gradient in the momenta and all parameters (``gradient_in="all"``)
+    or in the parameters alone (``"parameters"``), jitted as madgen compiles kernels (``madgen.jit``
+    with the process's compiler options)."""
     import jax
 
     import madgen
 
     value = madgen.jit(lambda p, prm: proc.matrix_element(p, prm), process=proc)
-    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(), argnums=(0, 1)),
-                                process=proc)
+    value_and_grad = madgen.jit(jax.value_and_grad(lambda p, prm: proc.matrix_element(p, prm).sum(),
+                                                   argnums=GRADIENTS[gradient_in]), process=proc)
     return value, value_and_grad
 
 
 def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budget: float = float("inf"),
                    gradient: bool = True, on_row=None, on_value=None, precision: str = "double",
-                   routine_calls: str = "auto") -> list[dict]:
+                   routine_calls: str = "auto", gradient_in: str = "all") -> list[dict]:
     """madgen's side of the comparison for one process: a dict per batch size with ``value_rate``,
     ``grad_rate`` (None when skipped or failed), ``compile_value``, ``compile_grad``, ``generation``
     and ``note`` (why value+grad is missing). ``process_budget`` bounds the seconds spent on the process
     (generation included); ``precision`` the kernel's (``double`` or ``single``); ``routine_calls`` the process
-    card's (``auto``, ``separate`` or ``stacked``: stacked calls compile faster); ``on_value(row)`` is
+    card's (``auto``, ``separate`` or ``stacked``: stacked calls compile faster); ``gradient_in`` what
+    the gradient is taken in (``GRADIENTS``); ``on_value(row)`` is
     called right after the value is timed (the yardstick runs then, seconds apart from it, on a machine
     whose speed drifts) and ``on_row(row)`` as each row is ready."""
     import yaml
@@ -201,7 +210,7 @@ def measure_madgen(name: str, batches, repeats: int, workdir: Path, process_budg
     if precision != "double":
         proc = proc.with_precision(precision)
     parameters = on_device(proc.default_parameters())
-    value, value_and_grad = _kernels(proc)
+    value, value_and_grad = _kernels(proc, gradient_in)
 
     rows = []
     for batch in batches:
@@ -296,7 +305,8 @@ def compare_cudacpp(args) -> int:
     print(f"madgen {commit} vs MadGraph CUDACPP ({backend}, {args.precision} precision), "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     print(f"JAX backend {jax.default_backend()} ({jax.devices()[0].device_kind}); CPU {pinned}; "
-          f"madgen: median of {args.repeats} repeats; CUDACPP: EvtsPerSec[MECalcOnly] over "
+          f"madgen: median of {args.repeats} repeats, gradient in {GRADIENT_WORDS[args.gradient_in]}; "
+          f"CUDACPP: EvtsPerSec[MECalcOnly] over "
           f"{args.cudacpp_iterations} iterations of blocks x threads = batch")
     print(format_row(COLUMNS))
     print(format_row(tuple("-" * w for w in _WIDTHS)))
@@ -320,7 +330,8 @@ def compare_cudacpp(args) -> int:
 
             rows = measure_madgen(name, args.batches, args.repeats, Path(workdir), args.process_budget,
                                   gradient=not args.skip_gradient, on_row=on_row, on_value=on_value,
-                                  precision=args.precision, routine_calls=args.routine_calls)
+                                  precision=args.precision, routine_calls=args.routine_calls,
+                                  gradient_in=args.gradient_in)
             if rows:
                 notes.append(f"{name}: {rows[0]['diagrams']} diagrams, generation {rows[0]['generation']:.1f} s")
     print()
@@ -358,6 +369,9 @@ def main(argv=None) -> int:
     parser.add_argument("--routine-calls", choices=["auto", "separate", "stacked"], default="auto",
                         help="the process card's routine_calls: one helicity-routine call per current, or "
                              "stacked calls (faster compiles); auto stacks processes from 200 calls")
+    parser.add_argument("--gradient-in", choices=list(GRADIENTS), default="all",
+                        help="value+grad: the gradient in the momenta and every parameter (all) or in the "
+                             "parameters alone (parameters, as gold mining takes it)")
     parser.add_argument("--cpu-core", type=int, default=None,
                         help="pin this process (XLA to one thread) and CUDACPP to this core")
     parser.add_argument("--process-budget", type=float, default=float("inf"),
@@ -375,7 +389,8 @@ def main(argv=None) -> int:
     batches = args.batches or [b for b in (10 ** k for k in range(3, 8)) if args.min_batch <= b <= args.max_batch]
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.processes:
-            benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient, args.routine_calls)
+            benchmark(name, batches, args.repeats, args.budget, Path(workdir), args.skip_gradient, args.routine_calls,
+                      args.gradient_in)
     return 0
 
 

@@ -97,3 +97,24 @@ def test_process_budget_skips_value_and_grad(tmp_path):
     (row,) = matrix_elements.measure_madgen("epem_mupmum", [8], repeats=1, workdir=tmp_path, process_budget=0.0)
     assert row["value_rate"] is None and "budget" in row["note"]
     assert matrix_elements.table_row(row, None).split()[2:] == ["-"] * 8
+
+
+def test_gradient_in_the_parameters_alone(tmp_path):
+    """--gradient-in parameters: the value+grad kernel differentiates the parameters, not the momenta."""
+    import shutil
+
+    import jax.numpy as jnp
+
+    import madgen
+
+    shutil.copytree(Path(__file__).parent / "golden" / "epem_mupmum", tmp_path / "ee")
+    proc = madgen.load(tmp_path / "ee")
+    momenta = jnp.asarray(matrix_elements.phase_space_points(91.188, (0.0, 0.0), 8))
+    parameters = proc.default_parameters()
+    _, both = matrix_elements._kernels(proc, "all")
+    _, theta = matrix_elements._kernels(proc, "parameters")
+    (value, (g_momenta, g_all)), (value_theta, g_theta) = both(momenta, parameters), theta(momenta, parameters)
+    assert g_momenta.shape == momenta.shape and set(g_theta) == set(parameters)
+    assert float(value) == float(value_theta)
+    for name in parameters:
+        assert float(g_theta[name]) == pytest.approx(float(g_all[name]), rel=1e-13, abs=1e-300)

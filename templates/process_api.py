@@ -11,9 +11,9 @@ stays in cache): reverse-mode gradients 2-3 times cheaper, and memory for a grad
 chunk's intermediates. |M|^2 (``matrix_element``, ``evaluate`` without extras) is differentiated
 through each event's Jacobian, one vjp per chunk, so reverse mode recomputes nothing; a kernel with
 several outputs per event recomputes each chunk under ``jax.checkpoint``. Values run in larger chunks
-of ``value_chunk_size`` events (no checkpoint), which keep the arrays of one chunk in cache. ``MADGEN_KERNEL_CHUNK`` and
-``MADGEN_VALUE_CHUNK`` (events per chunk, or "off") override the choices; on a GPU the batch is
-evaluated in one piece.
+of ``value_chunk_size`` events (no checkpoint), which keep the arrays of one chunk in cache.
+``MADGEN_KERNEL_CHUNK`` and ``MADGEN_VALUE_CHUNK`` (events per chunk, or "off") override the choices;
+on a GPU the batch is evaluated in one piece.
 
 Precision: a process evaluates its kernel in double (float64/complex128) or single
 (float32/complex64) precision, the package's default (process card ``precision``) or another

@@ -268,3 +268,18 @@ def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mod
         out[name] = [np.asarray(x) for x in (value, gradient, hessian, dp)]
     for a, b in zip(out["chunked"], out["whole"]):
         assert column_difference(a, b) < 1e-12
+
+
+def test_vmap_over_parameter_points_through_the_jacobian_rule(processes, momenta):
+    """jax.vmap over several parameter points of a gradient and of a jvp (the rule batched, its symbolic
+    zeros included): the same numbers as the unchunked kernel."""
+    def loss(proc):
+        return lambda mt, alpha_s: jnp.sum(jnp.log(proc.matrix_element(momenta, {"MT": mt, "aS": alpha_s},
+                                                                       check=False)))
+    mts, alphas = jnp.array([171.0, 173.0, 175.0]), jnp.array([0.110, 0.118, 0.120])
+    grads = {name: jax.vmap(jax.grad(loss(proc), argnums=(0, 1)))(mts, alphas) for name, proc in processes.items()}
+    for a, b in zip(grads["chunked"], grads["whole"]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=0)
+    slopes = {name: jax.vmap(lambda mt, proc=proc: jax.jvp(lambda t: loss(proc)(t, 0.118), (mt,), (1.0,))[1])(mts)
+              for name, proc in processes.items()}
+    np.testing.assert_allclose(np.asarray(slopes["chunked"]), np.asarray(slopes["whole"]), rtol=1e-13, atol=0)

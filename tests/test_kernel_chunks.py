@@ -44,8 +44,13 @@ def momenta():
     return jnp.asarray(two_to_two(N_EVENTS, 700.0, mass=MT, seed=5))
 
 
+def _api(process):
+    """The package's process_api module (its chunk rules and derivative helpers)."""
+    return sys.modules[type(process).__module__]
+
+
 def test_chunk_size_follows_the_helicity_count(processes):
-    rule = sys.modules[type(processes["chunked"]).__module__]._kernel_chunk_size
+    rule = _api(processes["chunked"])._kernel_chunk_size
     assert rule(16, backend="cpu", environ={}) == 1024
     assert rule(32, backend="cpu", environ={}) == 512
     assert rule(64, backend="cpu", environ={}) == 256
@@ -60,7 +65,7 @@ def test_chunk_size_follows_the_helicity_count(processes):
 
 def test_value_chunk_size_follows_the_helicity_count(processes):
     assert processes["chunked"].value_chunk_size == 1024
-    rule = sys.modules[type(processes["chunked"]).__module__]._value_chunk_size
+    rule = _api(processes["chunked"])._value_chunk_size
     assert rule(32, backend="cpu", environ={}) == 512
     assert rule(64, backend="cpu", environ={}) == 256
     assert rule(4096, backend="cpu", environ={}) == 64
@@ -246,10 +251,6 @@ def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_p
     assert column_difference(np.asarray(p_only["chunked"]), np.asarray(p_only["whole"])) < 1e-13
 
 
-def _api(process):
-    return sys.modules[type(process).__module__]
-
-
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mode):
     """madgen.inference's per-event derivatives (its own chunks, jax.vmap of jvps in forward mode,
@@ -273,13 +274,12 @@ def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mod
 def test_vmap_over_parameter_points_through_the_jacobian_rule(processes, momenta):
     """jax.vmap over several parameter points of a gradient and of a jvp (the rule batched, its symbolic
     zeros included): the same numbers as the unchunked kernel."""
-    def loss(proc):
-        return lambda mt, alpha_s: jnp.sum(jnp.log(proc.matrix_element(momenta, {"MT": mt, "aS": alpha_s},
-                                                                       check=False)))
-    mts, alphas = jnp.array([171.0, 173.0, 175.0]), jnp.array([0.110, 0.118, 0.120])
-    grads = {name: jax.vmap(jax.grad(loss(proc), argnums=(0, 1)))(mts, alphas) for name, proc in processes.items()}
+    alphas, mts = jnp.array([0.110, 0.118, 0.120]), jnp.array([171.0, 173.0, 175.0])
+    grads = {name: jax.vmap(jax.grad(_aS_loss(proc, momenta), argnums=(0, 1)))(alphas, mts)
+             for name, proc in processes.items()}
     for a, b in zip(grads["chunked"], grads["whole"]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=0)
-    slopes = {name: jax.vmap(lambda mt, proc=proc: jax.jvp(lambda t: loss(proc)(t, 0.118), (mt,), (1.0,))[1])(mts)
+    slopes = {name: jax.vmap(lambda mt, proc=proc: jax.jvp(lambda t: _aS_loss(proc, momenta)(0.118, t), (mt,),
+                                                           (1.0,))[1])(mts)
               for name, proc in processes.items()}
     np.testing.assert_allclose(np.asarray(slopes["chunked"]), np.asarray(slopes["whole"]), rtol=1e-13, atol=0)

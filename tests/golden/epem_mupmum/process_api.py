@@ -401,7 +401,7 @@ class Process:
         parameters = self.complete_parameters(parameters)
         momenta = self._checked_momenta(momenta, parameters, check)
         if not (diagrams or helicities or flows):  # one value per event: derivatives through its Jacobian
-            return {"me2": self._per_event(self._module.matrix_element, momenta, parameters, single_output=True)}
+            return {"me2": self._matrix_element_unchecked(momenta, parameters)}
         kernel = functools.partial(self._module.point_data, diagrams=diagrams, helicities=helicities, flows=flows)
         return self._per_event(kernel, momenta, parameters)
 

@@ -115,6 +115,6 @@ def test_gradient_in_the_parameters_alone(tmp_path):
     _, theta = matrix_elements._kernels(proc, "parameters")
     (value, (g_momenta, g_all)), (value_theta, g_theta) = both(momenta, parameters), theta(momenta, parameters)
     assert g_momenta.shape == momenta.shape and set(g_theta) == set(parameters)
-    assert float(value) == float(value_theta)
+    assert float(value) == pytest.approx(float(value_theta), rel=1e-14)  # two XLA programs: rounding may differ
     for name in parameters:
         assert float(g_theta[name]) == pytest.approx(float(g_all[name]), rel=1e-13, abs=1e-300)

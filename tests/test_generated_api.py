@@ -72,6 +72,42 @@ def test_unknown_parameter_is_a_clear_error(ee_mumu):
         ee_mumu.matrix_element(points, {"MQ": 1.0})
 
 
+def test_parameters_per_event_take_the_batch_shape_or_one_axis(ee_mumu):
+    points = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(1), 6)
+    mz = 91.1876 + np.arange(6.0)
+    one_by_one = [float(ee_mumu.matrix_element(points[i], {"MZ": mz[i]})) for i in range(6)]
+    flat = np.asarray(ee_mumu.matrix_element(points, {"MZ": mz}))
+    grid = np.asarray(ee_mumu.matrix_element(points.reshape(2, 3, 4, 4), {"MZ": mz.reshape(2, 3)}))
+    also_flat = np.asarray(ee_mumu.matrix_element(points.reshape(2, 3, 4, 4), {"MZ": mz}))
+    np.testing.assert_allclose(flat, one_by_one, rtol=1e-14)
+    np.testing.assert_array_equal(grid.reshape(6), flat)
+    np.testing.assert_array_equal(also_flat.reshape(6), flat)
+
+
+@pytest.mark.parametrize("shape", [(2,), (6, 1), (3, 2), (7,)])
+def test_a_parameter_of_another_shape_is_a_clear_error(ee_mumu, shape):
+    points = collision_points(91.188, (0, 0), (0, 0), np.random.default_rng(1), 6).reshape(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"parameter 'MZ' .* one per event: an array of the momenta's batch "
+                                         r"shape \(2, 3\) or of shape \(6,\); got shape"):
+        ee_mumu.matrix_element(points, {"MZ": np.full(shape, 91.1876)})
+
+
+def test_masses_per_event_are_checked_event_by_event(generate_package):
+    zh = generate_package("sm", "e+ e- > z h", "epem_zh")
+    defaults = zh.default_parameters()
+    mz, mh = defaults["MZ"], defaults["MH"]
+    points = collision_points(500.0, (0, 0), (mz, mh), np.random.default_rng(2), 3)
+    per_event = np.full(3, mz)
+    masses = np.asarray(zh.masses({"MZ": per_event}))
+    assert masses.shape == (3, 4)
+    np.testing.assert_array_equal(masses, np.broadcast_to(np.asarray(zh.masses()), (3, 4)))
+    np.testing.assert_allclose(np.asarray(zh.matrix_element(points, {"MZ": per_event})),
+                               np.asarray(zh.matrix_element(points)), rtol=1e-14)
+    per_event[1] = 80.0  # event 1's Z is then off its mass shell
+    with pytest.raises(ValueError, match=r"event 1: leg 3 is off its mass shell.*mass\^2 = 6400 GeV"):
+        zh.matrix_element(points, {"MZ": per_event})
+
+
 def test_multiparticle_process_is_a_group_of_subprocesses(generate_package):
     group = generate_package("sm", "e+ e- > j j", "epem_jj")
     processes = {sub.process for sub in group.subprocesses}

@@ -68,19 +68,31 @@ def test_both_forms_give_the_same_numbers(e_e_to_w_w, name, sqrt_s, mass):
     np.testing.assert_allclose(by_row, rows, rtol=1e-14)
     np.testing.assert_allclose(np.asarray(process.matrix_element(p)), rows, rtol=1e-14)
     np.testing.assert_allclose(np.asarray(process.helicity_weights(p)).sum(axis=-1), rows, rtol=1e-13)
+    # what the integrator takes (|M|^2 and the diagram weights), and every output at once
+    for extras in (dict(diagrams=True), dict(diagrams=True, helicities=True, flows=True)):
+        by_row = module.point_data_value(kernel_p, internal, **extras)
+        rows = module.point_data(kernel_p, internal, **extras)
+        assert sorted(by_row) == sorted(rows)
+        for key in rows:
+            np.testing.assert_allclose(np.asarray(by_row[key]), np.asarray(rows[key]), rtol=1e-14,
+                                       atol=1e-15 * float(np.max(np.abs(np.asarray(rows[key])))))
+        evaluated = process.evaluate(p, **extras)
+        np.testing.assert_allclose(np.asarray(evaluated["diagram_weights"]), np.asarray(rows["diagram_weights"]).T,
+                                   rtol=1e-14)
 
 
 def _recording_copy(tmp_path):
-    """A copy of the e+ e- > mu+ mu- golden package whose two |M|^2 forms record when they are traced."""
+    """A copy of the e+ e- > mu+ mu- golden package whose two forms of |M|^2 and of the point data record
+    when they are traced."""
     shutil.copytree(GOLDEN / "epem_mupmum", tmp_path / "copy")
     process = madgen.load(tmp_path / "copy")
     traced = []
-    for name in ("matrix_element", "matrix_element_value"):
+    for name in ("matrix_element", "matrix_element_value", "point_data", "point_data_value"):
         original = getattr(process._module, name)
 
-        def recorder(p, c, original=original, name=name):
+        def recorder(p, c, *args, original=original, name=name, **kwargs):
             traced.append(name)
-            return original(p, c)
+            return original(p, c, *args, **kwargs)
 
         setattr(process._module, name, recorder)
     return process, traced
@@ -91,7 +103,7 @@ def test_values_take_the_row_form_and_derivatives_the_rows_form(tmp_path):
     p = jnp.asarray(two_to_two(8, 150.0, mass=0.0, seed=2))
     parameters = process.default_parameters()
     value = process.matrix_element(p, parameters)
-    assert traced == ["matrix_element_value"]
+    assert traced == ["matrix_element_value", "point_data_value"]  # the first takes the second's "me2"
 
     traced.clear()
     loss = lambda q, prm: process.matrix_element(q, prm, check=False).sum()
@@ -107,6 +119,14 @@ def test_values_take_the_row_form_and_derivatives_the_rows_form(tmp_path):
                               (jnp.asarray(parameters["MZ"]),), (jnp.asarray(1.0),))
     np.testing.assert_allclose(np.asarray(primal), np.asarray(value), rtol=1e-14)
     np.testing.assert_allclose(float(jnp.sum(tangent)), float(fd), rtol=1e-7)
+    traced.clear()
+    data = process.evaluate(p, parameters, diagrams=True)
+    assert traced == ["point_data_value"]
+    traced.clear()
+    jax.grad(lambda prm: process.evaluate(p, prm, diagrams=True)["diagram_weights"].sum())(parameters)
+    assert traced == ["point_data"]
+    np.testing.assert_allclose(np.asarray(data["me2"]), np.asarray(value), rtol=1e-14)
+
     shift = np.zeros(p.shape)
     shift[:, 2, 1], shift[:, 3, 1] = 1e-4, -1e-4  # px of the outgoing pair, momentum kept conserved
     fd_p = (loss(p + shift, parameters) - loss(p - shift, parameters)) / 2e-4

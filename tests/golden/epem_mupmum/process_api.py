@@ -27,6 +27,7 @@ and cast at the kernel's entry (docs/precision.md).
 
 import functools
 import json
+import math
 import os
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def _in_chunks(function, flat, internal, chunk, value_chunk=None, single_output=
         return _value_form(function, value_function, value_chunk, flat, internal)
     if single_output and _per_event_jacobian_applies(internal, flat.shape[0]):
         return _jacobian_in_chunks(function, value_function, chunk, value_chunk, flat, internal)
-    return _derivatives_in_chunks(function, chunk, value_chunk, flat, internal)
+    return _derivatives_in_chunks(function, value_function, chunk, value_chunk, flat, internal)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
@@ -239,13 +240,13 @@ def _map_chunks(body, chunk, flat, per_event):
     return jax.tree_util.tree_map(unchunk, out)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
-def _derivatives_in_chunks(function, chunk, value_chunk, flat, internal):
-    return _values(function, flat, internal, value_chunk)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _derivatives_in_chunks(function, value_function, chunk, value_chunk, flat, internal):
+    return _values(value_function, flat, internal, value_chunk)
 
 
 @_derivatives_in_chunks.defjvp
-def _derivatives_in_chunks_jvp(function, chunk, value_chunk, primals, tangents):
+def _derivatives_in_chunks_jvp(function, value_function, chunk, value_chunk, primals, tangents):
     return jax.jvp(functools.partial(_chunked, function, chunk), primals, tangents)
 
 
@@ -389,10 +390,12 @@ class Process:
         return tuple(float(value) for value in self._parameters.alpha_couplings(internal))
 
     def masses(self, parameters=None):
-        """Masses of the external legs in process order (GeV), as a JAX array."""
+        """Masses of the external legs in process order (GeV), as a JAX array of shape (n_legs,), or
+        (..., n_legs) where a mass is given per event (an array of parameter values)."""
         internal = self.internal_parameters(parameters)
-        return jnp.stack([jnp.asarray(0.0 if name == "ZERO" else internal[name], dtype=jnp.float64).real
-                          for name in self._module.MASS_PARAMETERS])
+        masses = [jnp.asarray(0.0 if name == "ZERO" else internal[name], dtype=jnp.float64).real
+                  for name in self._module.MASS_PARAMETERS]
+        return jnp.stack(jnp.broadcast_arrays(*masses), axis=-1)
 
     def widths(self, parameters=None, partial=False):
         """The widths computed from the model's decays (process card ``widths: auto``) at
@@ -430,8 +433,9 @@ class Process:
         momenta = self._checked_momenta(momenta, parameters, check)
         if not (diagrams or helicities or flows):  # one value per event: derivatives through its Jacobian
             return {"me2": self._matrix_element_unchecked(momenta, parameters)}
-        kernel = functools.partial(self._module.point_data, diagrams=diagrams, helicities=helicities, flows=flows)
-        return self._per_event(kernel, momenta, parameters)
+        extras = dict(diagrams=diagrams, helicities=helicities, flows=flows)
+        return self._per_event(functools.partial(self._module.point_data, **extras), momenta, parameters,
+                               value_function=functools.partial(self._module.point_data_value, **extras))
 
     @property
     def channels(self):
@@ -479,6 +483,7 @@ class Process:
             raise InputShapeError(
                 f"momenta for '{self.process}' must have shape (..., {self.n_legs}, 4) "
                 f"[(E, px, py, pz) for each leg], got {tuple(momenta.shape)}")
+        _per_event_parameters(parameters, momenta.shape[:-2], self.process)
         if check and not _is_traced(momenta) and not any(_is_traced(v) for v in parameters.values()):
             self.check_momenta(momenta, parameters)
         return momenta
@@ -493,7 +498,8 @@ class Process:
         dtype = np.asarray(momenta).dtype if dtype is None else np.dtype(dtype)
         rounding = ROUNDING_SLACK * float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
         p = np.asarray(momenta, dtype=np.float64).reshape(-1, self.n_legs, 4)
-        masses = np.asarray(self.masses(parameters), dtype=np.float64)
+        masses = np.asarray(self.masses(parameters), dtype=np.float64)  # (n_legs,) or per event (..., n_legs)
+        masses = np.broadcast_to(masses.reshape(-1, self.n_legs), p.shape[:2])
         problems = _momentum_problems(p, masses, self.n_initial, rounding)
         for event, message in problems:
             raise InputShapeError(f"momenta for '{self.process}', event {event}: {message} (pass check=False "
@@ -507,6 +513,7 @@ class Process:
         The momenta and the parameters (computed in double) enter in the process's precision."""
         batch_shape = momenta.shape[:-2]
         flat = jnp.reshape(momenta, (-1, self.n_legs, 4)).astype(PRECISIONS[self.precision][0])
+        parameters = _per_event_parameters(parameters, batch_shape, self.process)
         internal = _in_precision(self._parameters.compute_parameters(parameters), self.precision)
         values = _in_chunks(function, flat, internal, self.kernel_chunk_size, self.value_chunk_size, single_output,
                             value_function)
@@ -627,9 +634,29 @@ def _check_parameter(name, value, kind, process):
         raise InputShapeError(f"{where} is a {kind} and must be >= 0, got {value!r}")
 
 
+def _per_event_parameters(parameters, batch_shape, process):
+    """``parameters`` with those given per event flat, one value per event in the order of the flattened
+    momenta: an array of the batch's shape (the momenta's leading axes) or already flat (n,). Any other
+    shape is an InputShapeError naming the parameter (not a broadcasting error deep in the kernel)."""
+    n = math.prod(batch_shape)
+    flat = {}
+    for name, value in parameters.items():
+        shape = tuple(jnp.shape(value))
+        if shape in ((), (n,)):
+            flat[name] = value
+        elif shape == tuple(batch_shape):
+            flat[name] = jnp.reshape(value, (n,))
+        else:
+            raise InputShapeError(
+                f"parameter {name!r} for '{process}' must be one number, or one per event: an array of the "
+                f"momenta's batch shape {tuple(batch_shape)} or of shape ({n},); got shape {shape}")
+    return flat
+
+
 def _momentum_problems(p, masses, n_initial, rounding=0.0):
-    """(event, message) for the first bad event (a list of at most one item); ``rounding``: the least
-    relative tolerance (the rounding of momenta given in a coarser type than float64)."""
+    """(event, message) for the first bad event (a list of at most one item); ``masses``: (n, n_legs), one
+    row per event; ``rounding``: the least relative tolerance (the rounding of momenta given in a coarser
+    type than float64)."""
     momentum_tolerance = max(MOMENTUM_TOLERANCE, rounding)
     mass_shell_tolerance = max(MASS_SHELL_TOLERANCE, rounding)
     finite = np.isfinite(p)
@@ -656,7 +683,7 @@ def _momentum_problems(p, masses, n_initial, rounding=0.0):
     if bad.any():
         event, leg = np.argwhere(bad)[0]
         return [(int(event), f"leg {leg + 1} is off its mass shell: p^2 = {squared[event, leg]:.10g} GeV^2, "
-                             f"mass^2 = {masses[leg] ** 2:.10g} GeV^2")]
+                             f"mass^2 = {masses[event, leg] ** 2:.10g} GeV^2")]
     return []
 
 

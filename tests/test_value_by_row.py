@@ -29,6 +29,9 @@ def test_small_rows_kernels_compute_values_by_row():
     n_terms = VALUE_BY_ROW_MAX_COST // len(KEPT)
     layout = helicity_layout(_graph(KEPT, CURRENTS, n_terms), [[-1, 1]] * 4)
     assert layout.kind == "rows" and layout.rows_cost > VALUE_BY_ROW_MAX_COST and not layout.value_by_row
+    # several colour basis vectors: the rows kernel itself (docs/mining.md, "Values by row")
+    layout = helicity_layout(_graph(KEPT, CURRENTS, 2), [[-1, 1]] * 4, n_colour=2)
+    assert layout.kind == "rows" and not layout.value_by_row
     every = [(a, b, c, d) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1) for d in (-1, 1)]
     layout = helicity_layout(_graph(every, CURRENTS, 2), [[-1, 1]] * 4)
     assert layout.kind == "grid" and not layout.value_by_row

@@ -130,7 +130,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     leg_helicities = _leg_helicities(graph)
     helicity_index = [[leg_helicities[leg].index(row[leg]) for row in graph.helicities]
                       for leg in range(len(code.pdg_ids))]
-    layout = helicity_layout(graph, leg_helicities)
+    layout = helicity_layout(graph, leg_helicities, n_colour=len(code.colour.matrix))
     stacked = stacks(graph, code.routine_calls)
     if stacked:
         current_lines, amplitude_lines = _stacked_lines(graph, call_groups(graph, by_legs=layout.kind == "grid"))
@@ -212,15 +212,22 @@ VALUE_BY_ROW_MAX_COST = 200
 value alone one helicity combination at a time (``matrix_element_value`` in the template), which XLA runs
 in a few vectorised loops over the events. Measured on one core, batch 4096, value against the rows
 kernel: e+ e- > mu+ mu- (cost 16) 2.1 times faster, u u~ > e+ e- (16) 2.1, e+ e- > z h (12) 2.4,
-e+ e- > w+ w- (108) 7.4, e+ e- > mu+ mu- a (160) 1.6, g g > g g (54) 1.04, u u~ > d d~ g (88) 1.11;
-the value then compiles in 1.2-3.5 times the time (1.2 -> 1.4 s, 1.7 -> 5.4 s, 3.2 -> 11.2 s), which
-grows with the rows, hence the bound (e+ e- > mu+ mu- e+ e-, 1248, compiled for over 10 minutes)."""
+e+ e- > w+ w- (108) 7.4, e+ e- > mu+ mu- a (160) 1.6; the value then compiles in 1.2-3.2 times the
+time (1.2 -> 1.4 s, 1.7 -> 5.4 s, 3.1 -> 5.9 s), which grows with the rows, hence the bound
+(e+ e- > mu+ mu- e+ e-, 1248, compiled for over 10 minutes).
+Only kernels with one colour basis vector: with several, a row's JAMPs are stacked for the colour
+contraction, a concatenation that XLA computes element by element with the terms inside it (u u~ > t t~ g
+6 times slower by row); written out elementwise instead, the colour sum made the value by row 1.7-3.6
+times faster than the kernel for g g > g g, u u~ > d d~ g, u u~ > g g and g g > t t~, but 3.3 times
+slower for u u~ > t t~ g, and which of XLA's fusion emitters won changed from process to process: not
+kept (docs/mining.md, "Values by row")."""
 
 
-def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]]) -> HelicityLayout:
+def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]], n_colour: int = 1) -> HelicityLayout:
     """The cheaper helicity layout for ``graph``: on the grid a current costs the product of the state
     counts of the legs it joins and an amplitude term the whole grid; on the rows every wavefunction
-    costs one value per kept combination. Grid on a tie (no gathers)."""
+    costs one value per kept combination. Grid on a tie (no gathers). Values by row for a small rows
+    kernel with ``n_colour`` = 1 colour basis vector (VALUE_BY_ROW_MAX_COST)."""
     grid_shape = tuple(len(states) for states in leg_helicities)
     legs_of = {wf.name: frozenset([wf.leg - 1]) for wf in graph.externals}
     for wf in graph.currents:
@@ -232,7 +239,7 @@ def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]]) -
                  for row in graph.helicities)
     grid_index = None if flat == tuple(range(math.prod(grid_shape))) else flat
     kind = "grid" if grid_cost <= rows_cost else "rows"
-    value_by_row = kind == "rows" and rows_cost <= VALUE_BY_ROW_MAX_COST
+    value_by_row = kind == "rows" and rows_cost <= VALUE_BY_ROW_MAX_COST and n_colour == 1
     return HelicityLayout(kind, grid_shape, grid_index, grid_cost, rows_cost, value_by_row)
 
 

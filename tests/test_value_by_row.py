@@ -143,3 +143,15 @@ def test_single_precision_by_row_is_close_to_double():
     single = process.with_precision("single").matrix_element(p)
     assert single.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(single, dtype=np.float64), double, rtol=1e-5)
+
+
+def test_values_by_row_run_in_one_piece(e_e_to_w_w):
+    """Value chunks (jax.lax.map, a scan) are for the kernels' own form; a form by row runs in one piece (chunked,
+    e+ e- > w+ w- ran 5.7 times slower). g g > t t~ (a grid kernel) keeps its chunks."""
+    n = 2 * e_e_to_w_w.value_chunk_size
+    p = jnp.zeros((n, 4, 4))
+    by_row = str(jax.make_jaxpr(lambda q: e_e_to_w_w.matrix_element(q, check=False))(p))
+    assert "custom_jvp_call" in by_row and "scan" not in by_row
+    ttx = madgen.load(GOLDEN / "gg_ttx")
+    p = jnp.zeros((2 * ttx.value_chunk_size, 4, 4))
+    assert "scan" in str(jax.make_jaxpr(lambda q: ttx.matrix_element(q, check=False))(p))

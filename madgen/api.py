@@ -108,7 +108,7 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
     """The loaded process of a generated package directory, or of a process card (generating
     its package first when ``generated/<name>`` does not hold it yet)."""
     from madgen.errors import OutputError
-    from madgen.process.card import read_process_card
+    from madgen.process.card import card_fingerprint, read_process_card
 
     path = Path(card_or_package)
     if path.is_dir():
@@ -127,6 +127,10 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
     if not same:
         raise OutputError(f"{target} holds another process or model than {path} "
                           f"({metadata.get('process')} with {metadata.get('model')}); regenerate it with "
+                          f"`madgen generate {path} --force`, or give another `name:` in the card")
+    if metadata.get("card_fingerprint", card_fingerprint(card)) != card_fingerprint(card):
+        raise OutputError(f"{target} was generated from another version of {path} (its multiparticles, "
+                          "param_card contents, precision or routine_calls differ); regenerate it with "
                           f"`madgen generate {path} --force`, or give another `name:` in the card")
     return load(target), target
 

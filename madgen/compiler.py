@@ -325,6 +325,12 @@ def _width_metadata(card, widths) -> dict:
     return data | ({"auto_widths": widths.metadata()} if widths.widths else {})
 
 
+def _card_fingerprint(card) -> str:
+    from madgen.process.card import card_fingerprint
+
+    return card_fingerprint(card)
+
+
 def _metadata(card, model, codes, files) -> dict:
     return {
         "generator": "madgen",
@@ -343,6 +349,7 @@ def _metadata(card, model, codes, files) -> dict:
                           "n_helicity_combinations": c.helicities_before_filter or len(c.graph.helicities)}
                          for c in codes],
         "parameters": dict(card.parameters),
+        "card_fingerprint": _card_fingerprint(card),
         "files": list(files),
     }
 

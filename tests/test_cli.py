@@ -306,3 +306,30 @@ def test_draw_failure_leaves_no_output(tmp_path, monkeypatch, capsys):
     assert cli.main(["generate", "card.yaml", "--draw"]) == 1
     assert "cannot draw" in capsys.readouterr().err
     assert_nothing_written(tmp_path)
+
+
+def test_a_package_from_another_version_of_the_card_is_not_launched(tmp_path):
+    """process_for_run (madgen launch with a card) refuses the package under generated/<name> when the card's
+    param_card contents or multiparticles changed since it was generated, instead of running the old
+    physics; the unchanged card reuses it."""
+    from madgen.api import generate, process_for_run
+    from madgen.errors import OutputError
+    from madgen.model import load_model
+    from madgen.model.param_card import write_param_card
+
+    sm = load_model("sm")
+    (tmp_path / "param.dat").write_text(write_param_card(sm, {"MZ": 92.0}))
+    card = tmp_path / "card.yaml"
+    card.write_text("model: sm\nprocess: e+ e- > l+ l-\nmultiparticles: {l+: mu+, l-: mu-}\nname: ee_ll\n"
+                    f"param_card: param.dat\noutput: {tmp_path / 'ee_ll'}\n")
+    generate(card)
+    process, _ = process_for_run(card)
+    assert process.default_parameters()["MZ"] == 92.0
+    (tmp_path / "param.dat").write_text(write_param_card(sm, {"MZ": 80.0}))
+    with pytest.raises(OutputError, match="generated from another version of .*card.yaml.*--force"):
+        process_for_run(card)
+    (tmp_path / "param.dat").write_text(write_param_card(sm, {"MZ": 92.0}))
+    process_for_run(card)
+    card.write_text(card.read_text().replace("{l+: mu+, l-: mu-}", "{l+: ta+, l-: ta-}"))
+    with pytest.raises(OutputError, match="generated from another version"):
+        process_for_run(card)

@@ -98,6 +98,7 @@ def test_examples_are_valid(example):
     ("sqrt_s: 1000\nn_events: 10.5", "n_events"),
     ("sqrt_s: 1000\nn_events: true", "n_events"),
     ("sqrt_s: 1000\nseed: -1", "seed"),
+    ("sqrt_s: 1000\nseed: 9223372036854775808", "seed"),  # 2^63: past JAX's PRNG keys
     ("sqrt_s: 1000\nscale: 0", "scale"),
     ("sqrt_s: 1000\nscale: 91\nfixed_scale: 91", "fixed_scale"),
     ("sqrt_s: 1000\niterations: 0", "iterations"),

@@ -64,6 +64,24 @@ class ProcessCard:
         return process_tag(self.processes[0])
 
 
+def card_fingerprint(card: ProcessCard) -> str:
+    """sha256 of what a package is generated from: the card's model, processes, multiparticles,
+    parameters, widths, precision and routine calls, and the contents of its param_card (not its path).
+    A package records it (metadata.json), so that ``madgen launch`` refuses a package generated from
+    another version of the card (a param_card or multiparticles edited since) instead of running it."""
+    import hashlib
+    import json
+
+    param_card = Path(card.param_card) if card.param_card else None
+    inputs = {"model": card.model, "processes": list(card.processes),
+              "multiparticles": [[label, list(names)] for label, names in card.multiparticles],
+              "parameters": [[name, value] for name, value in card.parameters], "widths": list(card.widths),
+              "precision": card.precision, "routine_calls": card.routine_calls,
+              "param_card": hashlib.sha256(param_card.read_bytes()).hexdigest()
+              if param_card and param_card.is_file() else None}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
 def process_tag(process: str) -> str:
     """MadGraph-like identifier for a process: ``g g > t t~`` → ``gg_ttx`` (the production process
     of a decay chain: ``e+ e- > t t~, t > b w+`` → ``epem_ttx``)."""

@@ -62,6 +62,9 @@ KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "pdf", "n_events", "seed", "sc
               "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
               "precision")
+MAX_SEED = 2**63 - 1
+"""The largest seed: JAX's PRNG keys take a signed 64-bit integer."""
+
 ALIASES = {"nevents": "n_events", "iseed": "seed", "fixed_scale": "scale", "lhaid": "pdf"}  # MadGraph spellings
 _HINTS = {
     "ebeam1": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
@@ -199,7 +202,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         beams=_read_beam_kinds(data, where),
         pdf=_read_pdf(data, where),
         n_events=_integer(data, "n_events", 10000, where, minimum=1),
-        seed=_integer(data, "seed", 0, where, minimum=0),
+        seed=_integer(data, "seed", 0, where, minimum=0, maximum=MAX_SEED),
         scale=_number(data, "scale", DEFAULT_SCALE, where, positive=True),
         dsqrt_q2fact1=_number(data, "dsqrt_q2fact1", DEFAULT_SCALE, where, positive=True),
         dsqrt_q2fact2=_number(data, "dsqrt_q2fact2", DEFAULT_SCALE, where, positive=True),

@@ -250,3 +250,18 @@ def test_linear_term_is_the_gradient_at_zero(zh):
     np.testing.assert_allclose(quadratic.matrix_element(p, _theta(full, wilson, wilson, -2 * c)),
                                4 * np.asarray(quadratic.matrix_element(p, theta)), rtol=1e-11)
     assert np.all(np.asarray(linear.matrix_element(p, zero)) == 0)
+
+
+def test_a_negative_interference_cross_section_is_said_so_at_launch(tmp_path):
+    """The QCD x QED interference of u u~ > u u~ is negative at 500 GeV: launch stops with the signed cross
+    section and why (unweighting needs a positive one), not with "vanishes, loosen the cuts"."""
+    from madgen.api import launch
+    from madgen.errors import MadgenError
+
+    card = tmp_path / "int.yaml"
+    card.write_text(f"model: sm\nprocess: u u~ > u u~ QCD<=2 QED<=2 QED^2==2\nname: sq_int\n"
+                    f"output: {tmp_path / 'sq_int'}\n")
+    run = {"sqrt_s": 500.0, "n_events": 100, "seed": 4, "warmup_iterations": 1, "iterations": 2,
+           "points_per_iteration": 4000, "cuts": {"ptj": 50.0}}
+    with pytest.raises(MadgenError, match=r"is negative, -[0-9.]+ \+- [0-9.e-]+ pb .*an interference term"):
+        launch(card, run, log=lambda *a: None, progress=False)

@@ -48,6 +48,10 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     prepared = prepare_run(process, run, log=log, distribute=distribute)
     timings = {"integration_s": time.perf_counter() - start}
     result = prepared.result
+    if result.cross_section_pb < 0:  # an interference-only selection (NP^2==1, QED^2==...) can be
+        raise MadgenError(f"the cross section of '{process.process}' is negative, {result.cross_section_pb:.6g} "
+                          f"+- {result.error_pb:.2g} pb ({run.path}): an interference term; unweighted events "
+                          "need a positive cross section (events of both signs are not generated yet)")
     if not result.cross_section_pb > 0:
         raise MadgenError(f"the cross section of '{process.process}' vanishes with these cuts "
                           f"({run.path}): no events can be generated; loosen the cuts")

@@ -154,3 +154,19 @@ def test_bad_inputs_are_clear_errors(runs, tmp_path):
     result = subprocess.run([sys.executable, "-m", "madgen", "reweight", str(tmp_path / "missing.lhe"), "--card",
                              str(root / "ref.yaml"), "--theta", "MZ=92"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "no such LHE file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_point_that_sets_alpha_s_is_compared_with_the_events_own(tmp_path):
+    """Reweighting to aS = 0.13: the reference |M|^2 is at each event's AQCDUP (not the model's 0.118), so
+    for u u~ > d d~ (|M|^2 proportional to alpha_s^2) the ratio is (0.13 / AQCDUP)^2 event by event."""
+    from madgen.inference.reweight import ReweightPoint, _Evaluator
+
+    (tmp_path / "card.yaml").write_text(f"model: sm\nprocess: u u~ > d d~\noutput: {tmp_path / 'uudd'}\n")
+    madgen.generate(tmp_path / "card.yaml")
+    process = madgen.load(tmp_path / "uudd")
+    p = np.array([[[50.0, 0, 0, 50.0], [50.0, 0, 0, -50.0], [50.0, 30.0, 0, 40.0], [50.0, -30.0, 0, -40.0]]] * 3)
+    alpha_s = np.array([0.10, 0.118, 0.125])
+    ratios, reference = _Evaluator(process, {}, [ReweightPoint("a", (("aS", 0.13),))])(p, alpha_s)
+    np.testing.assert_allclose(ratios[:, 0], (0.13 / alpha_s) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(reference, [float(process.matrix_element(p[i], {"aS": a})) for i, a in enumerate(alpha_s)],
+                               rtol=1e-13)

@@ -122,15 +122,18 @@ class _Evaluator:
 
         self.process = process
         names = set(process.default_parameters())
-        self.uses_event_alpha_s = "aS" in names and all("aS" not in dict(p.parameters) for p in points)
         base = process.complete_parameters(reference)
         self.settings = [base] + [process.complete_parameters({**reference, **dict(p.parameters)}) for p in points]
+        # each setting at the event's alpha_s unless it sets aS itself (the reference too: a point that
+        # sets aS is compared with the event's own coupling, not with the model's default)
+        self.event_alpha_s = ["aS" in names and "aS" not in dict(setting)
+                              for setting in [dict(reference)] + [{**reference, **dict(p.parameters)} for p in points]]
 
         def ratios(momenta, alpha_s):
             values = []
-            for setting in self.settings:
+            for setting, at_event_alpha_s in zip(self.settings, self.event_alpha_s):
                 parameters = dict(setting)
-                if self.uses_event_alpha_s:
+                if at_event_alpha_s:
                     parameters["aS"] = alpha_s
                 values.append(process.matrix_element(momenta, parameters, check=False))
             reference_value = values[0]

@@ -15,6 +15,7 @@ import pytest
 import madgen
 from madgen.api import launch, reweight
 from madgen.errors import MadgenError
+from madgen.inference.errors import InferenceError
 from madgen.runtime.columnar import read_columns
 from madgen.runtime.runcard import parse_run_card
 
@@ -170,3 +171,14 @@ def test_a_point_that_sets_alpha_s_is_compared_with_the_events_own(tmp_path):
     np.testing.assert_allclose(ratios[:, 0], (0.13 / alpha_s) ** 2, rtol=1e-12)
     np.testing.assert_allclose(reference, [float(process.matrix_element(p[i], {"aS": a})) for i, a in enumerate(alpha_s)],
                                rtol=1e-13)
+
+
+def test_a_truncated_file_is_refused_and_nothing_is_written(runs, tmp_path):
+    root, _, _ = runs
+    text = (root / "ref_run" / "events.lhe").read_text()
+    cut = tmp_path / "cut.lhe"
+    cut.write_text(text[: text.index("</event>", len(text) // 2) - 20])  # inside an event
+    with pytest.raises(InferenceError, match=r"cut.lhe: the file ends after \d+ complete events without "
+                                             r"</LesHouchesEvents> \(truncated\?\); nothing was written"):
+        reweight(cut, root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
+    assert not (tmp_path / "cut_rwgt.lhe").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.lhe"]

@@ -297,8 +297,11 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
             reference_sum += original.sum()
             columns.append(weights)
             n_events += len(chunk)
-        for kind, text in blocks:
-            stream.write(text)
+        tail = "".join(text for _, text in blocks)
+        if "</LesHouchesEvents>" not in tail:
+            raise InferenceError(f"{source}: the file ends after {n_events} complete events without "
+                                 "</LesHouchesEvents> (truncated?); nothing was written")
+        stream.write(tail)
         if stream is not raw:
             stream.close()
     all_weights = np.concatenate(columns) if columns else np.zeros((0, len(points)))

@@ -216,3 +216,8 @@ def test_generate_refuses_a_bad_param_card(tmp_path):
     with pytest.raises(ParamCardError, match=r"bad\.dat:3: Block MASS entry 6 is given twice"):
         madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_entry_without_its_value_says_so():
+    with pytest.raises(ParamCardError, match=r"needs integer code\(s\) then its value; this line has one field"):
+        read_param_card("Block MASS\n  6 173.0\n  23\n")

@@ -182,3 +182,13 @@ def test_a_truncated_file_is_refused_and_nothing_is_written(runs, tmp_path):
                                              r"</LesHouchesEvents> \(truncated\?\); nothing was written"):
         reweight(cut, root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
     assert not (tmp_path / "cut_rwgt.lhe").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.lhe"]
+
+
+def test_one_name_per_point():
+    from madgen.inference.reweight import parse_points
+
+    with pytest.raises(InferenceError, match=r"2 weight name\(s\) \['a', 'b'\] for 1 parameter point\(s\): give one "
+                                             r"--name per --theta, or none"):
+        parse_points([{"MZ": 92.0}], ["a", "b"], set())
+    with pytest.raises(InferenceError, match="must be distinct"):
+        parse_points([{"MZ": 92.0}, {"MZ": 93.0}], ["a", "a"], set())

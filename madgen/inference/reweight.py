@@ -241,7 +241,10 @@ def parse_points(thetas: Sequence[Mapping[str, float]], names: Sequence[str] | N
         numbers = (f"rwgt_{i}" for i in range(1, 10 ** 9))
         names = [next(n for n in numbers if n not in taken) for _ in thetas]
     names = list(names)
-    if len(names) != len(thetas) or len(set(names)) != len(names):
+    if len(names) != len(thetas):
+        raise InferenceError(f"{len(names)} weight name(s) {names} for {len(thetas)} parameter point(s): give "
+                             "one --name per --theta, or none")
+    if len(set(names)) != len(names):
         raise InferenceError(f"weight names {names} must be distinct, one per point")
     for name in names:
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):

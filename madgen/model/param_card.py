@@ -172,7 +172,8 @@ def parse_param_card(text: str, source: str = "<text>") -> ParamCard:
                 continue  # SPINFO/DCINFO hold program names and versions
             raise fail(number, raw, f"expected integer code(s) then a number in block {block}") from None
         if not codes and block != "ALPHA":
-            raise fail(number, raw, f"entry without a code in block {block}")
+            raise fail(number, raw, f"an entry of block {block} needs integer code(s) then its value; "
+                                    "this line has one field")
         record(number, raw, (block, codes), f"Block {block} entry {' '.join(map(str, codes))}")
         blocks[block][codes] = value
     frozen_blocks = MappingProxyType({k: MappingProxyType(v) for k, v in blocks.items()})

@@ -388,3 +388,20 @@ def test_card_errors(text, words):
 def test_card_missing_file(tmp_path):
     with pytest.raises(CardError, match="no such file"):
         read_process_card(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("e+ e- > mu+ mu- / a z", "on internal lines (/)"),
+    ("e+ e- > mu+ mu- $ a z", "in s-channels ($)"),
+])
+def test_no_diagrams_names_the_exclusions(sm, text, words):
+    spec = parse_process(text)
+    labels = resolve_labels(sm, {})
+    (sub,) = expand_process(sm, spec, labels)
+    with pytest.raises(ProcessError) as info:
+        generate_diagrams(sm, make_legs(sm, sub.initial, sub.final), spec.orders,
+                          resolve_tokens(sm, spec, spec.excluded, labels),
+                          resolve_tokens(sm, spec, spec.forbidden_s_channel, labels), sub.text)
+    message = str(info.value)
+    assert "no tree-level diagrams" in message and words in message
+    assert {"a", "Z"} <= set(message.split(" without ")[1].split(" on ")[0].split(" in ")[0].split())

@@ -128,7 +128,8 @@ def process_for_run(card_or_package) -> tuple[object, Path]:
         raise OutputError(f"{target} holds another process or model than {path} "
                           f"({metadata.get('process')} with {metadata.get('model')}); regenerate it with "
                           f"`madgen generate {path} --force`, or give another `name:` in the card")
-    if metadata.get("card_fingerprint", card_fingerprint(card)) != card_fingerprint(card):
+    fingerprint = card_fingerprint(card)
+    if metadata.get("card_fingerprint", fingerprint) != fingerprint:
         raise OutputError(f"{target} was generated from another version of {path} (its multiparticles, "
                           "param_card contents, precision or routine_calls differ); regenerate it with "
                           f"`madgen generate {path} --force`, or give another `name:` in the card")

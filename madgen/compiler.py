@@ -325,13 +325,9 @@ def _width_metadata(card, widths) -> dict:
     return data | ({"auto_widths": widths.metadata()} if widths.widths else {})
 
 
-def _card_fingerprint(card) -> str:
+def _metadata(card, model, codes, files) -> dict:
     from madgen.process.card import card_fingerprint
 
-    return card_fingerprint(card)
-
-
-def _metadata(card, model, codes, files) -> dict:
     return {
         "generator": "madgen",
         "madgen_version": __version__,
@@ -349,7 +345,7 @@ def _metadata(card, model, codes, files) -> dict:
                           "n_helicity_combinations": c.helicities_before_filter or len(c.graph.helicities)}
                          for c in codes],
         "parameters": dict(card.parameters),
-        "card_fingerprint": _card_fingerprint(card),
+        "card_fingerprint": card_fingerprint(card),
         "files": list(files),
     }
 

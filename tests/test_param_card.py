@@ -221,3 +221,29 @@ def test_generate_refuses_a_bad_param_card(tmp_path):
 def test_an_entry_without_its_value_says_so():
     with pytest.raises(ParamCardError, match=r"needs integer code\(s\) then its value; this line has one field"):
         read_param_card("Block MASS\n  6 173.0\n  23\n")
+
+
+def test_an_entry_the_restriction_fixed_must_keep_its_value(tmp_path):
+    """restrict_default fixes the charm mass to 0 and removes MC: a card that sets MC = 1.5 would be
+    ignored without a word, so it is refused with the entry, the restriction and the way out ('-full');
+    the fixed value itself (as MadGraph writes it in a restricted model's card) is accepted."""
+    import madgen
+
+    sm = load_model("sm")
+    full = load_model("sm-full")
+    assert [(f.name, f.value) for f in sm.fixed_entries if f.name in ("MC", "lamWS")] == [("lamWS", 0.0),
+                                                                                       ("MC", 0.0)]
+    assert full.fixed_entries == ()
+    text = write_param_card(sm)
+    assert "\nBlock MASS\n" in text
+    (tmp_path / "mc.dat").write_text(text.replace("\nBlock MASS\n", "\nBlock MASS\n    4 1.5 # MC\n"))
+    (tmp_path / "card.yaml").write_text("model: sm\nprocess: e+ e- > mu+ mu-\nparam_card: mc.dat\n")
+    with pytest.raises(ParamCardError, match=r"mc\.dat:25: Block MASS entry 4 \(MC\) = 1\.5, but the restriction "
+                                             r"restrict_default\.dat .* fixes MC to 0 .*'sm-full'"):
+        madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # a card of the unrestricted model sets the CKM angle the restriction removed: refused as well
+    with pytest.raises(ParamCardError, match=r"Block WOLFENSTEIN entry 1 \(lamWS\)"):
+        parameters_from_card(sm, read_param_card(write_param_card(full)))
+    (tmp_path / "mc.dat").write_text(text.replace("\nBlock MASS\n", "\nBlock MASS\n    4 0.0 # MC\n"))
+    assert parameters_from_card(sm, read_param_card(tmp_path / "mc.dat"))["MZ"] == sm.parameter("MZ").value

@@ -262,7 +262,25 @@ def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
     if missing:
         raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
                              f"(write_param_card(model) writes a complete one)")
+    _check_fixed_entries(model, card)
     return values
+
+
+def _check_fixed_entries(model: Model, card: ParamCard) -> None:
+    """An entry for a parameter the model's restriction fixed must keep the fixed value: any other
+    would be silently ignored (MadGraph refuses such a card too)."""
+    for fixed in model.fixed_entries:
+        value = card.get(fixed.lhablock, fixed.lhacode)
+        if value is None or float(value) == fixed.value:
+            continue
+        entry = (f"DECAY {fixed.lhacode[0]}" if fixed.lhablock.upper() == DECAY_BLOCK
+                 else f"Block {fixed.lhablock} entry {' '.join(map(str, fixed.lhacode))}")
+        base = model.name.split("-")[0]
+        raise ParamCardError(
+            f"{card.where(fixed.lhablock, fixed.lhacode)}: {entry} ({fixed.name}) = {float(value):g}, but the "
+            f"restriction {model.restriction} of model '{model.name}' fixes {fixed.name} to {fixed.value:g} and "
+            f"removes it, so this value would be ignored; set it to {fixed.value:g} or remove the entry, or "
+            f"use the model without restriction ('{base}-full') to vary it")
 
 
 def _entry_name(p: Parameter) -> str:

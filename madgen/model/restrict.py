@@ -31,7 +31,7 @@ import sympy
 from madgen.model.evaluate import numeric_values
 from madgen.model.param_card import ParamCard
 from madgen.model.propagators import fix_propagator_parameters
-from madgen.model.types import ZERO, Coupling, Model
+from madgen.model.types import ZERO, Coupling, FixedEntry, Model
 
 __all__ = ["restrict_model", "card_values", "fixed_parameters", "numeric_values"]
 
@@ -130,8 +130,11 @@ def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | 
     )
     used = {t.lorentz for v in vertices for t in v.terms}
     fixed_values = {name: float(value) for name, value in fixed.items()}
+    fixed_entries = tuple(FixedEntry(p.name, p.lhablock, tuple(p.lhacode), fixed_values[p.name])
+                          for p in model.external_parameters if p.name in fixed)
     return dataclasses.replace(
         model,
+        fixed_entries=fixed_entries,
         propagators=tuple(fix_propagator_parameters(p, fixed_values) for p in model.propagators),
         name=name or model.name,
         restriction=restriction,

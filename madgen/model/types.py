@@ -173,6 +173,17 @@ class CouplingOrder:
 
 
 @dataclass(frozen=True)
+class FixedEntry:
+    """An external parameter a restriction card fixed (to 0 or 1) and removed: its param-card entry
+    (block, codes) and the value the restricted model assumes."""
+
+    name: str
+    lhablock: str
+    lhacode: tuple[int, ...]
+    value: float
+
+
+@dataclass(frozen=True)
 class Model:
     """A loaded, restricted UFO model."""
 
@@ -190,6 +201,7 @@ class Model:
     directory: str = ""  # the UFO directory the model was loaded from
     conversion_cache: str = ""  # where its Python-3 copy lives, for a converted Python-2 model
     converted_files: tuple[str, ...] = ()  # the files that conversion changed
+    fixed_entries: tuple[FixedEntry, ...] = ()  # externals the restriction fixed and removed
     _by_name: Mapping[str, object] = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self):

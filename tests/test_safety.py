@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -373,3 +374,20 @@ def test_lhe_events_carry_the_couplings_used(workdir):
     for event in events[:5]:
         assert event.eventinfo.aqed == pytest.approx(alpha_ew, rel=1e-9)
         assert event.eventinfo.aqcd == pytest.approx(alpha_s, rel=1e-9)
+
+
+@pytest.mark.parametrize("process, run, where", [
+    ("e+ e- > z", "sqrt_s: 91.188\n", "sqrt\\(s\\)"),
+    ("p p > z", "sqrt_s: 13000\nbeams: [p, p]\n", "s-hat"),
+])
+def test_a_two_to_one_process_is_refused_with_the_way_out(tmp_path, process, run, where):
+    """A 2 -> 1 cross section is a delta function the phase space cannot integrate: one clear error
+    naming the card's process (not one per subprocess, not a crash deep in the phase space)."""
+    (tmp_path / "z.yaml").write_text(f"model: sm\nprocess: {process}\n")
+    (tmp_path / "run.yaml").write_text(run + "n_events: 10\n")
+    result = madgen_command(tmp_path, "launch", "z.yaml", "--run", "run.yaml", "-o", "run")
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert re.search(f"'{re.escape(process)}' has one final-state particle: a 2 -> 1 cross section is a delta "
+                     f"function in {where}.*'p p > z, z > e\\+ e-'", message, re.IGNORECASE), message
+    assert message.count("final-state particle") == 1 and not (tmp_path / "run").exists()

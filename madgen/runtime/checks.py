@@ -1,7 +1,7 @@
 """Refuse, before anything is integrated, runs that would fail late or give a silently wrong number.
 
 Each check returns the problems it finds as sentences; ``check_run`` raises them together as one
-``RunCardError`` naming the run card: a collision energy below the final-state threshold, cuts that
+``RunCardError`` naming the run card: a 2 -> 1 process, a collision energy below the final-state threshold, cuts that
 leave the cross section infinite, a zero width on an s-channel resonance the phase space reaches on
 shell, and with hadron beams: massive initial partons, a model without ``aS``, partonic energies not
 bounded away from zero, fixed scales outside the PDF set's Q range.
@@ -20,7 +20,12 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
     from madgen.runtime.cuts import check_divergent
 
     problems = []
+    one_body = [sub.process for sub in process.subprocesses if sub.n_initial == 2 and sub.n_legs == 3]
+    if one_body:
+        problems.append(one_particle_final_state(process.process, collider.has_pdf))
     for index, sub in enumerate(process.subprocesses):
+        if sub.process in one_body:
+            continue
         masses = np.asarray(sub.masses(parameters), dtype=float)
         sqrt_s = np.sqrt(collider.s) if collider.has_pdf else collider.fixed_sqrt_s(*masses[:2])
         threshold = float(np.sum(masses[2:]))
@@ -39,6 +44,16 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         _warn_small_x(process, collider, energy_bounds, warn)
     if problems:
         raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
+
+
+def one_particle_final_state(process: str, hadron_beams: bool) -> str:
+    """Why a 2 -> 1 process cannot be launched: its cross section is a delta function in the partonic
+    energy, which the phase space and integrator (built for two or more final-state particles) do not
+    handle; its decay, generated with it, has a finite cross section."""
+    where = "s-hat" if hadron_beams else "sqrt(s) (nonzero only at sqrt(s) equal to the mass)"
+    return (f"'{process}' has one final-state particle: a 2 -> 1 cross section is a delta function in {where}, "
+            "which madgen's phase space does not integrate; generate the particle with its decay instead "
+            "(a decay chain such as 'p p > z, z > e+ e-', or the final state 'p p > e+ e-')")
 
 
 def _hadron_problems(sub, masses, collider, bounds) -> list[str]:

@@ -76,7 +76,10 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     timer = timer or _StageTimer()
     model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
     model = apply_card_parameters(model, card)
-    labels = resolve_labels(model, dict(card.multiparticles))
+    try:
+        labels = resolve_labels(model, dict(card.multiparticles))
+    except ProcessError as error:
+        raise ProcessError(f"{card.path}, key 'multiparticles': {error}") from None
     subprocesses = []
     for text in card.processes:
         spec = timer.run("process", parse_process, text)

@@ -3,6 +3,8 @@ diagram counts against MadGraph, and process cards (madgen.process)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from madgen.diagrams.generate import generate_diagrams, make_legs
@@ -223,6 +225,14 @@ def test_multiparticles(sm):
         "e+ e- > mu+ mu-": 2, "mu+ mu- > mu+ mu-": 4}
     labels = resolve_labels(sm, {"p": ["g", "u", "u~"]})  # a define overrides a default label
     assert labels["p"] == ("g", "u", "u~")
+
+
+def test_a_label_may_not_be_a_particle_name(sm):
+    """'z = e+ e-' would make 'e+ e- > z' mean two things: refused, naming the label."""
+    for label in ("z", "Z", "e+"):
+        with pytest.raises(ProcessError, match=f"multiparticle '{re.escape(label)}': the label is the name of a "
+                                               "particle of model 'sm'.*choose another label"):
+            resolve_labels(sm, {label: ["e+", "e-"]})
 
 
 def test_multiparticles_unknown_member(sm):

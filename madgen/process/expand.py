@@ -97,6 +97,9 @@ def resolve_labels(model: Model, defines: Mapping[str, object] | None) -> dict[s
             members = members.split()
         if not isinstance(members, (list, tuple)) or not members:
             raise ProcessError(f"multiparticle '{name}': expected a list of particle names, got {members!r}")
+        if canonical_particle_name(model, str(name)) is not None:
+            raise ProcessError(f"multiparticle '{name}': the label is the name of a particle of model "
+                               f"'{model.name}', so a process could not tell them apart; choose another label")
         resolved: list[str] = []
         for member in members:
             if member in labels:

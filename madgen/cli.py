@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from madgen.version import __version__
 
@@ -205,7 +206,11 @@ def _launch(args) -> int:
     result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress,
                     workers=args.workers, scheduler=args.scheduler)
     print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
-    print(f"{result.n_events} unweighted events (seed {result.seed}) in {result.output_dir}")
+    events = sorted(path.name for path in Path(result.output_dir).iterdir() if path.name.startswith("events"))
+    where = (f"in {result.output_dir}: {', '.join(events)}" if events else
+             f"selected, none written (lhe: false, columnar: none); the cross section is in "
+             f"{Path(result.output_dir) / 'results.json'}")
+    print(f"{result.n_events} unweighted events (seed {result.seed}) {where}")
     return 0
 
 

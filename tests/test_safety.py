@@ -391,3 +391,13 @@ def test_a_two_to_one_process_is_refused_with_the_way_out(tmp_path, process, run
     assert re.search(f"'{re.escape(process)}' has one final-state particle: a 2 -> 1 cross section is a delta "
                      f"function in {where}.*'p p > z, z > e\\+ e-'", message, re.IGNORECASE), message
     assert message.count("final-state particle") == 1 and not (tmp_path / "run").exists()
+
+
+def test_the_summary_names_the_event_files_or_says_none_were_written(workdir):
+    for extra, expected in (("lhe: false\ncolumnar: none\n", "selected, none written (lhe: false, columnar: none)"),
+                            ("columnar: npz\n", ": events.lhe, events.npz")):
+        (workdir / "files.yaml").write_text(QUICK_RUN.format(n=20) + extra)
+        result = madgen_command(workdir, "launch", "ee.yaml", "--run", "files.yaml", "-o", "files", "--force")
+        assert result.returncode == 0, result.stderr
+        assert f"20 unweighted events (seed 3) {'in files' if 'npz' in extra else ''}" in result.stdout
+        assert expected in result.stdout.splitlines()[-1], result.stdout

@@ -265,3 +265,21 @@ def test_a_negative_interference_cross_section_is_said_so_at_launch(tmp_path):
            "points_per_iteration": 4000, "cuts": {"ptj": 50.0}}
     with pytest.raises(MadgenError, match=r"is negative, -[0-9.]+ \+- [0-9.e-]+ pb .*an interference term"):
         launch(card, run, log=lambda *a: None, progress=False)
+
+
+def test_events_are_refused_when_part_of_the_integrand_is_negative(tmp_path):
+    """u u~ > u u~ in QCD alone is positive, its QCD x QED interference negative: together the cross
+    section is positive, but hit-or-miss on the positive weights alone would drop the interference and
+    bias every distribution. launch refuses, saying why and giving the signed cross section."""
+    from madgen.api import launch
+    from madgen.runtime.unweight import NegativeWeightsError
+
+    card = tmp_path / "mixed.yaml"
+    card.write_text(f"model: sm\nprocess:\n  - u u~ > u u~ QED=0\n  - u u~ > u u~ QCD<=2 QED<=2 QED^2==2\n"
+                    f"name: sq_mixed\noutput: {tmp_path / 'sq_mixed'}\n")
+    run = {"sqrt_s": 500.0, "n_events": 100, "seed": 4, "warmup_iterations": 1, "iterations": 2,
+           "points_per_iteration": 4000, "cuts": {"ptj": 50.0}}
+    with pytest.raises(NegativeWeightsError, match=r"the integrand is negative in part of the phase space .*"
+                                                   r"both signs .* cross section, [0-9.]+ \+- [0-9.e-]+ pb"):
+        launch(card, run, output=tmp_path / "run", log=lambda *a: None, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.errors import MadgenError
 from madgen.runtime.sampler import Accepted, cumulative_fractions
 
 PILOT_STREAM, UNWEIGHT_STREAM = 2, 3
@@ -91,12 +92,13 @@ def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size
                                    for start, stop in batch_ranges(n_batches)])
     counts = np.sum([p[0] for p in parts], axis=0)
     tails = [-np.sort(-np.concatenate([p[1][k] for p in parts]))[:TAIL] for k in range(len(sigma))]
-    return counts, tails
+    negatives = np.sum([p[2] for p in parts], axis=0)
+    return counts, tails, negatives
 
 
 def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
-    """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,) and
-    its largest weights (K, min(TAIL, points)), descending."""
+    """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,),
+    its largest weights (K, min(TAIL, points)), descending, and its number of negative weights (K,)."""
     from madgen.runtime.tasks import as_key
 
     sampler, key = samplers[group], as_key(key)
@@ -107,18 +109,47 @@ def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edg
         channels.append(batch.channel)
     weights, channels = jnp.concatenate(weights), jnp.concatenate(channels)
     size = min(TAIL, weights.shape[0])
-    counts, tails = [], []
+    counts, tails, negatives = [], [], []
     for k in range(sampler.n_channels):
-        count, tail = _channel_tail(weights, channels, k, size)
+        count, tail, negative = _channel_tail(weights, channels, k, size)
         counts.append(int(count))
         tails.append(np.asarray(tail))
-    return np.array(counts), np.array(tails)
+        negatives.append(int(negative))
+    return np.array(counts), np.array(tails), np.array(negatives)
 
 
 @functools.partial(jax.jit, static_argnums=3)
 def _channel_tail(weights, channels, k, size):
     mine = channels == k
-    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0]
+    scale = jnp.max(jnp.where(mine, jnp.abs(weights), 0.0))
+    negative = mine & (weights < -NEGATIVE_WEIGHT_TOLERANCE * scale)
+    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0], jnp.sum(negative)
+
+
+NEGATIVE_WEIGHT_TOLERANCE = 1e-12
+"""A weight counts as negative below -this x the channel's largest |weight|: |M|^2 summed from
+amplitudes cannot be negative, but one that vanishes may come out as -1e-30 by rounding."""
+
+
+class NegativeWeightsError(MadgenError):
+    """The integrand is negative somewhere (an interference term): hit-or-miss on positive weights
+    would drop those points and bias every distribution, so no events are drawn."""
+
+
+def refuse_negative_weights(result, negatives, counts) -> None:
+    """Raise NegativeWeightsError when a channel's cross section or any pilot weight is negative."""
+    negative_channels = [r for r in result.channels if r.cross_section_pb < 0]
+    n_negative, n_points = int(np.sum(negatives)), int(np.sum(counts))
+    if not negative_channels and n_negative == 0:
+        return
+    where = (f"{n_negative} of {n_points} pilot points have a negative weight" if n_negative else
+             f"{len(negative_channels)} channel(s) integrate to a negative cross section")
+    raise NegativeWeightsError(
+        f"the integrand is negative in part of the phase space ({where}; an interference term such as "
+        f"NP^2==1 or QED^2==... can be): unweighted events of both signs are not generated yet, and keeping "
+        f"the positive ones alone would bias every distribution. The cross section, "
+        f"{result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb, counts both signs; for events, select "
+        f"a positive combination (e.g. the full |M|^2 with NP^2<=2)")
 
 
 def shared_maxima(counts, tails, budget: float) -> np.ndarray:
@@ -172,6 +203,7 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
     if not sigma_all.sum() > 0:
         raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
     counts, tails = np.zeros(len(channels), dtype=np.int64), [np.zeros(1) for _ in channels]
+    negatives = np.zeros(len(channels), dtype=np.int64)
     for group, sampler in enumerate(samplers):
         members = [i for i, c in enumerate(channels) if c.group == group]
         sigma = sigma_all[members]
@@ -179,11 +211,13 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
             continue
         share = sigma.sum() / sigma_all.sum()
         edges = stacked_edges(grids, channels, group, sampler.ndim)
-        group_counts, group_tails = channel_tails(tasks, group, jax.random.fold_in(key, group), edges, sigma,
-                                                  max(int(n_pilot * share), MIN_PILOT_POINTS), sampler.batch_size,
-                                                  parameters, settings)
+        group_counts, group_tails, group_negatives = channel_tails(
+            tasks, group, jax.random.fold_in(key, group), edges, sigma, max(int(n_pilot * share), MIN_PILOT_POINTS),
+            sampler.batch_size, parameters, settings)
         for local, index in enumerate(members):
             counts[index], tails[index] = group_counts[local], group_tails[local]
+            negatives[index] = group_negatives[local]
+    refuse_negative_weights(result, negatives, counts)
     maxima = shared_maxima(counts, tails, tolerance * sigma_all.sum())
     plans = []
     for group in range(len(samplers)):

@@ -2,7 +2,9 @@
 
 No op of a generated kernel may run below 64 bits: tests/test_generated_api.py checks it on the jaxpr."""
 
+import gc
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -50,3 +52,28 @@ class PackageFactory:
 @pytest.fixture(scope="session")
 def generate_package(tmp_path_factory):
     return PackageFactory(tmp_path_factory.mktemp("madgen"))
+
+
+def _memory_maps() -> int | None:
+    """How many memory regions this process has mapped (None off Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_compiled_kernels(request):
+    """Drop JAX's compiled executables after each test module. XLA:CPU maps about three memory regions
+    per compiled kernel and keeps them while the executable lives; a test worker that ran several
+    hundred modules' worth of kernels reached Linux's limit of 65530 regions (vm.max_map_count), and
+    XLA then crashed with a segmentation fault inside the next compilation or cache read. Set
+    MADGEN_TEST_MAPS to a file to log each module's peak region count (how close it comes)."""
+    yield
+    log = os.environ.get("MADGEN_TEST_MAPS")
+    if log:
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()} {_memory_maps()} {request.module.__name__}\n")
+    jax.clear_caches()
+    gc.collect()

@@ -283,3 +283,23 @@ def test_events_are_refused_when_part_of_the_integrand_is_negative(tmp_path):
                                                    r"both signs .* cross section, [0-9.]+ \+- [0-9.e-]+ pb"):
         launch(card, run, output=tmp_path / "run", log=lambda *a: None, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_negative_pilot_weights_are_accepted_within_the_truncation_tolerance():
+    """A few negative weights (an LO PDF below zero) within max_weight_tolerance x sigma are dropped like
+    truncated weights; more is refused, naming the share."""
+    from types import SimpleNamespace
+
+    from madgen.runtime.unweight import NegativeWeightsError, refuse_negative_weights
+
+    result = SimpleNamespace(cross_section_pb=100.0, error_pb=0.1,
+                             channels=[SimpleNamespace(cross_section_pb=60.0), SimpleNamespace(cross_section_pb=40.0)])
+    counts = [1000, 1000]
+    # channel 2 loses 2e-3 of its 40 pb = 0.08 pb = 8e-4 of sigma: within 1e-3
+    refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=1e-3)
+    with pytest.raises(NegativeWeightsError, match=r"3 of 2000 pilot points have a negative weight, 0\.0008 of "
+                                                   r"sigma, more than max_weight_tolerance = 0\.0005"):
+        refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=5e-4)
+    result.channels[1] = SimpleNamespace(cross_section_pb=-1.0)
+    with pytest.raises(NegativeWeightsError, match="1 channel\\(s\\) integrate to a negative cross section"):
+        refuse_negative_weights(result, [[0, 0.0, 500.0], [0, 0.0, 0.0]], counts, tolerance=1e-3)

@@ -92,13 +92,14 @@ def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size
                                    for start, stop in batch_ranges(n_batches)])
     counts = np.sum([p[0] for p in parts], axis=0)
     tails = [-np.sort(-np.concatenate([p[1][k] for p in parts]))[:TAIL] for k in range(len(sigma))]
-    negatives = np.sum([p[2] for p in parts], axis=0)
-    return counts, tails, negatives
+    signed_sums = np.sum([p[2] for p in parts], axis=0)
+    return counts, tails, signed_sums
 
 
 def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
     """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,),
-    its largest weights (K, min(TAIL, points)), descending, and its number of negative weights (K,)."""
+    its largest weights (K, min(TAIL, points)), descending, and (K, 3): its number of negative weights,
+    their sum of magnitudes, and the sum of its positive weights."""
     from madgen.runtime.tasks import as_key
 
     sampler, key = samplers[group], as_key(key)
@@ -109,26 +110,22 @@ def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edg
         channels.append(batch.channel)
     weights, channels = jnp.concatenate(weights), jnp.concatenate(channels)
     size = min(TAIL, weights.shape[0])
-    counts, tails, negatives = [], [], []
+    counts, tails, signed_sums = [], [], []
     for k in range(sampler.n_channels):
-        count, tail, negative = _channel_tail(weights, channels, k, size)
+        count, tail, signed = _channel_tail(weights, channels, k, size)
         counts.append(int(count))
         tails.append(np.asarray(tail))
-        negatives.append(int(negative))
-    return np.array(counts), np.array(tails), np.array(negatives)
+        signed_sums.append(np.asarray(signed, dtype=float))
+    return np.array(counts), np.array(tails), np.array(signed_sums)
 
 
 @functools.partial(jax.jit, static_argnums=3)
 def _channel_tail(weights, channels, k, size):
     mine = channels == k
-    scale = jnp.max(jnp.where(mine, jnp.abs(weights), 0.0))
-    negative = mine & (weights < -NEGATIVE_WEIGHT_TOLERANCE * scale)
-    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0], jnp.sum(negative)
-
-
-NEGATIVE_WEIGHT_TOLERANCE = 1e-12
-"""A weight counts as negative below -this x the channel's largest |weight|: |M|^2 summed from
-amplitudes cannot be negative, but one that vanishes may come out as -1e-30 by rounding."""
+    negative = mine & (weights < 0)
+    signed = jnp.stack([jnp.sum(negative).astype(weights.dtype), -jnp.sum(jnp.where(negative, weights, 0.0)),
+                        jnp.sum(jnp.where(mine & (weights > 0), weights, 0.0))])
+    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0], signed
 
 
 class NegativeWeightsError(MadgenError):
@@ -136,14 +133,22 @@ class NegativeWeightsError(MadgenError):
     would drop those points and bias every distribution, so no events are drawn."""
 
 
-def refuse_negative_weights(result, negatives, counts) -> None:
-    """Raise NegativeWeightsError when a channel's cross section or any pilot weight is negative."""
+def refuse_negative_weights(result, signed_sums, counts, tolerance: float) -> None:
+    """Raise NegativeWeightsError when a channel integrates to a negative cross section, or when the
+    pilot's negative weights carry more than ``tolerance`` x sigma (the share the unweighting may
+    truncate anyway: a few points where an LO PDF set dips below zero stay within it).
+    ``signed_sums[i]``: channel i's number of negative pilot weights, their magnitude, its positive sum."""
     negative_channels = [r for r in result.channels if r.cross_section_pb < 0]
-    n_negative, n_points = int(np.sum(negatives)), int(np.sum(counts))
-    if not negative_channels and n_negative == 0:
+    signed_sums = np.asarray(signed_sums, dtype=float).reshape(-1, 3)
+    sigma = np.array([max(r.cross_section_pb, 0.0) for r in result.channels])
+    share = np.divide(signed_sums[:, 1], signed_sums[:, 2], out=np.zeros(len(sigma)), where=signed_sums[:, 2] > 0)
+    dropped = float(np.sum(share * sigma))
+    if not negative_channels and dropped <= tolerance * sigma.sum():
         return
-    where = (f"{n_negative} of {n_points} pilot points have a negative weight" if n_negative else
-             f"{len(negative_channels)} channel(s) integrate to a negative cross section")
+    n_negative, n_points = int(signed_sums[:, 0].sum()), int(np.sum(counts))
+    where = (f"{len(negative_channels)} channel(s) integrate to a negative cross section" if negative_channels else
+             f"{n_negative} of {n_points} pilot points have a negative weight, {dropped / sigma.sum():.2g} of "
+             f"sigma, more than max_weight_tolerance = {tolerance:g}")
     raise NegativeWeightsError(
         f"the integrand is negative in part of the phase space ({where}; an interference term such as "
         f"NP^2==1 or QED^2==... can be): unweighted events of both signs are not generated yet, and keeping "
@@ -203,7 +208,7 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
     if not sigma_all.sum() > 0:
         raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
     counts, tails = np.zeros(len(channels), dtype=np.int64), [np.zeros(1) for _ in channels]
-    negatives = np.zeros(len(channels), dtype=np.int64)
+    signed_sums = np.zeros((len(channels), 3))
     for group, sampler in enumerate(samplers):
         members = [i for i, c in enumerate(channels) if c.group == group]
         sigma = sigma_all[members]
@@ -211,13 +216,13 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
             continue
         share = sigma.sum() / sigma_all.sum()
         edges = stacked_edges(grids, channels, group, sampler.ndim)
-        group_counts, group_tails, group_negatives = channel_tails(
+        group_counts, group_tails, group_signed = channel_tails(
             tasks, group, jax.random.fold_in(key, group), edges, sigma, max(int(n_pilot * share), MIN_PILOT_POINTS),
             sampler.batch_size, parameters, settings)
         for local, index in enumerate(members):
             counts[index], tails[index] = group_counts[local], group_tails[local]
-            negatives[index] = group_negatives[local]
-    refuse_negative_weights(result, negatives, counts)
+            signed_sums[index] = group_signed[local]
+    refuse_negative_weights(result, signed_sums, counts, tolerance)
     maxima = shared_maxima(counts, tails, tolerance * sigma_all.sum())
     plans = []
     for group in range(len(samplers)):

@@ -213,6 +213,7 @@ def test_jacobian_of_couplings_and_parameters_per_event(processes, momenta):
     assert abs(float(per_event[k]) / fd_k - 1) < 1e-7
 
 
+@pytest.mark.slow  # about 50 s on 2 cores; the checkpointed rule is also taken by test_matrix_element_derivatives_go_through_each_events_jacobian
 def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
     def loss(process):
         def f(p, mt):
@@ -224,6 +225,7 @@ def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
     assert abs(float(grads["chunked"][1]) / float(grads["whole"][1]) - 1) < 1e-13
 
 
+@pytest.mark.slow  # about 70 s on 2 cores (a package of its own)
 def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_path):
     """Inputs whose tangent is a symbolic zero get no Jacobian: a gradient in the parameters alone (gold
     mining) skips the momenta's, one in the momenta alone every parameter's; the numbers still agree
@@ -251,7 +253,7 @@ def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_p
     assert column_difference(np.asarray(p_only["chunked"]), np.asarray(p_only["whole"])) < 1e-13
 
 
-@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("mode", [pytest.param("forward", marks=pytest.mark.slow), "reverse"])  # forward: 80 s
 def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mode):
     """madgen.inference's per-event derivatives (its own chunks, jax.vmap of jvps in forward mode,
     Hessians forward-over-reverse) through a kernel differentiated in chunks of 64 events: the same
@@ -271,6 +273,7 @@ def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mod
         assert column_difference(a, b) < 1e-12
 
 
+@pytest.mark.slow  # about 45 s on 2 cores
 def test_vmap_over_parameter_points_through_the_jacobian_rule(processes, momenta):
     """jax.vmap over several parameter points of a gradient and of a jvp (the rule batched, its symbolic
     zeros included): the same numbers as the unchunked kernel."""

@@ -84,10 +84,12 @@ def test_couplings_per_event_and_shared_in_one_stacked_call(generate_package):
     assert not np.allclose(per_event, np.asarray(stacked.matrix_element(p)), rtol=1e-3)
 
 
-@pytest.mark.parametrize("model, process", [CASES[0], pytest.param(*CASES[2], marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model, process", [pytest.param(*CASES[1]), pytest.param(*CASES[0], marks=pytest.mark.slow),
+                                            pytest.param(*CASES[2], marks=pytest.mark.slow)])
 def test_stacked_calls_give_the_same_gradients(generate_package, model, process):
-    """Momenta and every parameter, through the chunked, checkpointed kernel (grid layout; the rows
-    layout's case, e+ e- > t t~ h, compiles its two gradients in about 2 minutes: marked slow)."""
+    """Momenta and every parameter: u u~ > e+ e- g (rows layout, currents summing two couplings) in the
+    default suite; g g > t t~ h (grid layout, the chunked checkpointed kernel) and e+ e- > t t~ h compile
+    their two gradients in about 2 minutes each: marked slow."""
     stacked, separate = _pair(generate_package, model, process)
     p, theta = _points(stacked, n=4), separate.default_parameters()
 

@@ -296,7 +296,8 @@ def test_negative_pilot_weights_are_accepted_within_the_truncation_tolerance():
                              channels=[SimpleNamespace(cross_section_pb=60.0), SimpleNamespace(cross_section_pb=40.0)])
     counts = [1000, 1000]
     # channel 2 loses 2e-3 of its 40 pb = 0.08 pb = 8e-4 of sigma: within 1e-3
-    refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=1e-3)
+    dropped = refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=1e-3)
+    assert dropped == pytest.approx(0.08, rel=1e-12)  # pb, given up by the truncation budget
     with pytest.raises(NegativeWeightsError, match=r"3 of 2000 pilot points have a negative weight, 0\.0008 of "
                                                    r"sigma, more than max_weight_tolerance = 0\.0005"):
         refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=5e-4)

@@ -133,10 +133,11 @@ class NegativeWeightsError(MadgenError):
     would drop those points and bias every distribution, so no events are drawn."""
 
 
-def refuse_negative_weights(result, signed_sums, counts, tolerance: float) -> None:
+def refuse_negative_weights(result, signed_sums, counts, tolerance: float) -> float:
     """Raise NegativeWeightsError when a channel integrates to a negative cross section, or when the
     pilot's negative weights carry more than ``tolerance`` x sigma (the share the unweighting may
-    truncate anyway: a few points where an LO PDF set dips below zero stay within it).
+    truncate anyway: a few points where an LO PDF set dips below zero stay within it); else return
+    the cross section (pb) that dropping them leaves out, which the truncation budget then gives up.
     ``signed_sums[i]``: channel i's number of negative pilot weights, their magnitude, its positive sum."""
     negative_channels = [r for r in result.channels if r.cross_section_pb < 0]
     signed_sums = np.asarray(signed_sums, dtype=float).reshape(-1, 3)
@@ -144,7 +145,7 @@ def refuse_negative_weights(result, signed_sums, counts, tolerance: float) -> No
     share = np.divide(signed_sums[:, 1], signed_sums[:, 2], out=np.zeros(len(sigma)), where=signed_sums[:, 2] > 0)
     dropped = float(np.sum(share * sigma))
     if not negative_channels and dropped <= tolerance * sigma.sum():
-        return
+        return dropped
     n_negative, n_points = int(signed_sums[:, 0].sum()), int(np.sum(counts))
     where = (f"{len(negative_channels)} channel(s) integrate to a negative cross section" if negative_channels else
              f"{n_negative} of {n_points} pilot points have a negative weight, {dropped / sigma.sum():.2g} of "
@@ -222,8 +223,8 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
         for local, index in enumerate(members):
             counts[index], tails[index] = group_counts[local], group_tails[local]
             signed_sums[index] = group_signed[local]
-    refuse_negative_weights(result, signed_sums, counts, tolerance)
-    maxima = shared_maxima(counts, tails, tolerance * sigma_all.sum())
+    dropped = refuse_negative_weights(result, signed_sums, counts, tolerance)
+    maxima = shared_maxima(counts, tails, max(tolerance * sigma_all.sum() - dropped, 0.0))
     plans = []
     for group in range(len(samplers)):
         members = [i for i, c in enumerate(channels) if c.group == group]

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from madgen.errors import ParamCardError
-from madgen.model.types import Model, Parameter
+from madgen.model.types import FixedEntry, Model, Parameter
 
 DECAY_BLOCK = "DECAY"
 
@@ -273,8 +273,7 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
         value = card.get(fixed.lhablock, fixed.lhacode)
         if value is None or float(value) == fixed.value:
             continue
-        entry = (f"DECAY {fixed.lhacode[0]}" if fixed.lhablock.upper() == DECAY_BLOCK
-                 else f"Block {fixed.lhablock} entry {' '.join(map(str, fixed.lhacode))}")
+        entry = _entry_name(fixed)
         base = model.name.split("-")[0]
         raise ParamCardError(
             f"{card.where(fixed.lhablock, fixed.lhacode)}: {entry} ({fixed.name}) = {float(value):g}, but the "
@@ -283,7 +282,7 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
             f"use the model without restriction ('{base}-full') to vary it")
 
 
-def _entry_name(p: Parameter) -> str:
+def _entry_name(p: Parameter | FixedEntry) -> str:
     if p.lhablock.upper() == DECAY_BLOCK:
         return f"DECAY {p.lhacode[0]}"
     return f"Block {p.lhablock} entry {' '.join(map(str, p.lhacode))}"

@@ -1,8 +1,8 @@
 """Refuse, before anything is integrated, runs that would fail late or give a silently wrong number.
 
 Each check returns the problems it finds as sentences; ``check_run`` raises them together as one
-``RunCardError`` naming the run card: a 2 -> 1 process, a collision energy below the final-state threshold, cuts that
-leave the cross section infinite, a zero width on an s-channel resonance the phase space reaches on
+``RunCardError`` naming the run card: a 2 -> 1 process, a collision energy below the final-state
+threshold, cuts that leave the cross section infinite, a zero width on an s-channel resonance the phase space reaches on
 shell, and with hadron beams: massive initial partons, a model without ``aS``, partonic energies not
 bounded away from zero, fixed scales outside the PDF set's Q range.
 """

@@ -211,6 +211,10 @@ def _launch(args) -> int:
              f"selected, none written (lhe: false, columnar: none); the cross section is in "
              f"{Path(result.output_dir) / 'results.json'}")
     print(f"{result.n_events} unweighted events (seed {result.seed}) {where}")
+    if result.n_negative:
+        print(f"{result.n_negative} of them with a negative weight (the integrand is negative in part of the phase "
+              f"space; the integral of its magnitude is {result.abs_cross_section_pb:.6g} pb): fill histograms with "
+              "the event weights, whose signs make them add up to the cross section")
     return 0
 
 

@@ -130,6 +130,29 @@ def test_hit_or_miss_on_the_device_accepts_in_proportion_and_puts_accepted_first
     assert int(accepted.over) == 0
 
 
+def test_hit_or_miss_of_a_signed_integrand_accepts_in_proportion_to_the_magnitude():
+    """Weights of both signs: accepted with probability |W| / W_max; the accepted events keep the sign of
+    their integrand (evaluation.weight), negative in the share the negative weights carry of sum |W|."""
+    from madgen.runtime.integrand import Evaluation
+    from madgen.runtime.sampler import Batch
+
+    n = 20000
+    weight = np.random.default_rng(6).uniform(-1.0, 2.0, n)
+    zeros = jnp.zeros(n)
+    evaluation = Evaluation(jnp.asarray(weight), jnp.zeros((n, 4, 4)), zeros, zeros, zeros, zeros, zeros, zeros,
+                            jnp.ones((n, 1)))
+    batch = Batch(jnp.asarray(weight), jnp.zeros(n, dtype=jnp.int32), jnp.zeros((n, 2), dtype=jnp.int32),
+                  jnp.ones(n, dtype=bool), jnp.zeros((n, 2)), jnp.ones(n), evaluation)
+    accepted = jax.jit(_unweight)(batch, jax.random.key(7), jnp.asarray([1.0]), 2.0)
+    count = int(accepted.count)
+    expected = np.sum(np.abs(weight)) / 2.0
+    assert abs(count - expected) < 4 * np.sqrt(expected)
+    kept = np.asarray(accepted.evaluation.weight)[:count]
+    share = np.sum(-weight[weight < 0]) / np.sum(np.abs(weight))  # 1/5 for uniform weights on (-1, 2)
+    assert abs(np.mean(kept < 0) - share) < 4 * np.sqrt(share * (1 - share) / count)
+    assert int(accepted.over) == 0
+
+
 def test_robust_max_weight_on_the_device_matches_the_definition():
     from madgen.runtime.unweight import robust_max_weight
 

@@ -252,55 +252,89 @@ def test_linear_term_is_the_gradient_at_zero(zh):
     assert np.all(np.asarray(linear.matrix_element(p, zero)) == 0)
 
 
-def test_a_negative_interference_cross_section_is_said_so_at_launch(tmp_path):
-    """The QCD x QED interference of u u~ > u u~ is negative at 500 GeV: launch stops with the signed cross
-    section and why (unweighting needs a positive one), not with "vanishes, loosen the cuts"."""
-    from madgen.api import launch
-    from madgen.errors import MadgenError
-
-    card = tmp_path / "int.yaml"
-    card.write_text(f"model: sm\nprocess: u u~ > u u~ QCD<=2 QED<=2 QED^2==2\nname: sq_int\n"
-                    f"output: {tmp_path / 'sq_int'}\n")
-    run = {"sqrt_s": 500.0, "n_events": 100, "seed": 4, "warmup_iterations": 1, "iterations": 2,
-           "points_per_iteration": 4000, "cuts": {"ptj": 50.0}}
-    with pytest.raises(MadgenError, match=r"is negative, -[0-9.]+ \+- [0-9.e-]+ pb .*an interference term"):
-        launch(card, run, log=lambda *a: None, progress=False)
+SIGNED_RUN = {"sqrt_s": 500.0, "seed": 4, "warmup_iterations": 2, "iterations": 3, "points_per_iteration": 8000,
+              "cuts": {"ptj": 50.0}, "event_norm": "sum", "columnar": "npz"}
 
 
-def test_events_are_refused_when_part_of_the_integrand_is_negative(tmp_path):
-    """u u~ > u u~ in QCD alone is positive, its QCD x QED interference negative: together the cross
-    section is positive, but hit-or-miss on the positive weights alone would drop the interference and
-    bias every distribution. launch refuses, saying why and giving the signed cross section."""
-    from madgen.api import launch
-    from madgen.runtime.unweight import NegativeWeightsError
+def _launch_signed(tmp_path, name, processes, n_events):
+    from madgen.api import launch, load
 
-    card = tmp_path / "mixed.yaml"
-    card.write_text(f"model: sm\nprocess:\n  - u u~ > u u~ QED=0\n  - u u~ > u u~ QCD<=2 QED<=2 QED^2==2\n"
-                    f"name: sq_mixed\noutput: {tmp_path / 'sq_mixed'}\n")
-    run = {"sqrt_s": 500.0, "n_events": 100, "seed": 4, "warmup_iterations": 1, "iterations": 2,
-           "points_per_iteration": 4000, "cuts": {"ptj": 50.0}}
-    with pytest.raises(NegativeWeightsError, match=r"the integrand is negative in part of the phase space .*"
-                                                   r"both signs .* cross section, [0-9.]+ \+- [0-9.e-]+ pb"):
-        launch(card, run, output=tmp_path / "run", log=lambda *a: None, progress=False)
-    assert not (tmp_path / "run").exists()
+    card = tmp_path / f"{name}.yaml"
+    lines = "".join(f"  - {p}\n" for p in processes)
+    card.write_text(f"model: sm\nprocess:\n{lines}name: {name}\noutput: {tmp_path / name}\n")
+    result = launch(card, {**SIGNED_RUN, "n_events": n_events}, output=tmp_path / f"run_{name}",
+                    log=lambda *a: None, progress=False)
+    return result, np.load(tmp_path / f"run_{name}" / "events.npz"), load(tmp_path / name)
 
 
-def test_negative_pilot_weights_are_accepted_within_the_truncation_tolerance():
-    """A few negative weights (an LO PDF below zero) within max_weight_tolerance x sigma are dropped like
-    truncated weights; more is refused, naming the share."""
-    from types import SimpleNamespace
+def test_a_negative_interference_gives_negative_weight_events(tmp_path):
+    """The QCD x EW interference of u u~ > d d~ is negative at 500 GeV: launch writes unweighted events
+    carrying the sign of their integrand (MadGraph's unweighting on |w|), each of magnitude sigma_abs / N
+    (sigma_abs = |sigma| for an integrand of one sign), whose signed weights sum to sigma."""
+    result, events, _ = _launch_signed(tmp_path, "sq_int", ["u u~ > d d~ QCD<=2 QED<=2 QED^2==2"], 400)
+    weights = events["weights"]
+    assert result.cross_section_pb < 0 and result.n_events == len(weights) == 400
+    assert result.n_negative == np.sum(weights < 0) == 400
+    assert result.abs_cross_section_pb == pytest.approx(-result.cross_section_pb, rel=1e-12)
+    np.testing.assert_allclose(weights, result.cross_section_pb / 400, rtol=1e-12)
 
-    from madgen.runtime.unweight import NegativeWeightsError, refuse_negative_weights
 
-    result = SimpleNamespace(cross_section_pb=100.0, error_pb=0.1,
-                             channels=[SimpleNamespace(cross_section_pb=60.0), SimpleNamespace(cross_section_pb=40.0)])
-    counts = [1000, 1000]
-    # channel 2 loses 2e-3 of its 40 pb = 0.08 pb = 8e-4 of sigma: within 1e-3
-    dropped = refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=1e-3)
-    assert dropped == pytest.approx(0.08, rel=1e-12)  # pb, given up by the truncation budget
-    with pytest.raises(NegativeWeightsError, match=r"3 of 2000 pilot points have a negative weight, 0\.0008 of "
-                                                   r"sigma, more than max_weight_tolerance = 0\.0005"):
-        refuse_negative_weights(result, [[0, 0.0, 500.0], [3, 0.2, 100.0]], counts, tolerance=5e-4)
-    result.channels[1] = SimpleNamespace(cross_section_pb=-1.0)
-    with pytest.raises(NegativeWeightsError, match="1 channel\\(s\\) integrate to a negative cross section"):
-        refuse_negative_weights(result, [[0, 0.0, 500.0], [0, 0.0, 0.0]], counts, tolerance=1e-3)
+@pytest.mark.parametrize("processes", [
+    ["u u~ > d d~ QCD<=2 QED<=2 QED^2<=2"],  # one kernel: positive backwards, negative forwards
+    ["u u~ > d d~ QED=0", "u u~ > d d~ QCD<=2 QED<=2 QED^2==2"],  # two kernel groups, one of each sign
+], ids=["one-kernel", "two-groups"])
+def test_events_of_both_signs_follow_the_signed_distribution(tmp_path, processes):
+    """u u~ > d d~ at 500 GeV: QCD alone (positive) plus its QCD x EW interference (negative, larger than
+    QCD in the forward region), as one kernel whose integrand changes sign or as two kernel groups that share
+    the events in proportion to their integrals of |f|. The signed weights histogrammed in cos(theta) of the
+    d against the u beam match the differential cross section from the |M|^2 integrated per bin
+    (Gauss-Legendre; dPhi_2 = dcos(theta) / (16 pi), flux 1 / (2 s)). 8 bins, chi^2 with 8 degrees of freedom
+    against a fixed expectation: 26.1 is its 99.9% quantile. The same events without their signs (what
+    keeping positive weights alone amounts to) fail it by far."""
+    from madgen.runtime.integrand import GEV2_TO_PB
+
+    result, events, package = _launch_signed(tmp_path, "sq_signed", processes, 4000)
+    weights, momenta = events["weights"], events["momenta"]
+    assert 1000 < result.n_negative < 3000 and abs(result.cross_section_pb) < 0.5 * result.abs_cross_section_pb
+    np.testing.assert_allclose(np.abs(weights), result.abs_cross_section_pb / 4000, rtol=1e-12)
+    cos_theta = momenta[:, 2, 3] / np.linalg.norm(momenta[:, 2, 1:], axis=1)
+    edges = np.linspace(-0.96, 0.96, 9)  # ptj > 50 GeV at 500 GeV: |cos| < 0.9798
+    observed = np.histogram(cos_theta, edges, weights=weights)[0]
+    variance = np.histogram(cos_theta, edges, weights=weights ** 2)[0]
+    nodes, gauss = np.polynomial.legendre.leggauss(12)
+    expected = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        points = _two_to_two(500.0, low + (high - low) * (nodes + 1) / 2)
+        me2 = sum(np.asarray(sub.matrix_element(points)) for sub in package.subprocesses)
+        expected.append((high - low) / 2 * np.sum(gauss * me2) / (16 * np.pi) / (2 * 500.0 ** 2) * GEV2_TO_PB)
+    expected = np.array(expected)
+    assert expected[0] > 0 > expected[-1]
+    chi2 = float(np.sum((observed - expected) ** 2 / variance))
+    assert chi2 < 26.1, (chi2, observed, expected)
+    unsigned = np.histogram(cos_theta, edges, weights=np.abs(weights))[0]
+    assert float(np.sum((unsigned - expected) ** 2 / variance)) > 1000
+
+
+def _two_to_two(sqrt_s, cos_theta):
+    """Massless 2 -> 2 momenta at fixed energy, leg 1 along +z, leg 3 at angle theta to it."""
+    e, sin = sqrt_s / 2, np.sqrt(1 - cos_theta ** 2)
+    points = np.zeros((len(cos_theta), 4, 4))
+    points[:, 0], points[:, 1] = [e, 0, 0, e], [e, 0, 0, -e]
+    points[:, 2] = np.stack([np.full_like(sin, e), e * sin, 0 * sin, e * cos_theta], axis=1)
+    points[:, 3] = np.stack([np.full_like(sin, e), -e * sin, 0 * sin, -e * cos_theta], axis=1)
+    return points
+
+
+def test_the_integral_of_the_magnitude_adds_twice_the_smaller_part():
+    """sigma_abs = sigma + 2 N or -sigma + 2 P per channel (N, P: the pilot's negative and positive parts,
+    the smaller one): exactly |sigma| for a channel of one sign; the pilot's mean |w| where statistics leave
+    the sum at or below zero."""
+    from madgen.runtime.unweight import absolute_cross_sections
+
+    sigma_abs = absolute_cross_sections(
+        [60.0, 40.0, -38.0, -0.001, 0.0],
+        [[0, 0.0, 500.0], [3, 0.2, 100.0], [1000, 37.9, 0.0], [10, 0.1, 0.4], [0, 0.0, 0.0]],
+        [1000, 1000, 1000, 1000, 0])
+    assert sigma_abs[0] == 60.0 and sigma_abs[2] == 38.0 and sigma_abs[4] == 0.0
+    assert sigma_abs[1] == pytest.approx(40.0004, rel=1e-14)
+    assert sigma_abs[3] == pytest.approx(0.0005, rel=1e-12)  # -0.001 + 2 x 0.0001 < 0

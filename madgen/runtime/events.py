@@ -33,7 +33,8 @@ DECORATE_STREAM = 5
 
 def event_record(prepared, group, accepted, weight: float, key):
     """The ``EventRecord`` of one chunk of accepted events (order kept): ``group`` (k,) kernel group
-    and ``accepted`` (an ``Accepted`` of host arrays) of each event."""
+    and ``accepted`` (an ``Accepted`` of host arrays) of each event; each event weighs ``weight``
+    with the sign of its integrand."""
     from madgen.runtime.columnar import EventRecord, concatenate
     from madgen.runtime.resonances import resonance_lines
 
@@ -56,7 +57,7 @@ def event_record(prepared, group, accepted, weight: float, key):
         scale = mu_f if prepared.collider.has_pdf else evaluation.mu_r  # SCALUP: muF (MadGraph); muR without PDFs
         chosen = np.take_along_axis(evaluation.densities, accepted.member[rows][:, None], axis=-1)[:, 0]
         columns = dict(
-            pdg_ids=pdg_ids, momenta=evaluation.momenta, weights=np.full(len(rows), weight),
+            pdg_ids=pdg_ids, momenta=evaluation.momenta, weights=np.where(evaluation.weight < 0, -weight, weight),
             masses=np.asarray(kernel.masses(dict(prepared.parameters))), helicities=helicities, colour=colour,
             scale=scale, aqed=alpha_ew, aqcd=evaluation.alpha_s, x1=evaluation.x1, x2=evaluation.x2,
             mu_r=evaluation.mu_r, mu_f=mu_f, luminosity=chosen, n_qcd=integrand.n_qcd, process_id=g + 1)

@@ -53,14 +53,7 @@ class IntegrationResult:
 
     @property
     def relative_error(self) -> float:
-        return self.error_pb / self.cross_section_pb if self.cross_section_pb else math.inf
-
-    def group_cross_sections(self, n_groups: int) -> np.ndarray:
-        """sigma of every kernel group (pb)."""
-        sigma = np.zeros(n_groups)
-        for result in self.channels:
-            sigma[result.channel.group] += result.cross_section_pb
-        return sigma
+        return abs(self.error_pb / self.cross_section_pb) if self.cross_section_pb else math.inf
 
 
 @dataclass
@@ -171,7 +164,7 @@ def integrate(samplers, channels, grids, run, key, parameters, settings, log=pri
             sigma = sum(a.mean for a in averages)
             error = math.sqrt(sum(a.sdev ** 2 for a in averages))
             log(f"  iteration {iteration - run.warmup_iterations + 1}: {sigma:.6g} +- {error:.3g} pb")
-            if run.target_precision and sigma > 0 and error <= run.target_precision * sigma:
+            if run.target_precision and sigma != 0 and error <= run.target_precision * abs(sigma):
                 break
     results = tuple(ChannelResult(c, a.mean, a.sdev, a.n_points, a.chi2_dof) for c, a in zip(channels, averages))
     sigma = sum(r.cross_section_pb for r in results)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from madgen.errors import MadgenError
 
@@ -31,6 +32,8 @@ class LaunchResult:
     channels: tuple[dict, ...]
     timings: dict
     groups: tuple[dict, ...] = ()  # per kernel group: its subprocesses, cross section and error
+    abs_cross_section_pb: float = 0.0  # sigma_abs, the integral of |f|: the events' weights are +- sigma_abs / N
+    n_negative: int = 0  # events with a negative weight (an interference term, a PDF below zero)
 
 
 def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None) -> LaunchResult:
@@ -48,11 +51,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     prepared = prepare_run(process, run, log=log, distribute=distribute)
     timings = {"integration_s": time.perf_counter() - start}
     result = prepared.result
-    if result.cross_section_pb < 0:  # an interference-only selection (NP^2==1, QED^2==...) can be
-        raise MadgenError(f"the cross section of '{process.process}' is negative, {result.cross_section_pb:.6g} "
-                          f"+- {result.error_pb:.2g} pb ({run.path}): an interference term; unweighted events "
-                          "need a positive cross section (events of both signs are not generated yet)")
-    if not result.cross_section_pb > 0:
+    if not abs(result.cross_section_pb) > 0:
         raise MadgenError(f"the cross section of '{process.process}' vanishes with these cuts "
                           f"({run.path}): no events can be generated; loosen the cuts")
     log(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb "
@@ -60,23 +59,26 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     with staged_directory(output_dir, RUN, force=force) as staging, \
             RunFiles(staging, run, pdf_info=prepared.collider.has_pdf) as files:
         start = time.perf_counter()
-        plan, n_kept = _stream_events(files, prepared, progress)
+        plan, n_kept, n_negative = _stream_events(files, prepared, progress)
         timings["unweighting_s"] = time.perf_counter() - start
-        log(f"{n_kept} unweighted events (efficiency {plan.efficiency:.3g})")
+        log(f"{n_kept} unweighted events (efficiency {plan.efficiency:.3g}"
+            + (f"; {n_negative} with a negative weight)" if plan.negative_fraction > 0 else ")"))
         launch_result = LaunchResult(
             result.cross_section_pb, result.error_pb, n_kept, run.seed, result.n_points, plan.efficiency,
             plan.max_weight, str(output_dir),
             tuple({"channel": c.channel.label, "cross_section_pb": c.cross_section_pb, "error_pb": c.error_pb,
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
-            timings, group_results(prepared))
-        files.finish(launch_result, prepared, event_weight(run, result.cross_section_pb))
+            timings, group_results(prepared), plan.abs_cross_section_pb, n_negative)
+        files.finish(launch_result, prepared, event_weight(run, plan.abs_cross_section_pb))
     return launch_result
 
 
-def event_weight(run, cross_section_pb: float) -> float:
-    """The weight of every unweighted event, by MadGraph's ``event_norm``: sigma (average), sigma / N
-    (sum) or 1 (unity)."""
-    return {"average": cross_section_pb, "sum": cross_section_pb / run.n_events, "unity": 1.0}[run.event_norm]
+def event_weight(run, abs_cross_section_pb: float) -> float:
+    """The magnitude of every unweighted event's weight, by MadGraph's ``event_norm``: sigma_abs
+    (average), sigma_abs / N (sum) or 1 (unity); an event carries it with the sign of its integrand,
+    so the weights sum to sigma on average (sigma_abs = sigma when the integrand is never negative)."""
+    return {"average": abs_cross_section_pb, "sum": abs_cross_section_pb / run.n_events,
+            "unity": 1.0}[run.event_norm]
 
 
 def group_results(prepared) -> tuple[dict, ...]:
@@ -95,23 +97,25 @@ def group_results(prepared) -> tuple[dict, ...]:
 
 def _stream_events(files, prepared, progress):
     """Unweight on the device, decorate and stream the events into the run's files in rounds;
-    returns (the ``Unweighting`` plan, the number of events)."""
+    returns (the ``Unweighting`` plan, the number of events, the number with a negative weight)."""
     from madgen.runtime.events import DECORATE_STREAM, event_record
 
     run = prepared.run
     plan = prepared.plan_unweighting(run.n_events)
-    weight = event_weight(run, prepared.result.cross_section_pb)
+    weight = event_weight(run, plan.abs_cross_section_pb)
     key = jax.random.fold_in(prepared.key, DECORATE_STREAM)
     bar = _progress(run.n_events, progress)
-    n_kept = 0
+    n_kept = n_negative = 0
     try:
         for chunk, (group, accepted) in enumerate(prepared.events(run.n_events, plan)):
-            files.append(event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk)))
+            record = event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk))
+            files.append(record)
             n_kept += len(group)
+            n_negative += int(np.sum(record.weights < 0))
             bar.update(len(group))
     finally:
         bar.close()
-    return plan, n_kept
+    return plan, n_kept, n_negative
 
 
 class _NoProgress:

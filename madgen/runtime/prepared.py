@@ -139,7 +139,7 @@ class PreparedRun:
         rounds: every group contributes its share of a round, then the round is shuffled."""
         from madgen.runtime.unweight import UNWEIGHT_STREAM, accepted_events, group_event_counts
 
-        counts = group_event_counts(self.result, len(self.integrands), n_events, self.run.seed)
+        counts = group_event_counts(plan, n_events, self.run.seed)
         key = jax.random.fold_in(self.key, UNWEIGHT_STREAM)
         tasks = self.task_runner()
         streams = [_Buffered(accepted_events(tasks, g, plan.groups[g], self.group_edges(g), int(counts[g]),

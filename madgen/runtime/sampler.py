@@ -50,7 +50,7 @@ class Accepted(NamedTuple):
     """Hit-or-miss result of one batch: the first ``count`` rows are the accepted events, in random order."""
 
     count: jnp.ndarray  # () int
-    over: jnp.ndarray  # () int: accepted events whose weight exceeded the maximum (kept with weight 1)
+    over: jnp.ndarray  # () int: accepted events whose |weight| exceeded the maximum (kept with weight +-1)
     channel: jnp.ndarray  # (B,)
     member: jnp.ndarray  # (B,) member subprocess chosen in proportion to its luminosity
     evaluation: Evaluation
@@ -130,11 +130,12 @@ def _accumulate(sums: IterationSums, batch: Batch) -> IterationSums:
 
 
 def _unweight(batch: Batch, key, probabilities, max_weight) -> Accepted:
-    """Hit-or-miss against ``max_weight`` of W = w / p_channel; a member subprocess per event in
-    proportion to its luminosity; accepted events first, in random order."""
+    """Hit-or-miss against ``max_weight`` of |W|, W = w / p_channel (an event keeps the sign of its
+    ``evaluation.weight``); a member subprocess per event in proportion to its luminosity; accepted
+    events first, in random order."""
     accept_key, member_key, order_key = jax.random.split(key, 3)
     size = batch.weight.shape[0]
-    weight = batch.weight / probabilities[batch.channel]
+    weight = jnp.abs(batch.weight) / probabilities[batch.channel]
     accepted = jax.random.uniform(accept_key, (size,), dtype=jnp.float64) * max_weight < weight
     densities = batch.evaluation.densities
     cumulative = jnp.cumsum(densities, axis=-1)

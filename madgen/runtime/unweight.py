@@ -2,7 +2,10 @@
 
 Within a kernel group, a point is drawn by picking channel i with probability p_i, then mapping
 uniform numbers through channel i's grid; its weight W = f_i(x) J_i(x) / p_i has E[W] = sigma_g.
-Events are kept with probability min(W / W_max, 1).
+Events are kept with probability min(|W| / W_max, 1) and carry the sign of W: as in MadGraph, an
+integrand that is negative somewhere (an interference term; an LO PDF set below zero) gives
+unweighted events of both signs, each of weight +-sigma_abs / N with sigma_abs the integral of
+|f|, so that the signed weights sum to sigma on average and every distribution is unbiased.
 
 Each channel's maximum m_i is not the largest weight seen (one outlier would ruin the efficiency):
 as in MadGraph, the weights above the maxima may carry at most a fraction ``tolerance`` of the cross
@@ -17,7 +20,7 @@ the same mix of channels and the accepted events of a batch, in random order, ar
 of the group's distribution.
 
 Kernel groups (subprocesses with different matrix elements) share the events in proportion to
-their integrated cross sections (a multinomial draw, as MadGraph shares events among its
+their integrated |cross sections| (sigma_abs) (a multinomial draw, as MadGraph shares events among its
 P-directories): the fractions carry the integration's relative error, no more.
 """
 
@@ -30,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from madgen.errors import MadgenError
 from madgen.runtime.sampler import Accepted, cumulative_fractions
 
 PILOT_STREAM, UNWEIGHT_STREAM = 2, 3
@@ -44,8 +46,8 @@ TRANSFER_ROWS = 1024
 
 
 def robust_max_weight(weights, tolerance: float):
-    """Smallest W_max with sum(max(W - W_max, 0)) <= tolerance * sum(W) (0 if no W > 0); JAX or numpy."""
-    w = -jnp.sort(-jnp.maximum(jnp.asarray(weights, dtype=jnp.float64), 0.0))
+    """Smallest W_max with sum(max(|W| - W_max, 0)) <= tolerance * sum(|W|) (0 if all W = 0); JAX or numpy."""
+    w = -jnp.sort(-jnp.abs(jnp.asarray(weights, dtype=jnp.float64)))
     n = w.shape[0]
     above = jnp.cumsum(w) - w * jnp.arange(1, n + 1)  # excess over W_max = w[k] of the k+1 largest
     k = jnp.searchsorted(above, tolerance * jnp.sum(w), side="right", method="sort") - 1
@@ -54,22 +56,31 @@ def robust_max_weight(weights, tolerance: float):
 
 @dataclass(frozen=True)
 class GroupPlan:
-    """How one kernel group draws unweighted events: channel probabilities and W_max."""
+    """How one kernel group draws unweighted events: channel probabilities, W_max and the group's
+    sigma_abs (pb), the integral of |f| that its events share."""
 
     probabilities: np.ndarray
     max_weight: float
+    abs_cross_section_pb: float
 
 
 @dataclass(frozen=True)
 class Unweighting:
-    """The unweighting plan of a run: per group, and the expected efficiency sigma / sum W_max."""
+    """The unweighting plan of a run: per group, the expected efficiency sigma_abs / sum W_max and the
+    expected share of events with a negative weight."""
 
     groups: tuple[GroupPlan, ...]
     efficiency: float
+    negative_fraction: float = 0.0
 
     @property
     def max_weight(self) -> float:
         return float(sum(g.max_weight for g in self.groups))
+
+    @property
+    def abs_cross_section_pb(self) -> float:
+        """sigma_abs: every unweighted event carries +- this / N (pb) with MadGraph's event_norm = sum."""
+        return float(sum(g.abs_cross_section_pb for g in self.groups))
 
 
 TAIL = 4096
@@ -77,14 +88,14 @@ TAIL = 4096
 
 
 def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size: int, parameters, settings):
-    """Pilot points of a group shared in proportion to sigma_i (at least MIN_PILOT_POINTS per contributing
-    channel), evaluated on the device in tasks: per channel its number of points and its TAIL largest
-    weights, descending (the only part of the pilot the host receives; the union of the tasks' tails
-    holds the pilot's)."""
+    """Pilot points of a group shared in proportion to |sigma_i| (at least MIN_PILOT_POINTS per
+    contributing channel), evaluated on the device in tasks: per channel its number of points, its TAIL
+    largest |weights|, descending (the only part of the pilot the host receives; the union of the
+    tasks' tails holds the pilot's), and its signed sums (``pilot_task``)."""
     from madgen.runtime.tasks import batch_ranges, key_data
 
-    contributing = sigma > 0
-    shares = np.where(contributing, np.maximum(sigma / sigma.sum(), MIN_PILOT_POINTS / max(n_pilot, 1)), 0.0)
+    magnitude = np.abs(sigma)
+    shares = np.where(magnitude > 0, np.maximum(magnitude / magnitude.sum(), MIN_PILOT_POINTS / max(n_pilot, 1)), 0.0)
     cumulative = cumulative_fractions(shares)
     n_batches = max(1, -(-n_pilot // batch_size))
     data = key_data(key)
@@ -98,7 +109,7 @@ def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size
 
 def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
     """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,),
-    its largest weights (K, min(TAIL, points)), descending, and (K, 3): its number of negative weights,
+    its largest |weights| (K, min(TAIL, points)), descending, and (K, 3): its number of negative weights,
     their sum of magnitudes, and the sum of its positive weights."""
     from madgen.runtime.tasks import as_key
 
@@ -125,37 +136,23 @@ def _channel_tail(weights, channels, k, size):
     negative = mine & (weights < 0)
     signed = jnp.stack([jnp.sum(negative).astype(weights.dtype), -jnp.sum(jnp.where(negative, weights, 0.0)),
                         jnp.sum(jnp.where(mine & (weights > 0), weights, 0.0))])
-    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.maximum(weights, 0.0), 0.0), size)[0], signed
+    return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.abs(weights), 0.0), size)[0], signed
 
 
-class NegativeWeightsError(MadgenError):
-    """The integrand is negative somewhere (an interference term): hit-or-miss on positive weights
-    would drop those points and bias every distribution, so no events are drawn."""
-
-
-def refuse_negative_weights(result, signed_sums, counts, tolerance: float) -> float:
-    """Raise NegativeWeightsError when a channel integrates to a negative cross section, or when the
-    pilot's negative weights carry more than ``tolerance`` x sigma (the share the unweighting may
-    truncate anyway: a few points where an LO PDF set dips below zero stay within it); else return
-    the cross section (pb) that dropping them leaves out, which the truncation budget then gives up.
-    ``signed_sums[i]``: channel i's number of negative pilot weights, their magnitude, its positive sum."""
-    negative_channels = [r for r in result.channels if r.cross_section_pb < 0]
+def absolute_cross_sections(sigma, signed_sums, counts) -> np.ndarray:
+    """Per channel sigma_abs, the integral of |f| (pb): the channel's integrated cross section ``sigma``
+    (VEGAS) plus twice the smaller of its negative and positive parts, which the pilot measures
+    (``signed_sums[i]``: channel i's number of negative weights, their magnitude, its positive sum;
+    ``counts[i]``: its pilot points): sigma + 2 N or -sigma + 2 P. Exactly |sigma| for a channel of
+    one sign."""
     signed_sums = np.asarray(signed_sums, dtype=float).reshape(-1, 3)
-    sigma = np.array([max(r.cross_section_pb, 0.0) for r in result.channels])
-    share = np.divide(signed_sums[:, 1], signed_sums[:, 2], out=np.zeros(len(sigma)), where=signed_sums[:, 2] > 0)
-    dropped = float(np.sum(share * sigma))
-    if not negative_channels and dropped <= tolerance * sigma.sum():
-        return dropped
-    n_negative, n_points = int(signed_sums[:, 0].sum()), int(np.sum(counts))
-    where = (f"{len(negative_channels)} channel(s) integrate to a negative cross section" if negative_channels else
-             f"{n_negative} of {n_points} pilot points have a negative weight, {dropped / sigma.sum():.2g} of "
-             f"sigma, more than max_weight_tolerance = {tolerance:g}")
-    raise NegativeWeightsError(
-        f"the integrand is negative in part of the phase space ({where}; an interference term such as "
-        f"NP^2==1 or QED^2==... can be): unweighted events of both signs are not generated yet, and keeping "
-        f"the positive ones alone would bias every distribution. The cross section, "
-        f"{result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb, counts both signs; for events, select "
-        f"a positive combination (e.g. the full |M|^2 with NP^2<=2)")
+    counts = np.asarray(counts, dtype=float)
+    negative, positive = (np.divide(signed_sums[:, j], counts, out=np.zeros(len(counts)), where=counts > 0)
+                          for j in (1, 2))
+    sigma = np.asarray(sigma, dtype=float)
+    sigma_abs = np.where(negative <= positive, sigma + 2.0 * negative, -sigma + 2.0 * positive)
+    # statistics can leave that at or below zero for a channel of both signs: the pilot's own mean |w|
+    return np.where(sigma_abs > 0, sigma_abs, negative + positive)
 
 
 def shared_maxima(counts, tails, budget: float) -> np.ndarray:
@@ -197,25 +194,26 @@ def shared_maxima(counts, tails, budget: float) -> np.ndarray:
 
 def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance: float, key, parameters,
                      settings, tasks=None) -> Unweighting:
-    """Channel maxima of every group from a pilot sample with the truncation budget ``tolerance`` x sigma
-    shared by all channels (``shared_maxima``), hence p_i, W_max and the efficiency."""
+    """Channel maxima of every group from a pilot sample with the truncation budget ``tolerance`` x
+    sigma_abs shared by all channels (``shared_maxima``), hence p_i, W_max, each group's sigma_abs and
+    the efficiency."""
     from madgen.runtime.integrate import stacked_edges
     from madgen.runtime.tasks import LocalTasks
 
     tasks = tasks or LocalTasks(samplers)
     key = jax.random.fold_in(key, PILOT_STREAM)
     n_pilot = min(max(2 * n_events, 100_000), 1_000_000)
-    sigma_all = np.array([max(r.cross_section_pb, 0.0) for r in result.channels])
-    if not sigma_all.sum() > 0:
+    sigma_all = np.array([r.cross_section_pb for r in result.channels])
+    if not np.abs(sigma_all).sum() > 0:
         raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
     counts, tails = np.zeros(len(channels), dtype=np.int64), [np.zeros(1) for _ in channels]
     signed_sums = np.zeros((len(channels), 3))
     for group, sampler in enumerate(samplers):
         members = [i for i, c in enumerate(channels) if c.group == group]
         sigma = sigma_all[members]
-        if not sigma.sum() > 0:
+        if not np.abs(sigma).sum() > 0:
             continue
-        share = sigma.sum() / sigma_all.sum()
+        share = np.abs(sigma).sum() / np.abs(sigma_all).sum()
         edges = stacked_edges(grids, channels, group, sampler.ndim)
         group_counts, group_tails, group_signed = channel_tails(
             tasks, group, jax.random.fold_in(key, group), edges, sigma, max(int(n_pilot * share), MIN_PILOT_POINTS),
@@ -223,23 +221,26 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
         for local, index in enumerate(members):
             counts[index], tails[index] = group_counts[local], group_tails[local]
             signed_sums[index] = group_signed[local]
-    dropped = refuse_negative_weights(result, signed_sums, counts, tolerance)
-    maxima = shared_maxima(counts, tails, max(tolerance * sigma_all.sum() - dropped, 0.0))
+    sigma_abs = absolute_cross_sections(sigma_all, signed_sums, counts)
+    maxima = shared_maxima(counts, tails, tolerance * sigma_abs.sum())
+    if not maxima.sum() > 0:
+        raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
     plans = []
     for group in range(len(samplers)):
         members = [i for i, c in enumerate(channels) if c.group == group]
         group_max = maxima[members]
         probabilities = group_max / group_max.sum() if group_max.sum() > 0 else np.full(len(members), 1 / len(members))
-        plans.append(GroupPlan(probabilities, float(group_max.sum())))
-    if not maxima.sum() > 0:
-        raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
-    return Unweighting(tuple(plans), float(sigma_all.sum() / maxima.sum()))
+        group_abs = float(sigma_abs[members].sum()) if group_max.sum() > 0 else 0.0
+        plans.append(GroupPlan(probabilities, float(group_max.sum()), group_abs))
+    total_abs = sum(p.abs_cross_section_pb for p in plans)
+    negative_fraction = max(0.0, (total_abs - float(sigma_all.sum())) / (2 * total_abs))
+    return Unweighting(tuple(plans), float(total_abs / maxima.sum()), negative_fraction)
 
 
-def group_event_counts(result, n_groups: int, n_events: int, seed: int) -> np.ndarray:
-    """Events per kernel group: multinomial in proportion to the groups' cross sections."""
-    sigma = np.maximum(result.group_cross_sections(n_groups), 0.0)
-    return np.random.default_rng([seed, UNWEIGHT_STREAM]).multinomial(n_events, sigma / sigma.sum())
+def group_event_counts(plan: Unweighting, n_events: int, seed: int) -> np.ndarray:
+    """Events per kernel group: multinomial in proportion to the groups' sigma_abs."""
+    sigma_abs = np.array([g.abs_cross_section_pb for g in plan.groups])
+    return np.random.default_rng([seed, UNWEIGHT_STREAM]).multinomial(n_events, sigma_abs / sigma_abs.sum())
 
 
 def accepted_events(tasks, group: int, plan: GroupPlan, edges, n_events: int, key, parameters, settings):

@@ -5,7 +5,8 @@ piece. The numbers must not depend on it: values run
 the same one-piece kernel and agree to 1e-14 relative (not bitwise: XLA fuses the kernel inside
 jax.custom_jvp differently, one or two ulps were seen); derivatives agree with the unchunked kernel
 to rounding, in forward and reverse mode and at second order, for a batch that is not a multiple of
-the chunk (padding)."""
+the chunk (padding). The package is u u~ > t t~ (one diagram, 8 helicity combinations: cheap to
+compile) told to differentiate in chunks of 64 events; the rule itself does not depend on the process."""
 
 import shutil
 import sys
@@ -25,18 +26,36 @@ N_EVENTS = 150  # 2 chunks of 64 and a padded one
 
 
 @pytest.fixture(scope="module")
-def processes(tmp_path_factory):
-    """g g > t t~ (16 helicity combinations) loaded twice: in chunks of 64 events (its own choice is 1024,
-    more than the test's batch) and in one piece."""
+def package(tmp_path_factory):
+    """u u~ > t t~, generated once for the module (copies of it are loaded: JAX caches traces per kernel)."""
+    root = tmp_path_factory.mktemp("uu_ttx")
+    card = root / "uu_ttx.yaml"
+    card.write_text(f"model: sm\nprocess: u u~ > t t~\nname: uu_ttx\noutput: {root / 'package'}\n")
+    from madgen.api import generate
+
+    generate(card)
+    return root / "package"
+
+
+@pytest.fixture(scope="module")
+def processes(package, tmp_path_factory):
+    """u u~ > t t~ loaded twice: in chunks of 64 events (its own choice for 8 helicity combinations is one
+    piece) and in one piece."""
     root = tmp_path_factory.mktemp("chunks")
     loaded = {}
     for name in ("chunked", "whole"):
-        shutil.copytree(GOLDEN / "gg_ttx", root / name)
+        shutil.copytree(package, root / name)
         loaded[name] = madgen.load(root / name)
-    assert loaded["chunked"].kernel_chunk_size == 1024
+    assert len(loaded["chunked"].helicities) == 8 and loaded["chunked"].kernel_chunk_size is None
     loaded["chunked"].kernel_chunk_size = 64
-    loaded["whole"].kernel_chunk_size = None
     return loaded
+
+
+def test_a_package_applies_the_rules_to_its_helicity_count():
+    """g g > t t~ (16 helicity combinations) chooses chunks of 1024 events for derivatives and values."""
+    gg_ttx = madgen.load(GOLDEN / "gg_ttx")
+    assert len(gg_ttx.helicities) == 16
+    assert gg_ttx.kernel_chunk_size == 1024 and gg_ttx.value_chunk_size == 1024
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +83,6 @@ def test_chunk_size_follows_the_helicity_count(processes):
 
 
 def test_value_chunk_size_follows_the_helicity_count(processes):
-    assert processes["chunked"].value_chunk_size == 1024
     rule = _api(processes["chunked"])._value_chunk_size
     assert rule(32, backend="cpu", environ={}) == 512
     assert rule(64, backend="cpu", environ={}) == 256
@@ -77,13 +95,19 @@ def test_value_chunk_size_follows_the_helicity_count(processes):
         rule(64, backend="cpu", environ={"MADGEN_VALUE_CHUNK": "-3"})
 
 
-def test_values_in_chunks_agree_with_one_piece(processes, momenta, tmp_path):
-    """Values in chunks of 64 events (150 = 2 chunks + a padded one), derivatives unchunked: the same
-    numbers as one piece, for every kernel output and for a gradient through the value chunks."""
-    shutil.copytree(GOLDEN / "gg_ttx", tmp_path / "values")
-    in_chunks = madgen.load(tmp_path / "values")
+def _value_chunks(tmp_path):
+    """g g > t t~ with values in chunks of 64 events and derivatives unchunked, and in one piece: two
+    colour vectors, so its values are not computed by row (u u~ > t t~'s are, in one piece)."""
+    in_chunks, whole = (madgen.load(shutil.copytree(GOLDEN / "gg_ttx", tmp_path / name)) for name in ("in", "whole"))
     in_chunks.kernel_chunk_size, in_chunks.value_chunk_size = None, 64
-    whole = processes["whole"]
+    whole.kernel_chunk_size, whole.value_chunk_size = None, None
+    return in_chunks, whole
+
+
+def test_values_in_chunks_agree_with_one_piece(momenta, tmp_path):
+    """Values in chunks of 64 events (150 = 2 chunks + a padded one): the same numbers as one piece, for
+    every kernel output and with a parameter given per event."""
+    in_chunks, whole = _value_chunks(tmp_path)
     jaxpr = str(jax.make_jaxpr(lambda p: in_chunks.matrix_element(p, check=False))(momenta))
     assert "while" in jaxpr or "scan" in jaxpr
     out = in_chunks.evaluate(momenta, diagrams=True, helicities=True, flows=True)
@@ -98,6 +122,13 @@ def test_values_in_chunks_agree_with_one_piece(processes, momenta, tmp_path):
     b = np.asarray(whole.matrix_element(momenta, {"aS": alpha_s}))
     np.testing.assert_allclose(a, b, rtol=1e-14, atol=0)
     assert not np.allclose(a, np.asarray(whole.matrix_element(momenta)), rtol=1e-3)
+
+
+@pytest.mark.slow  # about 25 s alone: two gradients of g g > t t~
+def test_gradients_through_value_chunks_agree(momenta, tmp_path):
+    """Values in chunks, derivatives unchunked (MADGEN_KERNEL_CHUNK=off beside value chunks): a gradient
+    through the value chunks equals the one-piece kernel's."""
+    in_chunks, whole = _value_chunks(tmp_path)
     g_chunks = jax.grad(_loss(in_chunks), argnums=(0, 1))(momenta, MT)
     g_whole = jax.grad(_loss(whole), argnums=(0, 1))(momenta, MT)
     assert column_difference(np.asarray(g_chunks[0]), np.asarray(g_whole[0])) < 1e-13
@@ -190,7 +221,7 @@ def _aS_loss(process, p):
 
 
 def test_jacobian_of_couplings_and_parameters_per_event(processes, momenta):
-    """alpha_s enters through complex couplings (GC_10, GC_11): the rule's Re(J t) must give the same
+    """alpha_s enters through a complex coupling (GC_11, g_s): the rule's Re(J t) must give the same
     derivatives as the unchunked kernel, for alpha_s shared by all events and given per event (a running
     alpha_s), in reverse and forward mode, and against central finite differences."""
     alpha_s = jnp.linspace(0.10, 0.13, len(momenta))
@@ -213,7 +244,7 @@ def test_jacobian_of_couplings_and_parameters_per_event(processes, momenta):
     assert abs(float(per_event[k]) / fd_k - 1) < 1e-7
 
 
-@pytest.mark.slow  # about 50 s on 2 cores; the checkpointed rule is also taken by test_matrix_element_derivatives_go_through_each_events_jacobian
+@pytest.mark.slow  # about 11 s alone; the checkpointed rule is also taken by test_matrix_element_derivatives_go_through_each_events_jacobian
 def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
     def loss(process):
         def f(p, mt):
@@ -225,12 +256,12 @@ def test_other_outputs_differentiate_in_checkpointed_chunks(processes, momenta):
     assert abs(float(grads["chunked"][1]) / float(grads["whole"][1]) - 1) < 1e-13
 
 
-@pytest.mark.slow  # about 70 s on 2 cores (a package of its own)
-def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_path):
+@pytest.mark.slow  # about 13 s alone (a package of its own)
+def test_jacobian_spans_only_the_differentiated_inputs(package, processes, momenta, tmp_path):
     """Inputs whose tangent is a symbolic zero get no Jacobian: a gradient in the parameters alone (gold
     mining) skips the momenta's, one in the momenta alone every parameter's; the numbers still agree
     with the unchunked kernel. (A package of its own: JAX caches the rule's traces per kernel.)"""
-    shutil.copytree(GOLDEN / "gg_ttx", tmp_path / "own")
+    shutil.copytree(package, tmp_path / "own")
     chunked = madgen.load(tmp_path / "own")
     chunked.kernel_chunk_size = 64
     processes = {"chunked": chunked, "whole": processes["whole"]}
@@ -253,7 +284,7 @@ def test_jacobian_spans_only_the_differentiated_inputs(processes, momenta, tmp_p
     assert column_difference(np.asarray(p_only["chunked"]), np.asarray(p_only["whole"])) < 1e-13
 
 
-@pytest.mark.parametrize("mode", [pytest.param("forward", marks=pytest.mark.slow), "reverse"])  # forward: 80 s
+@pytest.mark.parametrize("mode", [pytest.param("forward", marks=pytest.mark.slow), "reverse"])  # forward: 16 s alone
 def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mode):
     """madgen.inference's per-event derivatives (its own chunks, jax.vmap of jvps in forward mode,
     Hessians forward-over-reverse) through a kernel differentiated in chunks of 64 events: the same
@@ -273,7 +304,7 @@ def test_inference_derivatives_through_the_jacobian_rule(processes, momenta, mod
         assert column_difference(a, b) < 1e-12
 
 
-@pytest.mark.slow  # about 45 s on 2 cores
+@pytest.mark.slow  # about 8 s alone
 def test_vmap_over_parameter_points_through_the_jacobian_rule(processes, momenta):
     """jax.vmap over several parameter points of a gradient and of a jvp (the rule batched, its symbolic
     zeros included): the same numbers as the unchunked kernel."""

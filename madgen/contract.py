@@ -88,8 +88,9 @@ class GeneratedProcess(Protocol):
 
     @property
     def channels(self) -> Mapping[str, Any]:
-        """The channel table: ``{"legs": [...], "diagrams": [{"number", "propagators"}], "decays": [...]}``
-        (``CHANNEL_KEYS``, ``DECAY_KEYS``)."""
+        """The channel table: ``{"legs": [...], "diagrams": [{"number", "orders", "propagators"}],
+        "decays": [...]}`` (``CHANNEL_KEYS``, ``DECAY_KEYS``; ``orders``: the diagram's coupling orders,
+        e.g. ``{"QCD": 2}``)."""
 
     @property
     def helicities(self) -> Any:

@@ -107,3 +107,14 @@ def test_precision_views_are_cached_and_return_their_precision(gg_ttx):
     assert gg_ttx.evaluate(p)["me2"].dtype == np.float64
     with pytest.raises(ValueError, match="precision.*'half'"):
         gg_ttx.with_precision("half")
+
+
+@pytest.mark.parametrize("process, power", [("g g > t t~", 2), ("u u~ > e+ e- g", 1), ("e+ e- > mu+ mu-", 0)])
+def test_alpha_s_power_from_the_channel_tables_orders_is_the_measured_one(generate_package, process, power):
+    """The runtime's alpha_s power (MadGraph's nqcd in <mgrwt>) comes from the QCD order every diagram of
+    the channel table shares, without compiling anything; it equals d log|M|^2 / d log aS."""
+    from madgen.runtime.integrand import _alpha_s_power, _measured_alpha_s_power
+
+    proc = generate_package("sm", process, "nqcd_" + "".join(ch for ch in process if ch.isalnum()))
+    assert {diagram["orders"].get("QCD", 0) for diagram in proc.channels["diagrams"]} == {power}
+    assert _alpha_s_power(proc) == power == _measured_alpha_s_power(proc, proc.default_parameters())

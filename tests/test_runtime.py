@@ -140,7 +140,8 @@ def test_multichannel_and_rambo_agree_and_multichannel_wins_on_a_resonance(gener
     """e+ e- > mu+ mu- a at 250 GeV: radiative return to the Z makes m(mu mu) peak at MZ; the
     per-diagram channels map that Breit-Wigner, flat RAMBO does not."""
     proc = generate_package("sm", "e+ e- > mu+ mu- a", "epem_mupmuma")
-    run = {"sqrt_s": 250.0, "n_events": 10, "seed": 4}
+    run = {"sqrt_s": 250.0, "n_events": 10, "seed": 4, "iterations": 3, "warmup_iterations": 2,
+           "points_per_iteration": 12000}
     multi, _ = launch(proc, tmp_path / "multi", channels="multichannel", **run)
     flat, _ = launch(proc, tmp_path / "flat", channels="rambo", **run)
     combined = math.hypot(multi.error_pb, flat.error_pb)

@@ -357,14 +357,15 @@ def _stacked_amplitude_line(members) -> str:
 
 
 def channel_table(diagrams: dict) -> str:
-    """The CHANNELS literal: legs, per-diagram propagators and the resonances the process asks for
-    (decay chains, required s-channels) from the diagrams' data, one line each."""
+    """The CHANNELS literal: legs, per-diagram propagators and coupling orders, and the resonances the
+    process asks for (decay chains, required s-channels) from the diagrams' data, one line each."""
     legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
     rows = []
     for diagram in diagrams["diagrams"]:
         props = [{key: prop[key] for key in ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")}
                  for prop in diagram["propagators"]]
-        rows.append(f"        {{'number': {diagram['number']!r}, 'propagators': {props!r}}},")
+        orders = dict(sorted(diagram["orders"].items()))
+        rows.append(f"        {{'number': {diagram['number']!r}, 'orders': {orders!r}, 'propagators': {props!r}}},")
     decays = "".join(f"\n        {entry!r}," for entry in diagrams.get("decays", []))
     decays = f"[{decays}\n    ]" if decays else "[]"
     return ("{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n"

@@ -276,11 +276,22 @@ def _fixed_s(energies, masses):
 
 
 def _alpha_s_power(kernel) -> int:
-    """The power n of alpha_s in |M|^2, from d log|M|^2 / d log aS at one point (tree level: an
-    integer for a single QCD order; rounded when orders mix)."""
+    """The power n of alpha_s in |M|^2 (MadGraph's nqcd): the QCD coupling order that every diagram
+    of the kernel shares, from its channel table (known at generation: nothing to compile). Where the
+    diagrams differ in it (or a package's table has no orders), measured as d log|M|^2 / d log aS at
+    one point (an integer for a single QCD order; rounded when orders mix)."""
     parameters = kernel.default_parameters()
     if "aS" not in parameters:
         return 0
+    diagrams = kernel.channels["diagrams"]
+    shared = {diagram["orders"].get("QCD", 0) for diagram in diagrams if "orders" in diagram}
+    if len(shared) == 1 and all("orders" in diagram for diagram in diagrams):
+        return shared.pop()
+    return _measured_alpha_s_power(kernel, parameters)
+
+
+def _measured_alpha_s_power(kernel, parameters) -> int:
+    """d log|M|^2 / d log aS at one point, rounded (a jvp of the kernel: one compilation)."""
     masses = np.asarray(kernel.masses(), dtype=float)
     point = _test_point(masses)
     base = dict(parameters)

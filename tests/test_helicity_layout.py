@@ -56,7 +56,10 @@ def _other_layout(tmp_path, name):
     return madgen.load(GOLDEN / name), madgen.load(tmp_path / "other")
 
 
-@pytest.mark.parametrize("name, sqrt_s, mass", [("gg_ttx", 700.0, 173.0), ("epem_mupmum", 150.0, 0.0)])
+@pytest.mark.parametrize("name, sqrt_s, mass", [
+    ("gg_ttx", 700.0, 173.0),  # grid, and its rows copy
+    pytest.param("epem_mupmum", 150.0, 0.0, marks=pytest.mark.slow),  # rows, and its grid copy: 25 s more
+])
 def test_both_layouts_give_the_same_numbers(tmp_path, name, sqrt_s, mass):
     chosen, other = _other_layout(tmp_path, name)
     p = jnp.asarray(two_to_two(40, sqrt_s, mass=mass, seed=3))

@@ -376,20 +376,22 @@ def test_lhe_events_carry_the_couplings_used(workdir):
         assert event.eventinfo.aqcd == pytest.approx(alpha_s, rel=1e-9)
 
 
-@pytest.mark.parametrize("process, run, where", [
-    ("e+ e- > z", "sqrt_s: 91.188\n", "sqrt\\(s\\)"),
-    ("p p > z", "sqrt_s: 13000\nbeams: [p, p]\n", "s-hat"),
+@pytest.mark.parametrize("process, run", [
+    ("e+ e- > z", "sqrt_s: 91.188\n"),
+    ("u u~ > z", "sqrt_s: 91.188\n"),  # partons at a fixed energy
 ])
-def test_a_two_to_one_process_is_refused_with_the_way_out(tmp_path, process, run, where):
-    """A 2 -> 1 cross section is a delta function the phase space cannot integrate: one clear error
-    naming the card's process (not one per subprocess, not a crash deep in the phase space)."""
+def test_a_two_to_one_process_without_hadron_beams_is_refused_with_the_way_out(tmp_path, process, run):
+    """A 2 -> 1 cross section at a fixed energy is a delta function in sqrt(s): one clear error naming the
+    card's process (not one per subprocess, not a crash deep in the phase space). With two hadron beams
+    it is integrated over the rapidity (test_proton.py)."""
     (tmp_path / "z.yaml").write_text(f"model: sm\nprocess: {process}\n")
     (tmp_path / "run.yaml").write_text(run + "n_events: 10\n")
     result = madgen_command(tmp_path, "launch", "z.yaml", "--run", "run.yaml", "-o", "run")
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert re.search(f"'{re.escape(process)}' has one final-state particle: a 2 -> 1 cross section is a delta "
-                     f"function in {where}.*'p p > z, z > e\\+ e-'", message, re.IGNORECASE), message
+                     "function in sqrt\\(s\\).*beams: \\[p, p\\].*'e\\+ e- > z, z > mu\\+ mu-'", message,
+                     re.IGNORECASE), message
     assert message.count("final-state particle") == 1 and not (tmp_path / "run").exists()
 
 

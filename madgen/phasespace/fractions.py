@@ -12,6 +12,10 @@ power of tau and the 1/tau map flattens its leading behaviour). y is flat. With 
 other parton carries the whole beam energy: x = tau, one random number.
 
 Every map returns the exact inverse density, so E_u[f(x1, x2) J] = ∫ dx1 dx2 f.
+
+A 2 -> 1 process (p p > z, g g > h) produces its particle at s-hat = M^2: the one-body phase space
+is 2 pi delta(s-hat - M^2), and ∫ dtau dy delta(tau s - M^2) g = (1/s) ∫ dy g at tau = M^2 / s,
+so only y is sampled (``one_body_fractions``), as MadGraph does.
 """
 
 from __future__ import annotations
@@ -70,6 +74,16 @@ def sample_fractions(u, hadrons: tuple[bool, bool], tau_min, tau_max, s, resonan
     if hadrons == (False, True):
         return one, tau, jacobian
     raise ValueError("sample_fractions needs at least one hadron beam")
+
+
+def one_body_fractions(u, tau, s):
+    """(x1, x2, Jacobian) of a 2 -> 1 process with two hadron beams from u of shape (batch, 1): tau =
+    M^2 / s fixed by the delta function, y flat on [log(tau) / 2, -log(tau) / 2]; the Jacobian holds
+    dy/du and the delta function's 1 / s."""
+    half_range = -0.5 * jnp.log(tau)
+    y = (2.0 * u[..., 0] - 1.0) * half_range
+    root = jnp.sqrt(tau)
+    return root * jnp.exp(y), root * jnp.exp(-y), 2.0 * half_range / s * jnp.ones_like(y)
 
 
 def parton_momenta(x1, x2, energy1, energy2):

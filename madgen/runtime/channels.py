@@ -93,7 +93,9 @@ def channel_maps(kernel, run) -> tuple[ChannelMap, ...]:
     from madgen.phasespace import duplicate_groups, multichannel_from_diagrams, rambo, rambo_ndim, with_incoming
 
     n_final = kernel.n_legs - kernel.n_initial
-    if run.channels == "rambo" or n_final == 1:
+    if n_final == 1:
+        return (one_body_map(kernel),)
+    if run.channels == "rambo":
         def flat(x, sqrt_s, masses, parameters, windows):
             final, weight = rambo(x, sqrt_s, masses[2:])
             return with_incoming(final, sqrt_s, masses[0], masses[1]), weight
@@ -111,6 +113,24 @@ def channel_maps(kernel, run) -> tuple[ChannelMap, ...]:
         maps.append(ChannelMap(generate, channel.ndim, diagrams, resonance,
                                f"{kernel.process}: diagram(s) {', '.join(map(str, diagrams))}"))
     return tuple(maps)
+
+
+def one_body_map(kernel) -> ChannelMap:
+    """The phase space of a 2 -> 1 process: the particle at rest in the CM frame, sqrt(s-hat) = its mass
+    (the beams' fractions put s-hat there), weight 2 pi, the one-body phase space without its delta
+    function (which ``madgen.phasespace.one_body_fractions`` takes); no random numbers."""
+    import math
+
+    import jax.numpy as jnp
+
+    from madgen.phasespace import with_incoming
+
+    def at_rest(x, sqrt_s, masses, parameters, windows):
+        zero = jnp.zeros_like(sqrt_s)
+        final = jnp.stack([sqrt_s, zero, zero, zero], axis=-1)[..., None, :]
+        return with_incoming(final, sqrt_s, masses[0], masses[1]), 2.0 * math.pi * jnp.ones_like(sqrt_s)
+
+    return ChannelMap(at_rest, 0, (), None, f"{kernel.process}: one body at s-hat = M^2")
 
 
 def soft_regions(kernel, run) -> dict:

@@ -21,10 +21,10 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
 
     problems = []
     one_body = [sub.process for sub in process.subprocesses if sub.n_initial == 2 and sub.n_legs == 3]
-    if one_body:
-        problems.append(one_particle_final_state(process.process, collider.has_pdf))
+    if one_body and not all(collider.hadrons):
+        problems.append(one_particle_final_state(process.process))
     for index, sub in enumerate(process.subprocesses):
-        if sub.process in one_body:
+        if sub.process in one_body and not all(collider.hadrons):
             continue
         masses = np.asarray(sub.masses(parameters), dtype=float)
         sqrt_s = np.sqrt(collider.s) if collider.has_pdf else collider.fixed_sqrt_s(*masses[:2])
@@ -46,14 +46,14 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
 
 
-def one_particle_final_state(process: str, hadron_beams: bool) -> str:
-    """Why a 2 -> 1 process cannot be launched: its cross section is a delta function in the partonic
-    energy, which the phase space and integrator (built for two or more final-state particles) do not
-    handle; its decay, generated with it, has a finite cross section."""
-    where = "s-hat" if hadron_beams else "sqrt(s) (nonzero only at sqrt(s) equal to the mass)"
-    return (f"'{process}' has one final-state particle: a 2 -> 1 cross section is a delta function in {where}, "
-            "which madgen's phase space does not integrate; generate the particle with its decay instead "
-            "(a decay chain such as 'p p > z, z > e+ e-', or the final state 'p p > e+ e-')")
+def one_particle_final_state(process: str) -> str:
+    """Why a 2 -> 1 process cannot be launched without two hadron beams: its cross section is a delta
+    function in the partonic energy, which only the momentum fractions of two partons can integrate
+    (over the rapidity, as MadGraph does); its decay, generated with it, has a finite cross section."""
+    return (f"'{process}' has one final-state particle: a 2 -> 1 cross section is a delta function in sqrt(s) "
+            "(nonzero only at sqrt(s) equal to the mass) unless both beams are hadrons (beams: [p, p], where "
+            "the rapidity is integrated at s-hat = M^2); generate the particle with its decay instead (a decay "
+            "chain such as 'e+ e- > z, z > mu+ mu-', or the final state 'e+ e- > mu+ mu-')")
 
 
 def _hadron_problems(sub, masses, collider, bounds) -> list[str]:

@@ -122,7 +122,14 @@ class GroupIntegrand:
         return self.mirrored or (False,) * len(self.members)
 
     @property
+    def one_body(self) -> bool:
+        """A 2 -> 1 kernel: s-hat is fixed at the particle's mass squared, only the rapidity is sampled."""
+        return self.kernel.n_legs - self.kernel.n_initial == 1
+
+    @property
     def beam_ndim(self) -> int:
+        if self.one_body:
+            return 1 if all(self.collider.hadrons) else 0
         return sum(self.collider.hadrons)
 
     @property
@@ -185,7 +192,10 @@ class GroupIntegrand:
     # -- pieces -----------------------------------------------------------------------------
 
     def _fractions(self, u, channel, masses, internal, s):
-        from madgen.phasespace.fractions import sample_fractions
+        from madgen.phasespace.fractions import one_body_fractions, sample_fractions
+
+        if self.one_body:
+            return one_body_fractions(u, masses[2] ** 2 / s, s)
 
         lower = jnp.maximum(jnp.sum(masses[self.kernel.n_initial:]), self.energy_bounds[0])
         upper = jnp.minimum(self.energy_bounds[1], jnp.sqrt(s))
@@ -305,10 +315,14 @@ def _measured_alpha_s_power(kernel, parameters) -> int:
 
 
 def _test_point(masses):
-    """One generic phase-space point of a 2 -> n process (for couplings checks), CM frame."""
+    """One generic phase-space point of a 2 -> n process (for couplings checks), CM frame; for 2 -> 1
+    the particle at rest (sqrt(s) = its mass)."""
     from madgen.phasespace import rambo, with_incoming
 
     n_final = len(masses) - 2
+    if n_final == 1:
+        mass = float(masses[2])
+        return with_incoming(jnp.asarray([[[mass, 0.0, 0.0, 0.0]]]), mass, masses[0], masses[1])
     sqrt_s = 2.0 * float(np.sum(masses)) + 500.0
     x = jnp.asarray(np.linspace(0.13, 0.87, 4 * n_final).reshape(1, -1))
     final, _ = rambo(x, sqrt_s, jnp.asarray(masses[2:]))

@@ -206,8 +206,7 @@ def _launch(args) -> int:
     result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress,
                     workers=args.workers, scheduler=args.scheduler)
     print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
-    events = sorted(path.name for path in Path(result.output_dir).iterdir() if path.name.startswith("events"))
-    where = (f"in {result.output_dir}: {', '.join(events)}" if events else
+    where = (f"in {result.output_dir}: {', '.join(result.event_files)}" if result.event_files else
              f"selected, none written (lhe: false, columnar: none); the cross section is in "
              f"{Path(result.output_dir) / 'results.json'}")
     print(f"{result.n_events} unweighted events (seed {result.seed}) {where}")

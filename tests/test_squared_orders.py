@@ -333,8 +333,23 @@ def test_the_integral_of_the_magnitude_adds_twice_the_smaller_part():
 
     sigma_abs = absolute_cross_sections(
         [60.0, 40.0, -38.0, -0.001, 0.0],
-        [[0, 0.0, 500.0], [3, 0.2, 100.0], [1000, 37.9, 0.0], [10, 0.1, 0.4], [0, 0.0, 0.0]],
+        [[0.0, 500.0], [0.2, 100.0], [37.9, 0.0], [0.1, 0.4], [0.0, 0.0]],
         [1000, 1000, 1000, 1000, 0])
     assert sigma_abs[0] == 60.0 and sigma_abs[2] == 38.0 and sigma_abs[4] == 0.0
     assert sigma_abs[1] == pytest.approx(40.0004, rel=1e-14)
     assert sigma_abs[3] == pytest.approx(0.0005, rel=1e-12)  # -0.001 + 2 x 0.0001 < 0
+
+
+def test_gold_mining_refuses_an_integrand_of_both_signs(tmp_path):
+    """Gold (joint likelihood ratios and scores) needs a probability density: an integrand negative in
+    much of the phase space (QCD beside its QCD x EW interference) is refused, naming why and the way out."""
+    from madgen.api import mine
+    from madgen.inference.errors import InferenceError
+
+    card = tmp_path / "mine.yaml"
+    card.write_text(f"model: sm\nprocess: u u~ > d d~ QCD<=2 QED<=2 QED^2<=2\nname: sq_mine\n"
+                    f"output: {tmp_path / 'sq_mine'}\n")
+    with pytest.raises(InferenceError, match=r"needs a probability density.*negative in part of the phase space "
+                                             r"\(0\.[0-9]+ of the integral of its magnitude.*squared-order selection"):
+        mine(card, {**SIGNED_RUN, "n_events": 200}, ["WW"], output=tmp_path / "gold.h5", log=lambda *a: None)
+    assert not (tmp_path / "gold.h5").exists()

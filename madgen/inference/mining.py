@@ -69,12 +69,23 @@ class MinedEvents:
 
 
 def collect_events(prepared, n_events: int) -> MinedEvents:
-    """``n_events`` unweighted events of the prepared run, in memory."""
+    """``n_events`` unweighted events of the prepared run, in memory. Gold needs a probability density:
+    an integrand negative in more than ``max_weight_tolerance`` of its magnitude is refused, and the
+    few events of negative weight within it (an LO PDF set below zero) are left out."""
     from madgen.runtime.events import mirror_events
 
     plan = prepared.plan_unweighting(n_events)
+    tolerance = prepared.run.max_weight_tolerance
+    if plan.negative_fraction > tolerance:
+        raise InferenceError(
+            f"gold mining needs a probability density, but the integrand of '{prepared.process.process}' is "
+            f"negative in part of the phase space ({plan.negative_fraction:.2g} of the integral of its magnitude, "
+            f"more than max_weight_tolerance = {tolerance:g}): an interference term such as NP^2==1 alone is "
+            "not a likelihood; mine the process without the squared-order selection (e.g. NP<=1) instead")
     parts = []
     for group, accepted in prepared.events(n_events, plan):
+        positive = np.asarray(accepted.evaluation.weight) > 0
+        group, accepted = group[positive], jax.tree_util.tree_map(lambda a: a[positive] if np.ndim(a) else a, accepted)
         members = np.array([prepared.integrands[g].members[m] for g, m in zip(group, accepted.member)], dtype=np.int64)
         mirrored = np.array([prepared.integrands[g].mirror_flags[m] for g, m in zip(group, accepted.member)],
                             dtype=bool)

@@ -139,6 +139,13 @@ class RunFiles:
         suffix = {"npz": "events.npz", "hdf5": "events.h5"}.get(run.columnar)
         self._columnar = ColumnarWriter(self.directory / suffix, run.columnar) if suffix else None
 
+    @property
+    def event_files(self) -> tuple[str, ...]:
+        """Names of the event files this run writes (LHE, columnar), in the run directory."""
+        names = ["events.lhe"] if self.run.lhe else []
+        names += {"npz": ["events.npz"], "hdf5": ["events.h5"], "lheh5": ["events.lheh5"]}.get(self.run.columnar, [])
+        return tuple(names)
+
     def __enter__(self) -> "RunFiles":
         for writer in (self._lhe, self._columnar):
             if writer is not None:

@@ -34,6 +34,7 @@ class LaunchResult:
     groups: tuple[dict, ...] = ()  # per kernel group: its subprocesses, cross section and error
     abs_cross_section_pb: float = 0.0  # sigma_abs, the integral of |f|: the events' weights are +- sigma_abs / N
     n_negative: int = 0  # events with a negative weight (an interference term, a PDF below zero)
+    event_files: tuple[str, ...] = ()  # names of the event files written into output_dir
 
 
 def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None) -> LaunchResult:
@@ -62,13 +63,13 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
         plan, n_kept, n_negative = _stream_events(files, prepared, progress)
         timings["unweighting_s"] = time.perf_counter() - start
         log(f"{n_kept} unweighted events (efficiency {plan.efficiency:.3g}"
-            + (f"; {n_negative} with a negative weight)" if plan.negative_fraction > 0 else ")"))
+            + (f"; {n_negative} with a negative weight)" if n_negative else ")"))
         launch_result = LaunchResult(
             result.cross_section_pb, result.error_pb, n_kept, run.seed, result.n_points, plan.efficiency,
             plan.max_weight, str(output_dir),
             tuple({"channel": c.channel.label, "cross_section_pb": c.cross_section_pb, "error_pb": c.error_pb,
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
-            timings, group_results(prepared), plan.abs_cross_section_pb, n_negative)
+            timings, group_results(prepared), plan.abs_cross_section_pb, n_negative, files.event_files)
         files.finish(launch_result, prepared, event_weight(run, plan.abs_cross_section_pb))
     return launch_result
 

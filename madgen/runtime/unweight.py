@@ -20,8 +20,8 @@ the same mix of channels and the accepted events of a batch, in random order, ar
 of the group's distribution.
 
 Kernel groups (subprocesses with different matrix elements) share the events in proportion to
-their integrated |cross sections| (sigma_abs) (a multinomial draw, as MadGraph shares events among its
-P-directories): the fractions carry the integration's relative error, no more.
+their sigma_abs (a multinomial draw, as MadGraph shares events among its P-directories): the
+fractions carry the integration's relative error, no more.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ class GroupPlan:
 
 @dataclass(frozen=True)
 class Unweighting:
-    """The unweighting plan of a run: per group, the expected efficiency sigma_abs / sum W_max and the
-    expected share of events with a negative weight."""
+    """The unweighting plan of a run: per group, the expected efficiency sigma_abs / sum W_max, and
+    the share of sigma_abs that negative weights carry (the expected share of negative events)."""
 
     groups: tuple[GroupPlan, ...]
     efficiency: float
@@ -109,8 +109,8 @@ def channel_tails(tasks, group: int, key, edges, sigma, n_pilot: int, batch_size
 
 def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edges, parameters, settings):
     """Pilot batches start .. stop - 1 of a group (a task): per channel its number of points (K,),
-    its largest |weights| (K, min(TAIL, points)), descending, and (K, 3): its number of negative weights,
-    their sum of magnitudes, and the sum of its positive weights."""
+    its largest |weights| (K, min(TAIL, points)), descending, and (K, 2): the magnitude of the sum of
+    its negative weights and the sum of its positive weights."""
     from madgen.runtime.tasks import as_key
 
     sampler, key = samplers[group], as_key(key)
@@ -133,22 +133,26 @@ def pilot_task(samplers, group: int, key, start: int, stop: int, cumulative, edg
 @functools.partial(jax.jit, static_argnums=3)
 def _channel_tail(weights, channels, k, size):
     mine = channels == k
-    negative = mine & (weights < 0)
-    signed = jnp.stack([jnp.sum(negative).astype(weights.dtype), -jnp.sum(jnp.where(negative, weights, 0.0)),
+    signed = jnp.stack([-jnp.sum(jnp.where(mine & (weights < 0), weights, 0.0)),
                         jnp.sum(jnp.where(mine & (weights > 0), weights, 0.0))])
     return jnp.sum(mine), jax.lax.top_k(jnp.where(mine, jnp.abs(weights), 0.0), size)[0], signed
+
+
+def signed_parts(signed_sums, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, the pilot's estimates of the integrals of the negative part's magnitude and of the
+    positive part (pb): its two signed sums over its number of points."""
+    signed_sums = np.asarray(signed_sums, dtype=float).reshape(-1, 2)
+    counts = np.asarray(counts, dtype=float)
+    return tuple(np.divide(signed_sums[:, j], counts, out=np.zeros(len(counts)), where=counts > 0) for j in (0, 1))
 
 
 def absolute_cross_sections(sigma, signed_sums, counts) -> np.ndarray:
     """Per channel sigma_abs, the integral of |f| (pb): the channel's integrated cross section ``sigma``
     (VEGAS) plus twice the smaller of its negative and positive parts, which the pilot measures
-    (``signed_sums[i]``: channel i's number of negative weights, their magnitude, its positive sum;
+    (``signed_sums[i]``: the magnitude of channel i's negative weights summed, and its positive sum;
     ``counts[i]``: its pilot points): sigma + 2 N or -sigma + 2 P. Exactly |sigma| for a channel of
     one sign."""
-    signed_sums = np.asarray(signed_sums, dtype=float).reshape(-1, 3)
-    counts = np.asarray(counts, dtype=float)
-    negative, positive = (np.divide(signed_sums[:, j], counts, out=np.zeros(len(counts)), where=counts > 0)
-                          for j in (1, 2))
+    negative, positive = signed_parts(signed_sums, counts)
     sigma = np.asarray(sigma, dtype=float)
     sigma_abs = np.where(negative <= positive, sigma + 2.0 * negative, -sigma + 2.0 * positive)
     # statistics can leave that at or below zero for a channel of both signs: the pilot's own mean |w|
@@ -207,7 +211,7 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
     if not np.abs(sigma_all).sum() > 0:
         raise ValueError("no point passed the cuts: the phase space left by the cuts is empty")
     counts, tails = np.zeros(len(channels), dtype=np.int64), [np.zeros(1) for _ in channels]
-    signed_sums = np.zeros((len(channels), 3))
+    signed_sums = np.zeros((len(channels), 2))
     for group, sampler in enumerate(samplers):
         members = [i for i, c in enumerate(channels) if c.group == group]
         sigma = sigma_all[members]
@@ -233,7 +237,7 @@ def plan_unweighting(samplers, channels, grids, result, n_events: int, tolerance
         group_abs = float(sigma_abs[members].sum()) if group_max.sum() > 0 else 0.0
         plans.append(GroupPlan(probabilities, float(group_max.sum()), group_abs))
     total_abs = sum(p.abs_cross_section_pb for p in plans)
-    negative_fraction = max(0.0, (total_abs - float(sigma_all.sum())) / (2 * total_abs))
+    negative_fraction = min(1.0, float(np.sum(signed_parts(signed_sums, counts)[0])) / total_abs)
     return Unweighting(tuple(plans), float(total_abs / maxima.sum()), negative_fraction)
 
 

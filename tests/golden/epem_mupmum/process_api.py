@@ -358,7 +358,7 @@ class Process:
         self.subprocesses = (self,)
         self.kernel_chunk_size = _kernel_chunk_size(len(module.HELICITIES))
         self.value_chunk_size = _value_chunk_size(len(module.HELICITIES))
-        self._by_row = module.VALUE_BY_ROW and module.HELICITY_LAYOUT == "rows"  # values by row (_value_form)
+        self._by_row = module.values_by_row()  # values by row (_value_form)
         self._evaluate = _jit(self._matrix_element_unchecked, process=self)
 
     def __repr__(self):

@@ -281,6 +281,12 @@ def matrix_element(p, c):
     return jnp.sum(_contract(_jamps(p, c)), axis=0) / AVERAGING_FACTOR
 
 
+def values_by_row():
+    """Whether values alone are computed one row of HELICITIES at a time: VALUE_BY_ROW on the rows layout
+    (the generator sets it only there; a copy whose layout was changed by hand falls back)."""
+    return VALUE_BY_ROW and HELICITY_LAYOUT == "rows"
+
+
 def matrix_element_value(p, c):
     """matrix_element(p, c) in the form that is fastest for a value alone; its derivatives are taken
     through matrix_element (the package's Process does so). With VALUE_BY_ROW one row of HELICITIES at a
@@ -289,7 +295,7 @@ def matrix_element_value(p, c):
     of the dense product (which matrix_element keeps for its reverse-mode gradient), and with each
     current computed once per helicity of the legs it joins (e+ e- > mu+ mu- 2.1 times faster,
     e+ e- > w+ w- 7.4 times; madgen.codegen.emit.VALUE_BY_ROW_MAX_COST)."""
-    if not (VALUE_BY_ROW and HELICITY_LAYOUT == "rows"):
+    if not values_by_row():
         return matrix_element(p, c)
     return point_data_value(p, c)["me2"]
 
@@ -407,7 +413,7 @@ def point_data_value(p, c, diagrams=False, helicities=False, flows=False):
     (e+ e- > mu+ mu- with diagram weights 1.3 times faster). Per-helicity outputs are stacked over the
     rows, and XLA computes the rows' amplitudes inside that stack, element by element (3 times slower),
     so they keep point_data."""
-    if not (VALUE_BY_ROW and HELICITY_LAYOUT == "rows") or helicities or flows:
+    if not values_by_row() or helicities or flows:
         return point_data(p, c, diagrams, helicities, flows)
     total, per_diagram = 0.0, [0.0] * N_DIAGRAMS
     for row in range(len(HELICITIES)):

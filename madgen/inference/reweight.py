@@ -136,10 +136,10 @@ class _Evaluator:
                 if at_event_alpha_s:
                     parameters["aS"] = alpha_s
                 values.append(process.matrix_element(momenta, parameters, check=False))
-            reference_value = values[0]
-            safe = jnp.where(reference_value > 0, reference_value, 1.0)
-            return jnp.stack([jnp.where(reference_value > 0, v / safe, 0.0) for v in values[1:]], axis=-1), \
-                reference_value
+            reference_value = values[0]  # of either sign: an interference term's |M|^2 can be negative
+            nonzero = reference_value != 0
+            safe = jnp.where(nonzero, reference_value, 1.0)
+            return jnp.stack([jnp.where(nonzero, v / safe, 0.0) for v in values[1:]], axis=-1), reference_value
 
         self._ratios = jit(ratios, process=process)
 
@@ -351,12 +351,17 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
         alpha_s = np.array([a for _, _, a, _ in items])
         alpha_s = np.where(alpha_s > 0, alpha_s, evaluators[index].settings[0].get("aS", 0.0) or 0.0)
         ratios, reference = evaluators[index](momenta, alpha_s)
-        zero = np.nonzero(reference <= 0)[0]
-        if len(zero):
-            raise InferenceError(f"{source}, event {offset + rows[zero[0]] + 1}: |M|^2 at the reference point is "
-                                 f"{reference[zero[0]]:g}; the event cannot come from '{process.process}' at these "
-                                 "parameters (check --theta-ref and the package's parameters)")
-        weights[rows] = ratios * np.array([w for _, _, _, w in items])[:, None]
+        event_weights = np.array([w for _, _, _, w in items])
+        # an interference term's events carry the sign of their |M|^2 (madgen.runtime.unweight): a sign
+        # that differs, or |M|^2 = 0, cannot come from the process
+        bad = np.nonzero(~(np.abs(reference) > 0) | (np.sign(reference) * np.sign(event_weights) < 0))[0]
+        if len(bad):
+            k = bad[0]
+            raise InferenceError(f"{source}, event {offset + rows[k] + 1}: |M|^2 at the reference point is "
+                                 f"{reference[k]:g} and the event's weight {event_weights[k]:g}; the event cannot "
+                                 f"come from '{process.process}' at these parameters (check --theta-ref and the "
+                                 "package's parameters)")
+        weights[rows] = ratios * event_weights[:, None]
     return weights
 
 

@@ -395,6 +395,17 @@ def test_a_two_to_one_process_without_hadron_beams_is_refused_with_the_way_out(t
     assert message.count("final-state particle") == 1 and not (tmp_path / "run").exists()
 
 
+def test_a_massless_particle_alone_is_refused_with_hadron_beams(tmp_path):
+    """p p > a: s-hat would be 0; one error naming the card's process (not one per q q~ subprocess)."""
+    (tmp_path / "a.yaml").write_text("model: sm\nprocess: p p > a\n")
+    (tmp_path / "run.yaml").write_text("sqrt_s: 13000\nbeams: [p, p]\nn_events: 10\n")
+    result = madgen_command(tmp_path, "launch", "a.yaml", "--run", "run.yaml", "-o", "run")
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "'p p > a' produces one massless particle: s-hat = M^2 = 0" in message, message
+    assert message.count("massless") == 1 and not (tmp_path / "run").exists()
+
+
 def test_the_summary_names_the_event_files_or_says_none_were_written(workdir):
     for extra, expected in (("lhe: false\ncolumnar: none\n", "selected, none written (lhe: false, columnar: none)"),
                             ("columnar: npz\n", ": events.lhe, events.npz")):

@@ -27,6 +27,10 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         if sub.process in one_body and not all(collider.hadrons):
             continue
         masses = np.asarray(sub.masses(parameters), dtype=float)
+        if sub.process in one_body and not masses[2] > 0:
+            problems.append(f"'{process.process}' produces one massless particle: s-hat = M^2 = 0, where no parton "
+                            "pair collides; generate it with a recoiling particle (e.g. 'p p > a j') or its decay")
+            continue
         sqrt_s = np.sqrt(collider.s) if collider.has_pdf else collider.fixed_sqrt_s(*masses[:2])
         threshold = float(np.sum(masses[2:]))
         if sqrt_s <= threshold:

@@ -201,14 +201,20 @@ def test_columnar_file_and_results_of_a_hadron_collision(top_run):
     assert metadata["beams"] == ["p", "p"] and metadata["lhapdf_id"] == 247000
 
 
-def one_body_reference(process, pdf, sqrt_s, scale=91.188, y_nodes=128):
+@pytest.fixture(scope="module")
+def pp_z(generate_package):
+    return generate_package("sm", "p p > z", "pp_z")
+
+
+def one_body_reference(process, pdf, sqrt_s, scale=91.188, y_nodes=128, parameters=None):
     """sigma (pb) of a 2 -> 1 process a b > X: with dPhi_1 = 2 pi delta(s-hat - M^2) and dx1 dx2 = dtau dy,
     sigma = sum_ab |M_ab|^2 2 pi / s / (2 M^2) (hbar c)^2 int dy f_a(sqrt(tau) e^y) f_b(sqrt(tau) e^-y) at
     tau = M^2 / s, by Gauss-Legendre in y (the generated |M|^2 and the PDF evaluator, no runtime code)."""
     from hadronic import HBARC2_PB, gauss
 
     s = sqrt_s ** 2
-    mass = float(np.asarray(process.subprocesses[0].masses())[2])
+    parameters = dict(parameters or {})
+    mass = float(np.asarray(process.subprocesses[0].masses(parameters))[2])
     tau = mass ** 2 / s
     y, weights = gauss(y_nodes, 0.5 * math.log(tau), -0.5 * math.log(tau))
     x1, x2 = math.sqrt(tau) * np.exp(y), math.sqrt(tau) * np.exp(-y)
@@ -219,16 +225,15 @@ def one_body_reference(process, pdf, sqrt_s, scale=91.188, y_nodes=128):
     total = 0.0
     for sub in process.subprocesses:
         a, b = sub.pdg_ids[:2]
-        me2 = float(np.asarray(sub.matrix_element(point, {"aS": alpha_s}))[0])
+        me2 = float(np.asarray(sub.matrix_element(point, {**parameters, "aS": alpha_s}))[0])
         total += me2 * float(np.sum(weights * f1[:, pdf.flavour_index[a]] * f2[:, pdf.flavour_index[b]]))
     return total * 2 * math.pi / s / (2 * mass ** 2) * HBARC2_PB
 
 
-def test_a_two_to_one_process_integrates_the_rapidity_at_the_mass(generate_package, pdf, tmp_path):
+def test_a_two_to_one_process_integrates_the_rapidity_at_the_mass(pp_z, pdf, tmp_path):
     """p p > z at 13 TeV (MadGraph integrates 2 -> 1 processes this way): sigma against the rapidity
     quadrature (its own error, 128 against 256 nodes, below 1e-5: a hundredth of the Monte Carlo's); every event's Z is on its mass shell,
     carries the partons' momenta (x1 E, x2 E along the beams) and has no transverse momentum."""
-    pp_z = generate_package("sm", "p p > z", "pp_z")
     result, output = launch(pp_z, tmp_path, "z", sqrt_s=13000.0, beams=["p", "p"], n_events=200)
     expected = one_body_reference(pp_z, pdf, 13000.0, y_nodes=256)
     assert abs(one_body_reference(pp_z, pdf, 13000.0, y_nodes=128) / expected - 1) < 1e-5
@@ -239,6 +244,22 @@ def test_a_two_to_one_process_integrates_the_rapidity_at_the_mass(generate_packa
     np.testing.assert_allclose(np.sqrt(z[:, 0] ** 2 - np.sum(z[:, 1:] ** 2, axis=1)), 91.188, rtol=1e-9)
     np.testing.assert_allclose(z, momenta[:, 0] + momenta[:, 1], rtol=0, atol=1e-9 * 6500)
     assert np.all(z[:, 1:3] == 0) and np.all(momenta[:, 0, 3] > 0) and np.all(momenta[:, 1, 3] < 0)
+
+
+def test_two_to_one_cross_section_is_differentiable_in_the_mass(pp_z, pdf):
+    """d sigma / d MZ of p p > z moves tau = MZ^2 / s itself: the gradient of the fixed-sample estimate
+    agrees with the rapidity quadrature's central difference within its statistical error."""
+    from madgen.inference import differentiable_cross_section
+    from madgen.runtime.runcard import RunCard
+
+    run = RunCard.from_mapping({**QUICK, "sqrt_s": 13000.0, "beams": ["p", "p"], "n_events": 10})
+    sigma, _ = differentiable_cross_section(pp_z, run, ["MZ"], n_points=20000, log=lambda *_: None)
+    estimate = sigma.estimate()
+    h = 0.01
+    expected = (one_body_reference(pp_z, pdf, 13000.0, parameters={"MZ": 91.188 + h})
+                - one_body_reference(pp_z, pdf, 13000.0, parameters={"MZ": 91.188 - h})) / (2 * h)
+    assert expected < 0 and abs(estimate.gradient[0] - expected) < 4 * estimate.gradient_error[0], \
+        (estimate.gradient[0], estimate.gradient_error[0], expected)
 
 
 def test_kernel_groups_are_recorded_at_generation(pp_tt, pp_ee):

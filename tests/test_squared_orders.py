@@ -277,6 +277,13 @@ def test_a_negative_interference_gives_negative_weight_events(tmp_path):
     assert result.n_negative == np.sum(weights < 0) == 400
     assert result.abs_cross_section_pb == pytest.approx(-result.cross_section_pb, rel=1e-12)
     np.testing.assert_allclose(weights, result.cross_section_pb / 400, rtol=1e-12)
+    import pylhe  # the LHE file: the signed weights, IDWTUP -4, XMAXUP their magnitude, XSECUP sigma
+
+    lhe = pylhe.LHEFile.fromfile(str(tmp_path / "run_sq_int" / "events.lhe"))
+    assert lhe.init.initInfo.weightingStrategy == -4
+    assert lhe.init.procInfo[0].unitWeight == pytest.approx(-result.cross_section_pb / 400, rel=1e-9)
+    assert lhe.init.procInfo[0].xSection == pytest.approx(result.cross_section_pb, rel=1e-9)
+    np.testing.assert_allclose([event.eventinfo.weight for event in lhe.events], weights, rtol=1e-9)
 
 
 @pytest.mark.parametrize("processes", [

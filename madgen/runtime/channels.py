@@ -9,8 +9,10 @@ single-diagram enhancement) or one flat RAMBO channel.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
 from madgen.runtime.integrand import ChannelMap, GroupIntegrand, ResonanceWindow
@@ -119,10 +121,6 @@ def one_body_map(kernel) -> ChannelMap:
     """The phase space of a 2 -> 1 process: the particle at rest in the CM frame, sqrt(s-hat) = its mass
     (the beams' fractions put s-hat there), weight 2 pi, the one-body phase space without its delta
     function (which ``madgen.phasespace.one_body_fractions`` takes); no random numbers."""
-    import math
-
-    import jax.numpy as jnp
-
     from madgen.phasespace import with_incoming
 
     def at_rest(x, sqrt_s, masses, parameters, windows):

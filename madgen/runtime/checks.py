@@ -21,10 +21,11 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
 
     problems = []
     one_body = [sub.process for sub in process.subprocesses if sub.n_initial == 2 and sub.n_legs == 3]
-    if one_body and not all(collider.hadrons):
+    two_hadron_beams = all(collider.hadrons)  # where a 2 -> 1 process is integrated over the rapidity
+    if one_body and not two_hadron_beams:
         problems.append(one_particle_final_state(process.process))
     for index, sub in enumerate(process.subprocesses):
-        if sub.process in one_body and not all(collider.hadrons):
+        if sub.process in one_body and not two_hadron_beams:
             continue
         masses = np.asarray(sub.masses(parameters), dtype=float)
         if sub.process in one_body and not masses[2] > 0:

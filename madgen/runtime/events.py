@@ -124,6 +124,10 @@ def _bytes(n: float) -> str:
     return f"{n / 1000 ** power:.3g} {units[power]}"
 
 
+COLUMNAR_FILES = {"npz": "events.npz", "hdf5": "events.h5", "lheh5": "events.lheh5"}
+"""The columnar event file of each run-card ``columnar`` choice, in the run directory."""
+
+
 class RunFiles:
     """The files of one run, written into a (staging) directory: ``events.lhe``, ``events.npz`` or
     ``events.h5``, ``results.json``. Chunks stream in through ``append``; ``finish`` writes them."""
@@ -136,15 +140,15 @@ class RunFiles:
         # columnar: lheh5 is converted from the LHE file (madgen.runtime.lheh5): a scratch one without lhe
         self._lhe_path = self.directory / ("events.lhe" if run.lhe else ".events.lheh5-source.lhe")
         self._lhe = LHEWriter(self._lhe_path, mgrwt=pdf_info) if run.lhe or run.columnar == "lheh5" else None
-        suffix = {"npz": "events.npz", "hdf5": "events.h5"}.get(run.columnar)
-        self._columnar = ColumnarWriter(self.directory / suffix, run.columnar) if suffix else None
+        written_here = run.columnar in ("npz", "hdf5")  # lheh5 is converted from the LHE file in finish
+        self._columnar = ColumnarWriter(self.directory / COLUMNAR_FILES[run.columnar], run.columnar) \
+            if written_here else None
 
     @property
     def event_files(self) -> tuple[str, ...]:
         """Names of the event files this run writes (LHE, columnar), in the run directory."""
         names = ["events.lhe"] if self.run.lhe else []
-        names += {"npz": ["events.npz"], "hdf5": ["events.h5"], "lheh5": ["events.lheh5"]}.get(self.run.columnar, [])
-        return tuple(names)
+        return tuple(names + ([COLUMNAR_FILES[self.run.columnar]] if self.run.columnar in COLUMNAR_FILES else []))
 
     def __enter__(self) -> "RunFiles":
         for writer in (self._lhe, self._columnar):
@@ -183,7 +187,7 @@ class RunFiles:
                 from madgen.runtime.lheh5 import write_lheh5_from_lhe
 
                 try:
-                    write_lheh5_from_lhe(self._lhe_path, self.directory / "events.lheh5")
+                    write_lheh5_from_lhe(self._lhe_path, self.directory / COLUMNAR_FILES["lheh5"])
                 finally:
                     if not run.lhe:
                         self._lhe_path.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ or one per point (every map runs and each point takes its own: channels mix with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -139,9 +140,10 @@ class GroupIntegrand:
     def channel_ndim(self, channel: int) -> int:
         return self.beam_ndim + self.maps[channel].ndim
 
-    @property
+    @functools.cached_property
     def n_qcd(self) -> int:
-        """Power of alpha_s in |M|^2 of the kernel (MadGraph's ``nqcd``, the <mgrwt> <rscale> order)."""
+        """Power of alpha_s in |M|^2 of the kernel (MadGraph's ``nqcd``, the <mgrwt> <rscale> order); once
+        per integrand, not per chunk of events (where it is measured, that costs a trace of the kernel)."""
         return _alpha_s_power(self.kernel)
 
     @property

@@ -66,7 +66,8 @@ def merge_mirrors(process, groups) -> tuple[tuple[tuple[int, ...], tuple[bool, .
     legs exchanged, M_ba(p1, p2, k) = M_ab(p2, p1, k). So the kernel of a b > X serves it too: a
     kernel point with a along +z is, rotated by pi about the x axis, an event with b from beam 1
     (MadGraph's mirror processes). A group all of whose members mirror members of another group
-    joins that group, flagged."""
+    joins that group, flagged. Only for beams of equal energy: otherwise the rotated event has the
+    wrong boost (its cuts in eta and its momenta would be those of another event)."""
     subprocesses = process.subprocesses
 
     def mirror_key(index):
@@ -169,7 +170,9 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
     plans = [plan_cuts(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor,
                        masses=np.asarray(s.masses())) for s in subprocesses]
     groups = refine_groups(process, package_kernel_groups(process), plans)
-    groups = merge_mirrors(process, groups) if collider.has_pdf else tuple((g, (False,) * len(g)) for g in groups)
+    symmetric = collider.energies[0] == collider.energies[1]  # a rotated event is then its mirror's event
+    groups = merge_mirrors(process, groups) if collider.has_pdf and symmetric \
+        else tuple((g, (False,) * len(g)) for g in groups)
     integrands = []
     for group, mirrored in groups:
         kernel = kernel_in_precision(subprocesses[group[0]], run)
@@ -179,7 +182,7 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
             partons=tuple(tuple(subprocesses[i].pdg_ids[:2]) for i in group),
             maps=channel_maps(kernel, run), collider=collider, cut=cut_functions[group[0]], scales=run.scales,
             energy_bounds=energy_bounds[group[0]], windows=decay_windows(kernel, run.bwcutoff),
-            fixed_alpha_s=alpha_s))
+            fixed_alpha_s=alpha_s, rapidity_limits=plans[group[0]].rapidity_limits))
     return tuple(integrands)
 
 

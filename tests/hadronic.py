@@ -10,6 +10,11 @@ generated |M|^2 (with alpha_s(muR) of the PDF as aS, point by point) and the PDF
 universality (massless u and c, d and s): each class is evaluated once; a mirror b a (``mirrored``)
 reuses a b's values at -cos(theta) (M_ba(p1, p2) = M_ab(p2, p1), and the rotation by pi about the
 x axis, under which |M|^2 is invariant, takes that point to -cos(theta)).
+
+Cuts on a massless final state (pT > ptmin and |eta| < etamax on both particles) are integrated
+exactly, not as an indicator: the pT cut bounds |cos(theta)| by sqrt(1 - 4 ptmin^2 / s-hat) and the
+eta cut by tanh(etamax); at a given theta the two particles sit at rapidities y_lab +- eta*,
+eta* = atanh(cos(theta)), so both pass where |y_lab| < etamax - |eta*|, with y_lab = y + log(E1 / E2) / 2.
 """
 
 from __future__ import annotations
@@ -52,26 +57,20 @@ def scale_of(choice, s_hat, p, cos_theta, m3, m4, fixed):
 
 
 def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=48, cos_nodes=16,
-                           antiproton_2=False, scale=91.188, dynamical=None, chunk=65536, parameters=None):
+                           antiproton_2=False, scale=91.188, dynamical=None, chunk=65536, parameters=None,
+                           beam_energies=None, massless_cuts=None):
     """sigma in pb. ``s_hat_nodes``: (s-hat values, weights) of a quadrature in s-hat; ``dynamical``:
     None (fixed ``scale``) or MadGraph's choice 2, 3, 4; ``antiproton_2``: beam 2 is an antiproton;
-    ``parameters``: external parameters other than the defaults (e.g. MT)."""
+    ``parameters``: external parameters other than the defaults (e.g. MT); ``beam_energies``: (E1, E2)
+    instead of sqrt_s / 2 each; ``massless_cuts``: (ptmin, etamax) on both final-state particles."""
     parameters = dict(parameters or {})
-    s = sqrt_s ** 2
+    e1, e2 = beam_energies or (sqrt_s / 2, sqrt_s / 2)
+    s = 4 * e1 * e2
     s_hat, w_s = s_hat_nodes
-    cos_theta, w_c = gauss(cos_nodes, -1.0, 1.0)
-    u, w_u = gauss(y_nodes, -1.0, 1.0)
-    tau = s_hat / s
-    half = -0.5 * np.log(tau)
-    # grid (s_hat, y, cos)
-    S = s_hat[:, None, None] * np.ones((1, y_nodes, cos_nodes))
-    Y = (half[:, None, None] * u[None, :, None]) * np.ones((1, 1, cos_nodes))
-    C = cos_theta[None, None, :] * np.ones((len(s_hat), y_nodes, 1))
-    W = (w_s / s)[:, None, None] * (w_u[None, :, None] * half[:, None, None]) * w_c[None, None, :]
-    S, Y, C, W = (a.ravel() for a in (S, Y, C, W))
-    x1, x2 = np.sqrt(S / s) * np.exp(Y), np.sqrt(S / s) * np.exp(-Y)
     masses = np.asarray(process.subprocesses[0].masses(parameters))
     m3, m4 = float(masses[2]), float(masses[3])
+    S, Y, C, W = _grid(s, s_hat, w_s, y_nodes, cos_nodes, 0.5 * math.log(e1 / e2), massless_cuts, (m3, m4))
+    x1, x2 = np.sqrt(S / s) * np.exp(Y), np.sqrt(S / s) * np.exp(-Y)
     momenta, p = two_body_points(S, C, m3, m4)
     mu = scale_of(dynamical, S, p, C, m3, m4, scale)
     alpha_s = np.asarray(pdf.alphas(mu))
@@ -94,6 +93,38 @@ def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=4
         by_subprocess.append(value)
         total += value
     return total, by_subprocess
+
+
+def _grid(s, s_hat, w_s, y_nodes, cos_nodes, offset, massless_cuts, final_masses):
+    """Points (s-hat, y, cos(theta)) and weights, flat, axes (s-hat, y, cos) with cos(theta) symmetric
+    about 0 at every s-hat and y (so that reversing the last axis takes cos(theta) to -cos(theta))."""
+    tau = s_hat / s
+    half = -0.5 * np.log(tau)
+    cos_max = np.ones_like(s_hat)
+    if massless_cuts is not None:
+        assert final_masses == (0.0, 0.0), "the cuts are integrated exactly for a massless final state only"
+        ptmin, etamax = massless_cuts
+        cos_max = np.minimum(np.sqrt(np.maximum(1 - 4 * ptmin ** 2 / s_hat, 0.0)), math.tanh(etamax))
+    assert cos_nodes % 2 == 0, "cos(theta) nodes come in symmetric pairs"
+    half_nodes, half_weights = gauss(cos_nodes // 2, 0.0, 1.0)  # each half alone: the window bends at 0
+    nodes, w_c = np.concatenate([-half_nodes[::-1], half_nodes]), np.concatenate([half_weights[::-1], half_weights])
+    if massless_cuts is None:
+        C = cos_max[:, None, None] * nodes[None, None, :] * np.ones((1, y_nodes, 1))
+        w_cos = cos_max[:, None, None] * w_c[None, None, :]
+    else:  # in eta* = atanh(cos(theta)), where the window's width 2 (etamax - |eta*|) is linear
+        eta_star = np.arctanh(cos_max)[:, None, None] * nodes[None, None, :] * np.ones((1, y_nodes, 1))
+        C = np.tanh(eta_star)
+        w_cos = np.arctanh(cos_max)[:, None, None] * w_c[None, None, :] * (1 - C[:, :1, :] ** 2)
+    lower, upper = -half[:, None, None], half[:, None, None]
+    if massless_cuts is not None:
+        reach = etamax - np.arctanh(np.abs(C[:, :1, :]))  # |y + offset| < etamax - |eta*|
+        lower, upper = np.maximum(lower, -reach - offset), np.minimum(upper, reach - offset)
+    width = np.maximum(upper - lower, 0.0)
+    u, w_u = gauss(y_nodes, -1.0, 1.0)
+    Y = (lower + upper) / 2 + width / 2 * u[None, :, None]
+    S = s_hat[:, None, None] * np.ones_like(C)
+    W = (w_s / s)[:, None, None] * (w_u[None, :, None] * width / 2) * w_cos
+    return tuple(np.broadcast_to(a, C.shape).ravel() for a in (S, Y, C, W))
 
 
 def _me2(sub, momenta, alpha_s, chunk, parameters):

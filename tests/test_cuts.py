@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from madgen.runtime import kinematics
-from madgen.runtime.cuts import check_divergent, cut_function, particle_class, plan_cuts
+from madgen.runtime.cuts import check_divergent, cut_function, particle_class, plan_cuts, rapidity_window
 from madgen.runtime.runcard import Cuts, parse_run_card
 
 NO_CUTS = {key: (-1.0 if key.endswith("max") or key in ("etaj", "etab", "etaa", "etal") else 0.0)
@@ -147,3 +147,42 @@ def test_divergence_checks_count_a_two_body_decay_as_one_massive_particle():
     assert check_divergent([21, 21, -11, 12, 5, -6], dict(NO_CUTS), decays=top) == []
     three_body = [{"particle": "Z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4, 5], "parent": None}]
     assert any("pta" in p for p in check_divergent([11, -11, -13, 13, 22], dict(NO_CUTS), decays=three_body))
+
+
+def boosted(momenta, y):
+    """Momenta (batch, n, 4) boosted along z by rapidity y (batch,)."""
+    ch, sh = np.cosh(y)[:, None], np.sinh(y)[:, None]
+    e, pz = momenta[..., 0], momenta[..., 3]
+    return np.stack([ch * e + sh * pz, momenta[..., 1], momenta[..., 2], sh * e + ch * pz], axis=-1)
+
+
+def test_rapidity_window_holds_every_boost_that_passes_the_eta_cuts():
+    """Two jets (massless) and a massive b quark (m = 4.7) with |eta| cuts 2.5 and 1.5, random momenta
+    and boosts: every boost that passes all eta cuts lies in the window; for the massless jets alone
+    the window is exactly the accepted range; a leg along the beam (no pT) empties it."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    masses = np.array([0.0, 0.0, 0.0, 0.0, 4.7])
+    three = rng.normal(scale=[30.0, 30.0, 150.0], size=(n, 3, 3))
+    energy = np.sqrt(np.sum(three ** 2, axis=-1) + masses[2:] ** 2)
+    momenta = np.concatenate([np.zeros((n, 2, 4)), np.concatenate([energy[..., None], three], axis=-1)], axis=1)
+    y = rng.uniform(-5.0, 5.0, size=n)
+    cuts = {"etaj": 2.5, "etab": 1.5, "ptj": 0.0, "ptb": 0.0, "drjj": 0.0, "drbj": 0.0}
+    pdg = [21, 21, 21, 1, 5]
+    plan = plan_cuts(cuts, pdg, 2, masses=masses)
+    assert plan.rapidity_limits == ((2, 2.5), (3, 2.5), (4, 1.5))
+    lower, upper = map(np.asarray, rapidity_window(jnp.asarray(momenta), jnp.asarray(masses), plan.rapidity_limits))
+    passes = np.asarray(cut_function(cuts, pdg, 2, masses=masses)(jnp.asarray(boosted(momenta, y))))
+    assert 0.05 < passes.mean() < 0.5
+    assert np.all((lower[passes] <= y[passes] + 1e-12) & (y[passes] <= upper[passes] + 1e-12))
+    jets = plan_cuts({"etaj": 2.5, "ptj": 0.0, "drjj": 0.0}, [21, 21, 21, 1], 2).rapidity_limits
+    lower, upper = map(np.asarray, rapidity_window(jnp.asarray(momenta[:, :4]), jnp.asarray(masses[:4]), jets))
+    passes = np.asarray(cut_function({"etaj": 2.5, "ptj": 0.0, "drjj": 0.0}, [21, 21, 21, 1], 2)(
+        jnp.asarray(boosted(momenta[:, :4], y))))
+    inside = (lower < y) & (y < upper)
+    clear = np.minimum(np.abs(y - lower), np.abs(y - upper)) > 1e-9
+    assert np.array_equal(passes[clear], inside[clear]) and 0.05 < inside.mean() < 0.5
+    along = momenta[:1].copy()
+    along[0, 2] = [50.0, 0.0, 0.0, 50.0]
+    lower, upper = rapidity_window(jnp.asarray(along), jnp.asarray(masses), plan.rapidity_limits)
+    assert float(upper[0]) < float(lower[0])

@@ -129,6 +129,38 @@ def test_tevatron_top_pairs_with_an_antiproton_beam(pp_tt, pdf, tmp_path):
     assert by_subprocess[0] / expected < 0.2  # g g is a minor channel at the Tevatron
 
 
+MADGRAPH_LEPTON_CUTS = {"ptl": 10.0, "etal": 2.5, "drll": 0.4, "mmll": 60.0, "mmllmax": 120.0}
+
+
+@pytest.mark.parametrize("energies", [(6500.0, 6500.0), (6500.0, 2000.0)], ids=["symmetric", "asymmetric"])
+def test_drell_yan_with_madgraphs_lepton_cuts(pp_ee, pdf, tmp_path, energies):
+    """MadGraph's default lepton cuts (pT > 10 GeV, |eta| < 2.5, Delta R > 0.4) on p p > e+ e-, against
+    the quadrature over exactly the accepted region, with beams of equal and of unequal energy (the
+    rapidity window moves with log(E1 / E2) / 2; mirror subprocesses are events of their own there).
+    The partons' rapidity is sampled only where both leptons can pass |eta| < 2.5: the unweighting
+    efficiency was 1 % with the rapidity over its whole range (VEGAS cannot follow the corner of
+    (y, lepton angle) the cut leaves), well above 20 % with the window. Every event: x_i E_i and the cuts."""
+    result, output = launch(pp_ee, tmp_path, "cuts", beam_energies=list(energies), beams=["p", "p"], n_events=300,
+                            cuts=MADGRAPH_LEPTON_CUTS)
+    wz = float(pp_ee.subprocesses[0].internal_parameters()["WZ"].real)
+    expected = hadronic_cross_section(pp_ee, pdf, None, breit_wigner_nodes(64, 60.0 ** 2, 120.0 ** 2, 91.188, wz),
+                                      drell_yan_classes, y_nodes=32, cos_nodes=16, beam_energies=energies,
+                                      massless_cuts=(10.0, 2.5))[0]
+    assert_agrees(result, expected)
+    assert result.unweighting_efficiency > 0.2
+    _, events = read_lhe(output)
+    blocks = (output / "events.lhe").read_text().split("<event>")[1:]
+    assert len(events) == 300
+    for event, block in zip(events, blocks):
+        p = np.array([[q.e, q.px, q.py, q.pz] for q in event.particles])
+        x1, x2 = mgrwt_fractions(block, n_qcd=0)
+        np.testing.assert_allclose(p[:2, [0, 3]], [[x1 * energies[0], x1 * energies[0]],
+                                                   [x2 * energies[1], -x2 * energies[1]]], rtol=1e-7)
+        np.testing.assert_allclose(p[0] + p[1], p[2:].sum(axis=0), atol=1e-6 * p[0, 0])
+        pt = np.hypot(p[2:, 1], p[2:, 2])
+        assert np.all(pt > 10.0) and np.all(np.abs(np.arcsinh(p[2:, 3] / pt)) < 2.5)
+
+
 # ----------------------------------------------------------------------------- events
 
 
@@ -166,10 +198,11 @@ def test_lhe_init_and_events_of_a_hadron_collision(pp_tt, top_run, top_reference
     assert abs(gluons / len(events) - fraction) < 3 * math.sqrt(fraction * (1 - fraction) / len(events)) + 0.003
 
 
-def mgrwt_fractions(block):
-    """(x1, x2) of an event's <mgrwt> block, after checking its MadGraph layout."""
+def mgrwt_fractions(block, n_qcd=2):
+    """(x1, x2) of an event's <mgrwt> block, after checking its MadGraph layout (``n_qcd``: the
+    power of alpha_s in |M|^2)."""
     lines = block[block.index("<mgrwt>"):block.index("</mgrwt>")].splitlines()
-    assert lines[1].startswith("<rscale>  2 ") and lines[2] == "<asrwt>0</asrwt>"
+    assert lines[1].startswith(f"<rscale>  {n_qcd} ") and lines[2] == "<asrwt>0</asrwt>"
     xs = []
     for beam, line in zip((1, 2), lines[3:5]):
         assert line.startswith(f'<pdfrwt beam="{beam}">  1 ') and line.endswith("</pdfrwt>")

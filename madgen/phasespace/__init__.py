@@ -16,7 +16,8 @@ jitted, vmapped and differentiated with respect to x, the masses, the widths and
 
 from madgen.phasespace.channels import (ChannelError, DiagramChannel, Propagator, System, channel_from_diagram,
                                         duplicate_groups, multichannel_from_diagrams, propagator_parameters)
-from madgen.phasespace.fractions import FractionMap, one_body_fractions, parton_momenta, sample_fractions, sample_tau
+from madgen.phasespace.fractions import (FractionMap, fractions_at, one_body_fractions, parton_momenta,
+                                         sample_fractions, sample_rapidity, sample_tau)
 from madgen.phasespace.generate import generate_channel
 from madgen.phasespace.kinematics import (beam_momenta, beams_cm, boost, boost_to_rest, cm_to_lab, kallen,
                                           mass_squared, minkowski_dot, sqrt_s_of, to_frame, with_incoming)
@@ -24,9 +25,11 @@ from madgen.phasespace.rambo import massless_volume, rambo, rambo_ndim
 
 __all__ = [
     "ChannelError", "DiagramChannel", "FractionMap", "Propagator", "System", "beam_momenta", "beams_cm", "boost",
-    "boost_to_rest", "channel_from_diagram", "cm_to_lab", "duplicate_groups", "generate_channel", "kallen",
+    "boost_to_rest", "channel_from_diagram", "cm_to_lab", "duplicate_groups", "fractions_at", "generate_channel",
+    "kallen",
     "mass_squared", "massless_volume", "minkowski_dot", "multichannel_from_diagrams", "one_body_fractions",
     "parton_momenta",
-    "propagator_parameters", "rambo", "rambo_ndim", "sample_fractions", "sample_tau", "sqrt_s_of", "to_frame",
+    "propagator_parameters", "rambo", "rambo_ndim", "sample_fractions", "sample_rapidity", "sample_tau", "sqrt_s_of",
+    "to_frame",
     "with_incoming",
 ]

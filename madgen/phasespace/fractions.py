@@ -8,7 +8,10 @@ rapidity of the partonic system y = log(x1 / x2) / 2:
 tau is mapped on [tau_min, tau_max] so that the partonic cross section is flat: a Breit-Wigner in
 s-hat when the whole final state is one s-channel resonance (Z, W, H, a heavy BSM state; MadGraph's
 choice for a resonant s-hat), 1/tau otherwise (thresholds such as t t~: the luminosity falls like a
-power of tau and the 1/tau map flattens its leading behaviour). y is flat. With one hadron beam the
+power of tau and the 1/tau map flattens its leading behaviour). y is flat on the range x1, x2 <= 1
+allow, or on a narrower window where the caller knows that no point outside it passes its cuts
+(``sample_rapidity``: the runtime narrows y to where every final-state particle with a pseudorapidity
+cut can be inside it, so that acceptance and sampling range coincide). With one hadron beam the
 other parton carries the whole beam energy: x = tau, one random number.
 
 Every map returns the exact inverse density, so E_u[f(x1, x2) J] = ∫ dx1 dx2 f.
@@ -64,16 +67,34 @@ def sample_fractions(u, hadrons: tuple[bool, bool], tau_min, tau_max, s, resonan
     """
     tau, jacobian = sample_tau(u[..., 0], tau_min, tau_max, s, resonance)
     if hadrons == (True, True):
-        half_range = -0.5 * jnp.log(tau)
-        y = (2.0 * u[..., 1] - 1.0) * half_range
-        root = jnp.sqrt(tau)
-        return root * jnp.exp(y), root * jnp.exp(-y), jacobian * 2.0 * half_range
+        y, y_jacobian = sample_rapidity(u[..., 1], tau)
+        x1, x2 = fractions_at(tau, y)
+        return x1, x2, jacobian * y_jacobian
     one = jnp.ones_like(tau)
     if hadrons == (True, False):
         return tau, one, jacobian
     if hadrons == (False, True):
         return one, tau, jacobian
     raise ValueError("sample_fractions needs at least one hadron beam")
+
+
+def sample_rapidity(u, tau, window=None):
+    """The partonic system's rapidity y and dy/du from u in [0, 1): flat on |y| <= -log(tau) / 2
+    (x1, x2 <= 1), narrowed to ``window`` = (lower, upper) per point where given. The window must hold
+    every y where the point can pass (the caller's cuts), so the narrowing changes no integral; where
+    it leaves nothing, dy/du = 0 (and y stays in range)."""
+    half_range = -0.5 * jnp.log(tau)
+    lower, upper = -half_range, half_range
+    if window is not None:
+        lower, upper = jnp.maximum(lower, window[0]), jnp.minimum(upper, window[1])
+    width = jnp.maximum(upper - lower, 0.0)
+    return jnp.clip(lower + u * width, -half_range, half_range), width
+
+
+def fractions_at(tau, y):
+    """(x1, x2) = sqrt(tau) (e^y, e^-y)."""
+    root = jnp.sqrt(tau)
+    return root * jnp.exp(y), root * jnp.exp(-y)
 
 
 def one_body_fractions(u, tau, s):

@@ -57,6 +57,11 @@ class CutPlan:
     def is_trivial(self) -> bool:
         return not self.singles and not self.pairs
 
+    @property
+    def rapidity_limits(self) -> tuple[tuple[int, float], ...]:
+        """(leg, |eta| max) of every leg with an upper pseudorapidity cut (see ``rapidity_window``)."""
+        return tuple((leg, etamax) for leg, *_, etamax in self.singles if math.isfinite(etamax))
+
 
 def _upper(value: float) -> float:
     return math.inf if value < 0 else value
@@ -127,6 +132,28 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
 
     passes.plan = plan
     return passes
+
+
+BEYOND_ANY_CUT = 1.0e3
+"""The rapidity given to a leg along the beam (no transverse mass): beyond every |eta| cut."""
+
+
+def rapidity_window(momenta, masses, limits):
+    """(lower, upper) per event: the longitudinal boosts (rapidities y along +z) that can bring every
+    leg of ``limits`` ((leg, |eta| max) pairs, ``CutPlan.rapidity_limits``) within its cut, from
+    ``momenta`` (batch, n, 4) in the partons' frame and the legs' ``masses``.
+
+    A boost by y adds y to a rapidity Y = asinh(pz / mT), and |Y| <= |eta| for any mass, so an event
+    boosted outside the window fails a pseudorapidity cut: sampling y only inside it changes no
+    integral (for massless legs it is exactly the accepted range). An empty window has upper < lower."""
+    legs = [leg for leg, _ in limits]
+    etamax = jnp.asarray([limit for _, limit in limits])
+    p = momenta[..., legs, :]
+    transverse = jnp.asarray(masses)[jnp.asarray(legs)] ** 2 + p[..., 1] ** 2 + p[..., 2] ** 2
+    moving = transverse > 0
+    mt = jnp.sqrt(jnp.where(moving, transverse, 1.0))
+    y = jnp.where(moving, jnp.arcsinh(p[..., 3] / mt), jnp.sign(p[..., 3]) * BEYOND_ANY_CUT)
+    return jnp.max(-etamax - y, axis=-1), jnp.min(etamax - y, axis=-1)
 
 
 def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_initial: int = 2,

@@ -116,6 +116,7 @@ class GroupIntegrand:
     windows: tuple[ResonanceWindow, ...] = ()
     fixed_alpha_s: float = 0.0  # the model's alpha_s (particle beams: LHE's AQCDUP)
     mirrored: tuple[bool, ...] = ()  # per member: a mirror of the kernel (b a > X for a b > X)
+    rapidity_limits: tuple[tuple[int, float], ...] = ()  # (leg, |eta| max): the partons' rapidity window
 
     @property
     def mirror_flags(self) -> tuple[bool, ...]:
@@ -152,7 +153,8 @@ class GroupIntegrand:
         beams = tuple(b.pdg for b in self.collider.beams)
         pdf = None if self.collider.pdf is None else (str(self.collider.pdf.directory), self.collider.pdf.member)
         return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams,
-                pdf, getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s)
+                pdf, getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s,
+                self.rapidity_limits)
 
     def settings(self) -> RunSettings:
         """The run's own settings (beam energies and scales) as JAX values."""
@@ -170,7 +172,11 @@ class GroupIntegrand:
         masses = self.kernel.masses(parameters)
         internal = propagator_parameters(self.kernel, parameters)
         nb = self.beam_ndim
-        if nb:
+        rapidity_last = nb == 2 and not self.one_body  # tau first, y once the final state is known
+        if rapidity_last:
+            tau, tau_jacobian = self._tau(x[:, 0], channel, masses, internal, s)
+            s_hat = tau * s
+        elif nb:
             x1, x2, beam_jacobian = self._fractions(x[:, :nb], channel, masses, internal, s)
             s_hat = x1 * x2 * s
         else:
@@ -180,6 +186,9 @@ class GroupIntegrand:
         windows = {w.legs: (w.mass, w.width, w.cutoff) for w in self.windows}
         cm, phase_space = _select(channel, [self._map(m, windows) for m in self.maps],
                                   x[:, nb:], safe_sqrt(s_hat), masses, internal)
+        if rapidity_last:
+            x1, x2, y_jacobian = self._rapidity(x[:, 1], tau, cm, masses, energies)
+            beam_jacobian = tau_jacobian * y_jacobian
         lab = self._to_lab(cm, x1, x2, masses, energies)
         mu_r, mu_f1, mu_f2 = event_scales(settings.scales, cm, self.kernel.n_initial)
         point_parameters, alpha_s = self._couplings(parameters, mu_r)
@@ -194,25 +203,55 @@ class GroupIntegrand:
     # -- pieces -----------------------------------------------------------------------------
 
     def _fractions(self, u, channel, masses, internal, s):
+        """(x1, x2, Jacobian) with one hadron beam (x = tau) or of a 2 -> 1 process (y only)."""
         from madgen.phasespace.fractions import one_body_fractions, sample_fractions
 
         if self.one_body:
             return one_body_fractions(u, masses[2] ** 2 / s, s)
+        tau_min, tau_max = self._tau_range(masses, s)
+        hadrons = self.collider.hadrons
+        return self._by_resonance(
+            channel, internal, lambda values: lambda u: sample_fractions(u, hadrons, tau_min, tau_max, s, values), u)
 
+    def _tau(self, u, channel, masses, internal, s):
+        """tau = s-hat / s and dtau/du, in the range the cuts allow, mapped for each point's channel."""
+        from madgen.phasespace.fractions import sample_tau
+
+        tau_min, tau_max = self._tau_range(masses, s)
+        return self._by_resonance(
+            channel, internal, lambda values: lambda u: sample_tau(u, tau_min, tau_max, s, values), u)
+
+    def _tau_range(self, masses, s):
         lower = jnp.maximum(jnp.sum(masses[self.kernel.n_initial:]), self.energy_bounds[0])
         upper = jnp.minimum(self.energy_bounds[1], jnp.sqrt(s))
-        tau_min, tau_max = lower ** 2 / s, upper ** 2 / s
-        hadrons = self.collider.hadrons
+        return lower ** 2 / s, upper ** 2 / s
 
-        def fractions(resonance):
-            values = None if resonance is None else (internal[resonance[0]], internal[resonance[1]])
-            return lambda u: sample_fractions(u, hadrons, tau_min, tau_max, s, values)
+    def _by_resonance(self, channel, internal, sampler, u):
+        """``sampler(resonance values)(u)`` with the s-hat resonance of each point's channel map."""
+        def values(resonance):
+            return None if resonance is None else (internal[resonance[0]], internal[resonance[1]])
 
         resonances = list(dict.fromkeys(m.resonance for m in self.maps))
         if len(resonances) == 1:
-            return fractions(resonances[0])(u)
+            return sampler(values(resonances[0]))(u)
         which = jnp.asarray([resonances.index(m.resonance) for m in self.maps], dtype=jnp.int32)[channel]
-        return _select(which, [fractions(r) for r in resonances], u)
+        return _select(which, [sampler(values(r)) for r in resonances], u)
+
+    def _rapidity(self, u, tau, cm, masses, energies):
+        """(x1, x2, dy/du) of two hadron beams: the partons' rapidity y sampled only where every leg
+        with a pseudorapidity cut can pass (``rapidity_window``): the acceptance in y then spans the
+        whole unit interval instead of a corner of (y, angles) that VEGAS's product grid cannot follow."""
+        from madgen.phasespace.fractions import fractions_at, sample_rapidity
+        from madgen.runtime.cuts import rapidity_window
+
+        window = None
+        if self.rapidity_limits:
+            lower, upper = rapidity_window(cm, masses, self.rapidity_limits)
+            offset = 0.5 * jnp.log(energies[0] / energies[1])  # the partons' frame moves with y + offset
+            window = (lower - offset, upper - offset)
+        y, jacobian = sample_rapidity(u, tau, window)
+        x1, x2 = fractions_at(tau, y)
+        return x1, x2, jacobian
 
     @staticmethod
     def _map(channel_map: ChannelMap, windows):

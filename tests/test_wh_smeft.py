@@ -225,9 +225,14 @@ def test_gold_expectations_and_binned_score(truth, gold_sm):
     # t(z) - t(x) is orthogonal to every function of x (E[t(z)|x] = t(x)), t(x) itself included ...
     cross = difference * t_true
     assert np.all(np.abs(cross.mean(axis=0)) < 4 * cross.std(axis=0, ddof=1) / np.sqrt(n)), cross.mean(axis=0)
-    # ... and for cHW it is large: pz(nu) (the W polarisation) carries most of the information
-    gap = difference[:, 0] ** 2
-    assert gap.mean() > 5 * gap.std(ddof=1) / np.sqrt(n) and gap.mean() > np.mean(t_true[:, 0] ** 2)
+    # ... and for cHW it is large: pz(nu) (the W polarisation) carries most of the information. The gap
+    # grows with s-hat as the score does (a 1.2 TeV event of 3000 reaches 219 where the median is 0.004):
+    # its variance is carried by a few events, so the test takes the sum without the largest 0.1 %, a
+    # lower bound of the mean (gap >= 0) whose standard error the tail does not dominate
+    gap = np.sort(difference[:, 0] ** 2)[:n - n // 1000]
+    lower_bound, error = gap.sum() / n, gap.std(ddof=1) / np.sqrt(len(gap))
+    print(f"E[(t(z) - t(x))^2] >= {lower_bound:.4f} +- {error:.4f}, E[t(x)^2] = {np.mean(t_true[:, 0] ** 2):.4f}")
+    assert lower_bound > 5 * error and lower_bound > np.mean(t_true[:, 0] ** 2)
 
 
 @pytest.mark.slow

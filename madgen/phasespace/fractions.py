@@ -82,19 +82,21 @@ def sample_rapidity(u, tau, window=None):
     """The partonic system's rapidity y and dy/du from u in [0, 1): flat on |y| <= -log(tau) / 2
     (x1, x2 <= 1), narrowed to ``window`` = (lower, upper) per point where given. The window must hold
     every y where the point can pass (the caller's cuts), so the narrowing changes no integral; where
-    it leaves nothing, dy/du = 0 (and y stays in range)."""
+    it leaves nothing, dy/du = 0 and y = 0 (x1 = x2 = sqrt(tau): a point inside every PDF's domain)."""
     half_range = -0.5 * jnp.log(tau)
     lower, upper = -half_range, half_range
     if window is not None:
         lower, upper = jnp.maximum(lower, window[0]), jnp.minimum(upper, window[1])
     width = jnp.maximum(upper - lower, 0.0)
-    return jnp.clip(lower + u * width, -half_range, half_range), width
+    y = jnp.clip(lower + u * width, -half_range, half_range)
+    return jnp.where(width > 0, y, 0.0), width
 
 
 def fractions_at(tau, y):
-    """(x1, x2) = sqrt(tau) (e^y, e^-y)."""
-    root = jnp.sqrt(tau)
-    return root * jnp.exp(y), root * jnp.exp(-y)
+    """(x1, x2) = sqrt(tau) (e^y, e^-y), as exp(log(tau) / 2 +- y): exactly 1 at the end of the range
+    |y| <= -log(tau) / 2, never above (a product of the two factors can round to 1 + 2^-52)."""
+    half_log = 0.5 * jnp.log(tau)
+    return jnp.exp(half_log + y), jnp.exp(half_log - y)
 
 
 def one_body_fractions(u, tau, s):

@@ -242,6 +242,46 @@ def test_soft_maps_keep_the_phase_space_the_cuts_leave(processes, diagram):
           f"{plain.std() / plain.mean():.3g} without")
 
 
+def test_the_first_decay_samples_only_the_angles_the_pt_cut_keeps(processes):
+    """e+ e- > mu+ mu- at 91 GeV with pT(mu) > 30 GeV: the muons' polar angle is sampled only where
+    pT = |p| sin(theta) passes, so every point passes and each weighs the cut volume exactly,
+    sqrt(1 - (2 pT / sqrt_s)^2) / (8 pi); without ``jet_pt`` the same volume from the points that pass."""
+    proc, sqrt_s = processes["ps_epem_mupmum"], 91.0
+    masses = np.asarray(proc.masses())
+    channel = multichannel_from_diagrams(proc.diagrams)[0]
+    x = uniform(7, channel.ndim)
+    jet_pt = {1: 0.0, 2: 0.0, 3: 30.0, 4: 30.0}
+    exact = math.sqrt(1 - (60.0 / sqrt_s) ** 2) / (8 * math.pi)
+    momenta, weights = channel(x, sqrt_s, masses, propagator_parameters(proc), jet_pt=jet_pt)
+    pt = np.hypot(np.asarray(momenta)[:, 2:, 1], np.asarray(momenta)[:, 2:, 2])
+    assert np.all(pt >= 30.0 * (1 - 1e-12))
+    np.testing.assert_allclose(np.asarray(weights), exact, rtol=1e-12)
+    momenta, weights = channel(x, sqrt_s, masses, propagator_parameters(proc))
+    passed = np.all(np.hypot(np.asarray(momenta)[:, 2:, 1], np.asarray(momenta)[:, 2:, 2]) > 30.0, axis=1)
+    assert_agree(mean_and_error(np.where(passed, weights, 0.0)), (exact, 0.0), "cut volume without jet_pt")
+
+
+@pytest.mark.parametrize("diagram", [1, 13])
+def test_soft_maps_near_threshold_keep_the_cut_volume(processes, diagram):
+    """g g > t t~ g at 400 GeV (2 MT = 346 GeV) with pT(g) > 20 GeV, channels whose first t-channel step
+    emits the gluon: its pT window there leaves the cut phase-space volume as it was, with a smaller
+    spread (2.7 without, 1.2 with)."""
+    proc = processes["ps_gg_ttxg"]
+    masses = np.asarray(proc.masses())
+    parameters = propagator_parameters(proc)
+    channel = next(c for c in multichannel_from_diagrams(proc.diagrams) if c.diagram == diagram)
+    x = uniform(200 + diagram, channel.ndim)
+
+    def cut_volume(momenta, weights):
+        pt = np.hypot(np.asarray(momenta)[:, 4, 1], np.asarray(momenta)[:, 4, 2])
+        return np.where(pt > 20.0, np.asarray(weights), 0.0)
+
+    plain = cut_volume(*channel(x, 400.0, masses, parameters))
+    soft = cut_volume(*channel(x, 400.0, masses, parameters, jet_pt={1: 0.0, 2: 0.0, 5: 20.0}))
+    assert_agree(mean_and_error(soft), mean_and_error(plain), f"diagram {diagram}: cut volume near threshold")
+    assert soft.std() / soft.mean() < plain.std() / plain.mean()
+
+
 def test_resonant_channel_reduces_the_variance(processes):
     """W+ W- -> mu+ vm e- ve~: a doubly resonant integrand, RAMBO against the t-channel W W map."""
     proc, sqrt_s = processes["ps_epem_ww"], 200.0

@@ -19,7 +19,11 @@ incoming legs listed with 0) tells the maps where the soft and collinear regions
 δ = 2 M pT_min for soft emission from a system of mass M, and |t| >= pT_min² for a massless leg
 emitted at either end of the t-channel chain (t = (p_a - k)² with p_a, k massless and E_k <= E_a
 gives pT(k)² <= |t| in the centre-of-mass frame; the region excluded can only hold points the cut
-removes, so the maps stay exact inverse densities of what they cover).
+removes, so the maps stay exact inverse densities of what they cover). Where such a leg comes out
+of the first two-body step in the centre-of-mass frame (the first t-channel step, or the decay of
+the one s-channel system), its pT is |k| sin(theta) with theta the polar angle from the beam, so
+the angle (or t) is sampled only where pT >= pT_min: near threshold that range shrinks to nothing,
+and sampling the whole of it leaves VEGAS a corner of (s-hat, angle) it cannot follow.
 
 The weight is the exact inverse density: E_x[f(p(x)) w(x)] = ∫ dΦ_n f with
 dΦ_n = (2π)^(4-3n) Π d³p/(2E) δ⁴(P - Σp). The flux factor is not included.
@@ -36,7 +40,7 @@ from typing import Mapping
 import jax.numpy as jnp
 
 from madgen.phasespace.kinematics import (beams_cm, boost, boost_to_rest, decay_two_body, from_angles, kallen,
-                                          mass_squared, rotate_z_to, safe_sqrt)
+                                          mass_squared, rotate_z_to, safe_sqrt, two_body_momentum)
 from madgen.phasespace.mappings import breit_wigner_map, flat_map, log_map, two_sided_map
 
 REGULATOR = 1e-4
@@ -157,14 +161,33 @@ def _sample_masses(builder: _Builder, parent_mass, children, binary: bool = True
         _sample_masses(builder, builder.masses_of[child.legs], child.children)
 
 
-def _decay(builder: _Builder, system, momentum) -> None:
-    """Isotropic two-body decays down the system's tree."""
+def _pt_reach(builder: _Builder, pt_min, momentum):
+    """|cos(theta)| <= reach keeps pT = |k| sin(theta) >= ``pt_min`` for a product of momentum |k| at
+    polar angle theta from the beam (1 without a cut); closes points where |k| < pT_min."""
+    if not pt_min:
+        return None
+    builder.open = builder.open & (momentum > pt_min)
+    return safe_sqrt(1.0 - (pt_min / jnp.where(momentum > 0, momentum, 1.0)) ** 2)
+
+
+def _cut_pt(builder: _Builder, systems) -> float:
+    """The largest pT_min of the massless cut legs among ``systems`` (0 without one)."""
+    return max((builder.soft_leg(s) or 0.0 for s in systems), default=0.0)
+
+
+def _decay(builder: _Builder, system, momentum, pt_min: float = 0.0) -> None:
+    """Isotropic two-body decays down the system's tree; ``pt_min``: the products' minimum pT when
+    ``momentum`` is at rest with the beam along z (the angle then only where pT >= pt_min)."""
     if system.external:
         builder.momenta[system.legs[0]] = momentum
         return
     c1, c2 = system.children
     m0, m1, m2 = builder.masses_of[system.legs], builder.masses_of[c1.legs], builder.masses_of[c2.legs]
+    reach = _pt_reach(builder, pt_min, two_body_momentum(m0, m1, m2))
     cos_theta = 2.0 * builder.column() - 1.0
+    if reach is not None:
+        cos_theta = reach * cos_theta
+        builder.weight = builder.weight * reach
     phi = 2.0 * jnp.pi * builder.column()
     p1, p2 = decay_two_body(momentum, m1, m2, cos_theta, phi)
     safe_m0 = jnp.where(m0 > 0, m0, 1.0)
@@ -179,7 +202,7 @@ def _s_channel_event(builder: _Builder, total) -> None:
     builder.masses_of[root.legs] = builder.sqrt_s * jnp.ones(builder.batch)
     _window(builder, root.legs, builder.s_total, builder.s_total)
     _sample_masses(builder, builder.sqrt_s, root.children)
-    _decay(builder, root, total)
+    _decay(builder, root, total, _cut_pt(builder, root.children))
 
 
 def _remaining_masses(builder: _Builder, system_masses):
@@ -203,10 +226,11 @@ def _remaining_masses(builder: _Builder, system_masses):
     return rest
 
 
-def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool, t_max_cut=None):
+def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool, t_max_cut=None, pt_min=0.0):
     """One 2 -> 2 step q + p_b -> k + R of the t-channel chain, in the rest frame of ``rest``:
     returns (k, R) in the frame of ``rest`` and t = (q - k)². ``t_max_cut``: an upper bound on t
-    that the cuts imply (-pT_min² of a massless leg at an end of the chain)."""
+    that the cuts imply (-pT_min² of a massless leg at an end of the chain); ``pt_min``: the minimum
+    pT of k (and R) in the first step, whose frame is the centre of mass with q along the beam."""
     big_m = builder.sqrt_s * jnp.ones(builder.batch) if first else safe_sqrt(mass_squared(rest))
     big_m2 = big_m**2
     safe_m = jnp.where(big_m > 0, big_m, 1.0)
@@ -216,7 +240,9 @@ def _t_step(builder: _Builder, prop, rest, q2, mb2, p_b, mk, mr, first: bool, t_
     e_k = (big_m2 + mk**2 - mr**2) / (2 * safe_m)
     abs_k = safe_sqrt(kallen(big_m2, mk**2, mr**2)) / (2 * safe_m)
     t_mid = q2 + mk**2 - 2 * e_q * e_k
-    t_lo, t_hi = t_mid - 2 * abs_q * abs_k, t_mid + 2 * abs_q * abs_k
+    reach = _pt_reach(builder, pt_min, abs_k) if first else None
+    half_range = 2 * abs_q * abs_k if reach is None else 2 * abs_q * abs_k * reach
+    t_lo, t_hi = t_mid - half_range, t_mid + half_range
     if t_max_cut is not None:
         builder.open = builder.open & (t_max_cut > t_lo)
         t_hi = jnp.maximum(jnp.minimum(t_hi, t_max_cut), t_lo)
@@ -244,9 +270,11 @@ def _t_channel_event(builder: _Builder, total, p_b, q2, mb2) -> None:
     rest_masses = _remaining_masses(builder, system_masses)
     bounds = _chain_end_bounds(builder)
     rest = total
+    # in the first step pT(k) = pT(R_1); R_1 is the last system when the chain has one propagator
+    first_pt = _cut_pt(builder, channel.systems[:1] if len(channel.t_chain) > 1 else channel.systems)
     for j, prop in enumerate(channel.t_chain):
         k, rest, q2 = _t_step(builder, prop, rest, q2, mb2, p_b, system_masses[j], rest_masses[j + 1], j == 0,
-                              bounds.get(j))
+                              bounds.get(j), first_pt)
         _decay(builder, channel.systems[j], k)
     _decay(builder, channel.systems[-1], rest)
 

@@ -9,7 +9,9 @@ and term i is integrated over the phase-space map built from diagram i, so that 
 resonances and t-channel peaks are flattened by its own map before VEGAS adapts. sigma = sum_i sigma_i.
 
 Warm-up iterations only train the grids (their estimates are discarded). Each following iteration
-adapts further and its estimate enters an inverse-variance weighted average per channel; points go
+adapts further and its estimate enters an average per channel weighted by its number of points
+(unbiased, see ``_Average``); a grid adapts only from an iteration with enough points (see
+``MIN_POINTS_PER_INCREMENT``); points go
 to channels in proportion to their spread sigma_i sqrt(n_i) (the allocation that minimises the total
 variance), each channel keeping at least 2% of the largest share so that no channel is lost.
 """
@@ -17,7 +19,7 @@ variance), each channel keeping at least 2% of the largest share so that no chan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import numpy as np
@@ -27,6 +29,12 @@ from madgen.runtime.sampler import cumulative_fractions
 
 MIN_SHARE = 0.02
 """Smallest share of points a channel keeps, relative to the largest one."""
+
+MIN_POINTS_PER_INCREMENT = 4
+"""A channel's grid adapts to an iteration only where it had this many points per increment on average:
+from fewer, the histogram is mostly empty increments and the grid would follow the noise, starving
+regions no point happened to reach (g u > e+ e- u's photon t-channel at 250 points per iteration:
+0.013 +- 0.004 pb where it holds 7.0 pb); it stays as it was and its estimate stays unbiased."""
 
 ADAPTATION_DAMPING = 0.5
 """vegas' alpha: how fast the grids move towards the trained density."""
@@ -58,38 +66,46 @@ class IntegrationResult:
 
 @dataclass
 class _Average:
-    """Inverse-variance weighted average of independent iteration estimates."""
+    """The average of independent iteration estimates, each weighted by its number of points.
 
-    sum_weights: float = 0.0
-    sum_values: float = 0.0
-    sum_squares: float = 0.0  # for chi2
-    n_points: int = 0
-    n_iterations: int = 0
+    Not by its inverse variance (Lepage's choice): where a channel's weights are heavy-tailed (a region
+    its grid samples rarely), an iteration that misses the tail has both a low mean and a small
+    variance estimate, so inverse-variance weights favour low means and bias the average low
+    (p p > e+ e- j with MadGraph's cuts: several channels a factor 2-10 low, the sum 2.4 % low at the
+    default 20000 points per iteration). Weights that do not depend on the estimates keep it unbiased."""
+
+    means: list = field(default_factory=list)
+    sdevs: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
 
     def add(self, mean: float, sdev: float, n_points: int):
-        self.n_points += n_points
-        self.n_iterations += 1
-        if sdev == 0 and mean == 0:  # a channel that never contributes (e.g. all points cut)
-            return
-        weight = 1.0 / max(sdev, 1e-15 * abs(mean)) ** 2  # sdev 0: an exactly constant integrand
-        self.sum_weights += weight
-        self.sum_values += weight * mean
-        self.sum_squares += weight * mean ** 2
+        self.means.append(mean)
+        self.sdevs.append(sdev)
+        self.counts.append(n_points)
+
+    @property
+    def n_points(self) -> int:
+        return int(sum(self.counts))
+
+    @property
+    def n_iterations(self) -> int:
+        return len(self.means)
 
     @property
     def mean(self) -> float:
-        return self.sum_values / self.sum_weights if self.sum_weights else 0.0
+        total = sum(self.counts)
+        return sum(n * m for n, m in zip(self.counts, self.means)) / total if total else 0.0
 
     @property
     def sdev(self) -> float:
-        return self.sum_weights ** -0.5 if self.sum_weights else 0.0
+        total = sum(self.counts)
+        return math.sqrt(sum((n * s) ** 2 for n, s in zip(self.counts, self.sdevs))) / total if total else 0.0
 
     @property
     def chi2_dof(self) -> float:
-        if self.n_iterations < 2 or not self.sum_weights:
-            return 0.0
-        chi2 = self.sum_squares - self.sum_values ** 2 / self.sum_weights
-        return max(chi2, 0.0) / (self.n_iterations - 1)
+        """Sum of ((mean_i - mean) / sdev_i)^2 over iterations with a spread, per degree of freedom."""
+        terms = [((m - self.mean) / s) ** 2 for m, s in zip(self.means, self.sdevs) if s > 0]
+        return sum(terms) / (len(terms) - 1) if len(terms) > 1 else 0.0
 
 
 def stacked_edges(grids, channels, group: int, ndim: int) -> np.ndarray:
@@ -157,7 +173,8 @@ def integrate(samplers, channels, grids, run, key, parameters, settings, log=pri
             for local, index in enumerate(members):
                 n = int(count[local])
                 spread[index] = sdev[local] * math.sqrt(max(n, 1))
-                grids[index] = grids[index].adapted(histogram[local], histogram_count[local], ADAPTATION_DAMPING)
+                if n >= MIN_POINTS_PER_INCREMENT * grids[index].ninc:
+                    grids[index] = grids[index].adapted(histogram[local], histogram_count[local], ADAPTATION_DAMPING)
                 if iteration >= run.warmup_iterations:
                     averages[index].add(float(mean[local]), float(sdev[local]), n)
         if iteration >= run.warmup_iterations:

@@ -10,6 +10,8 @@ import math
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pylhe
 import pytest
@@ -159,6 +161,33 @@ def test_drell_yan_with_madgraphs_lepton_cuts(pp_ee, pdf, tmp_path, energies):
         np.testing.assert_allclose(p[0] + p[1], p[2:].sum(axis=0), atol=1e-6 * p[0, 0])
         pt = np.hypot(p[2:, 1], p[2:, 2])
         assert np.all(pt > 10.0) and np.all(np.abs(np.arcsinh(p[2:, 3] / pt)) < 2.5)
+
+
+def test_integration_is_unbiased_where_a_channel_is_rarely_sampled(generate_package, tmp_path):
+    """g u > e+ e- u at 13 TeV with MadGraph's default cuts: the photon channels hold a quarter of sigma
+    in corners (low m_ee with Delta R(ee) > 0.4) that their grids sample rarely. A launch's sigma (VEGAS
+    grids, channel shares, iterations averaged by their points) against plain Monte Carlo of the same
+    integrand without grids (uniform points, 600000 per channel): within 3 standard errors, at 4000
+    points per iteration (the default 10 iterations after 5 to train), where each channel's share is a
+    few hundred points. Before iterations were averaged by points and grids adapted only from enough
+    points: 23.41 +- 0.40 pb (seeds 2 and 3: 24.65 +- 0.27, 24.84 +- 0.29) against 26.15 +- 0.03."""
+    from madgen.runtime.prepared import prepare_run
+    from madgen.runtime.runcard import as_run_card
+
+    process = generate_package("sm", "g u > e+ e- u", "gu_epemu")
+    run = {"sqrt_s": 13000.0, "beams": ["p", "p"], "n_events": 10}
+    result, _ = launch(process, tmp_path, "run", **run, iterations=10, warmup_iterations=5, points_per_iteration=4000)
+    prepared = prepare_run(process, as_run_card({**run, "iterations": 1, "warmup_iterations": 1,
+                                                 "points_per_iteration": 1000}), log=lambda *_: None)
+    sigma, variance = 0.0, 0.0
+    for channel in range(len(prepared.channels)):
+        weight = jax.jit(lambda x, channel=channel: prepared.weight(x, channel).weight)
+        ndim = prepared.group_ndim(channel)
+        w = np.concatenate([np.asarray(weight(jax.random.uniform(jax.random.PRNGKey(k), (100000, ndim),
+                                                                 dtype=jnp.float64))) for k in range(6)])
+        sigma, variance = sigma + w.mean(), variance + w.var() / len(w)
+    pull = (result.cross_section_pb - sigma) / math.hypot(result.error_pb, math.sqrt(variance))
+    assert abs(pull) < 3, (result.cross_section_pb, result.error_pb, sigma, math.sqrt(variance))
 
 
 # ----------------------------------------------------------------------------- events

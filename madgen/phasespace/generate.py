@@ -163,7 +163,7 @@ def _sample_masses(builder: _Builder, parent_mass, children, binary: bool = True
 
 def _pt_reach(builder: _Builder, pt_min, momentum):
     """|cos(theta)| <= reach keeps pT = |k| sin(theta) >= ``pt_min`` for a product of momentum |k| at
-    polar angle theta from the beam (1 without a cut); closes points where |k| < pT_min."""
+    polar angle theta from the beam (None without a cut); closes points where |k| <= pT_min."""
     if not pt_min:
         return None
     builder.open = builder.open & (momentum > pt_min)

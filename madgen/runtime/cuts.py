@@ -149,9 +149,9 @@ def rapidity_window(momenta, masses, limits):
     legs = [leg for leg, _ in limits]
     etamax = jnp.asarray([limit for _, limit in limits])
     p = momenta[..., legs, :]
-    transverse = jnp.asarray(masses)[jnp.asarray(legs)] ** 2 + p[..., 1] ** 2 + p[..., 2] ** 2
-    moving = transverse > 0
-    mt = jnp.sqrt(jnp.where(moving, transverse, 1.0))
+    mt_squared = jnp.asarray(masses)[jnp.asarray(legs)] ** 2 + p[..., 1] ** 2 + p[..., 2] ** 2
+    moving = mt_squared > 0
+    mt = jnp.sqrt(jnp.where(moving, mt_squared, 1.0))
     y = jnp.where(moving, jnp.arcsinh(p[..., 3] / mt), jnp.sign(p[..., 3]) * BEYOND_ANY_CUT)
     return jnp.max(-etamax - y, axis=-1), jnp.min(etamax - y, axis=-1)
 

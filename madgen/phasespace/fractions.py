@@ -103,10 +103,9 @@ def one_body_fractions(u, tau, s):
     """(x1, x2, Jacobian) of a 2 -> 1 process with two hadron beams from u of shape (batch, 1): tau =
     M^2 / s fixed by the delta function, y flat on [log(tau) / 2, -log(tau) / 2]; the Jacobian holds
     dy/du and the delta function's 1 / s."""
-    half_range = -0.5 * jnp.log(tau)
-    y = (2.0 * u[..., 0] - 1.0) * half_range
-    root = jnp.sqrt(tau)
-    return root * jnp.exp(y), root * jnp.exp(-y), 2.0 * half_range / s * jnp.ones_like(y)
+    y, y_jacobian = sample_rapidity(u[..., 0], tau * jnp.ones_like(u[..., 0]))
+    x1, x2 = fractions_at(tau, y)
+    return x1, x2, y_jacobian / s
 
 
 def parton_momenta(x1, x2, energy1, energy2):

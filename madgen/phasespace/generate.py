@@ -183,7 +183,7 @@ def _decay(builder: _Builder, system, momentum, pt_min: float = 0.0) -> None:
         return
     c1, c2 = system.children
     m0, m1, m2 = builder.masses_of[system.legs], builder.masses_of[c1.legs], builder.masses_of[c2.legs]
-    reach = _pt_reach(builder, pt_min, two_body_momentum(m0, m1, m2))
+    reach = _pt_reach(builder, pt_min, two_body_momentum(m0, m1, m2)) if pt_min else None
     cos_theta = 2.0 * builder.column() - 1.0
     if reach is not None:
         cos_theta = reach * cos_theta

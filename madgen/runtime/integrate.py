@@ -104,7 +104,8 @@ class _Average:
     @property
     def chi2_dof(self) -> float:
         """Sum of ((mean_i - mean) / sdev_i)^2 over iterations with a spread, per degree of freedom."""
-        terms = [((m - self.mean) / s) ** 2 for m, s in zip(self.means, self.sdevs) if s > 0]
+        mean = self.mean
+        terms = [((m - mean) / s) ** 2 for m, s in zip(self.means, self.sdevs) if s > 0]
         return sum(terms) / (len(terms) - 1) if len(terms) > 1 else 0.0
 
 

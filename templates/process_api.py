@@ -102,10 +102,13 @@ KERNEL_CHUNK_MIN_HELICITIES = 16
 chunks cost 35-50 % of the value's speed and gained nothing on its gradient (8192 events, one core)."""
 
 
-VALUE_CHUNK_HELICITY_EVENTS = 16384
+VALUE_CHUNK_HELICITY_EVENTS = 4096
 """Helicity combinations x events per chunk of a *value* on CPU: a value over a large batch runs as
 jax.lax.map over chunks whose arrays stay in cache (g g > t t~ g, 32 combinations, one core: 6.2e4
-events/s in chunks of 512 against 4.0e4 in one piece of 4096; g g > t t~ is flat from 256 to 8192)."""
+events/s in chunks of 512 against 4.0e4 in one piece of 4096). 4096 rather than 16384 since the grid
+kernels' routines are XLA calls whose results are materialised: the same packages in one process, one
+core, batch 4096, 11 interleaved rounds, 4096 against 16384: g g > t t~ 1.05, g g > t t~ g 1.05,
+g g > t t~ g g 1.14, g g > g g g 1.29, u u~ > t t~ g 1.03 (2048 is no faster)."""
 
 VALUE_CHUNK_BOUNDS = (64, 4096)
 

@@ -52,10 +52,10 @@ def processes(package, tmp_path_factory):
 
 
 def test_a_package_applies_the_rules_to_its_helicity_count():
-    """g g > t t~ (16 helicity combinations) chooses chunks of 1024 events for derivatives and values."""
+    """g g > t t~ (16 helicity combinations) chooses chunks of 1024 events for derivatives and 256 for values."""
     gg_ttx = madgen.load(GOLDEN / "gg_ttx")
     assert len(gg_ttx.helicities) == 16
-    assert gg_ttx.kernel_chunk_size == 1024 and gg_ttx.value_chunk_size == 1024
+    assert gg_ttx.kernel_chunk_size == 1024 and gg_ttx.value_chunk_size == 256
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,9 @@ def test_chunk_size_follows_the_helicity_count(processes):
 
 def test_value_chunk_size_follows_the_helicity_count(processes):
     rule = _api(processes["chunked"])._value_chunk_size
-    assert rule(32, backend="cpu", environ={}) == 512
-    assert rule(64, backend="cpu", environ={}) == 256
+    assert rule(16, backend="cpu", environ={}) == 256
+    assert rule(32, backend="cpu", environ={}) == 128
+    assert rule(64, backend="cpu", environ={}) == 64
     assert rule(4096, backend="cpu", environ={}) == 64
     assert rule(4, backend="cpu", environ={}) is None
     assert rule(64, backend="gpu", environ={}) is None

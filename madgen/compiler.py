@@ -213,7 +213,7 @@ def _plan_widths(model, card, codes):
 
 
 def _render_package(card, model, codes, routine_requests, widths=None):
-    from madgen.codegen.emit import diagrams_json, render_subprocess, render_template, static_file
+    from madgen.codegen.emit import closing_requests, diagrams_json, render_subprocess, render_template, static_file
     from madgen.codegen.parameters import render_parameter_module
     from madgen.codegen.routines import render_routines
     from madgen.codegen.widths import render_width_files
@@ -230,6 +230,9 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         needed.update(code.graph.widths)
         needed.update(code.graph.parameters)
         needed.update(m for m in code.mass_parameters if m != "ZERO")
+    routine_requests = dict(routine_requests)
+    for code in codes:  # the closing routines of the amplitude calls (on the grid helicity layout)
+        routine_requests.update({request.name: request for request in closing_requests(code, routine_requests)})
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {
         "__init__.py": render_template(

@@ -76,3 +76,30 @@ def test_both_layouts_give_the_same_numbers(tmp_path, name, sqrt_s, mass):
     for x, y in zip(jax.tree_util.tree_leaves(ga), jax.tree_util.tree_leaves(gb)):
         scale = max(np.max(np.abs(np.asarray(x))), 1e-300)
         np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-11, atol=1e-12 * scale)
+
+
+def test_amplitude_calls_close_on_the_slot_that_leaves_the_smallest_current():
+    """On the grid an amplitude call is closed on the input whose removal leaves the fewest helicity
+    states (times stacked members) for J = COUP dA/dW_k; none where J would span the whole output."""
+    from madgen.codegen.emit import closing_slot
+
+    def term(*inputs):
+        return SimpleNamespace(inputs=inputs)
+
+    spans = {"w1": 2, "w2": 2, "w3": 3, "w4": 16, "w5": 16, "w6": 1, "w7": 1, "w8": 1}
+    assert closing_slot((term("w1", "w4", "w2"),), spans) == 2  # J on w1 x w2: 4 of 64 states
+    assert closing_slot((term("w4", "w3", "w1"),), spans) == 1  # J on 6 of 96
+    assert closing_slot((term("w1", "w2", "w3"),), spans) == 3  # J on 4 of 12
+    # stacked members: the stacked input carries the member axis, so closing on it leaves J unstacked
+    assert closing_slot((term("w1", "w2", "w4"), term("w1", "w2", "w5")), spans) == 3
+    # scalars span one state each: J would be the whole amplitude
+    assert closing_slot((term("w6", "w7", "w8"),), spans) is None
+
+
+def test_grid_kernels_close_their_amplitudes_and_rows_kernels_do_not():
+    """The committed packages: g g > t t~ (grid) closes every term on its current; e+ e- > mu+ mu-
+    (rows) calls the amplitude routines; both reproduce MadGraph (test_matrix_elements)."""
+    grid = (GOLDEN / "gg_ttx" / "P1_gg_ttx.py").read_text()
+    rows = (GOLDEN / "epem_mupmum" / "P1_epem_mupmum.py").read_text()
+    assert grid.count("= close_on(") == 3 and "FFV1_0(" not in grid
+    assert "close_on(" not in rows and "_0(" in rows

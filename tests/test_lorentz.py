@@ -193,6 +193,46 @@ def test_offshell_currents_consistent_with_amplitude(lz):
                 np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12, err_msg=req.name)
 
 
+def _close_on():
+    """``close_on`` from the routines module's template, run on numpy arrays."""
+    from madgen.codegen.emit import render_template
+
+    ns = {}
+    exec(render_template("routines.py.j2", header="", routines="").replace("import jax\n", ""),  # noqa: S102
+         {**ns, "jax": _NO_JIT}, ns)
+    return ns["close_on"]
+
+
+@pytest.mark.parametrize("lz", SUPPORTED, ids=_id)
+def test_closing_routines_rebuild_the_amplitude(lz):
+    """close_on(W_k, <L>J_k(others)) is the amplitude routine's value for every slot k and flip, on
+    wavefunctions and momenta that are not on shell (J = COUP dA/dW_k is an identity of the structure)."""
+    rng = np.random.default_rng(6)
+    close_on = _close_on()
+    coup = 0.3 - 1.2j
+    for flipped in flip_options(lz):
+        ws, ps = random_inputs(lz, rng)
+        amplitude = compiled(RoutineRequest(lz, 0, flipped))(*ws, *ps, coup)
+        for k in range(1, len(lz.spins) + 1):
+            req = RoutineRequest(lz, k, flipped, closing=True)
+            others = [w for i, w in enumerate(ws) if i != k - 1]
+            j = compiled(req)(*others, *ps, coup)
+            assert j.shape == (ncomp(lz.spins[k - 1]),), req.name
+            np.testing.assert_allclose(close_on(tuple(ws[k - 1]), tuple(j)), amplitude, rtol=1e-12, atol=1e-14,
+                                       err_msg=req.name)
+
+
+def test_closing_routine_names_and_refusals():
+    ffv = LorentzStructure("FFV1", (2, 2, 3), "Gamma(3,2,1)")
+    spec = build_routine(RoutineRequest(ffv, 3, (1,), closing=True))
+    assert spec.name == "FFV1C1J_3"
+    assert spec.arguments == ("W1", "W2", "P1", "P2", "P3", "COUP")
+    assert "W3's components" in spec.returns
+    for bad in (RoutineRequest(ffv, 0, closing=True), RoutineRequest(ffv, 3, (), True, closing=True)):
+        with pytest.raises(UnsupportedFeature, match="closing routine"):
+            build_routine(bad)
+
+
 @pytest.mark.parametrize("lz", [s for s in SUPPORTED if 2 in s.spins], ids=_id)
 def test_flipped_structures_are_charge_conjugated(lz):
     """A'(W1, W2, ...) = W1^T (C L^T C^-1) W2 with L_ij = A(bra=e_i, ket=e_j)."""

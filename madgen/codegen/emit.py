@@ -23,6 +23,7 @@ from madgen.colour.flows import ColourFlows, subprocess_colour_flows
 from madgen.codegen.stacking import CallGroup, call_groups, stacks
 from madgen.errors import UnsupportedFeature
 from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
+from madgen.lorentz.routines import RoutineRequest
 from madgen.model.types import ZERO
 
 
@@ -133,10 +134,12 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     layout = helicity_layout(graph, leg_helicities, n_colour=len(code.colour.matrix))
     stacked = stacks(graph, code.routine_calls)
     if stacked:
-        current_lines, amplitude_lines = _stacked_lines(graph, call_groups(graph, by_legs=layout.kind == "grid"))
+        current_lines = _stacked_current_lines(graph, call_groups(graph, by_legs=layout.kind == "grid"))
     else:
         current_lines = [_current_line(wf) for wf in graph.currents]
-        amplitude_lines = [_amplitude_line(amp) for amp in graph.amplitudes]
+    calls = amplitude_calls(code)
+    amplitude_lines = _amplitude_lines(calls)
+    closing_routines = {_closing_name(call.routine, slot) for members, slot in calls if slot for call in members[0].calls}
     if code.helicities_before_filter is None:
         helicity_comment = "every combination"
     else:
@@ -182,7 +185,9 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         diagram_of_term=repr([term.diagram for term in graph.amplitudes]),
         channels=channel_table(code.diagrams),
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
-                                         | {call.routine for amp in graph.amplitudes for call in amp.calls})),
+                                         | {call.routine for members, slot in calls if not slot
+                                            for call in members[0].calls}
+                                         | closing_routines | ({"close_on"} if closing_routines else set()))),
         momentum_lines=_momentum_lines(graph, code.n_initial, len(code.pdg_ids)),
         routine_calls="stacked" if stacked else "separate",
         wavefunction_lines=[_external_line(wf, leg_helicities[wf.leg - 1]) for wf in graph.externals] + current_lines,
@@ -291,27 +296,116 @@ def _current_line(wf: OffshellWavefunction) -> str:
     return f"{wf.name} = {total}  # {wf.particle}"
 
 
-def _amplitude_line(amp: AmplitudeTerm) -> str:
-    args = list(amp.inputs) + [_momentum_argument(m) for m in amp.momenta]
-    calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)])})" for call in amp.calls]
-    return f"{amp.name} = " + " + ".join(calls) + f"  # diagram {amp.diagram}"
+def amplitude_calls(code: SubprocessCode) -> list[tuple[tuple[AmplitudeTerm, ...], int | None]]:
+    """How the amplitude terms are called: (members, closing slot) per call, one term per call or a
+    stacked group (``stacking.call_groups``), in the order of the generated lines; the slot (1-based)
+    on which the call closes its vertex (``closing_slot``), None for the structure's amplitude routine."""
+    graph = code.graph
+    layout = helicity_layout(graph, _leg_helicities(graph), n_colour=len(code.colour.matrix))
+    if stacks(graph, code.routine_calls):
+        terms = {amp.name: amp for amp in graph.amplitudes}
+        calls = [tuple(terms[name] for name in group.names)
+                 for group in call_groups(graph, by_legs=layout.kind == "grid") if group.kind == "amplitude"]
+    else:
+        calls = [(amp,) for amp in graph.amplitudes]
+    spans = _grid_spans(graph, layout.grid_shape) if layout.kind == "grid" else None
+    return [(members, closing_slot(members, spans) if spans else None) for members in calls]
 
 
-def _stacked_lines(graph: WavefunctionGraph, groups: tuple[CallGroup, ...]) -> tuple[list[str], list[str]]:
-    """The lines of the currents and of the amplitude terms with one routine call per group (a group of
-    one is the usual line): each argument that differs between members is stacked on a new leading axis
-    (``_stack`` for wavefunctions and momenta, ``_scalars`` for couplings, masses and widths), one that
-    does not is passed as it is and broadcasts, and ``_unstack`` names the members' results."""
-    nodes = {node.name: node for node in (*graph.currents, *graph.amplitudes)}
-    currents, amplitudes = [], []
+def closing_slot(members: tuple[AmplitudeTerm, ...], spans: dict[str, int]) -> int | None:
+    """The slot (1-based) on which to close the vertex of an amplitude call on the grid helicity layout:
+    the one that leaves the smallest J = COUP dA/dW_k, i.e. whose removal leaves the fewest helicity
+    states x stacked members among the other inputs (``spans``: helicity states each wavefunction spans).
+    The closing routine then computes the vertex's arithmetic on those and ``close_on`` multiplies by
+    W_k on the whole grid; the amplitude routine would do all of it on the whole grid (g g > t t~ g g,
+    whose typical term joins two external gluons with a current on four legs: J on 4 of the 64 states).
+    None where no slot leaves J smaller than the amplitude (then the amplitude routine is called)."""
+    n = len(members[0].inputs)
+    stacked = [any(m.inputs[i] != members[0].inputs[i] for m in members) for i in range(n)]
+
+    def size(slots):
+        states = math.prod(spans[members[0].inputs[i]] for i in slots)
+        return states * (len(members) if any(stacked[i] for i in slots) else 1)
+
+    whole = size(range(n))
+    best = min(range(n), key=lambda k: (size([i for i in range(n) if i != k]), -k))
+    return best + 1 if size([i for i in range(n) if i != best]) < whole else None
+
+
+def closing_requests(code: SubprocessCode, requests: dict[str, RoutineRequest]) -> list[RoutineRequest]:
+    """The closing routines (``RoutineRequest.closing``) the subprocess's amplitude calls use, from the
+    requests of its amplitude routines by name."""
+    needed = {(call.routine, slot) for members, slot in amplitude_calls(code) if slot for call in members[0].calls}
+    return [_closing_request(requests[routine], slot) for routine, slot in sorted(needed)]
+
+
+def _closing_request(request: RoutineRequest, slot: int) -> RoutineRequest:
+    return RoutineRequest(request.lorentz, slot, request.flipped_pairs, closing=True)
+
+
+def _closing_name(routine: str, slot: int) -> str:
+    """The closing routine's name from the amplitude routine's (``RoutineRequest.name``: <L>..._0)."""
+    return f"{routine[:-len('_0')]}J_{slot}"
+
+
+def _grid_spans(graph: WavefunctionGraph, grid_shape: tuple[int, ...]) -> dict[str, int]:
+    """Helicity states each wavefunction spans on the grid: the product of its legs' state counts."""
+    legs_of = {wf.name: frozenset([wf.leg - 1]) for wf in graph.externals}
+    for wf in graph.currents:
+        legs_of[wf.name] = frozenset().union(*(legs_of[name] for name in wf.inputs))
+    return {name: math.prod(grid_shape[leg] for leg in legs) for name, legs in legs_of.items()}
+
+
+def _amplitude_lines(calls: list[tuple[tuple[AmplitudeTerm, ...], int | None]]) -> list[str]:
+    """The lines of the amplitude calls (``amplitude_calls``): a closed call is
+    close_on(W_slot, <L>J_slot(other inputs, momenta, coupling)). Calls that share their J (the same
+    closing routine on the same inputs) each compute it: computed once and reused, g g > t t~ g g's value
+    ran 0.91 times as fast (one core, batch 4096), g g > t t~ g's unchanged."""
+    lines = []
+    for members, slot in calls:
+        closed_on, current = _call_parts(members, slot)
+        lines.append(_named_call(members, current if slot is None else f"close_on({closed_on}, {current})"))
+    return lines
+
+
+def _call_parts(members: tuple[AmplitudeTerm, ...], slot: int | None) -> tuple[str | None, str]:
+    """(the wavefunction closed on, or None; the call of the amplitude routine(s), or of the closing
+    routine(s) on the other inputs) of one amplitude call, its members stacked where there are several."""
+    if len(members) == 1:
+        args = list(members[0].inputs) + [_momentum_argument(m) for m in members[0].momenta]
+        couplings = [_parameter(call.coupling) for call in members[0].calls]
+    else:
+        args, couplings = _stacked_arguments(members), _stacked_couplings(members)
+    if slot is None:
+        return None, " + ".join(f"{call.routine}({', '.join(args + [coupling])})"
+                                for call, coupling in zip(members[0].calls, couplings))
+    others = args[:slot - 1] + args[slot:]
+    currents = [f"{_closing_name(call.routine, slot)}({', '.join(others + [coupling])})"
+                for call, coupling in zip(members[0].calls, couplings)]
+    return args[slot - 1], currents[0] if len(currents) == 1 else "_add(" + ", ".join(currents) + ")"
+
+
+def _named_call(members: tuple[AmplitudeTerm, ...], total: str) -> str:
+    if len(members) == 1:
+        return f"{members[0].name} = {total}  # diagram {members[0].diagram}"
+    names = ", ".join(m.name for m in members)
+    diagrams = sorted({m.diagram for m in members})
+    return f"{names} = _unstack({total}, {len(members)})  # {len(members)} terms of {len(diagrams)} diagram(s)"
+
+
+def _stacked_current_lines(graph: WavefunctionGraph, groups: tuple[CallGroup, ...]) -> list[str]:
+    """The lines of the currents with one routine call per group (a group of one is the usual line):
+    each argument that differs between members is stacked on a new leading axis (``_stack`` for
+    wavefunctions and momenta, ``_scalars`` for couplings, masses and widths), one that does not is
+    passed as it is and broadcasts, and ``_unstack`` names the members' results."""
+    nodes = {node.name: node for node in graph.currents}
+    lines = []
     for group in groups:
+        if group.kind != "current":
+            continue
         members = [nodes[name] for name in group.names]
-        if group.kind == "current":
-            line = _current_line(members[0]) if len(members) == 1 else _stacked_current_line(members, group.depth)
-            currents.append(line)
-        else:
-            amplitudes.append(_amplitude_line(members[0]) if len(members) == 1 else _stacked_amplitude_line(members))
-    return currents, amplitudes
+        lines.append(_current_line(members[0]) if len(members) == 1 else _stacked_current_line(members, group.depth))
+    return lines
 
 
 def _stacked_argument(values: list[str], scalar: bool) -> str:
@@ -344,16 +438,6 @@ def _stacked_current_line(members, depth: int) -> str:
     names = ", ".join(m.name for m in members)
     particles = ", ".join(sorted({m.particle for m in members}))
     return f"{names} = _unstack({total}, {len(members)})  # {particles}: {len(members)} currents at depth {depth}"
-
-
-def _stacked_amplitude_line(members) -> str:
-    args = _stacked_arguments(members)
-    calls = [f"{call.routine}({', '.join(args + [coupling])})"
-             for call, coupling in zip(members[0].calls, _stacked_couplings(members))]
-    names = ", ".join(m.name for m in members)
-    diagrams = sorted({m.diagram for m in members})
-    return (f"{names} = _unstack(" + " + ".join(calls) + f", {len(members)})  # {len(members)} terms of "
-            f"{len(diagrams)} diagram(s)")
 
 
 def channel_table(diagrams: dict) -> str:

@@ -28,7 +28,7 @@ def render_routine(spec: RoutineSpec) -> str:
         f"def {spec.name}({', '.join(spec.arguments)}):",
         f'    """{doc}',
         "",
-        f"    Returns: {_SPIN_WORDS.get(spec.output_spin, str(spec.output_spin))}.",
+        f"    Returns: {spec.returns or _SPIN_WORDS.get(spec.output_spin, str(spec.output_spin))}.",
         '    """',
     ]
     for name, expr in spec.statements:

@@ -15,6 +15,10 @@ propagated current built from J = dA/dW_k (without COUP), D = P_k^2 - M^2 + i M 
     vector (P0):       COUP * (-i/D) * J^mu                  (D = P_k^2)
     bra slot:          COUP * i/D * (pslash + M) J,  p = -P_k   (a ket / column)
     ket slot:          COUP * i/D * J (pslash + M),  p = +P_k   (a bra / row)
+
+The *closing* routine of slot k returns COUP * J itself (no propagator): the amplitude is then
+sum_c W_k[c] * COUP * J[c], which a kernel on the grid helicity layout computes on the helicities of
+the other slots' legs before it multiplies by the widest wavefunction (``madgen.codegen.emit``).
 """
 
 from __future__ import annotations
@@ -61,14 +65,16 @@ class RoutineRequest:
     flipped_pairs: tuple[int, ...] = ()
     massless_propagator: bool = False
     propagator: Propagator | None = None  # a custom propagator of the off-shell line
+    closing: bool = False  # COUP * dA/dW_offshell without a propagator: the amplitude closed on that slot
 
     @property
     def name(self) -> str:
-        """ALOHA-style name ``<Lorentz>[C<k>...][P0|P<propagator>]_<offshell>``."""
+        """ALOHA-style name ``<Lorentz>[C<k>...][P0|P<propagator>|J]_<offshell>`` (J: the closing routine)."""
         flips = "".join(f"C{k}" for k in sorted(set(self.flipped_pairs)))
         p0 = "P0" if self.massless_propagator else ""
         custom = f"P{self.propagator.name}" if self.propagator is not None else ""
-        return f"{self.lorentz.name}{flips}{custom}{p0}_{self.offshell}"
+        closing = "J" if self.closing else ""
+        return f"{self.lorentz.name}{flips}{custom}{p0}{closing}_{self.offshell}"
 
     @property
     def parameter_arguments(self) -> tuple[str, ...]:
@@ -86,6 +92,7 @@ class RoutineSpec:
     statements: tuple[tuple[str, sympy.Expr], ...]
     result: tuple[sympy.Expr, ...]
     doc: str = ""
+    returns: str = ""  # what the routine returns, where its output spin does not say it (closing routines)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -174,6 +181,8 @@ def _validate(req: RoutineRequest, kinds: tuple[Spin, ...]) -> None:
         raise UnsupportedFeature(
             f"Lorentz structure {name}: massless (P0) propagator requested for a non-vector slot"
         )
+    if req.closing and (req.offshell == 0 or req.massless_propagator or req.propagator is not None):
+        raise UnsupportedFeature(f"Lorentz structure {name}: a closing routine needs a slot and no propagator")
     if req.propagator is not None and (req.offshell == 0 or req.massless_propagator):
         raise UnsupportedFeature(f"Lorentz structure {name}: custom propagator {req.propagator.name} requested "
                                  f"for an amplitude or together with the massless (P0) propagator")
@@ -225,6 +234,8 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     ncomp = kind.n_components
     others = [i for i in range(n, 0, -1) if i != k]
     J = [_nest(_coefficient(amp, wf_symbol(k, c)), others, kinds) for c in range(ncomp)]
+    if request.closing:
+        return _closing_routine(request, J, kind, momenta, flip_doc)
     P = [momentum_symbol(k, m) for m in range(4)]
     statements, Jred = _cse(J)
     jsyms = [sympy.Symbol(f"J{c}") for c in range(ncomp)]
@@ -275,6 +286,24 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
         statements=tuple(statements),
         result=result,
         doc=f"Off-shell slot {k} of [{lz.structure}]{flip_doc}: {what}, J = dA/dW{k}{denominator_doc}.",
+    )
+
+
+def _closing_routine(request: RoutineRequest, J: list[sympy.Expr], kind: Spin, momenta: tuple[str, ...],
+                     flip_doc: str) -> RoutineSpec:
+    """COUP * J, J = dA/dW_k (the coefficient of each of W_k's components): A = sum_c W_k[c] COUP J[c]."""
+    k, n = request.offshell, len(momenta)
+    statements, reduced = _cse(J)
+    return RoutineSpec(
+        name=request.name,
+        arguments=tuple(f"W{i}" for i in range(1, n + 1) if i != k) + momenta + ("COUP",),
+        output_spin=int(request.lorentz.spins[k - 1]),
+        statements=tuple(statements),
+        result=tuple(COUP * r for r in reduced),
+        doc=(f"Slot {k} of [{request.lorentz.structure}]{flip_doc} for closing an amplitude on it: "
+             f"COUP * J, J = dA/dW{k} (no propagator), so that the amplitude is sum_c W{k}[c] * COUP * J[c] "
+             f"(close_on)."),
+        returns=f"COUP * J, a tuple of {kind.n_components} component arrays, the coefficients of W{k}'s components",
     )
 
 

@@ -4,7 +4,9 @@
 
 """Helicity routines derived from the model's Lorentz structures (one per structure and off-shell leg).
 
-Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Every routine
+Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude; <structure>[C<pair>]J_<slot>
+is COUP times the amplitude's derivative in that slot's wavefunction, which close_on (last) contracts
+with the wavefunction into the amplitude. Every routine
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
 every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
 function: on CPU, a kernel on the grid helicity layout compiled with madgen's compiler options keeps
@@ -130,3 +132,15 @@ def FFV4_3(W1, W2, P1, P2, P3, COUP, M, W):
     denom = -1j*COUP/(-M**2 + 1j*M*W + P3[0]**2 - P3[1]**2 - P3[2]**2 - P3[3]**2)
     return tuple(jnp.broadcast_arrays(denom*(J0 - P3[0]*PJ), denom*(J1 - P3[1]*PJ), denom*(J2 - P3[2]*PJ), denom*(J3 - P3[3]*PJ)))
 
+
+
+@jax.jit
+def close_on(W, J):
+    """The amplitude sum_c W[c] * J[c] of a vertex closed on the wavefunction W, J = COUP * dA/dW from
+    the structure's closing routine (<structure>J_<slot>). On the grid helicity layout J spans only the
+    helicities of the other slots' legs, so the vertex's arithmetic runs on them and only this product
+    on the whole grid (madgen.codegen.emit.closing_slot)."""
+    total = W[0] * J[0]
+    for c in range(1, len(W)):
+        total = total + W[c] * J[c]
+    return total

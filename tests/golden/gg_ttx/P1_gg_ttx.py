@@ -21,7 +21,7 @@ the numpy constants below are cast to it where they are used (see _cast).
 import jax.numpy as jnp
 import numpy as np
 
-from .routines import FFV1_0, FFV1_1, VVV1P0_1
+from .routines import FFV1J_2, FFV1J_3, FFV1_1, VVV1P0_1, close_on
 from .wavefunctions import leg_states, select
 
 PROCESS = 'g g > t t~'
@@ -270,9 +270,9 @@ def _amplitude_terms(p, c, rows=None):
     w4 = FFV1_1(w2, w3, q2_3, _neg(q3), _neg(q2), c["GC_11"], c["MT"], 0.0)  # t~
     w6 = VVV1P0_1(w5, w3, q1_2, _neg(q1), _neg(q2), c["GC_10"], 0.0, 0.0)  # g
     w7 = FFV1_1(w2, w5, q1_3, _neg(q3), _neg(q1), c["GC_11"], c["MT"], 0.0)  # t~
-    amp1 = FFV1_0(w1, w4, w5, _neg(q4), _neg(q2_3), _neg(q1), c["GC_11"])  # diagram 1
-    amp2 = FFV1_0(w1, w2, w6, _neg(q4), _neg(q3), _neg(q1_2), c["GC_11"])  # diagram 2
-    amp3 = FFV1_0(w1, w7, w3, _neg(q4), _neg(q1_3), _neg(q2), c["GC_11"])  # diagram 3
+    amp1 = close_on(w4, FFV1J_2(w1, w5, _neg(q4), _neg(q2_3), _neg(q1), c["GC_11"]))  # diagram 1
+    amp2 = close_on(w6, FFV1J_3(w1, w2, _neg(q4), _neg(q3), _neg(q1_2), c["GC_11"]))  # diagram 2
+    amp3 = close_on(w7, FFV1J_2(w1, w3, _neg(q4), _neg(q1_3), _neg(q2), c["GC_11"]))  # diagram 3
     return [amp1, amp2, amp3]
 
 

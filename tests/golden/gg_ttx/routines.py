@@ -4,7 +4,9 @@
 
 """Helicity routines derived from the model's Lorentz structures (one per structure and off-shell leg).
 
-Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude. Every routine
+Names follow ALOHA: <structure>[C<pair>][P0]_<off-shell slot>, 0 = amplitude; <structure>[C<pair>]J_<slot>
+is COUP times the amplitude's derivative in that slot's wavefunction, which close_on (last) contracts
+with the wavefunction into the amplitude. Every routine
 takes the wavefunctions of the other slots, the momenta flowing into the vertex through
 every slot, the coupling, and for currents the propagator mass and width. Each is a jitted
 function: on CPU, a kernel on the grid helicity layout compiled with madgen's compiler options keeps
@@ -14,6 +16,34 @@ compiles faster than one flat graph; otherwise XLA inlines it.
 
 import jax
 import jax.numpy as jnp
+
+@jax.jit
+def FFV1J_2(W1, W3, P1, P2, P3, COUP):
+    """Slot 2 of [Gamma(3,2,1)] for closing an amplitude on it: COUP * J, J = dA/dW2 (no
+    propagator), so that the amplitude is sum_c W2[c] * COUP * J[c] (close_on).
+
+    Returns: COUP * J, a tuple of 4 component arrays, the coefficients of W2's components.
+    """
+    t0 = 1j*W3[2]
+    return tuple(jnp.broadcast_arrays(COUP*(W1[2]*W3[0] - W1[2]*W3[3] - W1[3]*W3[1] + W1[3]*t0), COUP*(-W1[2]*W3[1] - W1[2]*t0 + W1[3]*W3[0] + W1[3]*W3[3]), COUP*(W1[0]*W3[0] + W1[0]*W3[3] + W1[1]*W3[1] - W1[1]*t0), COUP*(W1[0]*W3[1] + W1[0]*t0 + W1[1]*W3[0] - W1[1]*W3[3])))
+
+
+@jax.jit
+def FFV1J_3(W1, W2, P1, P2, P3, COUP):
+    """Slot 3 of [Gamma(3,2,1)] for closing an amplitude on it: COUP * J, J = dA/dW3 (no
+    propagator), so that the amplitude is sum_c W3[c] * COUP * J[c] (close_on).
+
+    Returns: COUP * J, a tuple of 4 component arrays, the coefficients of W3's components.
+    """
+    t0 = W1[1]*W2[3]
+    t1 = W1[2]*W2[0]
+    t2 = W1[0]*W2[2] + W1[3]*W2[1]
+    t3 = W1[0]*W2[3]
+    t4 = W1[1]*W2[2]
+    t5 = W1[2]*W2[1]
+    t6 = W1[3]*W2[0]
+    return tuple(jnp.broadcast_arrays(COUP*(t0 + t1 + t2), COUP*(t3 + t4 - t5 - t6), COUP*(1j*t3 - 1j*t4 - 1j*t5 + 1j*t6), COUP*(-t0 - t1 + t2)))
+
 
 @jax.jit
 def FFV1_0(W1, W2, W3, P1, P2, P3, COUP):
@@ -88,3 +118,15 @@ def VVV1P0_1(W2, W3, P1, P2, P3, COUP, M, W):
     denom = -1j*COUP/(P1[0]**2 - P1[1]**2 - P1[2]**2 - P1[3]**2)
     return tuple(jnp.broadcast_arrays(J0*denom, J1*denom, J2*denom, J3*denom))
 
+
+
+@jax.jit
+def close_on(W, J):
+    """The amplitude sum_c W[c] * J[c] of a vertex closed on the wavefunction W, J = COUP * dA/dW from
+    the structure's closing routine (<structure>J_<slot>). On the grid helicity layout J spans only the
+    helicities of the other slots' legs, so the vertex's arithmetic runs on them and only this product
+    on the whole grid (madgen.codegen.emit.closing_slot)."""
+    total = W[0] * J[0]
+    for c in range(1, len(W)):
+        total = total + W[c] * J[c]
+    return total

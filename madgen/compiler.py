@@ -231,7 +231,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         needed.update(code.graph.parameters)
         needed.update(m for m in code.mass_parameters if m != "ZERO")
     routine_requests = dict(routine_requests)
-    for code in codes:  # the closing routines of the amplitude calls (on the grid helicity layout)
+    for code in [*codes, *widths.codes]:  # the closing routines of the amplitude calls (grid helicity layout)
         routine_requests.update({request.name: request for request in closing_requests(code, routine_requests)})
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {

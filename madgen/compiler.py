@@ -232,7 +232,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         needed.update(m for m in code.mass_parameters if m != "ZERO")
     routine_requests = dict(routine_requests)
     for code in [*codes, *widths.codes]:  # the closing routines of the amplitude calls (grid helicity layout)
-        routine_requests.update({request.name: request for request in closing_requests(code, routine_requests)})
+        routine_requests.update({request.name: request for request in closing_requests(code)})
     specs = [build_routine(routine_requests[name]) for name in sorted(routine_requests)]
     files = {
         "__init__.py": render_template(

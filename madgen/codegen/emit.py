@@ -138,8 +138,9 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
     else:
         current_lines = [_current_line(wf) for wf in graph.currents]
     calls = amplitude_calls(code)
-    amplitude_lines = _amplitude_lines(calls, _closing_names(graph))
-    closing_routines = {request.name for request in closing_requests(code)}
+    closing = _closing_names(graph)
+    amplitude_lines = _amplitude_lines(calls, closing)
+    closing_routines = {request.name for request in _closing_requests_of(calls, closing)}
     if code.helicities_before_filter is None:
         helicity_comment = "every combination"
     else:
@@ -234,9 +235,7 @@ def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]], n
     costs one value per kept combination. Grid on a tie (no gathers). Values by row for a small rows
     kernel with ``n_colour`` = 1 colour basis vector (VALUE_BY_ROW_MAX_COST)."""
     grid_shape = tuple(len(states) for states in leg_helicities)
-    legs_of = {wf.name: frozenset([wf.leg - 1]) for wf in graph.externals}
-    for wf in graph.currents:
-        legs_of[wf.name] = frozenset().union(*(legs_of[name] for name in wf.inputs))
+    legs_of = _legs_of(graph)
     grid_cost = (sum(math.prod(grid_shape[leg] for leg in legs_of[wf.name]) for wf in graph.currents)
                  + len(graph.amplitudes) * math.prod(grid_shape))
     rows_cost = (len(graph.currents) + len(graph.amplitudes)) * len(graph.helicities)
@@ -327,15 +326,18 @@ def closing_slot(members: tuple[AmplitudeTerm, ...], spans: dict[str, int]) -> i
         states = math.prod(spans[members[0].inputs[i]] for i in slots)
         return states * (len(members) if any(stacked[i] for i in slots) else 1)
 
-    whole = size(range(n))
-    best = min(range(n), key=lambda k: (size([i for i in range(n) if i != k]), -k))
-    return best + 1 if size([i for i in range(n) if i != best]) < whole else None
+    rest = {k: size([i for i in range(n) if i != k]) for k in range(n)}
+    best = min(range(n), key=lambda k: (rest[k], -k))
+    return best + 1 if rest[best] < size(range(n)) else None
 
 
 def closing_requests(code: SubprocessCode) -> list[RoutineRequest]:
     """The closing routines (``RoutineRequest.closing``) that the subprocess's amplitude calls use."""
-    names = _closing_names(code.graph)
-    needed = {names[call.routine, slot] for members, slot in amplitude_calls(code) if slot for call in members[0].calls}
+    return _closing_requests_of(amplitude_calls(code), _closing_names(code.graph))
+
+
+def _closing_requests_of(calls, closing: dict[tuple[str, int], RoutineRequest]) -> list[RoutineRequest]:
+    needed = {closing[call.routine, slot] for members, slot in calls if slot for call in members[0].calls}
     return sorted(needed, key=lambda request: request.name)
 
 
@@ -346,12 +348,17 @@ def _closing_names(graph: WavefunctionGraph) -> dict[tuple[str, int], RoutineReq
             for slot in range(1, len(request.lorentz.spins) + 1)}
 
 
-def _grid_spans(graph: WavefunctionGraph, grid_shape: tuple[int, ...]) -> dict[str, int]:
-    """Helicity states each wavefunction spans on the grid: the product of its legs' state counts."""
+def _legs_of(graph: WavefunctionGraph) -> dict[str, frozenset]:
+    """The legs (0-based) each wavefunction joins: an external its own, a current those of its inputs."""
     legs_of = {wf.name: frozenset([wf.leg - 1]) for wf in graph.externals}
     for wf in graph.currents:
         legs_of[wf.name] = frozenset().union(*(legs_of[name] for name in wf.inputs))
-    return {name: math.prod(grid_shape[leg] for leg in legs) for name, legs in legs_of.items()}
+    return legs_of
+
+
+def _grid_spans(graph: WavefunctionGraph, grid_shape: tuple[int, ...]) -> dict[str, int]:
+    """Helicity states each wavefunction spans on the grid: the product of its legs' state counts."""
+    return {name: math.prod(grid_shape[leg] for leg in legs) for name, legs in _legs_of(graph).items()}
 
 
 def _amplitude_lines(calls: list[tuple[tuple[AmplitudeTerm, ...], int | None]],

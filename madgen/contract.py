@@ -148,7 +148,10 @@ package compiled both ways in one run (calls / inlined): g g > t t~ 1.40, g g > 
 g g > t t~ g g 1.34 (compile 33 -> 21 s), u d~ > w+ z 0.85. Kernels on the rows layout (every
 wavefunction spans every kept combination) mostly lose from the calls (e+ e- > mu+ mu- 0.73-0.83,
 g g > g g 0.66, u g > u g 0.68, g g > g g g 0.83; u u~ > e+ e- g 1.26 and e+ e- > mu+ mu- e+ e- 1.07
-gain), so they keep XLA's inlining. The values are the same."""
+gain), so they keep XLA's inlining, and so do grid kernels that compute values by row (VALUE_BY_ROW:
+small kernels, whose values are what the options would slow: g u > e+ e- u by row 0.54 times as fast
+with the calls, e+ e- > w+ w- 0.48; their gradients on the grid lose some of the calls' gain, e+ e- >
+w+ w- 4.3 instead of 7.5 times the rows kernel's). The values are the same."""
 
 LARGE_KERNEL_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 """XLA options added on CPU for a large matrix-element kernel: XLA's MLIR fusion emitters spend most
@@ -162,16 +165,17 @@ LARGE_KERNEL_TERMS = 10
 """Kernels with at least this many amplitude terms are "large" (g g > t t~ has 3, g g > t t~ g 18)."""
 
 
-def kernel_compiler_options(n_terms: int, helicity_layout: str = "rows") -> dict:
-    """The compiler options of a kernel with ``n_terms`` amplitude terms and the package's
-    ``HELICITY_LAYOUT`` on JAX's default backend: on CPU, GRID_KERNEL_COMPILER_OPTIONS for the grid
-    layout and LARGE_KERNEL_COMPILER_OPTIONS for a large kernel, less those the installed XLA rejects;
-    on other backends none (XLA's defaults)."""
+def kernel_compiler_options(n_terms: int, helicity_layout: str = "rows", values_by_row: bool = False) -> dict:
+    """The compiler options of a kernel with ``n_terms`` amplitude terms, the package's
+    ``HELICITY_LAYOUT`` and ``VALUE_BY_ROW`` on JAX's default backend: on CPU,
+    GRID_KERNEL_COMPILER_OPTIONS for the grid layout without values by row and
+    LARGE_KERNEL_COMPILER_OPTIONS for a large kernel, less those the installed XLA rejects; on other
+    backends none (XLA's defaults)."""
     import jax
 
     if jax.default_backend() != "cpu":
         return {}
-    wanted = {**(GRID_KERNEL_COMPILER_OPTIONS if helicity_layout == "grid" else {}),
+    wanted = {**(GRID_KERNEL_COMPILER_OPTIONS if helicity_layout == "grid" and not values_by_row else {}),
               **(LARGE_KERNEL_COMPILER_OPTIONS if n_terms >= LARGE_KERNEL_TERMS else {})}
     supported = supported_compiler_options()
     return {name: value for name, value in wanted.items() if name in supported}

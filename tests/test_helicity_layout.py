@@ -1,8 +1,9 @@
 """The helicity layout of a generated kernel (codegen.emit.helicity_layout, HELICITY_LAYOUT in the
 package): "grid" gives every leg its own array axis, so a current spans only the helicities of the
-legs it joins; "rows" spans the kept combinations (MadGraph's good-helicity loop). The choice is the
-one with fewer wavefunction values per event, and it must not change a number: both layouts of the
-same package agree to rounding in |M|^2, per-helicity weights and gradients."""
+legs it joins; "rows" spans the kept combinations (MadGraph's good-helicity loop). The grid is chosen
+but for tiny kernels that the rows make at least twice as cheap (ROWS_MAX_COST), and the choice must not
+change a number: both layouts of the same package agree to rounding in |M|^2, per-helicity weights and
+gradients."""
 
 import shutil
 from types import SimpleNamespace
@@ -13,29 +14,38 @@ import numpy as np
 import pytest
 
 import madgen
-from madgen.codegen.emit import helicity_layout
+from madgen.codegen.emit import ROWS_MAX_COST, helicity_layout
 
 from test_chunking import GOLDEN, two_to_two
 
 
 def _graph(helicities, currents, n_amplitudes, n_legs=4):
+    """A wavefunction graph of ``currents`` (name, inputs) and ``n_amplitudes`` terms, each joining the last
+    current with the last leg."""
     externals = [SimpleNamespace(name=f"w{leg}", leg=leg) for leg in range(1, n_legs + 1)]
-    return SimpleNamespace(externals=externals, helicities=helicities, amplitudes=[None] * n_amplitudes,
+    term = SimpleNamespace(inputs=(currents[-1][0], externals[-1].name))
+    return SimpleNamespace(externals=externals, helicities=helicities, amplitudes=[term] * n_amplitudes,
                            currents=[SimpleNamespace(name=name, inputs=inputs) for name, inputs in currents])
 
 
 def test_costs_and_choice_on_a_small_graph():
     every = [(a, b, c, d) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1) for d in (-1, 1)]
-    # a current of legs 1 and 2 (4 helicity points), one of legs 1, 2, 3 (8), two amplitude terms (16 each)
+    # a current of legs 1 and 2 (4 helicity points), one of legs 1, 2, 3 (8), two amplitude terms, each
+    # close_on on the grid (16) of its closing current on leg 4 (2)
     currents = [("w5", ("w1", "w2")), ("w6", ("w5", "w3"))]
     layout = helicity_layout(_graph(every, currents, 2), [[-1, 1]] * 4)
-    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("grid", 4 + 8 + 2 * 16, 4 * 16)
+    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("grid", 4 + 8 + 2 * (16 + 2), 4 * 16)
     assert layout.grid_shape == (2, 2, 2, 2) and layout.grid_index is None
-    # four kept combinations of the sixteen: the rows are cheaper, and the grid index finds them
+    # four kept combinations of the sixteen (e+ e- > mu+ mu-): the rows at a third of the grid's cost, and
+    # the grid index finds them
     kept = [(-1, 1, 1, -1), (1, -1, -1, 1), (1, -1, 1, -1), (-1, 1, -1, 1)]
     layout = helicity_layout(_graph(kept, currents, 2), [[-1, 1]] * 4)
-    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("rows", 44, 16)
+    assert (layout.kind, layout.grid_cost, layout.rows_cost) == ("rows", 48, 16)
     assert layout.grid_index == (6, 9, 10, 5)
+    # a larger kernel stays on the grid however few combinations it keeps (the rows' reverse mode is slow)
+    many = currents + [(f"w{k}", ("w6", "w4")) for k in range(7, 14)]
+    layout = helicity_layout(_graph(kept, many, 2), [[-1, 1]] * 4)
+    assert layout.rows_cost > ROWS_MAX_COST and layout.grid_cost > 2 * layout.rows_cost and layout.kind == "grid"
 
 
 def test_golden_packages_chose_their_layouts():

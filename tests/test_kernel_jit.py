@@ -32,6 +32,8 @@ def test_kernel_options_are_those_this_xla_accepts(monkeypatch):
     assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1, "rows") == {}
     small_grid = contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1, "grid")
     assert small_grid == {k: v for k, v in contract.GRID_KERNEL_COMPILER_OPTIONS.items() if k in supported}
+    # a grid kernel that computes its values by row keeps XLA's inlining (the row form's routines are small)
+    assert contract.kernel_compiler_options(contract.LARGE_KERNEL_TERMS - 1, "grid", values_by_row=True) == {}
 
     class Large:
         compiler_options = contract.kernel_compiler_options(100)

@@ -1,5 +1,5 @@
-"""Values by row (VALUE_BY_ROW and matrix_element_value in a generated package): a small kernel on the
-rows layout computes |M|^2 alone one helicity combination at a time, where every array spans the events
+"""Values by row (VALUE_BY_ROW and matrix_element_value in a generated package): a small kernel, on either
+helicity layout, computes |M|^2 alone one helicity combination at a time, where every array spans the events
 alone (e+ e- > mu+ mu- 2.1 times faster on one core), and takes its derivatives through matrix_element,
 whose form reverse mode handles best (process_api._value_form). Both forms must give the same numbers,
 and each path must take the form meant for it."""
@@ -22,19 +22,19 @@ KEPT = [(-1, 1, 1, -1), (1, -1, -1, 1), (1, -1, 1, -1), (-1, 1, -1, 1)]
 CURRENTS = [("w5", ("w1", "w2")), ("w6", ("w5", "w3"))]
 
 
-def test_small_rows_kernels_compute_values_by_row():
+def test_small_kernels_compute_values_by_row_on_either_layout():
     layout = helicity_layout(_graph(KEPT, CURRENTS, 2), [[-1, 1]] * 4)
     assert (layout.kind, layout.rows_cost, layout.value_by_row) == ("rows", 16, True)
-    # past the bound (the value's compile time grows with rows x wavefunctions): the rows kernel itself
-    n_terms = VALUE_BY_ROW_MAX_COST // len(KEPT)
-    layout = helicity_layout(_graph(KEPT, CURRENTS, n_terms), [[-1, 1]] * 4)
-    assert layout.kind == "rows" and layout.rows_cost > VALUE_BY_ROW_MAX_COST and not layout.value_by_row
-    # several colour basis vectors: the rows kernel itself (docs/mining.md, "Values by row")
-    layout = helicity_layout(_graph(KEPT, CURRENTS, 2), [[-1, 1]] * 4, n_colour=2)
-    assert layout.kind == "rows" and not layout.value_by_row
     every = [(a, b, c, d) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1) for d in (-1, 1)]
     layout = helicity_layout(_graph(every, CURRENTS, 2), [[-1, 1]] * 4)
-    assert layout.kind == "grid" and not layout.value_by_row
+    assert (layout.kind, layout.rows_cost, layout.value_by_row) == ("grid", 64, True)
+    # past the bound (the row form loses to the kernel, and its compile time grows with rows x wavefunctions)
+    n_terms = VALUE_BY_ROW_MAX_COST // len(KEPT)
+    layout = helicity_layout(_graph(KEPT, CURRENTS, n_terms), [[-1, 1]] * 4)
+    assert layout.rows_cost > VALUE_BY_ROW_MAX_COST and not layout.value_by_row
+    # several colour basis vectors: the kernel itself (docs/mining.md, "Values by row")
+    layout = helicity_layout(_graph(KEPT, CURRENTS, 2), [[-1, 1]] * 4, n_colour=2)
+    assert layout.kind == "rows" and not layout.value_by_row
 
 
 def test_golden_packages_flag_it():
@@ -56,11 +56,12 @@ def _loaded(name, e_e_to_w_w):
     return madgen.load(GOLDEN / "epem_mupmum") if name == "epem_mupmum" else e_e_to_w_w
 
 
-@pytest.mark.parametrize("name, sqrt_s, mass", [("epem_mupmum", 150.0, 0.0), ("eeww", 500.0, "MW")])
-def test_both_forms_give_the_same_numbers(e_e_to_w_w, name, sqrt_s, mass):
+@pytest.mark.parametrize("name, sqrt_s, mass, layout", [("epem_mupmum", 150.0, 0.0, "rows"),
+                                                         ("eeww", 500.0, "MW", "grid")])
+def test_both_forms_give_the_same_numbers(e_e_to_w_w, name, sqrt_s, mass, layout):
     process = _loaded(name, e_e_to_w_w)
     module = process._module
-    assert module.VALUE_BY_ROW and module.HELICITY_LAYOUT == "rows"
+    assert module.VALUE_BY_ROW and module.HELICITY_LAYOUT == layout
     parameters = process.default_parameters()
     mass = process.masses(parameters)[-1] if mass == "MW" else mass
     p = jnp.asarray(two_to_two(16, sqrt_s, mass=float(mass), seed=5))

@@ -202,8 +202,8 @@ class HelicityLayout:
     """How the generated amplitudes() spans the helicity sum (see HELICITY_LAYOUT in the template):
     ``kind`` "grid" or "rows"; the grid's shape (states per leg) and the flat grid index of each kept
     combination (None: every grid point, in order); the cost of each layout in wavefunction values
-    per event (helicity points summed over currents and amplitude terms); ``value_by_row``: a value
-    alone is computed one row at a time (VALUE_BY_ROW in the template)."""
+    per event (helicity points summed over currents and amplitude terms, ``layout_costs``);
+    ``value_by_row``: a value alone is computed one row at a time (VALUE_BY_ROW in the template)."""
 
     kind: str
     grid_shape: tuple[int, ...]
@@ -213,14 +213,27 @@ class HelicityLayout:
     value_by_row: bool = False
 
 
-VALUE_BY_ROW_MAX_COST = 200
-"""Rows kernels up to this cost (wavefunction values per event, ``HelicityLayout.rows_cost``) compute a
-value alone one helicity combination at a time (``matrix_element_value`` in the template), which XLA runs
-in a few vectorised loops over the events. Measured on one core, batch 4096, value against the rows
-kernel: e+ e- > mu+ mu- (cost 16) 2.1 times faster, u u~ > e+ e- (16) 2.1, e+ e- > z h (12) 2.4,
-e+ e- > w+ w- (108) 7.4, e+ e- > mu+ mu- a (160) 1.6; the value then compiles in 1.2-3.2 times the
-time (1.2 -> 1.4 s, 1.7 -> 5.4 s, 3.1 -> 5.9 s), which grows with the rows, hence the bound
-(e+ e- > mu+ mu- e+ e-, 1248, compiled for over 10 minutes).
+ROWS_MAX_COST = 32
+"""The rows layout is chosen only for a kernel of at most this cost on the rows (``HelicityLayout.rows_cost``)
+that the grid computes at twice the cost or more (massless fermion lines, whose kept combinations are few):
+e+ e- > mu+ mu- and u u~ > e+ e- (4 of 16 combinations, rows 16 against the grid's 48), whose value + gradient
+is 1.4-1.5 times as fast on the rows. Every larger kernel measured is faster on the grid, the more so the
+larger it is, whatever share of the combinations it keeps: the reverse mode of the rows' gathers and
+fused rows is slow. A/B on one core, batch 4096, value + gradient (momenta and every parameter), grid
+against rows: e+ e- > z h (rows 12, grid 19) 3.5, g u > e+ e- u (72, 180) 1.8, u u~ > e+ e- g (80, 184)
+1.5, e+ e- > w+ w- (108, 146) 4.3, e+ e- > mu+ mu- a (160, 368) 2.2, u u~ > t t~ g (176, 224) 3.2,
+u u~ > w+ w- g 5.5, e+ e- > w+ w- a 11, e+ e- > mu+ mu- e+ e- (1248, 4008: 12 of 64 combinations) 7.3,
+u u~ > t t~ g g 19.5; the value alone on the grid (where it is not by row): u u~ > t t~ g 1.3,
+e+ e- > w+ w- a 2.3, e+ e- > mu+ mu- e+ e- 1.06, u u~ > t t~ g g 2.0, g g > g g g 2.0."""
+
+VALUE_BY_ROW_MAX_COST = 128
+"""Kernels up to this cost on the rows (wavefunction values per event, ``HelicityLayout.rows_cost``)
+compute a value alone one helicity combination at a time (``matrix_element_value`` in the template), which
+XLA runs in a few vectorised loops over the events, whatever the kernel's layout. Measured on one core,
+batch 4096, value by row against the rows kernel: e+ e- > mu+ mu- (cost 16) 2.1 times faster, u u~ > e+ e-
+(16) 2.1, e+ e- > z h (12) 2.4, e+ e- > w+ w- (108) 7.4; against the grid kernel (with closing routines):
+g u > e+ e- u (72) 3.4, u u~ > e+ e- g (80) 3.4, e+ e- > w+ w- 2.2, but e+ e- > mu+ mu- a (160) 0.84,
+hence the bound. The value by row compiles in 1.2-3.2 times the kernel's time, which grows with the rows.
 Only kernels with one colour basis vector: with several, a row's JAMPs are stacked for the colour
 contraction, a concatenation that XLA computes element by element with the terms inside it (u u~ > t t~ g
 6 times slower by row); written out elementwise instead, the colour sum made the value by row 1.7-3.6
@@ -230,21 +243,37 @@ kept (docs/mining.md, "Values by row")."""
 
 
 def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]], n_colour: int = 1) -> HelicityLayout:
-    """The cheaper helicity layout for ``graph``: on the grid a current costs the product of the state
-    counts of the legs it joins and an amplitude term the whole grid; on the rows every wavefunction
-    costs one value per kept combination. Grid on a tie (no gathers). Values by row for a small rows
-    kernel with ``n_colour`` = 1 colour basis vector (VALUE_BY_ROW_MAX_COST)."""
+    """The helicity layout for ``graph``: the grid, but the rows for a tiny kernel that they make at least
+    twice as cheap (ROWS_MAX_COST); values by row for a kernel with ``n_colour`` = 1 colour basis vector
+    and a cost on the rows up to VALUE_BY_ROW_MAX_COST (``layout_costs``)."""
     grid_shape = tuple(len(states) for states in leg_helicities)
-    legs_of = _legs_of(graph)
-    grid_cost = (sum(math.prod(grid_shape[leg] for leg in legs_of[wf.name]) for wf in graph.currents)
-                 + len(graph.amplitudes) * math.prod(grid_shape))
-    rows_cost = (len(graph.currents) + len(graph.amplitudes)) * len(graph.helicities)
+    grid_cost, rows_cost = layout_costs(graph, grid_shape)
     flat = tuple(int(np.ravel_multi_index([states.index(h) for states, h in zip(leg_helicities, row)], grid_shape))
                  for row in graph.helicities)
     grid_index = None if flat == tuple(range(math.prod(grid_shape))) else flat
-    kind = "grid" if grid_cost <= rows_cost else "rows"
-    value_by_row = kind == "rows" and rows_cost <= VALUE_BY_ROW_MAX_COST and n_colour == 1
+    kind = "rows" if rows_cost <= ROWS_MAX_COST and grid_cost >= 2 * rows_cost else "grid"
+    value_by_row = rows_cost <= VALUE_BY_ROW_MAX_COST and n_colour == 1
     return HelicityLayout(kind, grid_shape, grid_index, grid_cost, rows_cost, value_by_row)
+
+
+def layout_costs(graph: WavefunctionGraph, grid_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(grid, rows) cost of ``graph`` in wavefunction values per event. On the grid a current costs the
+    product of the state counts of the legs it joins, and an amplitude term the whole grid (close_on)
+    plus its closing current (``closing_slot``; the whole grid again where it has none); on the rows every
+    current and amplitude term costs one value per kept combination."""
+    spans = _grid_spans(graph, grid_shape)
+    grid = math.prod(grid_shape)
+    grid_cost = sum(spans[wf.name] for wf in graph.currents) + sum(
+        grid + _closing_current_span(amp, spans, grid) for amp in graph.amplitudes)
+    rows_cost = (len(graph.currents) + len(graph.amplitudes)) * len(graph.helicities)
+    return grid_cost, rows_cost
+
+
+def _closing_current_span(amp: AmplitudeTerm, spans: dict[str, int], grid: int) -> int:
+    slot = closing_slot((amp,), spans)
+    if slot is None:
+        return grid
+    return math.prod(spans[name] for k, name in enumerate(amp.inputs) if k != slot - 1)
 
 
 def _leg_helicities(graph: WavefunctionGraph) -> list[list[int]]:
@@ -284,7 +313,7 @@ def _external_line(wf: ExternalWavefunction, states: list[int]) -> str:
     """An external leg's wavefunction in the helicity ``states`` that the kept combinations use
     (``leg_states`` in templates/wavefunctions.py; ``wf.role`` is its kind: ket, bra, vector, scalar)."""
     call = f"leg_states({wf.role!r}, p[{wf.leg - 1}], {_parameter(wf.mass)}, {tuple(states)!r}, {wf.flag})"
-    return f"{wf.name} = _external({call}, {wf.leg - 1}, rows)"
+    return f"{wf.name} = _external({call}, {wf.leg - 1}, row)"
 
 
 def _current_line(wf: OffshellWavefunction) -> str:

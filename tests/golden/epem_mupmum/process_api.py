@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - exercised by the standalone-import tes
     def _jit(function, process=None, **jit_options):
         return jax.jit(function, **jit_options)
 
-    def _kernel_compiler_options(n_terms, helicity_layout="rows"):
+    def _kernel_compiler_options(n_terms, helicity_layout="rows", values_by_row=False):
         return {}
 
 
@@ -479,9 +479,11 @@ class Process:
     @property
     def compiler_options(self):
         """XLA compiler options for jitting functions of this kernel (``madgen.jit(f, process=...)``): on CPU,
-        the helicity routines kept as calls for the grid layout and, for a large kernel, faster
-        compilation; none on other backends or without madgen (madgen.contract.kernel_compiler_options)."""
-        return _kernel_compiler_options(len(self._module.DIAGRAM_OF_TERM), self._module.HELICITY_LAYOUT)
+        the helicity routines kept as calls for the grid layout (unless values are by row) and, for a large
+        kernel, faster compilation; none on other backends or without madgen
+        (madgen.contract.kernel_compiler_options)."""
+        return _kernel_compiler_options(len(self._module.DIAGRAM_OF_TERM), self._module.HELICITY_LAYOUT,
+                                        self._by_row)
 
     def _checked_momenta(self, momenta, parameters, check=True):
         _require_double_precision()

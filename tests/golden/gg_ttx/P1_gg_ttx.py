@@ -59,20 +59,20 @@ HELICITY_INDEX = np.array([
     [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
 ], dtype=np.int64)
 
-# How amplitudes() lays out the helicity sum, chosen at generation time for the fewer operations
-# (wavefunctions times the helicity combinations they span, per event: 60 on the grid, 96 on the rows):
+# How amplitudes() lays out the helicity sum, chosen at generation time (madgen.codegen.emit.ROWS_MAX_COST;
+# wavefunctions times the helicity combinations they span, per event: 72 on the grid, 96 on the rows):
 # "grid": an array axis per leg, GRID_SHAPE[leg] = the number of the leg's own helicity states, of size 1
 #   where a wavefunction does not depend on the leg, so a current spans only the helicities of the legs it
 #   joins; the amplitudes span the whole grid (C order, legs in process order) and GRID_INDEX picks the
 #   rows of HELICITIES from it (None: the grid in order is HELICITIES).
 # "rows": one axis over the rows of HELICITIES for every wavefunction (MadGraph's loop over the good
-#   helicities, as an array axis): cheaper when the filter kept few combinations of the grid.
+#   helicities, as an array axis): for tiny kernels whose filter kept few combinations of the grid.
 HELICITY_LAYOUT = 'grid'
 GRID_SHAPE = (2, 2, 2, 2)
 GRID_INDEX = None
 
 # How matrix_element_value() computes |M|^2 when no derivative is taken (madgen.codegen.emit.VALUE_BY_ROW_MAX_COST):
-# True (small kernels on the rows layout): one row of HELICITIES at a time, JAMP by sparse sums, so that every
+# True (small kernels, either layout): one row of HELICITIES at a time, JAMP by sparse sums, so that every
 # array spans the events alone; False: as matrix_element(). Derivatives always go through matrix_element().
 VALUE_BY_ROW = False
 
@@ -154,15 +154,15 @@ CHANNELS = {
 }
 
 
-def _external(states, leg, rows=None):
+def _external(states, leg, row=None):
     """One leg's wavefunction in the helicity layout: a tuple of components, each (combinations, batch...)
     or (GRID_SHAPE with the leg's states on its own axis and 1 elsewhere, batch...). ``states`` holds the
     leg's own helicity states (leg_states), each a tuple of components of shape batch. Rows gather the
     stacked states; the grid picks each component per helicity by selects, whose gradient is a few per
-    cent cheaper there than the transpose of a stack (docs/mining.md, "External states"). ``rows``: on the
-    rows layout, the rows of HELICITIES to span (None: all), each the leg's state itself."""
-    if HELICITY_LAYOUT == "rows" and rows is not None:
-        return tuple(jnp.stack([states[HELICITY_INDEX[leg][row]][k] for row in rows]) for k in range(len(states[0])))
+    cent cheaper there than the transpose of a stack (docs/mining.md, "External states"). ``row``: one row
+    of HELICITIES alone (a value by row, VALUE_BY_ROW), the leg's state in it with size-1 helicity axes."""
+    if row is not None:
+        return tuple(x.reshape(_helicity_ones() + jnp.shape(x)) for x in states[HELICITY_INDEX[leg][row]])
     if HELICITY_LAYOUT == "rows":
         stacked = jnp.stack([jnp.stack(state) for state in states])
         return tuple(stacked[:, k][HELICITY_INDEX[leg]] for k in range(stacked.shape[1]))
@@ -181,13 +181,21 @@ def _external(states, leg, rows=None):
 
 def _momentum(p):
     """A momentum (4, batch...) as a tuple of its components, each with size-1 helicity axes."""
-    ones = (1,) if HELICITY_LAYOUT == "rows" else (1,) * len(GRID_SHAPE)
-    return tuple(p[mu].reshape(ones + p.shape[1:]) for mu in range(4))
+    return tuple(p[mu].reshape(_helicity_ones() + p.shape[1:]) for mu in range(4))
 
 
-def _combinations(amps):
+def _helicity_ones():
+    """The size-1 helicity axes of an array that does not depend on the helicities, in the layout."""
+    return (1,) if HELICITY_LAYOUT == "rows" else (1,) * len(GRID_SHAPE)
+
+
+def _combinations(amps, row=None):
     """The amplitude terms as one array (n_terms, combinations, batch...), combinations in the order
-    of HELICITIES."""
+    of HELICITIES; those of the one row ``row`` (a value by row) as (n_terms, 1, batch...)."""
+    if row is not None:
+        shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in amps))
+        stacked = jnp.stack([jnp.broadcast_to(a, shape) for a in amps])
+        return stacked.reshape((len(amps), 1) + shape[len(_helicity_ones()):])
     if HELICITY_LAYOUT == "rows":
         return jnp.stack(amps)
     batch = jnp.broadcast_shapes(*(a.shape for a in amps))[len(GRID_SHAPE):]
@@ -216,7 +224,7 @@ def _scalars(p, *values):
     broadcast against the wavefunctions of a kernel on momenta ``p`` (helicity axes, then the batch).
     A value may be given per event (a coupling of a running alpha_s: the batch's shape), the others are
     broadcast to it."""
-    helicity_axes = 1 if HELICITY_LAYOUT == "rows" else len(GRID_SHAPE)
+    helicity_axes = len(_helicity_ones())
     values = [jnp.asarray(value) for value in values]
     events = jnp.broadcast_shapes(*(jnp.shape(value) for value in values))
     stacked = jnp.stack([jnp.broadcast_to(value, events) for value in values])
@@ -253,9 +261,9 @@ def amplitudes(p, c):
     return _combinations(_amplitude_terms(p, c))
 
 
-def _amplitude_terms(p, c, rows=None):
-    """The amplitude terms as a list, each array in the helicity layout (HELICITY_LAYOUT); on the rows
-    layout over the rows of HELICITIES ``rows`` (None: all)."""
+def _amplitude_terms(p, c, row=None):
+    """The amplitude terms as a list, each array in the helicity layout (HELICITY_LAYOUT); those of the one
+    row ``row`` of HELICITIES (a value by row), each with size-1 helicity axes, when given."""
     q1 = _momentum(-p[0])
     q2 = _momentum(-p[1])
     q3 = _momentum(p[2])
@@ -263,10 +271,10 @@ def _amplitude_terms(p, c, rows=None):
     q1_2 = _add(q1, q2)
     q1_3 = _add(q1, q3)
     q2_3 = _add(q2, q3)
-    w1 = _external(leg_states('ket', p[3], c["MT"], (-1, 1), True), 3, rows)
-    w2 = _external(leg_states('bra', p[2], c["MT"], (-1, 1), False), 2, rows)
-    w3 = _external(leg_states('vector', p[1], 0.0, (-1, 1), False), 1, rows)
-    w5 = _external(leg_states('vector', p[0], 0.0, (-1, 1), False), 0, rows)
+    w1 = _external(leg_states('ket', p[3], c["MT"], (-1, 1), True), 3, row)
+    w2 = _external(leg_states('bra', p[2], c["MT"], (-1, 1), False), 2, row)
+    w3 = _external(leg_states('vector', p[1], 0.0, (-1, 1), False), 1, row)
+    w5 = _external(leg_states('vector', p[0], 0.0, (-1, 1), False), 0, row)
     w4 = FFV1_1(w2, w3, q2_3, _neg(q3), _neg(q2), c["GC_11"], c["MT"], 0.0)  # t~
     w6 = VVV1P0_1(w5, w3, q1_2, _neg(q1), _neg(q2), c["GC_10"], 0.0, 0.0)  # g
     w7 = FFV1_1(w2, w5, q1_3, _neg(q3), _neg(q1), c["GC_11"], c["MT"], 0.0)  # t~
@@ -282,9 +290,8 @@ def matrix_element(p, c):
 
 
 def values_by_row():
-    """Whether values alone are computed one row of HELICITIES at a time: VALUE_BY_ROW on the rows layout
-    (the generator sets it only there; a copy whose layout was changed by hand falls back)."""
-    return VALUE_BY_ROW and HELICITY_LAYOUT == "rows"
+    """Whether values alone are computed one row of HELICITIES at a time (VALUE_BY_ROW)."""
+    return VALUE_BY_ROW
 
 
 def matrix_element_value(p, c):
@@ -320,10 +327,11 @@ def _split_jamps(terms):
     return _sparse_jamps(terms)
 
 
-def _sparse_jamps(terms):
-    """JAMP_ak as _split_jamps, summed over the nonzero coefficients of each colour basis vector."""
+def _sparse_jamps(terms, row=None):
+    """JAMP_ak as _split_jamps, summed over the nonzero coefficients of each colour basis vector; of the
+    one row ``row`` of HELICITIES (a value by row) when given."""
     coefficients = JAMP_COEFFICIENTS[None, :, :] * TERMS_OF_CLASS[:, None, :]
-    jamp = _combinations([_sparse_sum(row, terms) for per_class in coefficients for row in per_class])
+    jamp = _combinations([_sparse_sum(vector, terms) for per_class in coefficients for vector in per_class], row)
     return jamp.reshape(coefficients.shape[:2] + jamp.shape[1:])
 
 
@@ -417,11 +425,11 @@ def point_data_value(p, c, diagrams=False, helicities=False, flows=False):
         return point_data(p, c, diagrams, helicities, flows)
     total, per_diagram = 0.0, [0.0] * N_DIAGRAMS
     for row in range(len(HELICITIES)):
-        terms = _amplitude_terms(p, c, (row,))
-        total = total + _contract(_sparse_jamps(terms))[0]
-        for t, term in enumerate(terms if diagrams else ()):
+        terms = _amplitude_terms(p, c, row)
+        total = total + _contract(_sparse_jamps(terms, row))[0]
+        for t, term in enumerate(_combinations(terms, row)[:, 0] if diagrams else ()):
             d = DIAGRAM_OF_TERM[t] - 1
-            per_diagram[d] = per_diagram[d] + (jnp.real(term[0]) ** 2 + jnp.imag(term[0]) ** 2)
+            per_diagram[d] = per_diagram[d] + (jnp.real(term) ** 2 + jnp.imag(term) ** 2)
     data = {"me2": total / AVERAGING_FACTOR}
     if diagrams:
         data["diagram_weights"] = jnp.stack([jnp.broadcast_to(w, jnp.shape(total)) for w in per_diagram])

@@ -1,6 +1,6 @@
 """External wavefunctions (HELAS-like), copied verbatim into every generated package.
 
-Conventions: momenta are real arrays (4, *batch) = (E, px, py, pz); wavefunctions are
+Conventions: momenta are real arrays (4, *batch) = (E, px, py, pz) or tuples of those four components; wavefunctions are
 tuples of complex component arrays of shape batch. Chiral representation::
 
     gamma^0 = [[0, 1], [1, 0]],  gamma^k = [[0, sigma^k], [-sigma^k, 0]],  gamma5 = diag(-1, -1, 1, 1)
@@ -57,7 +57,18 @@ def _safe_div(a, b, default):
 
 
 def _complex_dtype(p):
-    return jnp.result_type(p.dtype, jnp.complex64)
+    return jnp.result_type(p[0].dtype, jnp.complex64)
+
+
+def _components(p):
+    """The momentum (E, px, py, pz) as a tuple of its four component arrays, each of shape batch: the
+    functions below read the components from it, not by slicing an array each time (in reverse mode every
+    slice of p is transposed to a pad of the whole array and added: 11 % of g g > t t~'s momentum gradient
+    went to those pads). An array (4, *batch) is split once; a tuple is taken as it is."""
+    if isinstance(p, tuple):
+        return p
+    p = jnp.asarray(p)
+    return tuple(p[mu] for mu in range(4))
 
 
 def _mass_like(m, x):
@@ -124,7 +135,7 @@ def ket_spinor(p, m, hel, antiparticle):
     """u(p, hel) (incoming fermion) or v(p, hel) (outgoing antifermion): a tuple of 4 components,
     each of shape batch."""
     _check_hel(hel, (-1, 1))
-    p = jnp.asarray(p)
+    p = _components(p)
     alpha, beta = _frame(p)
     w_plus, w_minus = _omegas(p, m)
     w = {1: w_plus, -1: w_minus}
@@ -148,7 +159,7 @@ def bra_spinor(p, m, hel, antiparticle):
 def polarization(p, m, hel, outgoing):
     """eps^mu(p, hel) (incoming) or its conjugate (outgoing), upper index: a tuple of 4 components."""
     _check_hel(hel, (-1, 0, 1))
-    p = jnp.asarray(p)
+    p = _components(p)
     if hel == 0:
         pp = _momentum_size(p)[0]
         mm = _mass_like(m, pp)
@@ -173,8 +184,8 @@ def polarization(p, m, hel, outgoing):
 
 def scalar_wf(p):
     """Scalar wavefunction: a tuple of 1 component, ones of shape batch."""
-    p = jnp.asarray(p)
-    return (jnp.ones(p.shape[1:], dtype=_complex_dtype(p)),)
+    p = _components(p)
+    return (jnp.ones(jnp.shape(p[0]), dtype=_complex_dtype(p)),)
 
 
 _STATES = {
@@ -193,4 +204,5 @@ def leg_states(kind, p, m, helicities, flag):
     arithmetic; inside a grid-layout kernel compiled on CPU with madgen's options (no call inlining,
     madgen.contract.GRID_KERNEL_COMPILER_OPTIONS) it is computed once and read by every current,
     elsewhere XLA inlines it."""
+    p = _components(p)
     return [_STATES[kind](p, m, hel, flag) for hel in helicities]

@@ -143,6 +143,24 @@ def test_leg_states_are_the_wavefunctions_in_one_call(kind, flag, helicities):
         np.testing.assert_allclose(stacked(state), stacked(direct(hel)), rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("kind,flag,helicities", [("ket", False, (-1, 1)), ("vector", True, (-1, 0, 1))])
+def test_leg_states_read_the_momentum_once(kind, flag, helicities):
+    """The wavefunctions take the momentum as its four components too (the same states), and leg_states
+    slices p into them once: in reverse mode each slice becomes a pad of the whole momentum array, and
+    the states' many reads of p[1], p[2], p[3] had cost g g > t t~'s momentum gradient 11 % in pads."""
+    rng = np.random.default_rng(3)
+    three = rng.normal(size=(3, 5))
+    p = np.vstack([np.sqrt(1.7 + (three**2).sum(0)), three])
+    direct = {"ket": wf.ket_spinor, "vector": wf.polarization}[kind]
+    for hel in helicities:
+        np.testing.assert_array_equal(stacked(direct(tuple(jnp.asarray(p)), 1.3, hel, flag)),
+                                      stacked(direct(p, 1.3, hel, flag)))
+    inner = jax.make_jaxpr(lambda q: wf.leg_states.__wrapped__(kind, q, 1.3, helicities, flag))(jnp.asarray(p))
+    slices = [eqn for eqn in inner.eqns if eqn.primitive.name in ("slice", "dynamic_slice", "gather", "squeeze")]
+    reads = [eqn for eqn in slices if eqn.primitive.name != "squeeze"]
+    assert len(reads) == 4
+
+
 @pytest.mark.parametrize("m,px,py,pz", MOMENTA)
 def test_gradients_finite(m, px, py, pz):
     p0 = jnp.asarray(momentum(m, px, py, pz))

@@ -259,21 +259,14 @@ def helicity_layout(graph: WavefunctionGraph, leg_helicities: list[list[int]], n
 def layout_costs(graph: WavefunctionGraph, grid_shape: tuple[int, ...]) -> tuple[int, int]:
     """(grid, rows) cost of ``graph`` in wavefunction values per event. On the grid a current costs the
     product of the state counts of the legs it joins, and an amplitude term the whole grid (close_on)
-    plus its closing current (``closing_slot``; the whole grid again where it has none); on the rows every
-    current and amplitude term costs one value per kept combination."""
+    plus its closing current (``closing_slot``; the whole grid again where it has none: a term's inputs
+    partition the legs); on the rows every current and amplitude term costs one value per kept combination."""
     spans = _grid_spans(graph, grid_shape)
     grid = math.prod(grid_shape)
     grid_cost = sum(spans[wf.name] for wf in graph.currents) + sum(
-        grid + _closing_current_span(amp, spans, grid) for amp in graph.amplitudes)
+        grid + _closing((amp,), spans)[1] for amp in graph.amplitudes)
     rows_cost = (len(graph.currents) + len(graph.amplitudes)) * len(graph.helicities)
     return grid_cost, rows_cost
-
-
-def _closing_current_span(amp: AmplitudeTerm, spans: dict[str, int], grid: int) -> int:
-    slot = closing_slot((amp,), spans)
-    if slot is None:
-        return grid
-    return math.prod(spans[name] for k, name in enumerate(amp.inputs) if k != slot - 1)
 
 
 def _leg_helicities(graph: WavefunctionGraph) -> list[list[int]]:
@@ -348,6 +341,12 @@ def closing_slot(members: tuple[AmplitudeTerm, ...], spans: dict[str, int]) -> i
     W_k on the whole grid; the amplitude routine would do all of it on the whole grid (g g > t t~ g g,
     whose typical term joins two external gluons with a current on four legs: J on 4 of the 64 states).
     None where no slot leaves J smaller than the amplitude (then the amplitude routine is called)."""
+    return _closing(members, spans)[0]
+
+
+def _closing(members: tuple[AmplitudeTerm, ...], spans: dict[str, int]) -> tuple[int | None, int]:
+    """(``closing_slot``, the helicity states x stacked members that the call's vertex arithmetic spans:
+    its J's where it closes, the whole amplitude's where it does not)."""
     n = len(members[0].inputs)
     stacked = [any(m.inputs[i] != members[0].inputs[i] for m in members) for i in range(n)]
 
@@ -357,7 +356,8 @@ def closing_slot(members: tuple[AmplitudeTerm, ...], spans: dict[str, int]) -> i
 
     rest = {k: size([i for i in range(n) if i != k]) for k in range(n)}
     best = min(range(n), key=lambda k: (rest[k], -k))
-    return best + 1 if rest[best] < size(range(n)) else None
+    whole = size(range(n))
+    return (best + 1, rest[best]) if rest[best] < whole else (None, whole)
 
 
 def closing_requests(code: SubprocessCode) -> list[RoutineRequest]:

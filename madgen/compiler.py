@@ -69,6 +69,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     Subprocesses without diagrams are skipped when there are several (MadGraph does the same).
     """
     from madgen.diagrams.generate import generate_diagrams, make_legs
+    from madgen.diagrams.orders import check_process_orders
     from madgen.model import load_model
     from madgen.process.expand import expand_process, resolve_labels, resolve_tokens
     from madgen.process.syntax import parse_process
@@ -83,6 +84,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     subprocesses = []
     for text in card.processes:
         spec = timer.run("process", parse_process, text)
+        check_process_orders(model, spec)
         subprocesses.extend(timer.run("process", expand_process, model, spec, labels))
     found, seen = [], set()
     for sub in subprocesses:

@@ -116,6 +116,35 @@ def test_unsupported_syntax(text):
     assert text.split(",")[0].split()[0] in str(info.value)  # names the process
 
 
+@pytest.mark.parametrize("text, culprit, words", [
+    ("p p > t t~ [QCD]", "[QCD]", ["NLO", "tree-level"]),
+    ("g g > h [noborn=QCD]", "[noborn=QCD]", ["loop-induced", "tree-level"]),
+    ("p p > e+ e- [virt=QCD] QED=2", "[virt=QCD]", ["tree-level"]),
+    ("e+ e- > w+{0} w-{T}", "w+{0}", ["polarised"]),
+    ("p p > z{T}, z > e+ e-", "z{T}", ["polarised"]),
+])
+def test_madgraph_syntax_beyond_tree_level_is_named(text, culprit, words):
+    """NLO and loop-induced brackets and polarised bosons are MadGraph syntax madgen does not read: the error
+    quotes the construct, not an 'unknown particle' made of it."""
+    with pytest.raises(UnsupportedFeature) as info:
+        parse_process(text)
+    message = str(info.value)
+    assert f"'{culprit}'" in message and "unknown particle" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("text, command, process", [
+    ("generate p p > t t~", "generate", "p p > t t~"),
+    ("add process p p > t t~ j", "add process", "p p > t t~ j"),
+    ("Generate e+ e- > mu+ mu-", "generate", "e+ e- > mu+ mu-"),
+])
+def test_a_pasted_madgraph_command_says_what_to_write(text, command, process):
+    with pytest.raises(ProcessError) as info:
+        parse_process(text)
+    assert f"'{command}' is a MadGraph command" in str(info.value) and repr(process) in str(info.value)
+
+
 @pytest.mark.parametrize("text, words", [
     ("e+ e- mu+ mu-", ["exactly one '>'", "found 0"]),
     ("e+ e- > z > mu+ > mu-", ["exactly one '>'", "found 3"]),
@@ -415,3 +444,20 @@ def test_no_diagrams_names_the_exclusions(sm, text, words):
     message = str(info.value)
     assert "no tree-level diagrams" in message and words in message
     assert {"a", "Z"} <= set(message.split(" without ")[1].split(" on ")[0].split(" in ")[0].split())
+
+
+@pytest.mark.parametrize("process, spelled", [
+    ("p p > e+ e- QEDD=2", "'QEDD<=2'"),
+    ("p p > e+ e- NP^2==1", "'NP^2==1'"),  # quoted as written, not as the amplitude order 'NP==1'
+    ("p p > t t~, t > b w+ QEDX=1", "decay 't > b w+ QEDX=1'"),
+])
+def test_an_order_the_model_lacks_is_named_for_a_multiparticle_process(process, spelled):
+    """Each subprocess of p p > ... would find no diagrams under an unknown order and be skipped; the error
+    names the order and the process as written instead of 'no subprocess has tree-level diagrams'."""
+    from madgen.compiler import generate_card_diagrams
+
+    card = parse_process_card(f"model: sm\nprocess: {process}\n")
+    with pytest.raises(ProcessError) as info:
+        generate_card_diagrams(card)
+    message = str(info.value)
+    assert f"process '{process}'" in message and spelled in message and "which model 'sm' does not have" in message

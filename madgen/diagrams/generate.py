@@ -85,7 +85,8 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
     ``decays``/``core_final``: the decay chain (``madgen.process.decays.Decay``) and the production
     process's final state, for a process with decays."""
     where = f"process '{process_text}'"
-    check_order_names(model, tuple(constraints) + tuple(squared_orders), where)
+    check_order_names(model, constraints, where)
+    check_order_names(model, squared_orders, where, squared=True)
     if decays:
         from madgen.diagrams.chains import chain_diagrams
 

@@ -84,14 +84,30 @@ def class_key(orders: Mapping[str, int], names, hierarchy: Mapping[str, int]) ->
     return tuple((name, order_value(orders, name, hierarchy)) for name in names)
 
 
-def check_order_names(model: Model, constraints, where: str) -> None:
-    """A constraint on an order the model does not have is an error (MadGraph refuses it too)."""
+def check_order_names(model: Model, constraints, where: str, squared: bool = False) -> None:
+    """A constraint on an order the model does not have is an error (MadGraph refuses it too); ``squared``:
+    the constraints are squared orders, quoted as written (``NP^2==1``)."""
     known = model_order_names(model)
     for constraint in constraints:
         if constraint.name not in known and constraint.name != WEIGHTED:
+            spelled = constraint.squared_str() if squared else str(constraint)
             raise ProcessError(
-                f"{where}: '{constraint}' constrains the coupling order '{constraint.name}', which model "
+                f"{where}: '{spelled}' constrains the coupling order '{constraint.name}', which model "
                 f"'{model.name}' does not have; its orders are {', '.join(sorted(known))} (and WEIGHTED)")
+
+
+def check_process_orders(model: Model, spec) -> None:
+    """Every coupling order a parsed process (``madgen.process.syntax.ProcessSpec``) names, in its production
+    process and in each decay, exists in the model: checked once against the process as written, before it
+    is split into subprocesses (which would otherwise each find no diagrams and be skipped)."""
+    where = f"process '{spec.text}'"
+    check_order_names(model, spec.orders, where)
+    check_order_names(model, spec.squared_orders, where, squared=True)
+    pending = list(spec.decays)
+    while pending:
+        decay = pending.pop(0)
+        check_order_names(model, decay.orders, f"{where}, decay '{decay.text}'")
+        pending.extend(decay.decays)
 
 
 def model_order_names(model: Model) -> set[str]:

@@ -13,7 +13,8 @@ Supported, as in MadGraph:
   parentheses ``(t > b w+, w+ > l+ vl)``, each decay with its own orders, ``/`` and ``$``.
 
 Squared orders are written in the production process and apply to the whole amplitude (with
-its decays); MadGraph's negative squared orders (``QCD^2==-1``) and ``$$`` are not supported.
+its decays); MadGraph's negative squared orders (``QCD^2==-1``), ``$$``, NLO and loop-induced brackets
+(``[QCD]``, ``[noborn=QCD]``) and polarised bosons (``w+{0}``) are not supported and are refused by name.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def parse_process(text: str) -> ProcessSpec:
     if not source:
         raise ProcessError("empty process string: write it as in MadGraph, e.g. 'e+ e- > mu+ mu-'")
     source = _strip_process_tag(source)
+    _refuse_unsupported_syntax(source)
     _check_parentheses(source)
     items = _split_top_level(source)
     if "(" in items[0] or ")" in items[0]:
@@ -134,6 +136,32 @@ def _strip_process_tag(source: str) -> str:
         raise ProcessError(f"process '{source}': cannot read the process tag; write it as '@1' "
                            "(one '@' followed by a number)")
     return " ".join(re.sub(r"@\s*\d+", " ", source).split())
+
+
+_MADGRAPH_COMMANDS = ("generate", "add process", "import model", "output", "launch", "define")
+
+
+def _refuse_unsupported_syntax(source: str) -> None:
+    """MadGraph syntax that madgen does not read, named before the tokens are taken for particles: a pasted
+    command ('generate p p > t t~'), NLO or loop-induced brackets ('[QCD]', '[noborn=QCD]') and polarised
+    bosons ('w+{0}')."""
+    where = f"process '{source}'"
+    for command in _MADGRAPH_COMMANDS:
+        if re.match(rf"{command}\b", source, flags=re.IGNORECASE):
+            rest = source[len(command):].strip()
+            raise ProcessError(f"{where}: '{command}' is a MadGraph command; the card's 'process' is the process "
+                               f"alone{f', e.g. {rest!r}' if command in ('generate', 'add process') else ''} "
+                               "(several processes: a list under 'process')")
+    bracket = re.search(r"\[[^\]]*\]?", source)
+    if bracket:
+        raise UnsupportedFeature(f"{where}: '{bracket.group(0)}' asks MadGraph for NLO corrections or a "
+                                 "loop-induced process; madgen computes tree-level (LO) matrix elements only: "
+                                 "leave out the brackets for the LO process")
+    polarised = re.search(r"\S*\{[^}]*\}?", source)
+    if polarised:
+        raise UnsupportedFeature(f"{where}: '{polarised.group(0)}' is MadGraph's polarised-boson syntax, which "
+                                 "madgen does not support; write the particle without '{...}' (helicities "
+                                 "summed), or select helicities from Process.helicity_weights")
 
 
 def _check_parentheses(source: str) -> None:

@@ -128,6 +128,25 @@ def test_bad_cards_name_the_key(text, key):
     assert isinstance(error.value, CardError)
 
 
+def test_madgraph_keys_at_their_off_values_read_and_others_say_why():
+    """A card carried over from MadGraph reads where its settings mean what madgen does (unpolarised beams,
+    helicities summed, no matching, no systematics); at another value each is refused with the reason,
+    not only 'unknown key'."""
+    plain = parse_run_card("sqrt_s: 500\nn_events: 10")
+    carried = parse_run_card("sqrt_s: 500\nn_events: 10\npolbeam1: 0\npolbeam2: 0.0\nnhel: 0\nickkw: 0\n"
+                             "xqcut: 0.0\nuse_syst: false")
+    assert carried.as_mapping() == plain.as_mapping()
+    for text, words in [("polbeam1: 80", "polarised beams are not supported"),
+                        ("polbeam2: -30", "polarised beams are not supported"),
+                        ("nhel: 1", "sums every helicity exactly"),
+                        ("ickkw: 1", "matching and merging"), ("xqcut: 20", "matching and merging"),
+                        ("use_syst: true", "madgen reweight"), ("use_syst: 0", "madgen reweight"),
+                        ("nhel: false", "sums every helicity")]:
+        with pytest.raises(RunCardError) as error:
+            parse_run_card(f"sqrt_s: 500\n{text}", "run.yaml")
+        assert words in str(error.value) and repr(text.split(":")[0]) in str(error.value), text
+
+
 def test_unknown_key_suggests_close_match():
     with pytest.raises(RunCardError, match="did you mean 'n_events'"):
         parse_run_card("sqrt_s: 1000\nnevent: 10")

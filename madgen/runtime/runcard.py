@@ -71,6 +71,15 @@ _HINTS = {
     "ebeam2": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
     "pdlabel": "name the PDF set with 'pdf: <LHAPDF name, id or directory>' (MadGraph's pdlabel = lhapdf with "
                "lhaid; 'lhaid' is accepted)",
+    **dict.fromkeys(("polbeam1", "polbeam2"), "polarised beams are not supported: |M|^2 is averaged over the "
+                    "beams' helicities (Process.helicity_weights gives each helicity combination's share)"),
+    "nhel": "madgen sums every helicity exactly (MadGraph's nhel = 0) and picks each event's helicities by "
+            "their weights; there is no helicity sampling to switch on",
+    **dict.fromkeys(("ickkw", "xqcut", "xptj", "auto_ptj_mjj"), "madgen writes parton-level events at fixed "
+                    "order; jet matching and merging (MLM, CKKW) are not done: generate each multiplicity "
+                    "separately with its own cuts"),
+    **dict.fromkeys(("use_syst", "systematics_program", "systematics_arguments"), "scale and PDF variation "
+                    "weights are not written; for other parameter points use 'madgen reweight'"),
 }
 
 
@@ -240,8 +249,25 @@ class _Where:
                             else f"{self.source}, key '{key}': {message}")
 
 
+MADGRAPH_OFF_VALUES = {"polbeam1": 0, "polbeam2": 0, "nhel": 0, "ickkw": 0, "xqcut": 0, "use_syst": False}
+"""MadGraph run-card settings madgen has no key for, at the value that means what madgen does (unpolarised
+beams, every helicity summed, no matching, no systematics weights): accepted and dropped, so that a card
+carried over from MadGraph reads; at any other value they are errors with a hint (``_HINTS``)."""
+
+
+def _madgraph_off(key: str, value) -> bool:
+    """``value`` of the MadGraph key ``key`` is its off value (``MADGRAPH_OFF_VALUES``): False for a switch,
+    a number equal to 0 (0 or 0.0, not False) for the others."""
+    if key not in MADGRAPH_OFF_VALUES:
+        return False
+    off = MADGRAPH_OFF_VALUES[key]
+    if isinstance(off, bool):
+        return value is False
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == off
+
+
 def _resolve_aliases(data: dict, source: str) -> dict:
-    result = dict(data)
+    result = {key: value for key, value in data.items() if not _madgraph_off(key, value)}
     for alias, key in ALIASES.items():
         if alias in result:
             if key in result:

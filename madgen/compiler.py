@@ -220,6 +220,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
     from madgen.codegen.routines import render_routines
     from madgen.codegen.widths import render_width_files
     from madgen.lorentz.routines import build_routine
+    from madgen.model.param_card import write_param_card
     from madgen.widths import WidthPlan
 
     widths = widths or WidthPlan()
@@ -247,6 +248,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         "routines.py": render_template("routines.py.j2", header=header, routines=render_routines(specs)),
         "wavefunctions.py": header + "\n" + static_file("wavefunctions.py"),
         "process_api.py": header + "\n" + static_file("process_api.py"),
+        "param_card.dat": header + "\n" + write_param_card(model),  # Process.param_card, the LHE's <slha>
     }
     for code in codes:
         files[f"{code.module}.py"] = render_subprocess(code, header)

@@ -74,6 +74,10 @@ class GeneratedProcess(Protocol):
     def alpha_couplings(self, parameters: Mapping[str, Any] | None = None) -> tuple[float, float]:
         """(alpha_EW, alpha_s) for LHE events."""
 
+    def param_card(self, parameters: Mapping[str, Any] | None = None) -> str:
+        """The model's param card (MadGraph's layout) at ``parameters``, computed widths filled in: the
+        LHE header's ``<slha>``."""
+
     def matrix_element(self, momenta, parameters=None, check: bool = True) -> Any:
         """|M|^2 (...,), MadGraph's SMATRIX normalisation."""
 

@@ -13,6 +13,7 @@ import pytest
 
 import madgen
 from madgen.errors import MadgenError, RunCardError
+from madgen.model import read_param_card
 from madgen.runtime.integrand import GEV2_TO_PB
 from test_matrix_elements import ee_to_mumu_closed_form
 
@@ -116,6 +117,14 @@ def test_results_json_and_lhe_read_back(generate_package, tmp_path):
     assert summary["n_events"] == 300 and summary["seed"] == 2
     lhe = pylhe.LHEFile.fromfile(str(output / "events.lhe"))
     assert (lhe.init.initInfo.beamA, lhe.init.initInfo.beamB) == (21, 21)
+    # the run's param card as MadGraph's <slha> header block (what a shower reads masses and widths from)
+    text = (output / "events.lhe").read_text()
+    slha = text[text.index("<slha>\n") + 7:text.index("</slha>")]
+    assert text.index("</slha>") < text.index("<MGGenerationInfo>") < text.index("</header>")
+    card = read_param_card(slha)
+    defaults = proc.default_parameters()
+    assert card.get("MASS", (6,)) == defaults["MT"] and card.get("DECAY", (6,)) == defaults["WT"]
+    assert slha == proc.param_card()
     assert lhe.init.procInfo[0].xSection == pytest.approx(result.cross_section_pb, rel=1e-9)
     events = list(lhe.events)
     assert len(events) == 300

@@ -475,3 +475,20 @@ def test_example_card(tmp_path):
     card = Path(__file__).resolve().parents[1] / "examples" / "ee_mumu_auto_width.yaml"
     result = madgen.generate(card, output=tmp_path / "out")
     assert json.loads((result.path / "metadata.json").read_text())["auto_widths"]["WZ"]["particle"] == "Z"
+
+
+def test_param_card_carries_the_computed_widths_and_the_point(sm_widths):
+    """Process.param_card (the LHE's <slha>): MadGraph's layout, read back by madgen's own param-card reader,
+    with the parameters of the point asked for and the widths the package computes there (not the
+    placeholders of the restricted model)."""
+    from madgen.model import load_model, parameters_from_card, read_param_card
+
+    point = {"MT": 172.5, "aS": 0.1}
+    card = read_param_card(sm_widths.param_card(point))
+    values = parameters_from_card(load_model("sm"), card)
+    widths = {name: float(value) for name, value in sm_widths.widths(point).items()}
+    assert values == {**sm_widths.default_parameters(), **point, **widths}
+    assert widths["WT"] != 1.4915  # the restricted model's value, which the package's own card holds
+    assert card.get("MASS", (6,)) == 172.5 and card.get("DECAY", (6,)) == widths["WT"]
+    with pytest.raises(madgen.errors.InputShapeError, match="'MT' must be one real number"):
+        sm_widths.param_card({"MT": np.array([172.0, 173.0])})

@@ -182,7 +182,8 @@ class RunFiles:
             lines = [ProcessLine(g["cross_section_pb"], g["error_pb"], event_weight, g["process_id"])
                      for g in result.groups]
             self._lhe.finish(beams=beams, cross_section_pb=result.cross_section_pb, error_pb=result.error_pb,
-                             header_info=info, weighting_strategy=-4, processes=lines)
+                             header_info=info, weighting_strategy=-4, processes=lines,
+                             slha=_param_card(process, prepared.parameters))
             if run.columnar == "lheh5":
                 from madgen.runtime.lheh5 import write_lheh5_from_lhe
 
@@ -209,3 +210,12 @@ def run_sqrt_s(prepared) -> float:
         return math.sqrt(collider.s)
     masses = [float(m) for m in np.asarray(prepared.process.subprocesses[0].masses())[:2]]
     return collider.fixed_sqrt_s(*masses)
+
+
+def _param_card(process, parameters) -> str | None:
+    """The run's param card (the package's, at the run's parameters) for the LHE's ``<slha>``; None for a
+    package generated before packages carried one."""
+    try:
+        return process.param_card(parameters)
+    except FileNotFoundError:
+        return None

@@ -108,8 +108,9 @@ class LHEWriter:
     def finish(self, *, beams: Beams | tuple, cross_section_pb: float, error_pb: float,
                max_weight: float | None = None, header_info: Mapping[str, str] | None = None,
                weighting_strategy: int = 3, generator: str = "madgen",
-               processes: Sequence[ProcessLine] | None = None) -> Path:
-        """Write the complete file: header, ``<init>`` (``processes``, or one process with XMAXUP
+               processes: Sequence[ProcessLine] | None = None, slha: str | None = None) -> Path:
+        """Write the complete file: header (with the param card ``slha`` as MadGraph's ``<slha>`` block,
+        which showers read masses and widths from), ``<init>`` (``processes``, or one process with XMAXUP
         ``max_weight`` or the largest |weight| streamed) and the events."""
         beams = beams if isinstance(beams, Beams) else Beams(*beams)
         generator_block = _generator_block(header_info, generator)
@@ -119,7 +120,7 @@ class LHEWriter:
         self._body.flush()
         self._body.seek(0)
         with atomic_file(self.path, "w") as stream:
-            stream.write(_header(self.n_events, cross_section_pb, generator_block))
+            stream.write(_header(self.n_events, cross_section_pb, generator_block, slha))
             stream.write(_init_block(beams, processes, weighting_strategy))
             shutil.copyfileobj(self._body, stream)
             stream.write("</LesHouchesEvents>\n")
@@ -204,11 +205,20 @@ def _generator_block(header_info: Mapping[str, str] | None, generator: str) -> s
     return "".join(lines)
 
 
-def _header(n_events: int, cross_section_pb: float, generator_block: str) -> str:
-    return ('<LesHouchesEvents version="3.0">\n<header>\n<MGGenerationInfo>\n'
+def _header(n_events: int, cross_section_pb: float, generator_block: str, slha: str | None = None) -> str:
+    return ('<LesHouchesEvents version="3.0">\n<header>\n' + _slha_block(slha) + "<MGGenerationInfo>\n"
             f"#  Number of Events        :  {n_events:d}\n"
             f"#  Integrated weight (pb)  :  {cross_section_pb:.10e}\n"
             "</MGGenerationInfo>\n" + generator_block + "</header>\n")
+
+
+def _slha_block(slha: str | None) -> str:
+    """``<slha>`` with the param card as plain lines, as MadGraph writes it (a shower's SLHA reader takes
+    the lines between the tags); '&' and '<' (only possible in comments) escaped for XML readers."""
+    if not slha:
+        return ""
+    text = slha.replace("&", "&amp;").replace("<", "&lt;")
+    return "<slha>\n" + text + ("" if text.endswith("\n") else "\n") + "</slha>\n"
 
 
 def _init_block(beams: Beams, processes: Sequence[ProcessLine], weighting_strategy: int) -> str:

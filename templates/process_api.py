@@ -691,7 +691,8 @@ def _momentum_problems(p, masses, n_initial, rounding=0.0):
     finite = np.isfinite(p)
     if not finite.all():
         event, leg, component = np.argwhere(~finite)[0]
-        return [(int(event), f"leg {leg + 1} has a non-finite component {p[event, leg, component]!r}")]
+        name = ("E", "px", "py", "pz")[component]
+        return [(int(event), f"leg {leg + 1} has a non-finite component {name} = {float(p[event, leg, component])}")]
     negative = p[..., 0] < 0
     if negative.any():
         event, leg = np.argwhere(negative)[0]

@@ -243,8 +243,8 @@ def good_momenta(n=3, energy=45.0):
 
 
 @pytest.mark.parametrize("corrupt, message", [
-    (lambda p: p.__setitem__((1, 2, 1), np.nan), "event 1: leg 3 has a non-finite component"),
-    (lambda p: p.__setitem__((2, 3, 3), np.inf), "event 2: leg 4 has a non-finite component"),
+    (lambda p: p.__setitem__((1, 2, 1), np.nan), "event 1: leg 3 has a non-finite component px = nan"),
+    (lambda p: p.__setitem__((2, 3, 3), np.inf), "event 2: leg 4 has a non-finite component pz = inf"),
     (lambda p: p.__setitem__((0, 2, 0), -p[0, 2, 0]), "event 0: leg 3 has negative energy"),
     (lambda p: p.__setitem__((1, 3, 1), p[1, 3, 1] + 1.0), "event 1: momentum is not conserved"),
     (lambda p: p.__setitem__((2, slice(2, 4), 0), 46.0), "event 2: momentum is not conserved"),

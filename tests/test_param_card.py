@@ -188,6 +188,23 @@ def test_process_card_overrides_are_checked(sm):
     assert with_defaults(sm, {"aS": -0.1}, "here").parameter("aS").value == -0.1  # not a mass
 
 
+def test_process_card_parameters_in_madgraph_spellings(sm):
+    """As MadGraph's 'set': a UFO name in any case or a param-card entry; a derived mass named as such, a
+    near miss suggested, one parameter set twice refused."""
+    from madgen.model.param_card import with_defaults
+
+    for values, name in [({"mt": 172.5}, "MT"), ({"MASS 6": 172.5}, "MT"), ({"mass 6": 172.5}, "MT"),
+                         ({"DECAY 6": 1.3}, "WT"), ({"yukawa 6": 172.5}, "ymt"), ({"SMINPUTS 3": 0.12}, "aS")]:
+        model = with_defaults(sm, values, "process.yaml, key 'parameters'")
+        assert model.parameter(name).value == next(iter(values.values()))
+    for values, needle in [({"MASS 24": 80.4}, "'MASS 24' (MW): it is a derived (internal) parameter"),
+                           ({"mtt": 1.0}, "did you mean 'MT'?"),
+                           ({"MT": 172.0, "mass 6": 171.0}, "'MT' and 'mass 6' both set the parameter 'MT'")]:
+        with pytest.raises(ParamCardError) as info:
+            with_defaults(sm, values, "process.yaml, key 'parameters'")
+        assert needle in str(info.value) and "process.yaml" in str(info.value)
+
+
 def test_majorana_masses_may_be_negative_as_in_slha_spectra():
     from madgen.model.param_card import with_defaults
 

@@ -16,8 +16,10 @@ as the sign of its mass); a model's own restriction card is not held to the latt
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -305,8 +307,33 @@ def check_value(model: Model, name: str, value: float, where: str) -> None:
         raise ParamCardError(f"{where}: parameter {name} is a {kind} and must be >= 0, got {value!r}")
 
 
+def external_parameter_name(model: Model, key: str) -> str:
+    """The external parameter a process card's ``parameters`` key names, spelled as MadGraph's ``set``
+    accepts it: the UFO name in any case (``mt``), or the param-card entry (``MASS 6``, ``mass 6``,
+    ``DECAY 6``); ``key`` unchanged where none matches (the caller reports it)."""
+    externals = model.external_parameters
+    if any(p.name == key for p in externals):
+        return key
+    folded = [p.name for p in externals if p.name.lower() == key.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    words = key.split()
+    if len(words) >= 2 and all(re.fullmatch(r"-?\d+", word) for word in words[1:]):
+        block, codes = words[0].upper(), tuple(int(word) for word in words[1:])
+        entry = [p.name for p in externals if p.lhablock.upper() == block and tuple(p.lhacode) == codes]
+        if len(entry) == 1:
+            return entry[0]
+        if block in ("MASS", DECAY_BLOCK) and len(codes) == 1:  # a derived mass or width (MW): named for the error
+            names = {getattr(q, "mass" if block == "MASS" else "width") for q in model.particles
+                     if abs(q.pdg_code) == abs(codes[0])} - {"ZERO"}
+            if len(names) == 1:
+                return names.pop()
+    return key
+
+
 def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Model:
-    """``model`` with the defaults of some external parameters replaced by ``values``.
+    """``model`` with the defaults of some external parameters replaced by ``values`` (keyed as
+    ``external_parameter_name`` reads them).
 
     A name the restricted model no longer has (fixed to 0 or 1 by the restriction card)
     or never had is an error naming ``origin`` (where the values came from).
@@ -314,15 +341,30 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
     import dataclasses
 
     externals = {p.name: p for p in model.external_parameters}
-    for name in values:
+    named = {}
+    for key, value in values.items():
+        name = external_parameter_name(model, key)
+        if name in named:
+            raise ParamCardError(f"{origin}: '{named[name][0]}' and '{key}' both set the parameter '{name}'; "
+                                 "keep one")
+        named[name] = (key, value)
+    values = {name: value for name, (_key, value) in named.items()}
+    for name, (key, _value) in named.items():
         if name not in externals:
+            spelled = f"'{key}'" if key == name else f"'{key}' ({name})"
             fixed = any(p.name == name for p in model.internal_parameters)
-            hint = (f"it is not an external parameter of '{model.name}'" if not fixed else
-                    f"it is a derived (internal) parameter of '{model.name}'")
-            if not fixed and model.restriction:
-                hint += (f" (the restriction {model.restriction} may have fixed it; use the model without "
-                         "restriction, e.g. 'sm-full', to vary it)")
-            raise ParamCardError(f"{origin}: cannot set parameter '{name}': {hint}; "
+            lowered = {external.lower(): external for external in externals}
+            close = [lowered[match] for match in difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)]
+            if fixed:
+                hint = f"it is a derived (internal) parameter of '{model.name}', computed from the external ones"
+            elif close:
+                hint = f"'{model.name}' has no such external parameter; did you mean '{close[0]}'?"
+            else:
+                hint = f"it is not an external parameter of '{model.name}'"
+                if model.restriction:
+                    hint += (f" (the restriction {model.restriction} may have fixed it; use the model without "
+                             "restriction, e.g. 'sm-full', to vary it)")
+            raise ParamCardError(f"{origin}: cannot set parameter {spelled}: {hint}; "
                                  f"external parameters: {', '.join(sorted(externals))}")
     for name, value in values.items():
         check_value(model, name, float(value), f"{origin}: {name}")

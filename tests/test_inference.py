@@ -116,6 +116,11 @@ def test_unknown_parameter_is_named(proc):
         parameter_gradient(proc, np.zeros((1, 4, 4)), ["MQ"])
     with pytest.raises(InferenceError, match="not NAME=VALUE"):
         parse_assignments("MZ:91", "--theta")
+    with pytest.raises(InferenceError, match="in 'MZ=abc', 'abc' is not a number"):
+        parse_assignments("MZ=abc", "--theta")
+    with pytest.raises(InferenceError, match="'MZ' is given twice"):
+        parse_assignments("MZ=91,WZ=2.5,MZ=92", "--theta")
+    assert parse_assignments(" MZ = 91.5 ,WZ=2.5", "--theta") == {"MZ": 91.5, "WZ": 2.5}
 
 
 # ----------------------------------------------------------------------------- cross section

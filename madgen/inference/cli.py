@@ -34,12 +34,16 @@ def parse_assignments(text: str | None, option: str) -> dict:
     values = {}
     for item in text.split(","):
         name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise InferenceError(f"{option}: '{item}' is not NAME=VALUE (e.g. {option} MZ=91.2,WZ=2.5)")
         try:
-            if not equals or not name.strip():
-                raise ValueError
-            values[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
-            raise InferenceError(f"{option}: '{item}' is not NAME=VALUE (e.g. {option} MZ=91.2,WZ=2.5)") from None
+            raise InferenceError(f"{option}: in '{item}', '{value.strip()}' is not a number "
+                                 f"(e.g. {option} MZ=91.2,WZ=2.5)") from None
+        if name.strip() in values:
+            raise InferenceError(f"{option}: '{name.strip()}' is given twice in '{text}'")
+        values[name.strip()] = number
     return values
 
 

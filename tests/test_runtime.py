@@ -235,3 +235,23 @@ def test_robust_max_weight_truncates_at_most_the_tolerance():
         assert (w_max < outlier) == (outlier - bulk.max() < tolerance * weights.sum())
     assert robust_max_weight(bulk, 0.0) == bulk.max()
     assert robust_max_weight(np.zeros(5), 1e-3) == 0.0
+
+
+def test_event_helicities_are_chosen_at_the_runs_parameters(ee_mumu):
+    """The LHE helicities of a run are drawn from |M_h|^2 at the run's parameters (per event where given,
+    as alpha_s(muR) with PDFs), in padded blocks, exactly as the process itself draws them; near the Z
+    pole the point matters (MZ moves the left/right shares)."""
+    from madgen.runtime.events import SELECTION_BATCH, select_helicity_and_colour
+
+    rng = np.random.default_rng(5)
+    n = SELECTION_BATCH + 7  # a full block and a padded one
+    momenta = two_to_two_points(91.0, rng.uniform(-0.99, 0.99, n))
+    uniforms = rng.uniform(size=(n, 2))
+    for parameters in ({"MZ": 89.0}, {"aEWM1": np.linspace(120.0, 140.0, n)}):
+        helicities, colour = select_helicity_and_colour(ee_mumu, momenta, uniforms, parameters)
+        direct = ee_mumu.select_helicity_and_colour(momenta, uniforms, parameters)
+        np.testing.assert_array_equal(helicities, np.asarray(direct[0]))
+        np.testing.assert_array_equal(colour, np.asarray(direct[1]))
+    at_defaults, _ = select_helicity_and_colour(ee_mumu, momenta, uniforms)
+    at_mz_89, _ = select_helicity_and_colour(ee_mumu, momenta, uniforms, {"MZ": 89.0})
+    assert 0 < np.mean(np.any(at_defaults != at_mz_89, axis=1)) < 0.5

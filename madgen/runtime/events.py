@@ -49,7 +49,8 @@ def event_record(prepared, group, accepted, weight: float, key):
         members = np.asarray(integrand.members)[accepted.member[rows]]
         subprocesses = prepared.process.subprocesses
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
-        helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows])
+        helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows],
+                                                        _point_parameters(prepared, evaluation.alpha_s))
         mirrored = np.asarray(integrand.mirror_flags)[accepted.member[rows]]
         evaluation, helicities, colour = mirror_events(mirrored, evaluation, helicities, colour)
         alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
@@ -85,16 +86,32 @@ def mirror_events(mirrored, evaluation, helicities=None, colour=None):
     return evaluation, *(None if a is None else swap(a) for a in (helicities, colour))
 
 
-def select_helicity_and_colour(kernel, momenta, uniforms):
-    """``kernel.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events."""
+def _point_parameters(prepared, alpha_s):
+    """The run's parameters at each event as its |M|^2 had them: with PDFs, alpha_s(muR) of the event as
+    ``aS`` (the integrand's ``_couplings``)."""
+    parameters = dict(prepared.parameters)
+    if prepared.collider.has_pdf and "aS" in parameters:
+        parameters["aS"] = np.asarray(alpha_s, dtype=np.float64)
+    return parameters
+
+
+def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None):
+    """``kernel.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events, at ``parameters``
+    (the package's defaults where None; a value may be given per event, e.g. alpha_s(muR))."""
+    parameters = dict(parameters or {})
+    per_event = {name for name, value in parameters.items() if np.ndim(value) == 1 and len(value) == len(momenta)}
     helicities, colour = [], []
     for start in range(0, len(momenta), SELECTION_BATCH):
         block, u = momenta[start:start + SELECTION_BATCH], uniforms[start:start + SELECTION_BATCH]
+        values = {name: (value[start:start + SELECTION_BATCH] if name in per_event else value)
+                  for name, value in parameters.items()}
         filled = len(block)
         if filled < SELECTION_BATCH:
             block = np.concatenate([block, np.repeat(block[:1], SELECTION_BATCH - filled, axis=0)])
             u = np.concatenate([u, np.full((SELECTION_BATCH - filled, 2), 0.5)])
-        h, c = kernel.select_helicity_and_colour(block, u, check=False)
+            values = {name: (np.concatenate([value, np.repeat(value[:1], SELECTION_BATCH - filled)])
+                             if name in per_event else value) for name, value in values.items()}
+        h, c = kernel.select_helicity_and_colour(block, u, values or None, check=False)
         helicities.append(np.asarray(h)[:filled])
         colour.append(np.asarray(c)[:filled])
     return np.concatenate(helicities), np.concatenate(colour)

@@ -86,9 +86,15 @@ class GeneratedProcess(Protocol):
         """The kernel: everything a phase-space point needs from one amplitude evaluation
         (keys: ``KERNEL_OUTPUTS``, the optional ones when asked)."""
 
-    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check: bool = True):
+    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check: bool = True,
+                                   polarisations=None):
         """Per event, a helicity configuration and a leading-colour flow, chosen in proportion to
-        their contributions: (helicities (..., n_legs), colour (..., n_legs, 2))."""
+        their contributions (for polarised initial particles when given): (helicities (..., n_legs),
+        colour (..., n_legs, 2))."""
+
+    def polarisation_factors(self, polarisations) -> Any:
+        """(n_helicities,) weights prod_i (1 + lambda_i P_i) of the helicity combinations for initial
+        particles of polarisations P_i in [-1, 1] (MadGraph's polbeam / 100)."""
 
     @property
     def channels(self) -> Mapping[str, Any]:

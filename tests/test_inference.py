@@ -235,6 +235,13 @@ def test_mine_refuses_external_mass_parameters_beyond_two_to_two(generate_packag
         mine(ttxa._dir, {**RUN, "sqrt_s": 500}, ["MT", "WT"], thetas=[{"MT": 172.0}])
 
 
+def test_mine_refuses_polarised_beams(generate_package):
+    """The gold comes from the unpolarised |M|^2: mining a polarised run would mislabel its events."""
+    ee = generate_package("sm", "e+ e- > mu+ mu-", "epem_mupmum")
+    with pytest.raises(InferenceError, match="polarised beams"):
+        mine(ee._dir, {**RUN, "sqrt_s": 250.0, "polbeam2": -80.0}, ["MZ"])
+
+
 def test_top_mass_gold_at_fixed_energy_uses_latent_variables(generate_package):
     """e+ e- > t t~ with theta = MT: the tops' mass shell moves, so r and t come from the density of
     (cos theta*, phi*); E[t] = 0 and E[1/r] = 1 (MT_i above MT_ref: the support stays inside)."""

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from physics import boost_matrix, collision_points, dot, rotation_matrix, transform
+from madgen.errors import InputShapeError
 
 # name, process as in the reference file
 REFERENCE_CASES = [
@@ -147,6 +148,51 @@ def ee_to_mumu_closed_form(momenta, parameters):
     same = np.abs(amplitude["L", "L"]) ** 2 + np.abs(amplitude["R", "R"]) ** 2
     opposite = np.abs(amplitude["L", "R"]) ** 2 + np.abs(amplitude["R", "L"]) ** 2
     return ee ** 4 * s ** 2 / 4 * (same * (1 + cos_theta) ** 2 + opposite * (1 - cos_theta) ** 2)
+
+
+def ee_to_mumu_polarised_closed_form(momenta, parameters, p_eplus, p_eminus):
+    """|M|^2 of e+ e- > mu+ mu- for beams of helicity polarisations P(e+), P(e-) in [-1, 1] (MadGraph's
+    polbeam / 100): a left-handed electron meets a right-handed positron, weight (1 - P(e-)) (1 + P(e+)),
+    and the other way round (1 + P(e-)) (1 - P(e+)); the average over the beams' helicities stays (1/4)."""
+    ee, sw2 = sm_couplings(parameters)
+    sw, cw = np.sqrt(sw2), np.sqrt(1 - sw2)
+    g = {"L": (-0.5 + sw2) / (sw * cw), "R": sw2 / (sw * cw)}
+    p_eplus_, p_eminus_, _, p_muminus = (momenta[:, i] for i in range(4))
+    s = dot(p_eplus_ + p_eminus_, p_eplus_ + p_eminus_)
+    cos_theta = 1 - 2 * dot(p_eminus_, p_muminus) / (s / 2)
+    propagator = 1 / (s - parameters["MZ"] ** 2 + 1j * parameters["MZ"] * parameters["WZ"])
+    amplitude = {(i, j): 1 / s + g[i] * g[j] * propagator for i in "LR" for j in "LR"}
+    weight = {"L": (1 - p_eminus) * (1 + p_eplus), "R": (1 + p_eminus) * (1 - p_eplus)}
+    total = sum(weight[i] * (np.abs(amplitude[i, i]) ** 2 * (1 + cos_theta) ** 2
+                             + np.abs(amplitude[i, "R" if i == "L" else "L"]) ** 2 * (1 - cos_theta) ** 2)
+                for i in "LR")
+    return ee ** 4 * s ** 2 / 4 * total
+
+
+@pytest.mark.parametrize("sqrt_s", [20.0, 91.188, 250.0])
+def test_polarised_beams_against_the_chiral_closed_form(generate_package, sqrt_s):
+    """sum_h polarisation_factors[h] |M_h|^2 (what a run with polbeam1/2 integrates) against the chiral
+    amplitudes, for partly and fully polarised beams of either sign; unpolarised it is |M|^2."""
+    proc = generate_package("sm", "e+ e- > mu+ mu-", "epem_mupmum")
+    momenta = collision_points(sqrt_s, (0, 0), (0, 0), np.random.default_rng(12), 20)
+    weights = np.asarray(proc.helicity_weights(momenta))
+    for p_eplus, p_eminus in [(0.0, 0.0), (0.3, -0.8), (-0.3, 0.8), (1.0, -1.0), (1.0, 1.0), (-0.6, 0.0)]:
+        polarised = weights @ proc.polarisation_factors((p_eplus, p_eminus))
+        expected = ee_to_mumu_polarised_closed_form(momenta, proc.default_parameters(), p_eplus, p_eminus)
+        np.testing.assert_allclose(polarised, expected, rtol=1e-10, atol=1e-14 * np.max(expected))
+    np.testing.assert_allclose(weights @ proc.polarisation_factors((0.0, 0.0)), proc.matrix_element(momenta),
+                               rtol=1e-12)
+
+
+def test_polarisations_are_checked(generate_package):
+    proc = generate_package("sm", "e+ e- > mu+ mu-", "epem_mupmum")
+    for bad in [(0.5,), (0.2, 1.5), (0.1, 0.2, 0.3)]:
+        with pytest.raises(InputShapeError, match="one per initial particle"):
+            proc.polarisation_factors(bad)
+    massive = generate_package("sm", "z z > mu+ mu-", "zz_mupmum")  # a Z has helicity 0 as well
+    with pytest.raises(InputShapeError, match="helicity-0 state"):
+        massive.polarisation_factors((0.5, 0.0))
+    assert np.all(massive.polarisation_factors((0.0, 0.0)) == 1.0)
 
 
 @pytest.mark.parametrize("sqrt_s", [20.0, 91.188, 250.0, 3000.0])

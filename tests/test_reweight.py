@@ -152,6 +152,14 @@ def test_bad_inputs_are_clear_errors(runs, tmp_path):
         reweight(tmp_path / "junk.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
     with pytest.raises(MadgenError, match="no such LHE file"):
         reweight(tmp_path / "missing.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+    text = (root / "ref_run" / "events.lhe").read_text()
+    for polarised in (text.replace("polbeam2: 0.0", "polbeam2: -80.0", 1),  # madgen's run card in the header
+                      text.replace("<header>", "<header>\n<MGRunCard>\n  30.0 = polbeam1 ! beam polarization\n"
+                                               "</MGRunCard>", 1)):  # MadGraph's run_card.dat
+        (tmp_path / "polarised.lhe").write_text(polarised)
+        with pytest.raises(MadgenError, match=r"polbeam[12] = (-80.0|30.0).*unpolarised \|M\|\^2"):
+            reweight(tmp_path / "polarised.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+        assert not (tmp_path / "polarised_rwgt.lhe").exists()
     result = subprocess.run([sys.executable, "-m", "madgen", "reweight", str(tmp_path / "missing.lhe"), "--card",
                              str(root / "ref.yaml"), "--theta", "MZ=92"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "no such LHE file" in result.stderr and "Traceback" not in result.stderr

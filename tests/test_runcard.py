@@ -133,18 +133,24 @@ def test_madgraph_keys_at_their_off_values_read_and_others_say_why():
     helicities summed, no matching, no systematics); at another value each is refused with the reason,
     not only 'unknown key'."""
     plain = parse_run_card("sqrt_s: 500\nn_events: 10")
-    carried = parse_run_card("sqrt_s: 500\nn_events: 10\npolbeam1: 0\npolbeam2: 0.0\nnhel: 0\nickkw: 0\n"
-                             "xqcut: 0.0\nuse_syst: false")
+    carried = parse_run_card("sqrt_s: 500\nn_events: 10\nnhel: 0\nickkw: 0\nxqcut: 0.0\nuse_syst: false")
     assert carried.as_mapping() == plain.as_mapping()
-    for text, words in [("polbeam1: 80", "polarised beams are not supported"),
-                        ("polbeam2: -30", "polarised beams are not supported"),
-                        ("nhel: 1", "sums every helicity exactly"),
+    for text, words in [("nhel: 1", "sums every helicity exactly"),
                         ("ickkw: 1", "matching and merging"), ("xqcut: 20", "matching and merging"),
                         ("use_syst: true", "madgen reweight"), ("use_syst: 0", "madgen reweight"),
                         ("nhel: false", "sums every helicity")]:
         with pytest.raises(RunCardError) as error:
             parse_run_card(f"sqrt_s: 500\n{text}", "run.yaml")
         assert words in str(error.value) and repr(text.split(":")[0]) in str(error.value), text
+
+
+def test_beam_polarisations_in_percent_as_madgraph():
+    card = parse_run_card("sqrt_s: 250\npolbeam1: 30\npolbeam2: -80.0")
+    assert (card.polbeam1, card.polbeam2) == (30.0, -80.0)
+    assert (parse_run_card("sqrt_s: 250").polbeam1, parse_run_card("sqrt_s: 250").polbeam2) == (0.0, 0.0)
+    for text in ("polbeam1: 120", "polbeam2: -100.5", "polbeam1: left"):
+        with pytest.raises(RunCardError, match=r"run.yaml:2, key 'polbeam[12]'"):
+            parse_run_card(f"sqrt_s: 250\n{text}", "run.yaml")
 
 
 def test_unknown_key_suggests_close_match():

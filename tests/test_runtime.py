@@ -67,6 +67,35 @@ def test_ee_to_mumu_cross_section_matches_closed_form(ee_mumu, tmp_path, sqrt_s,
     assert abs(result.cross_section_pb - expected) < 3 * result.error_pb, (result.cross_section_pb, expected)
 
 
+@pytest.mark.parametrize("polbeam1, polbeam2", [(30.0, -80.0), (100.0, -100.0), (-100.0, 100.0)])
+def test_polarised_beams_cross_section_and_event_helicities(ee_mumu, tmp_path, polbeam1, polbeam2):
+    """MadGraph's polbeam1/2 (percent; beam 1 is the e+ of 'e+ e- > mu+ mu-'): sigma against the chiral
+    closed form, and with fully polarised beams every event has the beams' helicities."""
+    from test_matrix_elements import ee_to_mumu_polarised_closed_form
+
+    sqrt_s = 250.0
+    result, output = launch(ee_mumu, tmp_path, sqrt_s=sqrt_s, n_events=200, cuts=NO_CUTS,
+                            polbeam1=polbeam1, polbeam2=polbeam2)
+    nodes, weights = np.polynomial.legendre.leggauss(4)
+    me2 = ee_to_mumu_polarised_closed_form(two_to_two_points(sqrt_s, nodes), ee_mumu.default_parameters(),
+                                           polbeam1 / 100, polbeam2 / 100)
+    expected = float(np.sum(weights * me2) / (16 * math.pi) / (2 * sqrt_s ** 2) * GEV2_TO_PB)
+    assert abs(result.cross_section_pb - expected) < 3 * result.error_pb, (result.cross_section_pb, expected)
+    helicities = np.array([[int(p.spin) for p in event.particles[:2]]
+                           for event in pylhe.LHEFile.fromfile(str(output / "events.lhe")).events])
+    if abs(polbeam1) == 100:
+        assert np.all(helicities == [np.sign(polbeam1), np.sign(polbeam2)])
+    else:  # e- mostly left-handed, so e+ mostly right-handed: both signs occur
+        assert 0.5 < np.mean(helicities[:, 1] == -1) < 1 and np.all(helicities[:, 0] == -helicities[:, 1])
+    assert f"polbeam1: {polbeam1}" in (output / "events.lhe").read_text()  # the run card in the header
+
+
+def test_polarised_hadron_beams_are_refused(generate_package, tmp_path):
+    proc = generate_package("sm", "u u~ > e+ e-", "uux_epem")
+    with pytest.raises(RunCardError, match="polbeam2.*beam 2 is p.*particle beams"):
+        launch(proc, tmp_path, sqrt_s=1000.0, beams=["p", "p"], polbeam2=50.0)
+
+
 def test_angular_distribution_of_unweighted_events(ee_mumu, tmp_path):
     """cos(theta) of the mu- w.r.t. the e- beam against the analytic (1 + c)^2 / (1 - c)^2 mix.
 

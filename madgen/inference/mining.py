@@ -303,6 +303,9 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
 
     start = time.perf_counter()
     run = as_run_card(run_card)
+    if run.polbeam1 or run.polbeam2:
+        raise InferenceError(f"{run.path}: gold mining with polarised beams (polbeam1/2) is not supported: the "
+                             "gold is computed from the unpolarised |M|^2; mine with unpolarised beams")
     process, package_dir = _process(card_or_package)
     if (workers or scheduler) and package_dir is None:
         raise InferenceError("mining on Dask workers needs the generated package directory (the workers load it): "

@@ -226,6 +226,25 @@ def _with_weights(event: str, points: Sequence[ReweightPoint], weights: np.ndarr
 _WEIGHT_ID = re.compile(r"<weight\b[^>]*\bid\s*=\s*['\"]([^'\"]+)['\"]")
 
 
+_POLBEAM = (re.compile(r"^\s*polbeam([12])\s*:\s*([-+0-9.eE]+)", re.MULTILINE),  # madgen's run card (YAML)
+            re.compile(r"^\s*([-+0-9.eE]+)\s*=\s*polbeam([12])\b", re.MULTILINE))  # MadGraph's run_card.dat
+
+
+def _refuse_polarised_beams(header: str, source: Path) -> None:
+    """Events of polarised beams (a polbeam1/2 other than 0 in the header's run card, madgen's or
+    MadGraph's) would need the polarised |M|^2 in the ratio: refused rather than reweighted wrongly."""
+    found = [(beam, value) for beam, value in _POLBEAM[0].findall(header)]
+    found += [(beam, value) for value, beam in _POLBEAM[1].findall(header)]
+    for beam, value in found:
+        try:
+            polarised = float(value) != 0.0
+        except ValueError:
+            continue
+        if polarised:
+            raise InferenceError(f"{source}: the events are of polarised beams (polbeam{beam} = {value} in its "
+                                 "header); reweighting uses the unpolarised |M|^2 and is not supported for them")
+
+
 def existing_weight_ids(header: str) -> set[str]:
     """Weight ids already declared in an LHE header's <initrwgt>."""
     return set(_WEIGHT_ID.findall(header))
@@ -270,6 +289,7 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     output = Path(output) if output is not None else source.with_name(_beside_name(source))
     blocks = _text_blocks(source)
     _, header = next(blocks)
+    _refuse_polarised_beams(header, source)
     points = parse_points(thetas, names, existing_weight_ids(header))
     reference = dict(theta_ref or {})
     subprocesses = tuple(process.subprocesses)

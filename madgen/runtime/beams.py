@@ -46,6 +46,11 @@ class Collider:
 
     beams: tuple[Beam, Beam]
     pdf: object | None = None  # madgen.pdf.PDF
+    polarisations: tuple[float, float] = (0.0, 0.0)  # per particle beam, -1 (helicity -) to 1 (helicity +)
+
+    @property
+    def polarised(self) -> bool:
+        return any(self.polarisations)
 
     @property
     def hadrons(self) -> tuple[bool, bool]:
@@ -106,7 +111,12 @@ def collider_for_run(run, initial_states: Sequence[tuple[int, int]], names: Sequ
     for side, spec in enumerate(specs):
         beams.append(Beam(_beam_pdg(run, side, spec, initial_states, names), run.beam_energies[side]))
     pdf = _load_pdf(run) if any(b.hadron for b in beams) else None
-    collider = Collider((beams[0], beams[1]), pdf)
+    polarisations = (run.polbeam1 / 100.0, run.polbeam2 / 100.0)
+    for side, (beam, value) in enumerate(zip(beams, polarisations)):
+        if value and beam.hadron:
+            raise RunCardError(f"{run.path}, key 'polbeam{side + 1}': beam {side + 1} is {beam.name}; polarised "
+                               "beams are particle beams (e+ e-, as in MadGraph), not hadrons")
+    collider = Collider((beams[0], beams[1]), pdf, polarisations)
     _check_partons(run, collider, initial_states, names)
     return collider
 

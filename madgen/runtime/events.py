@@ -50,7 +50,9 @@ def event_record(prepared, group, accepted, weight: float, key):
         subprocesses = prepared.process.subprocesses
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
         helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows],
-                                                        _point_parameters(prepared, evaluation.alpha_s))
+                                                        _point_parameters(prepared, evaluation.alpha_s),
+                                                        prepared.collider.polarisations if prepared.collider.polarised
+                                                        else None)
         mirrored = np.asarray(integrand.mirror_flags)[accepted.member[rows]]
         evaluation, helicities, colour = mirror_events(mirrored, evaluation, helicities, colour)
         alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
@@ -95,9 +97,10 @@ def _point_parameters(prepared, alpha_s):
     return parameters
 
 
-def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None):
+def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None, polarisations=None):
     """``kernel.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events, at ``parameters``
-    (the package's defaults where None; a value may be given per event, e.g. alpha_s(muR))."""
+    (the package's defaults where None; a value may be given per event, e.g. alpha_s(muR)) and for the
+    beams' ``polarisations`` (None: unpolarised)."""
     parameters = dict(parameters or {})
     per_event = {name for name, value in parameters.items() if np.ndim(value) == 1 and len(value) == len(momenta)}
     helicities, colour = [], []
@@ -111,7 +114,7 @@ def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None):
             u = np.concatenate([u, np.full((SELECTION_BATCH - filled, 2), 0.5)])
             values = {name: (np.concatenate([value, np.repeat(value[:1], SELECTION_BATCH - filled)])
                              if name in per_event else value) for name, value in values.items()}
-        h, c = kernel.select_helicity_and_colour(block, u, values or None, check=False)
+        h, c = kernel.select_helicity_and_colour(block, u, values or None, check=False, polarisations=polarisations)
         helicities.append(np.asarray(h)[:filled])
         colour.append(np.asarray(c)[:filled])
     return np.concatenate(helicities), np.concatenate(colour)

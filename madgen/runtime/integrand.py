@@ -142,6 +142,15 @@ class GroupIntegrand:
         return self.beam_ndim + self.maps[channel].ndim
 
     @functools.cached_property
+    def polarisation_factors(self):
+        """The weight of each helicity combination of the kernel for the run's polarised beams
+        (``polarisation_factors`` of the package; beam i is initial leg i of every member, particle beams
+        having no mirrors), or None for unpolarised beams (|M|^2 as it is)."""
+        if not self.collider.polarised:
+            return None
+        return np.asarray(self.kernel.polarisation_factors(self.collider.polarisations))
+
+    @functools.cached_property
     def n_qcd(self) -> int:
         """Power of alpha_s in |M|^2 of the kernel (MadGraph's ``nqcd``, the <mgrwt> <rscale> order); once
         per integrand, not per chunk of events (where it is measured, that costs a trace of the kernel)."""
@@ -154,7 +163,7 @@ class GroupIntegrand:
         pdf = None if self.collider.pdf is None else (str(self.collider.pdf.directory), self.collider.pdf.member)
         return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams,
                 pdf, getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s,
-                self.rapidity_limits)
+                self.rapidity_limits, self.collider.polarisations)
 
     def settings(self) -> RunSettings:
         """The run's own settings (beam energies and scales) as JAX values."""
@@ -192,11 +201,13 @@ class GroupIntegrand:
         lab = self._to_lab(cm, x1, x2, masses, energies)
         mu_r, mu_f1, mu_f2 = event_scales(settings.scales, cm, self.kernel.n_initial)
         point_parameters, alpha_s = self._couplings(parameters, mu_r)
-        data = self.kernel.evaluate(cm, point_parameters, diagrams=True, check=False)
+        factors = self.polarisation_factors
+        data = self.kernel.evaluate(cm, point_parameters, diagrams=True, helicities=factors is not None, check=False)
+        me2 = data["me2"] if factors is None else jnp.sum(data["helicity_weights"] * factors, axis=-1)
         share = self._share(data["diagram_weights"], channel)
         densities = self._densities(x1, x2, mu_f1, mu_f2)
         passed = self.cut(lab) & (phase_space > 0) & self._in_windows(lab, internal)
-        weight = (jnp.sum(densities, axis=-1) * data["me2"] * share * phase_space * beam_jacobian
+        weight = (jnp.sum(densities, axis=-1) * me2 * share * phase_space * beam_jacobian
                   * flux_factor(s_hat, masses[0], masses[1]) * GEV2_TO_PB)
         return Evaluation(jnp.where(passed, weight, 0.0), lab, x1, x2, mu_r, mu_f1, mu_f2, alpha_s, densities)
 

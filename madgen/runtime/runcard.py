@@ -57,7 +57,8 @@ DEFAULT_SCALE = 91.188  # MadGraph's run_card `scale` (GeV), also its dsqrt_q2fa
 DEFAULT_BWCUTOFF = 15.0  # MadGraph's run_card `bwcutoff`
 LPP = {1: "p", -1: "p~", 0: None}  # MadGraph's lpp1/lpp2: proton, antiproton, no PDF
 
-KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "pdf", "n_events", "seed", "scale", "dsqrt_q2fact1",
+KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "polbeam1", "polbeam2", "pdf", "n_events", "seed", "scale",
+              "dsqrt_q2fact1",
               "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
               "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
@@ -71,8 +72,6 @@ _HINTS = {
     "ebeam2": "give the beams as 'beam_energies: [E1, E2]' (GeV) or 'sqrt_s: <GeV>'",
     "pdlabel": "name the PDF set with 'pdf: <LHAPDF name, id or directory>' (MadGraph's pdlabel = lhapdf with "
                "lhaid; 'lhaid' is accepted)",
-    **dict.fromkeys(("polbeam1", "polbeam2"), "polarised beams are not supported: |M|^2 is averaged over the "
-                    "beams' helicities (Process.helicity_weights gives each helicity combination's share)"),
     "nhel": "madgen sums every helicity exactly (MadGraph's nhel = 0) and picks each event's helicities by "
             "their weights; there is no helicity sampling to switch on",
     **dict.fromkeys(("ickkw", "xqcut", "xptj", "auto_ptj_mjj"), "madgen writes parton-level events at fixed "
@@ -104,6 +103,8 @@ class RunCard:
     path: str  # where the card was read from ("<string>" if not a file)
     beam_energies: tuple[float, float]  # GeV; beam 1 along +z
     beams: tuple | None = None  # per beam: "p", "p~", a particle (name or PDG id), None (the process's)
+    polbeam1: float = 0.0  # percent, -100 (helicity -) to 100 (helicity +): particle beams only (MadGraph)
+    polbeam2: float = 0.0
     pdf: str | int | None = None  # LHAPDF set name, id or directory (hadron beams; default nn23lo1)
     n_events: int = 10000
     seed: int = 0
@@ -209,6 +210,8 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         path=source,
         beam_energies=energies,
         beams=_read_beam_kinds(data, where),
+        polbeam1=_polarisation(data, "polbeam1", where),
+        polbeam2=_polarisation(data, "polbeam2", where),
         pdf=_read_pdf(data, where),
         n_events=_integer(data, "n_events", 10000, where, minimum=1),
         seed=_integer(data, "seed", 0, where, minimum=0, maximum=MAX_SEED),
@@ -249,10 +252,10 @@ class _Where:
                             else f"{self.source}, key '{key}': {message}")
 
 
-MADGRAPH_OFF_VALUES = {"polbeam1": 0, "polbeam2": 0, "nhel": 0, "ickkw": 0, "xqcut": 0, "use_syst": False}
-"""MadGraph run-card settings madgen has no key for, at the value that means what madgen does (unpolarised
-beams, every helicity summed, no matching, no systematics weights): accepted and dropped, so that a card
-carried over from MadGraph reads; at any other value they are errors with a hint (``_HINTS``)."""
+MADGRAPH_OFF_VALUES = {"nhel": 0, "ickkw": 0, "xqcut": 0, "use_syst": False}
+"""MadGraph run-card settings madgen has no key for, at the value that means what madgen does (every
+helicity summed, no matching, no systematics weights): accepted and dropped, so that a card carried over
+from MadGraph reads; at any other value they are errors with a hint (``_HINTS``)."""
 
 
 def _madgraph_off(key: str, value) -> bool:
@@ -341,6 +344,14 @@ def _number(data, key, default, where: _Where, *, positive=False):
     if positive and value <= 0:
         raise where.error(key, f"must be positive, got {value!r}")
     return float(value)
+
+
+def _polarisation(data, key, where: _Where) -> float:
+    """A beam polarisation in percent, MadGraph's polbeam1/2: -100 (all helicity -) to 100 (all +)."""
+    value = _number(data, key, 0.0, where)
+    if not -100.0 <= value <= 100.0:
+        raise where.error(key, f"a polarisation in percent, from -100 (helicity -) to 100 (helicity +); got {value!r}")
+    return value
 
 
 def _integer(data, key, default, where: _Where, *, minimum=None, maximum=None):

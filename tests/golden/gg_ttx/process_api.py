@@ -489,6 +489,23 @@ class Process:
         """The helicity combinations, shape (n_helicities, n_legs): one row each, legs in process order."""
         return self._module.HELICITIES.copy()
 
+    def polarisation_factors(self, polarisations):
+        """Weights of the helicity combinations (rows of ``helicities``) for polarised initial particles,
+        shape (n_helicities,): prod_i (1 + lambda_i P_i) over the initial legs i, ``polarisations`` = (P_1,
+        ...) one per initial leg in [-1, 1] (+1: all of helicity +, MadGraph's polbeam / 100). The
+        polarised |M|^2 is sum_h factors[h] helicity_weights[h] (1 for every row when unpolarised, so
+        that the average over the initial helicities stays in |M|^2)."""
+        values = np.asarray(polarisations, dtype=np.float64).reshape(-1)
+        if len(values) != self.n_initial or not np.all(np.abs(values) <= 1.0):
+            raise InputShapeError(f"polarisations of '{self.process}' must be {self.n_initial} value(s) in "
+                                  f"[-1, 1], one per initial particle, got {list(np.asarray(polarisations).reshape(-1))}")
+        initial = self._module.HELICITIES[:, :self.n_initial]
+        for leg, value in enumerate(values):
+            if value != 0 and np.any(initial[:, leg] == 0):
+                raise InputShapeError(f"initial particle {leg + 1} of '{self.process}' has a helicity-0 state: a "
+                                      "polarisation +-1 of its helicity does not describe it")
+        return np.prod(1.0 + np.sign(initial) * values, axis=1)
+
     @property
     def colour_flows(self):
         """The colour flows, shape (n_flows, n_legs, 2): the (colour, anticolour) LHE tags (501, 502, ...;
@@ -585,11 +602,13 @@ class Process:
                                    process=self)
         return cache[name]
 
-    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True):
+    def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True,
+                                   polarisations=None):
         """Choose, per event, a helicity combination with probability proportional to the magnitude of
-        its ``helicity_weights`` (signed for an interference-only selection such as NP^2==1) and then a colour flow with probability proportional to its
-        ``helicity_flow_weights`` for that helicity (MadGraph's choice of LHE helicities and
-        colour lines).
+        its ``helicity_weights`` (signed for an interference-only selection such as NP^2==1; times its
+        ``polarisation_factors(polarisations)`` for polarised initial particles) and then a colour flow
+        with probability proportional to its ``helicity_flow_weights`` for that helicity (MadGraph's
+        choice of LHE helicities and colour lines).
 
         ``key_or_uniforms``: a JAX PRNG key, or uniform random numbers in [0, 1) of shape
         (..., 2) (first: helicity, second: colour flow), which makes the choice a pure function
@@ -613,12 +632,14 @@ class Process:
             raise NotImplementedError(self._module.COLOUR_FLOWS_UNSUPPORTED)
         if self._module.COLOUR_FLOWS.shape[0] == 0:
             raise ValueError(f"'{self.process}' has no colour flows (its colour factors all vanish)")
-        return self._jitted("select")(momenta, uniforms, parameters)
+        factors = np.ones(len(self._module.HELICITIES)) if polarisations is None else \
+            self.polarisation_factors(polarisations)
+        return self._jitted("select")(momenta, uniforms, parameters, factors)
 
-    def _select_unchecked(self, momenta, uniforms, parameters):
+    def _select_unchecked(self, momenta, uniforms, parameters, factors):
         helicity_weights, flow_weights = self._per_event(
             self._module.helicity_and_flow_weights, momenta, parameters)
-        h = _choose(helicity_weights, uniforms[..., 0])
+        h = _choose(helicity_weights * factors.astype(helicity_weights.dtype), uniforms[..., 0])
         flow_weights = jnp.take_along_axis(flow_weights, h[..., None, None], axis=-2)[..., 0, :]
         f = _choose(flow_weights, uniforms[..., 1])
         return jnp.asarray(self._module.HELICITIES)[h], jnp.asarray(self._module.COLOUR_FLOWS)[f]

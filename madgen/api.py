@@ -145,14 +145,16 @@ def next_run_directory(package_dir: Path) -> Path:
 
 
 def launch(card_or_package, run_card, output=None, force: bool = False, log=print, progress=True,
-           workers: int | None = None, scheduler: str | None = None):
+           workers: int | None = None, scheduler: str | None = None, parameters=None):
     """Integrate and generate unweighted events; see ``madgen.runtime.launch``.
 
     ``run_card``: a path to run.yaml or a mapping of its keys. ``output``: the run directory
     (default: the next ``<package>/Events/run_NN``); an existing non-empty one is replaced only with
     ``force`` and only if it is a madgen run. ``workers``: run the batches on a local Dask cluster of
     that many processes; ``scheduler``: on the Dask cluster at that address (``madgen.runtime.tasks``;
-    the same seed gives the same events either way). Returns a ``LaunchResult``.
+    the same seed gives the same events either way). ``parameters``: external model parameters for this
+    run, by UFO name in any case (MadGraph's ``set mt 172.5`` at launch; the package's defaults
+    elsewhere, no regeneration). Returns a ``LaunchResult``.
     """
     from madgen.runtime.launch import launch as _launch
     from madgen.runtime.runcard import as_run_card
@@ -160,16 +162,40 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
 
     run = as_run_card(run_card)
     process, package_dir = process_for_run(card_or_package)
+    parameters = _parameter_names(process, parameters)
+    if parameters:
+        log("parameters for this run: " + ", ".join(f"{name} = {value}" for name, value in parameters.items()))
     claimed = None if output else next_run_directory(package_dir)
     try:
         with distribution(Path(package_dir).resolve(), run, workers, scheduler, log=log) as distribute:
             return _launch(process, run, Path(output) if output else claimed, force=force if output else False,
-                           log=log, progress=progress, distribute=distribute)
+                           log=log, progress=progress, distribute=distribute, parameters=parameters)
     except BaseException:
         if claimed is not None:
             with contextlib.suppress(OSError):
                 claimed.rmdir()  # give the number back (only if the run left it empty)
         raise
+
+
+def _parameter_names(process, parameters) -> dict[str, float] | None:
+    """``parameters`` keyed by the process's external parameter names, matched in any case as MadGraph's
+    ``set`` does; an unknown name is an error that lists the known ones."""
+    from madgen.errors import MadgenError
+
+    if not parameters:
+        return None
+    known = list(process.subprocesses[0].default_parameters())
+    folded = {name.lower(): name for name in known}
+    named = {}
+    for key, value in dict(parameters).items():
+        name = key if key in known else folded.get(str(key).lower())
+        if name is None:
+            raise MadgenError(f"'{key}' is not an external parameter of '{process.process}'; known: {sorted(known)} "
+                              "(run-card settings: docs/run_card.md)")
+        if name in named:
+            raise MadgenError(f"parameter '{name}' is set twice")
+        named[name] = value
+    return named
 
 
 def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, in_place: bool = False,

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--force", action="store_true",
                         help="replace an existing run directory given with -o (only a madgen run)")
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    launch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="as MadGraph's set at launch (repeatable): a run-card key (n_events=500, ptj=30 or "
+                             "cuts.ptj=30, polbeam2=-80) or a model parameter for this run (MT=172.5; no "
+                             "regeneration)")
     from madgen.inference.cli import add_mine_parser
     from madgen.runtime.tasks import add_scale_out_options
 
@@ -202,9 +206,21 @@ def _generate(args) -> int:
 
 def _launch(args) -> int:
     from madgen.api import launch
+    from madgen.errors import MadgenError
+    from madgen.runtime.runcard import is_run_card_key, run_card_with
 
-    result = launch(args.card, args.run, output=args.output, force=args.force, progress=not args.no_progress,
-                    workers=args.workers, scheduler=args.scheduler)
+    settings = _settings(args.settings)
+    run = args.run
+    run_overrides = {key: value for key, value in settings.items() if is_run_card_key(key)}
+    parameters = {key: value for key, value in settings.items() if not is_run_card_key(key)}
+    if run_overrides:
+        run = run_card_with(args.run, run_overrides)
+    for key, value in parameters.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MadgenError(f"--set {key}={value}: '{key}' is not a run-card key (docs/run_card.md), so it sets "
+                              "a model parameter, which takes a number")
+    result = launch(args.card, run, output=args.output, force=args.force, progress=not args.no_progress,
+                    workers=args.workers, scheduler=args.scheduler, parameters=parameters or None)
     print(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.3g} pb")
     where = (f"in {result.output_dir}: {', '.join(result.event_files)}" if result.event_files else
              f"selected, none written (lhe: false, columnar: none); the cross section is in "
@@ -215,6 +231,28 @@ def _launch(args) -> int:
               f"space; the integral of its magnitude is {result.abs_cross_section_pb:.6g} pb): fill histograms with "
               "the event weights, whose signs make them add up to the cross section")
     return 0
+
+
+def _settings(items) -> dict:
+    """``--set KEY=VALUE`` items as {key: value}, values read as YAML (numbers, true/false, [p, p]); a
+    malformed item is an error naming it."""
+    import yaml
+
+    from madgen.errors import MadgenError
+
+    settings = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        key = key.strip()
+        if not equals or not key or not text.strip():
+            raise MadgenError(f"--set {item!r}: expected KEY=VALUE, e.g. --set n_events=1000 or --set MT=172.5")
+        if key in settings:
+            raise MadgenError(f"--set: '{key}' is given twice")
+        try:
+            settings[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise MadgenError(f"--set {item!r}: cannot read the value {text!r}") from None
+    return settings
 
 
 def _draw(args) -> int:

@@ -229,6 +229,36 @@ def test_launch_command_line(tmp_path):
     failed = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(bad)],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert failed.returncode == 2 and "nevents_typo" in failed.stderr and "Traceback" not in failed.stderr
+    # MadGraph's `set` at launch: run-card keys (a cut given bare, as in MadGraph's run_card) and a model
+    # parameter for this run only, in any case, without regenerating the package
+    done = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(run), "-o",
+                           str(tmp_path / "set"), "--no-progress", "--set", "n_events=40", "--set", "ptl=20",
+                           "--set", "mz=90.5"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "40 unweighted events" in done.stdout and "parameters for this run: MZ = 90.5" in done.stdout
+    header = (tmp_path / "set" / "events.lhe").read_text().split("</header>")[0]
+    assert "n_events: 40" in header and "ptl: 20.0" in header and "9.050000e+01 # MZ" in header
+    assert "9.118800e+01 # MZ" in (tmp_path / "generated" / "ee" / "param_card.dat").read_text()  # not regenerated
+    for item, words in [("xyz=1", "'xyz' is not an external parameter"), ("MZ=abc", "takes a number"),
+                        ("n_events", "expected KEY=VALUE"), ("n_events=0", "with --set n_events, key 'n_events'")]:
+        failed = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(run), "--set", item],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert failed.returncode == 2 and words in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+
+
+def test_run_card_overrides_as_madgraph_set(tmp_path):
+    from madgen.runtime.runcard import is_run_card_key, run_card_with
+
+    path = tmp_path / "run.yaml"
+    path.write_text("sqrt_s: 250\nn_events: 100\ncuts:\n  ptj: 30\n")
+    card = run_card_with(path, {"n_events": 50, "ptl": 15, "cuts.etal": 2.0, "polbeam2": -80})
+    assert (card.n_events, card.cuts["ptj"], card.cuts["ptl"], card.cuts["etal"], card.polbeam2) == \
+        (50, 30, 15, 2.0, -80)
+    assert run_card_with({"sqrt_s": 91.188}, {"seed": 4}).seed == 4
+    assert all(map(is_run_card_key, ["n_events", "nevents", "ptj", "cuts.ptj", "polbeam1", "lpp1", "xqcut"]))
+    assert not any(map(is_run_card_key, ["MT", "mt", "cHW"]))
+    with pytest.raises(RunCardError, match=r"run.yaml with --set n_events, key 'n_events'"):
+        run_card_with(path, {"n_events": "many"})
 
 
 def test_asymmetric_beams_boost_the_events_and_keep_the_cross_section(ee_mumu, tmp_path):

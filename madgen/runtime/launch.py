@@ -37,10 +37,12 @@ class LaunchResult:
     event_files: tuple[str, ...] = ()  # names of the event files written into output_dir
 
 
-def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None) -> LaunchResult:
+def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None,
+           parameters=None) -> LaunchResult:
     """Integrate ``process`` (a loaded generated package) with run card ``run``; write events into
     ``output_dir`` (replaced only with ``force``, and only if it is a madgen run directory).
-    ``distribute``: None, or the task runner factory of ``madgen.runtime.tasks.distribution`` (Dask)."""
+    ``distribute``: None, or the task runner factory of ``madgen.runtime.tasks.distribution`` (Dask);
+    ``parameters``: external parameters for this run (the package's defaults elsewhere)."""
     from madgen.output import RUN, check_replaceable, staged_directory
     from madgen.runtime.events import RunFiles, check_disk_space
     from madgen.runtime.prepared import prepare_run, subprocesses_of
@@ -49,7 +51,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     check_replaceable(output_dir, RUN, force)  # before hours of integration, not after
     check_disk_space(run, max(sub.n_legs for sub in subprocesses_of(process)), output_dir.parent)
     start = time.perf_counter()
-    prepared = prepare_run(process, run, log=log, distribute=distribute)
+    prepared = prepare_run(process, run, parameters, log=log, distribute=distribute)
     timings = {"integration_s": time.perf_counter() - start}
     result = prepared.result
     if not abs(result.cross_section_pb) > 0:

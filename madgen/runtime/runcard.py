@@ -180,6 +180,39 @@ def as_run_card(run_card) -> RunCard:
     return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
 
 
+def is_run_card_key(key: str) -> bool:
+    """Whether a ``--set KEY=VALUE`` names a run-card setting (a key, a MadGraph spelling madgen reads, a
+    cut given bare as in MadGraph's run_card or as ``cuts.<name>``) rather than a model parameter."""
+    return (key in KNOWN_KEYS or key in ALIASES or key in _HINTS or key in MADGRAPH_OFF_VALUES
+            or key in ("lpp1", "lpp2") or key in CUT_DEFAULTS or key.startswith("cuts."))
+
+
+def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
+    """The run card (a path to run.yaml or a mapping of its keys) with some keys replaced before it is
+    validated, as MadGraph's ``set`` in a launch: ``overrides`` maps keys (``n_events``, a cut such as
+    ``ptj`` or ``cuts.ptj``) to values; errors name the card and the overriding key."""
+    from madgen.cards import load_card, read_card_text
+
+    if isinstance(run_card, (str, Path)):
+        source = str(run_card)
+        data = load_card(read_card_text(run_card, RunCardError, "a run card (see docs/run_card.md)"), source,
+                         RunCardError)
+    else:
+        source, data = "<run card given from Python>", run_card
+    data = {str(key): value for key, value in dict(data or {}).items()}
+    for key, value in overrides.items():
+        cut = key[len("cuts."):] if key.startswith("cuts.") else key if key in CUT_DEFAULTS else None
+        if cut is not None:
+            cuts = data.get("cuts") or {}
+            if not isinstance(cuts, Mapping):
+                raise RunCardError(f"{source}, key 'cuts': expected a mapping of cut names to values, got "
+                                   f"{_describe(cuts)}")
+            data["cuts"] = {**cuts, cut: value}
+        else:
+            data[key] = value
+    return RunCard.from_mapping(data, f"{source} with --set {', '.join(overrides)}" if overrides else source)
+
+
 def read_run_card(path: str | Path) -> RunCard:
     """Read and validate ``run.yaml``; errors name the file, line and key."""
     from madgen.cards import read_card_text

@@ -77,7 +77,7 @@ def test_public_api_of_madgen_is_pinned():
     assert list(inspect.signature(madgen.generate).parameters) == ["card_path", "output", "force", "draw", "all_helicities"]
     assert list(inspect.signature(madgen.load).parameters) == ["path"]
     assert list(inspect.signature(madgen.api.launch).parameters) == [
-        "card_or_package", "run_card", "output", "force", "log", "progress", "workers", "scheduler"]
+        "card_or_package", "run_card", "output", "force", "log", "progress", "workers", "scheduler", "parameters"]
     assert list(inspect.signature(madgen.api.mine).parameters) == [
         "card_or_package", "run_card", "parameters", "theta_ref", "thetas", "output", "n_xsec_points", "log",
         "workers", "scheduler"]

@@ -233,8 +233,7 @@ _POLBEAM = (re.compile(r"^\s*polbeam([12])\s*:\s*([-+0-9.eE]+)", re.MULTILINE), 
 def _refuse_polarised_beams(header: str, source: Path) -> None:
     """Events of polarised beams (a polbeam1/2 other than 0 in the header's run card, madgen's or
     MadGraph's) would need the polarised |M|^2 in the ratio: refused rather than reweighted wrongly."""
-    found = [(beam, value) for beam, value in _POLBEAM[0].findall(header)]
-    found += [(beam, value) for value, beam in _POLBEAM[1].findall(header)]
+    found = _POLBEAM[0].findall(header) + [(beam, value) for value, beam in _POLBEAM[1].findall(header)]
     for beam, value in found:
         try:
             polarised = float(value) != 0.0

@@ -220,7 +220,7 @@ def _render_package(card, model, codes, routine_requests, widths=None):
     from madgen.codegen.routines import render_routines
     from madgen.codegen.widths import render_width_files
     from madgen.lorentz.routines import build_routine
-    from madgen.model.param_card import write_param_card
+    from madgen.model.param_card import dependent_entries, write_param_card
     from madgen.widths import WidthPlan
 
     widths = widths or WidthPlan()
@@ -233,6 +233,8 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         needed.update(code.graph.widths)
         needed.update(code.graph.parameters)
         needed.update(m for m in code.mass_parameters if m != "ZERO")
+    # the masses and widths the param card lists as dependent (Process.param_card fills them in)
+    needed.update(e.parameter for e in dependent_entries(model) if e.parameter != "ZERO")
     routine_requests = dict(routine_requests)
     for code in [*codes, *widths.codes]:  # the closing routines of the amplitude calls (grid helicity layout)
         routine_requests.update({request.name: request for request in closing_requests(code)})

@@ -335,7 +335,9 @@ def test_bad_param_card_decay(tmp_path):
     card.write_text(write_param_card(model) + "DECAY 999 auto\n")
     with pytest.raises(ParamCardError, match=r"param_card.dat:\d+ \(DECAY 999 auto\).*no particle with PDG code 999"):
         _generate(tmp_path, param_card=str(card))
-    card.write_text(write_param_card(model) + "DECAY 11 auto\n")
+    written = write_param_card(model)  # it lists the electron's zero width among the dependent widths
+    assert "DECAY     11 0.000000e+00 # ZERO (e-)" in written
+    card.write_text(written.replace("DECAY     11 0.000000e+00", "DECAY 11 auto"))
     with pytest.raises(CardError, match=r"DECAY 11 auto.*'e-' has no width parameter"):
         _generate(tmp_path, param_card=str(card))
 
@@ -492,3 +494,26 @@ def test_param_card_carries_the_computed_widths_and_the_point(sm_widths):
     assert card.get("MASS", (6,)) == 172.5 and card.get("DECAY", (6,)) == widths["WT"]
     with pytest.raises(madgen.errors.InputShapeError, match="'MT' must be one real number"):
         sm_widths.param_card({"MT": np.array([172.0, 173.0])})
+
+
+def test_param_card_lists_the_dependent_masses_at_the_point(sm_widths):
+    """As in MadGraph's cards, the masses and widths that are not inputs (MW in the SM's Gmu scheme, the
+    massless particles' zeros) follow the inputs, at the point asked for: Pythia reads the spectrum from
+    the LHE's <slha>. MW from the closed form of the scheme, not from the package."""
+    from madgen.model import load_model, parameters_from_card, read_param_card
+
+    point = {"MZ": 91.0, "aEWM1": 128.0}
+    text = sm_widths.param_card(point)
+    card = read_param_card(text)
+    defaults = sm_widths.default_parameters()
+    alpha, gf = 1 / point["aEWM1"], defaults["Gf"]
+    mz2 = point["MZ"] ** 2
+    mw = np.sqrt(mz2 / 2 + np.sqrt(mz2 ** 2 / 4 - np.pi * alpha * mz2 / (np.sqrt(2) * gf)))
+    assert card.get("MASS", (24,)) == pytest.approx(mw, rel=1e-14)
+    assert card.get("MASS", (24,)) != read_param_card(sm_widths.param_card()).get("MASS", (24,))
+    for massless in (1, 2, 11, 12, 21, 22):
+        assert card.get("MASS", (massless,)) == 0.0 and card.get("DECAY", (massless,)) == 0.0
+    assert card.get("DECAY", (5,)) == 0.0  # the restricted model's b quark has width ZERO
+    assert text.index("# MW (W+)") < text.index("INFORMATION FOR DECAY")
+    # the card still reads as the same point: the dependent entries are skipped, the restriction's zeros kept
+    assert {k: v for k, v in parameters_from_card(load_model("sm"), card).items() if k in point} == point

@@ -203,11 +203,56 @@ def _card_blocks(model: Model) -> dict[str, list[Parameter]]:
     return blocks
 
 
+@dataclass(frozen=True)
+class DependentEntry:
+    """A mass or width that is not an input of the model (internal, ``ZERO``, or fixed by the
+    restriction): MadGraph lists it in its param cards, below the inputs, for programs such as
+    Pythia that read the spectrum from the card; card readers (madgen's, MadGraph's) skip it."""
+
+    block: str  # "MASS" or "DECAY"
+    pdg: int
+    parameter: str  # the internal parameter, or "ZERO"
+    particle: str
+
+
+def dependent_entries(model: Model) -> tuple[DependentEntry, ...]:
+    """The masses and widths of the model's particles (one per particle-antiparticle pair, by PDG
+    code) that the param card does not set."""
+    externals = {p.name for p in model.external_parameters}
+    entries = []
+    for particle in sorted((p for p in model.particles if p.pdg_code > 0), key=lambda p: p.pdg_code):
+        for block, parameter in (("MASS", particle.mass), (DECAY_BLOCK, particle.width)):
+            if parameter not in externals:
+                entries.append(DependentEntry(block, particle.pdg_code, parameter, particle.name))
+    return tuple(entries)
+
+
+def dependent_values(model: Model, values: Mapping[str, float]) -> dict[DependentEntry, float]:
+    """The value of each of ``dependent_entries(model)`` at the external ``values`` (the model's
+    defaults where not given): the internal parameter's real part, 0 for ``ZERO``, or the value a
+    restriction fixed the card's entry to."""
+    from madgen.model.evaluate import numeric_values  # the model stage's own evaluator
+
+    entries = dependent_entries(model)
+    external = {p.name: values.get(p.name, p.value) for p in model.external_parameters}
+    internal = [p for p in model.parameters if not p.external]
+    numbers = numeric_values(internal, (), external) if any(e.parameter != "ZERO" for e in entries) else {}
+    fixed = {(f.lhablock.upper(), f.lhacode): f.value for f in model.fixed_entries}
+    result = {}
+    for entry in entries:
+        if entry.parameter != "ZERO":
+            result[entry] = float(complex(numbers[entry.parameter]).real)
+        else:
+            result[entry] = float(fixed.get((entry.block, (entry.pdg,)), 0.0))
+    return result
+
+
 def write_param_card(model: Model, values: Mapping[str, float] | None = None) -> str:
     """A param card for ``model`` in MadGraph's layout (deterministic).
 
     ``values`` overrides the model's defaults by external parameter name; unknown
-    names raise ``ParamCardError``.
+    names raise ``ParamCardError``. As in MadGraph's cards, the masses and widths that are not
+    inputs follow the inputs of Block MASS and the DECAY lines, at their values for this point.
     """
     values = dict(values or {})
     externals = {p.name for p in model.external_parameters}
@@ -216,6 +261,11 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
         raise ParamCardError(f"write_param_card: {unknown} are not external parameters of model "
                              f"{model.name}; known: {sorted(externals)}")
     particle_of_width = {p.width: p for p in model.particles if p.pdg_code > 0}
+    dependent = dependent_values(model, values)
+    dependent_masses = [f"  {e.pdg:>4} {format_value(v)} # {e.parameter} ({e.particle})"
+                        for e, v in dependent.items() if e.block == "MASS"]
+    dependent_widths = [f"DECAY {e.pdg:>6} {format_value(v)} # {e.parameter} ({e.particle})"
+                        for e, v in dependent.items() if e.block == DECAY_BLOCK]
     rule = "#" * 35
     lines = [
         "#" * 70,
@@ -223,8 +273,11 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
         "#" * 70,
         "",
     ]
+    blocks = _card_blocks(model)
+    if dependent_masses:
+        blocks.setdefault("MASS", [])
     decay_lines = []
-    for block, params in _card_blocks(model).items():
+    for block, params in blocks.items():
         if block == DECAY_BLOCK:
             for p in params:
                 value = format_value(values.get(p.name, p.value))
@@ -237,10 +290,19 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
         for p in sorted(params, key=lambda q: q.lhacode):
             codes = " ".join(f"{c:>4}" for c in p.lhacode)
             lines.append(f"  {codes} {format_value(values.get(p.name, p.value))} # {p.name}")
+        if block == "MASS" and dependent_masses:
+            lines += [_DEPENDENT_NOTE.format(what="masses"), *dependent_masses]
         lines.append("")
-    if decay_lines:
-        lines += [rule, "## INFORMATION FOR DECAY", rule] + decay_lines + [""]
+    if decay_lines or dependent_widths:
+        lines += [rule, "## INFORMATION FOR DECAY", rule] + decay_lines
+        if dependent_widths:
+            lines += [_DEPENDENT_NOTE.format(what="widths"), *dependent_widths]
+        lines.append("")
     return "\n".join(lines)
+
+
+_DEPENDENT_NOTE = ("## Dependent {what}: computed from the inputs above, not read back (edit the inputs instead);\n"
+                   "## listed, as MadGraph does, for programs that take the spectrum from this card (Pythia).")
 
 
 def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:

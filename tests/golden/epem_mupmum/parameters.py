@@ -84,6 +84,7 @@ def compute_parameters(external: dict) -> dict:
         'MZ': MZ,
         'WZ': WZ,
         'G': G,
+        'MW': MW,
         'ee': ee,
         'GC_3': GC_3,
         'GC_50': GC_50,

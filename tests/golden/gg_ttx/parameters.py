@@ -59,16 +59,19 @@ def compute_parameters(external: dict) -> dict:
     ``external`` maps the names of ``EXTERNAL_DEFAULTS`` to floats or (traced) JAX
     scalars/arrays; returns the requested masses, widths, parameters and couplings.
     """
-    _missing = [n for n in ['aEWM1', 'aS', 'MT'] if n not in external]
+    _missing = [n for n in ['aEWM1', 'Gf', 'aS', 'MZ', 'MT'] if n not in external]
     if _missing:
         raise KeyError(f"compute_parameters: external parameters {_missing} are missing; start from EXTERNAL_DEFAULTS")
     # external parameters
     aEWM1 = jnp.asarray(external['aEWM1'])
+    Gf = jnp.asarray(external['Gf'])
     aS = jnp.asarray(external['aS'])
+    MZ = jnp.asarray(external['MZ'])
     MT = jnp.asarray(external['MT'])
     # internal parameters
     aEW = aEWM1**(-1.0)  # \alpha _{\text{EW}}
     G = 2*jnp.sqrt(jnp.pi)*jnp.sqrt(aS)
+    MW = jnp.sqrt((0.5)*MZ**2 + jnp.sqrt((0.25)*MZ**4 - 0.5*jnp.sqrt(2)*jnp.pi*MZ**2*aEW/Gf))  # M_W
     ee = 2*jnp.sqrt(jnp.pi)*jnp.sqrt(aEW)  # e
     # couplings
     GC_10 = _as_complex(-G)  # QCD=1
@@ -76,6 +79,7 @@ def compute_parameters(external: dict) -> dict:
     return {
         'MT': MT,
         'G': G,
+        'MW': MW,
         'ee': ee,
         'GC_10': GC_10,
         'GC_11': GC_11,

@@ -144,6 +144,7 @@ def test_results_json_and_lhe_read_back(generate_package, tmp_path):
     summary = json.loads((output / "results.json").read_text())
     assert {"cross_section_pb", "error_pb", "n_events", "seed"} <= set(summary)
     assert summary["n_events"] == 300 and summary["seed"] == 2
+    assert summary["parameters"] == proc.default_parameters()  # the run's point, as the LHE's <slha> has it
     lhe = pylhe.LHEFile.fromfile(str(output / "events.lhe"))
     assert (lhe.init.initInfo.beamA, lhe.init.initInfo.beamB) == (21, 21)
     # the run's param card as MadGraph's <slha> header block (what a shower reads masses and widths from)
@@ -239,6 +240,7 @@ def test_launch_command_line(tmp_path):
     header = (tmp_path / "set" / "events.lhe").read_text().split("</header>")[0]
     assert "n_events: 40" in header and "ptl: 20.0" in header and "9.050000e+01 # MZ" in header
     assert "9.118800e+01 # MZ" in (tmp_path / "generated" / "ee" / "param_card.dat").read_text()  # not regenerated
+    assert json.loads((tmp_path / "set" / "results.json").read_text())["parameters"]["MZ"] == 90.5
     for item, words in [("xyz=1", "'xyz' is not an external parameter"), ("MZ=abc", "takes a number"),
                         ("n_events", "expected KEY=VALUE"), ("n_events=0", "with --set n_events, key 'n_events'")]:
         failed = subprocess.run([sys.executable, "-m", "madgen", "launch", str(card), "--run", str(run), "--set", item],

@@ -10,8 +10,9 @@ flows, resonances) and streamed to the files -> the run directory renamed into p
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import jax
 import numpy as np
@@ -35,6 +36,7 @@ class LaunchResult:
     abs_cross_section_pb: float = 0.0  # sigma_abs, the integral of |f|: the events' weights are +- sigma_abs / N
     n_negative: int = 0  # events with a negative weight (an interference term, a PDF below zero)
     event_files: tuple[str, ...] = ()  # names of the event files written into output_dir
+    parameters: Mapping[str, float] = field(default_factory=dict)  # the run's external parameters (UFO names)
 
 
 def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None,
@@ -71,9 +73,16 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
             plan.max_weight, str(output_dir),
             tuple({"channel": c.channel.label, "cross_section_pb": c.cross_section_pb, "error_pb": c.error_pb,
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
-            timings, group_results(prepared), plan.abs_cross_section_pb, n_negative, files.event_files)
+            timings, group_results(prepared), plan.abs_cross_section_pb, n_negative, files.event_files,
+            run_parameters(prepared.parameters))
         files.finish(launch_result, prepared, event_weight(run, plan.abs_cross_section_pb))
     return launch_result
+
+
+def run_parameters(parameters: Mapping) -> dict[str, float]:
+    """The run's external parameters as floats, for ``results.json`` (what ``--set`` or the process
+    card's ``parameters`` would reproduce)."""
+    return {name: float(np.real(np.asarray(value))) for name, value in parameters.items()}
 
 
 def event_weight(run, abs_cross_section_pb: float) -> float:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from madgen.contract import match_parameter_name, match_parameter_point
 from madgen.errors import MadgenError
 
 PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -180,16 +182,13 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
 def _parameter_names(process, parameters) -> dict[str, float] | None:
     """``parameters`` keyed by the process's external parameter names, matched in any case as MadGraph's
     ``set`` does; an unknown name is an error that lists the known ones."""
-    from madgen.errors import MadgenError
-
     if not parameters:
         return None
     known = list(process.subprocesses[0].default_parameters())
-    folded = {name.lower(): name for name in known}
     named = {}
     for key, value in dict(parameters).items():
-        name = key if key in known else folded.get(str(key).lower())
-        if name is None:
+        name = match_parameter_name(known, key)
+        if name not in known:
             raise MadgenError(f"'{key}' is not an external parameter of '{process.process}'; known: {sorted(known)} "
                               "(run-card settings: docs/run_card.md)")
         if name in named:
@@ -211,5 +210,8 @@ def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, 
     if in_place and output is not None:
         raise MadgenError("give either an output file or in_place, not both")
     process, _ = process_for_run(card_or_package)
+    known = list(process.subprocesses[0].default_parameters())
+    thetas = [match_parameter_point(known, theta, "--theta") for theta in thetas]
+    theta_ref = match_parameter_point(known, theta_ref, "--theta-ref")
     return _reweight(events_file, process, thetas, theta_ref=theta_ref,
                      output=Path(events_file) if in_place else output, names=names, log=log)

@@ -116,6 +116,34 @@ class GeneratedProcess(Protocol):
         ``kernel_compiler_options`` of its number of amplitude terms and its helicity layout."""
 
 
+def match_parameter_name(known, name):
+    """``name`` as the package spells it (one of ``known``), matched in any case as MadGraph's ``set``
+    matches parameter names (``mz`` -> ``MZ``); unchanged where it matches none or several, for the
+    caller's error to name it."""
+    if name in known:
+        return name
+    matches = [k for k in known if k.lower() == str(name).lower()]
+    return matches[0] if len(matches) == 1 else name
+
+
+def match_parameter_point(known, point, what: str):
+    """A parameter point (a mapping; None or a positional sequence stays as it is) with its names as
+    the package spells them (``match_parameter_name``); one parameter given twice (``mz`` and ``MZ``)
+    is an error naming ``what`` (the option or argument it came from)."""
+    from madgen.errors import MadgenError
+
+    if not isinstance(point, Mapping):
+        return point
+    named = {}
+    for key, value in point.items():
+        name = match_parameter_name(known, key)
+        if name in named:
+            spellings = [k for k in point if match_parameter_name(known, k) == name]
+            raise MadgenError(f"{what}: parameter '{name}' is given twice ({', '.join(map(str, spellings))})")
+        named[name] = value
+    return named
+
+
 def compilation_cache_directory(environ=os.environ) -> str | None:
     """Where madgen keeps XLA's compiled kernels between runs (JAX's persistent compilation cache):
     ``$JAX_COMPILATION_CACHE_DIR`` when set (empty: no cache), else ``$MADGEN_CACHE/jax``, default

@@ -40,8 +40,8 @@ def gold_file(proc, tmp_path_factory):
     run_card.write_text(yaml.safe_dump(RUN))
     parser = argparse.ArgumentParser(prog="madgen")
     add_mine_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["mine", str(proc._dir), "--run", str(run_card), "-p", "MZ,WZ",
-                              "--theta", "MZ=91.5", "--theta", "WZ=2.6", "-o", str(directory / "gold.h5")])
+    args = parser.parse_args(["mine", str(proc._dir), "--run", str(run_card), "-p", "MZ,wz",  # any case, as `set`
+                              "--theta", "mz=91.5", "--theta", "WZ=2.6", "-o", str(directory / "gold.h5")])
     assert run_mine(args) == 0
     return directory / "gold.h5"
 

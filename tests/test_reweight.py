@@ -76,12 +76,16 @@ def test_reweighted_events_reproduce_an_independent_run(runs):
 def test_reweighting_to_the_reference_point_is_the_identity(runs):
     root, _, _ = runs
     out = root / "same.lhe"
-    reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 91.188}, {}], output=out,
-             log=lambda *a: None)
+    reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 91.188}, {}, {"mz": 91.188}], output=out,
+             log=lambda *a: None)  # names in any case, as MadGraph's `set mz 91.188`
     _, weights = cos_theta(out)
     for item in weights:
         assert item["rwgt_1"] == pytest.approx(item["xwgtup"], rel=1e-12)
         assert item["rwgt_2"] == pytest.approx(item["xwgtup"], rel=1e-12)
+        assert item["rwgt_3"] == pytest.approx(item["xwgtup"], rel=1e-12)
+    with pytest.raises(MadgenError, match=r"--theta: parameter 'MZ' is given twice \(mz, MZ\)"):
+        reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"mz": 91.0, "MZ": 92.0}], output=out,
+                 log=lambda *a: None)
 
 
 MADGRAPH_STYLE = """<LesHouchesEvents version="3.0">

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from madgen.contract import jit
+from madgen.contract import jit, match_parameter_name, match_parameter_point
 from madgen.inference.cross_section import as_theta, differentiable_cross_section
 from madgen.inference.errors import InferenceError
 from madgen.inference.fisher import fisher_information
@@ -311,7 +311,11 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
         raise InferenceError("mining on Dask workers needs the generated package directory (the workers load it): "
                              "pass its path instead of the loaded process")
     first = process.subprocesses[0]
-    names = parameter_names(first, parameters)
+    known = list(first.default_parameters())  # names in any case, as MadGraph's `set` and `launch --set`
+    names = parameter_names(first, [match_parameter_name(known, n) for n in
+                                    ((parameters,) if isinstance(parameters, str) else parameters)])
+    theta_ref = match_parameter_point(known, theta_ref, "theta_ref")
+    thetas = [match_parameter_point(known, theta, "theta") for theta in thetas]
     defaults = {k: float(v) for k, v in first.complete_parameters(None).items()}
     reference = as_theta(names, theta_ref, theta_of(defaults, names))
     base = {**defaults, **dict(zip(names, map(float, reference)))}

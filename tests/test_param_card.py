@@ -1,5 +1,6 @@
 """SLHA param card reading, writing and mapping to model parameters."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,21 @@ def test_an_entry_the_restriction_fixed_must_keep_its_value(tmp_path):
         parameters_from_card(sm, read_param_card(write_param_card(full)))
     (tmp_path / "mc.dat").write_text(text.replace(charm, "    4 0.0 # MC"))
     assert parameters_from_card(sm, read_param_card(tmp_path / "mc.dat"))["MZ"] == sm.parameter("MZ").value
+
+
+def test_dependent_masses_follow_the_inputs_and_never_repeat_an_entry():
+    """MadGraph's cards list the masses that are not inputs after Block MASS's inputs (Pythia reads them);
+    one whose block and code an input already holds (a particle whose mass is an internal copy of the
+    input, as SMEFTsim's Z1) is left out, or the card would set one entry twice."""
+    import dataclasses
+
+    sm = load_model("sm")
+    text = write_param_card(sm)
+    card = read_param_card(text)
+    mz2, alpha, gf = sm.parameter("MZ").value ** 2, 1 / sm.parameter("aEWM1").value, sm.parameter("Gf").value
+    mw = math.sqrt(mz2 / 2 + math.sqrt(mz2 ** 2 / 4 - math.pi * alpha * mz2 / (math.sqrt(2) * gf)))  # Gmu scheme
+    assert card.get("MASS", (24,)) == pytest.approx(mw, rel=1e-14) and card.get("MASS", (21,)) == 0.0
+    z_copy = dataclasses.replace(sm, particles=tuple(dataclasses.replace(p, mass="MW") if p.name == "Z" else p
+                                                     for p in sm.particles))
+    copied = read_param_card(write_param_card(z_copy))  # no "entry 23 given twice"
+    assert copied.get("MASS", (23,)) == sm.parameter("MZ").value

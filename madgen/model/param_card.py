@@ -217,12 +217,13 @@ class DependentEntry:
 
 def dependent_entries(model: Model) -> tuple[DependentEntry, ...]:
     """The masses and widths of the model's particles (one per particle-antiparticle pair, by PDG
-    code) that the param card does not set."""
+    code) that the param card does not set (nor holds an input at the same block and code)."""
     externals = {p.name for p in model.external_parameters}
+    taken = {(p.lhablock.upper(), tuple(p.lhacode)) for p in model.external_parameters}
     entries = []
     for particle in sorted((p for p in model.particles if p.pdg_code > 0), key=lambda p: p.pdg_code):
         for block, parameter in (("MASS", particle.mass), (DECAY_BLOCK, particle.width)):
-            if parameter not in externals:
+            if parameter not in externals and (block, (particle.pdg_code,)) not in taken:
                 entries.append(DependentEntry(block, particle.pdg_code, parameter, particle.name))
     return tuple(entries)
 

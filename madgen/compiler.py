@@ -86,15 +86,17 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         spec = timer.run("process", parse_process, text)
         check_process_orders(model, spec)
         subprocesses.extend(timer.run("process", expand_process, model, spec, labels))
-    found, seen = [], set()
+    found, seen = [], {}
     for sub in subprocesses:
-        key = (sub.text, sub.spec.orders, sub.spec.excluded, sub.spec.forbidden_s_channel)
-        if key in seen:  # the same subprocess twice (p p > t t~ and g g > t t~); other orders: another one
-            continue
-        seen.add(key)
-        legs = make_legs(model, sub.initial, sub.final)
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
+        key = _subprocess_identity(sub, excluded, forbidden)
+        if key in seen:  # p p > t t~ and g g > t t~, or e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
+            if seen[key] != sub.text:
+                log.info("subprocess %s is %s again; generated once", sub.text, seen[key])
+            continue
+        seen[key] = sub.text
+        legs = make_legs(model, sub.initial, sub.final)
         try:
             diagram_set = timer.run("diagrams", generate_diagrams, model, legs, sub.spec.orders, excluded,
                                     forbidden, sub.text, squared_orders=sub.spec.squared_orders,
@@ -109,6 +111,16 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     return model, found
+
+
+def _subprocess_identity(sub, excluded, forbidden) -> tuple:
+    """What makes two subprocesses the same |M|^2: the initial legs in order, the final state as a
+    multiset (its order is only the legs' order; a decay chain or required s-channel as written), the
+    coupling orders and the resolved '/' and '$' particles. Generating one twice would count its cross
+    section twice."""
+    final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(sub.final))
+    return (sub.initial, final, frozenset(sub.spec.orders), frozenset(sub.spec.squared_orders), frozenset(excluded),
+            frozenset(forbidden))
 
 
 def diagram_data(card, model_search_paths=()) -> dict[str, dict]:

@@ -461,3 +461,25 @@ def test_an_order_the_model_lacks_is_named_for_a_multiparticle_process(process, 
         generate_card_diagrams(card)
     message = str(info.value)
     assert f"process '{process}'" in message and spelled in message and "which model 'sm' does not have" in message
+
+
+@pytest.mark.parametrize("processes, kept", [
+    (["e+ e- > mu+ mu-", "e+ e- > mu- mu+"], ["e+ e- > mu+ mu-"]),
+    (["e+ e- > mu+ mu- / Z", "e+ e- > mu- mu+ / z"], ["e+ e- > mu+ mu-"]),  # the same exclusion, spelled twice
+    (["p p > e+ e-", "u u~ > e- e+"], None),  # u u~ > e- e+ is a subprocess of p p > e+ e-
+    (["e+ e- > mu+ mu-", "e+ e- > mu+ mu- / z"], ["e+ e- > mu+ mu-", "e+ e- > mu+ mu-"]),  # another |M|^2
+])
+def test_a_subprocess_given_twice_is_generated_once(processes, kept):
+    """Two lines that give one subprocess, whatever the order of its final state, make one subprocess:
+    generating it twice would count its cross section twice."""
+    from madgen.compiler import generate_card_diagrams
+    from madgen.process.card import parse_process_card
+
+    card = parse_process_card("model: sm\nprocess:\n" + "".join(f"  - {p}\n" for p in processes))
+    _, found = generate_card_diagrams(card)
+    texts = [item.subprocess.flat_text for item in found]
+    if kept is None:
+        finals = [(t.split(" > ")[0], tuple(sorted(t.split(" > ")[1].split()))) for t in texts]
+        assert finals.count(("u u~", ("e+", "e-"))) == 1 and len(finals) == len(set(finals))
+    else:
+        assert texts == kept

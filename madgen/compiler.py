@@ -116,7 +116,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
 def _subprocess_identity(sub, excluded, forbidden) -> tuple:
     """What makes two subprocesses the same |M|^2: the initial legs in order, the final state as a
     multiset (its order is only the legs' order; a decay chain or required s-channel as written), the
-    coupling orders and the resolved '/' and '$' particles. Generating one twice would count its cross
+    coupling orders and the resolved '/' and '$$' particles. Generating one twice would count its cross
     section twice."""
     final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(sub.final))
     return (sub.initial, final, frozenset(sub.spec.orders), frozenset(sub.spec.squared_orders), frozenset(excluded),

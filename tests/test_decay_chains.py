@@ -114,7 +114,7 @@ def test_bad_chains(sm, text, error, words):
 @pytest.mark.parametrize("text, words", [
     ("e+ e- > t t~, t > b e+ vm", ["'t > b e+ vm'", "no tree-level diagram"]),  # conserves charge, no vertex
     ("e+ e- > t t~, t > b e+ ve / w+", ["'t > b e+ ve'", "no tree-level diagram"]),
-    ("e+ e- > t t~, t > b e+ ve $ w+", ["'t > b e+ ve'"]),
+    ("e+ e- > t t~, t > b e+ ve $$ w+", ["'t > b e+ ve'"]),
     ("e+ e- > t t~, t > b w+ QCD=1 FOO=2", ["FOO", "does not have"]),
     ("e+ e- > z > e+ e- / z", ["no tree-level diagrams", "required s-channel"]),
 ])
@@ -129,7 +129,7 @@ def test_chains_without_diagrams(text, words, tmp_path):
 @pytest.mark.parametrize("text, particles", [
     ("e+ e- > t t~, t > b w+", [{"a", "t~"}, {"Z", "t~"}]),
     ("e+ e- > t t~ / z, t > b w+", [{"a", "t~"}]),  # '/' of the production: its lines only
-    ("e+ e- > t t~ $ a, t > b w+", [{"Z", "t~"}]),
+    ("e+ e- > t t~ $$ a, t > b w+", [{"Z", "t~"}]),
     ("e+ e- > t t~, t > b w+ / z a", [{"a", "t~"}, {"Z", "t~"}]),  # '/' of the decay: nothing to remove there
     ("e+ e- > t t~ QED=0, t > b w+", None),  # the production's orders: not the decay's QED
     ("e+ e- > t t~, t > b w+ QED=0", None),

@@ -87,11 +87,11 @@ def test_order_constraint_allows():
 
 
 def test_parse_excluded_and_forbidden():
-    spec = parse_process("e+ e- > mu+ mu- / z h $ a")
+    spec = parse_process("e+ e- > mu+ mu- / z h $$ a")
     assert spec.excluded == ("z", "h")
     assert spec.forbidden_s_channel == ("a",)
     assert parse_process("e+ e- > mu+ mu-/z").excluded == ("z",)
-    assert parse_process("e+ e- > mu+ mu- $z").forbidden_s_channel == ("z",)
+    assert parse_process("e+ e- > mu+ mu- $$z").forbidden_s_channel == ("z",)
     spec = parse_process("e+ e- > mu+ mu- QED=2 / z")
     assert spec.excluded == ("z",) and spec.orders == (OrderConstraint("QED", "<=", 2),)
 
@@ -106,7 +106,7 @@ def test_process_tag_is_ignored(text):
 
 
 @pytest.mark.parametrize("text", [
-    "e+ e- > mu+ mu- $$ z",
+    "e+ e- > mu+ mu- $ z",  # MadGraph's on-shell veto, not the removal of diagrams ($$)
     "p p > t t~ QCD^2==-1",  # MadGraph's negative squared orders (N^kLO)
     "p p > t t~ NP<=1, t > b w+ NP^2==1",  # squared orders belong to the production process
 ])
@@ -327,11 +327,11 @@ def test_odd_fermion_number_error(sm, sm_labels):
     ("g g > t t~", 3),
     ("e+ e- > t t~", 2),
     ("e+ e- > mu+ mu- / z", 1),
-    ("e+ e- > mu+ mu- $ a", 1),
+    ("e+ e- > mu+ mu- $$ a", 1),
     ("e+ e- > e+ e-", 4),
     ("e+ e- > e+ e- / z", 2),
-    ("e+ e- > e+ e- $ z", 3),  # the t-channel Z stays
-    ("e+ e- > e+ e- $ a z", 2),
+    ("e+ e- > e+ e- $$ z", 3),  # the t-channel Z stays
+    ("e+ e- > e+ e- $$ a z", 2),
     ("u d~ > w+ g", 2),
     ("e+ e- > z h", 1),
 ])
@@ -388,7 +388,7 @@ def test_card_model_path_relative_to_card(tmp_path):
 
 @pytest.mark.parametrize("process, tag", [
     ("g g > t t~", "gg_ttx"), ("e+ e- > mu+ mu- QED=2", "epem_mupmum"), ("p p > t t~ @1", "pp_ttx"),
-    ("e+ e- > mu+ mu- / z", "epem_mupmum"), ("u u~ > w+ w- $ a", "uux_wpwm"),
+    ("e+ e- > mu+ mu- / z", "epem_mupmum"), ("u u~ > w+ w- $$ a", "uux_wpwm"),
 ])
 def test_process_tag(process, tag):
     assert process_tag(process) == tag
@@ -431,7 +431,7 @@ def test_card_missing_file(tmp_path):
 
 @pytest.mark.parametrize("text, words", [
     ("e+ e- > mu+ mu- / a z", "on internal lines (/)"),
-    ("e+ e- > mu+ mu- $ a z", "in s-channels ($)"),
+    ("e+ e- > mu+ mu- $$ a z", "in s-channels ($$)"),
 ])
 def test_no_diagrams_names_the_exclusions(sm, text, words):
     spec = parse_process(text)
@@ -483,3 +483,18 @@ def test_a_subprocess_given_twice_is_generated_once(processes, kept):
         assert finals.count(("u u~", ("e+", "e-"))) == 1 and len(finals) == len(set(finals))
     else:
         assert texts == kept
+
+
+@pytest.mark.parametrize("text, named", [
+    ("p p > w+ w- $ z", "$ z"),
+    ("e+ e- > t t~, t > b e+ ve $ w+ a", "$ w+ a"),  # in a decay as well
+    ("e+ e- > mu+ mu- $", "$ x"),
+])
+def test_madgraph_onshell_veto_is_not_read_as_removing_diagrams(text, named):
+    """Since MadGraph 1.4.3 '$ z' keeps every diagram and vetoes the events with an on-shell s-channel Z
+    (gauge invariance of p p > w+ w- needs its s-channel Z); '$$ z' removes the diagrams. madgen has the
+    second: the first is refused, naming both, rather than silently removing diagrams."""
+    with pytest.raises(UnsupportedFeature) as info:
+        parse_process(text)
+    message = str(info.value)
+    assert f"'{named}'" in message and "on-shell veto" in message and "'$$" in message and "'/" in message

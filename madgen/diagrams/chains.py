@@ -124,7 +124,7 @@ class _Split:
 
 @dataclass(frozen=True)
 class _Part:
-    """The production process (index 0) or one decay: its own constraints, '/' and '$'."""
+    """The production process (index 0) or one decay: its own constraints, '/' and '$$'."""
 
     text: str
     constraints: tuple

@@ -118,7 +118,7 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
         if excluded:
             detail += " without " + " ".join(excluded) + " on internal lines (/)"
         if forbidden_s_channel:
-            detail += " without " + " ".join(forbidden_s_channel) + " in s-channels ($)"
+            detail += " without " + " ".join(forbidden_s_channel) + " in s-channels ($$)"
         raise ProcessError(f"{where}: no tree-level diagrams in model '{model.name}'{detail}")
     diagrams, selection = apply_squared_orders(model, diagrams, squared_orders, where)
     if required_s_channels:

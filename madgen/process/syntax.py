@@ -1,4 +1,4 @@
-"""MadGraph process syntax: ``"p p > t t~ QED<=2 / h $ z, (t > b w+, w+ > l+ vl)"`` → ``ProcessSpec``.
+"""MadGraph process syntax: ``"p p > t t~ QED<=2 / h $$ z, (t > b w+, w+ > l+ vl)"`` → ``ProcessSpec``.
 
 Supported, as in MadGraph:
 
@@ -8,12 +8,14 @@ Supported, as in MadGraph:
 * coupling-order constraints on the amplitude (``QCD=2`` meaning ``<= 2``, ``QED<=4``,
   ``QED==2``, ``QCD>=1``) and on the squared amplitude (``NP^2==1``, ``NP^2<=1``, ``QED^2==2``:
   the interference terms whose orders add up as asked; see ``madgen.diagrams.orders``);
-* ``/ x y`` (never on an internal line) and ``$ x y`` (never an s-channel propagator);
+* ``/ x y`` (never on an internal line) and ``$$ x y`` (never an s-channel propagator: the
+  diagrams with one are removed);
 * decay chains: ``p p > t t~, t > b w+, t~ > b~ w-`` (each decay after a comma), nested in
-  parentheses ``(t > b w+, w+ > l+ vl)``, each decay with its own orders, ``/`` and ``$``.
+  parentheses ``(t > b w+, w+ > l+ vl)``, each decay with its own orders, ``/`` and ``$$``.
 
 Squared orders are written in the production process and apply to the whole amplitude (with
-its decays); MadGraph's negative squared orders (``QCD^2==-1``), ``$$``, NLO and loop-induced brackets
+its decays); MadGraph's on-shell veto ``$ x`` (every diagram kept, the events with an on-shell
+s-channel x removed), negative squared orders (``QCD^2==-1``), NLO and loop-induced brackets
 (``[QCD]``, ``[noborn=QCD]``) and polarised bosons (``w+{0}``) are not supported and are refused by name.
 """
 
@@ -83,7 +85,7 @@ class ProcessSpec:
     final: tuple[str, ...]
     orders: tuple[OrderConstraint, ...] = ()
     excluded: tuple[str, ...] = ()  # "/ x": never on an internal line
-    forbidden_s_channel: tuple[str, ...] = ()  # "$ x": never an s-channel propagator
+    forbidden_s_channel: tuple[str, ...] = ()  # "$$ x": never an s-channel propagator
     squared_orders: tuple[OrderConstraint, ...] = ()  # "NP^2==1": which interference terms enter |M|^2
     required_s_channels: tuple[str, ...] = ()  # "a b > z > c d": an s-channel z in every diagram
     decays: tuple[DecaySpec, ...] = ()  # ", t > b w+": decays of final-state particles, in the order written
@@ -238,7 +240,7 @@ def _parse_decay(text: str, source: str) -> DecaySpec:
 
 
 def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
-    """One process or decay without commas: particles, '>', orders, '/' and '$' lists."""
+    """One process or decay without commas: particles, '>', orders, '/' and '$$' lists."""
     where = f"process '{source}'" + (f", decay '{text}'" if decay else "")
     if not text:
         raise ProcessError(f"{where}: no process before the first comma; write e.g. 'p p > t t~, t > b w+'")
@@ -267,22 +269,26 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     squared: list[OrderConstraint] = []
     excluded: list[str] = []
     forbidden: list[str] = []
+    onshell: list[str] = []
     mode = "final"
     for token in tokens[arrows[-1] + 1:]:
         if token == "/":
             mode = "excluded"
             continue
-        if token == "$":
+        if token == "$$":
             mode = "forbidden"
             continue
-        if token == "$$":
-            raise UnsupportedFeature(f"{where}: '$$' is not supported; use '$' or '/'")
+        if token == "$":
+            mode = "onshell"
+            continue
         parsed = _parse_order(token, where)
         if parsed is not None:
             constraint, is_squared = parsed
             (squared if is_squared else orders).append(constraint)
             continue
-        {"final": final, "excluded": excluded, "forbidden": forbidden}[mode].append(token)
+        {"final": final, "excluded": excluded, "forbidden": forbidden, "onshell": onshell}[mode].append(token)
+    if mode == "onshell" or onshell:
+        _refuse_onshell_veto(where, onshell)
     if not initial:
         raise ProcessError(f"{where}: no {'decaying particle' if decay else 'initial-state particles'} before '>'")
     if len(initial) > 2:
@@ -299,6 +305,18 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
             "in the production process (before the first comma): they apply to the whole amplitude")
     return _Simple(initial, s_channels, tuple(final), tuple(orders), tuple(squared), tuple(excluded),
                    tuple(forbidden))
+
+
+def _refuse_onshell_veto(where: str, particles: list[str]) -> None:
+    """MadGraph's ``$ x`` keeps every diagram and removes the events where an s-channel x is within
+    bwcutoff widths of its mass (since MadGraph 1.4.3); ``$$ x`` removes the diagrams. madgen has the
+    second only: refuse the first rather than read it as the second."""
+    named = " ".join(particles) or "x"
+    raise UnsupportedFeature(
+        f"{where}: '$ {named}' (MadGraph's on-shell veto: every diagram kept, the events with an s-channel "
+        f"{named} within bwcutoff widths of its mass removed) is not supported; write '$$ {named}' to remove "
+        f"the diagrams with an s-channel {named} (MadGraph's '$$'; not gauge invariant in general), or "
+        f"'/ {named}' to keep it off every internal line")
 
 
 def _tokenize(source: str) -> list[str]:

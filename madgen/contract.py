@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -294,7 +295,7 @@ def load_package(path) -> Any:
     if not init.is_file():
         raise MadgenError(f"{path} is not a generated madgen package (no __init__.py); "
                           "run `madgen generate process.yaml` first")
-    module_name = f"madgen_generated_{path.name}"
+    module_name = "madgen_generated_" + re.sub(r"\W", "_", path.name, flags=re.ASCII)  # a '.' would be a submodule
     stamp = init.stat().st_mtime_ns  # a regenerated package is imported afresh, not served from the cache
     cached = sys.modules.get(module_name)
     if (cached is not None and getattr(cached, "__file__", None) == str(init)

@@ -389,6 +389,10 @@ def test_card_model_path_relative_to_card(tmp_path):
 @pytest.mark.parametrize("process, tag", [
     ("g g > t t~", "gg_ttx"), ("e+ e- > mu+ mu- QED=2", "epem_mupmum"), ("p p > t t~ @1", "pp_ttx"),
     ("e+ e- > mu+ mu- / z", "epem_mupmum"), ("u u~ > w+ w- $$ a", "uux_wpwm"),
+    # whatever follows the particles, written close or spaced, the tag stays an identifier
+    ("e+ e- > mu+ mu-/z", "epem_mupmum"), ("e+ e- > mu+ mu-$$z", "epem_mupmum"), ("u u~ > d d~ QED<1", "uux_ddx"),
+    ("e+ e- > mu+ mu- QED = 2", "epem_mupmum"), ("e+ e- > z h NPcHl3^2==1", "epem_zh"),
+    ("e+ e- > z > mu+ mu-", "epem_z_mupmum"),
 ])
 def test_process_tag(process, tag):
     assert process_tag(process) == tag
@@ -498,3 +502,24 @@ def test_madgraph_onshell_veto_is_not_read_as_removing_diagrams(text, named):
         parse_process(text)
     message = str(info.value)
     assert f"'{named}'" in message and "on-shell veto" in message and "'$$" in message and "'/" in message
+
+
+def test_package_names_are_python_identifiers(tmp_path):
+    """A package named after its output directory gets an identifier (``my-pkg.v2`` -> ``my_pkg_v2``), a
+    ``name`` that is a keyword is refused, and a package in a directory whose name is no identifier loads."""
+    import numpy as np
+
+    import madgen
+    from madgen.process.card import python_identifier
+
+    assert [python_identifier(t) for t in ("my-pkg.v2", "2mu", "import", "--", "ok")] == \
+        ["my_pkg_v2", "package_2mu", "package_import", "package", "ok"]
+    card = tmp_path / "card.yaml"
+    card.write_text(f"model: sm\nprocess: e+ e- > mu+ mu-\noutput: {tmp_path / 'my-pkg.v2'}\n")
+    assert read_process_card(card).package_name == "my_pkg_v2"
+    with pytest.raises(CardError, match="'import' is not a valid Python package name"):
+        parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\nname: import\n")
+    madgen.generate(card)
+    assert "import my_pkg_v2" in (tmp_path / "my-pkg.v2" / "__init__.py").read_text()
+    p = np.array([[50.0, 0, 0, 50], [50, 0, 0, -50], [50, 30, 0, 40], [50, -30, 0, -40]])
+    assert float(madgen.load(tmp_path / "my-pkg.v2").matrix_element(p)) > 0

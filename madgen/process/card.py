@@ -22,6 +22,7 @@ the card's directory; the default output ``generated/<name>`` is relative to the
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ class ProcessCard:
         if self.name:
             return self.name
         if self.output:
-            return Path(self.output).name
+            return python_identifier(Path(self.output).name)
         return process_tag(self.processes[0])
 
 
@@ -84,15 +85,27 @@ def card_fingerprint(card: ProcessCard) -> str:
 
 def process_tag(process: str) -> str:
     """MadGraph-like identifier for a process: ``g g > t t~`` → ``gg_ttx`` (the production process
-    of a decay chain: ``e+ e- > t t~, t > b w+`` → ``epem_ttx``)."""
+    of a decay chain: ``e+ e- > t t~, t > b w+`` → ``epem_ttx``); always a Python identifier (it
+    names the package), whatever follows the particles (orders, '/', '$$')."""
+    from madgen.process.syntax import tokenize
+
     text = process.split("@")[0].split(",")[0]
-    text = re.split(r"\s(?:[A-Za-z_]+\^?2?(?:<=|>=|==|=)\d+|/|\$)", " " + text)[0]
-    sides = text.split(">")
-    parts = []
-    for side in sides:
-        tokens = side.split()
-        parts.append("".join(_token_tag(t) for t in tokens))
-    return "_".join(p for p in parts if p) or "process"
+    particles = []
+    for token in tokenize(text):
+        if token in ("/", "$", "$$") or any(c in token for c in "=<^"):
+            break
+        particles.append(token)
+    sides = " ".join(particles).split(">")
+    parts = ["".join(_token_tag(t) for t in side.split()) for side in sides]
+    return python_identifier("_".join(p for p in parts if p), fallback="process")
+
+
+def python_identifier(text: str, fallback: str = "package") -> str:
+    """``text`` as a Python identifier, for a package named after a directory or a process:
+    other characters become '_' (``my-pkg.v2`` -> ``my_pkg_v2``); a leading digit or a keyword gets a
+    prefix (``2mu`` -> ``package_2mu``)."""
+    name = re.sub(r"\W", "_", text, flags=re.ASCII).strip("_") or fallback
+    return f"{fallback}_{name}" if name[0].isdigit() or keyword.iskeyword(name) else name
 
 
 def _token_tag(token: str) -> str:
@@ -138,9 +151,9 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
         if value is not None and not isinstance(value, str):
             raise CardError(f"{source}, key '{key}': expected a string, got {value!r}")
     name = data.get("name")
-    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    if name is not None and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or keyword.iskeyword(name)):
         raise CardError(f"{source}, key 'name': '{name}' is not a valid Python package name "
-                        "(letters, digits and '_', not starting with a digit)")
+                        "(letters, digits and '_', not starting with a digit, not a Python keyword)")
     param_card = data.get("param_card")
     if param_card is not None and source != "<string>":
         param_card = str((Path(source).parent / Path(param_card).expanduser()).resolve())

@@ -244,7 +244,7 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     where = f"process '{source}'" + (f", decay '{text}'" if decay else "")
     if not text:
         raise ProcessError(f"{where}: no process before the first comma; write e.g. 'p p > t t~, t > b w+'")
-    tokens = _tokenize(text)
+    tokens = tokenize(text)
     _refuse_strict_lower_bound(tokens, where)
     arrows = [i for i, t in enumerate(tokens) if t == ">"]
     if not arrows or len(arrows) > (1 if decay else 2):
@@ -319,7 +319,9 @@ def _refuse_onshell_veto(where: str, particles: list[str]) -> None:
         f"'/ {named}' to keep it off every internal line")
 
 
-def _tokenize(source: str) -> list[str]:
+def tokenize(source: str) -> list[str]:
+    """The tokens of one process or decay as the parser reads them: particles and labels, '>', '/', '$',
+    '$$' and order constraints joined into one token each ('QED = 2' -> 'QED=2')."""
     spaced = source.replace(">", " > ").replace("/", " / ")
     spaced = re.sub(r"\${1,2}", lambda m: f" {m.group(0)} ", spaced)
     # re-join order constraints split by the '>' padding ("QCD > = 1" cannot occur: '>=' handled here)

@@ -500,3 +500,45 @@ def test_the_model_stage_imports_no_later_stage():
             "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('madgen.')}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "['errors', 'model', 'version']"  # version: conversion cache key
+
+
+@pytest.mark.parametrize("file, old, new, words", [
+    ("particles.py", "name = 'mu-',\n                       antiname = 'mu+',\n                       spin = 2,",
+     "name = 'mu-',\n                       antiname = 'mu+',\n                       spin = 3,", ["spin codes [3, 3, 3]", "FFV1"]),
+    ("vertices.py", "particles = [ P.e__plus__, P.e__minus__, P.a ],\n              color = [ '1' ],\n"
+                    "              lorentz = [ L.FFV1 ],", "particles = [ P.e__plus__, P.e__minus__, P.a ],\n"
+     "              color = [ '1' ],\n              lorentz = [ L.VVV1 ],", ["vertex V_98", "VVV1", "[3, 3, 3]"]),
+    ("vertices.py", "particles = [ P.e__plus__, P.e__minus__, P.a ],",
+     "particles = [ P.e__plus__, P.e__minus__, P.a, P.a ],", ["vertex V_98", "FFV1", "[2, 2, 3]"]),
+])
+def test_a_vertex_whose_particles_do_not_fit_its_lorentz_structure_is_refused(tmp_path, file, old, new, words):
+    """A corrupt UFO must not generate code that feeds spinors into vector routines: every Lorentz structure
+    of a vertex is checked against the spins of the vertex's particles, and the error names the file."""
+    target = copy_sm(tmp_path)
+    text = (target / file).read_text()
+    assert old in text
+    (target / file).write_text(text.replace(old, new, 1))
+    with pytest.raises(ModelError) as info:
+        load_model(str(target))
+    message = str(info.value)
+    assert "vertices.py:" in message and all(word in message for word in words), message
+
+
+def test_particles_of_spin_3_2_and_2_are_refused_by_name():
+    """madgen has no wavefunctions or propagators for spins 3/2 and 2: a process with such a particle is
+    refused naming it (it was an internal AssertionError)."""
+    import dataclasses
+
+    from madgen.diagrams.generate import generate_diagrams, make_legs
+    from madgen.ir.build import build_wavefunction_graph
+    from madgen.model.types import Spin
+
+    sm = load_model("sm")
+    diagram_set = generate_diagrams(sm, make_legs(sm, ("e+", "e-"), ("mu+", "mu-")), process_text="e+ e- > mu+ mu-")
+    for spin, shown in ((Spin.RARITA_SCHWINGER, "spin 1.5"), (Spin.TENSOR, "spin 2")):
+        for name, where in (("mu+", "leg 3"), ("Z", "an internal line")):
+            changed = dataclasses.replace(sm, particles=tuple(
+                dataclasses.replace(p, spin=spin) if p.name in (name, sm.particle(name).antiname) else p
+                for p in sm.particles))
+            with pytest.raises(UnsupportedFeature, match=rf"'{re.escape(name)}' \({where}.*{shown}"):
+                build_wavefunction_graph(changed, diagram_set)

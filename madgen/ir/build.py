@@ -19,6 +19,7 @@ from madgen.colour.basis import ColourFactor
 from madgen.diagrams.fermions import FermionFlow, analyse_fermion_flow
 from madgen.diagrams.generate import DiagramSet, is_s_channel
 from madgen.diagrams.types import Current, Diagram
+from madgen.errors import UnsupportedFeature
 from madgen.lorentz.routines import RoutineRequest
 from madgen.model.types import ZERO, Model, Spin
 
@@ -98,6 +99,7 @@ class WavefunctionGraph:
 
 def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> WavefunctionGraph:
     """Lower every diagram of ``diagram_set`` to shared wavefunctions and amplitude terms."""
+    refuse_unsupported_spins(model, diagram_set)
     builder = _GraphBuilder(model, diagram_set)
     for diagram in diagram_set.diagrams:
         builder.add_diagram(diagram)
@@ -118,6 +120,25 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
         allowed_order_pairs=diagram_set.selection.allowed_pairs,
         squared_orders=diagram_set.selection.describe(),
     )
+
+
+SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR)
+"""The spins madgen has wavefunctions and propagators for (0, 1/2, 1)."""
+
+
+def refuse_unsupported_spins(model: Model, diagram_set: DiagramSet) -> None:
+    """A particle of spin 3/2 or 2 on an external leg or an internal line is refused by name: madgen has
+    no wavefunctions or propagators for them."""
+    lines = [(leg.particle, f"leg {leg.number}") for leg in diagram_set.legs]
+    lines += [(current.line_particle, f"an internal line of diagram {diagram.number}")
+              for diagram in diagram_set.diagrams for current in diagram.currents()]
+    for name, where in lines:
+        spin = model.particle(name).spin
+        if spin not in SUPPORTED_SPINS:
+            raise UnsupportedFeature(
+                f"particle '{name}' ({where}) has spin {(spin.value - 1) / 2:g} (UFO spin code {spin.value}) in "
+                f"model '{model.name}': madgen computes spins 0, 1/2 and 1 only; exclude it with '/ {name}' "
+                "where it is internal")
 
 
 def helicity_states(model: Model, name: str) -> tuple[int, ...]:

@@ -402,6 +402,22 @@ def convert_orders(module, couplings: Sequence[Coupling]) -> tuple[CouplingOrder
     return tuple(CouplingOrder(n, 1 if n == "QCD" else 2, 99) for n in names)
 
 
+def _check_vertex_spins(module, vertices: Sequence[Vertex], spin_codes: dict[str, int], vertex_file: Path) -> None:
+    """Every Lorentz structure of a vertex must be written for the vertex's particles: as many as its
+    ``spins`` and of those spins in that order (a muon declared spin 3 on an FFV vertex, or a
+    three-point structure on a four-point vertex, would otherwise give wrong code without a word)."""
+    declared = {str(lz.name): tuple(int(s) for s in lz.spins) for lz in module.all_lorentz}
+    for v in vertices:
+        codes = tuple(spin_codes[p] for p in v.particles)
+        for name in dict.fromkeys(t.lorentz for t in v.terms):
+            spins = declared.get(name)
+            if spins is not None and spins != codes:
+                raise ModelError(
+                    f"{_definition_line(vertex_file, v.name.split('__')[0])}: vertex {v.name} of particles "
+                    f"{list(v.particles)} (spin codes {list(codes)}) uses Lorentz structure {name}, written for "
+                    f"spins {list(spins)}; the vertex's particles or its structure are wrong in the model")
+
+
 def used_lorentz(module, vertices: Sequence[Vertex]) -> tuple[LorentzStructure, ...]:
     """Lorentz structures used by ``vertices``, in UFO order."""
     used = {t.lorentz for v in vertices for t in v.terms}
@@ -450,6 +466,7 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "",
         if unknown:
             raise ModelError(f"{_definition_line(vertex_file, v.name)}: vertex {v.name} uses "
                              f"particle(s) {unknown} not in all_particles")
+    _check_vertex_spins(module, vertices, {p.name: p.spin.value for p in particles}, vertex_file)
     return Model(
         name=name,
         source=location.source,

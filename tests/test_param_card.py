@@ -284,3 +284,16 @@ def test_dependent_masses_follow_the_inputs_and_never_repeat_an_entry():
                                                      for p in sm.particles))
     copied = read_param_card(write_param_card(z_copy))  # no "entry 23 given twice"
     assert copied.get("MASS", (23,)) == sm.parameter("MZ").value
+
+
+@pytest.mark.parametrize("values, culprit", [({"MZ": 0.0}, "sw2"), ({"aEWM1": 0.0}, "aEW"), ({"Gf": 0.0}, "MW")])
+def test_a_point_where_the_model_is_undefined_is_refused(values, culprit):
+    """MZ = 0 makes the SM's sw2 = 1 - MW^2/MZ^2 undefined: the package would compute nan everywhere (and
+    keep every helicity), so the values are refused naming the derived quantity."""
+    from madgen.model.param_card import with_defaults
+
+    sm = load_model("sm")
+    with pytest.raises(ParamCardError, match=rf"card\.yaml, key 'parameters': with {list(values)[0]} = 0, the "
+                                             rf"model's {culprit} = .* is .*not finite"):
+        with_defaults(sm, values, "card.yaml, key 'parameters'")
+    assert with_defaults(sm, {"MZ": 91.0}, "card").parameter("MZ").value == 91.0

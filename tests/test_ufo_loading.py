@@ -542,3 +542,13 @@ def test_particles_of_spin_3_2_and_2_are_refused_by_name():
                 for p in sm.particles))
             with pytest.raises(UnsupportedFeature, match=rf"'{re.escape(name)}' \({where}.*{shown}"):
                 build_wavefunction_graph(changed, diagram_set)
+
+
+def test_a_restriction_that_makes_an_expression_infinite_is_named(tmp_path):
+    """A restriction card fixing MZ to 0 leaves MW's expression infinite: a ModelError naming the restriction,
+    the parameter and its expression, not a KeyError from deep inside the code printer."""
+    target = copy_sm(tmp_path)
+    text = (target / "restrict_default.dat").read_text()
+    (target / "restrict_mz0.dat").write_text(text.replace("   23 9.118800e+01 # MZ", "   23 0.000000e+00 # MZ"))
+    with pytest.raises(ModelError, match=r"restriction restrict_mz0\.dat .*with .*MZ.* set to 0, \w+ = .* is infinite"):
+        load_model(f"{target}-mz0")

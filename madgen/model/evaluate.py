@@ -53,6 +53,20 @@ class _NumericPrinter(NumPyPrinter):
     def _print_Abs(self, expr):
         return f"np.abs({self._print(expr.args[0])})"
 
+    # an expression a restriction made infinite (1/MZ with MZ = 0) evaluates to nan, not a printer error;
+    # the restriction stage then names it (madgen.model.restrict)
+    def _print_ComplexInfinity(self, expr):
+        return "np.nan"
+
+    def _print_NaN(self, expr):
+        return "np.nan"
+
+    def _print_Infinity(self, expr):
+        return "np.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "(-np.inf)"
+
 
 _PRINTER = _NumericPrinter()
 

@@ -433,4 +433,21 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
         check_value(model, name, float(value), f"{origin}: {name}")
     parameters = tuple(dataclasses.replace(p, value=float(values[p.name])) if p.name in values else p
                        for p in model.parameters)
-    return dataclasses.replace(model, parameters=parameters)
+    changed = dataclasses.replace(model, parameters=parameters)
+    _refuse_non_finite_point(changed, values, origin)
+    return changed
+
+
+def _refuse_non_finite_point(model: Model, values: Mapping[str, float], origin: str) -> None:
+    """The internal parameters and couplings must stay finite at the new defaults (``MZ: 0`` makes the
+    SM's ``sw2`` divide by zero: the package's |M|^2 would be nan everywhere): name the first that is not."""
+    from madgen.model.evaluate import numeric_values
+
+    external = {p.name: p.value for p in model.external_parameters}
+    numbers = numeric_values(model.internal_parameters, model.couplings, external)
+    for item in (*model.internal_parameters, *model.couplings):
+        number = numbers[item.name]
+        if not (math.isfinite(number.real) and math.isfinite(number.imag)):
+            given = ", ".join(f"{name} = {value:g}" for name, value in values.items())
+            raise ParamCardError(f"{origin}: with {given}, the model's {item.name} = {item.value} is {number.real:g} "
+                                 "(not finite); choose values at which the model is defined")

@@ -28,6 +28,7 @@ from typing import Mapping, Sequence
 
 import sympy
 
+from madgen.errors import ModelError
 from madgen.model.evaluate import numeric_values
 from madgen.model.param_card import ParamCard
 from madgen.model.propagators import fix_propagator_parameters
@@ -96,6 +97,20 @@ def _vanishing_couplings(couplings: Sequence[Coupling], numbers: Mapping[str, co
     return zero
 
 
+def _refuse_infinite_expressions(model: Model, items, fixed: Mapping[str, int], restriction: str) -> None:
+    """A restriction that fixes a parameter some expression divides by (``MZ`` to 0 in ``MW``'s) would leave
+    an infinite expression for the code printer: name it, its expression and what the restriction fixed."""
+    infinite = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+    for item in items:
+        if item.value.has(*infinite):
+            original = next((p for p in (*model.parameters, *model.couplings) if p.name == item.name), item)
+            zeros = sorted(n for n, v in fixed.items() if v == 0)
+            direct = [n for n in zeros if original.value.has(model.parameter(n).symbol)] or zeros
+            raise ModelError(f"restriction {restriction} of model '{model.name}': with {', '.join(direct)} set to 0, "
+                             f"{item.name} = {original.value} is infinite; the restriction cannot apply to this "
+                             "model (keep those parameters non-zero in the restriction card)")
+
+
 def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | None = None) -> Model:
     """Apply a restriction card to an unrestricted model (see module docstring)."""
     values = card_values(model, card)
@@ -110,6 +125,7 @@ def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | 
         for p in model.internal_parameters
     )
     couplings = tuple(dataclasses.replace(c, value=c.value.xreplace(subs)) for c in model.couplings)
+    _refuse_infinite_expressions(model, internals + couplings, fixed, restriction)
     numbers = numeric_values(internals, couplings, values)
     zero = _vanishing_couplings(couplings, numbers)
     couplings = tuple(c for c in couplings if c.name not in zero)

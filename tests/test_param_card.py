@@ -297,3 +297,11 @@ def test_a_point_where_the_model_is_undefined_is_refused(values, culprit):
                                              rf"model's {culprit} = .* is .*not finite"):
         with_defaults(sm, values, "card.yaml, key 'parameters'")
     assert with_defaults(sm, {"MZ": 91.0}, "card").parameter("MZ").value == 91.0
+
+
+def test_a_byte_order_mark_is_not_read_as_a_data_line(tmp_path):
+    """Some Windows editors start a file with a UTF-8 byte-order mark; it is not text of the card."""
+    sm = load_model("sm")
+    path = tmp_path / "param_card.dat"
+    path.write_bytes(b"\xef\xbb\xbf" + write_param_card(sm).encode())
+    assert parameters_from_card(sm, read_param_card(path))["MZ"] == sm.parameter("MZ").value

@@ -523,3 +523,25 @@ def test_package_names_are_python_identifiers(tmp_path):
     assert "import my_pkg_v2" in (tmp_path / "my-pkg.v2" / "__init__.py").read_text()
     p = np.array([[50.0, 0, 0, 50], [50, 0, 0, -50], [50, 30, 0, 40], [50, -30, 0, -40]])
     assert float(madgen.load(tmp_path / "my-pkg.v2").matrix_element(p)) > 0
+
+
+@pytest.mark.parametrize("text, words", [
+    ("e+ e- -> mu+ mu-", ["'->' is not MadGraph's arrow", "'>'"]),
+    ("e+ e- => mu+ mu-", ["'=>' is not MadGraph's arrow"]),
+    ("e+ e- > mu+ mu- --no_warning=duplicate", ["'--no_warning=duplicate' is an option of MadGraph's generate"]),
+])
+def test_near_madgraph_spellings_are_named(text, words):
+    """Mistakes a MadGraph user makes are named for what they are (they read as 'three initial particles',
+    'no >' or 'cannot read coupling-order constraint'), while 'e+ e->mu+ mu-' stays e- then '>'."""
+    with pytest.raises(ProcessError) as info:
+        parse_process(text)
+    assert all(word in str(info.value) for word in words), str(info.value)
+    assert parse_process("e+ e->mu+ mu-").initial == ("e+", "e-")
+
+
+def test_yaml_exponent_without_a_dot_is_explained():
+    """YAML 1.1 reads 1e-5 as text: the error says how to write it (as the run card's does)."""
+    with pytest.raises(CardError, match=r"parameters.Gf': expected a number, got '1e-5' \(YAML reads .* write 1.0e-5\)"):
+        parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {Gf: 1e-5}\n")
+    assert parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {Gf: 1.0e-5}\n").parameters == \
+        (("Gf", 1e-5),)

@@ -84,7 +84,7 @@ def _card_text(data: bytes, path: Path) -> str:
         raise ParamCardError(f"{path}: is a binary file, not an SLHA param card (text: 'Block NAME' and "
                              f"'code value' lines); give the path of a param_card.dat")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is not text
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ParamCardError(f"{path}:{line}: is not UTF-8 text (byte {data[exc.start]:#04x} at offset "

@@ -14,7 +14,7 @@ the process uses in a propagator, a list of particle names ``[t, z, w+]``, or a 
 MadGraph's CUDACPP FPTYPE; see docs/precision.md), ``routine_calls`` (optional: ``auto``, the
 default, ``separate`` or ``stacked``: one helicity-routine call per current, the fastest kernels, or
 one call per group of like currents on stacked arrays, the fastest compiles; ``auto`` stacks
-processes with at least 1000 currents and amplitude terms; see madgen.codegen.stacking).
+processes with at least 200 currents and amplitude terms (``STACKED_FROM_CALLS``); see madgen.codegen.stacking).
 
 Paths in a card (``model`` when written as a path, ``output``, ``param_card``) are relative to
 the card's directory; the default output ``generated/<name>`` is relative to the working directory.
@@ -213,7 +213,12 @@ def _read_parameters(value, source):
     result = []
     for name, number in value.items():
         if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise CardError(f"{source}, key 'parameters.{name}': expected a number, got {number!r}")
+            hint = ""
+            if isinstance(number, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*", number):
+                mantissa, exponent = number.strip().lower().split("e")
+                hint = (f" (YAML reads numbers like {number.strip()} as text: write "
+                        f"{float(mantissa):.1f}e{'' if exponent[0] in '+-' else '+'}{exponent})")
+            raise CardError(f"{source}, key 'parameters.{name}': expected a number, got {number!r}{hint}")
         result.append((str(name), float(number)))
     return tuple(result)
 

@@ -145,8 +145,8 @@ _MADGRAPH_COMMANDS = ("generate", "add process", "import model", "output", "laun
 
 def _refuse_unsupported_syntax(source: str) -> None:
     """MadGraph syntax that madgen does not read, named before the tokens are taken for particles: a pasted
-    command ('generate p p > t t~'), NLO or loop-induced brackets ('[QCD]', '[noborn=QCD]') and polarised
-    bosons ('w+{0}')."""
+    command ('generate p p > t t~'), another arrow ('->'), a command option ('--no_warning=duplicate'), NLO
+    or loop-induced brackets ('[QCD]', '[noborn=QCD]') and polarised bosons ('w+{0}')."""
     where = f"process '{source}'"
     for command in _MADGRAPH_COMMANDS:
         if re.match(rf"{command}\b", source, flags=re.IGNORECASE):
@@ -154,6 +154,14 @@ def _refuse_unsupported_syntax(source: str) -> None:
             raise ProcessError(f"{where}: '{command}' is a MadGraph command; the card's 'process' is the process "
                                f"alone{f', e.g. {rest!r}' if command in ('generate', 'add process') else ''} "
                                "(several processes: a list under 'process')")
+    arrow = re.search(r"(?:^|\s)(-->|->|=>)", source)  # 'e+ e->mu+ mu-' is e- then '>'
+    if arrow:
+        raise ProcessError(f"{where}: '{arrow.group(1)}' is not MadGraph's arrow; separate the initial and final "
+                           "state with '>', e.g. 'e+ e- > mu+ mu-'")
+    option = re.search(r"(?:^|\s)(--\S+)", source)
+    if option:
+        raise ProcessError(f"{where}: '{option.group(1)}' is an option of MadGraph's generate command, not part of "
+                           "the process; leave it out")
     bracket = re.search(r"\[[^\]]*\]?", source)
     if bracket:
         raise UnsupportedFeature(f"{where}: '{bracket.group(0)}' asks MadGraph for NLO corrections or a "

@@ -262,7 +262,8 @@ def _render_package(card, model, codes, routine_requests, widths=None):
         "routines.py": render_template("routines.py.j2", header=header, routines=render_routines(specs)),
         "wavefunctions.py": header + "\n" + static_file("wavefunctions.py"),
         "process_api.py": header + "\n" + static_file("process_api.py"),
-        "param_card.dat": header + "\n" + write_param_card(model),  # Process.param_card, the LHE's <slha>
+        # Process.param_card and the LHE's <slha> fill in the point and the computed ('auto') widths
+        "param_card.dat": header + "\n" + write_param_card(model, auto_widths=widths.auto_widths),
     }
     for code in codes:
         files[f"{code.module}.py"] = render_subprocess(code, header)

@@ -490,7 +490,10 @@ def test_param_card_carries_the_computed_widths_and_the_point(sm_widths):
     values = parameters_from_card(load_model("sm"), card)
     widths = {name: float(value) for name, value in sm_widths.widths(point).items()}
     assert values == {**sm_widths.default_parameters(), **point, **widths}
-    assert widths["WT"] != 1.4915  # the restricted model's value, which the package's own card holds
+    assert widths["WT"] != 1.4915  # the restricted model's value
+    # the package's own card says the widths are computed, as a MadGraph card does before its run
+    static = (sm_widths._dir / "param_card.dat").read_text()
+    assert "DECAY      6 auto # WT (t)" in static and "DECAY     23 auto # WZ (Z)" in static
     assert card.get("MASS", (6,)) == 172.5 and card.get("DECAY", (6,)) == widths["WT"]
     with pytest.raises(madgen.errors.InputShapeError, match="'MT' must be one real number"):
         sm_widths.param_card({"MT": np.array([172.0, 173.0])})

@@ -248,12 +248,14 @@ def dependent_values(model: Model, values: Mapping[str, float]) -> dict[Dependen
     return result
 
 
-def write_param_card(model: Model, values: Mapping[str, float] | None = None) -> str:
+def write_param_card(model: Model, values: Mapping[str, float] | None = None, auto_widths=()) -> str:
     """A param card for ``model`` in MadGraph's layout (deterministic).
 
     ``values`` overrides the model's defaults by external parameter name; unknown
     names raise ``ParamCardError``. As in MadGraph's cards, the masses and widths that are not
     inputs follow the inputs of Block MASS and the DECAY lines, at their values for this point.
+    The width parameters in ``auto_widths`` (computed from the decays) read ``DECAY pdg auto``, as in
+    a MadGraph card before the run computes them.
     """
     values = dict(values or {})
     externals = {p.name for p in model.external_parameters}
@@ -281,7 +283,7 @@ def write_param_card(model: Model, values: Mapping[str, float] | None = None) ->
     for block, params in blocks.items():
         if block == DECAY_BLOCK:
             for p in params:
-                value = format_value(values.get(p.name, p.value))
+                value = "auto" if p.name in auto_widths else format_value(values.get(p.name, p.value))
                 label = p.name
                 if p.name in particle_of_width:
                     label += f" ({particle_of_width[p.name].name})"

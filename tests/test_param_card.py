@@ -305,3 +305,25 @@ def test_a_byte_order_mark_is_not_read_as_a_data_line(tmp_path):
     path = tmp_path / "param_card.dat"
     path.write_bytes(b"\xef\xbb\xbf" + write_param_card(sm).encode())
     assert parameters_from_card(sm, read_param_card(path))["MZ"] == sm.parameter("MZ").value
+
+
+def test_an_edited_dependent_entry_is_reported_as_ignored(tmp_path, caplog):
+    """MW in Block MASS is computed from the inputs (MadGraph ignores the entry too): a card that edits it
+    generates, with a warning naming the line and the value that holds; an untouched card warns nothing."""
+    import logging
+    import re
+
+    import madgen
+    from madgen.model.param_card import ignored_dependent_entries
+
+    sm = load_model("sm")
+    text = write_param_card(sm)
+    assert ignored_dependent_entries(sm, read_param_card(text), parameters_from_card(sm, read_param_card(text))) == []
+    edited = re.sub(r"    24 \S+ # MW", "    24 7.0e+01 # MW", text)
+    line = edited.splitlines().index("    24 7.0e+01 # MW (W+)") + 1
+    (tmp_path / "mw.dat").write_text(edited)
+    (tmp_path / "card.yaml").write_text("model: sm\nprocess: e+ e- > mu+ mu-\nparam_card: mw.dat\n")
+    with caplog.at_level(logging.WARNING, logger="madgen"):
+        madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
+    assert re.search(rf"mw\.dat:{line}: Block MASS entry 24 \(MW of W\+\) = 70 is ignored: .*\(80\.4\d* here\)",
+                     caplog.text), caplog.text

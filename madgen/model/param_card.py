@@ -248,6 +248,22 @@ def dependent_values(model: Model, values: Mapping[str, float]) -> dict[Dependen
     return result
 
 
+def ignored_dependent_entries(model: Model, card: ParamCard, values: Mapping[str, float]) -> list[str]:
+    """The card's entries for dependent masses and widths (``dependent_entries``) whose values differ from
+    those computed at ``values``: readers ignore them (MadGraph too), so a user who edited one (``24 70 #
+    MW``) is told, one message per entry, with the line and the value that holds."""
+    messages = []
+    for entry, computed in dependent_values(model, values).items():
+        given = card.get(entry.block, (entry.pdg,))
+        if given is None or math.isclose(float(given), computed, rel_tol=1e-6, abs_tol=1e-12):
+            continue
+        what = f"{entry.block} {entry.pdg}" if entry.block == DECAY_BLOCK else f"Block MASS entry {entry.pdg}"
+        messages.append(f"{card.where(entry.block, (entry.pdg,))}: {what} ({entry.parameter} of {entry.particle}) "
+                        f"= {float(given):g} is ignored: it is computed from the inputs ({computed:g} here), as "
+                        "MadGraph computes it; change the inputs it depends on instead")
+    return messages
+
+
 def write_param_card(model: Model, values: Mapping[str, float] | None = None, auto_widths=()) -> str:
     """A param card for ``model`` in MadGraph's layout (deterministic).
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from madgen.version import __version__
-from madgen.errors import OutputError, ProcessError
+from madgen.errors import ModelNotFound, OutputError, ProcessError, RestrictionError
 
 log = logging.getLogger("madgen")
 
@@ -75,7 +75,10 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     from madgen.process.syntax import parse_process
 
     timer = timer or _StageTimer()
-    model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
+    try:
+        model = timer.run("model", load_model, card.model, search_paths=model_search_paths)
+    except (ModelNotFound, RestrictionError) as error:  # a name in the card: say which key
+        raise type(error)(f"{card.path}, key 'model': {error}") from None
     model = apply_card_parameters(model, card)
     try:
         labels = resolve_labels(model, dict(card.multiparticles))

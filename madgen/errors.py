@@ -13,6 +13,10 @@ class ModelError(MadgenError):
     """A UFO model cannot be found, imported or understood."""
 
 
+class ModelNotFound(ModelError):
+    """No UFO model of the given name or path."""
+
+
 class RestrictionError(ModelError):
     """A restriction card is missing or malformed."""
 

@@ -545,3 +545,14 @@ def test_yaml_exponent_without_a_dot_is_explained():
         parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {Gf: 1e-5}\n")
     assert parse_process_card("model: sm\nprocess: e+ e- > mu+ mu-\nparameters: {Gf: 1.0e-5}\n").parameters == \
         (("Gf", 1e-5),)
+
+
+@pytest.mark.parametrize("model, words", [("smx", "unknown model 'smx'"), ("sm-nonexist", "no restriction card")])
+def test_an_unknown_model_or_restriction_names_the_card_key(tmp_path, model, words):
+    from madgen.compiler import generate_card_diagrams
+    from madgen.errors import ModelError
+
+    path = tmp_path / "card.yaml"
+    path.write_text(f"model: {model}\nprocess: e+ e- > mu+ mu-\n")
+    with pytest.raises(ModelError, match=rf"card\.yaml, key 'model': .*{words}"):
+        generate_card_diagrams(read_process_card(path))

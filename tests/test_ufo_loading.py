@@ -552,3 +552,15 @@ def test_a_restriction_that_makes_an_expression_infinite_is_named(tmp_path):
     (target / "restrict_mz0.dat").write_text(text.replace("   23 9.118800e+01 # MZ", "   23 0.000000e+00 # MZ"))
     with pytest.raises(ModelError, match=r"restriction restrict_mz0\.dat .*with .*MZ.* set to 0, \w+ = .* is infinite"):
         load_model(f"{target}-mz0")
+
+
+def test_a_lorentz_structure_that_is_not_an_expression_names_its_file_and_line(tmp_path):
+    target = copy_sm(tmp_path)
+    text = (target / "lorentz.py").read_text()
+    old = "structure = 'Gamma(3,2,1)')"
+    assert old in text
+    (target / "lorentz.py").write_text(text.replace(old, "structure = 'Gamma(3,2,1) +* 2')", 1))
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("FFV1 = "))
+    with pytest.raises(ModelError, match=rf"lorentz\.py:{line}: Lorentz structure FFV1: 'Gamma\(3,2,1\) \+\* 2' is not "
+                                         r"an expression"):
+        load_model(str(target))

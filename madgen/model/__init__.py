@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from madgen.errors import ModelError, RestrictionError
+from madgen.errors import ModelNotFound, RestrictionError
 from madgen.model.locate import UFOLocation, is_path_spec, locate_ufo, where_looked
 from madgen.model.param_card import ParamCard, parameters_from_card, read_param_card, write_param_card
 from madgen.model.restrict import restrict_model
@@ -65,11 +65,11 @@ def resolve_model_spec(spec: str, search_paths: Iterable[str | Path] = ()) -> tu
         if location is not None and restriction:
             return location, f"{Path(base).name}-{restriction}", None if restriction == "full" else restriction
         if location is None:
-            raise ModelError(
+            raise ModelNotFound(
                 f"unknown model {spec!r} (nor {base!r} with restriction {restriction!r}); looked for "
                 f"{where_looked(base, search_paths)}. {_how_to_fix(base)}"
             )
-    raise ModelError(f"unknown model {spec!r}; looked for {where_looked(spec, search_paths)}. {_how_to_fix(spec)}")
+    raise ModelNotFound(f"unknown model {spec!r}; looked for {where_looked(spec, search_paths)}. {_how_to_fix(spec)}")
 
 
 def _how_to_fix(name: str) -> str:

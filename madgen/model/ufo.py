@@ -418,6 +418,17 @@ def _check_vertex_spins(module, vertices: Sequence[Vertex], spin_codes: dict[str
                     f"spins {list(spins)}; the vertex's particles or its structure are wrong in the model")
 
 
+def _check_lorentz_syntax(structures: Sequence[LorentzStructure], lorentz_file: Path) -> None:
+    """A Lorentz structure string that is not a Python expression is named with its file and line here,
+    before the Lorentz stage tries to evaluate it."""
+    for lz in structures:
+        try:
+            compile(lz.structure, str(lorentz_file), "eval")
+        except SyntaxError as exc:
+            raise ModelError(f"{_definition_line(lorentz_file, lz.name)}: Lorentz structure {lz.name}: "
+                             f"{lz.structure!r} is not an expression ({exc.msg})") from None
+
+
 def used_lorentz(module, vertices: Sequence[Vertex]) -> tuple[LorentzStructure, ...]:
     """Lorentz structures used by ``vertices``, in UFO order."""
     used = {t.lorentz for v in vertices for t in v.terms}
@@ -467,6 +478,8 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "",
             raise ModelError(f"{_definition_line(vertex_file, v.name)}: vertex {v.name} uses "
                              f"particle(s) {unknown} not in all_particles")
     _check_vertex_spins(module, vertices, {p.name: p.spin.value for p in particles}, vertex_file)
+    lorentz = used_lorentz(module, vertices)
+    _check_lorentz_syntax(lorentz, directory / "lorentz.py")
     return Model(
         name=name,
         source=location.source,
@@ -474,7 +487,7 @@ def convert_ufo(module, location: UFOLocation, name: str, fingerprint: str = "",
         particles=tuple(particles),
         parameters=tuple(parameters),
         couplings=tuple(couplings),
-        lorentz=used_lorentz(module, vertices),
+        lorentz=lorentz,
         vertices=tuple(vertices),
         orders=convert_orders(module, couplings),
         fingerprint=fingerprint,

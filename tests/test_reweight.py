@@ -204,3 +204,80 @@ def test_one_name_per_point():
         parse_points([{"MZ": 92.0}], ["a", "b"], set())
     with pytest.raises(InferenceError, match="must be distinct"):
         parse_points([{"MZ": 92.0}, {"MZ": 93.0}], ["a", "a"], set())
+
+
+def test_the_reference_point_is_read_from_the_files_slha_block(runs):
+    """Events generated at MZ = MZ_NEW (their <slha> says so), reweighted with a package whose default is
+    91.188: theta_0 is the file's point, as MadGraph's reweighting takes it from the run's param card, so
+    reweighting to MZ_NEW is the identity and back to 91.188 is not."""
+    root, _, new = runs
+    said = []
+    out = root / "from_slha.lhe"  # another directory: the run's events.npz is left alone
+    reweight(root / "new_run" / "events.lhe", root / "ref.yaml", [{"MZ": MZ_NEW}, {"MZ": 91.188}], output=out,
+             log=said.append)
+    assert any(f"MZ = {MZ_NEW:g}" in line and "<slha>" in line for line in said), said
+    _, weights = cos_theta(out)
+    assert all(item["rwgt_1"] == pytest.approx(item["xwgtup"], rel=1e-12) for item in weights)
+    assert not all(item["rwgt_2"] == pytest.approx(item["xwgtup"], rel=1e-6) for item in weights)
+    # --theta-ref still decides where it is given
+    reweight(root / "new_run" / "events.lhe", root / "ref.yaml", [{"MZ": 91.188}], theta_ref={"MZ": 91.188},
+             output=out, log=lambda *a: None)
+    assert all(item["rwgt_1"] == pytest.approx(item["xwgtup"], rel=1e-12) for item in cos_theta(out)[1])
+
+
+def test_the_columnar_file_gains_weights_only_for_its_own_events(runs, tmp_path):
+    """The events.npz beside the input gains the weights when the output stays in its run directory, with
+    ids numbered after its own columns; written elsewhere, or beside an npz of other events, it is left."""
+    import shutil
+
+    root, _, _ = runs
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("events.lhe", "events.npz"):
+        shutil.copy(root / "ref_run" / name, run / name)
+    before = set(read_columns(run / "events.npz"))
+    (tmp_path / "elsewhere").mkdir()
+    reweight(run / "events.lhe", root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "elsewhere" / "a.lhe",
+             log=lambda *a: None)
+    assert set(read_columns(run / "events.npz")) == before
+    reweight(run / "events.lhe", root / "ref.yaml", [{"MZ": 92.0}], output=run / "b.lhe", log=lambda *a: None)
+    reweight(run / "events.lhe", root / "ref.yaml", [{"MZ": 93.0}], output=run / "c.lhe", log=lambda *a: None)
+    columns = read_columns(run / "events.npz")
+    assert {"rwgt_1", "rwgt_2"} <= set(columns)  # the second run did not overwrite rwgt_1
+    assert "rwgt_2" in {w for event in cos_theta(run / "c.lhe")[1] for w in event}
+    shutil.copy(root / "new_run" / "events.npz", run / "events.npz")  # another run's events, as many
+    said = []
+    reweight(run / "events.lhe", root / "ref.yaml", [{"MZ": 92.0}], output=run / "d.lhe", log=said.append)
+    assert any("does not hold the events" in line for line in said), said
+
+
+def test_outputs_and_inputs_madgen_must_not_touch(runs, tmp_path):
+    import gzip
+
+    root, _, _ = runs
+    events = root / "ref_run" / "events.lhe"
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(InferenceError, match="notes.txt exists and was not written by madgen"):
+        reweight(events, root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "notes.txt", log=lambda *a: None)
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    with pytest.raises(InferenceError, match="is a directory"):
+        reweight(events, root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path, log=lambda *a: None)
+    with pytest.raises(InferenceError, match="does not exist"):
+        reweight(events, root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "no" / "x.lhe", log=lambda *a: None)
+    (tmp_path / "packed.lhe").write_bytes(gzip.compress(events.read_bytes()))
+    with pytest.raises(InferenceError, match="gzip-compressed but not named '.gz'"):
+        reweight(tmp_path / "packed.lhe", root / "ref.yaml", [{"MZ": 92.0}], log=lambda *a: None)
+    # a file madgen wrote may be replaced
+    reweight(events, root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "r.lhe", log=lambda *a: None)
+    reweight(events, root / "ref.yaml", [{"MZ": 93.0}], output=tmp_path / "r.lhe", log=lambda *a: None)
+
+
+def test_a_point_that_moves_an_external_mass_is_refused(generate_package):
+    """Events keep their momenta on the old mass shell: reweighting e+ e- > t t~ to another MT is refused (as
+    MadGraph's reweighting refuses it), its width is fine."""
+    from madgen.inference.reweight import _refuse_moving_masses, parse_points
+
+    proc = generate_package("sm", "e+ e- > t t~", "epem_ttx")
+    with pytest.raises(InferenceError, match=r"MT=175.0: moves the mass of external particles .*leg 3: 173 -> 175 GeV"):
+        _refuse_moving_masses(proc.subprocesses, {}, parse_points([{"MT": 175.0}]))
+    _refuse_moving_masses(proc.subprocesses, {}, parse_points([{"WT": 1.6}]))

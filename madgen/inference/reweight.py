@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -285,26 +286,33 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     source = Path(events_file)
     if not source.is_file():
         raise InferenceError(f"{source}: no such LHE file")
+    _refuse_unmarked_gzip(source)
     output = Path(output) if output is not None else source.with_name(_beside_name(source))
+    check_output_file(output, source)
     blocks = _text_blocks(source)
     _, header = next(blocks)
     _refuse_polarised_beams(header, source)
-    points = parse_points(thetas, names, existing_weight_ids(header))
-    reference = dict(theta_ref or {})
+    columnar = _columnar_beside(source, output)
+    points = parse_points(thetas, names, existing_weight_ids(header) | _column_ids(columnar))
     subprocesses = tuple(process.subprocesses)
+    reference = {**file_point(header, subprocesses[0], source, log), **dict(theta_ref or {})}
     for point in points:
         for name, _ in point.parameters:
             if name not in subprocesses[0].default_parameters():
                 raise InferenceError(f"--theta {point.describe()}: '{name}' is not an external parameter of "
                                      f"'{process.process}'; known: {sorted(subprocesses[0].default_parameters())}")
+    _refuse_moving_masses(subprocesses, reference, points)
     matcher = SubprocessMatcher(subprocesses)
     evaluators = [_Evaluator(sub, reference, points) for sub in subprocesses]
     try:
-        events = pylhe.LHEFile.fromfile(str(source), generator=True).events
+        with warnings.catch_warnings():  # pylhe warns before it raises: the error below says it in one line
+            warnings.simplefilter("ignore")
+            events = pylhe.LHEFile.fromfile(str(source), generator=True).events
     except Exception as error:  # noqa: BLE001 - pylhe raises assorted errors on malformed files
         raise InferenceError(f"{source}: cannot read it as an LHE file ({type(error).__name__}: {error})") from None
-    sums, reference_sum, n_events, columns = np.zeros(len(points)), 0.0, 0, []
-    with atomic_file(output, "wt" if output.suffix != ".gz" else "wb") as raw:
+    sums, reference_sum, n_events, columns, originals = np.zeros(len(points)), 0.0, 0, [], []
+    with atomic_file(output, "wt" if output.suffix != ".gz" else "wb") as raw, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         stream = gzip.open(raw, "wt") if output.suffix == ".gz" else raw
         stream.write(_with_initrwgt(header, points))
         for chunk in _chunks(events, BATCH * 4):
@@ -318,6 +326,7 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
             sums += weights.sum(axis=0)
             reference_sum += original.sum()
             columns.append(weights)
+            originals.append(original)
             n_events += len(chunk)
         tail = "".join(text for _, text in blocks)
         if "</LesHouchesEvents>" not in tail:
@@ -327,9 +336,91 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
         if stream is not raw:
             stream.close()
     all_weights = np.concatenate(columns) if columns else np.zeros((0, len(points)))
-    _update_columnar(source, points, all_weights, log)
+    if columnar is not None:
+        _update_columnar(columnar, source, points, all_weights, np.concatenate(originals) if originals else
+                         np.zeros(0), log)
+    elif _columnar_beside(source, source) is not None:
+        log(f"the columnar file beside {source} is left as it is: the weights went to {output}, in another directory")
     log(f"{n_events} events of {source} reweighted to {len(points)} point(s), written to {output}")
     return ReweightResult(output, n_events, points, tuple(float(s) for s in sums), float(reference_sum))
+
+
+def file_point(header: str, process, source: Path, log=print) -> dict[str, float]:
+    """theta_0 from the file's ``<slha>`` block (the param card madgen and MadGraph write into the header):
+    the external parameters of ``process`` it sets, matched by block and code. Left out: ``aS`` (each
+    event's AQCDUP is its alpha_s) and widths the package computes. Empty without a block."""
+    from madgen.errors import MadgenError
+    from madgen.model.param_card import card_entry_names, parse_param_card
+
+    match = re.search(r"<slha>(.*?)</slha>", header, flags=re.DOTALL)
+    if match is None:
+        return {}
+    try:
+        card = parse_param_card(match.group(1), f"{source}, <slha> block")
+    except MadgenError as error:
+        raise InferenceError(f"{error}; the <slha> block holds the parameters the events were generated with: "
+                             "mend it, or give them with --theta-ref") from None
+    try:
+        entries = card_entry_names(process.param_card())
+    except FileNotFoundError:  # a package generated before packages carried their param card
+        return {}
+    computed = set(process.metadata.get("auto_widths", {}))
+    defaults = process.default_parameters()
+    point = {}
+    for name in defaults:
+        if name == "aS" or name in computed or name not in entries:
+            continue
+        value = card.get(*entries[name])
+        if value is not None:
+            point[name] = float(value)
+    moved = {name: value for name, value in point.items() if value != float(defaults[name])}
+    if moved:
+        log(f"reference point from the <slha> block of {source}: "
+            + ", ".join(f"{name} = {value:g}" for name, value in moved.items()) + " (--theta-ref overrides)")
+    return point
+
+
+def _refuse_moving_masses(subprocesses, reference: Mapping[str, float], points) -> None:
+    """A point that moves the mass of an external particle cannot reweight events: their momenta stay on
+    the old mass shell. MadGraph's reweighting refuses it too; generate events at that point instead."""
+    for sub in subprocesses:
+        base = np.asarray(sub.masses(reference))
+        for point in points:
+            moved = np.asarray(sub.masses({**reference, **dict(point.parameters)}))
+            if not np.allclose(moved, base, rtol=1e-12, atol=0.0):
+                legs = [f"leg {k + 1}: {a:g} -> {b:g} GeV" for k, (a, b) in enumerate(zip(base, moved)) if a != b]
+                raise InferenceError(
+                    f"--theta {point.describe()}: moves the mass of external particles of '{sub.process}' "
+                    f"({'; '.join(legs)}); the events keep their momenta on the old mass shell, so they cannot be "
+                    "reweighted to it: generate events at that point (madgen launch --set ...)")
+
+
+def check_output_file(output: Path, source: Path | None = None) -> None:
+    """Before any work: ``output`` must be a file path in an existing directory, and an existing file there
+    is replaced only if madgen wrote it (an LHE file with madgen's reweighting or run header) or it is the
+    input itself (in place)."""
+    if output.is_dir():
+        raise InferenceError(f"{output} is a directory; give the path of the file to write")
+    if not output.parent.is_dir():
+        raise InferenceError(f"{output}: the directory {output.parent} does not exist")
+    if output.exists() and (source is None or output.resolve() != source.resolve()):
+        try:
+            with _open_text(output) as stream:
+                head = stream.read(200_000)
+        except (OSError, UnicodeDecodeError, EOFError):
+            head = ""
+        if "madgen_reweighting" not in head and "<madgen" not in head:
+            raise InferenceError(f"{output} exists and was not written by madgen; madgen does not replace it: "
+                                 "choose another output file or remove it")
+
+
+def _refuse_unmarked_gzip(source: Path) -> None:
+    """A gzip-compressed file is read as such by its '.gz' name (as pylhe does): one without is named."""
+    with open(source, "rb") as stream:
+        compressed = stream.read(2) == b"\x1f\x8b"
+    if compressed and source.suffix != ".gz":
+        raise InferenceError(f"{source}: is gzip-compressed but not named '.gz'; rename it to "
+                             f"{source.name}.gz (or decompress it)")
 
 
 def _beside_name(source: Path) -> str:
@@ -384,22 +475,42 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
     return weights
 
 
-def _update_columnar(source: Path, points, weights: np.ndarray, log) -> None:
-    """Add columns rwgt_<id> to a madgen columnar file of the same events beside the LHE file."""
+def _columnar_beside(source: Path, output: Path) -> Path | None:
+    """The madgen columnar file of the input's run (``events.npz``/``events.h5`` beside it), when the
+    reweighted file stays in that run directory (in place or beside the input); else None."""
+    if output.resolve().parent != source.resolve().parent:
+        return None
+    return next((source.with_name(name) for name in ("events.npz", "events.h5") if source.with_name(name).is_file()),
+                None)
+
+
+def _column_ids(path: Path | None) -> set[str]:
+    """The weight columns a columnar file already holds (new weight ids are numbered after them)."""
+    if path is None:
+        return set()
+    from madgen.runtime.columnar import read_columnar
+
+    _, metadata = read_columnar(path)
+    return set(metadata.get("reweighting", {}))
+
+
+def _update_columnar(path: Path, source: Path, points, weights: np.ndarray, originals: np.ndarray, log) -> None:
+    """Add columns rwgt_<id> to the madgen columnar file of the same events (``_columnar_beside``), after
+    checking that it holds the events of ``source`` (their number and original weights)."""
     from madgen.runtime.columnar import read_columnar, read_columns, write_columnar
 
-    for name in ("events.npz", "events.h5"):
-        path = source.with_name(name)
-        if not path.is_file():
-            continue
-        record, metadata = read_columnar(path)
-        if len(record) != len(weights):
-            log(f"{path} holds {len(record)} events, {source} {len(weights)}: its weights were not updated")
-            continue
-        known = set(record.columns())
-        extra = {key: value for key, value in read_columns(path).items() if key not in known}
-        extra.update({p.weight_id: weights[:, k] for k, p in enumerate(points)})
-        reweighting = {**metadata.get("reweighting", {}), **{p.weight_id: dict(p.parameters) for p in points}}
-        write_columnar(path, record, {**metadata, "reweighting": reweighting},
-                       format="hdf5" if path.suffix == ".h5" else "npz", extra_columns=extra)
-        log(f"{path}: added the columns {', '.join(p.weight_id for p in points)}")
+    record, metadata = read_columnar(path)
+    if len(record) != len(weights):
+        log(f"{path} holds {len(record)} events, {source} {len(weights)}: its weights were not updated")
+        return
+    stored = np.asarray(record.weights, dtype=float).reshape(len(record), -1)[:, 0]
+    if not np.allclose(stored, originals, rtol=1e-8, atol=0.0):
+        log(f"{path} does not hold the events of {source} (their weights differ): its weights were not updated")
+        return
+    known = set(record.columns())
+    extra = {key: value for key, value in read_columns(path).items() if key not in known}
+    extra.update({p.weight_id: weights[:, k] for k, p in enumerate(points)})
+    reweighting = {**metadata.get("reweighting", {}), **{p.weight_id: dict(p.parameters) for p in points}}
+    write_columnar(path, record, {**metadata, "reweighting": reweighting},
+                   format="hdf5" if path.suffix == ".h5" else "npz", extra_columns=extra)
+    log(f"{path}: added the columns {', '.join(p.weight_id for p in points)}")

@@ -248,6 +248,26 @@ def dependent_values(model: Model, values: Mapping[str, float]) -> dict[Dependen
     return result
 
 
+def card_entry_names(text: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Parameter name -> (block, codes) of the entries of a card madgen wrote (``write_param_card``: the
+    name first in each entry's comment; DECAY lines as ("DECAY", (pdg,))). Lets a reader map another
+    card of the same model (an LHE's ``<slha>``, MadGraph's) onto parameter names by block and code."""
+    entries: dict[str, tuple[str, tuple[int, ...]]] = {}
+    block = None
+    for line in text.splitlines():
+        data, _, comment = line.partition("#")
+        tokens, names = data.split(), comment.split()
+        if not tokens:
+            continue
+        if tokens[0].upper() == "BLOCK" and len(tokens) > 1:
+            block = tokens[1].upper()
+        elif tokens[0].upper() == DECAY_BLOCK and len(tokens) >= 3 and names:
+            entries.setdefault(names[0], (DECAY_BLOCK, (int(tokens[1]),)))
+        elif block and names and all(re.fullmatch(r"-?\d+", t) for t in tokens[:-1]):
+            entries.setdefault(names[0], (block, tuple(int(t) for t in tokens[:-1])))
+    return entries
+
+
 def ignored_dependent_entries(model: Model, card: ParamCard, values: Mapping[str, float]) -> list[str]:
     """The card's entries for dependent masses and widths (``dependent_entries``) whose values differ from
     those computed at ``values``: readers ignore them (MadGraph too), so a user who edited one (``24 70 #

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+import madgen.errors
 from physics import collision_points
 
 from madgen.inference import (InferenceError, differentiable_cross_section, fisher_information, mine,
@@ -277,3 +278,25 @@ def test_sigma_gradient_in_the_top_mass(generate_package):
     numeric = (results[0].cross_section_pb - results[1].cross_section_pb) / 2.0
     error = np.hypot(results[0].error_pb, results[1].error_pb) / 2.0
     assert abs(numeric - estimate.gradient[0]) < 4 * np.hypot(error, estimate.gradient_error[0])
+
+
+def test_mine_refuses_what_it_can_before_the_work(proc, tmp_path):
+    """Bad outputs, --xsec-points, thetas out of range or where the model is undefined, and aS with hadron
+    beams are refused at once (they used to fail after the integration, or overwrite a user's file)."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    run = {**RUN, "n_events": 10}
+    cases = [
+        (dict(output=tmp_path / "notes.txt"), "notes.txt exists and is not a madgen gold file"),
+        (dict(output=tmp_path), "is a directory"),
+        (dict(output=tmp_path / "no" / "g.h5"), "does not exist"),
+        (dict(n_xsec_points=0), "--xsec-points 0: give a positive number"),
+        (dict(thetas=[{"MZ": -3.0}]), "MZ"),
+        (dict(thetas=[{"MZ": 0.0}]), "not finite"),
+        (dict(theta_ref={"MZ": 0.0}), "theta_ref .*not finite"),
+    ]
+    for options, words in cases:
+        with pytest.raises(madgen.errors.MadgenError, match=words):
+            mine(proc._dir, run, ["MZ"], log=lambda *a: None, **options)
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    with pytest.raises(InferenceError, match="hadron beams alpha_s"):
+        mine(proc._dir, {**run, "beams": ["p", "p"], "sqrt_s": 13000}, ["aS"], log=lambda *a: None)

@@ -15,7 +15,8 @@ def add_mine_parser(subparsers):
     mine.add_argument("card", help="process card (process.yaml) or a generated package directory")
     mine.add_argument("--run", required=True, help="run card (run.yaml): beams, n_events, seed, cuts")
     mine.add_argument("-p", "--parameters", required=True,
-                      help="comma-separated external UFO parameters, e.g. MZ,WZ (not ones that move external masses)")
+                      help="comma-separated external UFO parameters, e.g. MZ,WZ (ones that move an external mass: "
+                           "2 -> 2 processes only, through latent variables; docs/mining.md)")
     mine.add_argument("--theta-ref", default=None, metavar="NAME=VALUE,...",
                       help="reference point (default: the package's parameter values)")
     mine.add_argument("--theta", action="append", default=[], metavar="NAME=VALUE,...",

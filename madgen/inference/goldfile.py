@@ -48,6 +48,27 @@ class GoldSample:
         return len(self.momenta)
 
 
+def check_gold_output(path) -> None:
+    """Before mining: ``path`` must be a file in an existing directory, and an existing file there is
+    replaced only if it is a madgen gold file (madgen never replaces what it did not write)."""
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        raise InferenceError(f"{path} is a directory; give the path of the HDF5 file to write (e.g. {path / 'gold.h5'})")
+    if not path.parent.is_dir():
+        raise InferenceError(f"{path}: the directory {path.parent} does not exist")
+    if path.exists():
+        try:
+            with h5py.File(path, "r") as h5:
+                ours = h5.attrs.get("format") == GOLD_FORMAT
+        except OSError:
+            ours = False
+        if not ours:
+            raise InferenceError(f"{path} exists and is not a madgen gold file; madgen does not replace it: "
+                                 "choose another output file or remove it")
+
+
 def write_gold(path, gold: GoldSample) -> Path:
     """The gold sample as HDF5 (layout: docs/mining.md), written atomically."""
     import h5py

@@ -285,6 +285,29 @@ class StageClock:
         self._last = now
 
 
+def _check_before_the_work(process, run, names, base, alternatives, n_xsec_points, output) -> None:
+    """What can be refused before integrating: the output file, --xsec-points, aS with hadron beams, and
+    every theta (a value out of range, or one where the model is undefined, such as MZ = 0)."""
+    from madgen.inference.goldfile import check_gold_output
+    from madgen.runtime.checks import check_defined_point
+
+    if output is not None:
+        check_gold_output(output)
+    if n_xsec_points is not None and (isinstance(n_xsec_points, bool) or not isinstance(n_xsec_points, int)
+                                      or n_xsec_points < 1):
+        raise InferenceError(f"--xsec-points {n_xsec_points!r}: give a positive number of points (default: the run "
+                             "card's points_per_iteration)")
+    if "aS" in names and any(beam in ("p", "p~") for beam in (run.beams or ())):
+        raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
+                             "the parameter aS: choose other parameters")
+    first = process.subprocesses[0]
+    for label, theta in [("theta_ref", np.array([base[n] for n in names]))] + \
+            [(f"theta {list(map(float, t))}", t) for t in alternatives]:
+        point = {**base, **dict(zip(names, map(float, theta)))}
+        first.complete_parameters(point)  # ranges: a negative mass or width, nan
+        check_defined_point(process, point, f"{label} ({', '.join(names)})")
+
+
 def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, thetas=(), output=None,
          n_xsec_points: int | None = None, log=print, workers: int | None = None,
          scheduler: str | None = None) -> GoldSample:
@@ -328,6 +351,7 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
             "variables instead); choose couplings or widths (for d sigma / d mass use "
             "madgen.inference.differentiable_cross_section)")
     alternatives = np.array([as_theta(names, t, reference) for t in thetas]).reshape(-1, len(names))
+    _check_before_the_work(process, run, names, base, alternatives, n_xsec_points, output)
 
     stages = StageClock()
     with distribution(package_dir, run, workers, scheduler, log=log) as distribute:  # Dask: every stage's tasks

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from madgen.errors import RunCardError
+from madgen.errors import MadgenError, RunCardError
 
 
 def check_run(process, run, collider, energy_bounds, parameters=None, warn=print) -> None:
@@ -49,6 +49,23 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         _warn_small_x(process, collider, energy_bounds, warn)
     if problems:
         raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
+
+
+def check_defined_point(process, parameters, what: str = "parameters for this run") -> None:
+    """The model must be defined at ``parameters`` (complete, one point): every derived parameter and
+    coupling the process uses finite. MZ = 0 makes the SM's sw2 = 1 - MW^2/MZ^2 nan, and the run would
+    end in a nan cross section blamed on the cuts; name the quantity instead."""
+    sub = process.subprocesses[0]
+    internal = sub.internal_parameters(parameters)
+    defaults = sub.default_parameters()
+    for name, value in internal.items():
+        array = np.asarray(value)
+        if not np.all(np.isfinite(array)):
+            moved = {k: v for k, v in dict(parameters).items() if k in defaults and np.ndim(v) == 0
+                     and float(v) != float(defaults[k])}
+            given = ", ".join(f"{k} = {float(v):g}" for k, v in moved.items()) or "the package's defaults"
+            raise MadgenError(f"{what}: at {given} the model's {name} of '{process.process}' is "
+                              f"{array.reshape(-1)[0]} (not finite); choose values at which the model is defined")
 
 
 def one_particle_final_state(process: str) -> str:

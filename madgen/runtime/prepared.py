@@ -201,13 +201,14 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     A Dask worker calls it too (``madgen.runtime.tasks.worker_samplers``)."""
     from madgen.runtime.beams import collider_for_run
     from madgen.runtime.channels import build_integrands, integration_channels
-    from madgen.runtime.checks import check_run
+    from madgen.runtime.checks import check_defined_point, check_run
     from madgen.runtime.cuts import cut_function, partonic_energy_bounds
     from madgen.runtime.sampler import group_sampler
 
     subprocesses = subprocesses_of(process)
     first = subprocesses[0]
     complete = {k: v for k, v in first.complete_parameters(parameters).items()}
+    check_defined_point(process, complete)
     initial = [tuple(s.pdg_ids[:2]) for s in subprocesses]
     names = [tuple(s.process.split(">")[0].split()[:2]) for s in subprocesses]
     collider = collider_for_run(run, initial, names)

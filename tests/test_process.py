@@ -107,6 +107,7 @@ def test_process_tag_is_ignored(text):
 
 @pytest.mark.parametrize("text", [
     "e+ e- > mu+ mu- $ z",  # MadGraph's on-shell veto, not the removal of diagrams ($$)
+    "e+ e- > z | a > mu+ mu-",  # MadGraph's either-of s-channels: a multiparticle label does it
     "p p > t t~ QCD^2==-1",  # MadGraph's negative squared orders (N^kLO)
     "p p > t t~ NP<=1, t > b w+ NP^2==1",  # squared orders belong to the production process
 ])

@@ -162,6 +162,10 @@ def _refuse_unsupported_syntax(source: str) -> None:
     if option:
         raise ProcessError(f"{where}: '{option.group(1)}' is an option of MadGraph's generate command, not part of "
                            "the process; leave it out")
+    if "|" in source:
+        raise UnsupportedFeature(f"{where}: MadGraph's '|' (one of several required s-channels) is not supported; "
+                                 "define a multiparticle label for them (card key 'multiparticles', e.g. "
+                                 "{'za': [z, a]}) and write 'e+ e- > za > mu+ mu-'")
     bracket = re.search(r"\[[^\]]*\]?", source)
     if bracket:
         raise UnsupportedFeature(f"{where}: '{bracket.group(0)}' asks MadGraph for NLO corrections or a "

@@ -61,6 +61,7 @@ class SubprocessDiagrams:
     module: str
     subprocess: object  # madgen.process.expand.Subprocess
     diagram_set: object  # madgen.diagrams.generate.DiagramSet
+    onshell_vetoed: tuple[str, ...] = ()  # '$ x': particles (and antiparticles) vetoed on shell in s-channels
 
 
 def generate_card_diagrams(card, model_search_paths=(), timer=None):
@@ -68,7 +69,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
 
     Subprocesses without diagrams are skipped when there are several (MadGraph does the same).
     """
-    from madgen.diagrams.generate import generate_diagrams, make_legs
+    from madgen.diagrams.generate import generate_diagrams, make_legs, with_antiparticles
     from madgen.diagrams.orders import check_process_orders
     from madgen.model import load_model
     from madgen.process.expand import expand_process, resolve_labels, resolve_tokens
@@ -93,7 +94,8 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     for sub in subprocesses:
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
-        key = _subprocess_identity(sub, excluded, forbidden)
+        vetoed = tuple(sorted(with_antiparticles(model, resolve_tokens(model, sub.spec, sub.spec.onshell_veto, labels))))
+        key = _subprocess_identity(sub, excluded, forbidden, vetoed)
         if key in seen:  # p p > t t~ and g g > t t~, or e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
             if seen[key] != sub.text:
                 log.info("subprocess %s is %s again; generated once", sub.text, seen[key])
@@ -110,20 +112,20 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
                 continue
             raise
-        found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set))
+        found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set, vetoed))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     return model, found
 
 
-def _subprocess_identity(sub, excluded, forbidden) -> tuple:
-    """What makes two subprocesses the same |M|^2: the initial legs in order, the final state as a
-    multiset (its order is only the legs' order; a decay chain or required s-channel as written), the
-    coupling orders and the resolved '/' and '$$' particles. Generating one twice would count its cross
-    section twice."""
+def _subprocess_identity(sub, excluded, forbidden, vetoed=()) -> tuple:
+    """What makes two subprocesses the same |M|^2 and phase space: the initial legs in order, the final
+    state as a multiset (its order is only the legs' order; a decay chain or required s-channel as
+    written), the coupling orders and the resolved '/', '$$' and '$' particles. Generating one twice
+    would count its cross section twice."""
     final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(sub.final))
     return (sub.initial, final, frozenset(sub.spec.orders), frozenset(sub.spec.squared_orders), frozenset(excluded),
-            frozenset(forbidden))
+            frozenset(forbidden), frozenset(vetoed))
 
 
 def diagram_data(card, model_search_paths=()) -> dict[str, dict]:
@@ -140,6 +142,8 @@ def _diagram_data(model, item: SubprocessDiagrams) -> dict:
     data = diagram_set_to_data(model, item.diagram_set)
     if item.subprocess.text != item.subprocess.flat_text:
         data["process"] = item.subprocess.text
+    if item.onshell_vetoed:  # '$ x': the runtime vetoes the diagrams' on-shell s-channel x (bwcutoff)
+        data["onshell_vetoes"] = list(item.onshell_vetoed)
     return data
 
 

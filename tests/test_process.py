@@ -106,7 +106,6 @@ def test_process_tag_is_ignored(text):
 
 
 @pytest.mark.parametrize("text", [
-    "e+ e- > mu+ mu- $ z",  # MadGraph's on-shell veto, not the removal of diagrams ($$)
     "e+ e- > z | a > mu+ mu-",  # MadGraph's either-of s-channels: a multiparticle label does it
     "p p > t t~ QCD^2==-1",  # MadGraph's negative squared orders (N^kLO)
     "p p > t t~ NP<=1, t > b w+ NP^2==1",  # squared orders belong to the production process
@@ -490,19 +489,40 @@ def test_a_subprocess_given_twice_is_generated_once(processes, kept):
         assert texts == kept
 
 
-@pytest.mark.parametrize("text, named", [
-    ("p p > w+ w- $ z", "$ z"),
-    ("e+ e- > t t~, t > b e+ ve $ w+ a", "$ w+ a"),  # in a decay as well
-    ("e+ e- > mu+ mu- $", "$ x"),
-])
-def test_madgraph_onshell_veto_is_not_read_as_removing_diagrams(text, named):
+def test_madgraph_onshell_veto_keeps_every_diagram():
     """Since MadGraph 1.4.3 '$ z' keeps every diagram and vetoes the events with an on-shell s-channel Z
-    (gauge invariance of p p > w+ w- needs its s-channel Z); '$$ z' removes the diagrams. madgen has the
-    second: the first is refused, naming both, rather than silently removing diagrams."""
-    with pytest.raises(UnsupportedFeature) as info:
-        parse_process(text)
-    message = str(info.value)
-    assert f"'{named}'" in message and "on-shell veto" in message and "'$$" in message and "'/" in message
+    (gauge invariance of p p > w+ w- needs its s-channel Z); '$$ z' removes the diagrams."""
+    from madgen.compiler import diagram_data
+
+    spec = parse_process("e+ e- > mu+ mu- $ z")
+    assert spec.onshell_veto == ("z",) and spec.forbidden_s_channel == ()
+    (data,) = diagram_data(parse_process_card("model: sm\nprocess: e+ e- > mu+ mu- $ z\n")).values()
+    assert len(data["diagrams"]) == 2 and data["onshell_vetoes"] == ["Z"]
+    (removed,) = diagram_data(parse_process_card("model: sm\nprocess: e+ e- > mu+ mu- $$ z\n")).values()
+    assert len(removed["diagrams"]) == 1 and "onshell_vetoes" not in removed
+    with pytest.raises(UnsupportedFeature, match=r"'\$ w\+' in a decay is not supported"):
+        parse_process("e+ e- > t t~, t > b e+ ve $ w+")
+    with pytest.raises(ProcessError, match=r"'\$' names no particle"):
+        parse_process("e+ e- > mu+ mu- $")
+
+
+def test_onshell_vetoes_are_the_final_legs_of_each_vetoed_s_channel():
+    """The runtime's windows for '$ z': the final-state legs of every s-channel Z (written with its initial
+    legs or its final legs in the channel table), once each; t-channel Z lines are not vetoed."""
+    from types import SimpleNamespace
+
+    from madgen.runtime.channels import onshell_vetoes
+    from madgen.runtime.integrand import ResonanceWindow
+
+    legs = [{"number": n, "pdg": 0, "initial": n <= 2} for n in (1, 2, 3, 4, 5)]
+    z = {"particle": "Z", "mass": "MZ", "width": "WZ"}
+    diagrams = [{"propagators": [{**z, "legs": [1, 2], "s_channel": True}]},
+                {"propagators": [{**z, "legs": [4, 5], "s_channel": True}, {**z, "legs": [1, 3], "s_channel": False}]},
+                {"propagators": [{**z, "legs": [3, 4, 5], "s_channel": True}]}]
+    kernel = SimpleNamespace(channels={"legs": legs, "diagrams": diagrams, "onshell_vetoes": ["Z"]})
+    assert onshell_vetoes(kernel, 15.0) == (ResonanceWindow((2, 3, 4), "MZ", "WZ", 15.0),
+                                            ResonanceWindow((3, 4), "MZ", "WZ", 15.0))
+    assert onshell_vetoes(SimpleNamespace(channels={"legs": legs, "diagrams": diagrams}), 15.0) == ()
 
 
 def test_package_names_are_python_identifiers(tmp_path):

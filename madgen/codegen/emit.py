@@ -478,8 +478,9 @@ def _stacked_current_line(members, depth: int) -> str:
 
 
 def channel_table(diagrams: dict) -> str:
-    """The CHANNELS literal: legs, per-diagram propagators and coupling orders, and the resonances the
-    process asks for (decay chains, required s-channels) from the diagrams' data, one line each."""
+    """The CHANNELS literal: legs, per-diagram propagators and coupling orders, the resonances the
+    process asks for (decay chains, required s-channels) from the diagrams' data, one line each, and the
+    particles whose on-shell s-channels the process vetoes ('$ x', only when it has some)."""
     legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
     rows = []
     for diagram in diagrams["diagrams"]:
@@ -489,8 +490,9 @@ def channel_table(diagrams: dict) -> str:
         rows.append(f"        {{'number': {diagram['number']!r}, 'orders': {orders!r}, 'propagators': {props!r}}},")
     decays = "".join(f"\n        {entry!r}," for entry in diagrams.get("decays", []))
     decays = f"[{decays}\n    ]" if decays else "[]"
+    vetoes = f"    'onshell_vetoes': {diagrams['onshell_vetoes']!r},\n" if diagrams.get("onshell_vetoes") else ""
     return ("{\n    'legs': " + repr(legs) + ",\n    'diagrams': [\n" + "\n".join(rows) + "\n    ],\n"
-            "    'decays': " + decays + ",\n}")
+            "    'decays': " + decays + ",\n" + vetoes + "}")
 
 
 def _terms_of_class(graph: WavefunctionGraph) -> list[list[float]]:

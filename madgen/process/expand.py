@@ -122,7 +122,7 @@ def expand_process(model: Model, spec: ProcessSpec, labels: Mapping[str, tuple[s
     Raises ``ProcessError`` if a label is unknown or nothing conserves charge and colour.
     """
     choices = [_members(model, token, labels, spec) for token in spec.initial + spec.final]
-    for token in spec.excluded + spec.forbidden_s_channel:
+    for token in spec.excluded + spec.forbidden_s_channel + spec.onshell_veto:
         _members(model, token, labels, spec)
     required = tuple(_members(model, token, labels, spec) for token in spec.required_s_channels)
     for names in required:

@@ -8,14 +8,16 @@ Supported, as in MadGraph:
 * coupling-order constraints on the amplitude (``QCD=2`` meaning ``<= 2``, ``QED<=4``,
   ``QED==2``, ``QCD>=1``) and on the squared amplitude (``NP^2==1``, ``NP^2<=1``, ``QED^2==2``:
   the interference terms whose orders add up as asked; see ``madgen.diagrams.orders``);
-* ``/ x y`` (never on an internal line) and ``$$ x y`` (never an s-channel propagator: the
-  diagrams with one are removed);
+* ``/ x y`` (never on an internal line), ``$$ x y`` (never an s-channel propagator: the
+  diagrams with one are removed) and ``$ x y`` (MadGraph's on-shell veto: every diagram kept, the
+  events where an s-channel x would be within bwcutoff widths of its mass removed by the runtime;
+  production process only);
 * decay chains: ``p p > t t~, t > b w+, t~ > b~ w-`` (each decay after a comma), nested in
   parentheses ``(t > b w+, w+ > l+ vl)``, each decay with its own orders, ``/`` and ``$$``.
 
 Squared orders are written in the production process and apply to the whole amplitude (with
-its decays); MadGraph's on-shell veto ``$ x`` (every diagram kept, the events with an on-shell
-s-channel x removed), negative squared orders (``QCD^2==-1``), NLO and loop-induced brackets
+its decays); MadGraph's ``$`` inside a decay, negative squared orders (``QCD^2==-1``), NLO and
+loop-induced brackets
 (``[QCD]``, ``[noborn=QCD]``) and polarised bosons (``w+{0}``) are not supported and are refused by name.
 """
 
@@ -89,6 +91,7 @@ class ProcessSpec:
     squared_orders: tuple[OrderConstraint, ...] = ()  # "NP^2==1": which interference terms enter |M|^2
     required_s_channels: tuple[str, ...] = ()  # "a b > z > c d": an s-channel z in every diagram
     decays: tuple[DecaySpec, ...] = ()  # ", t > b w+": decays of final-state particles, in the order written
+    onshell_veto: tuple[str, ...] = ()  # "$ x": every diagram kept, events with an on-shell s-channel x vetoed
 
 
 def parse_process(text: str) -> ProcessSpec:
@@ -114,7 +117,7 @@ def parse_process(text: str) -> ProcessSpec:
     core = _parse_simple(items[0].strip(), source, decay=False)
     decays = tuple(_parse_decay_item(item, source) for item in items[1:])
     return ProcessSpec(source, core.initial, core.final, core.orders, core.excluded, core.forbidden,
-                       core.squared, core.s_channels, decays)
+                       core.squared, core.s_channels, decays, core.onshell)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class _Simple:
     squared: tuple[OrderConstraint, ...]
     excluded: tuple[str, ...]
     forbidden: tuple[str, ...]
+    onshell: tuple[str, ...] = ()
 
 
 def _strip_process_tag(source: str) -> str:
@@ -299,8 +303,13 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
             (squared if is_squared else orders).append(constraint)
             continue
         {"final": final, "excluded": excluded, "forbidden": forbidden, "onshell": onshell}[mode].append(token)
-    if mode == "onshell" or onshell:
-        _refuse_onshell_veto(where, onshell)
+    if mode == "onshell" and not onshell:
+        raise ProcessError(f"{where}: '$' names no particle; write e.g. '$ z' (events with an on-shell s-channel Z "
+                           "vetoed, every diagram kept) or '$$ z' (diagrams with an s-channel Z removed)")
+    if onshell and decay:
+        raise UnsupportedFeature(
+            f"{where}: '$ {' '.join(onshell)}' in a decay is not supported (madgen applies MadGraph's on-shell veto "
+            "to the production process); write it there, or '$$' to remove the diagrams")
     if not initial:
         raise ProcessError(f"{where}: no {'decaying particle' if decay else 'initial-state particles'} before '>'")
     if len(initial) > 2:
@@ -316,19 +325,7 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
             f"{where}: squared-order constraint '{squared[0].squared_str()}' inside a decay; write squared orders "
             "in the production process (before the first comma): they apply to the whole amplitude")
     return _Simple(initial, s_channels, tuple(final), tuple(orders), tuple(squared), tuple(excluded),
-                   tuple(forbidden))
-
-
-def _refuse_onshell_veto(where: str, particles: list[str]) -> None:
-    """MadGraph's ``$ x`` keeps every diagram and removes the events where an s-channel x is within
-    bwcutoff widths of its mass (since MadGraph 1.4.3); ``$$ x`` removes the diagrams. madgen has the
-    second only: refuse the first rather than read it as the second."""
-    named = " ".join(particles) or "x"
-    raise UnsupportedFeature(
-        f"{where}: '$ {named}' (MadGraph's on-shell veto: every diagram kept, the events with an s-channel "
-        f"{named} within bwcutoff widths of its mass removed) is not supported; write '$$ {named}' to remove "
-        f"the diagrams with an s-channel {named} (MadGraph's '$$'; not gauge invariant in general), or "
-        f"'/ {named}' to keep it off every internal line")
+                   tuple(forbidden), tuple(onshell))
 
 
 def tokenize(source: str) -> list[str]:

@@ -161,6 +161,29 @@ def decay_windows(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
     return tuple(windows)
 
 
+def onshell_vetoes(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
+    """MadGraph's '$ x': for every s-channel propagator of a vetoed particle in the kernel's diagrams (the
+    channel table's ``onshell_vetoes``), the final-state legs whose invariant mass must stay more than
+    bwcutoff widths from its mass. Every diagram is kept; only those events are removed."""
+    table = kernel.channels
+    vetoed = set(table.get("onshell_vetoes") or ())
+    if not vetoed:
+        return ()
+    legs = [int(leg["number"]) for leg in table["legs"]]
+    initial = {int(leg["number"]) for leg in table["legs"] if leg["initial"]}
+    final = [n for n in legs if n not in initial]
+    found = {}
+    for diagram in table["diagrams"]:
+        for prop in diagram["propagators"]:
+            if not prop.get("s_channel") or prop["particle"] not in vetoed or prop.get("width", "ZERO") == "ZERO":
+                continue
+            numbers = {int(n) for n in prop["legs"]}
+            products = [n for n in final if n not in numbers] if numbers & initial else sorted(numbers)
+            indices = tuple(sorted(legs.index(n) for n in products))
+            found[(indices, str(prop["mass"]), str(prop["width"]))] = None
+    return tuple(ResonanceWindow(indices, mass, width, float(bwcutoff)) for indices, mass, width in found)
+
+
 def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tuple[GroupIntegrand, ...]:
     """One ``GroupIntegrand`` per kernel group of the process (``cut_functions[i]``, ``energy_bounds[i]``:
     the cut function and s-hat bounds of subprocess i)."""
@@ -182,7 +205,8 @@ def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tu
             partons=tuple(tuple(subprocesses[i].pdg_ids[:2]) for i in group),
             maps=channel_maps(kernel, run), collider=collider, cut=cut_functions[group[0]], scales=run.scales,
             energy_bounds=energy_bounds[group[0]], windows=decay_windows(kernel, run.bwcutoff),
-            fixed_alpha_s=alpha_s, rapidity_limits=plans[group[0]].rapidity_limits))
+            fixed_alpha_s=alpha_s, rapidity_limits=plans[group[0]].rapidity_limits,
+            vetoes=onshell_vetoes(kernel, run.bwcutoff)))
     return tuple(integrands)
 
 

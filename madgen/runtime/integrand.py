@@ -117,6 +117,7 @@ class GroupIntegrand:
     fixed_alpha_s: float = 0.0  # the model's alpha_s (particle beams: LHE's AQCDUP)
     mirrored: tuple[bool, ...] = ()  # per member: a mirror of the kernel (b a > X for a b > X)
     rapidity_limits: tuple[tuple[int, float], ...] = ()  # (leg, |eta| max): the partons' rapidity window
+    vetoes: tuple[ResonanceWindow, ...] = ()  # '$ x': on-shell s-channels vetoed (|m - M| > cutoff Gamma)
 
     @property
     def mirror_flags(self) -> tuple[bool, ...]:
@@ -163,7 +164,7 @@ class GroupIntegrand:
         pdf = None if self.collider.pdf is None else (str(self.collider.pdf.directory), self.collider.pdf.member)
         return (id(self.kernel), self.members, self.mirrored, self.partons, tuple(m.label for m in self.maps), beams,
                 pdf, getattr(self.cut, "plan", id(self.cut)), self.energy_bounds, self.windows, self.fixed_alpha_s,
-                self.rapidity_limits, self.collider.polarisations)
+                self.rapidity_limits, self.collider.polarisations, self.vetoes)
 
     def settings(self) -> RunSettings:
         """The run's own settings (beam energies and scales) as JAX values."""
@@ -320,12 +321,14 @@ class GroupIntegrand:
         return jnp.stack(columns, axis=-1)
 
     def _in_windows(self, lab, internal):
-        """MadGraph's bwcutoff: every decay-chain resonance within cutoff widths of its pole."""
+        """MadGraph's bwcutoff: every decay-chain resonance within cutoff widths of its pole, and every
+        vetoed s-channel ('$ x') outside them."""
         passed = jnp.ones(lab.shape[0], dtype=bool)
-        for window in self.windows:
+        for window, inside in [(w, True) for w in self.windows] + [(v, False) for v in self.vetoes]:
             mass = safe_sqrt(mass_squared(jnp.sum(lab[:, list(window.legs)], axis=-2)))
             pole, width = internal[window.mass], internal[window.width]
-            passed &= jnp.abs(mass - pole) <= window.cutoff * width
+            near = jnp.abs(mass - pole) <= window.cutoff * width
+            passed &= near if inside else ~near
         return passed
 
 

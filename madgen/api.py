@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from madgen.contract import match_parameter_name, match_parameter_point
+from madgen.contract import match_parameter_point
 from madgen.errors import MadgenError
 
 PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -185,15 +184,11 @@ def _parameter_names(process, parameters) -> dict[str, float] | None:
     if not parameters:
         return None
     known = list(process.subprocesses[0].default_parameters())
-    named = {}
-    for key, value in dict(parameters).items():
-        name = match_parameter_name(known, key)
-        if name not in known:
+    named = match_parameter_point(known, dict(parameters), "parameters for this run")
+    for key in named:
+        if key not in known:
             raise MadgenError(f"'{key}' is not an external parameter of '{process.process}'; known: {sorted(known)} "
                               "(run-card settings: docs/run_card.md)")
-        if name in named:
-            raise MadgenError(f"parameter '{name}' is set twice")
-        named[name] = value
     return named
 
 

@@ -289,6 +289,7 @@ def _check_before_the_work(process, run, names, base, alternatives, n_xsec_point
     """What can be refused before integrating: the output file, --xsec-points, aS with hadron beams, and
     every theta (a value out of range, or one where the model is undefined, such as MZ = 0)."""
     from madgen.inference.goldfile import check_gold_output
+    from madgen.runtime.beams import HADRONS
     from madgen.runtime.checks import check_defined_point
 
     if output is not None:
@@ -297,7 +298,7 @@ def _check_before_the_work(process, run, names, base, alternatives, n_xsec_point
                                       or n_xsec_points < 1):
         raise InferenceError(f"--xsec-points {n_xsec_points!r}: give a positive number of points (default: the run "
                              "card's points_per_iteration)")
-    if "aS" in names and any(beam in ("p", "p~") for beam in (run.beams or ())):
+    if "aS" in names and any(beam in HADRONS for beam in (run.beams or ())):
         raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
                              "the parameter aS: choose other parameters")
     first = process.subprocesses[0]
@@ -357,9 +358,6 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     with distribution(package_dir, run, workers, scheduler, log=log) as distribute:  # Dask: every stage's tasks
         xsec, prepared = differentiable_cross_section(process, run, names, dict(zip(names, reference)),
                                                       n_xsec_points, log=log, distribute=distribute)
-        if prepared.collider.has_pdf and "aS" in names:
-            raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
-                                 "the parameter aS: choose other parameters")
         stages.lap("integration")
         at_ref = xsec.estimate(reference)
         if not at_ref.cross_section_pb > 0:

@@ -281,3 +281,16 @@ def test_a_point_that_moves_an_external_mass_is_refused(generate_package):
     with pytest.raises(InferenceError, match=r"MT=175.0: moves the mass of external particles .*leg 3: 173 -> 175 GeV"):
         _refuse_moving_masses(proc.subprocesses, {}, parse_points([{"MT": 175.0}]))
     _refuse_moving_masses(proc.subprocesses, {}, parse_points([{"WT": 1.6}]))
+
+
+def test_events_off_the_packages_mass_shells_are_refused(runs, tmp_path):
+    """A file whose muons are massive (a model with MM = 2.83 GeV) cannot be reweighted by a package with
+    massless muons: the error names the event, the particle and both masses, and nothing is written."""
+    root, _, _ = runs
+    massive = MADGRAPH_STYLE.replace("+4.0000000000e+01 5.0000000000e+01", "+3.9899749373e+01 5.0000000000e+01")
+    massive = massive.replace("-4.0000000000e+01 5.0000000000e+01", "-3.9899749373e+01 5.0000000000e+01")
+    (tmp_path / "massive.lhe").write_text(massive)
+    with pytest.raises(InferenceError, match=r"massive.lhe, event 1: particle -13 \(leg 3 of 'e\+ e- > mu\+ mu-'\) "
+                                             r"has mass 2.830\d* GeV from its momentum, the package's is 0 GeV"):
+        reweight(tmp_path / "massive.lhe", root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
+    assert not (tmp_path / "massive_rwgt.lhe").exists()

@@ -122,6 +122,7 @@ class _Evaluator:
         import jax.numpy as jnp
 
         self.process = process
+        self.masses = np.asarray(process.masses(reference), dtype=np.float64)  # external legs, in leg order
         names = set(process.default_parameters())
         base = process.complete_parameters(reference)
         self.settings = [base] + [process.complete_parameters({**reference, **dict(p.parameters)}) for p in points]
@@ -462,6 +463,7 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
         alpha_s = np.where(alpha_s > 0, alpha_s, evaluators[index].settings[0].get("aS", 0.0) or 0.0)
         ratios, reference = evaluators[index](momenta, alpha_s)
         event_weights = np.array([w for _, _, _, w in items])
+        _refuse_other_masses(momenta, evaluators[index], rows + offset, source)
         # an interference term's events carry the sign of their |M|^2 (madgen.runtime.unweight): a sign
         # that differs, or |M|^2 = 0, cannot come from the process
         bad = np.nonzero(~(np.abs(reference) > 0) | (np.sign(reference) * np.sign(event_weights) < 0))[0]
@@ -473,6 +475,29 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
                                  "package's parameters)")
         weights[rows] = ratios * event_weights[:, None]
     return weights
+
+
+MASS_SHELL_TOLERANCE = 1e-6
+"""Largest |p^2 - m^2| / E^2 of an event's particle taken as on the package's mass shell: far above the
+rounding of LHE's ten-digit momenta, far below a muon's mass at LHC energies."""
+
+
+def _refuse_other_masses(momenta: np.ndarray, evaluator: _Evaluator, event_numbers, source: Path) -> None:
+    """The events' particles must sit on the package's mass shells: |M|^2 of massless spinors at massive
+    momenta (or the reverse) is not the weight of any process, and a file from a model with other
+    masses (massive muons, a 4-flavour b, another top mass) would be reweighted silently wrong."""
+    energy2 = momenta[..., 0] ** 2
+    p2 = energy2 - np.sum(momenta[..., 1:] ** 2, axis=-1)
+    off = np.abs(p2 - evaluator.masses ** 2) > MASS_SHELL_TOLERANCE * np.maximum(energy2, 1.0)
+    if off.any():
+        event, leg = np.argwhere(off)[0]
+        found = np.sqrt(abs(p2[event, leg]))
+        pdg = evaluator.process.pdg_ids[leg]
+        raise InferenceError(
+            f"{source}, event {event_numbers[event] + 1}: particle {pdg} (leg {leg + 1} of '{evaluator.process.process}') "
+            f"has mass {found:.6g} GeV from its momentum, the package's is {evaluator.masses[leg]:.6g} GeV: the "
+            "events come from a model with other masses; generate the package with the model (or restriction and "
+            "parameters) the events were made with")
 
 
 def _columnar_beside(source: Path, output: Path) -> Path | None:

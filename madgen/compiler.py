@@ -61,7 +61,7 @@ class SubprocessDiagrams:
     module: str
     subprocess: object  # madgen.process.expand.Subprocess
     diagram_set: object  # madgen.diagrams.generate.DiagramSet
-    onshell_vetoed: tuple[str, ...] = ()  # '$ x': particles (and antiparticles) vetoed on shell in s-channels
+    onshell_vetoed: tuple[str, ...] = ()  # '$ x': particles vetoed on shell in s-channels (toward the final state)
 
 
 def generate_card_diagrams(card, model_search_paths=(), timer=None):
@@ -69,7 +69,8 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
 
     Subprocesses without diagrams are skipped when there are several (MadGraph does the same).
     """
-    from madgen.diagrams.generate import generate_diagrams, make_legs, with_antiparticles
+    from madgen.diagrams.export import onshell_veto_lines
+    from madgen.diagrams.generate import generate_diagrams, make_legs
     from madgen.diagrams.orders import check_process_orders
     from madgen.model import load_model
     from madgen.process.expand import expand_process, resolve_labels, resolve_tokens
@@ -94,7 +95,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
     for sub in subprocesses:
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
-        vetoed = tuple(sorted(with_antiparticles(model, resolve_tokens(model, sub.spec, sub.spec.onshell_veto, labels))))
+        vetoed = tuple(sorted(resolve_tokens(model, sub.spec, sub.spec.onshell_veto, labels)))
         key = _subprocess_identity(sub, excluded, forbidden, vetoed)
         if key in seen:  # p p > t t~ and g g > t t~, or e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
             if seen[key] != sub.text:
@@ -112,6 +113,10 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
                 continue
             raise
+        if vetoed and not onshell_veto_lines(model, diagram_set, vetoed):
+            log.warning("subprocess %s: '$ %s' matches no s-channel line carrying it toward the final state; "
+                        "nothing is vetoed (MadGraph's '$' is signed: '$ w+' is the W+ that ends in the final "
+                        "state)", sub.text, " ".join(vetoed))
         found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set, vetoed))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
@@ -137,13 +142,15 @@ def diagram_data(card, model_search_paths=()) -> dict[str, dict]:
 def _diagram_data(model, item: SubprocessDiagrams) -> dict:
     """The diagrams as data, with the process as written when it is more than its legs (a decay chain,
     a required s-channel, a squared-order selection)."""
-    from madgen.diagrams.export import diagram_set_to_data
+    from madgen.diagrams.export import diagram_set_to_data, onshell_veto_lines
 
     data = diagram_set_to_data(model, item.diagram_set)
     if item.subprocess.text != item.subprocess.flat_text:
         data["process"] = item.subprocess.text
     if item.onshell_vetoed:  # '$ x': the runtime vetoes the diagrams' on-shell s-channel x (bwcutoff)
-        data["onshell_vetoes"] = list(item.onshell_vetoed)
+        lines = onshell_veto_lines(model, item.diagram_set, item.onshell_vetoed)
+        if lines:
+            data["onshell_vetoes"] = lines
     return data
 
 

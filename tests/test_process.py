@@ -497,7 +497,7 @@ def test_madgraph_onshell_veto_keeps_every_diagram():
     spec = parse_process("e+ e- > mu+ mu- $ z")
     assert spec.onshell_veto == ("z",) and spec.forbidden_s_channel == ()
     (data,) = diagram_data(parse_process_card("model: sm\nprocess: e+ e- > mu+ mu- $ z\n")).values()
-    assert len(data["diagrams"]) == 2 and data["onshell_vetoes"] == ["Z"]
+    assert len(data["diagrams"]) == 2 and data["onshell_vetoes"] == [["1_2", "Z"]]
     (removed,) = diagram_data(parse_process_card("model: sm\nprocess: e+ e- > mu+ mu- $$ z\n")).values()
     assert len(removed["diagrams"]) == 1 and "onshell_vetoes" not in removed
     with pytest.raises(UnsupportedFeature, match=r"'\$ w\+' in a decay is not supported"):
@@ -516,13 +516,43 @@ def test_onshell_vetoes_are_the_final_legs_of_each_vetoed_s_channel():
 
     legs = [{"number": n, "pdg": 0, "initial": n <= 2} for n in (1, 2, 3, 4, 5)]
     z = {"particle": "Z", "mass": "MZ", "width": "WZ"}
-    diagrams = [{"propagators": [{**z, "legs": [1, 2], "s_channel": True}]},
-                {"propagators": [{**z, "legs": [4, 5], "s_channel": True}, {**z, "legs": [1, 3], "s_channel": False}]},
-                {"propagators": [{**z, "legs": [3, 4, 5], "s_channel": True}]}]
-    kernel = SimpleNamespace(channels={"legs": legs, "diagrams": diagrams, "onshell_vetoes": ["Z"]})
+    diagrams = [{"propagators": [{**z, "line": "1_2", "legs": [1, 2], "s_channel": True}]},
+                {"propagators": [{**z, "line": "4_5", "legs": [4, 5], "s_channel": True},
+                                 {**z, "line": "1_3", "legs": [1, 3], "s_channel": False}]},
+                {"propagators": [{**z, "line": "3_4_5", "legs": [3, 4, 5], "s_channel": True}]}]
+    vetoed = [["1_2", "Z"], ["4_5", "Z"], ["3_4_5", "Z"]]
+    kernel = SimpleNamespace(channels={"legs": legs, "diagrams": diagrams, "onshell_vetoes": vetoed})
     assert onshell_vetoes(kernel, 15.0) == (ResonanceWindow((2, 3, 4), "MZ", "WZ", 15.0),
                                             ResonanceWindow((3, 4), "MZ", "WZ", 15.0))
     assert onshell_vetoes(SimpleNamespace(channels={"legs": legs, "diagrams": diagrams}), 15.0) == ()
+
+
+def test_s_channel_vetoes_are_signed_as_madgraphs():
+    """MadGraph matches '$$ x' and '$ x' against the particle an s-channel carries toward the final state
+    (its signed s-channel id): in u d~ > e+ ve that is a W+, so '$$ w-' and '$ w-' leave it alone; in
+    u u~ > e+ ve e- ve~ the W+ toward e+ ve is vetoed by '$ w+', whichever side its line is written from."""
+    from madgen.compiler import diagram_data
+
+    def data(process):
+        (found,) = diagram_data(parse_process_card(f"model: sm\nprocess: {process}\n")).values()
+        return found
+
+    assert len(data("u d~ > e+ ve")["diagrams"]) == 1
+    assert len(data("u d~ > e+ ve $$ w-")["diagrams"]) == 1
+    with pytest.raises(ProcessError, match=r"no tree-level diagrams .* without W\+ in s-channels"):
+        data("u d~ > e+ ve $$ w+")
+    assert data("u d~ > e+ ve $ w+")["onshell_vetoes"] == [["1_2", "W+"]]
+    assert "onshell_vetoes" not in data("u d~ > e+ ve $ w-")
+    four = data("u u~ > e+ ve e- ve~ $ w+")
+    for line, particle in four["onshell_vetoes"]:
+        prop = next(p for d in four["diagrams"] for p in d["propagators"]
+                    if p["line"] == line and p["particle"] == particle)
+        legs = set(prop["legs"])
+        final_side = {3, 4, 5, 6} - legs if legs & {1, 2} else legs
+        assert prop["s_channel"] and final_side == {3, 4}, (line, particle)  # the e+ ve pair, nothing else
+    assert {tuple(v) for v in four["onshell_vetoes"]} >= {("3_4", "W-")}  # written from e+ ve: the line is a W-
+    assert len(data("u u~ > e+ ve e- ve~ $$ w+")["diagrams"]) < len(four["diagrams"])
+    assert len(data("u u~ > e+ ve e- ve~ $$ w+ w-")["diagrams"]) < len(data("u u~ > e+ ve e- ve~ $$ w+")["diagrams"])
 
 
 def test_package_names_are_python_identifiers(tmp_path):

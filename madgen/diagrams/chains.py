@@ -49,11 +49,17 @@ from madgen.process.decays import Decay, flatten, identical_particle_factor
 
 
 def s_channel_particle(current: Current, initial_legs: frozenset) -> str | None:
-    """The particle an s-channel line carries toward the final state; None for a t-channel line."""
+    """The particle an s-channel line carries toward the final state (``toward_final_state``); None for a
+    t-channel line."""
     legs = frozenset(current.legs)
     if not is_s_channel(legs, initial_legs):
         return None
     return current.line_particle if legs & initial_legs else current.offered
+
+
+def _names(model: Model, names) -> frozenset:
+    """The model's names of ``names`` (a particle as written may be an alias)."""
+    return frozenset(model.particle(name).name for name in names)
 
 
 def final_side(current: Current, all_legs: frozenset, initial_legs: frozenset) -> tuple[int, ...]:
@@ -146,9 +152,9 @@ def chain_diagrams(model: Model, legs: tuple[Leg, ...], constraints, excluded, f
     initial = frozenset(leg.number for leg in legs if leg.initial)
     splits = [_Split.of(decay, all_legs, legs[-1].number) for decay, _ in nodes]
     parts = [_Part(process_text, tuple(constraints), with_antiparticles(model, excluded),
-                   with_antiparticles(model, forbidden_s_channel), tuple(squared_orders))]
+                   _names(model, forbidden_s_channel), tuple(squared_orders))]
     parts += [_Part(decay.spec.text, decay.spec.orders, with_antiparticles(model, decay.excluded),
-                    with_antiparticles(model, decay.forbidden_s_channel)) for decay, _ in nodes]
+                    _names(model, decay.forbidden_s_channel)) for decay, _ in nodes]
 
     def allowed_set(leg_set: frozenset) -> bool:
         return all(split.compatible(leg_set) for split in splits)
@@ -202,7 +208,7 @@ def _analyse(model: Model, diagram: Diagram, splits, parts, initial: frozenset, 
         particle = current.line_particle
         if particle in parts[part].excluded:
             return None
-        if particle in parts[part].forbidden and is_s_channel(frozenset(current.legs), initial):
+        if s_channel_particle(current, initial) in parts[part].forbidden:  # '$$' is signed, as MadGraph's
             return None
         if part == 0:
             core_lines.append(current)

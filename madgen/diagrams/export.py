@@ -9,7 +9,7 @@ constraints they hold ``"squared_orders"`` and each diagram its ``"order_class"`
 
 from __future__ import annotations
 
-from madgen.diagrams.generate import DiagramSet, is_s_channel
+from madgen.diagrams.generate import DiagramSet, is_s_channel, toward_final_state
 from madgen.diagrams.types import Diagram
 from madgen.model.types import Model
 
@@ -31,6 +31,22 @@ def diagram_set_to_data(model: Model, diagram_set: DiagramSet) -> dict:
         for entry, diagram in zip(data["diagrams"], diagram_set.diagrams):
             entry["order_class"] = selection.class_of(diagram.orders)
     return data
+
+
+def onshell_veto_lines(model: Model, diagram_set: DiagramSet, vetoed) -> list[list[str]]:
+    """MadGraph's '$ x' as data for the runtime: each ``[line, particle]`` of the diagrams' propagators (as
+    in their ``"propagators"``) that is an s-channel carrying a particle of ``vetoed`` toward the final
+    state (signed, as MadGraph matches it: '$ w+' vetoes the W+ of u d~ > e+ ve, not its W-), once each."""
+    vetoed = frozenset(model.particle(name).name for name in vetoed)
+    initial = frozenset(leg.number for leg in diagram_set.legs if leg.initial)
+    found = {}
+    for diagram in diagram_set.diagrams:
+        for current in diagram.currents():
+            legs = frozenset(current.legs)
+            if is_s_channel(legs, initial) and \
+                    toward_final_state(model, current.line_particle, legs, initial) in vetoed:
+                found[(_line_name(current.legs), model.particle(current.line_particle).name)] = None
+    return [list(key) for key in found]
 
 
 def resonance_data(model: Model, diagram_set: DiagramSet) -> list[dict]:

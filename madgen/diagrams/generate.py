@@ -94,13 +94,14 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
                               squared_orders, required_s_channels, decays, core_final)
     amplitude, weighted_default = amplitude_constraints(tuple(constraints), tuple(squared_orders))
     excluded_names = with_antiparticles(model, excluded)
-    forbidden_names = with_antiparticles(model, forbidden_s_channel)
+    forbidden_names = frozenset(model.particle(name).name for name in forbidden_s_channel)
     initial_legs = frozenset(leg.number for leg in legs if leg.initial)
 
     def allowed_line(particle: str, leg_set: frozenset) -> bool:
         if particle in excluded_names:
             return False
-        if particle in forbidden_names and is_s_channel(leg_set, initial_legs):
+        if is_s_channel(leg_set, initial_legs) and \
+                toward_final_state(model, particle, leg_set, initial_legs) in forbidden_names:
             return False
         return model.particle(particle).propagating
 
@@ -217,6 +218,13 @@ def is_s_channel(leg_set, initial_legs: frozenset) -> bool:
     if len(initial_legs) < 2:
         return True
     return len(initial_legs.intersection(leg_set)) != 1
+
+
+def toward_final_state(model: Model, line_particle: str, leg_set: frozenset, initial_legs: frozenset) -> str:
+    """The particle an s-channel line carries toward the final state (MadGraph's signed s-channel id,
+    which '$$', '$' and '> x >' match): the line's own particle when its legs hold the incoming ones,
+    else its antiparticle (the line then flows from the final-state legs ``leg_set`` toward the rest)."""
+    return line_particle if leg_set & initial_legs else model.particle(line_particle).antiname
 
 
 def set_partitions(items, n_blocks):

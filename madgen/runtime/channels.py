@@ -164,9 +164,10 @@ def decay_windows(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
 def onshell_vetoes(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
     """MadGraph's '$ x': for every s-channel propagator of a vetoed particle in the kernel's diagrams (the
     channel table's ``onshell_vetoes``), the final-state legs whose invariant mass must stay more than
-    bwcutoff widths from its mass. Every diagram is kept; only those events are removed."""
+    bwcutoff widths from its mass; the table names each vetoed propagator by its line and particle. Every
+    diagram is kept; only those events are removed."""
     table = kernel.channels
-    vetoed = set(table.get("onshell_vetoes") or ())
+    vetoed = {tuple(entry) for entry in table.get("onshell_vetoes") or ()}
     if not vetoed:
         return ()
     legs = [int(leg["number"]) for leg in table["legs"]]
@@ -175,7 +176,7 @@ def onshell_vetoes(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
     found = {}
     for diagram in table["diagrams"]:
         for prop in diagram["propagators"]:
-            if not prop.get("s_channel") or prop["particle"] not in vetoed or prop.get("width", "ZERO") == "ZERO":
+            if (prop["line"], prop["particle"]) not in vetoed or prop.get("width", "ZERO") == "ZERO":
                 continue
             numbers = {int(n) for n in prop["legs"]}
             products = [n for n in final if n not in numbers] if numbers & initial else sorted(numbers)

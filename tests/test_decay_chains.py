@@ -289,6 +289,7 @@ def test_nested_chain(generate_package):
     assert all(tuple(entry) == DECAY_KEYS for entry in nested.channels["decays"])
 
 
+@pytest.mark.slow  # 64 s of the default suite (a 244-diagram compile); the doubly resonant chain stays in it
 def test_nested_chain_equals_the_triply_resonant_diagrams(generate_package):
     """The full e+ e- > b e+ ve b~ w- (244 diagrams, ~25 s to compile) on its two diagrams with t, W+ and t~."""
     nested = generate_package("sm", "e+ e- > t t~, (t > b w+, w+ > e+ ve), t~ > b~ w-", "dc_nested")

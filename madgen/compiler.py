@@ -113,14 +113,33 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
                 continue
             raise
-        if vetoed and not onshell_veto_lines(model, diagram_set, vetoed):
-            log.warning("subprocess %s: '$ %s' matches no s-channel line carrying it toward the final state; "
-                        "nothing is vetoed (MadGraph's '$' is signed: '$ w+' is the W+ that ends in the final "
-                        "state)", sub.text, " ".join(vetoed))
+        _warn_unmatched_vetoes(model, sub, diagram_set, vetoed, onshell_veto_lines)
         found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set, vetoed))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     return model, found
+
+
+def _warn_unmatched_vetoes(model, sub, diagram_set, vetoed, onshell_veto_lines) -> None:
+    """A '$ x' (of the production or of a decay) that matches no s-channel line of its piece vetoes nothing:
+    say so (MadGraph's '$' is signed, and a decaying particle's own line is not one of its s-channels)."""
+    from dataclasses import replace
+
+    from madgen.process.decays import flatten
+
+    def only(decays, target):  # the chain with the '$' of ``target`` alone (None: of none)
+        return tuple(replace(d, onshell_veto=d.onshell_veto if d is target else (), decays=only(d.decays, target))
+                     for d in decays)
+
+    pieces = [(sub.text, vetoed, only(sub.decays, None))]
+    pieces += [(f"decay '{decay.text()}'", decay.onshell_veto, only(sub.decays, decay))
+               for decay, _ in flatten(sub.decays)]
+    for where, names, decays in pieces:
+        production = vetoed if where == sub.text else ()
+        if names and not onshell_veto_lines(model, diagram_set, production, decays):
+            log.warning("subprocess %s, %s: '$ %s' matches no s-channel line of it carrying that particle toward "
+                        "the final state; nothing is vetoed (MadGraph's '$' is signed: '$ w+' is a W+ that ends in "
+                        "the final state)", sub.text, where, " ".join(names))
 
 
 def _subprocess_identity(sub, excluded, forbidden, vetoed=()) -> tuple:
@@ -139,6 +158,12 @@ def diagram_data(card, model_search_paths=()) -> dict[str, dict]:
     return {item.module: _diagram_data(model, item) for item in found}
 
 
+def _decay_vetoes(sub) -> bool:
+    from madgen.process.decays import flatten
+
+    return any(decay.onshell_veto for decay, _ in flatten(sub.decays))
+
+
 def _diagram_data(model, item: SubprocessDiagrams) -> dict:
     """The diagrams as data, with the process as written when it is more than its legs (a decay chain,
     a required s-channel, a squared-order selection)."""
@@ -147,8 +172,8 @@ def _diagram_data(model, item: SubprocessDiagrams) -> dict:
     data = diagram_set_to_data(model, item.diagram_set)
     if item.subprocess.text != item.subprocess.flat_text:
         data["process"] = item.subprocess.text
-    if item.onshell_vetoed:  # '$ x': the runtime vetoes the diagrams' on-shell s-channel x (bwcutoff)
-        lines = onshell_veto_lines(model, item.diagram_set, item.onshell_vetoed)
+    if item.onshell_vetoed or _decay_vetoes(item.subprocess):  # '$ x': the runtime vetoes on-shell s-channel x
+        lines = onshell_veto_lines(model, item.diagram_set, item.onshell_vetoed, item.subprocess.decays)
         if lines:
             data["onshell_vetoes"] = lines
     return data

@@ -500,8 +500,6 @@ def test_madgraph_onshell_veto_keeps_every_diagram():
     assert len(data["diagrams"]) == 2 and data["onshell_vetoes"] == [["1_2", "Z"]]
     (removed,) = diagram_data(parse_process_card("model: sm\nprocess: e+ e- > mu+ mu- $$ z\n")).values()
     assert len(removed["diagrams"]) == 1 and "onshell_vetoes" not in removed
-    with pytest.raises(UnsupportedFeature, match=r"'\$ w\+' in a decay is not supported"):
-        parse_process("e+ e- > t t~, t > b e+ ve $ w+")
     with pytest.raises(ProcessError, match=r"'\$' names no particle"):
         parse_process("e+ e- > mu+ mu- $")
 
@@ -553,6 +551,25 @@ def test_s_channel_vetoes_are_signed_as_madgraphs():
     assert {tuple(v) for v in four["onshell_vetoes"]} >= {("3_4", "W-")}  # written from e+ ve: the line is a W-
     assert len(data("u u~ > e+ ve e- ve~ $$ w+")["diagrams"]) < len(four["diagrams"])
     assert len(data("u u~ > e+ ve e- ve~ $$ w+ w-")["diagrams"]) < len(data("u u~ > e+ ve e- ve~ $$ w+")["diagrams"])
+
+
+def test_each_onshell_veto_applies_to_its_own_piece_of_a_decay_chain(caplog):
+    """As MadGraph applies each '$' to its own process of a chain: the production's '$ z' never vetoes the
+    decaying Z itself (that removed every event of e+ e- > z h $ z, z > mu+ mu-), and a decay's '$' vetoes
+    the s-channels inside that decay only; one that matches nothing is a warning naming the decay."""
+    from madgen.compiler import diagram_data
+
+    def vetoes(process):
+        (found,) = diagram_data(parse_process_card(f"model: sm\nprocess: {process}\n")).values()
+        return found.get("onshell_vetoes")
+
+    assert parse_process("e+ e- > t t~, t > b e+ ve $ w+").decays[0].onshell_veto == ("w+",)
+    assert vetoes("e+ e- > z h $ z, z > mu+ mu-") == [["1_2", "Z"]]  # the s-channel Z*, not the decaying Z
+    assert vetoes("e+ e- > t t~, t > b e+ ve $ w+") == [["4_5", "W-"]]  # its e+ ve pair (legs 4, 5)
+    assert vetoes("e+ e- > t t~, t > b e+ ve, t~ > b~ e- ve~ $ w-") == [["1_2_3_4_5_6", "W-"]]  # toward e- ve~
+    with caplog.at_level("WARNING", logger="madgen"):
+        assert vetoes("e+ e- > t t~, t > b e+ ve $ w-") is None
+    assert "decay 't > b e+ ve': '$ W-' matches no s-channel line" in caplog.text
 
 
 def test_package_names_are_python_identifiers(tmp_path):

@@ -33,20 +33,39 @@ def diagram_set_to_data(model: Model, diagram_set: DiagramSet) -> dict:
     return data
 
 
-def onshell_veto_lines(model: Model, diagram_set: DiagramSet, vetoed) -> list[list[str]]:
+def onshell_veto_lines(model: Model, diagram_set: DiagramSet, vetoed, decays=()) -> list[list[str]]:
     """MadGraph's '$ x' as data for the runtime: each ``[line, particle]`` of the diagrams' propagators (as
-    in their ``"propagators"``) that is an s-channel carrying a particle of ``vetoed`` toward the final
-    state (signed, as MadGraph matches it: '$ w+' vetoes the W+ of u d~ > e+ ve, not its W-), once each."""
-    vetoed = frozenset(model.particle(name).name for name in vetoed)
+    in their ``"propagators"``) that is an s-channel carrying a particle of its piece's list toward the
+    final state (signed, as MadGraph matches it: '$ w+' vetoes the W+ of u d~ > e+ ve, not its W-), once
+    each. ``vetoed`` is the production's list, ``decays`` the resolved decays (``process.decays.Decay``,
+    each with its own ``onshell_veto``) as MadGraph applies each '$' to its own piece: a decaying
+    particle's line is never vetoed, and a line inside a decay only by that decay's list."""
+    from madgen.process.decays import flatten
+
     initial = frozenset(leg.number for leg in diagram_set.legs if leg.initial)
+    all_legs = frozenset(leg.number for leg in diagram_set.legs)
+    pieces = [(frozenset(decay.legs), _model_names(model, decay.onshell_veto)) for decay, _ in flatten(decays)]
+    production = _model_names(model, vetoed)
+    if not production and not any(names for _, names in pieces):
+        return []
     found = {}
     for diagram in diagram_set.diagrams:
         for current in diagram.currents():
             legs = frozenset(current.legs)
-            if is_s_channel(legs, initial) and \
-                    toward_final_state(model, current.line_particle, legs, initial) in vetoed:
+            if not is_s_channel(legs, initial):
+                continue
+            side = all_legs - legs if legs & initial else legs  # its final-state legs
+            holding = [(len(decay_legs), decay_legs, names) for decay_legs, names in pieces if side <= decay_legs]
+            if any(decay_legs == side for _, decay_legs, names in holding):
+                continue  # a decaying particle's own line
+            names = min(holding, key=lambda item: item[0])[2] if holding else production
+            if toward_final_state(model, current.line_particle, legs, initial) in names:
                 found[(_line_name(current.legs), model.particle(current.line_particle).name)] = None
     return [list(key) for key in found]
+
+
+def _model_names(model: Model, names) -> frozenset:
+    return frozenset(model.particle(name).name for name in names)
 
 
 def resonance_data(model: Model, diagram_set: DiagramSet) -> list[dict]:

@@ -31,7 +31,8 @@ class Decay:
     ``position`` is the index of the decaying particle among its parent's products (or the core
     process's final state); ``decays`` are the decays of its products, in the order written;
     ``legs`` are the 1-based numbers of the final-state legs its products end up in;
-    ``excluded``/``forbidden_s_channel`` the resolved ``/`` and ``$`` lists of the decay."""
+    ``excluded``/``forbidden_s_channel``/``onshell_veto`` the resolved ``/``, ``$$`` and ``$`` lists of the
+    decay."""
 
     spec: DecaySpec
     particle: str
@@ -41,6 +42,7 @@ class Decay:
     excluded: tuple[str, ...] = ()
     forbidden_s_channel: tuple[str, ...] = ()
     legs: tuple[int, ...] = ()
+    onshell_veto: tuple[str, ...] = ()
 
     @property
     def signature(self) -> tuple:

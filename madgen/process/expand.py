@@ -212,6 +212,7 @@ def _decay_alternatives(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, 
     choices = [_members(model, token, labels, spec, where) for token in decay_spec.products]
     excluded = resolve_tokens(model, spec, decay_spec.excluded, labels)
     forbidden = resolve_tokens(model, spec, decay_spec.forbidden_s_channel, labels)
+    vetoed = resolve_tokens(model, spec, decay_spec.onshell_veto, labels)
     found, seen, first_violation = [], set(), None
     for combination in itertools.product(*choices):
         if tuple(sorted(combination)) in seen:
@@ -222,7 +223,8 @@ def _decay_alternatives(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, 
             first_violation = first_violation or violation
             continue
         for nested in _attach_decays(model, spec, decay_spec.decays, combination, labels, absent):
-            found.append(Decay(decay_spec, parent, position, tuple(combination), nested, excluded, forbidden))
+            found.append(Decay(decay_spec, parent, position, tuple(combination), nested, excluded, forbidden,
+                               onshell_veto=vetoed))
     if not found and first_violation:
         raise ProcessError(f"{where}: {first_violation}")
     return found

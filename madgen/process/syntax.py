@@ -24,7 +24,7 @@ loop-induced brackets
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from madgen.errors import ProcessError, UnsupportedFeature
 
@@ -70,6 +70,7 @@ class DecaySpec:
     excluded: tuple[str, ...] = ()
     forbidden_s_channel: tuple[str, ...] = ()
     decays: tuple["DecaySpec", ...] = ()
+    onshell_veto: tuple[str, ...] = ()  # "$ x" of this decay: its own on-shell s-channel x vetoed
 
     def chain_text(self) -> str:
         """MadGraph's spelling: ``t > b w+`` or ``(t > b w+, w+ > l+ vl)`` with nested decays."""
@@ -226,8 +227,7 @@ def _parse_decay_item(item: str, source: str) -> DecaySpec:
                                "'(t > b w+, w+ > l+ vl)'")
         decay = _parse_decay(first, source)
         nested = tuple(_parse_decay_item(part, source) for part in inner[1:])
-        return DecaySpec(decay.text, decay.particle, decay.products, decay.orders, decay.excluded,
-                         decay.forbidden_s_channel, nested)
+        return replace(decay, decays=nested)
     if "(" in text or ")" in text:
         raise ProcessError(f"process '{source}': cannot read the decay '{text}'; a decay with decays of its "
                            "products is written in parentheses, the decay first: '(t > b w+, w+ > l+ vl)'")
@@ -252,7 +252,8 @@ def _parse_decay(text: str, source: str) -> DecaySpec:
         what = "no decay products" if not simple.final else f"one decay product ('{simple.final[0]}')"
         raise ProcessError(f"process '{source}', decay '{text}': {what}; a decay has at least two products "
                            "after '>', e.g. 't > b w+'")
-    return DecaySpec(text, simple.initial[0], simple.final, simple.orders, simple.excluded, simple.forbidden)
+    return DecaySpec(text, simple.initial[0], simple.final, simple.orders, simple.excluded, simple.forbidden,
+                     onshell_veto=simple.onshell)
 
 
 def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
@@ -306,10 +307,6 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     if mode == "onshell" and not onshell:
         raise ProcessError(f"{where}: '$' names no particle; write e.g. '$ z' (events with an on-shell s-channel Z "
                            "vetoed, every diagram kept) or '$$ z' (diagrams with an s-channel Z removed)")
-    if onshell and decay:
-        raise UnsupportedFeature(
-            f"{where}: '$ {' '.join(onshell)}' in a decay is not supported (madgen applies MadGraph's on-shell veto "
-            "to the production process); write it there, or '$$' to remove the diagrams")
     if not initial:
         raise ProcessError(f"{where}: no {'decaying particle' if decay else 'initial-state particles'} before '>'")
     if len(initial) > 2:

@@ -69,7 +69,6 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
 
     Subprocesses without diagrams are skipped when there are several (MadGraph does the same).
     """
-    from madgen.diagrams.export import onshell_veto_lines
     from madgen.diagrams.generate import generate_diagrams, make_legs
     from madgen.diagrams.orders import check_process_orders
     from madgen.model import load_model
@@ -113,18 +112,19 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
                 continue
             raise
-        _warn_unmatched_vetoes(model, sub, diagram_set, vetoed, onshell_veto_lines)
+        _warn_unmatched_vetoes(model, sub, diagram_set, vetoed)
         found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set, vetoed))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     return model, found
 
 
-def _warn_unmatched_vetoes(model, sub, diagram_set, vetoed, onshell_veto_lines) -> None:
+def _warn_unmatched_vetoes(model, sub, diagram_set, vetoed) -> None:
     """A '$ x' (of the production or of a decay) that matches no s-channel line of its piece vetoes nothing:
     say so (MadGraph's '$' is signed, and a decaying particle's own line is not one of its s-channels)."""
     from dataclasses import replace
 
+    from madgen.diagrams.export import onshell_veto_lines
     from madgen.process.decays import flatten
 
     def only(decays, target):  # the chain with the '$' of ``target`` alone (None: of none)

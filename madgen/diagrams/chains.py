@@ -34,6 +34,7 @@ from madgen.diagrams.generate import (
     generate_diagrams,
     is_s_channel,
     make_legs,
+    model_names,
     with_antiparticles,
 )
 from madgen.diagrams.orders import (
@@ -55,11 +56,6 @@ def s_channel_particle(current: Current, initial_legs: frozenset) -> str | None:
     if not is_s_channel(legs, initial_legs):
         return None
     return current.line_particle if legs & initial_legs else current.offered
-
-
-def _names(model: Model, names) -> frozenset:
-    """The model's names of ``names`` (a particle as written may be an alias)."""
-    return frozenset(model.particle(name).name for name in names)
 
 
 def final_side(current: Current, all_legs: frozenset, initial_legs: frozenset) -> tuple[int, ...]:
@@ -152,9 +148,9 @@ def chain_diagrams(model: Model, legs: tuple[Leg, ...], constraints, excluded, f
     initial = frozenset(leg.number for leg in legs if leg.initial)
     splits = [_Split.of(decay, all_legs, legs[-1].number) for decay, _ in nodes]
     parts = [_Part(process_text, tuple(constraints), with_antiparticles(model, excluded),
-                   _names(model, forbidden_s_channel), tuple(squared_orders))]
+                   model_names(model, forbidden_s_channel), tuple(squared_orders))]
     parts += [_Part(decay.spec.text, decay.spec.orders, with_antiparticles(model, decay.excluded),
-                    _names(model, decay.forbidden_s_channel)) for decay, _ in nodes]
+                    model_names(model, decay.forbidden_s_channel)) for decay, _ in nodes]
 
     def allowed_set(leg_set: frozenset) -> bool:
         return all(split.compatible(leg_set) for split in splits)

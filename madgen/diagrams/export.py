@@ -9,7 +9,7 @@ constraints they hold ``"squared_orders"`` and each diagram its ``"order_class"`
 
 from __future__ import annotations
 
-from madgen.diagrams.generate import DiagramSet, is_s_channel, toward_final_state
+from madgen.diagrams.generate import DiagramSet, is_s_channel, model_names, toward_final_state
 from madgen.diagrams.types import Diagram
 from madgen.model.types import Model
 
@@ -44,8 +44,8 @@ def onshell_veto_lines(model: Model, diagram_set: DiagramSet, vetoed, decays=())
 
     initial = frozenset(leg.number for leg in diagram_set.legs if leg.initial)
     all_legs = frozenset(leg.number for leg in diagram_set.legs)
-    pieces = [(frozenset(decay.legs), _model_names(model, decay.onshell_veto)) for decay, _ in flatten(decays)]
-    production = _model_names(model, vetoed)
+    pieces = [(frozenset(decay.legs), model_names(model, decay.onshell_veto)) for decay, _ in flatten(decays)]
+    production = model_names(model, vetoed)
     if not production and not any(names for _, names in pieces):
         return []
     found = {}
@@ -62,10 +62,6 @@ def onshell_veto_lines(model: Model, diagram_set: DiagramSet, vetoed, decays=())
             if toward_final_state(model, current.line_particle, legs, initial) in names:
                 found[(_line_name(current.legs), model.particle(current.line_particle).name)] = None
     return [list(key) for key in found]
-
-
-def _model_names(model: Model, names) -> frozenset:
-    return frozenset(model.particle(name).name for name in names)
 
 
 def resonance_data(model: Model, diagram_set: DiagramSet) -> list[dict]:

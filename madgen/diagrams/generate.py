@@ -94,7 +94,7 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
                               squared_orders, required_s_channels, decays, core_final)
     amplitude, weighted_default = amplitude_constraints(tuple(constraints), tuple(squared_orders))
     excluded_names = with_antiparticles(model, excluded)
-    forbidden_names = frozenset(model.particle(name).name for name in forbidden_s_channel)
+    forbidden_names = model_names(model, forbidden_s_channel)  # '$$' is signed: no antiparticles
     initial_legs = frozenset(leg.number for leg in legs if leg.initial)
 
     def allowed_line(particle: str, leg_set: frozenset) -> bool:
@@ -298,6 +298,11 @@ def _common_orders(diagrams) -> tuple[tuple[str, int], ...]:
         for name, value in diagram.orders:
             maxima[name] = max(maxima[name], value)
     return tuple(sorted(maxima.items()))
+
+
+def model_names(model: Model, names) -> frozenset:
+    """The model's own names of ``names`` (a particle as written may be an alias)."""
+    return frozenset(model.particle(name).name for name in names)
 
 
 def with_antiparticles(model: Model, names) -> frozenset:

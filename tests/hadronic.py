@@ -58,11 +58,12 @@ def scale_of(choice, s_hat, p, cos_theta, m3, m4, fixed):
 
 def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=48, cos_nodes=16,
                            antiproton_2=False, scale=91.188, dynamical=None, chunk=65536, parameters=None,
-                           beam_energies=None, massless_cuts=None):
+                           beam_energies=None, massless_cuts=None, mu_r_factor=1.0, mu_f_factor=1.0):
     """sigma in pb. ``s_hat_nodes``: (s-hat values, weights) of a quadrature in s-hat; ``dynamical``:
     None (fixed ``scale``) or MadGraph's choice 2, 3, 4; ``antiproton_2``: beam 2 is an antiproton;
     ``parameters``: external parameters other than the defaults (e.g. MT); ``beam_energies``: (E1, E2)
-    instead of sqrt_s / 2 each; ``massless_cuts``: (ptmin, etamax) on both final-state particles."""
+    instead of sqrt_s / 2 each; ``massless_cuts``: (ptmin, etamax) on both final-state particles;
+    ``mu_r_factor``, ``mu_f_factor``: alpha_s at that multiple of the scale, the densities at this one."""
     parameters = dict(parameters or {})
     e1, e2 = beam_energies or (sqrt_s / 2, sqrt_s / 2)
     s = 4 * e1 * e2
@@ -73,11 +74,11 @@ def hadronic_cross_section(process, pdf, sqrt_s, s_hat_nodes, classes, y_nodes=4
     x1, x2 = np.sqrt(S / s) * np.exp(Y), np.sqrt(S / s) * np.exp(-Y)
     momenta, p = two_body_points(S, C, m3, m4)
     mu = scale_of(dynamical, S, p, C, m3, m4, scale)
-    alpha_s = np.asarray(pdf.alphas(mu))
+    alpha_s = np.asarray(pdf.alphas(mu_r_factor * mu))
     phase_space = 2 * math.pi * np.sqrt(np.maximum((S - (m3 + m4) ** 2) * (S - (m3 - m4) ** 2), 0.0)) \
         / (32 * math.pi ** 2 * S) / (2 * S) * HBARC2_PB
-    f1 = np.asarray(pdf.xfx(x1, mu)) / x1[:, None]
-    f2 = np.asarray(pdf.xfx(x2, mu)) / x2[:, None]
+    f1 = np.asarray(pdf.xfx(x1, mu_f_factor * mu)) / x1[:, None]
+    f2 = np.asarray(pdf.xfx(x2, mu_f_factor * mu)) / x2[:, None]
     column = pdf.flavour_index
     total, by_subprocess, cache = 0.0, [], {}
     for sub in process.subprocesses:

@@ -427,3 +427,54 @@ def test_which_beam_brings_the_quark_is_a_fair_coin(pp_ee, tmp_path):
             first, n = np.sum(ids == flavour), np.sum(np.abs(ids) == flavour)
             chi2, dof = chi2 + (first - n / 2) ** 2 / (n / 4), dof + 1
     assert chi2 < 39.25, (chi2, dof)  # chi^2 at 99.9 % for 16 degrees of freedom
+
+
+# ----------------------------------------------------------------------------- scale variations
+
+
+def test_scale_variation_weights_match_quadrature_at_the_varied_scales(pp_tt, pdf, tmp_path):
+    """use_syst (MadGraph's systematics): the events' weight sums at (kR muR, kF muF) over their central sum
+    equal sigma(kR, kF) / sigma(1, 1) of the quadrature computed at those scales, for p p > t t~ (alpha_s^2:
+    the muR variations test the coupling's power, the muF ones the densities) with muR = muF = H_T / 2;
+    the central weight is the event's own; LHE 3.0 weights as MadGraph's systematics writes them, read back
+    by pylhe; the columnar file gets the same weights."""
+    from madgen.runtime.columnar import read_columns
+
+    result, output = launch(pp_tt, tmp_path, "syst", sqrt_s=13000.0, beams=["p", "p"], n_events=2000,
+                            dynamical_scale_choice=3, use_syst=True)
+    lhe = pylhe.LHEFile.fromfile(str(output / "events.lhe"))
+    (group,) = [g for g in lhe.header.initrwgt.entries if getattr(g, "name", None) == "Central scale variation"]
+    factors = {w.id: (float(w.extra_attributes["MUR"]), float(w.extra_attributes["MUF"])) for w in group.weights}
+    assert factors["1"] == (1.0, 1.0) and len(factors) == 9
+    events = list(lhe.events)
+    weights = np.array([[e.weights[k] for k in factors] for e in events])
+    np.testing.assert_allclose(weights[:, 0], [e.eventinfo.weight for e in events], rtol=1e-10)
+    sums = weights.sum(axis=0) / weights[:, 0].sum()
+    errors = weights.std(axis=0) / weights[:, 0].mean() / math.sqrt(len(events))  # of a sum of event ratios
+    central = top_reference(pp_tt, pdf, 13000.0, dynamical=3)[0]
+    for k in ("4", "7"):  # (kR, kF) = (2, 0.5) and (0.5, 2): both factors, in both directions
+        mt = float(np.asarray(pp_tt.subprocesses[0].masses())[2])
+        r, f = factors[k]
+        varied = hadronic_cross_section(pp_tt, pdf, 13000.0, threshold_nodes(64, 2 * mt, 13000.0 ** 2), top_classes,
+                                        y_nodes=32, cos_nodes=12, dynamical=3, mu_r_factor=r, mu_f_factor=f)[0]
+        pull = (sums[int(k) - 1] - varied / central) / errors[int(k) - 1]
+        assert abs(pull) < 4, (k, sums[int(k) - 1], varied / central, errors[int(k) - 1])
+    saved = {v["weight_id"]: v["cross_section_pb"] for v in result.scale_variations}
+    assert saved["1"] == pytest.approx(result.cross_section_pb, rel=1e-12)
+    assert saved["9"] == pytest.approx(result.cross_section_pb * sums[8], rel=1e-9)
+    np.testing.assert_allclose(read_columns(output / "events.npz")["scale_weights"], weights, rtol=1e-9)
+
+
+def test_scale_variation_weights_are_refused_without_a_running_alpha_s(tmp_path):
+    """use_syst with particle beams: alpha_s is the model's aS, nothing runs; sys_scalefact must hold 1."""
+    from madgen.runtime.runcard import parse_run_card
+
+    with pytest.raises(RunCardError, match="sys_scalefact"):
+        parse_run_card("sqrt_s: 100\nuse_syst: true\nsys_scalefact: [0.5, 2]\n")
+    assert parse_run_card("sqrt_s: 100\nsys_scalefact: '0.5 1 2 4'\n").sys_scalefact == (0.5, 1.0, 2.0, 4.0)
+    card = tmp_path / "ee.yaml"
+    card.write_text("model: sm\nprocess: e+ e- > mu+ mu-\nname: ee\noutput: ee\n")
+    with pytest.raises(RunCardError, match="use_syst.*PDF set of a hadron beam"):
+        madgen.api.launch(card, {"sqrt_s": 100.0, "use_syst": True}, output=tmp_path / "run", log=lambda *_: None,
+                          progress=False)
+    assert not (tmp_path / "run").exists()

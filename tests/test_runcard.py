@@ -130,14 +130,14 @@ def test_bad_cards_name_the_key(text, key):
 
 def test_madgraph_keys_at_their_off_values_read_and_others_say_why():
     """A card carried over from MadGraph reads where its settings mean what madgen does (unpolarised beams,
-    helicities summed, no matching, no systematics); at another value each is refused with the reason,
-    not only 'unknown key'."""
+    helicities summed, no matching; use_syst is madgen's own key); at another value each is refused with the
+    reason, not only 'unknown key'."""
     plain = parse_run_card("sqrt_s: 500\nn_events: 10")
     carried = parse_run_card("sqrt_s: 500\nn_events: 10\nnhel: 0\nickkw: 0\nxqcut: 0.0\nuse_syst: false")
     assert carried.as_mapping() == plain.as_mapping()
     for text, words in [("nhel: 1", "sums every helicity exactly"),
                         ("ickkw: 1", "matching and merging"), ("xqcut: 20", "matching and merging"),
-                        ("use_syst: true", "madgen reweight"), ("use_syst: 0", "madgen reweight"),
+                        ("systematics_program: systematics", "use_syst: true"), ("use_syst: 0", "true or false"),
                         ("nhel: false", "sums every helicity")]:
         with pytest.raises(RunCardError) as error:
             parse_run_card(f"sqrt_s: 500\n{text}", "run.yaml")

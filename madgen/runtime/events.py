@@ -152,11 +152,13 @@ class RunFiles:
     """The files of one run, written into a (staging) directory: ``events.lhe``, ``events.npz`` or
     ``events.h5``, ``results.json``. Chunks stream in through ``append``; ``finish`` writes them."""
 
-    def __init__(self, directory: Path, run, pdf_info: bool = False):
+    def __init__(self, directory: Path, run, pdf_info: bool = False, systematics=None):
         from madgen.runtime.columnar import ColumnarWriter
         from madgen.runtime.lhe import LHEWriter
 
         self.directory, self.run = Path(directory), run
+        self.systematics = systematics  # madgen.runtime.systematics.ScaleWeights, or None
+        self.weight_sum = 0.0
         # columnar: lheh5 is converted from the LHE file (madgen.runtime.lheh5): a scratch one without lhe
         self._lhe_path = self.directory / ("events.lhe" if run.lhe else ".events.lheh5-source.lhe")
         self._lhe = LHEWriter(self._lhe_path, mgrwt=pdf_info) if run.lhe or run.columnar == "lheh5" else None
@@ -182,9 +184,16 @@ class RunFiles:
                 writer.__exit__(*exc)
 
     def append(self, record) -> None:
-        for writer in (self._lhe, self._columnar):
-            if writer is not None:
-                writer.append(record)
+        self.weight_sum += float(np.sum(record.weights))
+        named = None
+        if self.systematics is not None:
+            named = (self.systematics.ids, self.systematics(record))
+        if self._lhe is not None:
+            self._lhe.append(record, named)
+        if self._columnar is not None:
+            self._columnar.append(record)
+            if named is not None:
+                self._columnar.append_column("scale_weights", named[1])
 
     def finish(self, result, prepared, event_weight: float) -> None:
         """Write every file complete (results.json last)."""
@@ -203,7 +212,8 @@ class RunFiles:
                      for g in result.groups]
             self._lhe.finish(beams=beams, cross_section_pb=result.cross_section_pb, error_pb=result.error_pb,
                              header_info=info, weighting_strategy=-4, processes=lines,
-                             slha=_param_card(process, prepared.parameters))
+                             slha=_param_card(process, prepared.parameters),
+                             weight_group=self.systematics.weight_group() if self.systematics else None)
             if run.columnar == "lheh5":
                 from madgen.runtime.lheh5 import write_lheh5_from_lhe
 
@@ -219,7 +229,9 @@ class RunFiles:
                 "beam_energies": list(collider.energies), "beams": [b.name for b in collider.beams],
                 "pdf": collider.pdf.name if collider.pdf is not None else None,
                 "lhapdf_id": collider.pdf.lhapdf_id if collider.pdf is not None else None,
-                "event_norm": run.event_norm})
+                "event_norm": run.event_norm,
+                **({"scale_weights": [dict(id=v.weight_id, mu_r_factor=v.mu_r_factor, mu_f_factor=v.mu_f_factor)
+                                      for v in self.systematics.variations]} if self.systematics else {})})
         atomic_write_text(self.directory / "results.json", json.dumps(asdict(result), indent=2, sort_keys=True) + "\n")
 
 

@@ -37,6 +37,7 @@ class LaunchResult:
     n_negative: int = 0  # events with a negative weight (an interference term, a PDF below zero)
     event_files: tuple[str, ...] = ()  # names of the event files written into output_dir
     parameters: Mapping[str, float] = field(default_factory=dict)  # the run's external parameters (UFO names)
+    scale_variations: tuple[dict, ...] = ()  # use_syst: sigma at each (muR, muF) factor pair, from the events
 
 
 def launch(process, run, output_dir, force: bool = False, log=print, progress=True, distribute=None,
@@ -61,8 +62,13 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
                           f"({run.path}): no events can be generated; loosen the cuts")
     log(f"cross section: {result.cross_section_pb:.6g} +- {result.error_pb:.2g} pb "
         f"({100 * result.relative_error:.3g}%, {result.n_points} points)")
+    systematics = None
+    if run.use_syst:
+        from madgen.runtime.systematics import ScaleWeights
+
+        systematics = ScaleWeights(prepared.collider, run.scales, run.sys_scalefact)
     with staged_directory(output_dir, RUN, force=force) as staging, \
-            RunFiles(staging, run, pdf_info=prepared.collider.has_pdf) as files:
+            RunFiles(staging, run, pdf_info=prepared.collider.has_pdf, systematics=systematics) as files:
         start = time.perf_counter()
         plan, n_kept, n_negative = _stream_events(files, prepared, progress)
         timings["unweighting_s"] = time.perf_counter() - start
@@ -74,9 +80,20 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
             tuple({"channel": c.channel.label, "cross_section_pb": c.cross_section_pb, "error_pb": c.error_pb,
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
             timings, group_results(prepared), plan.abs_cross_section_pb, n_negative, files.event_files,
-            run_parameters(prepared.parameters))
+            run_parameters(prepared.parameters),
+            tuple(systematics.results(result.cross_section_pb, files.weight_sum)) if systematics else ())
+        if systematics is not None:
+            _log_scale_variation(launch_result.scale_variations, log)
         files.finish(launch_result, prepared, event_weight(run, plan.abs_cross_section_pb))
     return launch_result
+
+
+def _log_scale_variation(variations, log) -> None:
+    """MadGraph's summary line: the envelope of the scale variations around the central sigma."""
+    from madgen.runtime.systematics import envelope
+
+    up, down = envelope(np.array([v["cross_section_pb"] for v in variations]))
+    log(f"scale variation: +{100 * up:.3g}% -{100 * down:.3g}% (muR, muF x {sorted({v['mu_r_factor'] for v in variations})})")
 
 
 def run_parameters(parameters: Mapping) -> dict[str, float]:

@@ -97,10 +97,11 @@ class LHEWriter:
     def __exit__(self, *exc) -> None:
         self._scratch.__exit__(*exc)
 
-    def append(self, record: EventRecord) -> None:
-        """Format and stream one chunk of events."""
+    def append(self, record: EventRecord, named_weights: tuple[Sequence[str], np.ndarray] | None = None) -> None:
+        """Format and stream one chunk of events; ``named_weights`` (ids, (N, k) values) become each
+        event's LHE 3.0 ``<rwgt>`` weights (declared by ``finish``'s ``weight_group``)."""
         _check_legs(record, self.n_initial)
-        self._body.write(format_events(record, self.process_id, mgrwt=self.mgrwt))
+        self._body.write(format_events(record, self.process_id, mgrwt=self.mgrwt, named_weights=named_weights))
         self.n_events += len(record)
         if len(record):
             self.largest = max(self.largest, float(np.max(np.abs(record.weights))))
@@ -108,10 +109,12 @@ class LHEWriter:
     def finish(self, *, beams: Beams | tuple, cross_section_pb: float, error_pb: float,
                max_weight: float | None = None, header_info: Mapping[str, str] | None = None,
                weighting_strategy: int = 3, generator: str = "madgen",
-               processes: Sequence[ProcessLine] | None = None, slha: str | None = None) -> Path:
+               processes: Sequence[ProcessLine] | None = None, slha: str | None = None,
+               weight_group: str | None = None) -> Path:
         """Write the complete file: header (with the param card ``slha`` as MadGraph's ``<slha>`` block,
-        which showers read masses and widths from), ``<init>`` (``processes``, or one process with XMAXUP
-        ``max_weight`` or the largest |weight| streamed) and the events."""
+        which showers read masses and widths from, and ``weight_group``, a ``<weightgroup>`` declaring
+        the events' named weights, in ``<initrwgt>``), ``<init>`` (``processes``, or one process with
+        XMAXUP ``max_weight`` or the largest |weight| streamed) and the events."""
         beams = beams if isinstance(beams, Beams) else Beams(*beams)
         generator_block = _generator_block(header_info, generator)
         if processes is None:
@@ -120,7 +123,7 @@ class LHEWriter:
         self._body.flush()
         self._body.seek(0)
         with atomic_file(self.path, "w") as stream:
-            stream.write(_header(self.n_events, cross_section_pb, generator_block, slha))
+            stream.write(_header(self.n_events, cross_section_pb, generator_block, slha, weight_group))
             stream.write(_init_block(beams, processes, weighting_strategy))
             shutil.copyfileobj(self._body, stream)
             stream.write("</LesHouchesEvents>\n")
@@ -160,9 +163,10 @@ def mgrwt_block(n_qcd: int, mu_r: float, partons: tuple[int, int], x: tuple[floa
 
 
 def format_events(record: EventRecord, process_id: int | None = None, n_initial: int = 2,
-                  mgrwt: bool = False) -> str:
+                  mgrwt: bool = False, named_weights: tuple[Sequence[str], np.ndarray] | None = None) -> str:
     """The ``<event>`` blocks of a record (its statuses and mothers; ``n_initial`` is not needed
-    and kept for callers of the older signature). ``process_id`` overrides the record's IDPRUP."""
+    and kept for callers of the older signature). ``process_id`` overrides the record's IDPRUP;
+    ``named_weights`` (ids, (N, k) values) are written as each event's ``<rwgt>``."""
     n_lines = record.n_legs
     pdg, momenta = record.pdg_ids.tolist(), record.momenta.tolist()
     masses, helicities, colour = record.masses.tolist(), record.helicities.tolist(), record.colour.tolist()
@@ -184,6 +188,9 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
                                      (pdg[event][0], pdg[event][1]), (float(record.x1[event]), float(record.x2[event])),
                                      float(record.mu_f[event]), float(record.luminosity[event] * record.aqcd[event]
                                                                       ** record.n_qcd[event])))
+        if named_weights is not None:
+            lines.append("<rwgt>\n" + "".join(f"<wgt id='{name}'> {value:+.10e} </wgt>\n" for name, value
+                                               in zip(named_weights[0], named_weights[1][event].tolist())) + "</rwgt>\n")
         lines.append("</event>\n")
     return "".join(lines)
 
@@ -205,11 +212,13 @@ def _generator_block(header_info: Mapping[str, str] | None, generator: str) -> s
     return "".join(lines)
 
 
-def _header(n_events: int, cross_section_pb: float, generator_block: str, slha: str | None = None) -> str:
+def _header(n_events: int, cross_section_pb: float, generator_block: str, slha: str | None = None,
+            weight_group: str | None = None) -> str:
+    weights = f"<initrwgt>\n{weight_group}</initrwgt>\n" if weight_group else ""
     return ('<LesHouchesEvents version="3.0">\n<header>\n' + _slha_block(slha) + "<MGGenerationInfo>\n"
             f"#  Number of Events        :  {n_events:d}\n"
             f"#  Integrated weight (pb)  :  {cross_section_pb:.10e}\n"
-            "</MGGenerationInfo>\n" + generator_block + "</header>\n")
+            "</MGGenerationInfo>\n" + generator_block + weights + "</header>\n")
 
 
 def _slha_block(slha: str | None) -> str:

@@ -61,7 +61,7 @@ KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "polbeam1", "polbeam2", "pdf",
               "dsqrt_q2fact1", "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
               "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
-              "precision")
+              "precision", "use_syst", "sys_scalefact")
 MAX_SEED = 2**63 - 1
 """The largest seed: JAX's PRNG keys take a signed 64-bit integer."""
 
@@ -76,8 +76,9 @@ _HINTS = {
     **dict.fromkeys(("ickkw", "xqcut", "xptj", "auto_ptj_mjj"), "madgen writes parton-level events at fixed "
                     "order; jet matching and merging (MLM, CKKW) are not done: generate each multiplicity "
                     "separately with its own cuts"),
-    **dict.fromkeys(("use_syst", "systematics_program", "systematics_arguments"), "scale and PDF variation "
-                    "weights are not written; for other parameter points use 'madgen reweight'"),
+    **dict.fromkeys(("systematics_program", "systematics_arguments"), "madgen writes scale-variation weights "
+                    "itself with 'use_syst: true' (factors in 'sys_scalefact', default [0.5, 1, 2]); PDF member "
+                    "variations are not written; for other parameter points use 'madgen reweight'"),
 }
 
 
@@ -128,6 +129,8 @@ class RunCard:
     lhe: bool = True
     columnar: str | None = "npz"
     precision: str | None = None  # |M|^2 in "double" or "single"; None: the package's own precision
+    use_syst: bool = False  # scale-variation weights per event (MadGraph's use_syst; hadron beams)
+    sys_scalefact: tuple[float, ...] = (0.5, 1.0, 2.0)  # the factors of muR and muF they take
 
     @property
     def sqrt_s(self) -> float:
@@ -268,8 +271,26 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         lhe=_boolean(data, "lhe", True, where),
         columnar=_read_columnar(data, where),
         precision=_choice(data, "precision", None, PRECISIONS, where),
+        use_syst=_boolean(data, "use_syst", False, where),
+        sys_scalefact=_scale_factors(data, where),
     )
     return card
+
+
+def _scale_factors(data, where) -> tuple[float, ...]:
+    """``sys_scalefact``: positive factors of muR and muF, 1 among them (the central weight), as a list or
+    MadGraph's space-separated text ("0.5 1 2")."""
+    value = data.get("sys_scalefact", [0.5, 1.0, 2.0])
+    items = value.split() if isinstance(value, str) else value
+    try:
+        factors = tuple(float(item) for item in items if not isinstance(item, bool))
+    except (TypeError, ValueError):
+        factors = ()
+    if not factors or len(factors) != len(items) or not all(math.isfinite(f) and f > 0 for f in factors) \
+            or 1.0 not in factors:
+        raise where.error("sys_scalefact", f"expected positive factors of muR and muF including 1, e.g. "
+                                           f"[0.5, 1, 2], got {value!r}")
+    return tuple(sorted(set(factors)))
 
 
 @dataclass(frozen=True)
@@ -284,9 +305,9 @@ class _Where:
                             else f"{self.source}, key '{key}': {message}")
 
 
-MADGRAPH_OFF_VALUES = {"nhel": 0, "ickkw": 0, "xqcut": 0, "use_syst": False}
+MADGRAPH_OFF_VALUES = {"nhel": 0, "ickkw": 0, "xqcut": 0}
 """MadGraph run-card settings madgen has no key for, at the value that means what madgen does (every
-helicity summed, no matching, no systematics weights): accepted and dropped, so that a card carried over
+helicity summed, no matching): accepted and dropped, so that a card carried over
 from MadGraph reads; at any other value they are errors with a hint (``_HINTS``)."""
 
 

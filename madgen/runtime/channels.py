@@ -161,6 +161,23 @@ def decay_windows(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
     return tuple(windows)
 
 
+def decay_energy_floor(kernel, masses, internal, bwcutoff: float) -> float:
+    """A floor under the partonic energy (GeV) that the kernel's bwcutoff windows guarantee: each outermost
+    decay-chain resonance at half its window's lower edge, (M - bwcutoff Gamma) / 2, or its products'
+    masses, every other final-state particle at its mass. p p > z, z > e+ e- has massless products but
+    never reaches s-hat = 0 (no cut needed); half the edge, so that a cross section on the run's grids at
+    another theta (``madgen.inference.cross_section``: a pole moved by up to half its value) loses
+    nothing below it."""
+    windows = decay_windows(kernel, bwcutoff)
+    outermost = [w for w in windows if not any(set(w.legs) < set(o.legs) for o in windows)]
+    covered = {leg for w in outermost for leg in w.legs}
+    floor = sum(float(m) for leg, m in enumerate(masses) if leg >= kernel.n_initial and leg not in covered)
+    for window in outermost:
+        pole, width = float(np.real(internal[window.mass])), float(np.real(internal[window.width]))
+        floor += max((pole - window.cutoff * width) / 2, sum(float(masses[leg]) for leg in window.legs))
+    return floor
+
+
 def onshell_vetoes(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
     """MadGraph's '$ x': for every s-channel propagator of a vetoed particle in the kernel's diagrams (the
     channel table's ``onshell_vetoes``), the final-state legs whose invariant mass must stay more than

@@ -200,7 +200,7 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     (package defaults elsewhere): (complete parameters, collider, integrands, channels, samplers).
     A Dask worker calls it too (``madgen.runtime.tasks.worker_samplers``)."""
     from madgen.runtime.beams import collider_for_run
-    from madgen.runtime.channels import build_integrands, integration_channels
+    from madgen.runtime.channels import build_integrands, decay_energy_floor, integration_channels
     from madgen.runtime.checks import check_defined_point, check_run
     from madgen.runtime.cuts import cut_function, partonic_energy_bounds
     from madgen.runtime.sampler import group_sampler
@@ -213,8 +213,9 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     names = [tuple(s.process.split(">")[0].split()[:2]) for s in subprocesses]
     collider = collider_for_run(run, initial, names)
     masses = [np.asarray(s.masses(complete), dtype=float) for s in subprocesses]
-    bounds = [partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m)
-              for s, m in zip(subprocesses, masses)]
+    internal = subprocesses[0].internal_parameters(complete)
+    bounds = [_with_floor(partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m),
+                          decay_energy_floor(s, m, internal, run.bwcutoff)) for s, m in zip(subprocesses, masses)]
     check_run(process, run, collider, bounds, complete, warn=warn or log)
     cuts = [cut_function(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor, masses=m)
             for s, m in zip(subprocesses, masses)]
@@ -223,6 +224,11 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     size = batch_size(run, len(integrands))
     samplers = tuple(group_sampler(integrand, size) for integrand in integrands)
     return complete, collider, integrands, channels, samplers
+
+
+def _with_floor(bounds: tuple[float, float], floor: float) -> tuple[float, float]:
+    """The s-hat range ``bounds`` (GeV) raised to at least ``floor`` at the bottom."""
+    return (max(float(bounds[0]), floor), bounds[1])
 
 
 def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn=None, distribute=None) -> PreparedRun:

@@ -128,6 +128,9 @@ def test_divergence_checks():
     collinear = dict(no_pt, ptj=20.0, drjj=0.0, mmjj=0.0)
     assert any("drjj" in p for p in check_divergent([11, -11, 1, -1, 21], collinear))
     assert check_divergent([21, 21, 6, -6], no_pt) == []
+    (b_jet,) = check_divergent([21, 5, 23, 5], Cuts(), masses=[0.0, 0.0, 91.188, 0.0])  # 5-flavour p p > z j
+    assert "cuts.ptb > 0" in b_jet and "'maxjetflavor: 5'" in b_jet
+    assert check_divergent([21, 5, 23, 5], Cuts(), maxjetflavor=5, masses=[0.0, 0.0, 91.188, 0.0]) == []
     assert any("pta" in p for p in check_divergent([11, -11, 22, 22], dict(NO_CUTS)))
     assert check_divergent([11, -11, 13, -13], dict(NO_CUTS)) == []
     assert any("ptl" in p for p in check_divergent([11, -11, 11, -11], dict(NO_CUTS)))  # Bhabha

@@ -190,7 +190,10 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
         if can_be_soft or any(_t_channel_possible(kind, pdg, initial) for pdg in candidates):
             problems.append(f"final-state {CLASS_NAMES[kind]} with pt{kind}=0: the cross section is infinite "
                             f"without a pT cut (soft or collinear to the beam); set cuts.pt{kind} > 0, "
-                            f"e.g. {CUT_DEFAULTS[f'pt{kind}'] or 20:g}")
+                            f"e.g. {CUT_DEFAULTS[f'pt{kind}'] or 20:g}"
+                            + ("; or, in a 5-flavour scheme (massless b in p and j), 'maxjetflavor: 5' to make b "
+                               "quarks jets with the jet cuts, as MadGraph's run card for such a process has it"
+                               if kind == "b" else ""))
     if can_be_soft:
         for kind in ("j", "b", "l"):
             pair = kind + kind

@@ -258,6 +258,9 @@ def test_run_card_overrides_as_madgraph_set(tmp_path):
     assert (card.n_events, card.cuts["ptj"], card.cuts["ptl"], card.cuts["etal"], card.polbeam2) == \
         (50, 30, 15, 2.0, -80)
     assert run_card_with({"sqrt_s": 91.188}, {"seed": 4}).seed == 4
+    # either spelling replaces the other, as MadGraph's set does (it clashed: "keys 'nevents' and 'n_events'")
+    assert run_card_with({"sqrt_s": 91.188, "nevents": 10}, {"n_events": 50}).n_events == 50
+    assert run_card_with({"sqrt_s": 91.188, "seed": 3}, {"iseed": 7}).seed == 7
     assert all(map(is_run_card_key, ["n_events", "nevents", "ptj", "cuts.ptj", "polbeam1", "lpp1", "xqcut"]))
     assert not any(map(is_run_card_key, ["MT", "mt", "cHW"]))
     with pytest.raises(RunCardError, match=r"run.yaml with --set n_events, key 'n_events'"):

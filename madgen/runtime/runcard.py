@@ -211,8 +211,16 @@ def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
                                    f"{_describe(cuts)}")
             data["cuts"] = {**cuts, cut: value}
         else:
+            for spelling in _spellings(key):  # MadGraph's set replaces the value whatever the card's spelling
+                data.pop(spelling, None)
             data[key] = value
     return RunCard.from_mapping(data, f"{source} with --set {', '.join(overrides)}" if overrides else source)
+
+
+def _spellings(key: str) -> set[str]:
+    """Every spelling of a run-card key: madgen's and MadGraph's (``ALIASES``)."""
+    canonical = ALIASES.get(key, key)
+    return {canonical} | {alias for alias, target in ALIASES.items() if target == canonical}
 
 
 def read_run_card(path: str | Path) -> RunCard:

@@ -48,7 +48,6 @@ def test_parse_amplitude_and_squared_orders_together():
 
 
 @pytest.mark.parametrize("text, error, words", [
-    ("u u~ > d d~ QED^2>2", ProcessError, ["QED^2>=3"]),
     ("u u~ > d d~ QED^2==2 QED^2<=4", ProcessError, ["constrained twice"]),
     ("u u~ > d d~ QED^3==2", ProcessError, ["QED^3==2"]),
     ("u u~ > d d~ QCD^2==-1", UnsupportedFeature, ["QCD^2==-1", "negative"]),

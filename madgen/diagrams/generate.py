@@ -117,9 +117,9 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
         if required_s_channels:
             detail += " with the required s-channel " + " and ".join("/".join(n) for n in required_s_channels)
         if excluded:
-            detail += " without " + " ".join(excluded) + " on internal lines (/)"
+            detail += " without " + ", ".join(map(repr, excluded)) + " on internal lines (/)"
         if forbidden_s_channel:
-            detail += " without " + " ".join(forbidden_s_channel) + " in s-channels ($$)"
+            detail += " without " + ", ".join(map(repr, forbidden_s_channel)) + " in s-channels ($$)"
         raise ProcessError(f"{where}: no tree-level diagrams in model '{model.name}'{detail}")
     diagrams, selection = apply_squared_orders(model, diagrams, squared_orders, where)
     if required_s_channels:

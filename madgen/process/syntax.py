@@ -261,7 +261,7 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     where = f"process '{source}'" + (f", decay '{text}'" if decay else "")
     if not text:
         raise ProcessError(f"{where}: no process before the first comma; write e.g. 'p p > t t~, t > b w+'")
-    tokens = tokenize(text)
+    tokens = _join_squared_lower_bounds(tokenize(text))
     _refuse_strict_lower_bound(tokens, where)
     arrows = [i for i, t in enumerate(tokens) if t == ">"]
     if not arrows or len(arrows) > (1 if decay else 2):
@@ -336,6 +336,21 @@ def tokenize(source: str) -> list[str]:
     spaced = re.sub(r"\s*<(?!=)\s*", "<", spaced)  # 'QED < 3'; '<' has no other use
     spaced = re.sub(r"\s*\^\s*2", "^2", spaced)  # 'NP ^ 2 == 1'
     return spaced.split()
+
+
+def _join_squared_lower_bounds(tokens: list[str]) -> list[str]:
+    """MadGraph's squared-order lower bound 'QCD^2>2' (tokenized as 'QCD^2 > 2': '>' also separates the
+    legs) as one token; a '^2' name cannot be a particle, so the reading is unambiguous."""
+    joined, i = [], 0
+    while i < len(tokens):
+        if i + 2 < len(tokens) and tokens[i + 1] == ">" and tokens[i].endswith("^2") \
+                and _STRICT_LOWER_RE.fullmatch(tokens[i]) and re.fullmatch(r"-?\d+", tokens[i + 2]):
+            joined.append(f"{tokens[i]}>{tokens[i + 2]}")
+            i += 3
+            continue
+        joined.append(tokens[i])
+        i += 1
+    return joined
 
 
 def _refuse_strict_lower_bound(tokens: list[str], where: str) -> None:

@@ -493,3 +493,23 @@ def test_an_inclusive_resonance_chain_needs_no_cut(generate_package, tmp_path):
     window, _ = launch(full, tmp_path, "full", cuts={**bare, "mmll": mz - 15 * wz, "mmllmax": mz + 15 * wz}, **run)
     pull = (resonant.cross_section_pb - window.cross_section_pb) / math.hypot(resonant.error_pb, window.error_pb)
     assert abs(pull) < 4, (resonant.cross_section_pb, resonant.error_pb, window.cross_section_pb, window.error_pb)
+
+
+def test_each_beam_keeps_its_own_fixed_factorisation_scale(pp_tt, pdf, tmp_path):
+    """dsqrt_q2fact1 = 100, dsqrt_q2fact2 = 300 GeV: every event's luminosity is f(x1, 100) f(x2, 300) of
+    its partons in beam order (mirrored subprocesses too), the columnar file holds each beam's muF and the
+    LHE's <pdfrwt> each beam's own (both were the larger one)."""
+    from madgen.runtime.columnar import read_columnar
+
+    _, output = launch(pp_tt, tmp_path, "fixed", sqrt_s=13000.0, beams=["p", "p"], n_events=300, scale=200.0,
+                       dsqrt_q2fact1=100.0, dsqrt_q2fact2=300.0, fixed_ren_scale=True, fixed_fac_scale=True)
+    record, _ = read_columnar(output / "events.npz")
+    assert np.all(record.mu_f == 100.0) and np.all(record.mu_f2 == 300.0)
+    index = pdf.flavour_index
+    f1 = np.asarray(pdf.xfx(record.x1, 100.0))[np.arange(len(record)), [index[int(p)] for p in record.pdg_ids[:, 0]]]
+    f2 = np.asarray(pdf.xfx(record.x2, 300.0))[np.arange(len(record)), [index[int(p)] for p in record.pdg_ids[:, 1]]]
+    np.testing.assert_allclose(record.luminosity, f1 * f2 / (record.x1 * record.x2), rtol=1e-10)
+    assert len({int(p) for p in record.pdg_ids[:, 0]}) > 2  # quarks and antiquarks in beam 1: mirrors included
+    text = (output / "events.lhe").read_text()
+    assert text.count('<pdfrwt beam="1">') == 300 and text.count(" 0.10000000E+03</pdfrwt>") == 300
+    assert text.count(" 0.30000000E+03</pdfrwt>") == 300

@@ -47,20 +47,22 @@ class EventRecord:
     x1: np.ndarray  # (N,) momentum fraction of parton 1 (1 for a particle beam)
     x2: np.ndarray  # (N,)
     mu_r: np.ndarray  # (N,) GeV
-    mu_f: np.ndarray  # (N,) GeV
+    mu_f: np.ndarray  # (N,) GeV: the factorisation scale of beam 1
     luminosity: np.ndarray  # (N,) f_a(x1, muF) f_b(x2, muF) of the event's partons (1 without PDFs)
     n_qcd: np.ndarray  # (N,) int: power of alpha_s in |M|^2
     process_id: np.ndarray  # (N,) int: LHE IDPRUP (the kernel group, from 1)
+    mu_f2: np.ndarray  # (N,) GeV: the factorisation scale of beam 2 (run cards may fix the two apart)
 
     @classmethod
     def from_arrays(cls, *, pdg_ids, momenta, weights, masses=None, helicities=None, colour=None,
                     scale=91.188, aqed=-1.0, aqcd=-1.0, status=None, mothers=None, n_initial: int = 2,
-                    x1=1.0, x2=1.0, mu_r=None, mu_f=None, luminosity=1.0, n_qcd=0, process_id=1) -> EventRecord:
+                    x1=1.0, x2=1.0, mu_r=None, mu_f=None, luminosity=1.0, n_qcd=0, process_id=1,
+                    mu_f2=None) -> EventRecord:
         """Broadcast per-process values (``pdg_ids (n,)``, ``masses (n,)``, scalar scale/couplings).
 
         Missing masses come from the momenta, helicities default to 9 (unknown), colour to 0,
         status and mothers to ``n_initial`` incoming lines followed by outgoing ones (mothers 1..
-        n_initial), mu_r and mu_f to ``scale``. ``aqed``/``aqcd`` of -1 mean "not given" (LHE
+        n_initial), mu_r and mu_f to ``scale``, mu_f2 to mu_f. ``aqed``/``aqcd`` of -1 mean "not given" (LHE
         convention is a value; pass them when known).
         """
         momenta = np.asarray(momenta, dtype=float)
@@ -96,6 +98,7 @@ class EventRecord:
             luminosity=_broadcast("luminosity", luminosity, events, float),
             n_qcd=_broadcast("n_qcd", n_qcd, events, int),
             process_id=_broadcast("process_id", process_id, events, int),
+            mu_f2=_broadcast("mu_f2", (scale if mu_f is None else mu_f) if mu_f2 is None else mu_f2, events, float),
         )
 
     def __len__(self) -> int:
@@ -285,4 +288,5 @@ def read_columnar(path: str | Path) -> tuple[EventRecord, dict[str, Any]]:
             metadata = json.loads(str(data["metadata"]))
     columns = read_columns(path)
     known = {item.name for item in fields(EventRecord)}
+    columns.setdefault("mu_f2", columns["mu_f"])  # files written before beam 2's scale had a column
     return EventRecord(**{name: columns[name] for name in known}), metadata

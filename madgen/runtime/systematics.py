@@ -44,20 +44,17 @@ def scale_variations(factors: Sequence[float] = DEFAULT_FACTORS) -> tuple[ScaleV
     return tuple(ScaleVariation(str(k + 1), float(r), float(f)) for k, (r, f) in enumerate(pairs))
 
 
-def scale_variation_weights(record, collider, scales, variations: Sequence[ScaleVariation]) -> np.ndarray:
+def scale_variation_weights(record, collider, variations: Sequence[ScaleVariation]) -> np.ndarray:
     """(N, len(variations)) weights of the events of ``record`` (``madgen.runtime.columnar.EventRecord``
-    with ``x1``, ``x2``, ``mu_r``, ``mu_f``, ``aqcd``, ``n_qcd``) at each variation (module docstring);
-    ``scales`` is the run's ``ScaleChoice`` (fixed factorisation scales are per beam)."""
+    with ``x1``, ``x2``, ``mu_r``, ``mu_f``, ``mu_f2``, ``aqcd``, ``n_qcd``) at each variation (module
+    docstring)."""
     pdf = collider.pdf
     n = len(record)
     weights = np.asarray(record.weights, dtype=np.float64)
     if n == 0:
         return np.zeros((0, len(variations)))
     mu_r = np.asarray(record.mu_r, dtype=np.float64)
-    if scales.fixed_fac_scale:
-        mu_f = (np.full(n, scales.dsqrt_q2fact1), np.full(n, scales.dsqrt_q2fact2))
-    else:
-        mu_f = (np.asarray(record.mu_f, dtype=np.float64),) * 2
+    mu_f = (np.asarray(record.mu_f, dtype=np.float64), np.asarray(record.mu_f2, dtype=np.float64))  # per lab beam
     x = (np.asarray(record.x1, dtype=np.float64), np.asarray(record.x2, dtype=np.float64))
     partons = np.asarray(record.pdg_ids)[:, :2]
     n_qcd = np.asarray(record.n_qcd, dtype=np.float64)
@@ -95,8 +92,8 @@ def envelope(sums: np.ndarray) -> tuple[float, float]:
 class ScaleWeights:
     """The scale-variation weights of a run's events, chunk by chunk, with their sums (for results.json)."""
 
-    def __init__(self, collider, scales, factors: Sequence[float] = DEFAULT_FACTORS):
-        self.collider, self.scales = collider, scales
+    def __init__(self, collider, factors: Sequence[float] = DEFAULT_FACTORS):
+        self.collider = collider
         self.variations = scale_variations(factors)
         self.sums = np.zeros(len(self.variations))
 
@@ -105,7 +102,7 @@ class ScaleWeights:
         return tuple(v.weight_id for v in self.variations)
 
     def __call__(self, record) -> np.ndarray:
-        weights = scale_variation_weights(record, self.collider, self.scales, self.variations)
+        weights = scale_variation_weights(record, self.collider, self.variations)
         self.sums += weights.sum(axis=0)
         return weights
 

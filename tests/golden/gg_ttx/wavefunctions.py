@@ -130,6 +130,33 @@ def _omegas(p, m):
     return w_plus, w_minus
 
 
+def _rest_spinor(p, m, xi, top_sign, bottom_sign):
+    """(top, bottom) two-component halves of a massive spinor of spin state ``xi`` (a constant 2-vector,
+    quantised along z in the rest frame) boosted to p: (E + m -+ sigma.p) xi / sqrt(2 (E + m)). At rest it is
+    the helicity spinor with n = +z, and it is smooth there, where the helicity basis is not (its axis
+    follows p): ``ket_spinor`` takes its value and derivatives at |p| = 0, so that the spin-summed |M|^2,
+    smooth at rest, gets its gradient right there (a particle at rest: a decay in its rest frame)."""
+    e, px, py, pz = p
+    norm = _safe_div(jnp.ones_like(e), jnp.sqrt(jnp.maximum(2.0 * (e + _mass_like(m, e)), 0.0)), 0.0)
+    x0, x1 = xi
+    sigma_p = (pz * x0 + (px - 1j * py) * x1, (px + 1j * py) * x0 - pz * x1)
+    base = (e + _mass_like(m, e)) * norm
+    top = tuple(top_sign * (base * x - sp * norm) for x, sp in zip((x0, x1), sigma_p))
+    bottom = tuple(bottom_sign * (base * x + sp * norm) for x, sp in zip((x0, x1), sigma_p))
+    return top, bottom
+
+
+def _rest_polarization(p, m, rest):
+    """A massive vector's polarisation ``rest`` (a constant complex 3-vector in its rest frame) boosted to p:
+    (p.e / m, e + (p.e) p / (m (E + m))); smooth at rest, where ``polarization`` takes it (see
+    ``_rest_spinor``)."""
+    e, px, py, pz = p
+    mm = _mass_like(m, e)
+    dot = px * rest[0] + py * rest[1] + pz * rest[2]
+    along = _safe_div(dot, mm * (e + mm), 0.0)
+    return (_safe_div(dot, mm, 0.0), rest[0] + along * px, rest[1] + along * py, rest[2] + along * pz)
+
+
 def _check_hel(hel, allowed):
     if hel not in allowed:
         raise ValueError(f"helicity {hel!r} not in {allowed}")
@@ -147,11 +174,17 @@ def ket_spinor(p, m, hel, antiparticle):
     if not antiparticle:
         c0, c1 = _chi(alpha, beta, lam)
         top, bot = w[-lam], w[lam]
+        spin, signs = lam, (1.0, 1.0)
     else:
         c0, c1 = _chi(alpha, beta, -lam)
         top, bot = -lam * w[lam], lam * w[-lam]
+        spin, signs = -lam, (-lam, lam)
     dtype = _complex_dtype(p)
-    return tuple(x.astype(dtype) for x in (top * c0, top * c1, bot * c0, bot * c1))
+    moving = _momentum_size(p)[1]
+    rest_top, rest_bottom = _rest_spinor(p, m, (1.0, 0.0) if spin > 0 else (0.0, 1.0), *signs)
+    helicity = (top * c0, top * c1, bot * c0, bot * c1)
+    return tuple(select(moving, x.astype(dtype), r.astype(dtype))
+                 for x, r in zip(helicity, rest_top + rest_bottom))
 
 
 def bra_spinor(p, m, hel, antiparticle):
@@ -182,6 +215,9 @@ def polarization(p, m, hel, outgoing):
         e1, e2 = _transverse_axes(p)
         zero = jnp.zeros_like(p[0])
         eps = [r * (-lam * a - 1j * b) for a, b in zip((zero,) + e1, (zero,) + e2)]
+    rest = (0.0, 0.0, 1.0) if hel == 0 else (-int(hel) / jnp.sqrt(2.0), -1j / jnp.sqrt(2.0), 0.0)
+    moving = _momentum_size(p)[1]
+    eps = [select(moving, x + 0j, y + 0j) for x, y in zip(eps, _rest_polarization(p, m, rest))]
     dtype = _complex_dtype(p)
     return tuple(jnp.conj(e.astype(dtype)) if outgoing else e.astype(dtype) for e in eps)
 

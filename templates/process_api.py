@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import jax
@@ -449,7 +450,26 @@ class Process:
         event's momenta gives NaN for that event.
         """
         parameters = self.complete_parameters(parameters)
-        return self._evaluate(self._checked_momenta(momenta, parameters, check), parameters)
+        momenta = self._checked_momenta(momenta, parameters, check)
+        if momenta.size == 0:  # no events: no values (the kernel's batch reshapes need at least one)
+            return jnp.zeros(momenta.shape[:-2], dtype=jnp.result_type(momenta.dtype, jnp.float32))
+        value = self._evaluate(momenta, parameters)
+        if check and not _is_traced(value) and not bool(jnp.all(jnp.isfinite(value))):
+            self._name_undefined_parameters(parameters)
+        return value
+
+    def _name_undefined_parameters(self, parameters):
+        """Raise ``InputShapeError`` naming the first non-finite mass, width, internal parameter or coupling
+        at ``parameters`` (aS < 0, MZ = 0, Gf < 0: a point where the model is undefined gave NaN)."""
+        for name, value in self.internal_parameters(parameters).items():
+            array = np.asarray(value)
+            if not np.all(np.isfinite(array)):
+                moved = {k: v for k, v in parameters.items() if np.ndim(v) == 0 and not _is_traced(v)
+                         and complex(v) != complex(self._parameters.EXTERNAL_DEFAULTS[k])}
+                given = ", ".join(f"{k} = {complex(v).real:g}" for k, v in moved.items()) or "the defaults"
+                raise InputShapeError(f"'{self.process}' at {given}: the model's {name} is "
+                                      f"{array.reshape(-1)[0]} (not finite); choose values at which the model "
+                                      "is defined")
 
     def _matrix_element_unchecked(self, momenta, parameters):
         return self._per_event(self._module.matrix_element, momenta, parameters, single_output=True,
@@ -657,7 +677,11 @@ class Process:
 
 def _complete_parameters(parameters_module, process, parameters):
     values = dict(parameters_module.EXTERNAL_DEFAULTS)
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise InputShapeError(f"parameters for '{process}' must be a mapping of parameter names to values (a "
+                              f"dict such as {{'MZ': 91.0}}), got {type(parameters).__name__} {parameters!r}")
     if parameters:
+        parameters = _with_model_case(parameters, values)
         _refuse_auto_widths(parameters, parameters_module, process)
         unknown = sorted(set(parameters) - set(values))
         if unknown:
@@ -666,6 +690,22 @@ def _complete_parameters(parameters_module, process, parameters):
             _check_parameter(name, value, parameters_module.EXTERNAL_KINDS.get(name, "real"), process)
         values.update(parameters)
     return values
+
+
+def _with_model_case(parameters, known):
+    """Parameter names in any letter case, as the card's ``parameters``, ``launch --set`` and MadGraph's
+    ``set`` take them: 'mz' is 'MZ' when one external parameter has that name up to case."""
+    by_lower = {}
+    for name in known:
+        by_lower.setdefault(name.lower(), []).append(name)
+    renamed = {}
+    for name, value in parameters.items():
+        if name not in known and len(by_lower.get(str(name).lower(), ())) == 1:
+            name = by_lower[str(name).lower()][0]
+        if name in renamed:
+            raise InputShapeError(f"parameter '{name}' is given twice (in two letter cases)")
+        renamed[name] = value
+    return renamed
 
 
 def _check_parameter(name, value, kind, process):
@@ -722,7 +762,7 @@ def _momentum_problems(p, masses, n_initial, rounding=0.0):
     negative = p[..., 0] < 0
     if negative.any():
         event, leg = np.argwhere(negative)[0]
-        return [(int(event), f"leg {leg + 1} has negative energy {p[event, leg, 0]!r} GeV")]
+        return [(int(event), f"leg {leg + 1} has negative energy {float(p[event, leg, 0])!r} GeV")]
     incoming = p[:, :n_initial].sum(axis=1)
     outgoing = p[:, n_initial:].sum(axis=1)
     scale = np.maximum(incoming[:, 0], 1e-300)

@@ -167,3 +167,29 @@ def test_no_op_of_the_kernel_runs_below_64_bits(ee_mumu):
 
     walk(jax.make_jaxpr(value_and_gradients)(points, theta).jaxpr)
     assert not low, f"ops below 64 bits in the generated kernel: {sorted(low)}"
+
+
+def test_empty_batches_bad_points_and_parameter_spellings(ee_mumu, generate_package):
+    """An empty batch gives an empty result (grid kernels crashed in a reshape), also under grad; a point
+    where the model is undefined names the quantity instead of returning NaN; parameter names in any case, as
+    the cards take them; parameters that are not a mapping are named as such."""
+    from madgen.errors import InputShapeError
+
+    gg = generate_package("sm", "g g > t t~", "gg_ttx")
+    for proc in (ee_mumu, gg):
+        assert proc.matrix_element(np.zeros((0, proc.n_legs, 4))).shape == (0,)
+        gradient = jax.grad(lambda q, proc=proc: proc.matrix_element(q).sum())(np.zeros((0, proc.n_legs, 4)))
+        assert gradient.shape == (0, proc.n_legs, 4)
+    p = collision_points(91.0, (0, 0), (0, 0), np.random.default_rng(1), 2)
+    for bad, name in (({"MZ": 0.0}, "MZ = 0"), ({"Gf": -1e-5}, "Gf = -1e-05")):
+        with pytest.raises(InputShapeError, match=f"at {name}: the model's .* is .*not finite"):
+            ee_mumu.matrix_element(p, bad)
+    np.testing.assert_array_equal(ee_mumu.matrix_element(p, {"mz": 91.0}), ee_mumu.matrix_element(p, {"MZ": 91.0}))
+    with pytest.raises(InputShapeError, match="given twice"):
+        ee_mumu.matrix_element(p, {"mz": 91.0, "MZ": 91.0})
+    with pytest.raises(InputShapeError, match="must be a mapping"):
+        ee_mumu.matrix_element(p, [0.1])
+    bad_energy = p.copy()
+    bad_energy[0, 2, 0] = -1.0
+    with pytest.raises(InputShapeError, match=r"negative energy -1.0 GeV"):
+        ee_mumu.matrix_element(bad_energy)

@@ -446,7 +446,8 @@ class Process:
         (float32 for a process in single precision, see ``with_precision``).
         ``check``: outside jit/grad, refuse momenta that are not finite real numbers, have a
         negative energy, do not conserve momentum or are off their mass shell (``check_momenta``);
-        inside jit/grad (traced momenta) nothing is checked. In every mode a NaN or infinity in an
+        inside jit/grad (traced momenta) nothing is checked, and with traced parameters (a gradient in
+        them) everything but the mass shells. In every mode a NaN or infinity in an
         event's momenta gives NaN for that event.
         """
         parameters = self.complete_parameters(parameters)
@@ -555,22 +556,24 @@ class Process:
                 f"momenta for '{self.process}' must have shape (..., {self.n_legs}, 4) "
                 f"[(E, px, py, pz) for each leg], got {tuple(momenta.shape)}")
         _per_event_parameters(parameters, momenta.shape[:-2], self.process)
-        if check and not _is_traced(momenta) and not any(_is_traced(v) for v in parameters.values()):
-            self.check_momenta(momenta, parameters)
+        if check and not _is_traced(momenta):  # the mass shells only with concrete parameters
+            self.check_momenta(momenta, parameters, shells=not any(_is_traced(v) for v in parameters.values()))
         return momenta
 
-    def check_momenta(self, momenta, parameters=None):
+    def check_momenta(self, momenta, parameters=None, shells=True):
         """Raise ``InputShapeError`` naming the first bad event (flat index) and what is wrong:
         a non-finite component, a negative energy, momentum not conserved beyond
         MOMENTUM_TOLERANCE (relative to the incoming energy), a leg off its mass shell beyond
         MASS_SHELL_TOLERANCE (relative to E^2); for float32 momenta both at least ROUNDING_SLACK
-        units of float32 rounding."""
+        units of float32 rounding (``shells=False``: not the mass shells)."""
         dtype = getattr(momenta, "dtype", None)
         dtype = np.asarray(momenta).dtype if dtype is None else np.dtype(dtype)
         rounding = ROUNDING_SLACK * float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
         p = np.asarray(momenta, dtype=np.float64).reshape(-1, self.n_legs, 4)
-        masses = np.asarray(self.masses(parameters), dtype=np.float64)  # (n_legs,) or per event (..., n_legs)
-        masses = np.broadcast_to(masses.reshape(-1, self.n_legs), p.shape[:2])
+        masses = None
+        if shells:
+            masses = np.asarray(self.masses(parameters), dtype=np.float64)  # (n_legs,) or per event (..., n_legs)
+            masses = np.broadcast_to(masses.reshape(-1, self.n_legs), p.shape[:2])
         problems = _momentum_problems(p, masses, self.n_initial, rounding)
         for event, message in problems:
             raise InputShapeError(f"momenta for '{self.process}', event {event}: {message} (pass check=False "
@@ -773,6 +776,8 @@ def _momentum_problems(p, masses, n_initial, rounding=0.0):
         return [(event, f"momentum is not conserved (incoming {incoming[event].tolist()}, outgoing "
                         f"{outgoing[event].tolist()} GeV; relative imbalance {imbalance[event]:.2g} > "
                         f"{momentum_tolerance:g})")]
+    if masses is None:  # traced masses (a gradient in the parameters): the shells cannot be checked here
+        return []
     squared = p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, axis=-1)
     off = np.abs(squared - masses ** 2) / np.maximum(p[..., 0] ** 2, 1e-300)
     bad = off > mass_shell_tolerance

@@ -189,6 +189,9 @@ def test_empty_batches_bad_points_and_parameter_spellings(ee_mumu, generate_pack
         ee_mumu.matrix_element(p, {"mz": 91.0, "MZ": 91.0})
     with pytest.raises(InputShapeError, match="must be a mapping"):
         ee_mumu.matrix_element(p, [0.1])
+    unbalanced = p * np.array([1.0, 1.0, 1.0, 1.0])[None, :, None] * np.array([1.1, 1.1, 1.0, 1.0])[None, :, None]
+    with pytest.raises(InputShapeError, match="not conserved"):  # concrete momenta, a gradient in the parameters
+        jax.grad(lambda theta: ee_mumu.matrix_element(unbalanced, theta).sum())(ee_mumu.default_parameters())
     bad_energy = p.copy()
     bad_energy[0, 2, 0] = -1.0
     with pytest.raises(InputShapeError, match=r"negative energy -1.0 GeV"):

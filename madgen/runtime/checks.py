@@ -51,10 +51,11 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
 
 
-def check_defined_point(process, parameters, what: str = "parameters for this run") -> None:
+def check_defined_point(process, parameters, what: str = "parameters for this run") -> dict:
     """The model must be defined at ``parameters`` (complete, one point): every derived parameter and
     coupling the process uses finite. MZ = 0 makes the SM's sw2 = 1 - MW^2/MZ^2 nan, and the run would
-    end in a nan cross section blamed on the cuts; name the quantity instead."""
+    end in a nan cross section blamed on the cuts; name the quantity instead. Returns the internal
+    parameters it checked (the masses and widths of the run)."""
     sub = process.subprocesses[0]
     internal = sub.internal_parameters(parameters)
     defaults = sub.default_parameters()
@@ -66,6 +67,7 @@ def check_defined_point(process, parameters, what: str = "parameters for this ru
             given = ", ".join(f"{k} = {float(v):g}" for k, v in moved.items()) or "the package's defaults"
             raise MadgenError(f"{what}: at {given} the model's {name} of '{process.process}' is "
                               f"{array.reshape(-1)[0]} (not finite); choose values at which the model is defined")
+    return internal
 
 
 def one_particle_final_state(process: str) -> str:

@@ -48,7 +48,7 @@ class EventRecord:
     x2: np.ndarray  # (N,)
     mu_r: np.ndarray  # (N,) GeV
     mu_f: np.ndarray  # (N,) GeV: the factorisation scale of beam 1
-    luminosity: np.ndarray  # (N,) f_a(x1, muF) f_b(x2, muF) of the event's partons (1 without PDFs)
+    luminosity: np.ndarray  # (N,) f_a(x1, muF1) f_b(x2, muF2) of the event's partons (1 without PDFs)
     n_qcd: np.ndarray  # (N,) int: power of alpha_s in |M|^2
     process_id: np.ndarray  # (N,) int: LHE IDPRUP (the kernel group, from 1)
     mu_f2: np.ndarray  # (N,) GeV: the factorisation scale of beam 2 (run cards may fix the two apart)

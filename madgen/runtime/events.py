@@ -58,12 +58,12 @@ def event_record(prepared, group, accepted, weight: float, key):
         alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
         mu_f = np.maximum(evaluation.mu_f1, evaluation.mu_f2)
         scale = mu_f if prepared.collider.has_pdf else evaluation.mu_r  # SCALUP: muF (MadGraph); muR without PDFs
-        # each lab beam's own muF (the luminosity took f of beam 1 at mu_f1 and of beam 2 at mu_f2, mirrors too)
         chosen = np.take_along_axis(evaluation.densities, accepted.member[rows][:, None], axis=-1)[:, 0]
         columns = dict(
             pdg_ids=pdg_ids, momenta=evaluation.momenta, weights=np.where(evaluation.weight < 0, -weight, weight),
             masses=np.asarray(kernel.masses(dict(prepared.parameters))), helicities=helicities, colour=colour,
             scale=scale, aqed=alpha_ew, aqcd=evaluation.alpha_s, x1=evaluation.x1, x2=evaluation.x2,
+            # each lab beam's own muF: the luminosity took beam 1's f at mu_f1 and beam 2's at mu_f2, mirrors too
             mu_r=evaluation.mu_r, mu_f=evaluation.mu_f1, mu_f2=evaluation.mu_f2, luminosity=chosen,
             n_qcd=integrand.n_qcd, process_id=g + 1)
         records.append(resonance_lines(kernel, columns))
@@ -160,7 +160,6 @@ class RunFiles:
 
         self.directory, self.run = Path(directory), run
         self.systematics = systematics  # madgen.runtime.systematics.ScaleWeights, or None
-        self.weight_sum = 0.0
         # columnar: lheh5 is converted from the LHE file (madgen.runtime.lheh5): a scratch one without lhe
         self._lhe_path = self.directory / ("events.lhe" if run.lhe else ".events.lheh5-source.lhe")
         self._lhe = LHEWriter(self._lhe_path, mgrwt=pdf_info) if run.lhe or run.columnar == "lheh5" else None
@@ -186,7 +185,6 @@ class RunFiles:
                 writer.__exit__(*exc)
 
     def append(self, record) -> None:
-        self.weight_sum += float(np.sum(record.weights))
         named = None
         if self.systematics is not None:
             named = (self.systematics.ids, self.systematics(record))

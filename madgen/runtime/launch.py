@@ -81,7 +81,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
                    "n_points": c.n_points, "chi2_dof": c.chi2_dof} for c in result.channels),
             timings, group_results(prepared), plan.abs_cross_section_pb, n_negative, files.event_files,
             run_parameters(prepared.parameters),
-            tuple(systematics.results(result.cross_section_pb, files.weight_sum)) if systematics else ())
+            tuple(systematics.results(result.cross_section_pb)) if systematics else ())
         if systematics is not None:
             _log_scale_variation(launch_result.scale_variations, log)
         files.finish(launch_result, prepared, event_weight(run, plan.abs_cross_section_pb))

@@ -151,10 +151,9 @@ def fortran_e(value: float, digits: int = 8, width: int = 15) -> str:
 
 
 def mgrwt_block(n_qcd: int, mu_r: float, partons: tuple[int, int], x: tuple[float, float],
-                mu_f: float | tuple[float, float], factor: float) -> str:
+                mu_f: tuple[float, float], factor: float) -> str:
     """MadGraph's ``<mgrwt>`` block of one event (``unwgt.f``: formats (a,I3,E15.8,a) and
-    (a,I3,I9,2E15.8,a)), for a leading-order event without merging; ``mu_f`` one scale or one per beam."""
-    mu_f = (mu_f, mu_f) if np.ndim(mu_f) == 0 else mu_f
+    (a,I3,I9,2E15.8,a)), for a leading-order event without merging; ``mu_f`` one scale per beam."""
     lines = ["<mgrwt>\n", f"<rscale>{n_qcd:3d}{fortran_e(mu_r)}</rscale>\n", "<asrwt>0</asrwt>\n"]
     for beam in (0, 1):
         lines.append(f'<pdfrwt beam="{beam + 1}">{1:3d}{partons[beam]:9d}{fortran_e(x[beam])}'
@@ -185,10 +184,10 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
                                           colour2, px, py, pz, energy, masses[event][line], 0.0,
                                           helicities[event][line]))
         if mgrwt:
+            factor = float(record.luminosity[event] * record.aqcd[event] ** record.n_qcd[event])
             lines.append(mgrwt_block(int(record.n_qcd[event]), float(record.mu_r[event]),
                                      (pdg[event][0], pdg[event][1]), (float(record.x1[event]), float(record.x2[event])),
-                                     (float(record.mu_f[event]), float(record.mu_f2[event])), float(record.luminosity[event] * record.aqcd[event]
-                                                                      ** record.n_qcd[event])))
+                                     (float(record.mu_f[event]), float(record.mu_f2[event])), factor))
         if named_weights is not None:
             lines.append("<rwgt>\n" + "".join(f"<wgt id='{name}'> {value:+.10e} </wgt>\n" for name, value
                                                in zip(named_weights[0], named_weights[1][event].tolist())) + "</rwgt>\n")

@@ -208,12 +208,11 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     subprocesses = subprocesses_of(process)
     first = subprocesses[0]
     complete = {k: v for k, v in first.complete_parameters(parameters).items()}
-    check_defined_point(process, complete)
+    internal = check_defined_point(process, complete)
     initial = [tuple(s.pdg_ids[:2]) for s in subprocesses]
     names = [tuple(s.process.split(">")[0].split()[:2]) for s in subprocesses]
     collider = collider_for_run(run, initial, names)
     masses = [np.asarray(s.masses(complete), dtype=float) for s in subprocesses]
-    internal = subprocesses[0].internal_parameters(complete)
     bounds = [_with_floor(partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m),
                           decay_energy_floor(s, m, internal, run.bwcutoff)) for s, m in zip(subprocesses, masses)]
     check_run(process, run, collider, bounds, complete, warn=warn or log)

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from madgen.contract import PRECISIONS  # of the |M|^2 evaluation; absent: the package's own
 from madgen.errors import RunCardError
+from madgen.runtime.systematics import DEFAULT_FACTORS
 
 # Generation-level cuts with MadGraph's LO run_card defaults (madgraph/various/banner.py, RunCardLO).
 # Classes: j = light jets (d u s c [b if maxjetflavor=5], g), b = b quarks, a = photons,
@@ -130,7 +131,7 @@ class RunCard:
     columnar: str | None = "npz"
     precision: str | None = None  # |M|^2 in "double" or "single"; None: the package's own precision
     use_syst: bool = False  # scale-variation weights per event (MadGraph's use_syst; hadron beams)
-    sys_scalefact: tuple[float, ...] = (0.5, 1.0, 2.0)  # the factors of muR and muF they take
+    sys_scalefact: tuple[float, ...] = DEFAULT_FACTORS  # the factors of muR and muF they take
 
     @property
     def sqrt_s(self) -> float:
@@ -288,7 +289,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
 def _scale_factors(data, where) -> tuple[float, ...]:
     """``sys_scalefact``: positive factors of muR and muF, 1 among them (the central weight), as a list or
     MadGraph's space-separated text ("0.5 1 2")."""
-    value = data.get("sys_scalefact", [0.5, 1.0, 2.0])
+    value = data.get("sys_scalefact", list(DEFAULT_FACTORS))
     items = value.split() if isinstance(value, str) else value
     try:
         factors = tuple(float(item) for item in items if not isinstance(item, bool))

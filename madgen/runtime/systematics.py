@@ -70,8 +70,8 @@ def scale_variation_weights(record, collider, variations: Sequence[ScaleVariatio
             product = product * table[np.arange(n), flavours]
         return product
 
-    central = densities(1.0)
-    by_factor = {f: densities(f) for f in sorted({v.mu_f_factor for v in variations})}
+    by_factor = {f: densities(f) for f in sorted({1.0} | {v.mu_f_factor for v in variations})}
+    central = by_factor[1.0]
     running = {r: np.asarray(pdf.alphas(r * mu_r)) for r in sorted({v.mu_r_factor for v in variations})}
     columns = []
     for v in variations:
@@ -115,8 +115,9 @@ class ScaleWeights:
                   f"{v.describe()} </weight>" for v in self.variations]
         return "\n".join(lines + ["</weightgroup>"]) + "\n"
 
-    def results(self, cross_section_pb: float, central_sum: float) -> list[dict]:
-        """sigma at each variation: the run's sigma times the ratio of the weights' sums to the events'."""
-        ratio = self.sums / central_sum if central_sum else np.zeros_like(self.sums)
+    def results(self, cross_section_pb: float) -> list[dict]:
+        """sigma at each variation: the run's sigma times the ratio of the weights' sums to the central
+        one's (the central weight is the event's own)."""
+        ratio = self.sums / self.sums[0] if self.sums[0] else np.zeros_like(self.sums)
         return [{"weight_id": v.weight_id, "mu_r_factor": v.mu_r_factor, "mu_f_factor": v.mu_f_factor,
                  "cross_section_pb": float(cross_section_pb * r)} for v, r in zip(self.variations, ratio)]

@@ -292,6 +292,19 @@ def check_replaceable(target: Path, kind: str, force: bool) -> bool:
     return True
 
 
+def check_replaceable_file(target: Path, what: str, ours, error=OutputError) -> None:
+    """Before any work, raise ``error`` unless ``target`` can take the output file ``what`` (e.g. "gold
+    file"): a file path in an existing directory whose present file, if any, ``ours(target)`` recognises
+    as madgen's own (madgen never replaces what it did not write)."""
+    if target.is_dir():
+        raise error(f"{target} is a directory; give the path of the {what} to write")
+    if not target.parent.is_dir():
+        raise error(f"{target}: the directory {target.parent} does not exist")
+    if target.exists() and not ours(target):
+        raise error(f"{target} exists and is not a madgen {what}; madgen does not replace it: "
+                    "choose another output file or remove it")
+
+
 # --------------------------------------------------------------------------- locks
 
 

@@ -257,7 +257,7 @@ def test_outputs_and_inputs_madgen_must_not_touch(runs, tmp_path):
     root, _, _ = runs
     events = root / "ref_run" / "events.lhe"
     (tmp_path / "notes.txt").write_text("mine\n")
-    with pytest.raises(InferenceError, match="notes.txt exists and was not written by madgen"):
+    with pytest.raises(InferenceError, match="notes.txt exists and is not a madgen LHE file"):
         reweight(events, root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "notes.txt", log=lambda *a: None)
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
     with pytest.raises(InferenceError, match="is a directory"):

@@ -50,23 +50,20 @@ class GoldSample:
 
 def check_gold_output(path) -> None:
     """Before mining: ``path`` must be a file in an existing directory, and an existing file there is
-    replaced only if it is a madgen gold file (madgen never replaces what it did not write)."""
+    replaced only if it is a madgen gold file."""
+    from madgen.output import check_replaceable_file
+
+    check_replaceable_file(Path(path), "gold file (HDF5)", _is_gold_file, InferenceError)
+
+
+def _is_gold_file(path: Path) -> bool:
     import h5py
 
-    path = Path(path)
-    if path.is_dir():
-        raise InferenceError(f"{path} is a directory; give the path of the HDF5 file to write (e.g. {path / 'gold.h5'})")
-    if not path.parent.is_dir():
-        raise InferenceError(f"{path}: the directory {path.parent} does not exist")
-    if path.exists():
-        try:
-            with h5py.File(path, "r") as h5:
-                ours = h5.attrs.get("format") == GOLD_FORMAT
-        except OSError:
-            ours = False
-        if not ours:
-            raise InferenceError(f"{path} exists and is not a madgen gold file; madgen does not replace it: "
-                                 "choose another output file or remove it")
+    try:
+        with h5py.File(path, "r") as h5:
+            return h5.attrs.get("format") == GOLD_FORMAT
+    except OSError:
+        return False
 
 
 def write_gold(path, gold: GoldSample) -> Path:

@@ -400,19 +400,21 @@ def check_output_file(output: Path, source: Path | None = None) -> None:
     """Before any work: ``output`` must be a file path in an existing directory, and an existing file there
     is replaced only if madgen wrote it (an LHE file with madgen's reweighting or run header) or it is the
     input itself (in place)."""
-    if output.is_dir():
-        raise InferenceError(f"{output} is a directory; give the path of the file to write")
-    if not output.parent.is_dir():
-        raise InferenceError(f"{output}: the directory {output.parent} does not exist")
-    if output.exists() and (source is None or output.resolve() != source.resolve()):
-        try:
-            with _open_text(output) as stream:
-                head = stream.read(200_000)
-        except (OSError, UnicodeDecodeError, EOFError):
-            head = ""
-        if "madgen_reweighting" not in head and "<madgen" not in head:
-            raise InferenceError(f"{output} exists and was not written by madgen; madgen does not replace it: "
-                                 "choose another output file or remove it")
+    from madgen.output import check_replaceable_file
+
+    def replaceable(path: Path) -> bool:
+        return (source is not None and path.resolve() == source.resolve()) or _written_by_madgen(path)
+
+    check_replaceable_file(output, "LHE file", replaceable, InferenceError)
+
+
+def _written_by_madgen(path: Path) -> bool:
+    try:
+        with _open_text(path) as stream:
+            head = stream.read(200_000)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return False
+    return "madgen_reweighting" in head or "<madgen" in head
 
 
 def _refuse_unmarked_gzip(source: Path) -> None:

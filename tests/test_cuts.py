@@ -189,3 +189,32 @@ def test_rapidity_window_holds_every_boost_that_passes_the_eta_cuts():
     along[0, 2] = [50.0, 0.0, 0.0, 50.0]
     lower, upper = rapidity_window(jnp.asarray(along), jnp.asarray(masses), plan.rapidity_limits)
     assert float(upper[0]) < float(lower[0])
+
+
+def test_decay_products_are_uncut_without_cut_decays():
+    """MadGraph's cut_decays = false exempts the products of decay-chain resonances, not those of a
+    required s-channel (p p > z > e+ e-); with cut_decays every leg is cut again."""
+    from madgen.runtime.cuts import uncut_legs
+
+    chain = [{"particle": "Z", "legs": [4, 5], "parent": None}]
+    required = [{"particle": "Z", "legs": [3, 4], "parent": None, "required": True}]
+    assert uncut_legs(chain) == {3, 4}
+    assert uncut_legs(chain, cut_decays=True) == frozenset()
+    assert uncut_legs(required) == frozenset()
+    pdg_ids = [-11, 11, 25, -13, 13]
+    cuts = {"ptl": 10.0, "etal": 2.5, "drll": 0.4, "mmll": 5.0}
+    assert plan_cuts(cuts, pdg_ids, 2, uncut=uncut_legs(chain)).is_trivial
+    plan = plan_cuts(cuts, pdg_ids, 2)
+    assert [s[0] for s in plan.singles] == [3, 4] and [p[:2] for p in plan.pairs] == [(3, 4)]
+
+
+def test_uncut_decay_products_that_can_be_soft_are_named():
+    """Z -> e+ e- a without cuts on its products diverges (soft photon); a two-body decay does not."""
+    three_body = [{"particle": "Z", "legs": [4, 5, 6], "parent": None}]
+    pdg_ids, masses = [-11, 11, 25, -11, 11, 22], [0, 0, 125, 0, 0, 0]
+    problems = check_divergent(pdg_ids, Cuts(), masses=masses, decays=three_body, uncut={3, 4, 5})
+    assert any("decay of the Z" in p and "cut_decays: true" in p for p in problems), problems
+    assert check_divergent(pdg_ids, Cuts(), masses=masses, decays=three_body) == []
+    two_body = [{"particle": "Z", "legs": [4, 5], "parent": None}]
+    assert check_divergent([-11, 11, 25, -13, 13], Cuts(), masses=[0] * 2 + [125] + [0] * 2, decays=two_body,
+                           uncut={3, 4}) == []

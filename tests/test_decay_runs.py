@@ -75,3 +75,19 @@ def test_the_resonance_is_in_the_lhe_record_with_status_2(zh_runs):
             assert getattr(z, component) == pytest.approx(getattr(mu_plus, component) + getattr(mu_minus, component),
                                                           rel=1e-9, abs=1e-9)
         assert abs(z.m - mz) <= BWCUTOFF * wz * (1 + 1e-9)
+
+
+def test_decay_products_take_no_cuts_unless_cut_decays(zh_runs, tmp_path):
+    """MadGraph's cut_decays (default false): the run card's lepton cuts leave the muons of the Z's decay
+    alone, so the run is the uncut one, bit for bit; with cut_decays they act on every written muon."""
+    chain, chain_run, _, _ = zh_runs
+    quiet = dict(log=lambda *a, **k: None, progress=False)
+    card = {**run_card(40), "cuts": {"ptl": 30.0, "etal": 1.0}}
+    exempt = api.launch(chain._dir, card, output=tmp_path / "exempt", **quiet)
+    assert exempt.cross_section_pb == chain_run.cross_section_pb
+    cut = api.launch(chain._dir, {**card, "cut_decays": True}, output=tmp_path / "cut", **quiet)
+    assert cut.cross_section_pb < 0.8 * chain_run.cross_section_pb
+    for event in pylhe.LHEFile.fromfile(f"{cut.output_dir}/events.lhe").events:
+        for muon in event.particles[3:5]:
+            pt = math.hypot(muon.px, muon.py)
+            assert pt >= 30.0 and abs(math.asinh(muon.pz / pt)) <= 1.0

@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def test_defaults_follow_madgraph():
     card = parse_run_card("sqrt_s: 1000")
     assert card.beam_energies == (500.0, 500.0) and card.sqrt_s == pytest.approx(1000.0)
-    assert (card.n_events, card.seed, card.scale, card.maxjetflavor) == (10000, 0, 91.188, 4)
+    assert (card.n_events, card.seed, card.scale, card.cut_decays) == (10000, 0, 91.188, False)
     assert (card.channels, card.lhe, card.columnar) == ("multichannel", True, "npz")
     assert (card.iterations, card.points_per_iteration, card.max_weight_tolerance) == (10, 20000, 0.001)
     cuts = card.cuts
@@ -193,3 +193,21 @@ def test_errors_name_the_line_of_the_key(tmp_path):
     process.write_text("model: sm\nprocess: e+ e- > mu+ mu-\nmodel: mssm\n")
     with pytest.raises(CardError, match=r"process\.yaml:3: key 'model' is given twice"):
         read_process_card(process)
+
+
+def test_maxjetflavor_follows_the_initial_state_as_madgraph_sets_it():
+    """MadGraph's run card for a process: maxjetflavor 4, raised to the heaviest incoming quark (5 when p
+    holds the b, as in a five-flavour model); a value the card gives stays."""
+    from types import SimpleNamespace
+
+    from madgen.runtime.runcard import for_process
+
+    def sub(*pdg_ids):
+        return SimpleNamespace(pdg_ids=pdg_ids, n_initial=2)
+
+    card = parse_run_card("sqrt_s: 13000")
+    assert card.maxjetflavor is None
+    assert for_process(card, [sub(2, -2, 5, -5), sub(21, 21, 5, -5)]).maxjetflavor == 4
+    assert for_process(card, [sub(2, -2, 23), sub(5, -5, 23)]).maxjetflavor == 5
+    assert for_process(card, [sub(-11, 11, 13, -13)]).maxjetflavor == 4
+    assert for_process(parse_run_card("sqrt_s: 13000\nmaxjetflavor: 4"), [sub(5, -5, 23)]).maxjetflavor == 4

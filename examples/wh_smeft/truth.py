@@ -37,8 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from madgen.runtime.channels import package_kernel_groups
-from madgen.runtime.cuts import cut_function
+from madgen.runtime.cuts import cut_function, uncut_legs
 from madgen.runtime.integrand import GEV2_TO_PB
+from madgen.runtime.runcard import for_process
 from madgen.runtime.scales import event_scales
 
 THETA_NAMES = ("cHW", "cHj3")
@@ -106,7 +107,9 @@ class TrueLikelihood:
         self.pdf = pdf
         self.scales = run.scales.values() if hasattr(run.scales, "values") else run.scales
         masses = np.asarray(first.masses(self.parameters))
-        self.cuts = cut_function(run.cuts, first.pdg_ids, 2, run.maxjetflavor, masses)
+        run = for_process(run, self.subprocesses)  # maxjetflavor as MadGraph sets it for the process
+        self.cuts = cut_function(run.cuts, first.pdg_ids, 2, run.maxjetflavor, masses,
+                                 uncut_legs(first.channels["decays"], run.cut_decays))
         self.nodes, self.weights = gauss_legendre(n_nodes)
         # subprocesses with identical generated |M|^2 (u d~ and c s~) share one evaluation
         self.kernels = tuple((self.subprocesses[g[0]], tuple(self.subprocesses[i].pdg_ids[:2] for i in g))

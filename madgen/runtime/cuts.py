@@ -4,7 +4,8 @@ Final-state particles are classified once, by PDG id, as MadGraph's ``setcuts.f`
 ``j`` (gluon and quarks with |id| <= maxjetflavor), ``b`` (quarks with maxjetflavor < |id| <= 5),
 ``a`` (photon), ``l`` (charged leptons e, mu and tau).  Neutrinos, heavy particles (t, W, Z, H)
 and BSM particles are never cut.  The cut function is pure JAX: a boolean mask per event that the
-integrand multiplies by.  Decays (one initial particle) get no cuts, as in MadGraph.
+integrand multiplies by.  Decays (one initial particle) get no cuts, as in MadGraph, and nor do the
+products of a decay chain's resonances unless the run card sets ``cut_decays`` (``uncut_legs``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import jax.numpy as jnp
 
@@ -67,14 +68,25 @@ def _upper(value: float) -> float:
     return math.inf if value < 0 else value
 
 
+def uncut_legs(decays: Sequence[Mapping], cut_decays: bool = False) -> frozenset[int]:
+    """Leg indices (from 0) that no cut acts on: with MadGraph's ``cut_decays = False`` (its default),
+    the products of every decay-chain resonance of the channel table's ``decays`` (``p p > z, z > e+ e-``:
+    the leptons), not those of a required s-channel (``p p > z > e+ e-``), whose legs are cut."""
+    if cut_decays:
+        return frozenset()
+    return frozenset(leg - 1 for decay in decays if not decay.get("required") for leg in decay["legs"])
+
+
 def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
-              maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> CutPlan:
-    """Resolve run-card cuts to the legs of a process; trivial (all-pass) bounds are dropped."""
+              maxjetflavor: int = 4, masses: Sequence[float] | None = None,
+              uncut: Collection[int] = ()) -> CutPlan:
+    """Resolve run-card cuts to the legs of a process (none on the legs ``uncut``, see ``uncut_legs``);
+    trivial (all-pass) bounds are dropped."""
     values = {**CUT_DEFAULTS, **(cuts.as_dict() if isinstance(cuts, Cuts) else dict(cuts))}
     if n_initial == 1:
         return CutPlan((), ())
     classes = [None] * n_initial + [
-        particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
+        None if leg in uncut else particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
         for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
     singles = []
     for leg, kind in enumerate(classes):
@@ -102,12 +114,13 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
 
 
 def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
-                 maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> Callable:
+                 maxjetflavor: int = 4, masses: Sequence[float] | None = None,
+                 uncut: Collection[int] = ()) -> Callable:
     """``momenta (batch, n, 4) -> bool (batch,)``: True where the event passes every cut.
 
     ``pdg_ids`` and ``momenta`` cover all legs, initial ones first, momenta as (E, px, py, pz).
     """
-    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses)
+    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses, uncut)
     singles = [jnp.asarray(column) for column in zip(*plan.singles)] if plan.singles else None
     pairs = [jnp.asarray(column) for column in zip(*plan.pairs)] if plan.pairs else None
 
@@ -158,7 +171,7 @@ def rapidity_window(momenta, masses, limits):
 
 def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_initial: int = 2,
                     maxjetflavor: int = 4, masses: Sequence[float] | None = None,
-                    decays: Sequence[Mapping] = ()) -> list[str]:
+                    decays: Sequence[Mapping] = (), uncut: Collection[int] = ()) -> list[str]:
     """Reasons the cross section is infinite with these cuts: massless final states left uncut.
 
     A heuristic, as MadGraph's: a massless final-state jet, b, photon or lepton needs a pT cut when
@@ -171,6 +184,8 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     ``decays`` (the channel table's resonances of a decay chain, legs numbered from 1) change the
     counting: the products of a two-body decay of a massive resonance sit inside its bwcutoff
     window, so they are neither soft nor collinear and count as one massive final-state particle.
+    Legs ``uncut`` (decay products without ``cut_decays``) take no cut: a decay of three or more bodies
+    among whose massless products a gluon or photon can be soft, or two like ones collinear, is named.
     """
     if n_initial == 1:
         return []
@@ -180,9 +195,9 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     shielded, n_final = _two_body_decay_products(decays, len(legs) - n_initial)
     initial = legs[:n_initial]
     final = [leg for index, leg in enumerate(legs[n_initial:], start=n_initial + 1)
-             if leg[1] is not None and leg[2] and index not in shielded]
+             if leg[1] is not None and leg[2] and index not in shielded and index - 1 not in uncut]
     can_be_soft = n_final >= 3
-    problems = []
+    problems = _uncut_decay_problems(legs, decays, shielded, uncut)
     for kind in ("j", "b", "a", "l"):
         candidates = [pdg for pdg, k, _ in final if k == kind]
         if not candidates or values[f"pt{kind}"] > 0:
@@ -203,6 +218,24 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
                 problems.append(f"two massless final-state {CLASS_NAMES[kind]}s with dr{pair}=0 and mm{pair}=0: "
                                 f"the cross section is infinite when they are collinear; set cuts.dr{pair} > 0 "
                                 f"(e.g. 0.4) or cuts.mm{pair} > 0")
+    return problems
+
+
+def _uncut_decay_problems(legs, decays: Sequence[Mapping], shielded: set[int], uncut: Collection[int]) -> list[str]:
+    """Decays whose uncut massless products can be soft (a gluon or photon) or collinear (two jets, two
+    b's or a same-flavour lepton pair) among three or more bodies: their rate is infinite without cuts."""
+    problems = []
+    for decay in decays:
+        exposed = [legs[n - 1] for n in decay["legs"]
+                   if n - 1 in uncut and n not in shielded and legs[n - 1][1] is not None and legs[n - 1][2]]
+        soft = any(abs(pdg) in (GLUON, PHOTON) for pdg, _, _ in exposed)
+        collinear = any(k1 == k2 and (k1 != "l" or p1 == -p2)
+                        for (p1, k1, _), (p2, k2, _) in itertools.combinations(exposed, 2))
+        if soft or collinear:
+            problems.append(f"the decay of the {decay['particle']} has massless products that can be "
+                            f"{'soft' if soft else 'collinear'}, and decay products take no cuts "
+                            "(cut_decays: false, MadGraph's default): its rate is infinite; set 'cut_decays: true' "
+                            "for the run card's cuts to act on them")
     return problems
 
 
@@ -245,12 +278,13 @@ def _t_channel_possible(kind: str, pdg: int, initial) -> bool:
 
 
 def partonic_energy_bounds(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
-                           maxjetflavor: int = 4, masses: Sequence[float] | None = None) -> tuple[float, float]:
+                           maxjetflavor: int = 4, masses: Sequence[float] | None = None,
+                           uncut: Collection[int] = ()) -> tuple[float, float]:
     """Bounds (GeV) on sqrt(s-hat) implied by the cuts (invariant under boosts along the beam):
     at least the sum of the final-state minimal transverse masses sqrt(m^2 + ptmin^2), at least
     (at most) the minimal (maximal) invariant mass of a pair that is the whole final state.
     Returns (lower, upper); upper is inf when the cuts set none."""
-    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses)
+    plan = plan_cuts(cuts, pdg_ids, n_initial, maxjetflavor, masses, uncut)
     masses = [0.0] * len(pdg_ids) if masses is None else [float(m) for m in masses]
     ptmin = {leg: single[0] for leg, *single in plan.singles}
     lower = sum(math.sqrt(masses[leg] ** 2 + ptmin.get(leg, 0.0) ** 2) for leg in range(n_initial, len(pdg_ids)))

@@ -202,10 +202,12 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     from madgen.runtime.beams import collider_for_run
     from madgen.runtime.channels import build_integrands, decay_energy_floor, integration_channels
     from madgen.runtime.checks import check_defined_point, check_run
-    from madgen.runtime.cuts import cut_function, partonic_energy_bounds
+    from madgen.runtime.cuts import cut_function, partonic_energy_bounds, uncut_legs
+    from madgen.runtime.runcard import for_process
     from madgen.runtime.sampler import group_sampler
 
     subprocesses = subprocesses_of(process)
+    run = for_process(run, subprocesses)
     first = subprocesses[0]
     complete = {k: v for k, v in first.complete_parameters(parameters).items()}
     internal = check_defined_point(process, complete)
@@ -213,11 +215,13 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     names = [tuple(s.process.split(">")[0].split()[:2]) for s in subprocesses]
     collider = collider_for_run(run, initial, names)
     masses = [np.asarray(s.masses(complete), dtype=float) for s in subprocesses]
-    bounds = [_with_floor(partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m),
-                          decay_energy_floor(s, m, internal, run.bwcutoff)) for s, m in zip(subprocesses, masses)]
+    uncut = [uncut_legs(s.channels.get("decays", ()), run.cut_decays) for s in subprocesses]
+    bounds = [_with_floor(partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m, u),
+                          decay_energy_floor(s, m, internal, run.bwcutoff))
+              for s, m, u in zip(subprocesses, masses, uncut)]
     check_run(process, run, collider, bounds, complete, warn=warn or log)
-    cuts = [cut_function(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor, masses=m)
-            for s, m in zip(subprocesses, masses)]
+    cuts = [cut_function(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor, masses=m, uncut=u)
+            for s, m, u in zip(subprocesses, masses, uncut)]
     integrands = build_integrands(process, run, collider, cuts, bounds)
     channels = integration_channels(integrands)
     size = batch_size(run, len(integrands))
@@ -236,7 +240,9 @@ def prepare_run(process, run, parameters: Mapping | None = None, log=print, warn
     a function of the complete parameters returning the task runner (``madgen.runtime.tasks.DaskTasks``)
     of the integration and the unweighting."""
     from madgen.runtime.integrate import initial_grids, integrate
+    from madgen.runtime.runcard import for_process
 
+    run = for_process(run, subprocesses_of(process))
     complete, collider, integrands, channels, samplers = build_samplers(process, run, parameters, log, warn)
     tasks = distribute(complete) if distribute is not None else None
     beams = " x ".join(f"{b.name} {b.energy:g}" for b in collider.beams)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -60,7 +60,7 @@ LPP = {1: "p", -1: "p~", 0: None}  # MadGraph's lpp1/lpp2: proton, antiproton, n
 
 KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "polbeam1", "polbeam2", "pdf", "n_events", "seed", "scale",
               "dsqrt_q2fact1", "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
-              "maxjetflavor", "cuts", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
+              "maxjetflavor", "cuts", "cut_decays", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
               "precision", "use_syst", "sys_scalefact")
 MAX_SEED = 2**63 - 1
@@ -116,8 +116,9 @@ class RunCard:
     fixed_fac_scale: bool = True
     dynamical_scale_choice: int = 3
     scalefact: float = 1.0
-    maxjetflavor: int = 4
+    maxjetflavor: int | None = None  # None: MadGraph's default for the process (for_process)
     cuts: Cuts = field(default_factory=Cuts)
+    cut_decays: bool = False  # MadGraph's: cuts also on the products of decay-chain resonances
     bwcutoff: float = DEFAULT_BWCUTOFF
     warmup_iterations: int = 5
     iterations: int = 10
@@ -172,6 +173,22 @@ class RunCard:
 
         return yaml.safe_dump(self.as_mapping(), sort_keys=False, default_flow_style=None)
 
+
+
+def default_maxjetflavor(initial_pdg_ids) -> int:
+    """MadGraph's ``maxjetflavor`` for a process whose incoming partons are ``initial_pdg_ids``: 4, raised
+    to the heaviest quark flavour among them (5 where ``p`` holds the b, as in a five-flavour model)."""
+    quarks = [abs(int(pdg)) for pdg in initial_pdg_ids if 0 < abs(int(pdg)) <= 5]
+    return max([4] + quarks)
+
+
+def for_process(run: RunCard, subprocesses) -> RunCard:
+    """The run card with what it leaves to the process filled in as MadGraph does: ``maxjetflavor``
+    (``default_maxjetflavor`` of every subprocess's incoming legs) unless the card sets it."""
+    if run.maxjetflavor is not None:
+        return run
+    initial = [pdg for sub in subprocesses for pdg in sub.pdg_ids[:sub.n_initial]]
+    return replace(run, maxjetflavor=default_maxjetflavor(initial))
 
 def as_run_card(run_card) -> RunCard:
     """A ``RunCard`` from a path to run.yaml, a mapping of its keys, or a ``RunCard`` (the forms
@@ -266,8 +283,9 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         fixed_fac_scale=_boolean(data, "fixed_fac_scale", not dynamic, where),
         dynamical_scale_choice=_scale_choice(data, where),
         scalefact=_number(data, "scalefact", 1.0, where, positive=True),
-        maxjetflavor=_integer(data, "maxjetflavor", 4, where, minimum=0, maximum=5),
+        maxjetflavor=_integer(data, "maxjetflavor", None, where, minimum=0, maximum=5),
         cuts=_read_cuts(data.get("cuts"), where),
+        cut_decays=_boolean(data, "cut_decays", False, where),
         bwcutoff=_number(data, "bwcutoff", DEFAULT_BWCUTOFF, where, positive=True),
         warmup_iterations=_integer(data, "warmup_iterations", 5, where, minimum=1),
         iterations=_integer(data, "iterations", 10, where, minimum=1),

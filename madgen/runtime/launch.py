@@ -55,6 +55,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     check_disk_space(run, max(sub.n_legs for sub in subprocesses_of(process)), output_dir.parent)
     start = time.perf_counter()
     prepared = prepare_run(process, run, parameters, log=log, distribute=distribute)
+    run = prepared.run  # with what it leaves to the process filled in (maxjetflavor), as the files record it
     timings = {"integration_s": time.perf_counter() - start}
     result = prepared.result
     if not abs(result.cross_section_pb) > 0:

@@ -1,12 +1,14 @@
 """Cuts: kinematics helpers, MadGraph particle classes, the jit-able mask, divergence check."""
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from madgen.errors import RunCardError
 from madgen.runtime import kinematics
 from madgen.runtime.cuts import check_divergent, cut_function, particle_class, plan_cuts, rapidity_window
 from madgen.runtime.runcard import Cuts, parse_run_card
@@ -218,3 +220,69 @@ def test_uncut_decay_products_that_can_be_soft_are_named():
     two_body = [{"particle": "Z", "legs": [4, 5], "parent": None}]
     assert check_divergent([-11, 11, 25, -13, 13], Cuts(), masses=[0] * 2 + [125] + [0] * 2, decays=two_body,
                            uncut={3, 4}) == []
+
+
+def test_cuts_by_pdg_id_and_ptheavy_plan():
+    """MadGraph's pt_min_pdg / eta_max_pdg / mxx_min_pdg act on the heavy particles the class cuts skip
+    (not on decay products without cut_decays); ptheavy wants one heavy particle above it."""
+    cuts = parse_run_card("sqrt_s: 1000\ncuts:\n  pt_min_pdg: {6: 100}\n  eta_max_pdg: {6: 2}\n"
+                          "  mxx_min_pdg: {6: 500}\n  ptheavy: 300").cuts
+    pdg_ids, masses = [21, 21, 6, -6, 21], [0, 0, 173, 173, 0]
+    plan = plan_cuts(cuts, pdg_ids, 2, masses=masses)
+    assert plan.singles[:2] == ((2, 100.0, math.inf, 0.0, math.inf, 0.0, 2.0), (3, 100.0, math.inf, 0.0, math.inf,
+                                                                                  0.0, 2.0))
+    assert plan.pairs == ((2, 3, 0.0, math.inf, 500.0, math.inf),) and plan.heavy == ((2, 3), 300.0)
+    assert [s[0] for s in plan_cuts(cuts, pdg_ids, 2, masses=masses, uncut={2}).singles] == [3, 4]
+    same_sign = parse_run_card("sqrt_s: 1000\ncuts:\n  mxx_min_pdg: {6: 500}\n"
+                               "  mxx_only_part_antipart: {default: true}").cuts
+    assert plan_cuts(same_sign, [21, 21, 6, 6, -6, -6], 2, masses=[0, 0] + [173] * 4).pairs == tuple(
+        (a, b, 0.0, math.inf, 500.0, math.inf) for a, b in ((2, 4), (2, 5), (3, 4), (3, 5)))
+    passes = cut_function(cuts, pdg_ids, 2, masses=masses)
+    e_top = math.sqrt(173.0**2 + 350.0**2)
+    event = [[600, 0, 0, 600], [600, 0, 0, -600], [e_top, 350, 0, 0], [e_top, -340, 0, 0], [10, -10, 0, 0]]
+    assert bool(passes(jnp.asarray([event]))[0]) is False  # m(t t~) ~ 2 e_top > 500, pT ok; gluon pT 10 < 20
+    event[4], event[3] = [30, -30, 0, 0], [e_top, -320, 0, 0]
+    assert bool(passes(jnp.asarray([event]))[0])
+    event[2], event[3] = [e_top, 250, 0, 0], [e_top, -220, 0, 0]
+    assert bool(passes(jnp.asarray([event]))[0]) is False  # no top above ptheavy = 300
+
+
+@pytest.mark.parametrize("bad, culprit", [
+    ("pt_min_pdg: {5: 10}", "PDG id 5 is a jet, b, lepton or photon"),
+    ("pt_min_pdg: {-6: 10}", "give the positive id"),
+    ("pt_max_pdg: {6: 0}", "-1 (no cut) or a positive number"),
+    ("eta_max_pdg: 2.5", "expected a mapping of PDG ids"),
+    ("mxx_only_part_antipart: {6: 1}", "expected true or false"),
+])
+def test_cuts_by_pdg_id_refuse_what_madgraph_refuses(bad, culprit):
+    with pytest.raises(RunCardError, match=re.escape(culprit)):
+        parse_run_card(f"sqrt_s: 1000\ncuts:\n  {bad}")
+
+
+def test_a_pt_cut_on_the_top_by_pdg_id_end_to_end(generate_package, tmp_path):
+    """e+ e- > t t~ at 500 GeV with pt_min_pdg {6: 150} and eta_max_pdg {6: 1}: the launched cross section
+    against the quadrature of the package's own |M|^2 over the accepted polar angles."""
+    from madgen import api
+
+    proc = generate_package("sm", "e+ e- > t t~", "cuts_pdg_eett")
+    sqrt_s, mt = 500.0, float(proc.default_parameters()["MT"])
+    p = math.sqrt(sqrt_s**2 / 4 - mt**2)
+    c_pt = math.sqrt(1 - (150.0 / p) ** 2)                       # pT > 150: |cos theta| < c_pt
+    c_eta = math.tanh(1.0)                                        # |eta| < 1: |cos theta| < tanh 1
+    c_max = min(c_pt, c_eta)
+    nodes, weights = np.polynomial.legendre.leggauss(64)
+    cos = c_max * nodes
+    sin = np.sqrt(1 - cos**2)
+    e = sqrt_s / 2
+    momenta = np.stack([np.array([[e, 0, 0, e], [e, 0, 0, -e], [e, p * s, 0, p * c], [e, -p * s, 0, -p * c]])
+                        for c, s in zip(cos, sin)])
+    me2 = np.asarray(proc.matrix_element(momenta))
+    gev2_to_pb = 0.3893793721e9
+    expected = 2 * math.pi * c_max * np.sum(weights * me2) * p / (64 * math.pi**2 * sqrt_s**2 * e) * gev2_to_pb
+    card = {"sqrt_s": sqrt_s, "n_events": 10, "seed": 5, "iterations": 5, "points_per_iteration": 20000,
+            "lhe": False, "columnar": None, "cuts": {"pt_min_pdg": {6: 150.0}, "eta_max_pdg": {6: 1.0}}}
+    run = api.launch(proc._dir, card, output=tmp_path / "run", log=lambda *a, **k: None, progress=False)
+    assert abs(run.cross_section_pb - expected) < 4 * run.error_pb + 1e-9 * expected, (run.cross_section_pb, expected)
+    uncut = api.launch(proc._dir, {**card, "cuts": {}}, output=tmp_path / "uncut", log=lambda *a, **k: None,
+                       progress=False)
+    assert run.cross_section_pb < 0.8 * uncut.cross_section_pb

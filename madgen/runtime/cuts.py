@@ -18,11 +18,12 @@ from typing import Callable, Collection, Mapping, Sequence
 import jax.numpy as jnp
 
 from madgen.runtime import kinematics
-from madgen.runtime.runcard import CUT_DEFAULTS, Cuts
+from madgen.runtime.runcard import CUT_DEFAULTS, PDG_CUTS, PDG_PAIR_FLAG, Cuts
 
 PHOTON, GLUON = 22, 21
 CHARGED_LEPTONS = (11, 13, 15)  # MadGraph's is_a_l includes taus
 HEAVY = (6, 23, 24, 25)  # MadGraph: no cuts on particles heavier than 10 GeV (top, W, Z, H)
+HEAVY_MASS = 10.0  # GeV: MadGraph's is_heavy, the particles ptheavy acts on
 CLASS_NAMES = {"j": "jet", "b": "b quark", "a": "photon", "l": "charged lepton"}
 _PAIR_ORDER = {"jj": "jj", "bb": "bb", "ll": "ll", "aa": "aa", "bj": "bj", "jb": "bj", "aj": "aj",
                "ja": "aj", "jl": "jl", "lj": "jl", "ab": "ab", "ba": "ab", "bl": "bl", "lb": "bl",
@@ -32,7 +33,7 @@ _PAIR_ORDER = {"jj": "jj", "bb": "bb", "ll": "ll", "aa": "aa", "bj": "bj", "jb":
 def particle_class(pdg_id: int, maxjetflavor: int = 4, mass: float | None = None) -> str | None:
     """MadGraph's cut class of a final-state particle: 'j', 'b', 'a', 'l' or None (not cut)."""
     code = abs(int(pdg_id))
-    if code in HEAVY or (mass is not None and mass > 10.0):
+    if code in HEAVY or (mass is not None and mass > HEAVY_MASS):
         return None
     if code == GLUON or 1 <= code <= min(maxjetflavor, 5):
         return "j"
@@ -53,10 +54,12 @@ class CutPlan:
     # (leg, ptmin, ptmax, emin, emax, |eta|min, |eta|max) with inf for "no upper cut"
     pairs: tuple[tuple[int, int, float, float, float, float], ...]
     # (leg1, leg2, drmin, drmax, mmin, mmax)
+    heavy: tuple[tuple[int, ...], float] | None = None
+    # (legs heavier than 10 GeV, ptheavy): at least one of them with pT >= ptheavy
 
     @property
     def is_trivial(self) -> bool:
-        return not self.singles and not self.pairs
+        return not self.singles and not self.pairs and self.heavy is None
 
     @property
     def rapidity_limits(self) -> tuple[tuple[int, float], ...]:
@@ -88,12 +91,19 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
     classes = [None] * n_initial + [
         None if leg in uncut else particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
         for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
+    by_pdg = {key: {code: value for code, value in dict(values.get(key) or {}).items()}
+              for key in (*PDG_CUTS, PDG_PAIR_FLAG)}
     singles = []
     for leg, kind in enumerate(classes):
-        if kind is None:
+        code = abs(int(pdg_ids[leg]))
+        if leg >= n_initial and leg not in uncut and any(code in by_pdg[key] for key in PDG_CUTS):
+            bounds = tuple(float(by_pdg[key].get(code, PDG_CUTS[key])) for key in PDG_CUTS if key != "mxx_min_pdg")
+            bounds = tuple(_upper(value) if position % 2 else value for position, value in enumerate(bounds))
+        elif kind is None:
             continue
-        bounds = (values[f"pt{kind}"], _upper(values[f"pt{kind}max"]), values[f"e{kind}"],
-                  _upper(values[f"e{kind}max"]), values[f"eta{kind}min"], _upper(values[f"eta{kind}"]))
+        else:
+            bounds = (values[f"pt{kind}"], _upper(values[f"pt{kind}max"]), values[f"e{kind}"],
+                      _upper(values[f"e{kind}max"]), values[f"eta{kind}min"], _upper(values[f"eta{kind}"]))
         if bounds[0::2] != (0.0, 0.0, 0.0) or bounds[1::2] != (math.inf,) * 3:
             singles.append((leg, *bounds))
     pairs = []
@@ -110,7 +120,25 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
                 mmin, mmax = values[f"mm{pair}"], _upper(values[f"mm{pair}max"])
         if (drmin, drmax, mmin, mmax) != (0.0, math.inf, 0.0, math.inf):
             pairs.append((first, second, drmin, drmax, mmin, mmax))
-    return CutPlan(tuple(singles), tuple(pairs))
+    pairs += _pdg_mass_pairs(pdg_ids, n_initial, by_pdg["mxx_min_pdg"], by_pdg[PDG_PAIR_FLAG], uncut)
+    heavy = tuple(leg for leg in range(n_initial, len(pdg_ids))
+                  if masses is not None and masses[leg] > HEAVY_MASS) if values.get("ptheavy", 0.0) > 0 else ()
+    return CutPlan(tuple(singles), tuple(pairs), (heavy, float(values["ptheavy"])) if heavy else None)
+
+
+def _pdg_mass_pairs(pdg_ids, n_initial, mxx_min: Mapping, only_part_antipart: Mapping, uncut) -> list[tuple]:
+    """MadGraph's mxx_min_pdg: a minimal invariant mass of every pair of final-state particles of one
+    |PDG id| (only particle with antiparticle where mxx_only_part_antipart says so)."""
+    pairs = []
+    for first, second in itertools.combinations(range(n_initial, len(pdg_ids)), 2):
+        code = abs(int(pdg_ids[first]))
+        if code not in mxx_min or abs(int(pdg_ids[second])) != code or {first, second} & set(uncut):
+            continue
+        if only_part_antipart.get(code, only_part_antipart.get("default", False)) \
+                and pdg_ids[first] != -pdg_ids[second]:
+            continue
+        pairs.append((first, second, 0.0, math.inf, float(mxx_min[code]), math.inf))
+    return pairs
 
 
 def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
@@ -141,6 +169,9 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
             dr, mass = kinematics.delta_r(p1, p2), kinematics.pair_mass(p1, p2)
             ok = (dr >= drmin) & (dr <= drmax) & (mass >= mmin) & (mass <= mmax)
             mask &= jnp.all(ok, axis=-1)
+        if plan.heavy is not None:
+            legs, ptheavy = plan.heavy
+            mask &= jnp.any(kinematics.transverse_momentum(momenta[..., list(legs), :]) >= ptheavy, axis=-1)
         return mask
 
     passes.plan = plan

@@ -40,7 +40,20 @@ CUT_DEFAULTS: dict[str, float] = {
     # minimum / maximum invariant mass of pairs [GeV] (mmll: same-flavour opposite-sign leptons)
     "mmjj": 0.0, "mmbb": 0.0, "mmaa": 0.0, "mmll": 0.0,
     "mmjjmax": -1.0, "mmbbmax": -1.0, "mmaamax": -1.0, "mmllmax": -1.0,
+    # minimum pT [GeV] of at least one final-state particle heavier than 10 GeV (if there is one)
+    "ptheavy": 0.0,
 }
+
+PDG_CUTS: dict[str, float] = {
+    # MadGraph's cuts by PDG id, {pdg: value}, on particle and antiparticle, for particles the
+    # class cuts above leave alone (t, W, Z, H, neutrinos, BSM): the value taken where a pdg is absent
+    "pt_min_pdg": 0.0, "pt_max_pdg": -1.0, "e_min_pdg": 0.0, "e_max_pdg": -1.0,
+    "eta_min_pdg": 0.0, "eta_max_pdg": -1.0,
+    "mxx_min_pdg": 0.0,  # minimal invariant mass of a pair of them
+}
+PDG_PAIR_FLAG = "mxx_only_part_antipart"  # {pdg: bool, 'default': bool}: mxx only on particle-antiparticle pairs
+LIGHT_PDG_IDS = frozenset((1, 2, 3, 4, 5, 11, 13, 15, 21, 22))  # cut by class (ptj, ptl, ...), not by PDG id
+CUT_KEYS = (*CUT_DEFAULTS, *PDG_CUTS, PDG_PAIR_FLAG)
 
 # (lower key, upper key) pairs checked for min > max
 _CUT_WINDOWS: tuple[tuple[str, str], ...] = tuple(
@@ -89,12 +102,14 @@ class Cuts:
 
     values: tuple[tuple[str, float], ...] = tuple(CUT_DEFAULTS.items())
     user_set: tuple[str, ...] = ()  # the keys the card gave explicitly
+    by_pdg: tuple[tuple[str, tuple[tuple[int | str, float | bool], ...]], ...] = ()
+    # the PDG_CUTS and PDG_PAIR_FLAG the card gave: (key, ((pdg, value), ...))
 
-    def __getitem__(self, key: str) -> float:
-        return dict(self.values)[key]
+    def __getitem__(self, key: str):
+        return self.as_dict()[key]
 
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.values)
+    def as_dict(self) -> dict:
+        return {**dict(self.values), **{key: dict(entries) for key, entries in self.by_pdg}}
 
 
 @dataclass(frozen=True)
@@ -204,7 +219,7 @@ def is_run_card_key(key: str) -> bool:
     """Whether a ``--set KEY=VALUE`` names a run-card setting (a key, a MadGraph spelling madgen reads, a
     cut given bare as in MadGraph's run_card or as ``cuts.<name>``) rather than a model parameter."""
     return (key in KNOWN_KEYS or key in ALIASES or key in _HINTS or key in MADGRAPH_OFF_VALUES
-            or key in ("lpp1", "lpp2") or key in CUT_DEFAULTS or key.startswith("cuts."))
+            or key in ("lpp1", "lpp2") or key in CUT_KEYS or key.startswith("cuts."))
 
 
 def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
@@ -221,7 +236,7 @@ def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
         source, data = "<run card given from Python>", run_card
     data = {str(key): value for key, value in dict(data or {}).items()}
     for key, value in overrides.items():
-        cut = key[len("cuts."):] if key.startswith("cuts.") else key if key in CUT_DEFAULTS else None
+        cut = key[len("cuts."):] if key.startswith("cuts.") else key if key in CUT_KEYS else None
         if cut is not None:
             cuts = data.get("cuts") or {}
             if not isinstance(cuts, Mapping):
@@ -387,7 +402,7 @@ def _reject_unknown(data: Mapping, allowed, source: str, prefix: str) -> None:
     if not unknown:
         return
     key = unknown[0]
-    if not prefix and key in CUT_DEFAULTS:
+    if not prefix and key in CUT_KEYS:
         advice = f"cuts go under 'cuts:', e.g.\n  cuts:\n    {key}: {data[key]}"
     elif key in _HINTS:
         advice = _HINTS[key]
@@ -562,16 +577,65 @@ def _read_cuts(value, where: _Where) -> Cuts:
     given = {str(k): v for k, v in value.items()}
     cut_lines = {f"cuts.{k}": line for k, line in getattr(value, "lines", {}).items()}
     where = _Where(where.source, {**where.lines, **cut_lines})
-    _reject_unknown(given, tuple(CUT_DEFAULTS), where.source, "cuts.")
+    _reject_unknown(given, CUT_KEYS, where.source, "cuts.")
     values = dict(CUT_DEFAULTS)
+    by_pdg = []
     for key, number in given.items():
-        values[key] = _cut_value(key, number, where)
+        if key in PDG_CUTS or key == PDG_PAIR_FLAG:
+            by_pdg.append((key, _pdg_cut_entries(key, number, where)))
+        else:
+            values[key] = _cut_value(key, number, where)
     for lower, upper in _CUT_WINDOWS:
         if values[upper] > 0 and values[lower] > values[upper]:
             raise RunCardError(f"{where.source}, keys 'cuts.{lower}' and 'cuts.{upper}': the window is empty "
                                f"({lower} = {values[lower]:g} > {upper} = {values[upper]:g}); "
                                f"lower {lower} or raise {upper} (-1 = no upper cut)")
-    return Cuts(tuple(values.items()), tuple(given))
+    return Cuts(tuple(values.items()), tuple(given), tuple(sorted(by_pdg)))
+
+
+def _pdg_cut_entries(key: str, value, where: _Where) -> tuple:
+    """A cut by PDG id, ``{6: 100}``, as sorted (pdg, value) pairs; MadGraph's rules: positive ids of
+    particles that no class cut covers, values as the class cuts' (-1: no upper cut)."""
+    name = f"cuts.{key}"
+    if not isinstance(value, Mapping):
+        raise where.error(name, f"expected a mapping of PDG ids to values, e.g. '{key}: {{6: 100}}', got "
+                                f"{_describe(value)}")
+    entries = []
+    for pdg, entry in value.items():
+        if key == PDG_PAIR_FLAG and pdg == "default":
+            entries.append(("default", _flag(name, pdg, entry, where)))
+            continue
+        code = _pdg_code(name, pdg, where)
+        if key == PDG_PAIR_FLAG:
+            entries.append((code, _flag(name, pdg, entry, where)))
+            continue
+        upper = "_max_" in key
+        if not _is_number(entry) or not math.isfinite(entry) or (entry < 0 and not (upper and entry == -1)) \
+                or (upper and entry == 0):
+            expected = "-1 (no cut) or a positive number" if upper else "a number >= 0"
+            raise where.error(name, f"PDG id {code}: expected {expected}, got {_describe(entry)}")
+        entries.append((code, float(entry)))
+    return tuple(sorted(entries, key=lambda item: str(item[0])))
+
+
+def _pdg_code(name: str, pdg, where: _Where) -> int:
+    text = str(pdg).strip()
+    if not text.lstrip("-").isdigit():
+        raise where.error(name, f"expected PDG ids as keys (e.g. 6 for the top), got {pdg!r}")
+    code = int(text)
+    if code <= 0:
+        raise where.error(name, f"PDG id {code}: give the positive id (the cut acts on particle and "
+                                f"antiparticle), {-code}")
+    if code in LIGHT_PDG_IDS:
+        raise where.error(name, f"PDG id {code} is a jet, b, lepton or photon, which the class cuts cover "
+                                "(ptj, ptb, ptl, pta, ...), as in MadGraph; use those")
+    return code
+
+
+def _flag(name: str, pdg, value, where: _Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.error(name, f"{pdg}: expected true or false, got {_describe(value)}")
+    return value
 
 
 def _cut_value(key: str, number, where: _Where) -> float:

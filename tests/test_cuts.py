@@ -286,3 +286,17 @@ def test_a_pt_cut_on_the_top_by_pdg_id_end_to_end(generate_package, tmp_path):
     uncut = api.launch(proc._dir, {**card, "cuts": {}}, output=tmp_path / "uncut", log=lambda *a, **k: None,
                        progress=False)
     assert run.cross_section_pb < 0.8 * uncut.cross_section_pb
+
+
+def test_eta_cuts_take_the_rapidity_as_madgraph():
+    """MadGraph's cuts.f compares |rap(p)| with etal (rap: 1/2 ln((E + pz) / (E - pz))): a tau at
+    y = 2.45 passes etal = 2.5 although its pseudorapidity is larger than 2.5."""
+    mass, pt, y = 1.777, 3.0, 2.45
+    mt = math.hypot(mass, pt)
+    tau = [mt * math.cosh(y), pt, 0.0, mt * math.sinh(y)]
+    assert float(kinematics.pseudorapidity(jnp.asarray(tau))) > 2.5
+    passes = cut_function({"ptl": 1.0, "etal": 2.5}, [11, -11, 15, -15], 2, masses=[0, 0, mass, mass])
+    event = [[50, 0, 0, 50], [50, 0, 0, -50], tau, [50, -pt, 0, 0]]
+    assert bool(passes(jnp.asarray([event]))[0])
+    event[2] = [mt * math.cosh(2.55), pt, 0.0, mt * math.sinh(2.55)]
+    assert not bool(passes(jnp.asarray([event]))[0])

@@ -63,7 +63,7 @@ class CutPlan:
 
     @property
     def rapidity_limits(self) -> tuple[tuple[int, float], ...]:
-        """(leg, |eta| max) of every leg with an upper pseudorapidity cut (see ``rapidity_window``)."""
+        """(leg, |y| max) of every leg with an upper rapidity cut (see ``rapidity_window``)."""
         return tuple((leg, etamax) for leg, *_, etamax in self.singles if math.isfinite(etamax))
 
 
@@ -159,7 +159,7 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
             legs, ptmin, ptmax, emin, emax, etamin, etamax = singles
             p = momenta[..., legs, :]
             pt, energy = kinematics.transverse_momentum(p), p[..., 0]
-            eta = jnp.abs(kinematics.pseudorapidity(p))
+            eta = jnp.abs(kinematics.rapidity(p))  # MadGraph's etaj, etal, ... and eta_max_pdg cut y (its rap)
             ok = (pt >= ptmin) & (pt <= ptmax) & (energy >= emin) & (energy <= emax)
             ok &= (eta >= etamin) & (eta <= etamax)
             mask &= jnp.all(ok, axis=-1)
@@ -179,17 +179,17 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
 
 
 BEYOND_ANY_CUT = 1.0e3
-"""The rapidity given to a leg along the beam (no transverse mass): beyond every |eta| cut."""
+"""The rapidity given to a leg along the beam (no transverse mass): beyond every rapidity cut."""
 
 
 def rapidity_window(momenta, masses, limits):
     """(lower, upper) per event: the longitudinal boosts (rapidities y along +z) that can bring every
-    leg of ``limits`` ((leg, |eta| max) pairs, ``CutPlan.rapidity_limits``) within its cut, from
+    leg of ``limits`` ((leg, |y| max) pairs, ``CutPlan.rapidity_limits``) within its cut, from
     ``momenta`` (batch, n, 4) in the partons' frame and the legs' ``masses``.
 
-    A boost by y adds y to a rapidity Y = asinh(pz / mT), and |Y| <= |eta| for any mass, so an event
-    boosted outside the window fails a pseudorapidity cut: sampling y only inside it changes no
-    integral (for massless legs it is exactly the accepted range). An empty window has upper < lower."""
+    A boost by y adds y to a rapidity Y = asinh(pz / mT), so the window is exactly the boosts an event
+    can take and pass the rapidity cuts: sampling y only inside it changes no integral. An empty window
+    has upper < lower."""
     legs = [leg for leg, _ in limits]
     etamax = jnp.asarray([limit for _, limit in limits])
     p = momenta[..., legs, :]

@@ -251,7 +251,7 @@ class GroupIntegrand:
 
     def _rapidity(self, u, tau, cm, masses, energies):
         """(x1, x2, dy/du) of two hadron beams: the partons' rapidity y sampled only where every leg
-        with a pseudorapidity cut can pass (``rapidity_window``): the acceptance in y then spans the
+        with a rapidity cut can pass (``rapidity_window``): the acceptance in y then spans the
         whole unit interval instead of a corner of (y, angles) that VEGAS's product grid cannot follow."""
         from madgen.phasespace.fractions import fractions_at, sample_rapidity
         from madgen.runtime.cuts import rapidity_window

@@ -19,7 +19,7 @@ def azimuth(p):
 
 
 def pseudorapidity(p):
-    """eta = asinh(pz / pT); +-inf along the beam (MadGraph's cuts use eta, not y)."""
+    """eta = asinh(pz / pT); +-inf along the beam (MadGraph's Delta R uses it; its eta cuts take y)."""
     return jnp.arcsinh(p[..., 3] / transverse_momentum(p))
 
 

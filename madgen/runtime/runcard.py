@@ -29,7 +29,7 @@ CUT_DEFAULTS: dict[str, float] = {
     # minimum / maximum energy [GeV]
     "ej": 0.0, "eb": 0.0, "ea": 0.0, "el": 0.0,
     "ejmax": -1.0, "ebmax": -1.0, "eamax": -1.0, "elmax": -1.0,
-    # maximum / minimum |pseudorapidity|
+    # maximum / minimum |rapidity| (y; MadGraph's rap, the pseudorapidity of a massless particle)
     "etaj": 5.0, "etab": -1.0, "etaa": 2.5, "etal": 2.5,
     "etajmin": 0.0, "etabmin": 0.0, "etaamin": 0.0, "etalmin": 0.0,
     # minimum / maximum Delta R = sqrt(Delta eta^2 + Delta phi^2) between pairs

@@ -231,7 +231,7 @@ def test_cuts_by_pdg_id_and_ptheavy_plan():
     plan = plan_cuts(cuts, pdg_ids, 2, masses=masses)
     assert plan.singles[:2] == ((2, 100.0, math.inf, 0.0, math.inf, 0.0, 2.0), (3, 100.0, math.inf, 0.0, math.inf,
                                                                                   0.0, 2.0))
-    assert plan.pairs == ((2, 3, 0.0, math.inf, 500.0, math.inf),) and plan.heavy == ((2, 3), 300.0)
+    assert plan.pairs == ((2, 3, 0.0, math.inf, 500.0, math.inf),) and plan.event.at_least_one == (((2, 3), 300.0),)
     assert [s[0] for s in plan_cuts(cuts, pdg_ids, 2, masses=masses, uncut={2}).singles] == [3, 4]
     same_sign = parse_run_card("sqrt_s: 1000\ncuts:\n  mxx_min_pdg: {6: 500}\n"
                                "  mxx_only_part_antipart: {default: true}").cuts
@@ -300,3 +300,64 @@ def test_eta_cuts_take_the_rapidity_as_madgraph():
     assert bool(passes(jnp.asarray([event]))[0])
     event[2] = [mt * math.cosh(2.55), pt, 0.0, mt * math.sinh(2.55)]
     assert not bool(passes(jnp.asarray([event]))[0])
+
+
+def _event(*final):
+    """Two incoming partons (their momenta do not matter to cuts) and the final-state momenta."""
+    return jnp.asarray([[[100, 0, 0, 100], [100, 0, 0, -100], *final]], dtype=float)
+
+
+def _massless(pt, y, phi=0.0):
+    return [pt * math.cosh(y), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(y)]
+
+
+@pytest.mark.parametrize("cuts, final, passes", [
+    # xptj: at least one jet above 50
+    ({"xptj": 50}, [(60, 0), (30, 1)], True), ({"xptj": 50}, [(40, 0), (30, 1)], False),
+    # ordered jet pTs: hardest above 50, second above 35 (cutuse 0: both)
+    ({"ptj1min": 50, "ptj2min": 35}, [(30, 0), (60, 1)], False),
+    ({"ptj1min": 50, "ptj2min": 35}, [(40, 0), (60, 1)], True),
+    ({"ptj1min": 50, "ptj2min": 35, "cutuse": 1}, [(30, 0), (60, 1)], True),
+    ({"ptj3min": 10}, [(40, 0), (60, 1)], False),          # no third jet
+    ({"ptj1max": 50}, [(40, 0), (60, 1)], False),
+    # HT of the jets, of the two hardest, of jets and b quarks
+    ({"htjmin": 100}, [(40, 0), (50, 1)], False), ({"htjmin": 80}, [(40, 0), (50, 1)], True),
+    ({"htjmax": 80}, [(40, 0), (50, 1)], False), ({"ihtmin": 100}, [(40, 0), (50, 1)], False),
+    ({"ht2min": 80}, [(40, 0), (50, 1)], True),
+    # weak-boson fusion: opposite hemispheres, |y| >= 2, gap >= 4.5
+    ({"xetamin": 2.0}, [(40, 2.5), (50, -2.2)], True), ({"xetamin": 2.0}, [(40, 2.5), (50, 2.2)], False),
+    ({"deltaeta": 4.5}, [(40, 2.5), (50, -2.2)], True), ({"deltaeta": 5.0}, [(40, 2.5), (50, -2.2)], False),
+])
+def test_event_cuts_on_jets(cuts, final, passes):
+    """MadGraph's cuts.f on the jets as a whole (u d~ > e+ ve g g: the jets are the two gluons; the
+    lepton and neutrino sit at pT 30 back to back, passing the default lepton cuts)."""
+    pdg_ids = [2, -1, -11, 12, 21, 21]
+    lepton, neutrino = _massless(30, 0.0, 1.0), _massless(30, 0.0, 1.0 + math.pi)
+    jets = [_massless(pt, y, phi) for (pt, y), phi in zip(final, (0.0, 2.5))]
+    check = cut_function({**cuts, "drjj": 0, "etaj": -1}, pdg_ids, 2, masses=[0] * 6)
+    assert bool(check(_event(lepton, neutrino, *jets))[0]) is passes
+
+
+@pytest.mark.parametrize("cuts, passes", [
+    ({"misset": 25}, True), ({"misset": 35}, False), ({"missetmax": 25}, False),
+    ({"ptllmin": 5}, False),       # the e+ ve pair is back to back: pT 0
+    ({"ptllmax": 5}, True),
+    ({"mmnl": 50}, True), ({"mmnl": 70}, False),     # m(e+ ve) = 60
+    ({"xptl": 25}, True), ({"xptl": 35}, False), ({"ptl1min": 35}, False), ({"ptl2min": 5}, False),
+])
+def test_event_cuts_on_leptons_and_neutrinos(cuts, passes):
+    pdg_ids = [2, -1, -11, 12, 21]
+    lepton, neutrino, jet = _massless(30, 0.0, 0.0), _massless(30, 0.0, math.pi), _massless(40, 0.5, 1.0)
+    check = cut_function(cuts, pdg_ids, 2, masses=[0] * 5)
+    assert bool(check(_event(lepton, neutrino, jet))[0]) is passes
+
+
+def test_event_cuts_on_absent_classes_are_ignored_as_in_madgraph():
+    """setcuts.f drops xptj without jets and misset without neutrinos; a minimum of an ordered pT or of
+    HT that no particle can meet removes every event."""
+    pdg_ids, final = [11, -11, 13, -13], [_massless(40, 0.2, 0.0), _massless(40, -0.2, math.pi)]
+    for cuts in ({"xptj": 50}, {"misset": 20}, {"xptb": 10}, {"xetamin": 2}):
+        assert plan_cuts(cuts, pdg_ids, 2).event is None
+        assert bool(cut_function(cuts, pdg_ids, 2)(_event(*final))[0])
+    for cuts in ({"ptj1min": 10}, {"htjmin": 10}, {"ihtmin": 10}):
+        assert not bool(cut_function(cuts, pdg_ids, 2)(_event(*final))[0])

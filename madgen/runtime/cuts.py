@@ -47,6 +47,26 @@ def particle_class(pdg_id: int, maxjetflavor: int = 4, mass: float | None = None
 
 
 @dataclass(frozen=True)
+class EventCuts:
+    """MadGraph's cuts on several particles at once (cuts.f after the per-particle ones), resolved to
+    legs. A particle's class counts here even where ``cut_decays`` exempts it, as in MadGraph."""
+
+    at_least_one: tuple[tuple[tuple[int, ...], float], ...] = ()
+    # (legs, ptmin): one of them with pT >= ptmin (xptj, xptb, xpta, xptl; ptheavy)
+    ordered: tuple[tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...], bool], ...] = ()
+    # (legs, minima, maxima, one_is_enough): the pT of the k-th hardest leg within [minima[k], maxima[k]]
+    # (ptj1min ... ptj4max, ptl1min ...); a leg the process lacks fails a minimum > 0
+    pt_sums: tuple[tuple[tuple[int, ...], int, float, float], ...] = ()
+    # (legs, k, min, max): the scalar pT sum of the k hardest legs (0: all) (ht2min ..., htjmin, ihtmin)
+    vector_pts: tuple[tuple[tuple[int, ...], float, float], ...] = ()
+    # (legs, min, max): the pT of the legs' summed momentum (misset, ptllmin for a lepton pair)
+    masses: tuple[tuple[tuple[int, ...], float, float], ...] = ()
+    # (legs, min, max): the invariant mass of the legs' summed momentum (mmnl)
+    rapidity_gap: tuple[tuple[int, ...], float, float] | None = None
+    # (jets, xetamin, deltaeta): the two hardest jets with |y| >= xetamin in opposite hemispheres, |y1 - y2| >= deltaeta
+
+
+@dataclass(frozen=True)
 class CutPlan:
     """The cuts that act on one process, resolved to leg indices (built once, outside jit)."""
 
@@ -54,12 +74,11 @@ class CutPlan:
     # (leg, ptmin, ptmax, emin, emax, |eta|min, |eta|max) with inf for "no upper cut"
     pairs: tuple[tuple[int, int, float, float, float, float], ...]
     # (leg1, leg2, drmin, drmax, mmin, mmax)
-    heavy: tuple[tuple[int, ...], float] | None = None
-    # (legs heavier than 10 GeV, ptheavy): at least one of them with pT >= ptheavy
+    event: EventCuts | None = None  # MadGraph's cuts on the event as a whole (xptj, htjmin, misset, ...)
 
     @property
     def is_trivial(self) -> bool:
-        return not self.singles and not self.pairs and self.heavy is None
+        return not self.singles and not self.pairs and self.event is None
 
     @property
     def rapidity_limits(self) -> tuple[tuple[int, float], ...]:
@@ -121,9 +140,55 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
         if (drmin, drmax, mmin, mmax) != (0.0, math.inf, 0.0, math.inf):
             pairs.append((first, second, drmin, drmax, mmin, mmax))
     pairs += _pdg_mass_pairs(pdg_ids, n_initial, by_pdg["mxx_min_pdg"], by_pdg[PDG_PAIR_FLAG], uncut)
-    heavy = tuple(leg for leg in range(n_initial, len(pdg_ids))
-                  if masses is not None and masses[leg] > HEAVY_MASS) if values.get("ptheavy", 0.0) > 0 else ()
-    return CutPlan(tuple(singles), tuple(pairs), (heavy, float(values["ptheavy"])) if heavy else None)
+    kinds = [None] * n_initial + [particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
+                                  for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
+    return CutPlan(tuple(singles), tuple(pairs), plan_event_cuts(values, pdg_ids, n_initial, kinds, masses))
+
+
+NEUTRINOS = (12, 14, 16)
+
+
+def plan_event_cuts(values: Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
+                    kinds: Sequence[str | None], masses: Sequence[float] | None) -> EventCuts | None:
+    """MadGraph's cuts on the event as a whole (``EventCuts``) from the run-card ``values``, for the
+    final-state legs of classes ``kinds``; None when none acts. As MadGraph's setcuts.f, a cut on a class
+    the process lacks is ignored (xptj without jets), except the minima of ordered pTs and HT."""
+    final = range(n_initial, len(pdg_ids))
+    of_kind = {kind: tuple(leg for leg in final if kinds[leg] == kind) for kind in "jbal"}
+    neutrinos = tuple(leg for leg in final if abs(int(pdg_ids[leg])) in NEUTRINOS)
+    heavy = tuple(leg for leg in final if masses is not None and masses[leg] > HEAVY_MASS)
+    jets, leptons = of_kind["j"], of_kind["l"]
+
+    at_least_one = [(of_kind[kind], values[f"xpt{kind}"]) for kind in "jbal" if values[f"xpt{kind}"] > 0 and of_kind[kind]]
+    if values["ptheavy"] > 0 and heavy:
+        at_least_one.append((heavy, values["ptheavy"]))
+    ordered = []
+    for kind, legs, one_is_enough in (("j", jets, values["cutuse"] == 1), ("l", leptons, False)):
+        minima = tuple(values[f"pt{kind}{k}min"] for k in range(1, 5))
+        maxima = tuple(_upper(values[f"pt{kind}{k}max"]) for k in range(1, 5))
+        if any(minima) or any(math.isfinite(m) for m in maxima):
+            ordered.append((legs, minima, maxima, one_is_enough))
+    pt_sums = [(jets, k, values[f"ht{k}min"], _upper(values[f"ht{k}max"])) for k in range(2, 5)
+               if len(jets) >= k and (values[f"ht{k}min"] > 0 or values[f"ht{k}max"] > 0)]
+    if values["htjmin"] > 0 or values["htjmax"] > 0:
+        pt_sums.append((jets, 0, values["htjmin"], _upper(values["htjmax"])))
+    if values["ihtmin"] > 0 or values["ihtmax"] > 0:
+        pt_sums.append((jets + of_kind["b"], 0, values["ihtmin"], _upper(values["ihtmax"])))
+    vector_pts = []
+    if neutrinos and (values["misset"] > 0 or values["missetmax"] > 0):
+        vector_pts.append((neutrinos, values["misset"], _upper(values["missetmax"])))
+    if values["ptllmin"] > 0 or values["ptllmax"] > 0:
+        for first, second in itertools.combinations(sorted(leptons + neutrinos), 2):
+            charged = (first in leptons, second in leptons)
+            if charged != (True, True) or pdg_ids[first] == -pdg_ids[second]:  # l+ l- of one flavour, l nu, nu nu
+                vector_pts.append(((first, second), values["ptllmin"], _upper(values["ptllmax"])))
+    masses_of_sums = []
+    if values["mmnl"] > 0 or values["mmnlmax"] > 0:
+        masses_of_sums.append((tuple(sorted(leptons + neutrinos)), values["mmnl"], _upper(values["mmnlmax"])))
+    gap = (jets, values["xetamin"], values["deltaeta"]) \
+        if len(jets) >= 2 and (values["xetamin"] > 0 or values["deltaeta"] > 0) else None
+    event = EventCuts(tuple(at_least_one), tuple(ordered), tuple(pt_sums), tuple(vector_pts), tuple(masses_of_sums), gap)
+    return None if event == EventCuts() else event
 
 
 def _pdg_mass_pairs(pdg_ids, n_initial, mxx_min: Mapping, only_part_antipart: Mapping, uncut) -> list[tuple]:
@@ -169,13 +234,54 @@ def cut_function(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_ini
             dr, mass = kinematics.delta_r(p1, p2), kinematics.pair_mass(p1, p2)
             ok = (dr >= drmin) & (dr <= drmax) & (mass >= mmin) & (mass <= mmax)
             mask &= jnp.all(ok, axis=-1)
-        if plan.heavy is not None:
-            legs, ptheavy = plan.heavy
-            mask &= jnp.any(kinematics.transverse_momentum(momenta[..., list(legs), :]) >= ptheavy, axis=-1)
+        if plan.event is not None:
+            mask &= passes_event_cuts(plan.event, momenta)
         return mask
 
     passes.plan = plan
     return passes
+
+
+def passes_event_cuts(event: EventCuts, momenta):
+    """``EventCuts`` on ``momenta`` (batch, n, 4): True where the event passes all of them."""
+    mask = jnp.ones(momenta.shape[:-2], dtype=bool)
+    pt = kinematics.transverse_momentum(momenta)
+    for legs, ptmin in event.at_least_one:
+        mask &= jnp.max(pt[..., list(legs)], axis=-1) >= ptmin
+    for legs, minima, maxima, one_is_enough in event.ordered:
+        mask &= _ordered_pts_pass(pt, legs, minima, maxima, one_is_enough)
+    for legs, k, low, high in event.pt_sums:
+        hardest = -jnp.sort(-pt[..., list(legs)], axis=-1)[..., :k or None] if legs else jnp.zeros(mask.shape + (0,))
+        total = jnp.sum(hardest, axis=-1)
+        mask &= (total >= low) & (total <= high)
+    for legs, low, high in event.vector_pts:
+        total = kinematics.transverse_momentum(jnp.sum(momenta[..., list(legs), :], axis=-2))
+        mask &= (total >= low) & (total <= high)
+    for legs, low, high in event.masses:
+        summed = jnp.sum(momenta[..., list(legs), :], axis=-2) if legs else jnp.zeros(mask.shape + (4,))
+        mass = jnp.sqrt(jnp.maximum(summed[..., 0] ** 2 - jnp.sum(summed[..., 1:] ** 2, axis=-1), 0.0))
+        mask &= (mass >= low) & (mass <= high)
+    if event.rapidity_gap is not None:
+        jets, xetamin, deltaeta = event.rapidity_gap
+        order = jnp.argsort(-pt[..., list(jets)], axis=-1)[..., :2]
+        y = jnp.take_along_axis(kinematics.rapidity(momenta[..., list(jets), :]), order, axis=-1)
+        mask &= jnp.all(jnp.abs(y) >= xetamin, axis=-1) & (y[..., 0] * y[..., 1] <= 0)
+        mask &= jnp.abs(y[..., 0] - y[..., 1]) >= deltaeta
+    return mask
+
+
+def _ordered_pts_pass(pt, legs, minima, maxima, one_is_enough):
+    """MadGraph's ptj1min ... ptj4max (and ptl...): the k-th hardest leg's pT within its window, for
+    every k (or, with one_is_enough, for one k) up to the number of legs; a k beyond the legs fails
+    a minimum above 0."""
+    if any(minimum > 0 for minimum in minima[len(legs):]):
+        return jnp.zeros(pt.shape[:-1], dtype=bool)
+    n = min(len(legs), 4)
+    if n == 0:
+        return jnp.ones(pt.shape[:-1], dtype=bool)
+    hardest = -jnp.sort(-pt[..., list(legs)], axis=-1)[..., :n]
+    ok = (hardest >= jnp.asarray(minima[:n])) & (hardest <= jnp.asarray(maxima[:n]))
+    return jnp.any(ok, axis=-1) if one_is_enough else jnp.all(ok, axis=-1)
 
 
 BEYOND_ANY_CUT = 1.0e3

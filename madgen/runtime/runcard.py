@@ -42,6 +42,18 @@ CUT_DEFAULTS: dict[str, float] = {
     "mmjjmax": -1.0, "mmbbmax": -1.0, "mmaamax": -1.0, "mmllmax": -1.0,
     # minimum pT [GeV] of at least one final-state particle heavier than 10 GeV (if there is one)
     "ptheavy": 0.0,
+    # minimum pT [GeV] of at least one jet, b, photon, lepton (ignored where the process has none)
+    "xptj": 0.0, "xptb": 0.0, "xpta": 0.0, "xptl": 0.0,
+    # minimum / maximum pT [GeV] of the k-th hardest jet and lepton (cutuse 1: one jet passing is enough)
+    **{f"ptj{k}min": 0.0 for k in range(1, 5)}, **{f"ptj{k}max": -1.0 for k in range(1, 5)}, "cutuse": 0.0,
+    **{f"ptl{k}min": 0.0 for k in range(1, 5)}, **{f"ptl{k}max": -1.0 for k in range(1, 5)},
+    # minimum / maximum scalar sum of jet pTs [GeV]: all jets, the k hardest jets, jets and b quarks
+    "htjmin": 0.0, "htjmax": -1.0, **{f"ht{k}min": 0.0 for k in range(2, 5)},
+    **{f"ht{k}max": -1.0 for k in range(2, 5)}, "ihtmin": 0.0, "ihtmax": -1.0,
+    # missing ET (pT of the neutrinos' sum), pT of a lepton pair, mass of leptons and neutrinos [GeV]
+    "misset": 0.0, "missetmax": -1.0, "ptllmin": 0.0, "ptllmax": -1.0, "mmnl": 0.0, "mmnlmax": -1.0,
+    # weak-boson-fusion cuts on the two hardest jets: |y| > xetamin in opposite hemispheres, |dy| > deltaeta
+    "xetamin": 0.0, "deltaeta": 0.0,
 }
 
 PDG_CUTS: dict[str, float] = {
@@ -61,6 +73,9 @@ _CUT_WINDOWS: tuple[tuple[str, str], ...] = tuple(
     + [(f"e{c}", f"e{c}max") for c in "jbal"]
     + [(f"eta{c}min", f"eta{c}") for c in "jbal"]
     + [(key, key + "max") for key in CUT_DEFAULTS if key.startswith(("dr", "mm")) and not key.endswith("max")]
+    + [(f"pt{c}{k}min", f"pt{c}{k}max") for c in "jl" for k in range(1, 5)]
+    + [(f"ht{k}min", f"ht{k}max") for k in range(2, 5)]
+    + [("htjmin", "htjmax"), ("ihtmin", "ihtmax"), ("misset", "missetmax"), ("ptllmin", "ptllmax")]
 )
 _UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherwise > 0
 
@@ -87,7 +102,7 @@ _HINTS = {
                "lhaid; 'lhaid' is accepted)",
     "nhel": "madgen sums every helicity exactly (MadGraph's nhel = 0) and picks each event's helicities by "
             "their weights; there is no helicity sampling to switch on",
-    **dict.fromkeys(("ickkw", "xqcut", "xptj", "auto_ptj_mjj"), "madgen writes parton-level events at fixed "
+    **dict.fromkeys(("ickkw", "xqcut", "auto_ptj_mjj"), "madgen writes parton-level events at fixed "
                     "order; jet matching and merging (MLM, CKKW) are not done: generate each multiplicity "
                     "separately with its own cuts"),
     **dict.fromkeys(("systematics_program", "systematics_arguments"), "madgen writes scale-variation weights "
@@ -643,6 +658,9 @@ def _cut_value(key: str, number, where: _Where) -> float:
     if not _is_number(number) or not math.isfinite(number):
         raise where.error(name, f"expected a number, got {_describe(number)}")
     number = float(number)
+    if key == "cutuse" and number not in (0.0, 1.0):
+        raise where.error(name, f"takes 0 (every one of ptj1min ... ptj4max must hold) or 1 (one is enough), "
+                                f"got {number:g}")
     if key in _UPPER_CUTS:
         if number == -1.0:
             return number

@@ -361,3 +361,19 @@ def test_event_cuts_on_absent_classes_are_ignored_as_in_madgraph():
         assert bool(cut_function(cuts, pdg_ids, 2)(_event(*final))[0])
     for cuts in ({"ptj1min": 10}, {"htjmin": 10}, {"ihtmin": 10}):
         assert not bool(cut_function(cuts, pdg_ids, 2)(_event(*final))[0])
+
+
+def test_dsqrt_shat_bounds_the_partonic_energy():
+    """MadGraph's dsqrt_shat / dsqrt_shatmax: a window on sqrt(s-hat), which also bounds the sampled
+    partonic energy of hadron beams."""
+    from madgen.runtime.cuts import partonic_energy_bounds
+
+    pdg_ids, masses = [21, 21, 6, -6, 21], [0, 0, 173, 173, 0]
+    cuts = {"dsqrt_shat": 600, "dsqrt_shatmax": 900, "ptj": 20}
+    assert partonic_energy_bounds(cuts, pdg_ids, 2, masses=masses) == (600.0, 900.0)
+    assert partonic_energy_bounds({"ptj": 20}, pdg_ids, 2, masses=masses) == (2 * 173 + 20, math.inf)
+    check = cut_function(cuts, pdg_ids, 2, masses=masses)
+    top = lambda p, sign: [math.hypot(173, p), sign * p, 0, 0]  # noqa: E731
+    inside = [top(300, 1), top(270, -1), [30, -30, 0, 0]]       # sqrt(s-hat) about 737
+    outside = [top(100, 1), top(70, -1), [30, -30, 0, 0]]       # about 404
+    assert bool(check(_event(*inside))[0]) and not bool(check(_event(*outside))[0])

@@ -185,6 +185,8 @@ def plan_event_cuts(values: Mapping[str, float], pdg_ids: Sequence[int], n_initi
     masses_of_sums = []
     if values["mmnl"] > 0 or values["mmnlmax"] > 0:
         masses_of_sums.append((tuple(sorted(leptons + neutrinos)), values["mmnl"], _upper(values["mmnlmax"])))
+    if values["dsqrt_shat"] > 0 or values["dsqrt_shatmax"] > 0:
+        masses_of_sums.append((tuple(final), values["dsqrt_shat"], _upper(values["dsqrt_shatmax"])))
     gap = (jets, values["xetamin"], values["deltaeta"]) \
         if len(jets) >= 2 and (values["xetamin"] > 0 or values["deltaeta"] > 0) else None
     event = EventCuts(tuple(at_least_one), tuple(ordered), tuple(pt_sums), tuple(vector_pts), tuple(masses_of_sums), gap)
@@ -427,7 +429,8 @@ def partonic_energy_bounds(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[i
     lower = sum(math.sqrt(masses[leg] ** 2 + ptmin.get(leg, 0.0) ** 2) for leg in range(n_initial, len(pdg_ids)))
     upper = math.inf
     final = set(range(n_initial, len(pdg_ids)))
-    for first, second, _, _, mmin, mmax in plan.pairs:
-        if {first, second} == final:
-            lower, upper = max(lower, mmin), min(upper, mmax)
+    wholes = [(mmin, mmax) for first, second, _, _, mmin, mmax in plan.pairs if {first, second} == final]
+    wholes += [(low, high) for legs, low, high in (plan.event.masses if plan.event else ()) if set(legs) == final]
+    for mmin, mmax in wholes:
+        lower, upper = max(lower, mmin), min(upper, mmax)
     return lower, upper

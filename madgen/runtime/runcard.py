@@ -54,6 +54,8 @@ CUT_DEFAULTS: dict[str, float] = {
     "misset": 0.0, "missetmax": -1.0, "ptllmin": 0.0, "ptllmax": -1.0, "mmnl": 0.0, "mmnlmax": -1.0,
     # weak-boson-fusion cuts on the two hardest jets: |y| > xetamin in opposite hemispheres, |dy| > deltaeta
     "xetamin": 0.0, "deltaeta": 0.0,
+    # minimum / maximum partonic collision energy sqrt(s-hat) [GeV]
+    "dsqrt_shat": 0.0, "dsqrt_shatmax": -1.0,
 }
 
 PDG_CUTS: dict[str, float] = {
@@ -75,7 +77,8 @@ _CUT_WINDOWS: tuple[tuple[str, str], ...] = tuple(
     + [(key, key + "max") for key in CUT_DEFAULTS if key.startswith(("dr", "mm")) and not key.endswith("max")]
     + [(f"pt{c}{k}min", f"pt{c}{k}max") for c in "jl" for k in range(1, 5)]
     + [(f"ht{k}min", f"ht{k}max") for k in range(2, 5)]
-    + [("htjmin", "htjmax"), ("ihtmin", "ihtmax"), ("misset", "missetmax"), ("ptllmin", "ptllmax")]
+    + [("htjmin", "htjmax"), ("ihtmin", "ihtmax"), ("misset", "missetmax"), ("ptllmin", "ptllmax"),
+       ("dsqrt_shat", "dsqrt_shatmax")]
 )
 _UPPER_CUTS = frozenset(upper for _, upper in _CUT_WINDOWS)  # -1 = none, otherwise > 0
 

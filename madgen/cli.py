@@ -285,9 +285,13 @@ def _reweight(args) -> int:
     thetas = [parse_assignments(text, "--theta") for text in args.theta]
     result = reweight(args.events, args.card, thetas, theta_ref=parse_assignments(args.theta_ref, "--theta-ref") or None,
                       output=args.output, in_place=args.in_place, names=args.name)
-    for point, total in zip(result.points, result.sums):
-        print(f"{point.weight_id} ({point.describe()}): sum of weights {total:.6g} "
-              f"(reference {result.reference_sum:.6g})")
+    for point, total, sigma in zip(result.points, result.sums, result.cross_sections_pb):
+        if sigma is None:
+            print(f"{point.weight_id} ({point.describe()}): sum of weights {total:.6g} "
+                  f"(reference {result.reference_sum:.6g})")
+        else:
+            print(f"{point.weight_id} ({point.describe()}): cross section {sigma:.6g} pb "
+                  f"(reference {result.reference_cross_section_pb:.6g} pb)")
     return 0
 
 

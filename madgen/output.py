@@ -267,6 +267,27 @@ def describe_contents(directory: Path, limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def check_creatable(target: Path) -> None:
+    """Raise ``OutputError`` now (not after the work) if ``target`` cannot be created: a file on its
+    path, or a nearest existing directory madgen may not write in."""
+    ancestor = Path(os.path.abspath(target)).parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():  # a dangling link
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise OutputError(f"{target} cannot be created: {ancestor} is a file, not a directory; choose another "
+                          "output path")
+    if ancestor.is_dir():
+        try:  # access() says yes to root on read-only and virtual file systems: try it
+            fd, probe = tempfile.mkstemp(prefix=f"{TEMP_TAG}probe-", suffix=".tmp", dir=ancestor)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as error:
+            raise OutputError(f"{target} cannot be created: madgen cannot write in {ancestor} "
+                              f"({error.strerror}); choose another output path") from None
+
+
 def check_replaceable(target: Path, kind: str, force: bool) -> bool:
     """Whether ``target`` exists as something to replace; raise ``OutputError`` if madgen must not.
 
@@ -277,6 +298,7 @@ def check_replaceable(target: Path, kind: str, force: bool) -> bool:
         raise OutputError(f"{target} exists and is not a directory; madgen never replaces it: remove it "
                           "yourself or choose another output path")
     if not target.exists():
+        check_creatable(target)
         return False
     if not any(target.iterdir()):
         return False

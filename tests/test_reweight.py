@@ -59,6 +59,10 @@ def test_reweighted_events_reproduce_an_independent_run(runs):
     error = np.hypot(reference.cross_section_pb * ratios.std(ddof=1) / np.sqrt(len(w)),
                      sigma * reference.error_pb / reference.cross_section_pb)
     assert sigma == pytest.approx(result.sums[0])
+    # the cross section it reports: the file's <init> cross section times the ratio of the weights' sums
+    assert result.reference_cross_section_pb == pytest.approx(reference.cross_section_pb, rel=1e-9)
+    xwgtup = np.array([item["xwgtup"] for item in weights])
+    assert result.cross_sections_pb[0] == pytest.approx(reference.cross_section_pb * w.sum() / xwgtup.sum(), rel=1e-9)
     assert abs(sigma - new.cross_section_pb) < 3 * np.hypot(error, new.error_pb), (sigma, error, new.cross_section_pb)
     # bin by bin: reweighted histogram against the independent events, chi^2 below its 99.9% quantile
     direct, _ = cos_theta(root / "new_run" / "events.lhe")

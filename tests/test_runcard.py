@@ -211,3 +211,14 @@ def test_maxjetflavor_follows_the_initial_state_as_madgraph_sets_it():
     assert for_process(card, [sub(2, -2, 23), sub(5, -5, 23)]).maxjetflavor == 5
     assert for_process(card, [sub(-11, 11, 13, -13)]).maxjetflavor == 4
     assert for_process(parse_run_card("sqrt_s: 13000\nmaxjetflavor: 4"), [sub(5, -5, 23)]).maxjetflavor == 4
+
+
+def test_a_madgraph_run_card_dat_is_named_with_the_way_over():
+    from madgen.errors import RunCardError
+
+    with pytest.raises(RunCardError, match=r"run_card.dat:2: '10000 = nevents ! Number of unweighted events' is "
+                                           r"MadGraph's run_card.dat format.*here 'n_events: \.\.\.'"):
+        parse_run_card("#*** MadGraph\n  10000 = nevents ! Number of unweighted events\n", "run_card.dat")
+    with pytest.raises(RunCardError, match=r"beam_energies: \[E1, E2\]"):
+        parse_run_card("6500.0 = ebeam1 ! beam 1 total energy in GeV\n", "run_card.dat")
+    assert parse_run_card("sqrt_s: 100  # a = b\n").sqrt_s == 100

@@ -261,6 +261,8 @@ def test_run_card_overrides_as_madgraph_set(tmp_path):
     # either spelling replaces the other, as MadGraph's set does (it clashed: "keys 'nevents' and 'n_events'")
     assert run_card_with({"sqrt_s": 91.188, "nevents": 10}, {"n_events": 50}).n_events == 50
     assert run_card_with({"sqrt_s": 91.188, "seed": 3}, {"iseed": 7}).seed == 7
+    assert run_card_with({"sqrt_s": 91.188}, {"beam_energies": [30, 120]}).beam_energies == (30.0, 120.0)
+    assert run_card_with({"beam_energies": [30, 120]}, {"sqrt_s": 200}).beam_energies == (100.0, 100.0)
     assert all(map(is_run_card_key, ["n_events", "nevents", "ptj", "cuts.ptj", "polbeam1", "lpp1", "xqcut"]))
     assert not any(map(is_run_card_key, ["MT", "mt", "cHW"]))
     with pytest.raises(RunCardError, match=r"run.yaml with --set n_events, key 'n_events'"):

@@ -116,6 +116,31 @@ def test_launch_into_an_existing_directory(workdir):
     assert not leftovers(workdir)
 
 
+def test_an_output_path_that_cannot_be_created_is_refused_before_the_work(workdir, tmp_path):
+    """A file where a directory of the output path should be, or a directory madgen may not write in, is
+    named at once, not after the integration (nor blamed on the disk space)."""
+    from madgen.api import launch
+    from madgen.runtime.runcard import parse_run_card
+
+    (tmp_path / "notes.txt").write_text("mine")
+    said = []
+    with pytest.raises(OutputError, match=r"notes.txt is a file, not a directory"):
+        launch(workdir / "generated" / "ee_mumu", parse_run_card(QUICK_RUN.format(n=50)),
+               output=tmp_path / "notes.txt" / "run", log=said.append, progress=False)
+    assert not said  # nothing was integrated
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.geteuid() != 0:  # root may write anywhere on a local disk
+            with pytest.raises(OutputError, match="cannot write in"):
+                launch_quietly(workdir / "generated" / "ee_mumu", QUICK_RUN.format(n=50), locked / "run")
+    finally:
+        locked.chmod(0o700)
+    with pytest.raises(OutputError, match="is a file, not a directory"):
+        madgen.generate(workdir / "ee.yaml", output=tmp_path / "notes.txt" / "pkg")
+
+
 # ------------------------------------------------------------------ concurrent writers
 
 

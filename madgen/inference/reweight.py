@@ -59,8 +59,17 @@ class ReweightResult:
     output: Path
     n_events: int
     points: tuple[ReweightPoint, ...]
-    sums: tuple[float, ...]  # sum of each new weight: the reweighted cross sections (pb, as XWGTUP)
+    sums: tuple[float, ...]  # sum of each new weight (in the file's normalisation: event_norm)
     reference_sum: float  # sum of the original weights
+    reference_cross_section_pb: float | None = None  # the file's cross section: the sum of <init>'s XSECUP
+
+    @property
+    def cross_sections_pb(self) -> tuple[float | None, ...]:
+        """The cross section at each point: the file's times the ratio of the sums of weights (the same
+        for every event_norm)."""
+        if self.reference_cross_section_pb is None or not self.reference_sum:
+            return (None,) * len(self.sums)
+        return tuple(self.reference_cross_section_pb * total / self.reference_sum for total in self.sums)
 
 
 # --------------------------------------------------------------------------- matching events
@@ -343,7 +352,21 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     elif _columnar_beside(source, source) is not None:
         log(f"the columnar file beside {source} is left as it is: the weights went to {output}, in another directory")
     log(f"{n_events} events of {source} reweighted to {len(points)} point(s), written to {output}")
-    return ReweightResult(output, n_events, points, tuple(float(s) for s in sums), float(reference_sum))
+    return ReweightResult(output, n_events, points, tuple(float(s) for s in sums), float(reference_sum),
+                          init_cross_section(header))
+
+
+def init_cross_section(header: str) -> float | None:
+    """The sum of XSECUP over the process lines of the header's ``<init>`` block (pb); None without one."""
+    match = re.search(r"<init[^>]*>(.*?)</init>", header, re.S)
+    if match is None:
+        return None
+    lines = [line.split() for line in match.group(1).strip().splitlines() if line.strip() and "<" not in line]
+    try:
+        n_processes = int(lines[0][9])
+        return float(sum(float(line[0]) for line in lines[1:1 + n_processes]))
+    except (IndexError, ValueError):
+        return None
 
 
 def file_point(header: str, process, source: Path, log=print) -> dict[str, float]:

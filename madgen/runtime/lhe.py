@@ -1,8 +1,8 @@
 """Les Houches Event file writer (LHE 3.0: hep-ph/0609017, arXiv:1405.1067), MadGraph-style.
 
-No PDFs: the beams (IDBMUP, EBMUP) are the initial-state particles of the process and PDFGUP =
-PDFSUP = 0.  Weighting: IDWTUP = 3 by default (unweighted events, every XWGTUP equal), with
-XWGTUP = sigma / N in pb, so that the weights sum to the cross section as in MadGraph's files;
+The caller gives the beams (IDBMUP, EBMUP, and PDFGUP/PDFSUP: the LHAPDF id of hadron beams, 0
+otherwise), the weighting strategy IDWTUP (launch: -4, as MadGraph, for unweighted events of either
+sign) and each XWGTUP (launch: sigma, sigma / N or 1 in pb, by the run card's event_norm);
 XSECUP / XERRUP are the integrated cross section and its error in pb and XMAXUP the largest
 |XWGTUP|.  Events are streamed into a temporary file and the finished file is moved onto ``path``
 only when complete: an exception or KeyboardInterrupt leaves neither a partial file nor a
@@ -178,10 +178,10 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
         lines.append("<event>\n")
         lines.append(_EVENT.format(n_lines, pid, weight, scale, aqed, aqcd))
         for line in range(n_lines):
-            energy, px, py, pz = momenta[event][line]
+            energy, px, py, pz = momenta[event][line]  # + 0.0 below: no "-0.0000000000e+00" in the file
             colour1, colour2 = colour[event][line]
             lines.append(_PARTICLE.format(pdg[event][line], status[event][line], *mothers[event][line], colour1,
-                                          colour2, px, py, pz, energy, masses[event][line], 0.0,
+                                          colour2, px + 0.0, py + 0.0, pz + 0.0, energy, masses[event][line], 0.0,
                                           helicities[event][line]))
         if mgrwt:
             factor = float(record.luminosity[event] * record.aqcd[event] ** record.n_qcd[event])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -268,10 +269,15 @@ def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
     return RunCard.from_mapping(data, f"{source} with --set {', '.join(overrides)}" if overrides else source)
 
 
+_SAME_SETTING = ({"sqrt_s", "beam_energies"},)  # keys that give one setting two ways: one replaces the other
+
+
 def _spellings(key: str) -> set[str]:
-    """Every spelling of a run-card key: madgen's and MadGraph's (``ALIASES``)."""
+    """Every spelling of a run-card key: madgen's and MadGraph's (``ALIASES``), and the other ways of
+    giving its setting (``sqrt_s`` for ``beam_energies``)."""
     canonical = ALIASES.get(key, key)
-    return {canonical} | {alias for alias, target in ALIASES.items() if target == canonical}
+    keys = {canonical}.union(*(group for group in _SAME_SETTING if canonical in group))
+    return keys | {alias for alias, target in ALIASES.items() if target in keys}
 
 
 def read_run_card(path: str | Path) -> RunCard:
@@ -285,7 +291,23 @@ def parse_run_card(text: str, source: str = "<string>") -> RunCard:
     """Parse and validate run-card YAML text."""
     from madgen.cards import load_card
 
+    _refuse_madgraph_format(text, source)
     return RunCard.from_mapping(load_card(text, source, RunCardError), source)
+
+
+_MADGRAPH_LINE = re.compile(r"^\s*[^#!=:\s][^#!=:]*=\s*([A-Za-z_]\w*)\s*(!.*)?$")
+
+
+def _refuse_madgraph_format(text: str, source: str) -> None:
+    """MadGraph's run_card.dat ('value = key ! comment' lines) is not YAML: say so, with the way over."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MADGRAPH_LINE.match(line)
+        if match:
+            key = ALIASES.get(match.group(1), match.group(1))
+            mapped = f"'{key}: ...'" if key in KNOWN_KEYS else f"'cuts: {{{key}: ...}}'" if key in CUT_KEYS else None
+            raise RunCardError(f"{source}:{number}: '{line.strip()}' is MadGraph's run_card.dat format; madgen reads "
+                               "run cards as YAML (docs/run_card.md lists each MadGraph key and its madgen name)"
+                               + (f": here {mapped}" if mapped else f": {_HINTS[key]}" if key in _HINTS else ""))
 
 
 def _run_card_from_mapping(data, source: str) -> RunCard:

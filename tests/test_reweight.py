@@ -298,3 +298,31 @@ def test_events_off_the_packages_mass_shells_are_refused(runs, tmp_path):
                                              r"has mass 2.830\d* GeV from its momentum, the package's is 0 GeV"):
         reweight(tmp_path / "massive.lhe", root / "ref.yaml", [{"MZ": MZ_NEW}], log=lambda *a: None)
     assert not (tmp_path / "massive_rwgt.lhe").exists()
+
+
+def test_a_point_where_the_model_is_undefined_is_refused_before_the_work(runs, tmp_path):
+    """MZ = 0 makes the SM's sw2 = 1 - MW^2/MZ^2 nan: named before any event is read, no file written
+    (it wrote nan weights before)."""
+    from madgen.errors import MadgenError
+
+    root, _, _ = runs
+    with pytest.raises(MadgenError, match=r"--theta MZ=0\.0: at MZ = 0 the model's .* \(not finite\)"):
+        reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 0.0}], output=tmp_path / "z.lhe",
+                 log=lambda *a: None)
+    assert not (tmp_path / "z.lhe").exists()
+
+
+def test_a_package_of_another_process_is_named(runs, generate_package, tmp_path):
+    """Events of 'e+ e- > mu+ mu-' reweighted with a package of 'e+ e- > z > mu+ mu-': allowed (SM events
+    with an EFT package is the usual case) but said, since the weights assume the package's |M|^2 at
+    theta_0 is the events' density."""
+    root, _, _ = runs
+    other = generate_package("sm", "e+ e- > z > mu+ mu-", "rw_other_process")
+    said = []
+    reweight(root / "ref_run" / "events.lhe", other._dir, [{"MZ": 92.0}], output=tmp_path / "o.lhe", log=said.append)
+    assert any("generated for 'e+ e- > mu+ mu-' and are reweighted with 'e+ e- > Z > mu+ mu-'" in line
+               for line in said), said
+    said.clear()
+    reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "s.lhe",
+             log=said.append)
+    assert not any("generated for" in line for line in said)

@@ -391,3 +391,20 @@ def test_gold_mining_refuses_an_integrand_of_both_signs(tmp_path):
                                              r"\(0\.[0-9]+ of the integral of its magnitude.*squared-order selection"):
         mine(card, {**SIGNED_RUN, "n_events": 200}, ["WW"], output=tmp_path / "gold.h5", log=lambda *a: None)
     assert not (tmp_path / "gold.h5").exists()
+
+
+def test_gold_mining_refuses_a_theta_where_the_integrand_turns_negative(tmp_path):
+    """QCD beside its QCD x EW interference is positive everywhere at aS = 2 (the reference), negative in
+    about a quarter of the phase space at aS = 0.118: log r there is undefined and is refused, not written
+    as nan."""
+    from madgen.api import mine
+    from madgen.inference.errors import InferenceError
+
+    card = tmp_path / "mine.yaml"
+    card.write_text(f"model: sm\nprocess: u u~ > d d~ QCD<=2 QED<=2 QED^2<=2\nname: sq_mine_theta\n"
+                    f"output: {tmp_path / 'sq_mine_theta'}\n")
+    with pytest.raises(InferenceError, match=r"theta \(aS=0\.118\): \|M\|\^2 of .* is negative \(or not a number\) "
+                                             r"for [0-9]+ of the 200 events.*nothing was written"):
+        mine(card, {**SIGNED_RUN, "n_events": 200}, ["aS"], theta_ref={"aS": 2.0}, thetas=[{"aS": 0.118}],
+             output=tmp_path / "gold.h5", log=lambda *a: None)
+    assert not (tmp_path / "gold.h5").exists()

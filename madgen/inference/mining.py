@@ -309,6 +309,20 @@ def _check_before_the_work(process, run, names, base, alternatives, n_xsec_point
         check_defined_point(process, point, f"{label} ({', '.join(names)})")
 
 
+def _refuse_undefined_ratios(log_r: np.ndarray, alternatives: np.ndarray, names, process: str) -> None:
+    """log r is nan where |M|^2 at a theta is negative (an interference-only process, NP^2==1): no
+    likelihood ratio exists there, and a gold file must not carry it silently."""
+    for column, theta in enumerate(alternatives):
+        undefined = int(np.count_nonzero(np.isnan(log_r[:, column])))
+        if undefined:
+            point = ", ".join(f"{n}={float(v):g}" for n, v in zip(names, theta))
+            raise InferenceError(
+                f"theta ({point}): |M|^2 of '{process}' is negative (or not a number) for {undefined} of the "
+                f"{len(log_r)} events, so log r is undefined there: an interference term such as NP^2==1 alone "
+                "is not a likelihood at every theta; choose thetas where it stays positive, or mine the process "
+                "without the squared-order selection (e.g. NP<=1); nothing was written")
+
+
 def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, thetas=(), output=None,
          n_xsec_points: int | None = None, log=print, workers: int | None = None,
          scheduler: str | None = None) -> GoldSample:
@@ -384,6 +398,7 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
         if moving:
             latent, log_r, score = latent_gold(prepared, events, names, base, alternatives, *sigmas, pdg_ids,
                                                chunk=xsec.chunk, tasks=tasks)
+        _refuse_undefined_ratios(log_r, alternatives, names, process.process)
         stages.lap("gold")
     fisher = fisher_information(score, names)
     gold = GoldSample(

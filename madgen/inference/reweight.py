@@ -312,6 +312,8 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
                 raise InferenceError(f"--theta {point.describe()}: '{name}' is not an external parameter of "
                                      f"'{process.process}'; known: {sorted(subprocesses[0].default_parameters())}")
     _refuse_moving_masses(subprocesses, reference, points)
+    _refuse_undefined_points(process, reference, points)
+    _say_if_generated_for_another_process(header, process, log)
     matcher = SubprocessMatcher(subprocesses)
     evaluators = [_Evaluator(sub, reference, points) for sub in subprocesses]
     try:
@@ -327,6 +329,7 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
         stream.write(_with_initrwgt(header, points))
         for chunk in _chunks(events, BATCH * 4):
             weights = _chunk_weights(chunk, n_events, matcher, evaluators, len(points), source, process)
+            _refuse_non_finite(weights, points, n_events)
             for event_weights in weights:
                 kind, text = next(blocks)
                 if kind != "event":
@@ -354,6 +357,37 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     log(f"{n_events} events of {source} reweighted to {len(points)} point(s), written to {output}")
     return ReweightResult(output, n_events, points, tuple(float(s) for s in sums), float(reference_sum),
                           init_cross_section(header))
+
+
+def _say_if_generated_for_another_process(header: str, process, log) -> None:
+    """The events' density is taken to be the package's |M|^2 at theta_0: say so when madgen's header
+    records another process (SM events reweighted with an EFT package is fine; an NP^2==1 package for
+    NP<=1 events gives no density ratio at all)."""
+    match = re.search(r"<madgen[^>]*>.*?<process>(?:<!\[CDATA\[)?\s*(.*?)\s*(?:\]\]>)?</process>", header, re.S)
+    if match is None or match.group(1) == process.process:
+        return
+    log(f"note: the events were generated for '{match.group(1)}' and are reweighted with '{process.process}': "
+        f"each weight is scaled by |M|^2(theta) / |M|^2(theta_0) of the latter, a likelihood ratio only if it "
+        "equals the events' own |M|^2 at theta_0 (not for a squared-order selection such as NP^2==1)")
+
+
+def _refuse_undefined_points(process, reference: Mapping[str, float], points) -> None:
+    """Before any work: every point must be one where the model is defined (LambdaSMEFT = 0 or MZ = 0
+    make its couplings infinite or nan), as mine checks its thetas."""
+    from madgen.runtime.checks import check_defined_point
+
+    for point in points:
+        check_defined_point(process, {**reference, **dict(point.parameters)}, f"--theta {point.describe()}")
+
+
+def _refuse_non_finite(weights: np.ndarray, points, n_before: int) -> None:
+    """A weight that is not a number (|M|^2 overflowing at an extreme point) stops the run: nothing is written."""
+    bad = ~np.isfinite(weights)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise InferenceError(f"--theta {points[column].describe()}: the weight of event {n_before + row + 1} is "
+                             f"{weights[row, column]} (not finite); choose a point where |M|^2 is finite; "
+                             "nothing was written")
 
 
 def init_cross_section(header: str) -> float | None:

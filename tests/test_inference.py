@@ -293,6 +293,11 @@ def test_mine_refuses_what_it_can_before_the_work(proc, tmp_path):
         (dict(thetas=[{"MZ": -3.0}]), "MZ"),
         (dict(thetas=[{"MZ": 0.0}]), "not finite"),
         (dict(theta_ref={"MZ": 0.0}), "theta_ref .*not finite"),
+        (dict(thetas={"MZ": 92.0}), r"thetas \{'MZ': 92.0\}: give a list of points"),
+        (dict(thetas=[{"MZ": "92"}]), "theta MZ = '92': expected a real number"),
+        (dict(thetas=[{"MZ": True}]), "theta MZ = True: expected a real number"),
+        (dict(thetas=[[91.0, 92.0]]), r"has 2 value\(s\); parameters \['MZ'\] need 1"),
+        (dict(theta_ref={"WZ": 2.0}), r"theta_ref: \['WZ'\] are not among the chosen parameters \['MZ'\]"),
     ]
     for options, words in cases:
         with pytest.raises(madgen.errors.MadgenError, match=words):

@@ -266,21 +266,38 @@ class DifferentiableCrossSection:
         return total
 
 
-def as_theta(names: Sequence[str], theta, default) -> np.ndarray:
-    """A (k,) array from None (``default``), a mapping (missing names keep ``default``) or a sequence."""
+def as_theta(names: Sequence[str], theta, default, what: str = "theta") -> np.ndarray:
+    """A (k,) array from None (``default``), a mapping (missing names keep ``default``) or a sequence of
+    real numbers; anything else is an error naming ``what`` and the value."""
     default = np.asarray(default, dtype=float)
     if theta is None:
         return default.copy()
     if isinstance(theta, Mapping):
-        unknown = sorted(set(theta) - set(names))
+        unknown = sorted(str(name) for name in set(theta) - set(names))
         if unknown:
-            raise InferenceError(f"theta names {unknown} are not among the chosen parameters {list(names)}")
-        return np.array([float(theta.get(n, d)) for n, d in zip(names, default)])
-    values = np.asarray(theta, dtype=float).reshape(-1)
+            raise InferenceError(f"{what}: {unknown} are not among the chosen parameters {list(names)}")
+        return np.array([_real(theta[n], f"{what} {n}") if n in theta else d for n, d in zip(names, default)])
+    if isinstance(theta, (str, bytes)) or not (isinstance(theta, Sequence) or hasattr(theta, "__array__")):
+        raise InferenceError(f"{what} {theta!r}: give a mapping of parameter values ({{'{names[0]}': 1.0}}) or a "
+                             f"sequence of {len(names)} number(s)")
+    array = np.asarray(theta) if hasattr(theta, "__array__") else np.asarray(theta, dtype=object)
+    values = np.array([_real(value, what) for value in array.reshape(-1)])
     if values.shape != (len(names),):
-        raise InferenceError(f"theta {list(values)} has {values.size} value(s); parameters {list(names)} "
+        raise InferenceError(f"{what} {list(values)} has {values.size} value(s); parameters {list(names)} "
                              f"need {len(names)}")
     return values
+
+
+def _real(value, what: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, a string or an array)."""
+    scalar_array = hasattr(value, "__array__") and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "iuf"
+    if isinstance(value, (bool, np.bool_)) or not (isinstance(value, (int, float, np.integer, np.floating))
+                                                   or scalar_array):
+        raise InferenceError(f"{what} = {value!r}: expected a real number")
+    number = float(value)
+    if not np.isfinite(number):
+        raise InferenceError(f"{what} = {value!r}: expected a finite number")
+    return number
 
 
 def complete_parameters(process, parameters: Mapping | None) -> dict:

@@ -353,9 +353,12 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     names = parameter_names(first, [match_parameter_name(known, n) for n in
                                     ((parameters,) if isinstance(parameters, str) else parameters)])
     theta_ref = match_parameter_point(known, theta_ref, "theta_ref")
-    thetas = [match_parameter_point(known, theta, "theta") for theta in thetas]
+    if isinstance(thetas, Mapping) or isinstance(thetas, (str, bytes)):
+        raise InferenceError(f"thetas {thetas!r}: give a list of points, e.g. [{{'{names[0]}': 1.0}}] (one mapping "
+                             "is one point: put it in a list)")
+    thetas = [match_parameter_point(known, theta, "theta") for theta in (thetas or ())]
     defaults = {k: float(v) for k, v in first.complete_parameters(None).items()}
-    reference = as_theta(names, theta_ref, theta_of(defaults, names))
+    reference = as_theta(names, theta_ref, theta_of(defaults, names), "theta_ref")
     base = {**defaults, **dict(zip(names, map(float, reference)))}
     moving = mass_parameters(process, names, base)
     if moving and any(sub.n_legs - sub.n_initial != 2 for sub in process.subprocesses):

@@ -326,3 +326,18 @@ def test_a_package_of_another_process_is_named(runs, generate_package, tmp_path)
     reweight(root / "ref_run" / "events.lhe", root / "ref.yaml", [{"MZ": 92.0}], output=tmp_path / "s.lhe",
              log=said.append)
     assert not any("generated for" in line for line in said)
+
+
+def test_a_second_reweighting_adds_to_madgens_weight_group(runs, tmp_path):
+    root, _, _ = runs
+    source = tmp_path / "madgraph.lhe"
+    source.write_text(MADGRAPH_STYLE)
+    first = reweight(source, root / "ref.yaml", [{"MZ": MZ_NEW}], output=tmp_path / "once.lhe", log=lambda *a: None)
+    second = reweight(first.output, root / "ref.yaml", [{"MZ": 90.0}], output=tmp_path / "twice.lhe",
+                      log=lambda *a: None)
+    header = second.output.read_text().split("<init>")[0]
+    assert header.count("<weightgroup name='madgen_reweighting'") == 1
+    group = header.split("<weightgroup name='madgen_reweighting'")[1].split("</weightgroup>")[0]
+    assert "id='rwgt_2'" in group and "id='rwgt_3'" in group
+    assert set(next(iter(pylhe.LHEFile.fromfile(str(second.output)).events)).weights) == {"rwgt_1", "rwgt_2",
+                                                                                          "rwgt_3"}

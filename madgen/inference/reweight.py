@@ -208,11 +208,14 @@ def _text_blocks(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _with_initrwgt(header: str, points: Sequence[ReweightPoint]) -> str:
-    """The header with a madgen weight group declared in <initrwgt> (created if absent)."""
-    group = ["<weightgroup name='madgen_reweighting' weight_name_strategy='includeIdInWeightName'>"]
-    group += [f"<weight id='{p.weight_id}'> {p.describe()} </weight>" for p in points]
-    group.append("</weightgroup>")
-    block = "\n".join(group) + "\n"
+    """The header with the points declared in madgen's weight group of <initrwgt> (the group and the
+    block created if absent; a second reweighting adds to the group of the first)."""
+    weights = "".join(f"<weight id='{p.weight_id}'> {p.describe()} </weight>\n" for p in points)
+    existing = re.search(r"<weightgroup name='madgen_reweighting'[^>]*>.*?(</weightgroup>)", header, re.S)
+    if existing is not None:
+        return header[:existing.start(1)] + weights + header[existing.start(1):]
+    block = ("<weightgroup name='madgen_reweighting' weight_name_strategy='includeIdInWeightName'>\n"
+             + weights + "</weightgroup>\n")
     if "</initrwgt>" in header:
         return header.replace("</initrwgt>", block + "</initrwgt>", 1)
     if "</header>" in header:

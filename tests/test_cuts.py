@@ -379,3 +379,31 @@ def test_dsqrt_shat_bounds_the_partonic_energy():
     inside = [top(300, 1), top(270, -1), [30, -30, 0, 0]]       # sqrt(s-hat) about 737
     outside = [top(100, 1), top(70, -1), [30, -30, 0, 0]]       # about 404
     assert bool(check(_event(*inside))[0]) and not bool(check(_event(*outside))[0])
+
+
+def test_frixione_isolation_of_photons():
+    """MadGraph's ptgmin: the photon's pT above ptgmin, draj dropped, and within R0gamma = 0.4 the partons'
+    pT summed outward from the photon at most epsgamma pT(photon) ((1 - cos r) / (1 - cos R0))^xn."""
+    cuts = {"ptgmin": 20.0, "R0gamma": 0.4, "xn": 1.0, "epsgamma": 1.0, "ptj": 10.0}
+    pdg_ids = [2, -2, 22, 21, 21]
+    check = cut_function(cuts, pdg_ids, 2, masses=[0] * 5)
+    photon = _massless(50, 0.0, 0.0)
+    far = _massless(40, 0.0, 2.0)
+
+    def gluon_at(r, pt):
+        return _massless(pt, 0.0, r)
+
+    allowed = lambda r: 50 * (1 - math.cos(r)) / (1 - math.cos(0.4))  # noqa: E731
+    assert allowed(0.2) == pytest.approx(12.625, abs=0.001)
+    assert bool(check(_event(photon, gluon_at(0.2, 12.0), far))[0])       # inside the cone, under the bound
+    assert not bool(check(_event(photon, gluon_at(0.2, 13.0), far))[0])   # over it
+    assert bool(check(_event(photon, gluon_at(0.5, 40.0), far))[0])       # outside the cone: any pT
+    assert not bool(check(_event(_massless(15, 0.0, 0.0), far, _massless(30, 1.0, 1.0)))[0])  # pT < ptgmin
+    # draj = 0.4 by default is dropped: the 0.2-close gluon above passed; without ptgmin it is cut
+    plain = cut_function({"ptj": 10.0}, pdg_ids, 2, masses=[0] * 5)
+    assert not bool(plain(_event(photon, gluon_at(0.2, 12.0), far))[0])
+    # isoEM: a lepton near a photon counts too (e+ e- > e+ e- a), unless isoEM is false
+    leptonic = [11, -11, 22, 11, -11]
+    event = _event(photon, _massless(30, 0.0, 0.2), _massless(40, 0.5, 3.0))
+    assert not bool(cut_function({**cuts, "drll": 0, "dral": 0}, leptonic, 2, masses=[0] * 5)(event)[0])
+    assert bool(cut_function({**cuts, "drll": 0, "dral": 0, "isoEM": False}, leptonic, 2, masses=[0] * 5)(event)[0])

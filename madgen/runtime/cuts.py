@@ -64,6 +64,8 @@ class EventCuts:
     # (legs, min, max): the invariant mass of the legs' summed momentum (mmnl)
     rapidity_gap: tuple[tuple[int, ...], float, float] | None = None
     # (jets, xetamin, deltaeta): the two hardest jets with |y| >= xetamin in opposite hemispheres, |y1 - y2| >= deltaeta
+    isolation: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...] | None, float, float, float] | None = None
+    # (photons, partons, leptons (None: no isoEM), R0gamma, xn, epsgamma): Frixione's smooth cone
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
         elif kind is None:
             continue
         else:
-            bounds = (values[f"pt{kind}"], _upper(values[f"pt{kind}max"]), values[f"e{kind}"],
+            ptmin = values["ptgmin"] if kind == "a" and values["ptgmin"] > 0 else values[f"pt{kind}"]
+            bounds = (ptmin, _upper(values[f"pt{kind}max"]), values[f"e{kind}"],
                       _upper(values[f"e{kind}max"]), values[f"eta{kind}min"], _upper(values[f"eta{kind}"]))
         if bounds[0::2] != (0.0, 0.0, 0.0) or bounds[1::2] != (math.inf,) * 3:
             singles.append((leg, *bounds))
@@ -132,6 +135,8 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
             continue
         pair = _PAIR_ORDER[kind1 + kind2]
         drmin, drmax = values[f"dr{pair}"], _upper(values[f"dr{pair}max"])
+        if pair == "aj" and values["ptgmin"] > 0:  # isolation replaces draj, as in MadGraph
+            drmin = 0.0
         mmin, mmax = 0.0, math.inf
         if kind1 == kind2 and f"mm{pair}" in values:
             same_flavour_opposite_sign = pdg_ids[first] == -pdg_ids[second]
@@ -159,7 +164,8 @@ def plan_event_cuts(values: Mapping[str, float], pdg_ids: Sequence[int], n_initi
     heavy = tuple(leg for leg in final if masses is not None and masses[leg] > HEAVY_MASS)
     jets, leptons = of_kind["j"], of_kind["l"]
 
-    at_least_one = [(of_kind[kind], values[f"xpt{kind}"]) for kind in "jbal" if values[f"xpt{kind}"] > 0 and of_kind[kind]]
+    at_least_one = [(of_kind[kind], values[f"xpt{kind}"]) for kind in "jbal"
+                    if values[f"xpt{kind}"] > 0 and of_kind[kind]]
     if values["ptheavy"] > 0 and heavy:
         at_least_one.append((heavy, values["ptheavy"]))
     ordered = []
@@ -189,7 +195,12 @@ def plan_event_cuts(values: Mapping[str, float], pdg_ids: Sequence[int], n_initi
         masses_of_sums.append((tuple(final), values["dsqrt_shat"], _upper(values["dsqrt_shatmax"])))
     gap = (jets, values["xetamin"], values["deltaeta"]) \
         if len(jets) >= 2 and (values["xetamin"] > 0 or values["deltaeta"] > 0) else None
-    event = EventCuts(tuple(at_least_one), tuple(ordered), tuple(pt_sums), tuple(vector_pts), tuple(masses_of_sums), gap)
+    isolation = None
+    if values["ptgmin"] > 0 and of_kind["a"]:
+        isolation = (of_kind["a"], jets, leptons if values["isoEM"] else None, values["R0gamma"],
+                     abs(values["xn"]), values["epsgamma"])
+    event = EventCuts(tuple(at_least_one), tuple(ordered), tuple(pt_sums), tuple(vector_pts), tuple(masses_of_sums),
+                      gap, isolation)
     return None if event == EventCuts() else event
 
 
@@ -269,7 +280,30 @@ def passes_event_cuts(event: EventCuts, momenta):
         y = jnp.take_along_axis(kinematics.rapidity(momenta[..., list(jets), :]), order, axis=-1)
         mask &= jnp.all(jnp.abs(y) >= xetamin, axis=-1) & (y[..., 0] * y[..., 1] <= 0)
         mask &= jnp.abs(y[..., 0] - y[..., 1]) >= deltaeta
+    if event.isolation is not None:
+        mask &= _isolated(momenta, pt, *event.isolation)
     return mask
+
+
+def _isolated(momenta, pt, photons, partons, leptons, r0, xn, epsilon):
+    """Frixione's isolation of every photon (hep-ph/9801442, eq. 3.4; MadGraph's ptgmin): sorted by their
+    Delta R to the photon, the partons inside R0 sum their pT, at each one's distance r, to at most
+    epsilon pT(photon) ((1 - cos r) / (1 - cos R0))^xn; with isoEM the same for the other photons and
+    the leptons."""
+    ok = jnp.ones(momenta.shape[:-2], dtype=bool)
+    for photon in photons:
+        electromagnetic = () if leptons is None else tuple(leg for leg in photons + leptons if leg != photon)
+        for others in (partons, electromagnetic):
+            if not others:
+                continue
+            others = list(others)
+            r = kinematics.delta_r(momenta[..., photon:photon + 1, :], momenta[..., others, :])
+            order = jnp.argsort(r, axis=-1)
+            r_sorted = jnp.take_along_axis(r, order, axis=-1)
+            summed = jnp.cumsum(jnp.take_along_axis(pt[..., others], order, axis=-1), axis=-1)
+            allowed = epsilon * pt[..., photon:photon + 1] * ((1 - jnp.cos(r_sorted)) / (1 - math.cos(r0))) ** xn
+            ok &= jnp.all((r_sorted > r0) | (summed <= allowed), axis=-1)
+    return ok
 
 
 def _ordered_pts_pass(pt, legs, minima, maxima, one_is_enough):
@@ -339,7 +373,7 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     problems = _uncut_decay_problems(legs, decays, shielded, uncut)
     for kind in ("j", "b", "a", "l"):
         candidates = [pdg for pdg, k, _ in final if k == kind]
-        if not candidates or values[f"pt{kind}"] > 0:
+        if not candidates or values[f"pt{kind}"] > 0 or (kind == "a" and values["ptgmin"] > 0):
             continue
         if can_be_soft or any(_t_channel_possible(kind, pdg, initial) for pdg in candidates):
             problems.append(f"final-state {CLASS_NAMES[kind]} with pt{kind}=0: the cross section is infinite "

@@ -57,6 +57,11 @@ CUT_DEFAULTS: dict[str, float] = {
     "xetamin": 0.0, "deltaeta": 0.0,
     # minimum / maximum partonic collision energy sqrt(s-hat) [GeV]
     "dsqrt_shat": 0.0, "dsqrt_shatmax": -1.0,
+    # Frixione's photon isolation (hep-ph/9801442), on where ptgmin > 0 (then the photons' minimum pT,
+    # replacing pta, and draj is dropped, as MadGraph does): within R0gamma of a photon, the pT of the
+    # partons (and, with isoEM, other photons and leptons) closer than r sums to at most
+    # epsgamma * pT(photon) * ((1 - cos r) / (1 - cos R0gamma))^xn
+    "ptgmin": 0.0, "R0gamma": 0.4, "xn": 1.0, "epsgamma": 1.0, "isoEM": 1.0,
 }
 
 PDG_CUTS: dict[str, float] = {
@@ -680,9 +685,15 @@ def _flag(name: str, pdg, value, where: _Where) -> bool:
 
 def _cut_value(key: str, number, where: _Where) -> float:
     name = f"cuts.{key}"
+    if key == "isoEM":  # true or false (1 or 0, as the effective card writes it)
+        if isinstance(number, bool) or number in (0, 1):
+            return float(number)
+        raise where.error(name, f"expected true or false, got {_describe(number)}")
     if not _is_number(number) or not math.isfinite(number):
         raise where.error(name, f"expected a number, got {_describe(number)}")
     number = float(number)
+    if key in ("R0gamma", "epsgamma") and not (_is_number(number) and number > 0):
+        raise where.error(name, f"expected a positive number, got {_describe(number)}")
     if key == "cutuse" and number not in (0.0, 1.0):
         raise where.error(name, f"takes 0 (every one of ptj1min ... ptj4max must hold) or 1 (one is enough), "
                                 f"got {number:g}")

@@ -102,6 +102,43 @@ def test_polarization_sums(m, px, py, pz):
         np.testing.assert_allclose(total, expected, atol=1e-12)
 
 
+def spin2_numerator(p, m):
+    """The massive spin-2 propagator's numerator B^{mu nu, a b} = (P^{mu a} P^{nu b} + P^{mu b} P^{nu a}) / 2
+    - P^{mu nu} P^{a b} / 3, P = -g + p p / m^2 (the textbook sum over the five polarisation tensors)."""
+    proj = -np.linalg.inv(METRIC) + np.outer(p, p) / m**2
+    return (np.einsum("ma,nb->mnab", proj, proj) + np.einsum("mb,na->mnab", proj, proj)) / 2 \
+        - np.einsum("mn,ab->mnab", proj, proj) / 3
+
+
+@pytest.mark.parametrize("m,px,py,pz", MOMENTA)
+def test_tensor_polarizations(m, px, py, pz):
+    """Spin-2 polarisation tensors eps^{mu nu} (component 4 mu + nu): symmetric, traceless, transverse to p,
+    orthonormal (eps_l^{mu nu} eps*_{l' mu nu} = delta), conjugated when outgoing, +-2 the products of the
+    vector's +-1 polarisations (helicity along p), and for a massive one summing to the propagator's
+    numerator."""
+    p = momentum(m, px, py, pz)
+    hels = (-2, -1, 0, 1, 2) if m > 0 else (-2, 2)
+    eps = {}
+    for hel in hels:
+        e = np.asarray(wf.tensor_polarization(p, m, hel, False)).reshape(4, 4)
+        eo = np.asarray(wf.tensor_polarization(p, m, hel, True)).reshape(4, 4)
+        np.testing.assert_allclose(eo, e.conj(), atol=0)
+        np.testing.assert_allclose(e, e.T, atol=1e-12)
+        assert abs(np.trace(METRIC @ e)) < 1e-12
+        np.testing.assert_allclose(p @ METRIC @ e, 0, atol=1e-12)
+        eps[hel] = e
+    lower = {h: METRIC @ e @ METRIC for h, e in eps.items()}
+    gram = np.array([[np.sum(eps[a] * lower[b].conj()) for b in hels] for a in hels])
+    np.testing.assert_allclose(gram, np.eye(len(hels)), atol=1e-12)
+    if m > 0:
+        total = sum(np.einsum("mn,ab->mnab", eps[h], eps[h].conj()) for h in hels)
+        np.testing.assert_allclose(total, spin2_numerator(p, m), atol=1e-12)
+    for hel in hels:
+        if abs(hel) == 2:
+            e1 = np.asarray(wf.polarization(p, m, hel // 2, False))
+            np.testing.assert_allclose(eps[hel], np.outer(e1, e1), atol=1e-12)
+
+
 def test_polarization_helicity_along_z():
     p = momentum(0.0, 0.0, 0.0, 3.0)
     e = np.asarray(wf.polarization(p, 0.0, 1, False))
@@ -126,7 +163,8 @@ def test_batched_and_jit():
 
 
 @pytest.mark.parametrize("kind,flag,helicities", [("ket", False, (-1, 1)), ("bra", True, (1, -1)),
-                                                  ("vector", True, (-1, 0, 1)), ("scalar", False, (0,))])
+                                                  ("vector", True, (-1, 0, 1)), ("scalar", False, (0,)),
+                                                  ("tensor", True, (-2, -1, 0, 1, 2))])
 def test_leg_states_are_the_wavefunctions_in_one_call(kind, flag, helicities):
     """leg_states (one jitted call per leg, as generated kernels use it) returns, per requested
     helicity and in that order, the same components as the wavefunction functions."""
@@ -136,7 +174,8 @@ def test_leg_states_are_the_wavefunctions_in_one_call(kind, flag, helicities):
     m = 1.3
     p = np.vstack([np.sqrt(m * m + (three**2).sum(0)), three])
     direct = {"ket": lambda h: wf.ket_spinor(p, m, h, flag), "bra": lambda h: wf.bra_spinor(p, m, h, flag),
-              "vector": lambda h: wf.polarization(p, m, h, flag), "scalar": lambda h: wf.scalar_wf(p)}[kind]
+              "vector": lambda h: wf.polarization(p, m, h, flag), "scalar": lambda h: wf.scalar_wf(p),
+              "tensor": lambda h: wf.tensor_polarization(p, m, h, flag)}[kind]
     states = wf.leg_states(kind, p, m, helicities, flag)
     assert len(states) == len(helicities)
     for state, hel in zip(states, helicities):

@@ -10,7 +10,8 @@ from madgen.codegen.printer import jax_code
 from madgen.lorentz.routines import RoutineSpec
 
 _SPIN_WORDS = {0: "amplitude, shape batch", 1: "scalar, a tuple of 1 component array",
-               2: "spinor, a tuple of 4 component arrays", 3: "vector, a tuple of 4 component arrays (upper index)"}
+               2: "spinor, a tuple of 4 component arrays", 3: "vector, a tuple of 4 component arrays (upper index)",
+               5: "spin-2 tensor, a tuple of 16 component arrays (upper indices, T^{mu nu} at 4 mu + nu)"}
 
 
 def render_routine(spec: RoutineSpec) -> str:

@@ -36,8 +36,8 @@ class RoutineCall:
 class ExternalWavefunction:
     """Wavefunction of an external leg for every helicity of that leg.
 
-    ``role`` is "ket", "bra", "vector" or "scalar"; ``flag`` is ``antiparticle`` for
-    spinors (v or v-bar) and ``outgoing`` for vectors (conjugated polarisation)."""
+    ``role`` is "ket", "bra", "vector", "tensor" or "scalar"; ``flag`` is ``antiparticle`` for
+    spinors (v or v-bar) and ``outgoing`` for vectors and tensors (conjugated polarisation)."""
 
     name: str
     leg: int
@@ -122,13 +122,13 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
     )
 
 
-SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR)
-"""The spins madgen has wavefunctions and propagators for (0, 1/2, 1)."""
+SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR, Spin.TENSOR)
+"""The spins madgen has wavefunctions and propagators for (0, 1/2, 1, 2)."""
 
 
 def refuse_unsupported_spins(model: Model, diagram_set: DiagramSet) -> None:
-    """A particle of spin 3/2 or 2 on an external leg or an internal line is refused by name: madgen has
-    no wavefunctions or propagators for them."""
+    """A particle of spin 3/2 on an external leg or an internal line is refused by name: madgen has no
+    wavefunctions or propagators for it."""
     lines = [(leg.particle, f"leg {leg.number}") for leg in diagram_set.legs]
     lines += [(current.line_particle, f"an internal line of diagram {diagram.number}")
               for diagram in diagram_set.diagrams for current in diagram.currents()]
@@ -137,16 +137,20 @@ def refuse_unsupported_spins(model: Model, diagram_set: DiagramSet) -> None:
         if spin not in SUPPORTED_SPINS:
             raise UnsupportedFeature(
                 f"particle '{name}' ({where}) has spin {(spin.value - 1) / 2:g} (UFO spin code {spin.value}) in "
-                f"model '{model.name}': madgen computes spins 0, 1/2 and 1 only; exclude it with '/ {name}' "
+                f"model '{model.name}': madgen computes spins 0, 1/2, 1 and 2 only; exclude it with '/ {name}' "
                 "where it is internal")
 
 
 def helicity_states(model: Model, name: str) -> tuple[int, ...]:
+    """A leg's helicity states as MadGraph labels them: 2s + 1 for a massive particle, the two extreme
+    ones for a massless particle of spin 1/2 and more."""
     particle = model.particle(name)
     if particle.spin is Spin.SCALAR:
         return (0,)
     if particle.spin is Spin.VECTOR and not particle.massless:
         return (-1, 0, 1)
+    if particle.spin is Spin.TENSOR:
+        return (-2, 2) if particle.massless else (-2, -1, 0, 1, 2)
     return (-1, 1)
 
 
@@ -222,8 +226,9 @@ class _GraphBuilder:
         flips = flow.flipped_pairs(current)
         vertex = self.model.vertex(current.vertex)
         propagator = self.model.propagator_of(particle)
-        massless_vector = particle.spin is Spin.VECTOR and particle.massless and propagator is None
-        calls = self._calls(vertex, colour_of[current], current.offshell_slot + 1, flips, massless_vector,
+        massless_boson = (particle.spin in (Spin.VECTOR, Spin.TENSOR) and particle.massless
+                          and propagator is None)
+        calls = self._calls(vertex, colour_of[current], current.offshell_slot + 1, flips, massless_boson,
                             propagator)
         children = dict(current.slot_children())
         momenta = tuple((1, current.legs) if slot == current.offshell_slot else (-1, children[slot].legs)
@@ -247,6 +252,8 @@ class _GraphBuilder:
             flag = (role == "ket") != leg.initial
         elif particle.spin is Spin.VECTOR:
             role, flag = "vector", not leg.initial
+        elif particle.spin is Spin.TENSOR:
+            role, flag = "tensor", not leg.initial
         elif particle.spin is Spin.SCALAR:
             role, flag = "scalar", False
         else:  # pragma: no cover - the model stage rejects other spins
@@ -259,13 +266,13 @@ class _GraphBuilder:
                 mass=particle.mass, helicities=helicity_states(self.model, leg.particle))
         return self.externals[key].name
 
-    def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_vector: bool, propagator=None):
+    def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_boson: bool, propagator=None):
         calls = []
         for term in vertex.terms:
             if term.colour_index != colour_index:
                 continue
             request = RoutineRequest(self.model.lorentz_structure(term.lorentz), offshell, tuple(flips),
-                                     massless_vector, propagator)
+                                     massless_boson, propagator)
             self.routines[request.name] = request
             self.couplings.add(term.coupling)
             calls.append(RoutineCall(request.name, term.coupling))

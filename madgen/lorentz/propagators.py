@@ -23,7 +23,7 @@ from functools import lru_cache
 import sympy
 
 from madgen.errors import UnsupportedFeature
-from madgen.lorentz.structures import IndexKind, Tensor, _Builder, _prune, as_tensor, index_kind, momentum_symbol
+from madgen.lorentz.structures import IndexKind, Tensor, _Builder, _prune, as_tensor, momentum_symbol, slot_indices
 from madgen.model.types import Propagator, Spin
 
 MASS = sympy.Symbol("M", real=True)
@@ -90,15 +90,15 @@ class _PropagatorBuilder(_Builder):
 
 @lru_cache(maxsize=None)
 def propagator_tensors(propagator: Propagator, kind: Spin, line: int, flip_momentum: bool) -> tuple[Tensor, sympy.Expr]:
-    """(numerator over indices (1, 2) of ``kind`` -- none for a scalar --, denominator).
+    """(numerator over indices (1, 2) of ``kind`` -- none for a scalar, (1001, 2001, 1002, 2002) for spin 2
+    --, denominator).
 
     ``flip_momentum``: ``P -> -P`` (a fermion current that is a bra spinor).
     """
     builder = _PropagatorBuilder(propagator, kind, line, -1 if flip_momentum else 1)
     numerator = builder.evaluate(propagator.numerator, "numerator")
-    ix = index_kind(kind)
-    expected = () if ix is None else ((1, ix), (2, ix))
-    if sorted(numerator.indices, key=lambda i: i[0]) != list(expected):
+    expected = slot_indices(1, kind) + slot_indices(2, kind)
+    if sorted(numerator.indices, key=lambda i: i[0]) != sorted(expected, key=lambda i: i[0]):
         raise UnsupportedFeature(
             f"propagator {propagator.name}: its numerator {propagator.numerator!r} has free indices "
             f"{[i for i, _ in numerator.indices]}; a {kind.name.lower()} propagator needs {[i for i, _ in expected]}")

@@ -1,9 +1,11 @@
 """Helicity routines (ALOHA-style) derived symbolically from a UFO Lorentz structure.
 
 For a structure L over slots 1..n with wavefunctions W_n (scalar W[0]; spinor W[0..3];
-vector W^mu upper components) the amplitude is::
+vector W^mu upper components; spin-2 tensor W^{mu nu} upper components at W[4 mu + nu]) the
+amplitude is::
 
-    A = COUP * sum bra_s L_{s s'}(P) ket_{s'} * prod_vectors (W^mu g_{mu mu}) * prod_scalars W[0]
+    A = COUP * sum bra_s L_{s s'}(P) ket_{s'} * prod_vectors (W^mu g_{mu mu})
+        * prod_tensors (W^{mu nu} g_{mu mu} g_{nu nu}) * prod_scalars W[0]
 
 with slot 2k the bra (row) and slot 2k-1 the ket (column) of fermion pair k, unless the
 pair is *flipped*, in which case L -> C L^T C^-1 on that pair and slot 2k-1 is the bra.
@@ -15,6 +17,8 @@ propagated current built from J = dA/dW_k (without COUP), D = P_k^2 - M^2 + i M 
     vector (P0):       COUP * (-i/D) * J^mu                  (D = P_k^2)
     bra slot:          COUP * i/D * (pslash + M) J,  p = -P_k   (a ket / column)
     ket slot:          COUP * i/D * J (pslash + M),  p = +P_k   (a bra / row)
+    spin 2 (massive):  COUP * i/D * B^{mu nu, a b} J_{ab},  B the sum over its five polarisations
+    spin 2 (P0):       COUP * i/P^2 * (J^{(mu nu)} - g^{mu nu} J^a_a / 2)   (de Donder gauge)
 
 The *closing* routine of slot k returns COUP * J itself (no propagator): the amplitude is then
 sum_c W_k[c] * COUP * J[c], which a kernel on the grid helicity layout computes on the helicities of
@@ -32,6 +36,7 @@ from madgen.lorentz.fermion_chains import fermion_flow_sign
 from madgen.lorentz.propagators import parameter_argument, propagator_tensors
 from madgen.lorentz.structures import (
     CMATRIX,
+    TENSOR_INDEX_OFFSETS,
     CMATRIX_INV,
     METRIC,
     IndexKind,
@@ -113,14 +118,24 @@ def _flip(tensor: Tensor, pair: int) -> Tensor:
 
 
 def _amplitude(tensor: Tensor, kinds: tuple[Spin, ...]) -> sympy.Expr:
-    """Full contraction of the structure tensor with every slot's wavefunction (no COUP)."""
-    index_slots = [lab for lab, _ in tensor.indices]
+    """Full contraction of the structure tensor with every slot's wavefunction (no COUP).
+
+    A vector slot's index is lowered with the metric; a spin-2 slot's two indices (1000 + n, 2000 + n)
+    both are, and meet its wavefunction's component 4 mu + nu."""
+    labels = [lab for lab, _ in tensor.indices]
     terms = []
     for comp, val in tensor.data.items():
         term = val
-        for slot, c in zip(index_slots, comp):
-            sign = METRIC[c] if kinds[slot - 1] is Spin.VECTOR else 1
-            term = term * sign * wf_symbol(slot, c)
+        by_label = dict(zip(labels, comp))
+        for slot, kind in enumerate(kinds, start=1):
+            if kind is Spin.FERMION:
+                term = term * wf_symbol(slot, by_label[slot])
+            elif kind is Spin.VECTOR:
+                c = by_label[slot]
+                term = term * METRIC[c] * wf_symbol(slot, c)
+            elif kind is Spin.TENSOR:
+                mu, nu = (by_label[offset + slot] for offset in TENSOR_INDEX_OFFSETS)
+                term = term * METRIC[mu] * METRIC[nu] * wf_symbol(slot, 4 * mu + nu)
         terms.append(term)
     amp = sympy.Add(*terms)
     for n, k in enumerate(kinds, start=1):
@@ -177,9 +192,10 @@ def _validate(req: RoutineRequest, kinds: tuple[Spin, ...]) -> None:
     for p in req.flipped_pairs:
         if not 1 <= p <= n_pairs:
             raise UnsupportedFeature(f"Lorentz structure {name}: no fermion pair {p} to flip")
-    if req.massless_propagator and (req.offshell == 0 or kinds[req.offshell - 1] is not Spin.VECTOR):
+    if req.massless_propagator and (req.offshell == 0 or kinds[req.offshell - 1] not in (Spin.VECTOR, Spin.TENSOR)):
         raise UnsupportedFeature(
-            f"Lorentz structure {name}: massless (P0) propagator requested for a non-vector slot"
+            f"Lorentz structure {name}: massless (P0) propagator requested for a slot that is neither a vector "
+            f"nor a spin-2 tensor"
         )
     if req.closing and (req.offshell == 0 or req.massless_propagator or req.propagator is not None):
         raise UnsupportedFeature(f"Lorentz structure {name}: a closing routine needs a slot and no propagator")
@@ -260,6 +276,8 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
             jsyms = jsyms + [pj]
             result = tuple(DENOM * (jsyms[m] - P[m] * pj) for m in range(4))
             what = "vector current COUP * (-i/D) * (J^mu - P^mu (P.J)/M^2) (unitary gauge)"
+    elif kind is Spin.TENSOR:
+        denom, Jred, jsyms, result, what = _tensor_current(request.massless_propagator, P, Jred, jsyms, p2)
     else:
         bra = _is_bra(k, flipped)
         denom = COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
@@ -289,6 +307,51 @@ def build_routine(request: RoutineRequest) -> RoutineSpec:
     )
 
 
+def _tensor_current(massless: bool, P: list, Jred: list, jsyms: list, p2: sympy.Expr):
+    """A spin-2 current from J_{ab} (lower indices, component 4 a + b): ``(denom, Jred, jsyms, result, what)``
+    with the temporaries the propagator needs appended to ``Jred``/``jsyms``.
+
+    With K the symmetric part of J, K = g^{ab} K_{ab}, v_b = P^a K_{ab} and s = v.P:
+    massive:   COUP * i/D * (B^{mu nu, a b} K_{ab}),  B = (P^{mu a} P^{nu b} + P^{mu b} P^{nu a}) / 2
+               - P^{mu nu} P^{a b} / 3,  P^{mu nu} = -g^{mu nu} + P^mu P^nu / M^2 (the sum over the five
+               polarisation tensors, as the vector's numerator is over its three), which is
+               K^{mu nu} - (P^mu v^nu + P^nu v^mu) / M^2 + P^mu P^nu s / M^4 + P^{mu nu} (K - s / M^2) / 3;
+    massless:  COUP * i/P^2 * (K^{mu nu} - g^{mu nu} K / 2) (de Donder gauge)."""
+    k_lower = {(a, b): (jsyms[4 * a + b] + jsyms[4 * b + a]) / 2 for a in range(4) for b in range(4)}
+    k_upper = [[METRIC[a] * METRIC[b] * k_lower[a, b] for b in range(4)] for a in range(4)]
+    trace = sympy.Symbol("KT")
+    Jred, jsyms = list(Jred), list(jsyms)
+    Jred.append(sum(METRIC[a] * k_lower[a, a] for a in range(4)))
+    jsyms.append(trace)
+    if massless:
+        denom = COUP * sympy.I / p2
+        result = tuple(DENOM * (k_upper[a][b] - sympy.Rational(1, 2) * (METRIC[a] if a == b else 0) * trace)
+                       for a in range(4) for b in range(4))
+        what = "spin-2 current COUP * i/P^2 * (K^{mu nu} - g^{mu nu} K / 2) (de Donder gauge, massless)"
+        return denom, Jred, jsyms, result, what
+    v = [sympy.Symbol(f"KP{b}") for b in range(4)]  # v_b / M^2
+    for b in range(4):
+        Jred.append(sum(P[a] * k_lower[a, b] for a in range(4)) / MASS**2)
+        jsyms.append(v[b])
+    s = sympy.Symbol("KPP")  # s / M^4
+    Jred.append(sum(P[b] * v[b] for b in range(4)) / MASS**2)
+    jsyms.append(s)
+    v_upper = [METRIC[b] * v[b] for b in range(4)]
+    denom = COUP * sympy.I / (p2 - MASS**2 + sympy.I * MASS * WIDTH)
+    third = sympy.Rational(1, 3)
+
+    def projector(a, b):
+        return -(METRIC[a] if a == b else 0) + P[a] * P[b] / MASS**2
+
+    result = tuple(
+        DENOM * (k_upper[a][b] - P[a] * v_upper[b] - P[b] * v_upper[a] + P[a] * P[b] * s
+                 + third * projector(a, b) * (trace - s * MASS**2))
+        for a in range(4) for b in range(4))
+    what = ("spin-2 current COUP * i/D * B^{mu nu, a b} K_{ab}, B = (P^{mu a} P^{nu b} + P^{mu b} P^{nu a}) / 2 "
+            "- P^{mu nu} P^{ab} / 3, P^{mu nu} = -g^{mu nu} + P^mu P^nu / M^2 (the sum over the five polarisations)")
+    return denom, Jred, jsyms, result, what
+
+
 def _closing_routine(request: RoutineRequest, J: list[sympy.Expr], kind: Spin, momenta: tuple[str, ...],
                      flip_doc: str) -> RoutineSpec:
     """COUP * J, J = dA/dW_k (the coefficient of each of W_k's components): A = sum_c W_k[c] COUP J[c]."""
@@ -310,7 +373,7 @@ def _closing_routine(request: RoutineRequest, J: list[sympy.Expr], kind: Spin, m
 def _custom_current(propagator: Propagator, kind: Spin, k: int, bra: bool, jsyms: list[sympy.Symbol]):
     """(denom, result, description) of a current through a UFO custom propagator.
 
-    ``jsyms`` are J's components as the vertex gives them (a vector's with lower index).
+    ``jsyms`` are J's components as the vertex gives them (a vector's and a tensor's with lower indices).
     """
     numerator, denominator = propagator_tensors(propagator, kind, k, kind is Spin.FERMION and not bra)
     denom = COUP * sympy.I / denominator
@@ -321,6 +384,11 @@ def _custom_current(propagator: Propagator, kind: Spin, k: int, bra: bool, jsyms
     elif kind is Spin.VECTOR:
         result = tuple(DENOM * sympy.Add(*(n.get((mu, nu), 0) * jsyms[mu] for mu in range(4))) for nu in range(4))
         shape = "N^{mu nu} J_mu"
+    elif kind is Spin.TENSOR:  # indices 1001, 2001 on the vertex side, 1002, 2002 the output
+        result = tuple(DENOM * sympy.Add(*(n.get((a, b, mu, nu), 0) * jsyms[4 * a + b]
+                                           for a in range(4) for b in range(4)))
+                       for mu in range(4) for nu in range(4))
+        shape = "N^{ab, mu nu} J_{ab}"
     elif bra:  # the current is a ket: output on index 1
         result = tuple(DENOM * sympy.Add(*(n.get((a, b), 0) * jsyms[b] for b in range(4))) for a in range(4))
         shape = "N_{a b} J_b (a ket)"

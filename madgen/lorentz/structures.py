@@ -10,6 +10,9 @@ Conventions (HELAS chiral representation)::
     gamma^0 = [[0, 1], [1, 0]],  gamma^k = [[0, sigma^k], [-sigma^k, 0]],
     gamma5 = diag(-1, -1, 1, 1),  C = i gamma^2 gamma^0,  g = diag(1, -1, -1, -1).
 
+A spin-2 (tensor) slot n carries two Lorentz indices, labelled ``1000 + n`` and ``2000 + n`` as in
+UFO (``Metric(1003,2003)``); its wavefunction is T^{mu nu} at component ``4 mu + nu``.
+
 Every Lorentz index of every object is *upper* (``P(mu,n)`` = -P_n^mu, the outgoing
 momentum of slot n, where routines receive P_n flowing in; ``Metric`` =
 g^{mu nu}, ``Gamma(mu,i,j)`` = (gamma^mu)_ij, ``Epsilon`` = eps^{mu nu rho sigma} with
@@ -36,12 +39,31 @@ class IndexKind(enum.Enum):
     SPINOR = "spinor"
 
 
-SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR)
+SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR, Spin.TENSOR)
+
+TENSOR_INDEX_OFFSETS = (1000, 2000)
+"""A spin-2 slot n carries the Lorentz indices 1000 + n and 2000 + n (UFO's convention)."""
 
 
 def index_kind(spin: Spin) -> IndexKind | None:
     """The kind of index a slot of this spin carries in a structure (none for scalars)."""
-    return {Spin.FERMION: IndexKind.SPINOR, Spin.VECTOR: IndexKind.LORENTZ}.get(spin)
+    return {Spin.FERMION: IndexKind.SPINOR, Spin.VECTOR: IndexKind.LORENTZ,
+            Spin.TENSOR: IndexKind.LORENTZ}.get(spin)
+
+
+def slot_indices(slot: int, spin: Spin) -> tuple[tuple[int, IndexKind], ...]:
+    """The free indices a structure carries for ``slot``: none (scalar), one, or two (spin 2)."""
+    kind = index_kind(spin)
+    if kind is None:
+        return ()
+    if spin is Spin.TENSOR:
+        return tuple((offset + slot, kind) for offset in TENSOR_INDEX_OFFSETS)
+    return ((slot, kind),)
+
+
+def index_slot(label: int) -> int:
+    """The slot a positive index label belongs to (``1003`` and ``2003`` belong to slot 3)."""
+    return label % 1000 if label > 1000 else label
 
 
 METRIC = (1, -1, -1, -1)
@@ -228,13 +250,20 @@ class _Builder:
         if not isinstance(label, int) or label == 0:
             raise UnsupportedFeature(f"Lorentz structure {self.name}: bad index {label!r}")
         if label > 0:
-            if label > len(self.slots):
+            slot = index_slot(label)
+            if not 1 <= slot <= len(self.slots) or (label > 1000 and label // 1000 not in (1, 2)):
                 raise UnsupportedFeature(f"Lorentz structure {self.name}: index {label} names no slot")
-            have = index_kind(self.slots[label - 1])
+            spin = self.slots[slot - 1]
+            if (label > 1000) != (spin is Spin.TENSOR):
+                raise UnsupportedFeature(
+                    f"Lorentz structure {self.name}: index {label} does not fit slot {slot}, which is "
+                    f"{spin.name.lower()}: a spin-2 slot n carries the indices {1000 + slot} and "
+                    f"{2000 + slot}, any other slot n the index n")
+            have = index_kind(spin)
             if have is not kind:
                 raise UnsupportedFeature(
                     f"Lorentz structure {self.name}: index {label} used as {kind.value} index "
-                    f"but slot {label} is {self.slots[label - 1].name.lower()}"
+                    f"but slot {slot} is {spin.name.lower()}"
                 )
         return (label, kind)
 
@@ -279,7 +308,8 @@ class _Builder:
 
         def Identity(i, j):
             lor = any(
-                isinstance(x, int) and 0 < x <= len(b.slots) and b.slots[x - 1] is Spin.VECTOR
+                isinstance(x, int) and 0 < index_slot(x) <= len(b.slots)
+                and b.slots[index_slot(x) - 1] in (Spin.VECTOR, Spin.TENSOR)
                 for x in (i, j)
             )
             if lor:
@@ -336,7 +366,8 @@ def slot_kinds(name: str, spins: tuple[int, ...]) -> tuple[Spin, ...]:
         if spin not in SUPPORTED_SPINS:
             raise UnsupportedFeature(
                 f"Lorentz structure {name}: slot {n} has spin code {s} "
-                "(only scalars 1, fermions 2 and vectors 3 are supported; ghosts have negative codes)"
+                "(madgen supports scalars 1, fermions 2, vectors 3 and spin-2 tensors 5; "
+                "ghosts have negative codes)"
             )
         kinds.append(spin)
     for n, k in enumerate(kinds, start=1):
@@ -352,7 +383,7 @@ def slot_kinds(name: str, spins: tuple[int, ...]) -> tuple[Spin, ...]:
 def evaluate_structure(name: str, spins: tuple[int, ...], structure: str) -> Tensor:
     """The structure string as a tensor whose free indices are exactly the slots' indices.
 
-    Axes are ordered by slot number; scalar slots carry no index.
+    Axes are ordered by slot number; scalar slots carry no index, spin-2 slots two (1000 + n, 2000 + n).
     """
     kinds = slot_kinds(name, spins)
     builder = _Builder(name, kinds)
@@ -363,7 +394,7 @@ def evaluate_structure(name: str, spins: tuple[int, ...], structure: str) -> Ten
     except Exception as exc:  # noqa: BLE001
         raise UnsupportedFeature(f"Lorentz structure {name}: cannot evaluate {structure!r}: {exc}") from exc
     tensor = as_tensor(value)
-    expected = tuple((n, index_kind(k)) for n, k in enumerate(kinds, start=1) if index_kind(k) is not None)
+    expected = tuple(ix for n, k in enumerate(kinds, start=1) for ix in slot_indices(n, k))
     if sorted(tensor.indices, key=_ikey) != sorted(expected, key=_ikey):
         raise UnsupportedFeature(
             f"Lorentz structure {name} ({structure!r}) has free indices {_fmt(tensor.indices)}; "

@@ -30,7 +30,7 @@ class Spin(enum.Enum):
     @property
     def n_components(self) -> int:
         """Number of complex components of the wavefunction madgen uses."""
-        return {Spin.SCALAR: 1, Spin.FERMION: 4, Spin.VECTOR: 4}.get(self, 0)
+        return {Spin.SCALAR: 1, Spin.FERMION: 4, Spin.VECTOR: 4, Spin.TENSOR: 16}.get(self, 0)
 
 
 @dataclass(frozen=True)

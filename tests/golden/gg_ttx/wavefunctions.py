@@ -222,6 +222,28 @@ def polarization(p, m, hel, outgoing):
     return tuple(jnp.conj(e.astype(dtype)) if outgoing else e.astype(dtype) for e in eps)
 
 
+def tensor_polarization(p, m, hel, outgoing):
+    """eps^{mu nu}(p, hel) of a spin-2 particle (incoming) or its conjugate (outgoing), upper indices: a
+    tuple of 16 components, eps^{mu nu} at 4 mu + nu. Built from the vector polarisations e(p, h) of
+    ``polarization`` by the Clebsch-Gordan coefficients of 1 x 1 -> 2: e(+-)e(+-) for hel = +-2,
+    (e(+-)e(0) + e(0)e(+-)) / sqrt(2) for +-1 and (e(+)e(-) + e(-)e(+) + 2 e(0)e(0)) / sqrt(6) for 0, so
+    that the five are symmetric, traceless, transverse to p and orthonormal, and sum to the massive
+    propagator's numerator. A massless one has hel = +-2 only."""
+    _check_hel(hel, (-2, -1, 0, 1, 2))
+    lam = int(hel)
+    if abs(lam) == 2:
+        pairs = [(1.0, lam // 2, lam // 2)]
+    elif abs(lam) == 1:
+        r = 1.0 / jnp.sqrt(2.0)
+        pairs = [(r, lam, 0), (r, 0, lam)]
+    else:
+        r = 1.0 / jnp.sqrt(6.0)
+        pairs = [(r, 1, -1), (r, -1, 1), (2.0 * r, 0, 0)]
+    vectors = {h: polarization(p, m, h, outgoing=False) for h in sorted({h for _, a, b in pairs for h in (a, b)})}
+    eps = [sum(c * vectors[a][mu] * vectors[b][nu] for c, a, b in pairs) for mu in range(4) for nu in range(4)]
+    return tuple(jnp.conj(e) if outgoing else e for e in eps)
+
+
 def scalar_wf(p):
     """Scalar wavefunction: a tuple of 1 component, ones of shape batch."""
     p = _components(p)
@@ -232,6 +254,7 @@ _STATES = {
     "ket": lambda p, m, hel, flag: ket_spinor(p, m, hel, antiparticle=flag),
     "bra": lambda p, m, hel, flag: bra_spinor(p, m, hel, antiparticle=flag),
     "vector": lambda p, m, hel, flag: polarization(p, m, hel, outgoing=flag),
+    "tensor": lambda p, m, hel, flag: tensor_polarization(p, m, hel, outgoing=flag),
     "scalar": lambda p, m, hel, flag: scalar_wf(p),
 }
 
@@ -239,7 +262,8 @@ _STATES = {
 @functools.partial(jax.jit, static_argnames=("kind", "helicities", "flag"))
 def leg_states(kind, p, m, helicities, flag):
     """An external leg's wavefunctions in the given helicity states, a list of tuples of components:
-    ``kind`` "ket", "bra", "vector" or "scalar" (ket_spinor, bra_spinor, polarization, scalar_wf),
+    ``kind`` "ket", "bra", "vector", "tensor" or "scalar" (ket_spinor, bra_spinor, polarization,
+    tensor_polarization, scalar_wf),
     ``flag`` their antiparticle or outgoing argument. One jitted call, so that the states share their
     arithmetic; inside a grid-layout kernel compiled on CPU with madgen's options (no call inlining,
     madgen.contract.GRID_KERNEL_COMPILER_OPTIONS) it is computed once and read by every current,

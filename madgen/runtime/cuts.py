@@ -109,9 +109,9 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
     values = {**CUT_DEFAULTS, **(cuts.as_dict() if isinstance(cuts, Cuts) else dict(cuts))}
     if n_initial == 1:
         return CutPlan((), ())
-    classes = [None] * n_initial + [
-        None if leg in uncut else particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
-        for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
+    kinds = [None] * n_initial + [particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
+                                  for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
+    classes = [None if leg in uncut else kind for leg, kind in enumerate(kinds)]
     by_pdg = {key: {code: value for code, value in dict(values.get(key) or {}).items()}
               for key in (*PDG_CUTS, PDG_PAIR_FLAG)}
     singles = []
@@ -145,8 +145,6 @@ def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initia
         if (drmin, drmax, mmin, mmax) != (0.0, math.inf, 0.0, math.inf):
             pairs.append((first, second, drmin, drmax, mmin, mmax))
     pairs += _pdg_mass_pairs(pdg_ids, n_initial, by_pdg["mxx_min_pdg"], by_pdg[PDG_PAIR_FLAG], uncut)
-    kinds = [None] * n_initial + [particle_class(pdg, maxjetflavor, None if masses is None else masses[leg])
-                                  for leg, pdg in enumerate(pdg_ids) if leg >= n_initial]
     return CutPlan(tuple(singles), tuple(pairs), plan_event_cuts(values, pdg_ids, n_initial, kinds, masses))
 
 

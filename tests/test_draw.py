@@ -95,6 +95,7 @@ def test_line_styles_and_default_title():
     assert title == "diagram 3 \u2014 g g > t t~ g, QCD=3"
     assert line_style(22) == line_style(23) == line_style(-24) == "vector"
     assert line_style(25) == "scalar" and line_style(-11) == "fermion"
+    assert line_style(5000039, spin=5) == "tensor"  # spin 2: a thick wavy line of its own colour
     ee = _parse(diagram_svg(EE_LEGS, EE_S))
     photon = [p for p in ee.findall(f"{SVG}path") if p.get("data-line") == "1_2"][0]
     assert "vector" in photon.get("class") and " Q " in photon.get("d")

@@ -38,7 +38,7 @@ _MAJORANA = frozenset({1000021, 1000022, 1000023, 1000025, 1000035})
 # ----------------------------------------------------------------------------- styles
 
 def line_style(pdg: int, spin: int | None = None, color: int | None = None) -> str:
-    """One of 'fermion', 'majorana', 'vector', 'gluon', 'scalar', 'ghost', 'plain'."""
+    """One of 'fermion', 'majorana', 'vector', 'gluon', 'scalar', 'tensor' (spin 2), 'ghost', 'plain'."""
     apdg = abs(int(pdg))
     if spin is not None:
         if spin == 2 or spin == 4:
@@ -47,6 +47,8 @@ def line_style(pdg: int, spin: int | None = None, color: int | None = None) -> s
             return "gluon" if (color is not None and abs(color) == 8) or apdg == 21 else "vector"
         if spin == 1:
             return "scalar"
+        if spin == 5:
+            return "tensor"
         if spin < 0:
             return "ghost"
         return "plain"
@@ -309,7 +311,7 @@ def _arrow(p, q, size=7.0) -> str:
 
 
 _STROKE = {"fermion": "#000000", "majorana": "#000000", "vector": "#1f4e9c", "gluon": "#b03a2e",
-           "scalar": "#2e7d32", "ghost": "#6a1b9a", "plain": "#444444"}
+           "scalar": "#2e7d32", "tensor": "#8e44ad", "ghost": "#6a1b9a", "plain": "#444444"}
 
 
 # ----------------------------------------------------------------------------- svg
@@ -341,7 +343,7 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "", decays: list[d
             start, end = pos[a], pos[b]  # propagator particle travels near -> far
         pdg = int(info.get("pdg", 0))
         style = line_style(pdg, info.get("spin"), info.get("color"))
-        if style == "vector":
+        if style in ("vector", "tensor"):
             d = _wavy(start, end)
         elif style == "gluon":
             d = _curly(start, end)
@@ -355,7 +357,7 @@ def diagram_svg(legs: list[dict], diagram: dict, title: str = "", decays: list[d
         kind = f"line {style}" + (" resonance" if resonance is not None else "")
         lines.append(f'<path class="{kind}" data-line={quoteattr(line)} '
                      f'data-particle={quoteattr(str(info["particle"]))} d="{d}" fill="none" '
-                     f'stroke="{_STROKE[style]}" stroke-width="1.8"{extra}/>')
+                     f'stroke="{_STROKE[style]}" stroke-width="{3.2 if style == "tensor" else 1.8}"{extra}/>')
         if style == "fermion" and pdg != 0:
             tip_from, tip_to = (start, end) if pdg > 0 else (end, start)
             arrows.append(f'<polygon class="arrow" data-line={quoteattr(line)} '

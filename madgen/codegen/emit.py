@@ -304,7 +304,7 @@ def _parameter(name: str) -> str:
 
 def _external_line(wf: ExternalWavefunction, states: list[int]) -> str:
     """An external leg's wavefunction in the helicity ``states`` that the kept combinations use
-    (``leg_states`` in templates/wavefunctions.py; ``wf.role`` is its kind: ket, bra, vector, scalar)."""
+    (``leg_states`` in templates/wavefunctions.py; ``wf.role`` is its kind: ket, bra, vector, tensor, scalar)."""
     call = f"leg_states({wf.role!r}, p[{wf.leg - 1}], {_parameter(wf.mass)}, {tuple(states)!r}, {wf.flag})"
     return f"{wf.name} = _external({call}, {wf.leg - 1}, row)"
 

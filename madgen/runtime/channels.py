@@ -136,11 +136,10 @@ def soft_regions(kernel, run) -> dict:
     """``generate_channel``'s ``jet_pt`` for a kernel: {leg number: pT_min} of its massless final-state
     legs that the run's cuts give a minimum pT (where soft and collinear emission is cut), with its
     massless incoming legs at 0; {} when no such cut acts."""
-    from madgen.runtime.cuts import plan_cuts, uncut_legs
+    from madgen.runtime.cuts import plan_cuts, run_cut_arguments
 
     masses = np.asarray(kernel.masses(), dtype=float)
-    plan = plan_cuts(run.cuts, kernel.pdg_ids, kernel.n_initial, maxjetflavor=run.maxjetflavor, masses=masses,
-                     uncut=uncut_legs(kernel.channels.get("decays", ()), run.cut_decays))
+    plan = plan_cuts(*run_cut_arguments(run, kernel, masses))
     numbers = [int(leg["number"]) for leg in kernel.channels["legs"]]
     cut = {numbers[leg]: float(pt_min) for leg, pt_min, *_ in plan.singles if masses[leg] == 0 and pt_min > 0}
     if not cut:
@@ -206,11 +205,10 @@ def onshell_vetoes(kernel, bwcutoff: float) -> tuple[ResonanceWindow, ...]:
 def build_integrands(process, run, collider, cut_functions, energy_bounds) -> tuple[GroupIntegrand, ...]:
     """One ``GroupIntegrand`` per kernel group of the process (``cut_functions[i]``, ``energy_bounds[i]``:
     the cut function and s-hat bounds of subprocess i)."""
-    from madgen.runtime.cuts import plan_cuts, uncut_legs
+    from madgen.runtime.cuts import plan_cuts, run_cut_arguments
 
     subprocesses = process.subprocesses
-    plans = [plan_cuts(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor, masses=np.asarray(s.masses()),
-                       uncut=uncut_legs(s.channels.get("decays", ()), run.cut_decays)) for s in subprocesses]
+    plans = [plan_cuts(*run_cut_arguments(run, s, np.asarray(s.masses()))) for s in subprocesses]
     groups = refine_groups(process, package_kernel_groups(process), plans)
     symmetric = collider.energies[0] == collider.energies[1]  # a rotated event is then its mirror's event
     groups = merge_mirrors(process, groups) if collider.has_pdf and symmetric \

@@ -101,6 +101,14 @@ def uncut_legs(decays: Sequence[Mapping], cut_decays: bool = False) -> frozenset
     return frozenset(leg - 1 for decay in decays if not decay.get("required") for leg in decay["legs"])
 
 
+def run_cut_arguments(run, subprocess, masses: Sequence[float] | None) -> tuple:
+    """``(cuts, pdg_ids, n_initial, maxjetflavor, masses, uncut)`` of one subprocess (a generated package's
+    ``Process``) in a run (a ``RunCard`` resolved by ``runcard.for_process``): the arguments ``plan_cuts``,
+    ``cut_function`` and ``partonic_energy_bounds`` take, spelled once for every caller that has a run."""
+    uncut = uncut_legs(subprocess.channels.get("decays", ()), run.cut_decays)
+    return run.cuts, subprocess.pdg_ids, subprocess.n_initial, run.maxjetflavor, masses, uncut
+
+
 def plan_cuts(cuts: Cuts | Mapping[str, float], pdg_ids: Sequence[int], n_initial: int,
               maxjetflavor: int = 4, masses: Sequence[float] | None = None,
               uncut: Collection[int] = ()) -> CutPlan:

@@ -202,7 +202,7 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     from madgen.runtime.beams import collider_for_run
     from madgen.runtime.channels import build_integrands, decay_energy_floor, integration_channels
     from madgen.runtime.checks import check_defined_point, check_run
-    from madgen.runtime.cuts import cut_function, partonic_energy_bounds, uncut_legs
+    from madgen.runtime.cuts import cut_function, partonic_energy_bounds, run_cut_arguments
     from madgen.runtime.runcard import for_process
     from madgen.runtime.sampler import group_sampler
 
@@ -215,13 +215,11 @@ def build_samplers(process, run, parameters: Mapping | None = None, log=print, w
     names = [tuple(s.process.split(">")[0].split()[:2]) for s in subprocesses]
     collider = collider_for_run(run, initial, names)
     masses = [np.asarray(s.masses(complete), dtype=float) for s in subprocesses]
-    uncut = [uncut_legs(s.channels.get("decays", ()), run.cut_decays) for s in subprocesses]
-    bounds = [_with_floor(partonic_energy_bounds(run.cuts, s.pdg_ids, s.n_initial, run.maxjetflavor, m, u),
-                          decay_energy_floor(s, m, internal, run.bwcutoff))
-              for s, m, u in zip(subprocesses, masses, uncut)]
+    arguments = [run_cut_arguments(run, s, m) for s, m in zip(subprocesses, masses)]
+    bounds = [_with_floor(partonic_energy_bounds(*a), decay_energy_floor(s, m, internal, run.bwcutoff))
+              for s, m, a in zip(subprocesses, masses, arguments)]
     check_run(process, run, collider, bounds, complete, warn=warn or log)
-    cuts = [cut_function(run.cuts, s.pdg_ids, s.n_initial, maxjetflavor=run.maxjetflavor, masses=m, uncut=u)
-            for s, m, u in zip(subprocesses, masses, uncut)]
+    cuts = [cut_function(*a) for a in arguments]
     integrands = build_integrands(process, run, collider, cuts, bounds)
     channels = integration_channels(integrands)
     size = batch_size(run, len(integrands))

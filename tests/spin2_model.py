@@ -6,8 +6,13 @@ The vertices are written from T_{mu nu} here (not copied from a published model)
 (massless) gamma_mu (p1 - p2)_nu + gamma_nu (p1 - p2)_mu - 2 g_{mu nu} (p1 - p2)-slash, for the photon
 the bilinear F1_{mu a} F2^a_nu + F2_{mu a} F1^a_nu + g_{mu nu} F1_{ab} F2^{ab} / 2 with
 F_i^{mu a} = k_i^mu e_i^a - k_i^a e_i^mu, written as a product of sums (UFO's structures are Python).
-Both are traceless on shell, as for a massless field. The couplings' normalisation is arbitrary: the
-tests compare shapes and exact relations that do not depend on it."""
+Both are traceless on shell, as for a massless field. The covariant derivative in the fermions' T_{mu nu}
+gives a contact vertex f f~ a Y (gamma_mu g_{nu rho} + gamma_nu g_{mu rho} - 2 g_{mu nu} gamma_rho, with
+the fermion's charge), and g2 couples to the photon as y2 does, so that the photon's gauge invariance and
+g2's (linearised diffeomorphisms) hold for e+ e- > y2 a, e+ e- > g2 a and their crossings. Only the
+normalisation of the photon vertices and of the contact vertex relative to the fermion vertex matters
+there (fixed by those Ward identities); the tests compare shapes and exact relations that do not depend
+on the overall couplings."""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ FERMION_T = ("P(2003,1)*Gamma(1003,2,1) - P(2003,2)*Gamma(1003,2,1) + P(1003,1)*
 PHOTON_T = ("(P(1003,1)*Metric(1,-1) - P(-1,1)*Metric(1,1003))*(P(-1,2)*Metric(2,2003) - P(2003,2)*Metric(2,-1))"
             " + (P(1003,2)*Metric(2,-2) - P(-2,2)*Metric(2,1003))*(P(-2,1)*Metric(1,2003) - P(2003,1)*Metric(1,-2))"
             " + Metric(1003,2003)*(P(-3,1)*P(-3,2)*Metric(1,2) - P(2,1)*P(1,2))")
+
+CONTACT_T = "Gamma(1004,2,1)*Metric(2004,3) + Gamma(2004,2,1)*Metric(1004,3) - 2*Gamma(3,2,1)*Metric(1004,2004)"
 
 PARTICLES = '''
 
@@ -58,6 +65,12 @@ GC_YFF = Coupling(name = 'GC_YFF', value = '-(complex(0,1)*kappaY)/8.', order = 
 GC_YAA = Coupling(name = 'GC_YAA', value = '-(complex(0,1)*kappaY)/2.', order = {'NP':1})
 
 GC_GFF = Coupling(name = 'GC_GFF', value = '-(complex(0,1)*kappaG)/8.', order = {'NP':1})
+
+GC_GAA = Coupling(name = 'GC_GAA', value = '-(complex(0,1)*kappaG)/2.', order = {'NP':1})
+
+GC_YFFA = Coupling(name = 'GC_YFFA', value = '-(complex(0,1)*kappaY*ee)/4.', order = {'NP':1,'QED':1})
+
+GC_GFFA = Coupling(name = 'GC_GFFA', value = '-(complex(0,1)*kappaG*ee)/4.', order = {'NP':1,'QED':1})
 '''
 
 ORDERS = '''
@@ -70,6 +83,8 @@ LORENTZ = f'''
 FFT_T = Lorentz(name = 'FFT_T', spins = [ 2, 2, 5 ], structure = '{FERMION_T}')
 
 VVT_T = Lorentz(name = 'VVT_T', spins = [ 3, 3, 5 ], structure = '{PHOTON_T}')
+
+FFVT_C = Lorentz(name = 'FFVT_C', spins = [ 2, 2, 3, 5 ], structure = '{CONTACT_T}')
 '''
 
 VERTICES = '''
@@ -88,6 +103,21 @@ V_Gee = Vertex(name = 'V_Gee', particles = [ P.e__plus__, P.e__minus__, P.g2 ], 
 
 V_Gmm = Vertex(name = 'V_Gmm', particles = [ P.mu__plus__, P.mu__minus__, P.g2 ], color = [ '1' ],
                lorentz = [ L.FFT_T ], couplings = {(0,0):C.GC_GFF})
+
+V_Gaa = Vertex(name = 'V_Gaa', particles = [ P.a, P.a, P.g2 ], color = [ '1' ],
+               lorentz = [ L.VVT_T ], couplings = {(0,0):C.GC_GAA})
+
+V_Yeea = Vertex(name = 'V_Yeea', particles = [ P.e__plus__, P.e__minus__, P.a, P.y2 ], color = [ '1' ],
+                lorentz = [ L.FFVT_C ], couplings = {(0,0):C.GC_YFFA})
+
+V_Ymma = Vertex(name = 'V_Ymma', particles = [ P.mu__plus__, P.mu__minus__, P.a, P.y2 ], color = [ '1' ],
+                lorentz = [ L.FFVT_C ], couplings = {(0,0):C.GC_YFFA})
+
+V_Geea = Vertex(name = 'V_Geea', particles = [ P.e__plus__, P.e__minus__, P.a, P.g2 ], color = [ '1' ],
+                lorentz = [ L.FFVT_C ], couplings = {(0,0):C.GC_GFFA})
+
+V_Gmma = Vertex(name = 'V_Gmma', particles = [ P.mu__plus__, P.mu__minus__, P.a, P.g2 ], color = [ '1' ],
+                lorentz = [ L.FFVT_C ], couplings = {(0,0):C.GC_GFFA})
 '''
 
 

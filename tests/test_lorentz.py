@@ -581,6 +581,11 @@ def test_ufo_spin2_propagators_reproduce_the_builtin_currents(massless):
     ("Metric(1,1004)*Metric(2,2004)", (3, 3, 5), r"index 1004 names no slot"),
     ("Metric(1,3003)*Metric(2,2003)", (3, 3, 5), r"index 3003 names no slot"),
     ("Metric(1,2)*P(1003,1)", (3, 3, 5), r"has free indices \(1, 2, 1003\); its slots need \(1, 2, 1003, 2003\)"),
+    ("P(1003,1)*Gamma(2003,2,1) + Gamma(-1,2,1)*P(-1,1)", (2, 2, 5),
+     r"Lorentz structure BAD \('P\(1003,1\).*'\) adds terms with different free indices"),
+    ("Metric(1003,1003)*Identity(2,1)", (2, 2, 5),
+     r"Lorentz structure BAD \('Metric\(1003,1003\)\*Identity\(2,1\)'\) repeats index 1003 more than twice, or "
+     r"twice in one factor"),
 ])
 def test_malformed_spin2_structures_are_refused(structure, spins, needle):
     with pytest.raises(UnsupportedFeature, match=needle):

@@ -11,6 +11,10 @@ Checks that hold whatever the couplings' normalisation (no published number is n
   it ties the propagator's numerator to the five polarisation tensors and madgen's averaging (5 states)
   to MadGraph's convention, with madgen's own decay |M|^2 on the right;
 - `widths: auto` is the sum of the partial widths from those decay |M|^2;
+- Ward identities with an external spin-2 leg, a photon and the contact vertex: the photon's (its
+  polarisation replaced by its momentum) and the massless g2's (eps^{mu nu} replaced by
+  k^mu xi^nu + xi^mu k^nu), which fail if a current, a polarisation tensor or the contact vertex is off;
+- Lorentz invariance, and initial-state averaging over 5 states (y2 y2 > e+ e- against its crossing);
 - the cross section of e+ e- > y2 > mu+ mu- through `madgen launch` against its closed form;
 - gradients in the momenta and parameters against central finite differences.
 """
@@ -18,11 +22,14 @@ Checks that hold whatever the couplings' normalisation (no published number is n
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
 
+from physics import boost_matrix, collision_points, rotation_matrix, transform
 from spin2_model import write_spin2_model
+from test_matrix_elements import assert_gauge_invariant, colour_summed
 
 M_Y, W_Y = 1000.0, 50.0  # the model's defaults
 
@@ -168,3 +175,69 @@ def test_cross_section_through_launch(model, generate_package, tmp_path):
     assert abs(results["cross_section_pb"] - expected) < 4 * results["error_pb"], (results, expected)
     events = (tmp_path / "run" / "events.lhe").read_text()
     assert " 5000039 " in events  # the required s-channel resonance is written with status 2
+
+
+WARD = [
+    ("y2_ee_ya", "e+ e- > y2 a", (0.0, 0.0), (M_Y, 0.0), 1500.0, [4]),
+    ("y2_ea_ey", "e- a > e- y2", (0.0, 0.0), (0.0, M_Y), 1500.0, [2]),
+    ("g2_ee_ga", "e+ e- > g2 a", (0.0, 0.0), (0.0, 0.0), 800.0, [4]),
+    ("y2_ee_yaa", "e+ e- > y2 a a", (0.0, 0.0), (M_Y, 0.0, 0.0), 2600.0, [4, 5]),
+]
+
+
+@pytest.fixture(scope="module", params=WARD, ids=[w[0] for w in WARD])
+def ward_case(request, model, generate_package):
+    name, process, initial, final, sqrt_s, photons = request.param
+    package = generate_package(model, process, name)
+    momenta = collision_points(sqrt_s, initial, final, np.random.default_rng(11), 4)
+    return package, momenta, photons
+
+
+def test_photon_ward_identity_with_spin2_legs(ward_case, monkeypatch):
+    """With the contact vertex the photon's gauge invariance holds through spin-2 currents, external
+    polarisation tensors and the four-point vertex."""
+    package, momenta, photons = ward_case
+    for leg in photons:
+        assert_gauge_invariant(package, momenta, leg - 1, monkeypatch)
+
+
+def test_graviton_ward_identity(model, generate_package, monkeypatch):
+    """The massless g2's polarisation tensor replaced by k^mu xi^nu + xi^mu k^nu (a linearised
+    diffeomorphism, any xi): |M|^2 vanishes for e+ e- > g2 a, where g2 couples to a conserved T_{mu nu}."""
+    package = generate_package(model, "e+ e- > g2 a", "g2_ee_ga")
+    momenta = collision_points(800.0, (0.0, 0.0), (0.0, 0.0), np.random.default_rng(12), 4)
+    module = package._module
+    physical = colour_summed(package, momenta)
+    target = np.asarray(momenta[:, 2, :]).T
+    xi = (0.3, -0.7, 0.2 + 0.4j, 1.1)
+    original = module.leg_states
+
+    def leg_states(kind, p, m, helicities, flag):
+        if kind == "tensor" and np.allclose(np.asarray(p), target):
+            k = jnp.asarray(p, dtype=jnp.complex128) / jnp.asarray(p[0])
+            x = [jnp.full_like(k[0], c) for c in xi]
+            return [tuple(k[a] * x[b] + x[a] * k[b] for a in range(4) for b in range(4)) for _ in helicities]
+        return original(kind, p, m, helicities, flag)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "leg_states", leg_states)
+        unphysical = colour_summed(package, momenta)
+    assert np.all(physical > 0) and np.all(unphysical <= 1e-20 * physical), unphysical / physical
+
+
+def test_lorentz_invariance_with_external_spin2(ward_case):
+    package, momenta, _ = ward_case
+    matrix = boost_matrix([0.3, -0.5, 0.6]) @ rotation_matrix([1.0, 2.0, -0.5], 0.7)
+    np.testing.assert_allclose(np.asarray(package.matrix_element(transform(momenta, matrix))),
+                               np.asarray(package.matrix_element(momenta)), rtol=1e-10)
+
+
+def test_averaging_over_five_states(model, generate_package):
+    """y2 y2 > e+ e- at the momenta of e+ e- > y2 y2 reversed: the same sum over spins, averaged over
+    5 x 5 states with no identical-particle factor against 2 x 2 states with 1/2: a ratio of 8/25."""
+    pair = generate_package(model, "e+ e- > y2 y2", "y2_ee_yy")
+    crossed = generate_package(model, "y2 y2 > e+ e-", "y2_yy_ee")
+    momenta = collision_points(2600.0, (0.0, 0.0), (M_Y, M_Y), np.random.default_rng(13), 5)
+    reversed_ = momenta[:, [2, 3, 0, 1], :]
+    np.testing.assert_allclose(np.asarray(crossed.matrix_element(reversed_)),
+                               8 / 25 * np.asarray(pair.matrix_element(momenta)), rtol=1e-12)

@@ -213,7 +213,9 @@ def contract(a: Tensor, b: Tensor) -> Tensor:
     b_free = [i for i in range(len(b.indices)) if i not in b_pos]
     out_indices = tuple(a.indices[i] for i in a_free) + tuple(b.indices[i] for i in b_free)
     if len(set(out_indices)) != len(out_indices):
-        raise UnsupportedFeature(f"Lorentz structure repeats an index more than twice {_fmt(out_indices)}")
+        repeated = sorted({lab for lab, _ in out_indices if [l for l, _ in out_indices].count(lab) > 1})
+        raise UnsupportedFeature(f"Lorentz structure repeats index {', '.join(map(str, repeated))} more than twice, "
+                                 f"or twice in one factor (free indices {_fmt(out_indices)})")
     data: dict = {}
     for ka, va in a.data.items():
         for kb, vb in b.data.items():
@@ -379,6 +381,15 @@ def slot_kinds(name: str, spins: tuple[int, ...]) -> tuple[Spin, ...]:
     return tuple(kinds)
 
 
+def _naming(error: UnsupportedFeature, name: str, structure: str) -> UnsupportedFeature:
+    """``error`` from the tensor algebra (which does not know the structure) naming the structure."""
+    message = str(error)
+    if message.startswith(f"Lorentz structure {name}"):
+        return error
+    detail = message.removeprefix("Lorentz structure ")
+    return UnsupportedFeature(f"Lorentz structure {name} ({structure!r}) {detail}")
+
+
 @lru_cache(maxsize=None)
 def evaluate_structure(name: str, spins: tuple[int, ...], structure: str) -> Tensor:
     """The structure string as a tensor whose free indices are exactly the slots' indices.
@@ -389,8 +400,8 @@ def evaluate_structure(name: str, spins: tuple[int, ...], structure: str) -> Ten
     builder = _Builder(name, kinds)
     try:
         value = eval(structure, {"__builtins__": {}}, builder.namespace())  # noqa: S307 (UFO is Python)
-    except UnsupportedFeature:
-        raise
+    except UnsupportedFeature as exc:
+        raise _naming(exc, name, structure) from exc
     except Exception as exc:  # noqa: BLE001
         raise UnsupportedFeature(f"Lorentz structure {name}: cannot evaluate {structure!r}: {exc}") from exc
     tensor = as_tensor(value)

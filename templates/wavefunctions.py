@@ -177,7 +177,17 @@ def ket_spinor(p, m, hel, antiparticle):
         spin, signs = -lam, (-lam, lam)
     dtype = _complex_dtype(p)
     moving = _momentum_size(p)[1]
-    rest_top, rest_bottom = _rest_spinor(p, m, (1.0, 0.0) if spin > 0 else (0.0, 1.0), *signs)
+    # a negative mass (SLHA's sign of a Majorana neutralino's mass) enters the helicity spinors above through
+    # w_minus = m / w_plus, which sits in the top half for spin +1/2 along z and in the bottom half for -1/2
+    # (u -> +-gamma5 u(|m|)): the rest spinor is built with |m| (with m, E + m = 0 at rest) and that half
+    # takes the sign, so that it is the limit of the moving spinors
+    mass = _mass_like(m, p[0])
+    sign = jnp.where(mass < 0, -1.0, 1.0)
+    rest_top, rest_bottom = _rest_spinor(p, mass * sign, (1.0, 0.0) if spin > 0 else (0.0, 1.0), *signs)
+    if spin > 0:
+        rest_top = tuple(sign * x for x in rest_top)
+    else:
+        rest_bottom = tuple(sign * x for x in rest_bottom)
     helicity = (top * c0, top * c1, bot * c0, bot * c1)
     return tuple(select(moving, x.astype(dtype), r.astype(dtype))
                  for x, r in zip(helicity, rest_top + rest_bottom))

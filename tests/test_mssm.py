@@ -7,6 +7,8 @@ squark mixing matrices made exactly orthogonal: the gluon-squark couplings carry
 sum_k |R_ik|^2, which the SPS1a param card's 8-digit mixing entries make 1 only to ~1e-8,
 breaking gauge invariance at that level (|M|^2 of the unphysical polarisation ~1e-15)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,44 @@ def test_gluino_pair_is_symmetric_under_exchange_of_the_identical_gluinos(gluino
     assert proc.pdg_ids[2] == proc.pdg_ids[3] == 1000021
     swapped = momenta[:, [0, 1, 3, 2]]
     np.testing.assert_allclose(proc.matrix_element(swapped), proc.matrix_element(momenta), rtol=1e-12)
+
+
+def test_negative_mass_neutralino_decays_at_rest(generate_package):
+    """SPS1a's n3 has a negative mass (Mneu3 = -363.756, SLHA's sign with a real mixing matrix). Its decay
+    at rest, where `widths: auto` evaluates it, is the limit of the boosted decay (it was 0: the rest-frame
+    spinor vanished with E + m = 0), and the tree-level width from n3's two-body decays is the card's
+    DECAY 1000025 1.915985 (another program's, from the unrounded spectrum: 1.1e-6 apart; it was 0)."""
+    decay = generate_package("ufo_mssm", "n3 > n1 e+ e-", "mssm_n3_n1epem")
+    masses = np.asarray(decay.masses())
+    assert masses[0] < 0
+    parent = abs(masses[0])
+    daughters = collision_points(parent, (0.0, 0.0), masses[1:], np.random.default_rng(5), 3)[:, 2:]
+    # collision_points puts the daughters in the rest frame of a pair of massless beams of energy parent/2
+    at_rest = np.concatenate([np.tile([[[parent, 0.0, 0.0, 0.0]]], (3, 1, 1)), daughters], axis=1)
+    values = np.asarray(decay.matrix_element(at_rest))
+    assert np.all(values > 0)
+    boosted = transform(at_rest, boost_matrix([0.3, -0.2, 0.5]))
+    np.testing.assert_allclose(values, np.asarray(decay.matrix_element(boosted)), rtol=1e-10)
+    width = generate_package("ufo_mssm", "e+ e- > n1 n3", "mssm_n3_width", widths=["n3"])
+    assert float(width.widths()["Wneu3"]) == pytest.approx(1.915985, rel=2e-6)
+
+
+def test_lhe_mass_column_of_a_negative_mass_neutralino(tmp_path):
+    """The LHE file's mass column holds the physical mass |m| (MadGraph's pmass is ABS of the parameter),
+    which E^2 - p^2 of the written momenta reproduces; it was the signed -363.756 for SPS1a's n3."""
+    import yaml
+
+    from madgen.api import launch
+
+    card = tmp_path / "n1n3.yaml"
+    card.write_text(yaml.safe_dump({"model": "ufo_mssm", "process": "e+ e- > n1 n3", "name": "mssm_ee_n1n3",
+                                    "output": str(tmp_path / "package")}))
+    launch(card, {"sqrt_s": 600.0, "n_events": 20, "seed": 1, "iterations": 2, "points_per_iteration": 2000,
+                  "lhe": True}, output=tmp_path / "run", log=lambda *_: None, progress=False)
+    lines = [line.split() for line in (tmp_path / "run" / "events.lhe").read_text().splitlines()]
+    n3 = [line for line in lines if len(line) == 13 and line[0] == "1000025"]
+    assert len(n3) == 20
+    for line in n3:
+        px, py, pz, energy, mass = (float(x) for x in line[6:11])
+        assert mass == pytest.approx(363.756, rel=1e-9)
+        assert math.sqrt(energy**2 - px**2 - py**2 - pz**2) == pytest.approx(mass, rel=1e-6)

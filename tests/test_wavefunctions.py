@@ -47,7 +47,12 @@ MOMENTA = [
 ]
 
 
-@pytest.mark.parametrize("m,px,py,pz", MOMENTA)
+NEGATIVE_MASSES = [(-4.7, 3.0, 1.5, -2.0), (-4.7, 0.0, 0.0, 2.0), (-4.7, 0.0, 0.0, 0.0)]
+"""A negative mass, as SLHA gives a Majorana neutralino (SPS1a's Mneu3): u = gamma5 u(|m|), v = -gamma5 v(|m|),
+which satisfy the Dirac equations and spin sums with the signed mass."""
+
+
+@pytest.mark.parametrize("m,px,py,pz", MOMENTA + NEGATIVE_MASSES)
 def test_dirac_equations_and_spin_sums(m, px, py, pz):
     p = momentum(m, px, py, pz)
     ps = slash(p)
@@ -100,6 +105,19 @@ def test_polarization_sums(m, px, py, pz):
         expected = -np.linalg.inv(METRIC) + (np.outer(p, n) + np.outer(n, p)) / (p @ METRIC @ n)
         expected -= np.outer(p, p) * (n @ METRIC @ n) / (p @ METRIC @ n) ** 2
         np.testing.assert_allclose(total, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [4.7, -4.7])
+def test_spinors_are_continuous_at_rest(m):
+    """A spinor at rest (the rest-frame basis) is the limit of the moving helicity spinors along +z, for a
+    negative mass too (it vanished there, E + m = 0: a neutralino decaying at rest had |M|^2 = 0)."""
+    rest = momentum(m, 0.0, 0.0, 0.0)
+    slow = momentum(m, 0.0, 0.0, 1e-9)
+    for hel in (-1, 1):
+        for antiparticle in (False, True):
+            at_rest = np.asarray(wf.ket_spinor(rest, m, hel, antiparticle))
+            assert np.abs(at_rest).max() > 1.0
+            np.testing.assert_allclose(at_rest, np.asarray(wf.ket_spinor(slow, m, hel, antiparticle)), atol=1e-8)
 
 
 def spin2_numerator(p, m):

@@ -61,7 +61,9 @@ def event_record(prepared, group, accepted, weight: float, key):
         chosen = np.take_along_axis(evaluation.densities, accepted.member[rows][:, None], axis=-1)[:, 0]
         columns = dict(
             pdg_ids=pdg_ids, momenta=evaluation.momenta, weights=np.where(evaluation.weight < 0, -weight, weight),
-            masses=np.asarray(kernel.masses(dict(prepared.parameters))), helicities=helicities, colour=colour,
+            # the physical mass |m| (SLHA's negative neutralino masses are a sign of the mixing), as MadGraph's
+            # pmass (ABS of the mass parameter) and the LHE standard's generated mass
+            masses=np.abs(np.asarray(kernel.masses(dict(prepared.parameters)))), helicities=helicities, colour=colour,
             scale=scale, aqed=alpha_ew, aqcd=evaluation.alpha_s, x1=evaluation.x1, x2=evaluation.x2,
             # each lab beam's own muF: the luminosity took beam 1's f at mu_f1 and beam 2's at mu_f2, mirrors too
             mu_r=evaluation.mu_r, mu_f=evaluation.mu_f1, mu_f2=evaluation.mu_f2, luminosity=chosen,

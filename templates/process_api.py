@@ -449,6 +449,8 @@ class Process:
         inside jit/grad (traced momenta) nothing is checked, and with traced parameters (a gradient in
         them) everything but the mass shells. In every mode a NaN or infinity in an
         event's momenta gives NaN for that event.
+        Differentiate it inside ``madgen.jit(..., process=self)``: a bare ``jax.grad`` or ``jax.jit``
+        compiles with XLA's defaults, several times slower for large kernels (README, ``madgen.jit``).
         """
         parameters = self.complete_parameters(parameters)
         momenta = self._checked_momenta(momenta, parameters, check)

@@ -1,6 +1,7 @@
 """A UFO model for the spin-2 tests: the SM (ufo-sm) with a spin-2 resonance y2 coupled, as a graviton
-is, to the stress-energy tensor T_{mu nu} of the charged leptons and the photon, and a massless spin-2
-g2 coupled the same way (the de Donder propagator).
+is, to the stress-energy tensor T_{mu nu} of the charged leptons, the photon, the u and d quarks and the
+gluon (colour-diagonal), and a massless spin-2 g2 coupled to the leptons and the photon (the de Donder
+propagator).
 
 The vertices are written from T_{mu nu} here (not copied from a published model): for a Dirac fermion
 (massless) gamma_mu (p1 - p2)_nu + gamma_nu (p1 - p2)_mu - 2 g_{mu nu} (p1 - p2)-slash, for the photon
@@ -103,6 +104,15 @@ V_Gee = Vertex(name = 'V_Gee', particles = [ P.e__plus__, P.e__minus__, P.g2 ], 
 
 V_Gmm = Vertex(name = 'V_Gmm', particles = [ P.mu__plus__, P.mu__minus__, P.g2 ], color = [ '1' ],
                lorentz = [ L.FFT_T ], couplings = {(0,0):C.GC_GFF})
+
+V_Yuu = Vertex(name = 'V_Yuu', particles = [ P.u__tilde__, P.u, P.y2 ], color = [ 'Identity(1,2)' ],
+               lorentz = [ L.FFT_T ], couplings = {(0,0):C.GC_YFF})
+
+V_Ydd = Vertex(name = 'V_Ydd', particles = [ P.d__tilde__, P.d, P.y2 ], color = [ 'Identity(1,2)' ],
+               lorentz = [ L.FFT_T ], couplings = {(0,0):C.GC_YFF})
+
+V_Ygg = Vertex(name = 'V_Ygg', particles = [ P.g, P.g, P.y2 ], color = [ 'Identity(1,2)' ],
+               lorentz = [ L.VVT_T ], couplings = {(0,0):C.GC_YAA})
 
 V_Gaa = Vertex(name = 'V_Gaa', particles = [ P.a, P.a, P.g2 ], color = [ '1' ],
                lorentz = [ L.VVT_T ], couplings = {(0,0):C.GC_GAA})

@@ -52,7 +52,7 @@ def back_to_back(energy, cos, phi=0.3):
 
 def decay_package(generate_package, model, final):
     """The package of y2 > ``final`` (a pair such as "e+ e-")."""
-    label = final.replace("+", "p").replace("-", "m").replace(" ", "")
+    label = final.replace("+", "p").replace("-", "m").replace("~", "x").replace(" ", "")
     return generate_package(model, f"y2 > {final}", f"y2_{label}")
 
 
@@ -87,11 +87,15 @@ def test_angular_distributions_of_spin2_exchange(model, generate_package, name, 
 
 
 BREIT_WIGNER = [
-    # (name, process, decay of the initial pair, decay of the final pair, initial spin states, final identical)
+    # (name, process, decay of the initial pair, decay of the final pair, initial spin and colour states,
+    #  final identical)
     ("y2_ee_mumu", "e+ e- > y2 > mu+ mu-", "e+ e-", "mu+ mu-", 4, 1),
     ("y2_aa_mumu", "a a > y2 > mu+ mu-", "a a", "mu+ mu-", 4, 1),
     ("y2_mumu_aa", "mu+ mu- > y2 > a a", "mu+ mu-", "a a", 4, 2),
     ("y2_aa_aa", "a a > y2 > a a", "a a", "a a", 4, 2),
+    ("y2_uux_ee", "u u~ > y2 > e+ e-", "u u~", "e+ e-", 4 * 9, 1),
+    ("y2_gg_ee", "g g > y2 > e+ e-", "g g", "e+ e-", 4 * 64, 1),
+    ("y2_gg_uux", "g g > y2 > u u~", "g g", "u u~", 4 * 64, 1),
 ]
 
 
@@ -99,14 +103,16 @@ BREIT_WIGNER = [
                          ids=[b[0] for b in BREIT_WIGNER])
 def test_breit_wigner_relation_at_the_pole(model, generate_package, name, process, into, out_of,
                                            initial_states, identical):
-    """<sum|M(a > Y > b)|^2>_angles = sum|M(Y > a)|^2 sum|M(Y > b)|^2 / (5 M^2 Gamma^2) at s = M^2, where
-    madgen's decay |M|^2 is sum/(5 S) (S = 2 for two photons) and the 2 -> 2's is sum/(4 S_final)."""
+    """<sum|M(a > Y > b)|^2>_angles = sum|M(Y > a)|^2 sum|M(Y > b)|^2 / (5 M^2 Gamma^2) at s = M^2, sums over
+    spins and colours, where madgen's decay |M|^2 is sum/(5 S) (S = 2 for two photons or gluons) and the
+    2 -> 2's is sum/(spin and colour states x S_final): the colour sums of the decays (3 for u u~, 8 for g g)
+    carry the colour factor of the s-channel."""
     package = generate_package(model, process, name)
     cos, weights = np.polynomial.legendre.leggauss(8)  # exact for the polynomials in cos above
     average = float(np.asarray(package.matrix_element(back_to_back(M_Y / 2, cos))) @ weights) / 2
 
     def summed_decay(final):
-        symmetry = 2 if final == "a a" else 1
+        symmetry = 2 if final in ("a a", "g g") else 1  # madgen's |M|^2 of y2 > a a includes 1/2
         return 5 * symmetry * decay_me2(decay_package(generate_package, model, final))
 
     expected = summed_decay(into) * summed_decay(out_of) / (5 * M_Y**2 * W_Y**2) / (initial_states * identical)
@@ -123,10 +129,11 @@ def test_production_is_the_crossed_decay(model, generate_package):
 
 
 def test_auto_width_of_the_spin2_resonance(model, generate_package):
-    """`widths: auto` gives Gamma(y2) = sum over its decays of |M|^2 / (16 pi M) (massless products; the
-    photon pair's identical-particle 1/2 is in its |M|^2)."""
+    """`widths: auto` gives Gamma(y2) = sum over its decays of |M|^2 / (16 pi M) (massless products, colours
+    summed; the photon and gluon pairs' identical-particle 1/2 is in their |M|^2)."""
     package = generate_package(model, "e+ e- > y2 > mu+ mu-", "y2_auto", widths="auto")
-    partial = sum(decay_me2(decay_package(generate_package, model, pair)) for pair in ("e+ e-", "mu+ mu-", "a a"))
+    pairs = ("e+ e-", "mu+ mu-", "a a", "u u~", "d d~", "g g")
+    partial = sum(decay_me2(decay_package(generate_package, model, pair)) for pair in pairs)
     assert float(package.widths()["WY2"]) == pytest.approx(partial / (16 * math.pi * M_Y), rel=1e-12)
 
 

@@ -36,9 +36,9 @@ from madgen.lorentz.fermion_chains import fermion_flow_sign
 from madgen.lorentz.propagators import parameter_argument, propagator_tensors
 from madgen.lorentz.structures import (
     CMATRIX,
-    TENSOR_INDEX_OFFSETS,
     CMATRIX_INV,
     METRIC,
+    TENSOR_INDEX_OFFSETS,
     IndexKind,
     Tensor,
     contract,
@@ -311,7 +311,7 @@ def _tensor_current(massless: bool, P: list, Jred: list, jsyms: list, p2: sympy.
     """A spin-2 current from J_{ab} (lower indices, component 4 a + b): ``(denom, Jred, jsyms, result, what)``
     with the temporaries the propagator needs appended to ``Jred``/``jsyms``.
 
-    With K the symmetric part of J, K = g^{ab} K_{ab}, v_b = P^a K_{ab} and s = v.P:
+    With K_{ab} the symmetric part of J, its trace K = g^{ab} K_{ab}, v_b = P^a K_{ab} and s = v.P:
     massive:   COUP * i/D * (B^{mu nu, a b} K_{ab}),  B = (P^{mu a} P^{nu b} + P^{mu b} P^{nu a}) / 2
                - P^{mu nu} P^{a b} / 3,  P^{mu nu} = -g^{mu nu} + P^mu P^nu / M^2 (the sum over the five
                polarisation tensors, as the vector's numerator is over its three), which is

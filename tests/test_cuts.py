@@ -407,3 +407,22 @@ def test_frixione_isolation_of_photons():
     event = _event(photon, _massless(30, 0.0, 0.2), _massless(40, 0.5, 3.0))
     assert not bool(cut_function({**cuts, "drll": 0, "dral": 0}, leptonic, 2, masses=[0] * 5)(event)[0])
     assert bool(cut_function({**cuts, "drll": 0, "dral": 0, "isoEM": False}, leptonic, 2, masses=[0] * 5)(event)[0])
+
+
+def test_uncut_lepton_pair_is_collinear_only_where_a_massless_propagator_makes_it():
+    """n2 > n1 mu+ mu- (through a Z or smuons) is finite without cuts on the muons; t > b e+ e- ... with a
+    photon splitting into the pair is not: the channel table's massless propagators decide
+    (``massless_splittings``), the same-flavour heuristic stays for callers without the table."""
+    from madgen.runtime.cuts import massless_splittings
+
+    decay = [{"particle": "n2", "legs": [4, 5, 6], "parent": None}]
+    pdg_ids, masses = [-11, 11, 1000022, 1000022, -13, 13], [0, 0, 96.7, 96.7, 0, 0]
+    through_z = {"diagrams": [{"propagators": [{"legs": [5, 6], "mass": "MZ"}, {"legs": [4, 5, 6], "mass": "MN2"}]}]}
+    through_photon = {"diagrams": [{"propagators": [{"legs": [5, 6], "mass": "ZERO"}]}]}
+    assert massless_splittings(through_z) == frozenset()
+    assert massless_splittings(through_photon) == {frozenset({5, 6})}
+    arguments = dict(masses=masses, decays=decay, uncut={3, 4, 5})
+    assert check_divergent(pdg_ids, Cuts(), massless_pairs=massless_splittings(through_z), **arguments) == []
+    problems = check_divergent(pdg_ids, Cuts(), massless_pairs=massless_splittings(through_photon), **arguments)
+    assert any("decay of the n2" in p and "collinear" in p for p in problems), problems
+    assert check_divergent(pdg_ids, Cuts(), **arguments)  # no table: the heuristic names it

@@ -17,7 +17,7 @@ from madgen.errors import MadgenError, RunCardError
 def check_run(process, run, collider, energy_bounds, parameters=None, warn=print) -> None:
     """Every check of the module docstring; ``energy_bounds[i]``: the s-hat range (GeV) the cuts
     leave subprocess i (see ``madgen.runtime.cuts.partonic_energy_bounds``)."""
-    from madgen.runtime.cuts import check_divergent, uncut_legs
+    from madgen.runtime.cuts import check_divergent, massless_splittings, uncut_legs
 
     problems = []
     one_body = [sub.process for sub in process.subprocesses if sub.n_initial == 2 and sub.n_legs == 3]
@@ -41,7 +41,8 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         decays = sub.channels.get("decays", ())
         problems += check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
                                     maxjetflavor=run.maxjetflavor, masses=masses,
-                                    decays=decays, uncut=uncut_legs(decays, run.cut_decays))
+                                    decays=decays, uncut=uncut_legs(decays, run.cut_decays),
+                                    massless_pairs=massless_splittings(sub.channels))
         problems += zero_width_resonances(sub, sqrt_s, parameters, variable_energy=collider.has_pdf)
         if collider.has_pdf:
             problems += _hadron_problems(sub, masses, collider, energy_bounds[index])

@@ -350,7 +350,8 @@ def rapidity_window(momenta, masses, limits):
 
 def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_initial: int = 2,
                     maxjetflavor: int = 4, masses: Sequence[float] | None = None,
-                    decays: Sequence[Mapping] = (), uncut: Collection[int] = ()) -> list[str]:
+                    decays: Sequence[Mapping] = (), uncut: Collection[int] = (),
+                    massless_pairs: Collection[frozenset] | None = None) -> list[str]:
     """Reasons the cross section is infinite with these cuts: massless final states left uncut.
 
     A heuristic, as MadGraph's: a massless final-state jet, b, photon or lepton needs a pT cut when
@@ -365,6 +366,9 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     window, so they are neither soft nor collinear and count as one massive final-state particle.
     Legs ``uncut`` (decay products without ``cut_decays``) take no cut: a decay of three or more bodies
     among whose massless products a gluon or photon can be soft, or two like ones collinear, is named.
+    ``massless_pairs`` (leg-number pairs that a massless propagator of the process's diagrams splits into,
+    ``massless_splittings``) make the collinear test exact for decays: two like products are collinear only
+    where a photon or gluon makes them (the muons of n2 > n1 mu+ mu- come from a Z or smuons: finite).
     """
     if n_initial == 1:
         return []
@@ -376,7 +380,7 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     final = [leg for index, leg in enumerate(legs[n_initial:], start=n_initial + 1)
              if leg[1] is not None and leg[2] and index not in shielded and index - 1 not in uncut]
     can_be_soft = n_final >= 3
-    problems = _uncut_decay_problems(legs, decays, shielded, uncut)
+    problems = _uncut_decay_problems(legs, decays, shielded, uncut, massless_pairs)
     for kind in ("j", "b", "a", "l"):
         candidates = [pdg for pdg, k, _ in final if k == kind]
         if not candidates or values[f"pt{kind}"] > 0 or (kind == "a" and values["ptgmin"] > 0):
@@ -400,22 +404,32 @@ def check_divergent(pdg_ids: Sequence[int], cuts: Cuts | Mapping[str, float], n_
     return problems
 
 
-def _uncut_decay_problems(legs, decays: Sequence[Mapping], shielded: set[int], uncut: Collection[int]) -> list[str]:
+def _uncut_decay_problems(legs, decays: Sequence[Mapping], shielded: set[int], uncut: Collection[int],
+                          massless_pairs: Collection[frozenset] | None = None) -> list[str]:
     """Decays whose uncut massless products can be soft (a gluon or photon) or collinear (two jets, two
-    b's or a same-flavour lepton pair) among three or more bodies: their rate is infinite without cuts."""
+    b's or a same-flavour lepton pair; with ``massless_pairs``, only a pair a massless propagator makes)
+    among three or more bodies: their rate is infinite without cuts."""
     problems = []
     for decay in decays:
-        exposed = [legs[n - 1] for n in decay["legs"]
+        exposed = [(n, legs[n - 1]) for n in decay["legs"]
                    if n - 1 in uncut and n not in shielded and legs[n - 1][1] is not None and legs[n - 1][2]]
-        soft = any(abs(pdg) in (GLUON, PHOTON) for pdg, _, _ in exposed)
+        soft = any(abs(pdg) in (GLUON, PHOTON) for _, (pdg, _, _) in exposed)
         collinear = any(k1 == k2 and (k1 != "l" or p1 == -p2)
-                        for (p1, k1, _), (p2, k2, _) in itertools.combinations(exposed, 2))
+                        and (massless_pairs is None or frozenset((n1, n2)) in massless_pairs)
+                        for (n1, (p1, k1, _)), (n2, (p2, k2, _)) in itertools.combinations(exposed, 2))
         if soft or collinear:
             problems.append(f"the decay of the {decay['particle']} has massless products that can be "
                             f"{'soft' if soft else 'collinear'}, and decay products take no cuts "
                             "(cut_decays: false, MadGraph's default): its rate is infinite; set 'cut_decays: true' "
                             "for the run card's cuts to act on them")
     return problems
+
+
+def massless_splittings(channels: Mapping) -> frozenset:
+    """Pairs of leg numbers (from 1) that a massless propagator of the channel table's diagrams decays to:
+    where two massless products can be collinear (a photon's lepton pair, a gluon's quarks)."""
+    return frozenset(frozenset(int(n) for n in prop["legs"]) for diagram in channels.get("diagrams", ())
+                     for prop in diagram["propagators"] if prop.get("mass") == "ZERO" and len(prop["legs"]) == 2)
 
 
 def _two_body_decay_products(decays: Sequence[Mapping], n_final: int) -> tuple[set[int], int]:

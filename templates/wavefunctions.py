@@ -182,7 +182,7 @@ def ket_spinor(p, m, hel, antiparticle):
     # (u -> +-gamma5 u(|m|)): the rest spinor is built with |m| (with m, E + m = 0 at rest) and that half
     # takes the sign, so that it is the limit of the moving spinors
     mass = _mass_like(m, p[0])
-    sign = select(mass < 0, -1.0, 1.0)
+    sign = select(mass < 0, -jnp.ones_like(mass), jnp.ones_like(mass))  # in the kernel's precision
     rest_top, rest_bottom = _rest_spinor(p, mass * sign, (1.0, 0.0) if spin > 0 else (0.0, 1.0), *signs)
     if spin > 0:
         rest_top = tuple(sign * x for x in rest_top)

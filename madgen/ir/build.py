@@ -21,6 +21,7 @@ from madgen.diagrams.generate import DiagramSet, is_s_channel
 from madgen.diagrams.types import Current, Diagram
 from madgen.errors import UnsupportedFeature
 from madgen.lorentz.routines import RoutineRequest
+from madgen.lorentz.structures import SUPPORTED_SPINS
 from madgen.model.types import ZERO, Model, Spin
 
 Momentum = tuple[int, tuple[int, ...]]  # (sign, legs): sign * sum of outgoing-convention momenta of legs
@@ -120,10 +121,6 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
         allowed_order_pairs=diagram_set.selection.allowed_pairs,
         squared_orders=diagram_set.selection.describe(),
     )
-
-
-SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR, Spin.TENSOR)
-"""The spins madgen has wavefunctions and propagators for (0, 1/2, 1, 2)."""
 
 
 def refuse_unsupported_spins(model: Model, diagram_set: DiagramSet) -> None:

@@ -40,6 +40,7 @@ class IndexKind(enum.Enum):
 
 
 SUPPORTED_SPINS = (Spin.SCALAR, Spin.FERMION, Spin.VECTOR, Spin.TENSOR)
+"""The spins madgen has wavefunctions and propagators for (0, 1/2, 1, 2)."""
 
 TENSOR_INDEX_OFFSETS = (1000, 2000)
 """A spin-2 slot n carries the Lorentz indices 1000 + n and 2000 + n (UFO's convention)."""

@@ -426,3 +426,22 @@ def test_uncut_lepton_pair_is_collinear_only_where_a_massless_propagator_makes_i
     problems = check_divergent(pdg_ids, Cuts(), massless_pairs=massless_splittings(through_photon), **arguments)
     assert any("decay of the n2" in p and "collinear" in p for p in problems), problems
     assert check_divergent(pdg_ids, Cuts(), **arguments)  # no table: the heuristic names it
+
+
+def test_a_cut_by_pdg_id_that_cuts_nothing_is_named(generate_package):
+    """A PDG id no final-state particle has (a typo: 600 for 6), or one only a decay product has while
+    cut_decays is false, cuts nothing: the run warns, naming the key and the id; with cut_decays true the
+    decay product is cut and the warning goes."""
+    from madgen.runtime.checks import idle_pdg_cuts
+    from madgen.runtime.prepared import build_samplers
+
+    proc = generate_package("sm", "e+ e- > t t~, t > b w+", "cuts_pdg_idle")
+    card = "sqrt_s: 1000\ncuts:\n  pt_min_pdg: {6: 10, 600: 5}\n  eta_max_pdg: {24: 2.5}\n"
+    run = parse_run_card(card)
+    assert [(key, code) for key, code, _ in idle_pdg_cuts(proc, run)] == [("eta_max_pdg", 24), ("pt_min_pdg", 600)]
+    warnings = []
+    build_samplers(proc, run, warn=warnings.append)
+    assert any("'pt_min_pdg' for PDG id 600" in w and "no final-state particle" in w for w in warnings), warnings
+    assert any("'eta_max_pdg' for PDG id 24" in w and "decay product" in w for w in warnings), warnings
+    cut_decays = parse_run_card("cut_decays: true\n" + card)
+    assert [(key, code) for key, code, _ in idle_pdg_cuts(proc, cut_decays)] == [("pt_min_pdg", 600)]

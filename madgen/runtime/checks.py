@@ -49,6 +49,7 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
     if collider.has_pdf:
         problems += _scale_problems(run, collider)
         _warn_small_x(process, collider, energy_bounds, warn)
+    _warn_idle_pdg_cuts(process, run, warn)
     if problems:
         raise RunCardError(f"{run.path}: " + "; ".join(dict.fromkeys(problems)))
 
@@ -124,6 +125,37 @@ def _warn_small_x(process, collider, energy_bounds, warn) -> None:
             warn(f"warning: '{sub.process}' reaches x down to {tau_min:.3g}, below the smallest x = {x_min:.3g} "
                  f"of {collider.pdf.name}: the PDF is extrapolated there (LHAPDF's continuation)")
             return
+
+
+def idle_pdg_cuts(process, run) -> list[tuple[str, int, str]]:
+    """(key, PDG id, why) of every cut by PDG id that acts on no event: no subprocess has the particle
+    (or its antiparticle) in its final state, or, with ``cut_decays`` false, only as a decay product,
+    which MadGraph leaves uncut. A typo in an id (600 for 6) would otherwise pass unnoticed."""
+    from madgen.runtime.cuts import uncut_legs
+
+    present, cut = set(), set()
+    for sub in process.subprocesses:
+        uncut = uncut_legs(sub.channels.get("decays", ()), run.cut_decays)
+        for leg in range(sub.n_initial, len(sub.pdg_ids)):
+            code = abs(int(sub.pdg_ids[leg]))
+            present.add(code)
+            if leg not in uncut:
+                cut.add(code)
+    idle = []
+    for key, entries in run.cuts.by_pdg:
+        for code, _ in entries:
+            if code == "default":
+                continue
+            if code not in present:
+                idle.append((key, code, "no final-state particle of the process has it"))
+            elif code not in cut:
+                idle.append((key, code, "it is only a decay product, which cut_decays = false leaves uncut"))
+    return idle
+
+
+def _warn_idle_pdg_cuts(process, run, warn) -> None:
+    for key, code, why in idle_pdg_cuts(process, run):
+        warn(f"warning: {run.path}: '{key}' for PDG id {code} cuts nothing in '{process.process}': {why}")
 
 
 def zero_width_resonances(process, sqrt_s: float, parameters=None, variable_energy: bool = False) -> list[str]:

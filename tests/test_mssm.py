@@ -110,10 +110,15 @@ def test_negative_mass_neutralino_decays_at_rest(generate_package):
 
 def test_lhe_mass_column_of_a_negative_mass_neutralino(tmp_path):
     """The LHE file's mass column holds the physical mass |m| (MadGraph's pmass is ABS of the parameter),
-    which E^2 - p^2 of the written momenta reproduces; it was the signed -363.756 for SPS1a's n3."""
+    which E^2 - p^2 of the written momenta reproduces; it was the signed -363.756 for SPS1a's n3. The
+    events reweight to the other sign of that mass (the shell p^2 = m^2 stays; it was refused as a moved
+    mass): each weight is the event's |M|^2 at the flipped sign over its own."""
+    import pylhe
     import yaml
 
+    from madgen import load
     from madgen.api import launch
+    from madgen.inference.reweight import reweight
 
     card = tmp_path / "n1n3.yaml"
     card.write_text(yaml.safe_dump({"model": "ufo_mssm", "process": "e+ e- > n1 n3", "name": "mssm_ee_n1n3",
@@ -127,3 +132,12 @@ def test_lhe_mass_column_of_a_negative_mass_neutralino(tmp_path):
         px, py, pz, energy, mass = (float(x) for x in line[6:11])
         assert mass == pytest.approx(363.756, rel=1e-9)
         assert math.sqrt(energy**2 - px**2 - py**2 - pz**2) == pytest.approx(mass, rel=1e-6)
+    package = load(tmp_path / "package")
+    reweight(tmp_path / "run" / "events.lhe", package, [{"Mneu3": 363.756}], output=tmp_path / "flipped.lhe",
+             log=lambda *_: None)
+    events = list(pylhe.LHEFile.fromfile(str(tmp_path / "flipped.lhe")).events)
+    momenta = np.asarray([[[p.e, p.px, p.py, p.pz] for p in event.particles] for event in events])
+    ratio = np.asarray(package.matrix_element(momenta, {"Mneu3": 363.756})) / np.asarray(package.matrix_element(momenta))
+    weights = np.asarray([event.weights["rwgt_1"] / event.eventinfo.weight for event in events])
+    assert np.all(np.abs(ratio - 1) > 1e-3)  # the sign matters to |M|^2 of e+ e- > n1 n3
+    np.testing.assert_allclose(weights, ratio, rtol=1e-6)  # the LHE file's 8 digits

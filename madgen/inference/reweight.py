@@ -443,11 +443,13 @@ def file_point(header: str, process, source: Path, log=print) -> dict[str, float
 
 def _refuse_moving_masses(subprocesses, reference: Mapping[str, float], points) -> None:
     """A point that moves the mass of an external particle cannot reweight events: their momenta stay on
-    the old mass shell. MadGraph's reweighting refuses it too; generate events at that point instead."""
+    the old mass shell. MadGraph's reweighting refuses it too; generate events at that point instead. The
+    sign of a mass (a Majorana fermion's, as the MSSM's neutralinos carry) leaves the shell p^2 = m^2 where
+    it is: flipping it is a reweighting like any other."""
     for sub in subprocesses:
-        base = np.asarray(sub.masses(reference))
+        base = np.abs(np.asarray(sub.masses(reference)))
         for point in points:
-            moved = np.asarray(sub.masses({**reference, **dict(point.parameters)}))
+            moved = np.abs(np.asarray(sub.masses({**reference, **dict(point.parameters)})))
             if not np.allclose(moved, base, rtol=1e-12, atol=0.0):
                 legs = [f"leg {k + 1}: {a:g} -> {b:g} GeV" for k, (a, b) in enumerate(zip(base, moved)) if a != b]
                 raise InferenceError(

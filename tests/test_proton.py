@@ -21,6 +21,7 @@ from hadronic import (breit_wigner_nodes, drell_yan_classes, hadronic_cross_sect
                       top_classes)
 from madgen.errors import RunCardError
 from madgen.pdf import load_pdf
+from madgen.runtime.runcard import parse_run_card
 
 DRELL_YAN_CUTS = {"ptl": 0.0, "etal": -1.0, "drll": 0.0, "mmll": 60.0, "mmllmax": 120.0}
 QUICK = {"iterations": 5, "warmup_iterations": 3, "points_per_iteration": 20000, "seed": 1}
@@ -365,6 +366,21 @@ def test_bad_hadron_run_cards_are_refused(pp_ee, tmp_path, run, message):
         madgen.api.launch(package_dir(pp_ee), {"sqrt_s": 13000.0, **run}, output=tmp_path / "x",
                           log=lambda *_: None, progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_beam_of_several_partons_is_a_proton_unless_the_card_says_otherwise(pp_ee, drell_yan_run, tmp_path):
+    """As MadGraph's run card (lpp = 1 for 'p p > ...'): with no 'beams', a side where the subprocesses bring
+    several quarks or gluons is a proton beam, and p p > e+ e- runs exactly as with 'beams: [p, p]'. A side
+    with one particle stays that particle (e- j: an electron on a proton); several leptons are still refused."""
+    from madgen.runtime.beams import collider_for_run
+
+    result, _ = launch(pp_ee, tmp_path, "run", sqrt_s=13000.0, n_events=500, cuts=DRELL_YAN_CUTS)
+    assert result.cross_section_pb == drell_yan_run[0].cross_section_pb
+    run = parse_run_card("sqrt_s: 300")
+    electron_proton = collider_for_run(run, [(11, 2), (11, -1), (11, 21)], [("e-", "u"), ("e-", "d~"), ("e-", "g")])
+    assert [beam.pdg for beam in electron_proton.beams] == [11, 2212]
+    with pytest.raises(RunCardError, match="different initial particles"):
+        collider_for_run(run, [(11, -11), (13, -13)], [("e-", "e+"), ("mu-", "mu+")])
 
 
 def test_a_lepton_beam_cannot_supply_a_gluon(pp_tt, tmp_path):

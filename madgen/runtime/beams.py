@@ -23,6 +23,10 @@ HADRONS = {"p": 2212, "p~": -2212}
 
 HADRON_NAMES = {pdg: name for name, pdg in HADRONS.items()}
 
+PROTON_PARTONS = frozenset((*range(-5, 0), *range(1, 6), 21))
+"""The quarks (d to b) and the gluon: a beam whose subprocesses bring several of them and that the run
+card leaves unnamed is a proton beam, as MadGraph's run card makes it (lpp = 1)."""
+
 
 @dataclass(frozen=True)
 class Beam:
@@ -131,6 +135,8 @@ def _beam_pdg(run, side: int, spec, initial_states, names) -> int:
         return HADRONS[spec]
     on_side = {state[side] for state in initial_states}
     if spec is None:
+        if len(on_side) > 1 and on_side <= PROTON_PARTONS:
+            return HADRONS["p"]  # MadGraph's default lpp = 1 for a beam of several partons ('p p > t t~')
         if len(on_side) > 1:
             raise RunCardError(
                 f"{run.path}: the subprocesses have different initial particles {sorted(on_side)} in beam "

@@ -4,7 +4,8 @@ Each check returns the problems it finds as sentences; ``check_run`` raises them
 ``RunCardError`` naming the run card: a 2 -> 1 process, a collision energy below the final-state
 threshold, cuts that leave the cross section infinite, a zero width on an s-channel resonance the phase space reaches on
 shell, and with hadron beams: massive initial partons, a model without ``aS``, partonic energies not
-bounded away from zero, fixed scales outside the PDF set's Q range.
+bounded away from zero, fixed scales outside the PDF set's Q range. It warns, without refusing, of x
+below the PDF set's grid and of cuts by PDG id that cut nothing.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
     from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
 
-    run = as_run_card(run_card)
+    run = as_run_card(run_card, log)
     process, package_dir = process_for_run(card_or_package)
     parameters = _parameter_names(process, parameters)
     if parameters:

@@ -213,12 +213,122 @@ def test_maxjetflavor_follows_the_initial_state_as_madgraph_sets_it():
     assert for_process(parse_run_card("sqrt_s: 13000\nmaxjetflavor: 4"), [sub(5, -5, 23)]).maxjetflavor == 4
 
 
-def test_a_madgraph_run_card_dat_is_named_with_the_way_over():
-    from madgen.errors import RunCardError
+MADGRAPH_LHC_CARD = """\
+#*********************************************************************
+#  MadGraph's run_card.dat for a p p process (its LO defaults, some changed)
+#*********************************************************************
+  lhc_run     = run_tag ! name of the run
+  5000 = nevents ! Number of unweighted events requested
+  42   = iseed   ! rnd seed
+     1        = lpp1    ! beam 1 type
+     -1       = lpp2    ! beam 2 type
+     6500.0     = ebeam1  ! beam 1 total energy in GeV
+     4.0d3      = ebeam2  ! beam 2 total energy in GeV (Fortran exponent)
+     lhapdf    = pdlabel     ! PDF set
+     230000    = lhaid     ! if pdlabel=lhapdf, this is the lhapdf number
+ .false. = fixed_ren_scale  ! if .true. use fixed ren scale
+ F        = fixed_fac_scale1
+ F        = fixed_fac_scale2
+ 91.188  = scale            ! fixed ren scale
+ 2 = dynamical_scale_choice ! Choose one of the preselected dynamical choices
+ 0.5  = scalefact        ! scale factor for event-by-event scales
+  False     = gridpack  !True = setting up the grid pack
+  -1.0 = time_of_flight ! not written
+  sum =  event_norm       ! average/sum
+ 0 = ickkw            ! 0 no matching, 1 MLM
+ 1.0 = alpsfact         ! scale factor for QCD emission vx
+ 5 = asrwgtflavor     ! highest quark flavor for a_s reweight
+ 0.0   = xqcut   ! minimum kt jet measure between partons
+   0  = nhel          ! helicity sum
+   2  = sde_strategy  ! integration strategy
+ [] = custom_fcts ! user hooks
+  15.0  = bwcutoff      ! (M+/-bwcutoff*Gamma)
+ True = cut_decays
+ 25.0  = ptj       ! minimum pt for the jets
+ {6: 50, 25: 10} = pt_min_pdg ! pt cut for other particles
+ 4.5 = etaj    ! max rap for the jets
+ {'default': False} = mxx_only_part_antipart ! pairs
+ 0.3 = r0gamma ! isolation radius (any case, as MadGraph reads keys)
+ 5 = maxjetflavor    ! Maximum jet pdg code
+   True  = use_syst      ! Enable systematics studies
+systematics = systematics_program ! none, systematics [python], SysCalc
+['--mur=0.5,1,2', '--muf=0.5,1,2', '--pdf=errorset'] = systematics_arguments ! see the wiki
+"""
 
-    with pytest.raises(RunCardError, match=r"run_card.dat:2: '10000 = nevents ! Number of unweighted events' is "
-                                           r"MadGraph's run_card.dat format.*here 'n_events: \.\.\.'"):
-        parse_run_card("#*** MadGraph\n  10000 = nevents ! Number of unweighted events\n", "run_card.dat")
-    with pytest.raises(RunCardError, match=r"beam_energies: \[E1, E2\]"):
-        parse_run_card("6500.0 = ebeam1 ! beam 1 total energy in GeV\n", "run_card.dat")
+
+def test_a_madgraph_run_card_dat_reads_as_madgraph_means_it(tmp_path):
+    """MadGraph's run_card.dat is read key by key: its settings under madgen's names (beams from lpp and
+    ebeam, the set from pdlabel/lhaid, per-beam fixed_fac_scale, cuts in any case, Fortran exponents,
+    values holding '='), its bookkeeping and the matching settings that act only with ickkw dropped, and
+    what is dropped that a physicist may have meant (PDF variations) said in a note."""
+    path = tmp_path / "run_card.dat"
+    path.write_text(MADGRAPH_LHC_CARD)
+    notes = []
+    run = read_run_card(path, log=notes.append)
+    assert run.beams == ("p", "p~") and run.beam_energies == (6500.0, 4000.0)
+    assert run.pdf == 230000 and run.n_events == 5000 and run.seed == 42
+    assert (run.fixed_ren_scale, run.fixed_fac_scale, run.dynamical_scale_choice, run.scalefact) == (False, False, 2,
+                                                                                                       0.5)
+    assert run.event_norm == "sum" and run.cut_decays is True and run.maxjetflavor == 5
+    cuts = run.cuts.as_dict()
+    assert (cuts["ptj"], cuts["etaj"], cuts["R0gamma"], cuts["pt_min_pdg"]) == (25.0, 4.5, 0.3, {6: 50.0, 25: 10.0})
+    assert run.use_syst and run.sys_scalefact == (0.5, 1.0, 2.0)
+    assert len(notes) == 1 and "run_card.dat:39" in notes[0] and "--pdf=errorset" in notes[0]
+    same = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "nn23lo1 = pdlabel"), "run_card.dat",
+                          log=lambda _: None)
+    assert same.pdf == "NNPDF23_lo_as_0130_qed"  # MadGraph reads lhaid only with pdlabel = lhapdf
+
+
+def test_a_madgraph_lepton_collider_card_drops_what_has_no_pdf():
+    """lpp = 0: no PDF set whatever pdlabel says, polarised beams kept, use_syst (nothing runs) dropped
+    with a note."""
+    notes = []
+    run = parse_run_card("0 = lpp1\n0 = lpp2\n250 = ebeam1\n250 = ebeam2\n-80 = polbeam1\n30 = polbeam2\n"
+                         "nn23lo1 = pdlabel\nTrue = use_syst\n", "ilc_card.dat", log=notes.append)
+    assert not any(run.beams or ()) and run.pdf is None and (run.polbeam1, run.polbeam2) == (-80.0, 30.0)
+    assert not run.use_syst and len(notes) == 1 and "ilc_card.dat:8" in notes[0]
+
+
+@pytest.mark.parametrize("line, culprit", [
+    ("1 = ickkw", r"run_card.dat:2, key 'ickkw'.*matching"),
+    ("20.0 = xqcut", r"key 'xqcut'"),
+    ("['user_cuts.f'] = custom_fcts", r"run_card.dat:2, key 'custom_fcts'.*user Fortran.*set it to \[\]"),
+    ("0.5 = time_of_flight", r"key 'time_of_flight'.*decay lengths"),
+    ("2 = nb_neutron1", r"key 'nb_neutron1'"),
+    ("3 = frobnicate", r"run_card.dat:2, key 'frobnicate'.*no such setting"),
+    ("cteq6l1 = pdlabel", r"key 'pdlabel'.*LHAPDF6.*cteq6l1"),
+    ("-1 = dynamical_scale_choice", r"dynamical_scale_choice.*-1, MadGraph's CKKW clustering"),
+    ("10 = nevents", r"run_card.dat:2: key 'nevents' is given twice \(first on line 1\)"),
+    ("this line has no key", r"run_card.dat:2: 'this line has no key' is not a 'value = key' line"),
+])
+def test_a_madgraph_run_card_dat_names_what_madgen_does_not_do(line, culprit):
+    card = f"100 = nevents\n{line}\n1 = lpp1\n1 = lpp2\n6500 = ebeam1\n6500 = ebeam2\n"
+    with pytest.raises(RunCardError, match=culprit):
+        parse_run_card(card, "run_card.dat", log=lambda _: None)
+
+
+def test_a_madgraph_run_card_dat_is_told_from_yaml():
+    """A YAML card whose comment or text holds '=' is still YAML."""
     assert parse_run_card("sqrt_s: 100  # a = b\n").sqrt_s == 100
+    assert parse_run_card("sqrt_s: 100\nseed: 3 # seed = 3\n").seed == 3
+
+
+def test_launch_reads_a_madgraph_run_card_dat(tmp_path):
+    """madgen launch --run run_card.dat with MadGraph's set (--set): the run is the YAML card's run."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ee.yaml").write_text("model: sm\nprocess: e+ e- > mu+ mu-\nname: ee_mg_card\n"
+                                      f"output: {tmp_path / 'package'}\n")
+    (tmp_path / "run_card.dat").write_text("  50 = nevents ! events\n 7 = iseed\n 0 = lpp1\n 0 = lpp2\n"
+                                           " 45.0 = ebeam1\n 45.0 = ebeam2\n 0 = nhel\n False = gridpack\n")
+    (tmp_path / "run.yaml").write_text("sqrt_s: 90\nn_events: 50\nseed: 7\niterations: 2\n"
+                                       "points_per_iteration: 2000\n")
+    results = []
+    for card in ("run_card.dat", "run.yaml"):
+        done = subprocess.run([sys.executable, "-m", "madgen", "launch", "ee.yaml", "--run", card, "--set",
+                               "iterations=2", "--set", "points_per_iteration=2000", "-o", f"out_{card}",
+                               "--no-progress"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        results.append([line for line in done.stdout.splitlines() if line.startswith("cross section")][-1])
+    assert results[0] == results[1]

@@ -340,7 +340,7 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
     from madgen.runtime.tasks import distribution
 
     start = time.perf_counter()
-    run = as_run_card(run_card)
+    run = as_run_card(run_card, log)
     if run.polbeam1 or run.polbeam2:
         raise InferenceError(f"{run.path}: gold mining with polarised beams (polbeam1/2) is not supported: the "
                              "gold is computed from the unpolarised |M|^2; mine with unpolarised beams")

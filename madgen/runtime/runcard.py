@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -229,13 +228,13 @@ def for_process(run: RunCard, subprocesses) -> RunCard:
     initial = [pdg for sub in subprocesses for pdg in sub.pdg_ids[:sub.n_initial]]
     return replace(run, maxjetflavor=default_maxjetflavor(initial))
 
-def as_run_card(run_card) -> RunCard:
-    """A ``RunCard`` from a path to run.yaml, a mapping of its keys, or a ``RunCard`` (the forms
-    ``madgen.api.launch`` and ``madgen.inference.mine`` accept)."""
+def as_run_card(run_card, log=print) -> RunCard:
+    """A ``RunCard`` from a path to run.yaml (or MadGraph's run_card.dat), a mapping of its keys, or a
+    ``RunCard`` (the forms ``madgen.api.launch`` and ``madgen.inference.mine`` accept)."""
     if isinstance(run_card, RunCard):
         return run_card
     if isinstance(run_card, (str, Path)):
-        return read_run_card(run_card)
+        return read_run_card(run_card, log)
     return RunCard.from_mapping(dict(run_card), "<run card given from Python>")
 
 
@@ -246,16 +245,15 @@ def is_run_card_key(key: str) -> bool:
             or key in ("lpp1", "lpp2") or key in CUT_KEYS or key.startswith("cuts."))
 
 
-def run_card_with(run_card, overrides: Mapping[str, Any]) -> RunCard:
+def run_card_with(run_card, overrides: Mapping[str, Any], log=print) -> RunCard:
     """The run card (a path to run.yaml or a mapping of its keys) with some keys replaced before it is
     validated, as MadGraph's ``set`` in a launch: ``overrides`` maps keys (``n_events``, a cut such as
     ``ptj`` or ``cuts.ptj``) to values; errors name the card and the overriding key."""
-    from madgen.cards import load_card, read_card_text
+    from madgen.cards import read_card_text
 
     if isinstance(run_card, (str, Path)):
         source = str(run_card)
-        data = load_card(read_card_text(run_card, RunCardError, "a run card (see docs/run_card.md)"), source,
-                         RunCardError)
+        data = _card_data(read_card_text(run_card, RunCardError, "a run card (see docs/run_card.md)"), source, log)
     else:
         source, data = "<run card given from Python>", run_card
     data = {str(key): value for key, value in dict(data or {}).items()}
@@ -285,34 +283,31 @@ def _spellings(key: str) -> set[str]:
     return keys | {alias for alias, target in ALIASES.items() if target in keys}
 
 
-def read_run_card(path: str | Path) -> RunCard:
-    """Read and validate ``run.yaml``; errors name the file, line and key."""
+def read_run_card(path: str | Path, log=print) -> RunCard:
+    """Read and validate ``run.yaml`` (or MadGraph's ``run_card.dat``); errors name the file, line and key."""
     from madgen.cards import read_card_text
 
-    return parse_run_card(read_card_text(path, RunCardError, "a run card (see docs/run_card.md)"), str(path))
+    return parse_run_card(read_card_text(path, RunCardError, "a run card (see docs/run_card.md)"), str(path), log)
 
 
-def parse_run_card(text: str, source: str = "<string>") -> RunCard:
-    """Parse and validate run-card YAML text."""
+def parse_run_card(text: str, source: str = "<string>", log=print) -> RunCard:
+    """Parse and validate run-card text: YAML, or MadGraph's run_card.dat (``madgen.runtime.madgraph_card``;
+    its notes on what it drops go to ``log``)."""
+    return RunCard.from_mapping(_card_data(text, source, log), source)
+
+
+def _card_data(text: str, source: str, log=print):
+    """The mapping of a run card's text, YAML or MadGraph's run_card.dat."""
     from madgen.cards import load_card
+    from madgen.runtime.madgraph_card import is_madgraph_run_card, madgraph_run_card
 
-    _refuse_madgraph_format(text, source)
-    return RunCard.from_mapping(load_card(text, source, RunCardError), source)
-
-
-_MADGRAPH_LINE = re.compile(r"^\s*[^#!=:\s][^#!=:]*=\s*([A-Za-z_]\w*)\s*(!.*)?$")
-
-
-def _refuse_madgraph_format(text: str, source: str) -> None:
-    """MadGraph's run_card.dat ('value = key ! comment' lines) is not YAML: say so, with the way over."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _MADGRAPH_LINE.match(line)
-        if match:
-            key = ALIASES.get(match.group(1), match.group(1))
-            mapped = f"'{key}: ...'" if key in KNOWN_KEYS else f"'cuts: {{{key}: ...}}'" if key in CUT_KEYS else None
-            raise RunCardError(f"{source}:{number}: '{line.strip()}' is MadGraph's run_card.dat format; madgen reads "
-                               "run cards as YAML (docs/run_card.md lists each MadGraph key and its madgen name)"
-                               + (f": here {mapped}" if mapped else f": {_HINTS[key]}" if key in _HINTS else ""))
+    if not is_madgraph_run_card(text):
+        return load_card(text, source, RunCardError)
+    madgen_keys = (*KNOWN_KEYS, *ALIASES, *_HINTS, *MADGRAPH_OFF_VALUES, "lpp1", "lpp2")
+    data, notes = madgraph_run_card(text, source, madgen_keys, CUT_KEYS)
+    for note in notes:
+        log(note)
+    return data
 
 
 def _run_card_from_mapping(data, source: str) -> RunCard:

@@ -631,3 +631,60 @@ def test_madgraphs_strict_squared_order_lower_bound():
     spec = parse_process("u u~ > d d~ QED<=2 QCD^2>2")
     assert spec.final == ("d", "d~") and [str(o) for o in spec.squared_orders] == ["QCD>=3"]
     assert parse_process("u u~ > d d~ QCD^2 > 2").squared_orders == spec.squared_orders
+
+
+MADGRAPH_PROC_CARD = """\
+#************************************************************
+#*  the commands MadGraph ran (its proc_card_mg5.dat)        *
+#************************************************************
+set group_subprocesses Auto
+set complex_mass_scheme False
+set gauge unitary
+set zerowidth_tchannel True
+set default_unset_couplings 99
+import model sm-no_b_mass --modelname
+define p = p b b~   # five flavours
+define lep = e+ e- mu+ mu-
+generate p p > t t~ @0
+add process p p > t t~ j QCD<=3 @1
+output madevent pptt_5f -f
+"""
+
+
+def test_a_madgraph_proc_card_reads_as_the_process_card_it_means(tmp_path):
+    """MadGraph's proc_card_mg5.dat: import model (restriction kept, options dropped), define (self-reference
+    as in MadGraph), generate and add process (comments dropped), output after its format; the packages of
+    the two cards are the same process."""
+    path = tmp_path / "proc_card_mg5.dat"
+    path.write_text(MADGRAPH_PROC_CARD)
+    card = read_process_card(path)
+    assert card.model == "sm-no_b_mass"
+    assert card.processes == ("p p > t t~ @0", "p p > t t~ j QCD<=3 @1")
+    assert dict(card.multiparticles) == {"p": ("p", "b", "b~"), "lep": ("e+", "e-", "mu+", "mu-")}
+    assert card.output == str((tmp_path / "pptt_5f").resolve())
+    same = parse_process_card("model: sm-no_b_mass\nprocess: [p p > t t~ @0, p p > t t~ j QCD<=3 @1]\n"
+                              "multiparticles: {p: p b b~, lep: e+ e- mu+ mu-}\n")
+    assert (card.model, card.processes, card.multiparticles) == (same.model, same.processes, same.multiparticles)
+    assert parse_process_card("generate e+ e- > mu+ mu-\n").model == "sm"  # MadGraph starts with the sm
+    with pytest.raises(CardError, match="without a 'generate' line"):
+        parse_process_card("import model sm\noutput ee\n")
+
+
+@pytest.mark.parametrize("line, culprit", [
+    ("set gauge Feynman", r"proc_card.dat:2: 'set gauge Feynman': madgen generates with gauge unitary"),
+    ("set complex_mass_scheme True", r"complex_mass_scheme false"),
+    ("set zerowidth_tchannel False", r"zerowidth_tchannel true"),
+    ("set frobnicate 1", r"'set frobnicate' is not an option"),
+    ("launch", r"proc_card.dat:2: 'launch': 'launch' is not a command .*madgen launch"),
+    ("import events.lhe", r"'import model NAME' only"),
+    ("import model mssm", r"a second model \(the first on line 1\)"),
+    ("generate e+ e- > z h", r"a second 'generate' replaces the processes in MadGraph; use 'add process'"),
+    ("define = e+ e-", r"expected 'define LABEL = particle"),
+])
+def test_a_madgraph_proc_card_names_what_madgen_does_not_read(line, culprit):
+    text = f"import model sm\n{line}\ngenerate e+ e- > mu+ mu-\n" if not line.startswith("generate") \
+        else f"import model sm\ngenerate e+ e- > mu+ mu-\n{line}\n"
+    if line.startswith("generate"):
+        culprit = culprit.replace("proc_card.dat:2", "proc_card.dat:3")
+    with pytest.raises(CardError, match=culprit):
+        parse_process_card(text, "proc_card.dat")

@@ -121,9 +121,12 @@ def read_process_card(path: str | Path) -> ProcessCard:
 
 
 def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
+    """Parse and validate a process card: ``process.yaml``, or MadGraph's commands (``proc_card_mg5.dat``,
+    ``madgen.process.madgraph_card``)."""
     from madgen.cards import load_card
+    from madgen.process.madgraph_card import is_madgraph_proc_card, madgraph_proc_card
 
-    data = load_card(text, source, CardError)
+    data = madgraph_proc_card(text, source) if is_madgraph_proc_card(text) else load_card(text, source, CardError)
     if not isinstance(data, dict):
         raise CardError(f"{source}: expected a mapping with at least 'model' and 'process', got {type(data).__name__}")
     unknown = sorted(set(map(str, data)) - set(KNOWN_KEYS))

@@ -91,3 +91,35 @@ def test_decay_products_take_no_cuts_unless_cut_decays(zh_runs, tmp_path):
         for muon in event.particles[3:5]:
             pt = math.hypot(muon.px, muon.py)
             assert pt >= 30.0 and abs(math.asinh(muon.pz / pt)) <= 1.0
+
+
+def test_processes_with_different_numbers_of_lines_share_one_run(generate_package, tmp_path):
+    """A card whose processes have different numbers of LHE lines (a decay chain, whose resonance is a line,
+    beside a process without one; it stopped with a concatenation error after the integration): each event
+    has its own process's lines (NUP), conserves momentum, and the processes share the events as their cross
+    sections; the columnar file pads the shorter events with status-0 lines."""
+    from madgen.runtime.columnar import read_columnar
+
+    both = generate_package("sm", ["e+ e- > z h, z > mu+ mu-", "e+ e- > mu+ mu- h"], "run_mixed_lines")
+    card = {"sqrt_s": 250.0, "n_events": 400, "seed": 3, "iterations": 3, "points_per_iteration": 4000, "lhe": True,
+            "columnar": "npz"}  # MadGraph's default cuts: the muons of the second process need ptl, drll
+    result = api.launch(both.subprocesses[0]._dir, card, output=tmp_path / "run", log=lambda *a, **k: None,
+                        progress=False)
+    share = {g["process_id"]: g["cross_section_pb"] / result.cross_section_pb for g in result.groups}
+    lines = {1: 6, 2: 5}  # the chain: e+ e- Z h mu+ mu-; the other: e+ e- mu+ mu- h
+    events = list(pylhe.LHEFile.fromfile(str(tmp_path / "run" / "events.lhe")).events)
+    counts = {1: 0, 2: 0}
+    for event in events:
+        pid = int(event.eventinfo.pid)
+        counts[pid] += 1
+        assert len(event.particles) == int(event.eventinfo.nparticles) == lines[pid]
+        incoming = sum(np.array([p.e, p.px, p.py, p.pz]) for p in event.particles if p.status == -1)
+        outgoing = sum(np.array([p.e, p.px, p.py, p.pz]) for p in event.particles if p.status == 1)
+        np.testing.assert_allclose(outgoing, incoming, atol=1e-7 * incoming[0])
+    for pid, n in counts.items():
+        assert abs(n - share[pid] * len(events)) < 4 * math.sqrt(len(events) * share[pid] * (1 - share[pid])) + 1
+    record, _ = read_columnar(tmp_path / "run" / "events.npz")
+    assert record.n_legs == 6
+    short = record.process_id == 2
+    assert np.all(record.status[short, 5] == 0) and np.all(record.pdg_ids[short, 5] == 0)
+    assert np.all(record.status[~short] != 0)

@@ -349,6 +349,10 @@ def mine(card_or_package, run_card, parameters: Sequence[str], theta_ref=None, t
         raise InferenceError("mining on Dask workers needs the generated package directory (the workers load it): "
                              "pass its path instead of the loaded process")
     first = process.subprocesses[0]
+    if len({sub.n_legs for sub in process.subprocesses}) > 1:
+        raise InferenceError(f"'{process.process}' has subprocesses with different numbers of particles: gold mining "
+                             "needs one phase space (the observable x has one dimension); mine each multiplicity "
+                             "from its own process card")
     known = list(first.default_parameters())  # names in any case, as MadGraph's `set` and `launch --set`
     names = parameter_names(first, [match_parameter_name(known, n) for n in
                                     ((parameters,) if isinstance(parameters, str) else parameters)])

@@ -125,7 +125,31 @@ def concatenate(records: Iterable[EventRecord]) -> EventRecord:
     records = list(records)
     if not records:
         raise ValueError("no event records to concatenate")
+    n_lines = max(r.n_legs for r in records)
+    records = [pad_lines(r, n_lines) for r in records]
     columns = {name: np.concatenate([r.columns()[name] for r in records]) for name in records[0].columns()}
+    return EventRecord(**columns)
+
+
+NO_LINE = 0
+"""``status`` of a padding line: events of processes with fewer particles than others of the same run
+(``e+ e- > u u~`` beside ``e+ e- > u u~ g``) fill the record's width with lines of status 0, pdg 0 and
+zero momenta; writers skip them (the LHE file has NUP lines per event)."""
+
+
+LINE_COLUMNS = ("pdg_ids", "momenta", "masses", "helicities", "colour", "status", "mothers")
+"""The columns with a line axis (N, n, ...)."""
+
+
+def pad_lines(record: EventRecord, n_lines: int) -> EventRecord:
+    """``record`` widened to ``n_lines`` lines with padding lines (``NO_LINE``: every value 0) after its own."""
+    missing = n_lines - record.n_legs
+    if missing <= 0:
+        return record
+    columns = record.columns()
+    for name in LINE_COLUMNS:
+        column = columns[name]
+        columns[name] = np.pad(column, [(0, 0), (0, missing)] + [(0, 0)] * (column.ndim - 2))
     return EventRecord(**columns)
 
 

@@ -46,6 +46,7 @@ def event_record(prepared, group, accepted, weight: float, key):
             continue
         kernel = integrand.kernel
         evaluation = jax.tree_util.tree_map(lambda a: a[rows], accepted.evaluation)
+        evaluation = evaluation._replace(momenta=evaluation.momenta[:, :kernel.n_legs])  # padded to the widest group
         members = np.asarray(integrand.members)[accepted.member[rows]]
         subprocesses = prepared.process.subprocesses
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from madgen.output import atomic_file, temporary_file
-from madgen.runtime.columnar import EventRecord, _as_chunks
+from madgen.runtime.columnar import NO_LINE, EventRecord, _as_chunks
 
 INITIAL, FINAL, RESONANCE = -1, 1, 2  # ISTUP
 _INIT_BEAMS = " {:8d} {:8d} {:+.10e} {:+.10e} {:d} {:d} {:d} {:d} {:d} {:d}\n"
@@ -175,9 +175,10 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
     info = zip(record.weights.tolist(), record.scale.tolist(), record.aqed.tolist(), record.aqcd.tolist(), ids)
     lines = []
     for event, (weight, scale, aqed, aqcd, pid) in enumerate(info):
+        present = [line for line in range(n_lines) if status[event][line] != NO_LINE]  # padding lines skipped
         lines.append("<event>\n")
-        lines.append(_EVENT.format(n_lines, pid, weight, scale, aqed, aqcd))
-        for line in range(n_lines):
+        lines.append(_EVENT.format(len(present), pid, weight, scale, aqed, aqcd))
+        for line in present:
             energy, px, py, pz = momenta[event][line]  # + 0.0 below: no "-0.0000000000e+00" in the file
             colour1, colour2 = colour[event][line]
             lines.append(_PARTICLE.format(pdg[event][line], status[event][line], *mothers[event][line], colour1,

@@ -147,13 +147,14 @@ class PreparedRun:
                    if counts[g] else None for g in range(len(self.samplers))]
         rng = np.random.default_rng([self.run.seed, UNWEIGHT_STREAM, 1])
         width = max(len(integrand.members) for integrand in self.integrands)
+        n_legs = max(integrand.kernel.n_legs for integrand in self.integrands)
         n_rounds = max(1, -(-n_events // ROUND_EVENTS))
         for r in range(n_rounds):
             parts, labels = [], []
             for g, stream in enumerate(streams):
                 quota = round(counts[g] * (r + 1) / n_rounds) - round(counts[g] * r / n_rounds)
                 if stream is not None and quota:
-                    parts.append(_pad_members(stream.take(quota), width))
+                    parts.append(_pad_groups(stream.take(quota), width, n_legs))
                     labels.append(np.full(quota, g))
             if not parts:
                 continue
@@ -184,11 +185,14 @@ class _Buffered:
         return _concatenate_accepted(parts)
 
 
-def _pad_members(accepted, width: int):
-    """Luminosities of the members padded with zeros to ``width`` columns (groups differ in size)."""
-    densities = accepted.evaluation.densities
-    padded = np.pad(densities, ((0, 0), (0, width - densities.shape[1])))
-    return accepted._replace(evaluation=accepted.evaluation._replace(densities=padded))
+def _pad_groups(accepted, width: int, n_legs: int):
+    """Luminosities of the members padded with zeros to ``width`` columns and momenta with zero legs to
+    ``n_legs`` (groups differ in members, and the processes of one card in particles: ``e+ e- > u u~`` with
+    ``e+ e- > u u~ g``); ``event_record`` takes each group's own legs back."""
+    evaluation = accepted.evaluation
+    densities = np.pad(evaluation.densities, ((0, 0), (0, width - evaluation.densities.shape[1])))
+    momenta = np.pad(evaluation.momenta, ((0, 0), (0, n_legs - evaluation.momenta.shape[1]), (0, 0)))
+    return accepted._replace(evaluation=evaluation._replace(densities=densities, momenta=momenta))
 
 
 def _concatenate_accepted(parts):

@@ -123,3 +123,17 @@ def test_processes_with_different_numbers_of_lines_share_one_run(generate_packag
     short = record.process_id == 2
     assert np.all(record.status[short, 5] == 0) and np.all(record.pdg_ids[short, 5] == 0)
     assert np.all(record.status[~short] != 0)
+
+
+def test_a_required_s_channel_on_different_legs_runs_without_a_line(generate_package, tmp_path):
+    """e+ e- > z > mu+ mu- a: the Z decays to mu+ mu- in the diagrams with an initial-state photon and to
+    mu+ mu- a in the others, so the channel table gives it no legs (None). The run stopped with a TypeError in
+    the divergence check; it runs, and the events carry the process's legs only (no one line to give the Z)."""
+    package = generate_package("sm", "e+ e- > z > mu+ mu- a", "run_required_z_legs")
+    (decay,) = package.channels["decays"]
+    assert decay["required"] and decay["legs"] is None
+    card = {"sqrt_s": 250.0, "n_events": 50, "seed": 2, "iterations": 2, "points_per_iteration": 3000, "lhe": True}
+    result = api.launch(package._dir, card, output=tmp_path / "run", log=lambda *a, **k: None, progress=False)
+    assert result.cross_section_pb > 0 and result.n_events == 50
+    for event in pylhe.LHEFile.fromfile(str(tmp_path / "run" / "events.lhe")).events:
+        assert sorted(int(p.id) for p in event.particles) == [-13, -11, 11, 13, 22]

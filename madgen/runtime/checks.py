@@ -19,6 +19,7 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
     """Every check of the module docstring; ``energy_bounds[i]``: the s-hat range (GeV) the cuts
     leave subprocess i (see ``madgen.runtime.cuts.partonic_energy_bounds``)."""
     from madgen.runtime.cuts import check_divergent, massless_splittings, uncut_legs
+    from madgen.runtime.resonances import placed_decays
 
     problems = []
     one_body = [sub.process for sub in process.subprocesses if sub.n_initial == 2 and sub.n_legs == 3]
@@ -39,7 +40,7 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
             problems.append(f"the collision energy sqrt(s) = {sqrt_s:.6g} GeV is below the threshold "
                             f"{threshold:.6g} GeV of '{sub.process}' (the sum of its final-state masses): "
                             "raise sqrt_s or beam_energies")
-        decays = sub.channels.get("decays", ())
+        decays = placed_decays(sub.channels)
         problems += check_divergent(sub.pdg_ids, run.cuts, n_initial=sub.n_initial,
                                     maxjetflavor=run.maxjetflavor, masses=masses,
                                     decays=decays, uncut=uncut_legs(decays, run.cut_decays),
@@ -133,10 +134,11 @@ def idle_pdg_cuts(process, run) -> list[tuple[str, int, str]]:
     (or its antiparticle) in its final state, or, with ``cut_decays`` false, only as a decay product,
     which MadGraph leaves uncut. A typo in an id (600 for 6) would otherwise pass unnoticed."""
     from madgen.runtime.cuts import uncut_legs
+    from madgen.runtime.resonances import placed_decays
 
     present, cut = set(), set()
     for sub in process.subprocesses:
-        uncut = uncut_legs(sub.channels.get("decays", ()), run.cut_decays)
+        uncut = uncut_legs(placed_decays(sub.channels), run.cut_decays)
         for leg in range(sub.n_initial, len(sub.pdg_ids)):
             code = abs(int(sub.pdg_ids[leg]))
             present.add(code)

@@ -18,11 +18,20 @@ import numpy as np
 STATUS_INITIAL, STATUS_FINAL, STATUS_RESONANCE = -1, 1, 2
 
 
+def placed_decays(channels) -> list[dict]:
+    """The channel table's ``decays`` that sit on known legs: a required s-channel that the diagrams put on
+    different legs (``e+ e- > z > e+ e- mu+ mu-``: ``legs`` None) has no one line to write nor one pair of
+    products to check, and is left out (its diagrams stay in |M|^2); ``parent`` indices follow the list."""
+    decays = list(channels.get("decays") or ())
+    kept = [i for i, d in enumerate(decays) if d.get("legs") is not None]
+    new_index = {old: new for new, old in enumerate(kept)}
+    return [dict(decays[i], parent=new_index.get(decays[i].get("parent"))) for i in kept]
+
+
 def decays_of(kernel) -> list[dict]:
     """The resonances of the kernel's decay chains, parents before children (their order kept
     otherwise); empty when the package has none."""
-    table = kernel.channels
-    decays = list(table.get("decays") or ())
+    decays = placed_decays(kernel.channels)
 
     def depth(index):
         parent, steps = decays[index].get("parent"), 0

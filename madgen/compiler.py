@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from madgen.version import __version__
@@ -85,22 +85,22 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         labels = resolve_labels(model, dict(card.multiparticles))
     except ProcessError as error:
         raise ProcessError(f"{card.path}, key 'multiparticles': {error}") from None
-    subprocesses = []
-    for text in card.processes:
+    subprocesses, definition = [], {}
+    for index, text in enumerate(card.processes):
         spec = timer.run("process", parse_process, text)
         check_process_orders(model, spec)
-        subprocesses.extend(timer.run("process", expand_process, model, spec, labels))
+        for sub in timer.run("process", expand_process, model, spec, labels):
+            subprocesses.append(sub)
+            definition[id(sub)] = index
     found, seen = [], {}
     for sub in subprocesses:
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
         vetoed = tuple(sorted(resolve_tokens(model, sub.spec, sub.spec.onshell_veto, labels)))
         key = _subprocess_identity(sub, excluded, forbidden, vetoed)
-        if key in seen:  # p p > t t~ and g g > t t~, or e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
-            if seen[key] != sub.text:
-                log.info("subprocess %s is %s again; generated once", sub.text, seen[key])
+        if (key, definition[id(sub)]) in seen:  # e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
             continue
-        seen[key] = sub.text
+        seen[key, definition[id(sub)]] = sub.text
         legs = make_legs(model, sub.initial, sub.final)
         try:
             diagram_set = timer.run("diagrams", generate_diagrams, model, legs, sub.spec.orders, excluded,
@@ -113,17 +113,58 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 continue
             raise
         _warn_unmatched_vetoes(model, sub, diagram_set, vetoed)
-        found.append(SubprocessDiagrams(f"P{len(found) + 1}_{_subprocess_tag(sub)}", sub, diagram_set, vetoed))
+        found.append((key, SubprocessDiagrams("", sub, diagram_set, vetoed)))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
-    return model, found
+    kept = minimal_weighted_per_definition(model, [item for _, item in found],
+                                           [definition[id(item.subprocess)] for _, item in found])
+    unique = {}
+    for key, item in found:  # p p > t t~ and g g > t t~ in two definitions: once, not twice
+        if any(item is k for k in kept):
+            if key in unique:
+                log.info("subprocess %s is %s again; generated once", item.subprocess.text, unique[key].subprocess.text)
+                continue
+            unique[key] = item
+    return model, [replace(item, module=f"P{k + 1}_{_subprocess_tag(item.subprocess)}")
+                   for k, item in enumerate(unique.values())]
+
+
+def minimal_weighted_per_definition(model, found, definitions) -> list:
+    """MadGraph's default coupling orders hold for a whole process definition, not each subprocess: the
+    smallest WEIGHTED order any of its subprocesses reaches (``find_optimal_process_orders``), so that
+    ``p p > j j`` keeps its QCD subprocesses and drops those only a W makes (``u s > c d``). Subprocesses of a
+    definition without explicit orders whose diagrams all weigh more are dropped, as MadGraph does; a
+    definition with orders, squared orders or one incoming particle keeps every subprocess.
+    ``definitions[i]``: the card's process index of ``found[i]``."""
+    from madgen.diagrams.orders import weighted_order
+
+    hierarchy = model.order_hierarchy()
+
+    def weight(item):
+        return min(weighted_order(d.order_dict, hierarchy) for d in item.diagram_set.diagrams)
+
+    def uses_default(item):
+        spec = item.subprocess.spec
+        return not spec.orders and not spec.squared_orders and len(item.subprocess.initial) == 2
+
+    lowest = {}
+    for item, index in zip(found, definitions):
+        if uses_default(item):
+            lowest[index] = min(lowest.get(index, weight(item)), weight(item))
+    kept = []
+    for item, index in zip(found, definitions):
+        if uses_default(item) and weight(item) > lowest[index]:
+            log.info("subprocess %s needs WEIGHTED=%d, above the WEIGHTED<=%d of its process definition; dropped, "
+                     "as MadGraph does (give coupling orders to keep it)", item.subprocess.text, weight(item),
+                     lowest[index])
+            continue
+        kept.append(item)
+    return kept
 
 
 def _warn_unmatched_vetoes(model, sub, diagram_set, vetoed) -> None:
     """A '$ x' (of the production or of a decay) that matches no s-channel line of its piece vetoes nothing:
     say so (MadGraph's '$' is signed, and a decaying particle's own line is not one of its s-channels)."""
-    from dataclasses import replace
-
     from madgen.diagrams.export import onshell_veto_lines
     from madgen.process.decays import flatten
 

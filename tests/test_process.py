@@ -688,3 +688,22 @@ def test_a_madgraph_proc_card_names_what_madgen_does_not_read(line, culprit):
         culprit = culprit.replace("proc_card.dat:2", "proc_card.dat:3")
     with pytest.raises(CardError, match=culprit):
         parse_process_card(text, "proc_card.dat")
+
+
+def test_default_orders_hold_for_the_whole_process_definition():
+    """MadGraph finds one minimal WEIGHTED order per process definition (find_optimal_process_orders) and
+    applies it to every subprocess: p p > j j keeps the QCD subprocesses and drops those only a W makes
+    (u s > c d, WEIGHTED = 4 against 2). Explicit orders, or a definition of its own, keep them."""
+    from madgen.compiler import generate_card_diagrams
+
+    def subprocesses(text):
+        _, found = generate_card_diagrams(parse_process_card(text))
+        return [item.subprocess.text for item in found], [item.module for item in found]
+
+    default, modules = subprocesses("model: sm\nprocess: p p > j j\n")
+    assert "u u~ > g g" in default and "u s > c d" not in default and "u d~ > c s~" not in default
+    assert modules == [f"P{k + 1}_{m.split('_', 1)[1]}" for k, m in enumerate(modules)]  # numbered without gaps
+    explicit, _ = subprocesses("model: sm\nprocess: p p > j j QCD<=2 QED<=2\n")
+    assert "u s > c d" in explicit and len(explicit) > len(default)
+    separate, _ = subprocesses("model: sm\nprocess: [p p > j j, u s > c d]\n")
+    assert separate == default + ["u s > c d"]

@@ -332,3 +332,10 @@ def test_launch_reads_a_madgraph_run_card_dat(tmp_path):
         assert done.returncode == 0, done.stderr
         results.append([line for line in done.stdout.splitlines() if line.startswith("cross section")][-1])
     assert results[0] == results[1]
+
+
+def test_a_madgraph_run_card_dat_reads_its_per_beam_pdf_labels():
+    card = "1 = lpp1\n1 = lpp2\n6500 = ebeam1\n6500 = ebeam2\nnn23lo1 = pdlabel\nnn23lo1 = pdlabel1\n"
+    assert parse_run_card(card + "nn23lo1 = pdlabel2\n", "run_card.dat").pdf == "NNPDF23_lo_as_0130_qed"
+    with pytest.raises(RunCardError, match=r"run_card.dat:7, key 'pdlabel2'.*one PDF set for both beams"):
+        parse_run_card(card + "lhapdf = pdlabel2\n", "run_card.dat")

@@ -34,6 +34,7 @@ TECHNICAL = frozenset((
     "aloha_flag", "matrix_flag", "vector_size", "nb_warp", "vecsize_memmax", "limhel", "hel_recycling",
     "hel_filtering", "hel_splitamp", "hel_zeroamp", "cudacpp_backend", "cudacpp_bldall", "mc_grouped_subproc",
     "me_frame", "fixed_couplings", "max_np", "nhel_refine", "nevt_job", "frame_id", "lhe_version", "nhel",
+    "bypass_check",
 ))
 """How MadGraph computes (its integration strategy, parallel jobs, code flags, the frame it evaluates
 |M|^2 in, the LHE version it writes: madgen's is 3.0, nhel: Monte Carlo over helicities where madgen sums
@@ -55,6 +56,8 @@ OFF_VALUES = {
     "ktdurham": ("-1", lambda v: _number(v) is not None and _number(v) <= 0, "madgen does no CKKW-L merging"),
     "ptlund": ("-1", lambda v: _number(v) is not None and _number(v) <= 0, "madgen does no CKKW-L merging"),
     "fixed_extra_scale": ("false", lambda v: v is False, "madgen has no running of EFT coefficients"),
+    "boost_event": ("False", lambda v: v is False or str(v).lower() == "false",
+                    "madgen writes events in the laboratory frame"),
     **{f"nb_proton{side}": ("1", lambda v: _number(v) == 1, "madgen's hadron beams are protons") for side in (1, 2)},
     **{f"nb_neutron{side}": ("0", lambda v: _number(v) == 0, "madgen's hadron beams are protons")
        for side in (1, 2)},
@@ -137,7 +140,8 @@ def _convert(raw: dict, lines: dict, source: str, madgen_keys: dict, cut_keys: d
             notes.append(f"note: {source}:{lines[key]}: use_syst = True: without a PDF alpha_s does not run and "
                          "no scale varies, so madgen writes no variation weights (use_syst: false)")
             continue
-        if key in ("ebeam1", "ebeam2", "pdlabel", "lhaid", "fixed_fac_scale1", "fixed_fac_scale2"):
+        if key in ("ebeam1", "ebeam2", "pdlabel", "pdlabel1", "pdlabel2", "lhaid", "fixed_fac_scale1",
+                   "fixed_fac_scale2"):
             continue  # below, together with their partners
         if key in cut_keys:
             put(cuts, cut_keys[key], key)
@@ -177,18 +181,23 @@ def _fixed_factorisation(raw, lines, data, error) -> None:
 
 def _pdf(raw, lines, data, error) -> None:
     """pdlabel (with lhaid for 'lhapdf') as madgen's ``pdf``; MadGraph reads lhaid only with lhapdf."""
-    label = str(raw.get("pdlabel", "nn23lo1")).strip().lower()
+    given = [key for key in ("pdlabel", "pdlabel1", "pdlabel2") if key in raw]
+    labels = [str(raw[key]).strip().lower() for key in given]
+    for key, other in zip(given[1:], labels[1:]):
+        if other != labels[0]:
+            raise error(key, "madgen takes one PDF set for both beams: give pdlabel, pdlabel1 and pdlabel2 one value")
+    label = labels[0] if given else "nn23lo1"
     if label == "lhapdf":
         if "lhaid" not in raw:
-            raise error("pdlabel", "'lhapdf' needs lhaid, the LHAPDF id of the set")
+            raise error(given[0], "'lhapdf' needs lhaid, the LHAPDF id of the set")
         data["pdf"] = raw["lhaid"]
         data.lines["pdf"] = lines["lhaid"]
     elif label in PDF_LABELS:
         data["pdf"] = PDF_LABELS[label]
-        data.lines["pdf"] = lines.get("pdlabel", 0)
+        data.lines["pdf"] = lines[given[0]] if given else 0
     else:
-        raise error("pdlabel", f"madgen reads LHAPDF6 sets: use 'lhapdf' with lhaid (or nn23lo1, which madgen "
-                               f"ships), not '{raw['pdlabel']}'")
+        raise error(given[0], f"madgen reads LHAPDF6 sets: use 'lhapdf' with lhaid (or nn23lo1, which madgen "
+                              f"ships), not '{raw[given[0]]}'")
 
 
 def _arguments(value) -> list[str]:

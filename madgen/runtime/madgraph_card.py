@@ -69,7 +69,7 @@ what madgen does instead)."""
 
 MATCHING = frozenset(("alpsfact", "chcluster", "pdfwgt", "asrwgtflavor", "highestmult", "ktscheme",
                       "issgridfile", "auto_ptj_mjj", "dparameter", "pdgs_for_merging_cut", "xmtcentral"))
-"""MLM and CKKW settings that act only with ickkw > 0 or xqcut > 0 (which madgen refuses): dropped."""
+"""MLM and CKKW settings that act only with ickkw > 0 or xqcut > 0 (refused on their own lines): dropped."""
 
 RUNNING_EFT = frozenset(("mue_ref_fixed", "mue_over_ref"))
 """Settings of MadGraph's running EFT coefficients, acting only with fixed_extra_scale (off above)."""
@@ -117,10 +117,9 @@ def _convert(raw: dict, lines: dict, source: str, madgen_keys: dict, cut_keys: d
         target[name] = raw[key]
         target.lines[name] = lines[key]
 
-    matching = _number(raw.get("ickkw", 0)) != 0 or _number(raw.get("xqcut", 0)) != 0
     hadrons = any(_number(raw.get(key, 0)) != 0 for key in ("lpp1", "lpp2"))
     for key, value in raw.items():
-        if key in TECHNICAL or (key in MATCHING and not matching) or key in RUNNING_EFT:
+        if key in TECHNICAL or key in MATCHING or key in RUNNING_EFT:
             continue
         if key in OFF_VALUES:
             off, is_off, instead = OFF_VALUES[key]

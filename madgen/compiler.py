@@ -118,9 +118,9 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
     kept = minimal_weighted_per_definition(model, [item for _, item in found],
                                            [definition[id(item.subprocess)] for _, item in found])
-    unique = {}
+    unique, kept_ids = {}, {id(item) for item in kept}
     for key, item in found:  # p p > t t~ and g g > t t~ in two definitions: once, not twice
-        if any(item is k for k in kept):
+        if id(item) in kept_ids:
             if key in unique:
                 log.info("subprocess %s is %s again; generated once", item.subprocess.text, unique[key].subprocess.text)
                 continue

@@ -98,7 +98,8 @@ def _hadron_problems(sub, masses, collider, bounds) -> list[str]:
     lower = max(float(np.sum(masses[2:])), bounds[0])
     if lower <= 0.0:
         problems.append(f"the partonic energy of '{sub.process}' is not bounded away from 0 (massless final "
-                        "state without cuts): the cross section diverges at small s-hat; add a cut "
+                        "state without cuts): s-hat reaches 0, where a massless exchange makes the cross section "
+                        "diverge and the PDFs are extrapolated far below their grid; add a cut "
                         "(e.g. cuts.mmll, cuts.ptl, cuts.ptj)")
     return problems
 

@@ -45,9 +45,8 @@ on the matrix elements madgen generates."""
 def is_madgraph_proc_card(text: str) -> bool:
     """Whether ``text`` is MadGraph commands (its first command line starts with one of ``COMMANDS``
     followed by a space) rather than YAML (``model: ...``)."""
-    for line in _command_lines(text):
-        word = line[1].split()[0]
-        return word in COMMANDS and not line[1].split()[0].endswith(":")
+    for _, line in _command_lines(text):
+        return line.split()[0] in COMMANDS  # 'model:' (YAML) is not 'import'
     return False
 
 

@@ -707,3 +707,16 @@ def test_default_orders_hold_for_the_whole_process_definition():
     assert "u s > c d" in explicit and len(explicit) > len(default)
     separate, _ = subprocesses("model: sm\nprocess: [p p > j j, u s > c d]\n")
     assert separate == default + ["u s > c d"]
+
+
+@pytest.mark.parametrize("restriction, five_flavour", [("sm-no_masses", True), ("sm-full", False),
+                                                       ("sm-lepton_masses", False)])
+def test_default_multiparticles_are_madgraphs_lists_whatever_the_masses(restriction, five_flavour):
+    """MadGraph's defaults are fixed lists (l+ = e+ mu+, vl = ve vm vt, p = j = g u c d s and antiquarks), with
+    the b added where it is massless: the tau is not a l+ in sm-no_masses (p p > l+ l- was 1.5 times
+    MadGraph's), l+ exists in sm-full (massive leptons: it was unknown), and the charm stays in sm-full's p."""
+    labels = default_multiparticles(load_model(restriction))
+    assert labels["l+"] == ("e+", "mu+") and labels["l-"] == ("e-", "mu-") and labels["vl"] == ("ve", "vm", "vt")
+    four = ("g", "u", "c", "d", "s", "u~", "c~", "d~", "s~")
+    assert labels["p"] == labels["j"] == (("g", "u", "c", "d", "s", "b", "u~", "c~", "d~", "s~", "b~") if five_flavour
+                                          else four)

@@ -64,29 +64,30 @@ class Subprocess:
         return identical_particle_factor(self.core_final or self.final, self.decays)
 
 
+DEFAULT_LABELS = {
+    "p": (21, 2, 4, 1, 3, -2, -4, -1, -3), "j": (21, 2, 4, 1, 3, -2, -4, -1, -3),
+    "l+": (-11, -13), "l-": (11, 13), "vl": (12, 14, 16), "vl~": (-12, -14, -16),
+}
+"""MadGraph's default multiparticles (its input/multiparticles_default.txt), by PDG id: p = j = g u c d s and
+their antiquarks, l+ = e+ mu+, l- = e- mu-, vl = ve vm vt, whatever the masses of the restricted model."""
+
+
 def default_multiparticles(model: Model) -> dict[str, tuple[str, ...]]:
-    """MadGraph's default labels, built from the model's particle content."""
-
-    def massless(pdgs):
-        found = []
-        for pdg in pdgs:
-            for particle in model.particles:
-                if particle.pdg_code == pdg and particle.massless:
-                    found.append(particle.name)
-        return tuple(found)
-
-    quarks = massless([2, 4, 1, 3, 5])
-    antiquarks = massless([-2, -4, -1, -3, -5])
-    gluon = massless([21])
-    labels = {
-        "p": gluon + quarks + antiquarks,
-        "j": gluon + quarks + antiquarks,
-        "l+": massless([-11, -13, -15]),
-        "l-": massless([11, 13, 15]),
-        "vl": massless([12, 14, 16]),
-        "vl~": massless([-12, -14, -16]),
-    }
-    return {name: members for name, members in labels.items() if members}
+    """MadGraph's default labels (``DEFAULT_LABELS``) in the model's names; as MadGraph, p and j take the b and
+    b~ where the restricted model's b is massless (the 5-flavour scheme: 'Pass the definition of 'j' and 'p'
+    to 5 flavour scheme'), and a label with a particle the model lacks is not defined."""
+    by_pdg = {particle.pdg_code: particle for particle in model.particles}
+    labels = {}
+    for label, pdgs in DEFAULT_LABELS.items():
+        if all(pdg in by_pdg for pdg in pdgs):
+            labels[label] = tuple(by_pdg[pdg].name for pdg in pdgs)
+    bottom = by_pdg.get(5), by_pdg.get(-5)
+    if all(b is not None and b.massless for b in bottom):
+        for label in ("p", "j"):
+            if label in labels:
+                quarks = labels[label]
+                labels[label] = quarks[:5] + (bottom[0].name,) + quarks[5:] + (bottom[1].name,)
+    return labels
 
 
 def resolve_labels(model: Model, defines: Mapping[str, object] | None) -> dict[str, tuple[str, ...]]:

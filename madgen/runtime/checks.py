@@ -91,7 +91,7 @@ def _hadron_problems(sub, masses, collider, bounds) -> list[str]:
         if collider.hadrons[side] and masses[side] != 0.0:
             problems.append(f"'{sub.process}' has a massive initial parton (leg {side + 1}, {masses[side]:g} GeV) "
                             "in a hadron beam: partons from a PDF are massless (use a model restriction with "
-                            "that mass 0, e.g. sm-no_b_mass)")
+                            "that mass 0, e.g. sm-no_b_mass, or define p without it in the card's multiparticles)")
     if "aS" not in sub.default_parameters():
         problems.append(f"the model of '{sub.process}' has no external parameter 'aS': alpha_s(muR) of the PDF "
                         "set cannot be used in its matrix element")

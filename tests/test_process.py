@@ -148,7 +148,6 @@ def test_a_pasted_madgraph_command_says_what_to_write(text, command, process):
 @pytest.mark.parametrize("text, words", [
     ("e+ e- mu+ mu-", ["exactly one '>'", "found 0"]),
     ("e+ e- > z > mu+ > mu-", ["exactly one '>'", "found 3"]),
-    ("g g > t t~ QCD>2", ["QCD>=3"]),  # strict bound: a hint, not a mystery
     ("", ["empty process"]),
     ("> mu+ mu-", ["no initial-state"]),
     ("e+ e- >", ["no final-state"]),
@@ -720,3 +719,12 @@ def test_default_multiparticles_are_madgraphs_lists_whatever_the_masses(restrict
     four = ("g", "u", "c", "d", "s", "u~", "c~", "d~", "s~")
     assert labels["p"] == labels["j"] == (("g", "u", "c", "d", "s", "b", "u~", "c~", "d~", "s~", "b~") if five_flavour
                                           else four)
+
+
+def test_a_strict_lower_bound_on_an_order_reads_as_madgraph():
+    """MadGraph's 'QED>1' (its amplitude operators are =, <=, == and >): at least QED 2, though '>' also
+    separates the legs; 'QED > 1' and squared 'QCD^2>2' too."""
+    for text, expected in [("u u~ > d d~ QED>1", ("QED", ">=", 2)), ("u u~ > d d~ QED > 1", ("QED", ">=", 2))]:
+        spec = parse_process(text)
+        assert [(c.name, c.op, c.value) for c in spec.orders] == [expected] and spec.final == ("d", "d~")
+    assert [(c.name, c.op, c.value) for c in parse_process("g g > t t~ QCD^2>2").squared_orders] == [("QCD", ">=", 3)]

@@ -261,8 +261,7 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     where = f"process '{source}'" + (f", decay '{text}'" if decay else "")
     if not text:
         raise ProcessError(f"{where}: no process before the first comma; write e.g. 'p p > t t~, t > b w+'")
-    tokens = _join_squared_lower_bounds(tokenize(text))
-    _refuse_strict_lower_bound(tokens, where)
+    tokens = _join_lower_bounds(tokenize(text))
     arrows = [i for i, t in enumerate(tokens) if t == ">"]
     if not arrows or len(arrows) > (1 if decay else 2):
         hint = ""
@@ -338,28 +337,20 @@ def tokenize(source: str) -> list[str]:
     return spaced.split()
 
 
-def _join_squared_lower_bounds(tokens: list[str]) -> list[str]:
-    """MadGraph's squared-order lower bound 'QCD^2>2' (tokenized as 'QCD^2 > 2': '>' also separates the
-    legs) as one token; a '^2' name cannot be a particle, so the reading is unambiguous."""
+def _join_lower_bounds(tokens: list[str]) -> list[str]:
+    """MadGraph's lower bounds 'QED>1' and 'QCD^2>2' (tokenized as 'QED > 1': '>' also separates the legs) as
+    one token: an upper-case name followed by '>' and an integer is an order constraint, since no particle
+    is an integer."""
     joined, i = [], 0
     while i < len(tokens):
-        if i + 2 < len(tokens) and tokens[i + 1] == ">" and tokens[i].endswith("^2") \
-                and _STRICT_LOWER_RE.fullmatch(tokens[i]) and re.fullmatch(r"-?\d+", tokens[i + 2]):
+        if i + 2 < len(tokens) and tokens[i + 1] == ">" and _STRICT_LOWER_RE.fullmatch(tokens[i]) \
+                and re.fullmatch(r"-?\d+", tokens[i + 2]):
             joined.append(f"{tokens[i]}>{tokens[i + 2]}")
             i += 3
             continue
         joined.append(tokens[i])
         i += 1
     return joined
-
-
-def _refuse_strict_lower_bound(tokens: list[str], where: str) -> None:
-    """'QCD>2' tokenizes as 'QCD > 2': say how to write a lower bound instead of misreading it."""
-    for i in range(1, len(tokens) - 1):
-        if tokens[i] == ">" and _STRICT_LOWER_RE.fullmatch(tokens[i - 1]) and re.fullmatch(r"-?\d+", tokens[i + 1]):
-            strict = f"{tokens[i - 1]}>={int(tokens[i + 1]) + 1}"
-            raise ProcessError(f"{where}: cannot read '{tokens[i - 1]}>{tokens[i + 1]}' (for a lower bound on a "
-                               f"coupling order write e.g. '{strict}')")
 
 
 def _parse_order(token: str, where: str) -> tuple[OrderConstraint, bool] | None:

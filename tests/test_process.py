@@ -665,6 +665,22 @@ def test_a_madgraph_proc_card_reads_as_the_process_card_it_means(tmp_path):
                               "multiparticles: {p: p b b~, lep: e+ e- mu+ mu-}\n")
     assert (card.model, card.processes, card.multiparticles) == (same.model, same.processes, same.multiparticles)
     assert parse_process_card("generate e+ e- > mu+ mu-\n").model == "sm"  # MadGraph starts with the sm
+    with pytest.raises(CardError, match=r"proc_card.dat:3: 'import model mssm': a model imported after 'generate'"):
+        parse_process_card("import model sm\ngenerate e+ e- > mu+ mu-\nimport model mssm\n", "proc_card.dat")
+
+
+def test_a_madgraph_proc_card_as_madgraph_writes_it_for_another_model():
+    """MadGraph writes its sm preamble (import model sm and its default defines) before the user's own import:
+    the last import wins and the written defaults give way to the model's own (5 flavours where its b is
+    massless); defines are read in order (a redefinition sees the earlier one); a command wrapped with '\\'
+    is one command."""
+    text = ("import model sm\ndefine p = g u c d s u~ c~ d~ s~\ndefine j = g u c d s u~ c~ d~ s~\n"
+            "define l+ = e+ mu+\nimport model sm-no_b_mass\ndefine q = g u d u~ d~\ndefine r = q\n"
+            "define q = q c c~\ngenerate p p > t t~, (t > b w+, w+ > \\\n  l+ vl) @1\n")
+    card = parse_process_card(text, "proc_card_mg5.dat")
+    assert card.model == "sm-no_b_mass"
+    assert dict(card.multiparticles) == {"q": ("g", "u", "d", "u~", "d~", "c", "c~"), "r": ("g", "u", "d", "u~", "d~")}
+    assert card.processes == ("p p > t t~, (t > b w+, w+ >   l+ vl) @1",)
     with pytest.raises(CardError, match="without a 'generate' line"):
         parse_process_card("import model sm\noutput ee\n")
 
@@ -676,7 +692,6 @@ def test_a_madgraph_proc_card_reads_as_the_process_card_it_means(tmp_path):
     ("set frobnicate 1", r"'set frobnicate' is not an option"),
     ("launch", r"proc_card.dat:2: 'launch': 'launch' is not a command .*madgen launch"),
     ("import events.lhe", r"'import model NAME' only"),
-    ("import model mssm", r"a second model \(the first on line 1\)"),
     ("generate e+ e- > z h", r"a second 'generate' replaces the processes in MadGraph; use 'add process'"),
     ("define = e+ e-", r"expected 'define LABEL = particle"),
 ])

@@ -277,6 +277,9 @@ def test_a_madgraph_run_card_dat_reads_as_madgraph_means_it(tmp_path):
     same = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "nn23lo1 = pdlabel"), "run_card.dat",
                           log=lambda _: None)
     assert same.pdf == "NNPDF23_lo_as_0130_qed"  # MadGraph reads lhaid only with pdlabel = lhapdf
+    cteq = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "cteq6l1 = pdlabel"), "run_card.dat",
+                          log=lambda _: None)
+    assert cteq.pdf == 10042  # MadGraph's built-in label as its LHAPDF set (found or named at launch)
 
 
 def test_a_madgraph_lepton_collider_card_drops_what_has_no_pdf():
@@ -296,7 +299,7 @@ def test_a_madgraph_lepton_collider_card_drops_what_has_no_pdf():
     ("0.5 = time_of_flight", r"key 'time_of_flight'.*decay lengths"),
     ("2 = nb_neutron1", r"key 'nb_neutron1'"),
     ("3 = frobnicate", r"run_card.dat:2, key 'frobnicate'.*no such setting"),
-    ("cteq6l1 = pdlabel", r"key 'pdlabel'.*LHAPDF6.*cteq6l1"),
+    ("iww = pdlabel", r"key 'pdlabel'.*LHAPDF6.*iww"),
     ("-1 = dynamical_scale_choice", r"dynamical_scale_choice.*-1, MadGraph's CKKW clustering"),
     ("10 = nevents", r"run_card.dat:2: key 'nevents' is given twice \(first on line 1\)"),
     ("this line has no key", r"run_card.dat:2: 'this line has no key' is not a 'value = key' line"),
@@ -339,3 +342,21 @@ def test_a_madgraph_run_card_dat_reads_its_per_beam_pdf_labels():
     assert parse_run_card(card + "nn23lo1 = pdlabel2\n", "run_card.dat").pdf == "NNPDF23_lo_as_0130_qed"
     with pytest.raises(RunCardError, match=r"run_card.dat:7, key 'pdlabel2'.*one PDF set for both beams"):
         parse_run_card(card + "lhapdf = pdlabel2\n", "run_card.dat")
+
+
+def test_a_madgraph_run_card_dat_as_madgraph_versions_write_it():
+    """What real cards hold: a comment continued on a line of its own ('   ! ...', every card since 2.6), text
+    values in quotes (older cards), PDG cuts without a space ({6:250}, the card's own example), quarkonium
+    cuts no model here has; an aMC@NLO run card is named as one."""
+    card = ("1 = lpp1\n1 = lpp2\n6500 = ebeam1\n6500 = ebeam2\n'lhapdf' = pdlabel\n247000 = lhaid\n"
+            "{6:250} = mxx_min_pdg ! min invariant mass of a pair of particles X/X~ (e.g. {6:250})\n"
+            "{'default':False} = mxx_only_part_antipart ! if True the invariant mass is applied only\n"
+            "                       ! to pairs of particle/antiparticle and not to pairs of the same pdg codes.\n"
+            "   0  = nhel          ! using helicities importance sampling or not.\n"
+            "                             ! 0: sum over helicity, 1: importance sampling\n"
+            "1.0 = ptonium\n0.6 = etaonium\n")
+    run = parse_run_card(card, "run_card.dat", log=lambda _: None)
+    assert run.pdf == 247000 and run.cuts.as_dict()["mxx_min_pdg"] == {6: 250.0}
+    assert run.cuts.as_dict()["mxx_only_part_antipart"] == {"default": False}
+    with pytest.raises(RunCardError, match=r"run_card.dat:3: key 'parton_shower' belongs to aMC@NLO's run card"):
+        parse_run_card("1 = lpp1\n1 = lpp2\nHERWIG6 = parton_shower\n0.01 = req_acc\n", "run_card.dat")

@@ -50,8 +50,19 @@ def is_madgraph_proc_card(text: str) -> bool:
     return False
 
 
+MADGRAPH_DEFAULT_DEFINES = {
+    "p": "g u c d s u~ c~ d~ s~", "j": "g u c d s u~ c~ d~ s~", "l+": "e+ mu+", "l-": "e- mu-",
+    "vl": "ve vm vt", "vl~": "ve~ vm~ vt~",
+}
+"""The defines MadGraph writes at the top of every proc_card_mg5.dat (its defaults for the sm, before the
+user's ``import model``); madgen makes its own defaults for the card's model (with the b in p and j where
+the model's b is massless, as MadGraph does on the import), so these are not carried over as written."""
+
+
 def madgraph_proc_card(text: str, source: str) -> CardMapping:
-    """The ``process.yaml`` mapping of MadGraph commands ``text`` (module docstring); errors name the line."""
+    """The ``process.yaml`` mapping of MadGraph commands ``text`` (module docstring); errors name the line.
+    As in MadGraph, the last ``import model`` wins, and ``define`` lines are read in order (a label used in a
+    later definition stands for what it held then)."""
     data = CardMapping()
     data.lines = {}
     processes, multiparticles = [], {}
@@ -65,13 +76,17 @@ def madgraph_proc_card(text: str, source: str) -> CardMapping:
         if command == "import":
             if len(words) < 3 or words[1] != "model":
                 raise error(number, line, "madgen reads 'import model NAME' only; give events to 'madgen reweight'")
-            if "model" in data:
-                raise error(number, line, f"a second model (the first on line {data.lines['model']}); one card, "
-                                          "one model")
+            if processes:
+                raise error(number, line, f"a model imported after 'generate' (line {data.lines['process']}); "
+                                          "MadGraph would drop those processes: import the model first")
             data["model"], data.lines["model"] = words[2], number  # options such as --modelname change nothing
+            for label, members in MADGRAPH_DEFAULT_DEFINES.items():
+                if multiparticles.get(label) == members.split():
+                    del multiparticles[label]  # MadGraph's written defaults: madgen's own for the new model
         elif command == "define":
             label, members = _definition(words[1:], number, line, error)
-            multiparticles[label] = " ".join(members)
+            expanded = [name for member in members for name in multiparticles.get(member, [member])]
+            multiparticles[label] = expanded
         elif command == "generate" or (command == "add" and words[1:2] == ["process"]):
             text_after = line.split(None, 1 if command == "generate" else 2)[-1]
             if command == "generate" and processes:
@@ -93,7 +108,7 @@ def madgraph_proc_card(text: str, source: str) -> CardMapping:
         raise CardError(f"{source}: MadGraph commands without a 'generate' line: nothing to generate")
     data.setdefault("model", "sm")  # MadGraph starts with the sm loaded
     if multiparticles:
-        data["multiparticles"] = multiparticles
+        data["multiparticles"] = {label: " ".join(members) for label, members in multiparticles.items()}
     data["process"] = processes
     return data
 
@@ -126,9 +141,17 @@ def _check_set(words, number, line, error) -> None:
 
 
 def _command_lines(text: str):
-    """(line number, command) of every line with a command: comments ('#' to the end) and blank lines
-    dropped."""
+    """(line number, command) of every command: comments ('#' to the end) and blank lines dropped, a line
+    ending in '\\' joined with the next (MadGraph wraps long commands so), numbered by its first line."""
+    pending, first = "", None
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = re.sub(r"#.*", "", raw).strip()
+        line = re.sub(r"#.*", "", raw).rstrip()
+        if line.endswith("\\"):
+            pending, first = pending + line[:-1], first or number
+            continue
+        line, start = (pending + line).strip(), first or number
+        pending, first = "", None
         if line:
-            yield number, line
+            yield start, line
+    if pending.strip():
+        yield first, pending.strip()

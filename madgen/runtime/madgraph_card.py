@@ -34,11 +34,12 @@ TECHNICAL = frozenset((
     "aloha_flag", "matrix_flag", "vector_size", "nb_warp", "vecsize_memmax", "limhel", "hel_recycling",
     "hel_filtering", "hel_splitamp", "hel_zeroamp", "cudacpp_backend", "cudacpp_bldall", "mc_grouped_subproc",
     "me_frame", "fixed_couplings", "max_np", "nhel_refine", "nevt_job", "frame_id", "lhe_version", "nhel",
-    "bypass_check",
+    "bypass_check", "ptonium", "etaonium", "ievo_eva",
 ))
 """How MadGraph computes (its integration strategy, parallel jobs, code flags, the frame it evaluates
 |M|^2 in, the LHE version it writes: madgen's is 3.0, nhel: Monte Carlo over helicities where madgen sums
-them), not what: read and dropped."""
+them; ptonium/etaonium cut quarkonium states no model here has, ievo_eva acts only with EVA PDFs), not what:
+read and dropped."""
 
 OFF_VALUES = {
     **{key: ("0", lambda v: _number(v) == 0, "madgen writes parton-level events at fixed order, with no jet matching "
@@ -78,8 +79,15 @@ SYSTEMATICS = frozenset(("systematics_program", "systematics_arguments", "sys_al
                          "sys_pdf"))
 """MadGraph's systematics options; madgen writes the scale variations itself (use_syst, sys_scalefact)."""
 
-PDF_LABELS = {"nn23lo1": "NNPDF23_lo_as_0130_qed"}
-"""MadGraph's built-in PDF labels madgen ships a set for."""
+PDF_LABELS = {"nn23lo1": "NNPDF23_lo_as_0130_qed", "nn23lo": 246800, "nn23nlo": 244800, "cteq6l1": 10042,
+              "cteq6_l": 10041, "cteq6_m": 10000}
+"""MadGraph's built-in PDF labels as the LHAPDF sets they stand for (madgen ships nn23lo1; the others are
+looked up as any LHAPDF id, and named if missing)."""
+
+NLO_KEYS = frozenset(("parton_shower", "req_acc_fo", "npoints_fo_grid", "niters_fo_grid", "req_acc",
+                      "iappl", "reweight_scale", "reweight_pdf", "store_rwgt_info", "fixed_qes_scale",
+                      "mur_over_ref", "shower_scale_factor", "fo_lhe_weight_ratio", "nevt_job", "ickkw_nlo"))
+"""Keys of aMC@NLO's run card (not of the leading-order one): such a card is named as a whole."""
 
 
 def is_madgraph_run_card(text: str) -> bool:
@@ -93,7 +101,7 @@ def madgraph_run_card(text: str, source: str, madgen_keys, cut_keys) -> tuple[Ca
     ``cut_keys``: the generation cuts (matched in any case, as MadGraph does)."""
     raw, lines = {}, {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        if not re.sub(r"[#!].*", "", line).strip():  # blank, a comment, or a comment's continuation ('   ! ...')
             continue
         match = LINE.match(line)
         if not match:
@@ -103,6 +111,10 @@ def madgraph_run_card(text: str, source: str, madgen_keys, cut_keys) -> tuple[Ca
         if key in raw:
             raise RunCardError(f"{source}:{number}: key '{key}' is given twice (first on line {lines[key]})")
         raw[key], lines[key] = _value(match.group("value")), number
+    nlo = [key for key in raw if key in NLO_KEYS]
+    if nlo:
+        raise RunCardError(f"{source}:{lines[nlo[0]]}: key '{nlo[0]}' belongs to aMC@NLO's run card: madgen computes "
+                           "at leading order; start from MadGraph's leading-order run_card.dat (or a run.yaml)")
     return _convert(raw, lines, source, {k.lower(): k for k in madgen_keys}, {k.lower(): k for k in cut_keys})
 
 
@@ -240,6 +252,8 @@ def _value(text: str):
     import yaml
 
     stripped = text.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        stripped = stripped[1:-1].strip()  # older cards quote text values: 'lhapdf' = pdlabel
     lowered = stripped.lower()
     if lowered in ("t", "true", ".true."):
         return True
@@ -249,8 +263,9 @@ def _value(text: str):
     if number is not None:
         return int(number) if re.fullmatch(r"[+-]?\d+", stripped) else number
     if stripped.startswith(("{", "[")):
+        spaced = re.sub(r":(?=\S)", ": ", stripped) if stripped.startswith("{") else stripped  # {6:250}: YAML's key
         try:
-            return yaml.safe_load(stripped.replace("True", "true").replace("False", "false"))
+            return yaml.safe_load(spaced.replace("True", "true").replace("False", "false"))
         except yaml.YAMLError:
             return stripped
     return stripped

@@ -86,7 +86,7 @@ looked up as any LHAPDF id, and named if missing)."""
 
 NLO_KEYS = frozenset(("parton_shower", "req_acc_fo", "npoints_fo_grid", "niters_fo_grid", "req_acc",
                       "iappl", "reweight_scale", "reweight_pdf", "store_rwgt_info", "fixed_qes_scale",
-                      "mur_over_ref", "shower_scale_factor", "fo_lhe_weight_ratio", "nevt_job", "ickkw_nlo"))
+                      "mur_over_ref", "shower_scale_factor", "fo_lhe_weight_ratio"))
 """Keys of aMC@NLO's run card (not of the leading-order one): such a card is named as a whole."""
 
 

@@ -743,3 +743,12 @@ def test_a_strict_lower_bound_on_an_order_reads_as_madgraph():
         spec = parse_process(text)
         assert [(c.name, c.op, c.value) for c in spec.orders] == [expected] and spec.final == ("d", "d~")
     assert [(c.name, c.op, c.value) for c in parse_process("g g > t t~ QCD^2>2").squared_orders] == [("QCD", ">=", 3)]
+
+
+def test_orders_after_the_tag_of_a_decay_chain_are_named_as_madgraphs_overall_orders():
+    """MadGraph reads 'QED=2' after '@N' at the end of a decay chain as overall orders of the whole chain; madgen
+    bound it to the last decay without a word. It is now refused by name; without decays it is the process's."""
+    with pytest.raises(UnsupportedFeature, match=r"'QED=2' after '@' is MadGraph's overall coupling orders"):
+        parse_process("p p > t t~, t > b w+ @1 QED=2")
+    assert [(c.name, c.value) for c in parse_process("p p > t t~ @1 QED=2").orders] == [("QED", 2)]
+    assert parse_process("p p > t t~, t > b w+ @1").decays

@@ -142,6 +142,13 @@ def _strip_process_tag(source: str) -> str:
     if bad or len(tags) > 1:
         raise ProcessError(f"process '{source}': cannot read the process tag; write it as '@1' "
                            "(one '@' followed by a number)")
+    after = source.split("@", 1)[1]
+    overall = re.sub(r"^\s*\d+", "", after).strip()
+    if "," in source.split("@", 1)[0] and overall:
+        raise UnsupportedFeature(
+            f"process '{source}': '{overall}' after '@' is MadGraph's overall coupling orders of the whole decay "
+            "chain, which madgen does not read; give the orders to the production and to each decay instead "
+            "(e.g. 'p p > t t~ QCD=2, t > b w+ QED=1')")
     return " ".join(re.sub(r"@\s*\d+", " ", source).split())
 
 

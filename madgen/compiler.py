@@ -85,22 +85,20 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         labels = resolve_labels(model, dict(card.multiparticles))
     except ProcessError as error:
         raise ProcessError(f"{card.path}, key 'multiparticles': {error}") from None
-    subprocesses, definition = [], {}
+    subprocesses = []  # (index of its process definition in the card, subprocess)
     for index, text in enumerate(card.processes):
         spec = timer.run("process", parse_process, text)
         check_process_orders(model, spec)
-        for sub in timer.run("process", expand_process, model, spec, labels):
-            subprocesses.append(sub)
-            definition[id(sub)] = index
-    found, seen = [], {}
-    for sub in subprocesses:
+        subprocesses += [(index, sub) for sub in timer.run("process", expand_process, model, spec, labels)]
+    found, seen = [], set()
+    for index, sub in subprocesses:
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
         vetoed = tuple(sorted(resolve_tokens(model, sub.spec, sub.spec.onshell_veto, labels)))
         key = _subprocess_identity(sub, excluded, forbidden, vetoed)
-        if (key, definition[id(sub)]) in seen:  # e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
+        if (key, index) in seen:  # e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
             continue
-        seen[key, definition[id(sub)]] = sub.text
+        seen.add((key, index))
         legs = make_legs(model, sub.initial, sub.final)
         try:
             diagram_set = timer.run("diagrams", generate_diagrams, model, legs, sub.spec.orders, excluded,
@@ -113,29 +111,26 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                 continue
             raise
         _warn_unmatched_vetoes(model, sub, diagram_set, vetoed)
-        found.append((key, SubprocessDiagrams("", sub, diagram_set, vetoed)))
+        found.append((index, key, SubprocessDiagrams("", sub, diagram_set, vetoed)))
     if not found:
         raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
-    kept = minimal_weighted_per_definition(model, [item for _, item in found],
-                                           [definition[id(item.subprocess)] for _, item in found])
-    unique, kept_ids = {}, {id(item) for item in kept}
-    for key, item in found:  # p p > t t~ and g g > t t~ in two definitions: once, not twice
-        if id(item) in kept_ids:
-            if key in unique:
-                log.info("subprocess %s is %s again; generated once", item.subprocess.text, unique[key].subprocess.text)
-                continue
-            unique[key] = item
+    unique = {}
+    for _, key, item in minimal_weighted_per_definition(model, found):
+        if key in unique:  # p p > t t~ and g g > t t~ in two definitions: once, not twice
+            log.info("subprocess %s is %s again; generated once", item.subprocess.text, unique[key].subprocess.text)
+            continue
+        unique[key] = item
     return model, [replace(item, module=f"P{k + 1}_{_subprocess_tag(item.subprocess)}")
                    for k, item in enumerate(unique.values())]
 
 
-def minimal_weighted_per_definition(model, found, definitions) -> list:
+def minimal_weighted_per_definition(model, found) -> list:
     """MadGraph's default coupling orders hold for a whole process definition, not each subprocess: the
     smallest WEIGHTED order any of its subprocesses reaches (``find_optimal_process_orders``), so that
     ``p p > j j`` keeps its QCD subprocesses and drops those only a W makes (``u s > c d``). Subprocesses of a
     definition without explicit orders whose diagrams all weigh more are dropped, as MadGraph does; a
     definition with orders, squared orders or one incoming particle keeps every subprocess.
-    ``definitions[i]``: the card's process index of ``found[i]``."""
+    ``found``: (process definition index, identity, ``SubprocessDiagrams``) triples; the kept ones are returned."""
     from madgen.diagrams.orders import weighted_order
 
     hierarchy = model.order_hierarchy()
@@ -148,17 +143,18 @@ def minimal_weighted_per_definition(model, found, definitions) -> list:
         return not spec.orders and not spec.squared_orders and len(item.subprocess.initial) == 2
 
     lowest = {}
-    for item, index in zip(found, definitions):
+    for index, _, item in found:
         if uses_default(item):
             lowest[index] = min(lowest.get(index, weight(item)), weight(item))
     kept = []
-    for item, index in zip(found, definitions):
+    for entry in found:
+        index, _, item = entry
         if uses_default(item) and weight(item) > lowest[index]:
             log.info("subprocess %s needs WEIGHTED=%d, above the WEIGHTED<=%d of its process definition; dropped, "
                      "as MadGraph does (give coupling orders to keep it)", item.subprocess.text, weight(item),
                      lowest[index])
             continue
-        kept.append(item)
+        kept.append(entry)
     return kept
 
 

@@ -92,7 +92,7 @@ NLO_KEYS = frozenset(("parton_shower", "req_acc_fo", "npoints_fo_grid", "niters_
 
 def is_madgraph_run_card(text: str) -> bool:
     """Whether ``text`` is MadGraph's run_card.dat format (some line ``value = key``) rather than YAML."""
-    return any(LINE.match(line) and ":" not in line.split("=")[0] for line in _lines(text))
+    return any(LINE.match(line) and ":" not in line.split("=")[0] for _, line in _setting_lines(text))
 
 
 def madgraph_run_card(text: str, source: str, madgen_keys, cut_keys) -> tuple[CardMapping, tuple[str, ...]]:
@@ -100,9 +100,7 @@ def madgraph_run_card(text: str, source: str, madgen_keys, cut_keys) -> tuple[Ca
     on what it drops. ``madgen_keys``: madgen's top-level keys and the MadGraph spellings it reads;
     ``cut_keys``: the generation cuts (matched in any case, as MadGraph does)."""
     raw, lines = {}, {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not re.sub(r"[#!].*", "", line).strip():  # blank, a comment, or a comment's continuation ('   ! ...')
-            continue
+    for number, line in _setting_lines(text):
         match = LINE.match(line)
         if not match:
             raise RunCardError(f"{source}:{number}: '{line.strip()}' is not a 'value = key' line of MadGraph's "
@@ -242,8 +240,11 @@ def _systematics_note(key: str, value, source: str, line: int) -> str:
             "use_syst (sys_scalefact) and no PDF or alpha_s variations")
 
 
-def _lines(text: str):
-    return (line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+def _setting_lines(text: str):
+    """(line number, line) of every line with a setting: not blank, not a comment, not a comment continued on
+    a line of its own ('   ! ...', as MadGraph writes long comments)."""
+    return ((number, line) for number, line in enumerate(text.splitlines(), start=1)
+            if re.sub(r"[#!].*", "", line).strip())
 
 
 def _value(text: str):

@@ -303,7 +303,7 @@ def _card_data(text: str, source: str, log=print):
 
     if not is_madgraph_run_card(text):
         return load_card(text, source, RunCardError)
-    madgen_keys = (*KNOWN_KEYS, *ALIASES, *_HINTS, *MADGRAPH_OFF_VALUES, "lpp1", "lpp2")
+    madgen_keys = (*KNOWN_KEYS, *ALIASES, "lpp1", "lpp2")  # the reader settles MadGraph's other keys itself
     data, notes = madgraph_run_card(text, source, madgen_keys, CUT_KEYS)
     for note in notes:
         log(note)

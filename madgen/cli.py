@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     generate = commands.add_parser("generate", help="generate the matrix-element package of a process card")
-    generate.add_argument("card", help="process card (process.yaml)")
+    generate.add_argument("card", help="process card (process.yaml, or MadGraph's proc_card_mg5.dat)")
     generate.add_argument("-o", "--output", help="output directory (default: generated/<name>)")
     generate.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     generate.add_argument("--draw", action="store_true", help="also draw the diagrams to SVG")
@@ -29,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     launch = commands.add_parser(
         "launch", help="integrate a process and write unweighted events (LHE, columnar, results.json)")
-    launch.add_argument("card", help="process card (process.yaml) or a generated package directory")
-    launch.add_argument("--run", required=True, help="run card (run.yaml): beams, events, seed, cuts")
+    launch.add_argument("card", help="process card (process.yaml or MadGraph's proc_card_mg5.dat) or a generated "
+                        "package directory")
+    launch.add_argument("--run", required=True, help="run card (run.yaml, or MadGraph's run_card.dat): beams, events, "
+                        "seed, cuts")
     launch.add_argument("-o", "--output", help="run directory (default: <package>/Events/run_NN)")
     launch.add_argument("--force", action="store_true",
                         help="replace an existing run directory given with -o (only a madgen run)")
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mine_parser(commands)
 
     draw = commands.add_parser("draw", help="draw the Feynman diagrams of a process card to SVG")
-    draw.add_argument("card", help="process card (process.yaml)")
+    draw.add_argument("card", help="process card (process.yaml, or MadGraph's proc_card_mg5.dat)")
     draw.add_argument("-o", "--output", help="output directory (default: diagrams/<name>)")
 
     reweight = commands.add_parser(

@@ -12,8 +12,10 @@ def add_mine_parser(subparsers):
 
     mine = subparsers.add_parser(
         "mine", help="sample events at theta_ref and write their gold (log r, score) to HDF5")
-    mine.add_argument("card", help="process card (process.yaml) or a generated package directory")
-    mine.add_argument("--run", required=True, help="run card (run.yaml): beams, n_events, seed, cuts")
+    mine.add_argument("card", help="process card (process.yaml or MadGraph's proc_card_mg5.dat) or a generated "
+                      "package directory")
+    mine.add_argument("--run", required=True, help="run card (run.yaml, or MadGraph's run_card.dat): beams, n_events, "
+                      "seed, cuts")
     mine.add_argument("-p", "--parameters", required=True,
                       help="comma-separated external UFO parameters, e.g. MZ,WZ (ones that move an external mass: "
                            "2 -> 2 processes only, through latent variables; docs/mining.md)")

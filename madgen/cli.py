@@ -199,11 +199,35 @@ def _generate(args) -> int:
                       all_helicities=args.all_helicities)
     if result.model:
         print(result.model)
-    for process, n_diagrams in zip(result.subprocesses, result.n_diagrams):
-        print(f"  {process}: {n_diagrams} diagram(s)")
+    for line in subprocess_summary(result.subprocesses, result.n_diagrams):
+        print(line)
     timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in result.timings)
     print(f"generated {result.path} ({timings})")
     return 0
+
+
+def subprocess_summary(processes, n_diagrams) -> list[str]:
+    """One line per subprocess with its number of diagrams, a mirror (``u~ u > t t~`` beside ``u u~ > t t~``)
+    on its partner's line, and a total as MadGraph counts (mirrors are no processes of their own there:
+    ``p p > t t~`` is "5 processes with 7 diagrams")."""
+    def mirror(process: str) -> str | None:
+        initial, arrow, rest = process.partition(" > ")
+        legs = initial.split()
+        return f"{legs[1]} {legs[0]}{arrow}{rest}" if len(legs) == 2 and legs[0] != legs[1] and arrow else None
+
+    index = {process: i for i, process in enumerate(processes)}
+    partner = {i: index[mirror(p)] for i, p in enumerate(processes) if mirror(p) in index}
+    lines, n_processes, total = [], 0, 0
+    for i, (process, n) in enumerate(zip(processes, n_diagrams)):
+        if partner.get(i, i) < i and n_diagrams[partner[i]] == n:
+            continue  # on its partner's line
+        twin = partner.get(i)
+        also = f" (and its mirror {processes[twin]})" if twin is not None and n_diagrams[twin] == n else ""
+        lines.append(f"  {process}{also}: {n} diagram(s)")
+        n_processes, total = n_processes + 1, total + n
+    lines.append(f"  {n_processes} process(es) with {total} diagram(s)"
+                 + (f" ({len(processes)} subprocesses with their mirrors)" if n_processes != len(processes) else ""))
+    return lines
 
 
 def _launch(args) -> int:

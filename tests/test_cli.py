@@ -96,6 +96,21 @@ def test_usage_errors(tmp_path):
 # ------------------------------------------------------------------ generating
 
 
+def test_the_generate_summary_counts_processes_as_madgraph():
+    """Mirror subprocesses (b a > X beside a b > X) are listed on their partner's line and not counted again,
+    as MadGraph counts: p p > t t~ is "5 processes with 7 diagrams"; a process whose mirror differs in
+    diagrams keeps its own line."""
+    processes = ["g g > t t~", "u u~ > t t~", "c c~ > t t~", "d d~ > t t~", "s s~ > t t~",
+                 "u~ u > t t~", "c~ c > t t~", "d~ d > t t~", "s~ s > t t~"]
+    lines = cli.subprocess_summary(processes, [3, 1, 1, 1, 1, 1, 1, 1, 1])
+    assert lines[1] == "  u u~ > t t~ (and its mirror u~ u > t t~): 1 diagram(s)"
+    assert len(lines) == 6 and lines[-1] == "  5 process(es) with 7 diagram(s) (9 subprocesses with their mirrors)"
+    assert cli.subprocess_summary(["u g > u g", "g u > u g", "u u > u u"], [3, 2, 2])[-1] == \
+        "  3 process(es) with 7 diagram(s)"
+    assert cli.subprocess_summary(["e+ e- > mu+ mu-"], [2]) == ["  e+ e- > mu+ mu-: 2 diagram(s)",
+                                                            "  1 process(es) with 2 diagram(s)"]
+
+
 def test_generate_force_and_output(workdir):
     result = run_madgen(workdir, "generate", "card.yaml")
     assert result.returncode == 0, result.stderr

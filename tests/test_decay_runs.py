@@ -77,6 +77,38 @@ def test_the_resonance_is_in_the_lhe_record_with_status_2(zh_runs):
         assert abs(z.m - mz) <= BWCUTOFF * wz * (1 + 1e-9)
 
 
+def test_time_of_flight_writes_exponential_decay_lengths_of_the_widths(zh_runs, tmp_path):
+    """MadGraph's time_of_flight: every line of a particle with a width (the Z resonance, the Higgs) gets a
+    proper decay length c tau ~ Exp(mean hbar c / Gamma) in mm as its VTIMUP, kept above the threshold;
+    lines of particles without a width keep 0, and so does every line of a run without it (the default)."""
+    from madgen.runtime.columnar import read_columnar
+
+    chain, chain_run, _, _ = zh_runs
+    assert all(p.lifetime == 0 for e in pylhe.LHEFile.fromfile(f"{chain_run.output_dir}/events.lhe").events
+               for p in e.particles)
+    parameters = chain.default_parameters()
+    hbar_c = 1.973269804e-13  # GeV mm
+    mean = {2: hbar_c / float(parameters["WZ"]), 5: hbar_c / float(parameters["WH"])}  # the Z's and the H's line
+    quiet = dict(log=lambda *a, **k: None, progress=False)
+    n = 400
+    card = {**run_card(n), "columnar": "npz", "time_of_flight": 0.0}
+    every = api.launch(chain._dir, card, output=tmp_path / "every", **quiet)
+    record, _ = read_columnar(f"{every.output_dir}/events.npz")
+    events = list(pylhe.LHEFile.fromfile(f"{every.output_dir}/events.lhe").events)
+    written = np.array([[p.lifetime for p in e.particles] for e in events])
+    np.testing.assert_allclose(written, record.lifetime, rtol=1e-3)  # the LHE's 5 digits
+    assert np.all(record.lifetime[:, [0, 1, 3, 4]] == 0)  # e+ e- mu+ mu-: no width
+    for line, length in mean.items():
+        lengths = record.lifetime[:, line]
+        assert np.all(lengths > 0)
+        assert abs(lengths.mean() - length) < 5 * length / math.sqrt(n), (line, lengths.mean(), length)
+        assert abs(np.mean(lengths < length) - (1 - math.exp(-1))) < 5 * 0.5 / math.sqrt(n)  # the exponential's CDF
+    above = api.launch(chain._dir, {**card, "time_of_flight": mean[2]}, output=tmp_path / "above", **quiet)
+    kept, _ = read_columnar(f"{above.output_dir}/events.npz")
+    np.testing.assert_array_equal(kept.momenta, record.momenta)  # the same events: only the threshold differs
+    np.testing.assert_array_equal(kept.lifetime, np.where(record.lifetime > mean[2], record.lifetime, 0.0))
+
+
 def test_decay_products_take_no_cuts_unless_cut_decays(zh_runs, tmp_path):
     """MadGraph's cut_decays (default false): the run card's lepton cuts leave the muons of the Z's decay
     alone, so the run is the uncut one, bit for bit; with cut_decays they act on every written muon."""

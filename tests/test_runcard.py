@@ -272,7 +272,9 @@ def test_a_madgraph_run_card_dat_reads_as_madgraph_means_it(tmp_path):
     assert run.event_norm == "sum" and run.cut_decays is True and run.maxjetflavor == 5
     cuts = run.cuts.as_dict()
     assert (cuts["ptj"], cuts["etaj"], cuts["R0gamma"], cuts["pt_min_pdg"]) == (25.0, 4.5, 0.3, {6: 50.0, 25: 10.0})
-    assert run.use_syst and run.sys_scalefact == (0.5, 1.0, 2.0)
+    assert run.use_syst and run.sys_scalefact == (0.5, 1.0, 2.0) and run.time_of_flight == -1.0
+    assert parse_run_card(MADGRAPH_LHC_CARD.replace("-1.0 = time_of_flight", "0.5 = time_of_flight"), "run_card.dat",
+                          log=lambda _: None).time_of_flight == 0.5  # mm: decay lengths above it are written
     assert len(notes) == 1 and "run_card.dat:39" in notes[0] and "--pdf=errorset" in notes[0]
     same = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "nn23lo1 = pdlabel"), "run_card.dat",
                           log=lambda _: None)
@@ -296,7 +298,7 @@ def test_a_madgraph_lepton_collider_card_drops_what_has_no_pdf():
     ("1 = ickkw", r"run_card.dat:2, key 'ickkw'.*matching"),
     ("20.0 = xqcut", r"key 'xqcut'"),
     ("['user_cuts.f'] = custom_fcts", r"run_card.dat:2, key 'custom_fcts'.*user Fortran.*set it to \[\]"),
-    ("0.5 = time_of_flight", r"key 'time_of_flight'.*decay lengths"),
+    ("abc = time_of_flight", r"run_card.dat:2, key 'time_of_flight': expected a number"),
     ("2 = nb_neutron1", r"key 'nb_neutron1'"),
     ("3 = frobnicate", r"run_card.dat:2, key 'frobnicate'.*no such setting"),
     ("iww = pdlabel", r"key 'pdlabel'.*LHAPDF6.*iww"),

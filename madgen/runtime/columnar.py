@@ -23,7 +23,7 @@ from madgen.errors import OutputError
 from madgen.output import atomic_file, temporary_file
 
 UNKNOWN_HELICITY = 9  # LHE's SPINUP for "no spin information"
-COLUMNAR_VERSION = 2
+COLUMNAR_VERSION = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,17 +52,18 @@ class EventRecord:
     n_qcd: np.ndarray  # (N,) int: power of alpha_s in |M|^2
     process_id: np.ndarray  # (N,) int: LHE IDPRUP (the kernel group, from 1)
     mu_f2: np.ndarray  # (N,) GeV: the factorisation scale of beam 2 (run cards may fix the two apart)
+    lifetime: np.ndarray  # (N, n) float, mm: LHE's VTIMUP, a proper decay length c tau (0: none given)
 
     @classmethod
     def from_arrays(cls, *, pdg_ids, momenta, weights, masses=None, helicities=None, colour=None,
                     scale=91.188, aqed=-1.0, aqcd=-1.0, status=None, mothers=None, n_initial: int = 2,
                     x1=1.0, x2=1.0, mu_r=None, mu_f=None, luminosity=1.0, n_qcd=0, process_id=1,
-                    mu_f2=None) -> EventRecord:
+                    mu_f2=None, lifetime=0.0) -> EventRecord:
         """Broadcast per-process values (``pdg_ids (n,)``, ``masses (n,)``, scalar scale/couplings).
 
         Missing masses come from the momenta, helicities default to 9 (unknown), colour to 0,
         status and mothers to ``n_initial`` incoming lines followed by outgoing ones (mothers 1..
-        n_initial), mu_r and mu_f to ``scale``, mu_f2 to mu_f. ``aqed``/``aqcd`` of -1 mean "not given" (LHE
+        n_initial), mu_r and mu_f to ``scale``, mu_f2 to mu_f, lifetimes to 0. ``aqed``/``aqcd`` of -1 mean "not given" (LHE
         convention is a value; pass them when known).
         """
         momenta = np.asarray(momenta, dtype=float)
@@ -99,6 +100,7 @@ class EventRecord:
             n_qcd=_broadcast("n_qcd", n_qcd, events, int),
             process_id=_broadcast("process_id", process_id, events, int),
             mu_f2=_broadcast("mu_f2", (scale if mu_f is None else mu_f) if mu_f2 is None else mu_f2, events, float),
+            lifetime=_broadcast("lifetime", lifetime, legs, float),
         )
 
     def __len__(self) -> int:
@@ -137,7 +139,7 @@ NO_LINE = 0
 zero momenta; writers skip them (the LHE file has NUP lines per event)."""
 
 
-LINE_COLUMNS = ("pdg_ids", "momenta", "masses", "helicities", "colour", "status", "mothers")
+LINE_COLUMNS = ("pdg_ids", "momenta", "masses", "helicities", "colour", "status", "mothers", "lifetime")
 """The columns with a line axis (N, n, ...)."""
 
 
@@ -313,4 +315,5 @@ def read_columnar(path: str | Path) -> tuple[EventRecord, dict[str, Any]]:
     columns = read_columns(path)
     known = {item.name for item in fields(EventRecord)}
     columns.setdefault("mu_f2", columns["mu_f"])  # files written before beam 2's scale had a column
+    columns.setdefault("lifetime", np.zeros(columns["masses"].shape))  # layout 2: no decay lengths
     return EventRecord(**{name: columns[name] for name in known}), metadata

@@ -128,17 +128,25 @@ def group_results(prepared) -> tuple[dict, ...]:
 def _stream_events(files, prepared, progress):
     """Unweight on the device, decorate and stream the events into the run's files in rounds;
     returns (the ``Unweighting`` plan, the number of events, the number with a negative weight)."""
-    from madgen.runtime.events import DECORATE_STREAM, event_record
+    from madgen.runtime.events import (DECAY_LENGTH_STREAM, DECORATE_STREAM, event_record, mean_decay_lengths,
+                                       with_decay_lengths)
 
     run = prepared.run
     plan = prepared.plan_unweighting(run.n_events)
     weight = event_weight(run, plan.abs_cross_section_pb)
     key = jax.random.fold_in(prepared.key, DECORATE_STREAM)
+    decay_lengths = None
+    if run.time_of_flight >= 0:
+        decay_lengths = mean_decay_lengths(prepared.process.param_card(prepared.parameters))
+        length_key = jax.random.fold_in(prepared.key, DECAY_LENGTH_STREAM)
     bar = _progress(run.n_events, progress)
     n_kept = n_negative = 0
     try:
         for chunk, (group, accepted) in enumerate(prepared.events(run.n_events, plan)):
             record = event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk))
+            if decay_lengths is not None:
+                record = with_decay_lengths(record, decay_lengths, run.time_of_flight,
+                                            jax.random.fold_in(length_key, chunk))
             files.append(record)
             n_kept += len(group)
             n_negative += int(np.sum(record.weights < 0))

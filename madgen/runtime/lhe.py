@@ -170,6 +170,7 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
     n_lines = record.n_legs
     pdg, momenta = record.pdg_ids.tolist(), record.momenta.tolist()
     masses, helicities, colour = record.masses.tolist(), record.helicities.tolist(), record.colour.tolist()
+    lifetimes = record.lifetime.tolist()
     status, mothers = record.status.tolist(), record.mothers.tolist()
     ids = record.process_id.tolist() if process_id is None else [process_id] * len(record)
     info = zip(record.weights.tolist(), record.scale.tolist(), record.aqed.tolist(), record.aqcd.tolist(), ids)
@@ -182,8 +183,8 @@ def format_events(record: EventRecord, process_id: int | None = None, n_initial:
             energy, px, py, pz = momenta[event][line]  # + 0.0 below: no "-0.0000000000e+00" in the file
             colour1, colour2 = colour[event][line]
             lines.append(_PARTICLE.format(pdg[event][line], status[event][line], *mothers[event][line], colour1,
-                                          colour2, px + 0.0, py + 0.0, pz + 0.0, energy, masses[event][line], 0.0,
-                                          helicities[event][line]))
+                                          colour2, px + 0.0, py + 0.0, pz + 0.0, energy, masses[event][line],
+                                          lifetimes[event][line], helicities[event][line]))
         if mgrwt:
             factor = float(record.luminosity[event] * record.aqcd[event] ** record.n_qcd[event])
             lines.append(mgrwt_block(int(record.n_qcd[event]), float(record.mu_r[event]),

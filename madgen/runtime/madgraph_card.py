@@ -9,8 +9,8 @@ read in one of four ways:
 * bookkeeping and MadGraph's own integration strategy (``run_tag``, ``gridpack``, ``sde_strategy``,
   job splitting, helicity recycling, vector sizes, ...): they change how MadGraph computes, not what,
   and are dropped;
-* physics madgen does not do (matching and merging, user Fortran, ion beams, lifetimes in the event
-  file, ...): accepted at the value that switches it off, an error naming the line otherwise;
+* physics madgen does not do (matching and merging, user Fortran, ion beams, ...): accepted at the
+  value that switches it off, an error naming the line otherwise;
 * anything else: an error naming the line and the key.
 
 What is dropped that a physicist may have meant (the PDF and alpha_s variations of MadGraph's
@@ -45,8 +45,6 @@ OFF_VALUES = {
     **{key: ("0", lambda v: _number(v) == 0, "madgen writes parton-level events at fixed order, with no jet matching "
                                              "or merging (MLM, CKKW): generate each multiplicity with its own cuts")
        for key in ("ickkw", "xqcut")},
-    "time_of_flight": ("a negative number", lambda v: _number(v) is not None and _number(v) < 0,
-                       "madgen does not write decay lengths (VTIMUP is 0)"),
     "custom_fcts": ("[] or empty", lambda v: v in ([], "", None, "None") or v == [""],
                     "madgen has no user Fortran hooks: put custom cuts into the run card's cuts, a custom scale "
                     "into dynamical_scale_choice 1-4"),

@@ -91,7 +91,8 @@ def resonance_lines(kernel, columns: dict):
     return EventRecord(pdg_ids=pdg_ids, momenta=momenta, masses=masses, helicities=helicities, colour=colour,
                        weights=base.weights, scale=base.scale, aqed=base.aqed, aqcd=base.aqcd, status=status,
                        mothers=mothers, x1=base.x1, x2=base.x2, mu_r=base.mu_r, mu_f=base.mu_f,
-                       luminosity=base.luminosity, n_qcd=base.n_qcd, process_id=base.process_id, mu_f2=base.mu_f2)
+                       luminosity=base.luminosity, n_qcd=base.n_qcd, process_id=base.process_id, mu_f2=base.mu_f2,
+                       lifetime=expand(base.lifetime, 0.0))
 
 
 def _closest(leg: int, products) -> int | None:

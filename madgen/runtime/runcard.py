@@ -98,7 +98,7 @@ KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "polbeam1", "polbeam2", "pdf",
               "dsqrt_q2fact1", "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
               "maxjetflavor", "cuts", "cut_decays", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
-              "precision", "use_syst", "sys_scalefact")
+              "precision", "use_syst", "sys_scalefact", "time_of_flight")
 MAX_SEED = 2**63 - 1
 """The largest seed: JAX's PRNG keys take a signed 64-bit integer."""
 
@@ -171,6 +171,7 @@ class RunCard:
     precision: str | None = None  # |M|^2 in "double" or "single"; None: the package's own precision
     use_syst: bool = False  # scale-variation weights per event (MadGraph's use_syst; hadron beams)
     sys_scalefact: tuple[float, ...] = DEFAULT_FACTORS  # the factors of muR and muF they take
+    time_of_flight: float = -1.0  # mm: decay lengths (LHE's VTIMUP) above it are written; negative: none (MadGraph)
 
     @property
     def sqrt_s(self) -> float:
@@ -355,6 +356,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         precision=_choice(data, "precision", None, PRECISIONS, where),
         use_syst=_boolean(data, "use_syst", False, where),
         sys_scalefact=_scale_factors(data, where),
+        time_of_flight=_number(data, "time_of_flight", -1.0, where),
     )
     return card
 

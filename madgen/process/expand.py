@@ -260,7 +260,7 @@ def conservation_violation(model: Model, initial, final) -> str | None:
     dirac_in = sum(_fermion_number(p) for p in incoming)
     dirac_out = sum(_fermion_number(p) for p in outgoing)
     if dirac_in != dirac_out and not any(p.majorana for p in incoming + outgoing):
-        if not _model_has_majorana(model):
+        if not model_violates_fermion_number(model):
             return "fermion number is not conserved"
     return None
 
@@ -310,8 +310,18 @@ def _fermion_number(particle: Particle) -> int:
     return 1 if particle.pdg_code > 0 else -1
 
 
-def _model_has_majorana(model: Model) -> bool:
-    return any(p.majorana for p in model.particles)
+def model_violates_fermion_number(model: Model) -> bool:
+    """Whether the model's interactions can change the number of fermions minus antifermions, as MadGraph's
+    ``check_majoranas`` decides: it has a Majorana fermion, or a vertex joins two fermions of the same kind
+    (both particles or both antiparticles in one pair of its fermion slots, e.g. a diquark's ``u u S``)."""
+    if any(p.majorana for p in model.particles):
+        return True
+    for vertex in model.vertices:
+        numbers = [_fermion_number(model.particle(name)) for name in vertex.particles
+                   if model.particle(name).spin.value % 2 == 0]
+        if any(a == b != 0 for a, b in zip(numbers[0::2], numbers[1::2])):
+            return True
+    return False
 
 
 def _fmt(charge: float) -> str:

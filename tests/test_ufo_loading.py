@@ -410,6 +410,28 @@ def test_propagator_with_unknown_name_is_refused(tmp_path):
         load_model(str(model) + "-full")
 
 
+@pytest.mark.parametrize("colour, message", [
+    ("'1'", r"vertex V_132 \[u~, u, a\] in .*bad_colour.*vertices\.py: colour structure '1' gives the coloured "
+            r"particle\(s\) u~ \(slot 1\), u \(slot 2\) no colour index"),
+    ("'T(1,2'", r"vertex V_132 \[u~, u, a\] in .*vertices\.py: colour string 'T\(1,2': syntax error"),
+    ("'Identity(1,3)'", r"vertex V_132 .*: colour string 'Identity\(1,3\)': slot 3 is not a coloured leg"),
+])
+def test_a_broken_colour_structure_names_its_vertex(tmp_path, colour, message):
+    """A colour structure that leaves a coloured leg without an index (it stopped with an internal error deep
+    in the colour algebra) or does not read is an error naming the vertex, its particles and the file."""
+    import madgen
+
+    model = copy_sm(tmp_path, "bad_colour")
+    vertices = (model / "vertices.py").read_text()
+    anchor = "particles = [ P.u__tilde__, P.u, P.a ],\n               color = [ 'Identity(1,2)' ]"
+    assert anchor in vertices
+    (model / "vertices.py").write_text(vertices.replace(anchor, anchor.replace("'Identity(1,2)'", colour)))
+    (tmp_path / "card.yaml").write_text(f"model: {model}-full\nprocess: u u~ > mu+ mu-\n")
+    with pytest.raises(UnsupportedFeature, match=message):
+        madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_function_library_bodies_as_feynrules_writes_them():
     z = sympy.Symbol("z")
     reglog = model_function("reglog2", "z", "(0.0 if z==0.0 else cmath.log(z.real))", where="f.py")

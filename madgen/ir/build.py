@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from madgen.colour.basis import ColourFactor
+from madgen.colour.tensors import string_monomials
 from madgen.diagrams.fermions import FermionFlow, analyse_fermion_flow
 from madgen.diagrams.generate import DiagramSet, is_s_channel
 from madgen.diagrams.types import Current, Diagram
@@ -183,6 +184,7 @@ class _GraphBuilder:
         self.amplitudes: list[AmplitudeTerm] = []
         self.routines: dict = {}
         self.couplings: set[str] = set()
+        self._colour_checked: set[str] = set()
         self.masses: set[str] = set()
         self.widths: set[str] = set()
         self.parameters: set[str] = set()
@@ -211,7 +213,31 @@ class _GraphBuilder:
         return self.model.vertex(diagram.vertex if occurrence is None else occurrence.vertex)
 
     def _colour_choices(self, vertex) -> tuple[int, ...]:
+        self._check_colour(vertex)
         return tuple(sorted({term.colour_index for term in vertex.terms}))
+
+    def _check_colour(self, vertex) -> None:
+        """Each colour structure a vertex uses must read (``string_monomials``) and give every coloured leg an
+        index; a model error names the vertex, its particles and the model's vertices.py."""
+        if vertex.name in self._colour_checked:
+            return
+        self._colour_checked.add(vertex.name)
+        colours = [self.model.particle(name).color for name in vertex.particles]
+        slot_dims = tuple((k + 1, abs(c)) for k, c in enumerate(colours) if abs(c) != 1)
+        where = (f"vertex {vertex.name} [{', '.join(vertex.particles)}] in "
+                 f"{self.model.directory or self.model.source}/vertices.py")
+        for index in sorted({term.colour_index for term in vertex.terms}):
+            string = vertex.colour[index]
+            try:
+                slots, _ = string_monomials(string, slot_dims)
+            except UnsupportedFeature as error:
+                raise UnsupportedFeature(f"{where}: {error}") from None
+            bare = [k for k, _ in slot_dims if k not in slots]
+            if bare:
+                names = ", ".join(f"{vertex.particles[k - 1]} (slot {k})" for k in bare)
+                raise UnsupportedFeature(f"{where}: colour structure {string!r} gives the coloured particle(s) "
+                                         f"{names} no colour index; each colour structure of a vertex must carry "
+                                         "the index of every coloured leg (e.g. 'Identity(1,2)' for a quark pair)")
 
     # -- wavefunctions ----------------------------------------------------------------------
     def _wavefunction(self, current: Current, flow: FermionFlow, colour_of) -> str:

@@ -178,14 +178,44 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
         raise
 
 
+def _card_spellings(process, parameters: dict) -> dict:
+    """``parameters`` with keys spelled as param-card entries (``MASS 23``, ``mass 23``, ``DECAY 23``, ``WIDTH 23``,
+    as MadGraph's ``set``) renamed to the package's parameter names, found in its param card."""
+    import re
+
+    from madgen.model.param_card import card_entry_names, entry_block
+
+    spelled = {key: key.split() for key in parameters if isinstance(key, str) and len(key.split()) >= 2}
+    spelled = {key: words for key, words in spelled.items() if all(re.fullmatch(r"-?\d+", w) for w in words[1:])}
+    if not spelled:
+        return parameters
+    try:
+        entries = {entry: name for name, entry in card_entry_names(process.subprocesses[0].param_card()).items()}
+    except FileNotFoundError:  # a package generated before packages carried their param card
+        return parameters
+    renamed, spelling = {}, {}
+    for key, value in parameters.items():
+        words = spelled.get(key)
+        name = entries.get((entry_block(words[0]), tuple(int(w) for w in words[1:])), key) if words else key
+        if name in renamed:
+            raise MadgenError(f"parameters for this run: parameter '{name}' is given twice ({spelling[name]}, {key})")
+        renamed[name], spelling[name] = value, key
+    return renamed
+
+
 def _parameter_names(process, parameters) -> dict[str, float] | None:
     """``parameters`` keyed by the process's external parameter names, matched in any case as MadGraph's
     ``set`` does; an unknown name is an error that lists the known ones."""
     if not parameters:
         return None
     known = list(process.subprocesses[0].default_parameters())
-    named = match_parameter_point(known, dict(parameters), "parameters for this run")
+    named = match_parameter_point(known, _card_spellings(process, dict(parameters)), "parameters for this run")
+    computed = {name.lower(): name for name in process.subprocesses[0].metadata.get("auto_widths", {})}
     for key in named:
+        if str(key).lower() in computed:
+            raise MadgenError(f"'{key}': the width {computed[str(key).lower()]} of '{process.process}' is computed from "
+                              "the other parameters (the process card's 'widths', docs/widths.md), not an input; "
+                              "to fix it, generate without computing it")
         if key not in known:
             raise MadgenError(f"'{key}' is not an external parameter of '{process.process}'; known: {sorted(known)} "
                               "(run-card settings: docs/run_card.md)")

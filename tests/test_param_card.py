@@ -11,6 +11,7 @@ from madgen.model import load_model
 from madgen.model.param_card import (
     format_value,
     parameters_from_card,
+    parse_param_card,
     read_param_card,
     write_param_card,
 )
@@ -224,6 +225,37 @@ def test_restriction_card_may_hold_negative_widths(tmp_path):
     (model_dir / "restrict_negw.dat").write_text(card.replace("DECAY   6 1.491500E+00", "DECAY   6 -1.491500E+00"))
     assert "-1.491500E+00" in (model_dir / "restrict_negw.dat").read_text()
     assert load_model(f"{model_dir}-negw").parameter("WT").value == -1.4915
+
+
+def test_a_restriction_keeps_madgraphs_stand_ins_free_and_ties_identical_inputs(tmp_path):
+    """MadGraph's restrict_model: 9.999999e-01 and 0.000001e-99 keep a parameter free (not fixed) with the
+    default 1 and 0; inputs of one block with the same value up to sign (not DECAY, not 0/1/stand-ins) are
+    merged, the later ones internal and equal (or opposite) to the first, and a card that gives them apart
+    is refused with both lines and the way out ('-full')."""
+    import shutil
+
+    model_dir = tmp_path / "tiesm"
+    shutil.copytree(SM_DIR, model_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pkl"))
+    card = (model_dir / "restrict_default.dat").read_text()
+    assert "  3 1.180000e-01 # aS" in card and " 15 1.777000e+00 # ymtau" in card
+    (model_dir / "restrict_ties.dat").write_text(card.replace("  3 1.180000e-01 # aS", "  3 9.999999e-01 # aS")
+                                                 .replace(" 15 1.777000e+00 # ymtau", " 15 -4.700000e+00 # ymtau")
+                                                 .replace("DECAY   6 1.491500E+00", "DECAY   6 2.047600E+00"))
+    model = load_model(f"{model_dir}-ties")
+    assert model.parameter("aS").external and model.parameter("aS").value == 1.0
+    assert not model.parameter("ymtau").external and str(model.parameter("ymtau").value) == "-ymb"
+    assert model.parameter("WT").external and model.parameter("WT").value == model.parameter("WW").value  # DECAY: untied
+    assert [(t.name, t.source, t.sign) for t in model.tied_entries] == [("ymtau", "ymb", -1)]
+    text = write_param_card(model)
+    assert "ymtau" not in text  # an internal parameter now, as in MadGraph's card
+    apart = text.replace("Block YUKAWA", "Block YUKAWA\n    15 1.777 # ymtau")
+    line = apart.splitlines().index("    15 1.777 # ymtau") + 1
+    with pytest.raises(ParamCardError, match=rf"tied\.dat:{line}: Block YUKAWA entry 15 \(ymtau\) = 1\.777, but the "
+                                             r"restriction restrict_ties\.dat .* ties ymtau to Block YUKAWA entry 5 "
+                                             r"\(ymb = 4\.7, tied\.dat:\d+\).* minus ymb.*'tiesm-full'"):
+        parameters_from_card(model, parse_param_card(apart, "tied.dat"))
+    kept = parameters_from_card(model, parse_param_card(text.replace("Block YUKAWA", "Block YUKAWA\n 15 -4.7"), "ok.dat"))
+    assert kept["ymb"] == 4.7 and "ymtau" not in kept
 
 
 def test_generate_refuses_a_bad_param_card(tmp_path):

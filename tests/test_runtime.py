@@ -249,6 +249,25 @@ def test_launch_command_line(tmp_path):
         assert failed.returncode == 2 and words in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
 
 
+def test_launch_parameters_take_madgraphs_set_spellings(generate_package, tmp_path):
+    """A run's parameters may name param-card entries as MadGraph's `set` does (`mass 23`, `DECAY 23`, and
+    `width 23`, which MadGraph reads as `decay 23`); one parameter under two spellings is refused."""
+    from madgen import api
+    from madgen.errors import MadgenError
+
+    package = generate_package("sm", "e+ e- > mu+ mu-", "run_set_spellings")
+    run = {"sqrt_s": 91.188, "n_events": 10, "seed": 1, "iterations": 1, "warmup_iterations": 1,
+           "points_per_iteration": 2000, "lhe": False, "columnar": "none"}
+    quiet = dict(log=lambda *a, **k: None, progress=False)
+    result = api.launch(package._dir, run, output=tmp_path / "set", parameters={"mass 23": 90.5, "WIDTH 23": 2.5},
+                        **quiet)
+    point = json.loads((tmp_path / "set" / "results.json").read_text())["parameters"]
+    assert (point["MZ"], point["WZ"]) == (90.5, 2.5)
+    assert result.cross_section_pb > 0
+    with pytest.raises(MadgenError, match=r"parameter 'MZ' is given twice \(MZ, MASS 23\)"):
+        api.launch(package._dir, run, output=tmp_path / "twice", parameters={"MZ": 90.0, "MASS 23": 91.0}, **quiet)
+
+
 def test_run_card_overrides_as_madgraph_set(tmp_path):
     from madgen.runtime.runcard import is_run_card_key, run_card_with
 

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from madgen.errors import ParamCardError
-from madgen.model.types import FixedEntry, Model, Parameter
+from madgen.model.types import FixedEntry, Model, Parameter, TiedEntry
 
 DECAY_BLOCK = "DECAY"
 
@@ -366,7 +366,28 @@ def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
         raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
                              f"(write_param_card(model) writes a complete one)")
     _check_fixed_entries(model, card)
+    _check_tied_entries(model, card)
     return values
+
+
+def _check_tied_entries(model: Model, card: ParamCard) -> None:
+    """An entry for a parameter the restriction merged into another must keep their relation (MadGraph's
+    param_card_rule.dat: identical or opposite): any other value would be ignored."""
+    for tied in model.tied_entries:
+        value = card.get(tied.lhablock, tied.lhacode)
+        source = model.parameter(tied.source)
+        source_value = card.get(source.lhablock, source.lhacode)
+        if value is None or source_value is None or math.isclose(float(value), tied.sign * float(source_value),
+                                                                 rel_tol=1e-6, abs_tol=1e-300):
+            continue
+        relation = "equal to" if tied.sign > 0 else "minus"
+        base = model.name.split("-")[0]
+        raise ParamCardError(
+            f"{card.where(tied.lhablock, tied.lhacode)}: {_entry_name(tied)} ({tied.name}) = {float(value):g}, but the "
+            f"restriction {model.restriction} of model '{model.name}' ties {tied.name} to {_entry_name(source)} "
+            f"({tied.source} = {float(source_value):g}, {card.where(source.lhablock, source.lhacode)}): they had the "
+            f"same value in the restriction card, so MadGraph and madgen keep {tied.name} {relation} {tied.source}; "
+            f"give them that relation, or use the model without restriction ('{base}-full') to vary them apart")
 
 
 def _check_fixed_entries(model: Model, card: ParamCard) -> None:
@@ -385,7 +406,7 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
             f"use the model without restriction ('{base}-full') to vary it")
 
 
-def _entry_name(p: Parameter | FixedEntry) -> str:
+def _entry_name(p: Parameter | FixedEntry | TiedEntry) -> str:
     if p.lhablock.upper() == DECAY_BLOCK:
         return f"DECAY {p.lhacode[0]}"
     return f"Block {p.lhablock} entry {' '.join(map(str, p.lhacode))}"
@@ -408,10 +429,18 @@ def check_value(model: Model, name: str, value: float, where: str) -> None:
         raise ParamCardError(f"{where}: parameter {name} is a {kind} and must be >= 0, got {value!r}")
 
 
+def entry_block(word: str) -> str:
+    """The param-card block a ``set``-style key names, upper case: MadGraph's ``set`` reads ``width`` as
+    ``decay``."""
+    block = word.upper()
+    return DECAY_BLOCK if block == "WIDTH" else block
+
+
 def external_parameter_name(model: Model, key: str) -> str:
     """The external parameter a process card's ``parameters`` key names, spelled as MadGraph's ``set``
     accepts it: the UFO name in any case (``mt``), or the param-card entry (``MASS 6``, ``mass 6``,
-    ``DECAY 6``); ``key`` unchanged where none matches (the caller reports it)."""
+    ``DECAY 6``, or ``WIDTH 6`` as MadGraph's ``set width``); ``key`` unchanged where none matches (the caller
+    reports it)."""
     externals = model.external_parameters
     if any(p.name == key for p in externals):
         return key
@@ -420,8 +449,9 @@ def external_parameter_name(model: Model, key: str) -> str:
         return folded[0]
     words = key.split()
     if len(words) >= 2 and all(re.fullmatch(r"-?\d+", word) for word in words[1:]):
-        block, codes = words[0].upper(), tuple(int(word) for word in words[1:])
+        block, codes = entry_block(words[0]), tuple(int(word) for word in words[1:])
         entry = [p.name for p in externals if p.lhablock.upper() == block and tuple(p.lhacode) == codes]
+        entry += [t.name for t in model.tied_entries if t.lhablock.upper() == block and tuple(t.lhacode) == codes]
         if len(entry) == 1:
             return entry[0]
         if block in ("MASS", DECAY_BLOCK) and len(codes) == 1:  # a derived mass or width (MW): named for the error
@@ -454,9 +484,15 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
         if name not in externals:
             spelled = f"'{key}'" if key == name else f"'{key}' ({name})"
             fixed = any(p.name == name for p in model.internal_parameters)
+            tied = [t for t in model.tied_entries if t.name == name]
             lowered = {external.lower(): external for external in externals}
             close = [lowered[match] for match in difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)]
-            if fixed:
+            if tied:
+                relation = "equal to" if tied[0].sign > 0 else "minus"
+                hint = (f"the restriction {model.restriction} ties it to {tied[0].source} (the same value in the same "
+                        f"block: it stays {relation} {tied[0].source}, as in MadGraph); set {tied[0].source}, or use the "
+                        f"model without restriction ('{model.name.split('-')[0]}-full') to vary them apart")
+            elif fixed:
                 hint = f"it is a derived (internal) parameter of '{model.name}', computed from the external ones"
             elif close:
                 hint = f"'{model.name}' has no such external parameter; did you mean '{close[0]}'?"

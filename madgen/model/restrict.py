@@ -11,6 +11,12 @@ Semantics follow MadGraph's ``RestrictModel.restrict_model``:
   Fixed parameters are substituted into all expressions; fixed externals leave the
   external list (they no longer appear in the param card); fixed internals stay in the
   list with their constant value;
+* MadGraph's stand-ins 9.999999e-01 and 0.000001e-99 keep a parameter free (they are neither 0 nor 1)
+  and become its default 1 and 0 after the restriction;
+* external parameters of one block (DECAY excepted) with the same value, or opposite values, that is not
+  0, 1 or a stand-in are merged (``detect_identical_parameters``): the first in the model's order stays
+  an input, the others become internal parameters equal to it (or to minus it), so that they move
+  together and leave the param card (a dependent mass or width stays there as a computed entry);
 * masses/widths fixed to 0 become ``ZERO`` on their particles;
 * couplings that vanish with the restricted defaults (exactly after substitution, or
   numerically ``|g| < 1e-13`` as MG, unless some coupling lies in ``[1e-13, 1e-10)``,
@@ -32,9 +38,12 @@ from madgen.errors import ModelError
 from madgen.model.evaluate import numeric_values
 from madgen.model.param_card import ParamCard
 from madgen.model.propagators import fix_propagator_parameters
-from madgen.model.types import ZERO, Coupling, FixedEntry, Model
+from madgen.model.types import ZERO, Coupling, FixedEntry, Model, TiedEntry
 
 __all__ = ["restrict_model", "card_values", "fixed_parameters", "numeric_values"]
+
+KEPT_ONE, KEPT_ZERO = 9.999999e-1, 0.000001e-99
+"""MadGraph's restriction-card values for a free parameter whose default is 1 or 0 (exactly 1 or 0 would fix it)."""
 
 ZERO_COUPLING = 1e-13
 """|coupling| below which MadGraph treats a coupling as vanishing."""
@@ -86,6 +95,29 @@ def fixed_parameters(model: Model, values: Mapping[str, float]) -> dict[str, int
         fixed.update(newly)
 
 
+def identical_parameters(model: Model, values: Mapping[str, float],
+                         fixed: Mapping[str, int]) -> list[list[tuple[str, int]]]:
+    """Groups of free external parameters a restriction merges, as MadGraph's ``detect_identical_parameters``:
+    one block (not DECAY), the same value up to sign, not 0, 1 or a stand-in; each group lists
+    (name, sign relative to the first), the first in the model's order first."""
+    groups: dict[tuple[str, float], list[tuple[str, int]]] = {}
+    for p in model.external_parameters:
+        value = values[p.name]
+        block = (p.lhablock or "").upper()
+        if p.name in fixed or value in (0, 1, KEPT_ZERO, KEPT_ONE) or block == "DECAY":
+            continue
+        if (block, -value) in groups:
+            groups[(block, -value)].append((p.name, -1))
+        else:
+            groups.setdefault((block, value), []).append((p.name, 1))
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _default(value: float) -> float:
+    """A free parameter's default: MadGraph's stand-ins for 1 and 0 read as 1 and 0."""
+    return 1.0 if value == KEPT_ONE else 0.0 if value == KEPT_ZERO else value
+
+
 def _vanishing_couplings(couplings: Sequence[Coupling], numbers: Mapping[str, complex]) -> set[str]:
     magnitudes = {c.name: abs(numbers[c.name]) for c in couplings}
     strict = any(ZERO_COUPLING <= m < _AMBIGUOUS_COUPLING for m in magnitudes.values())
@@ -117,9 +149,13 @@ def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | 
     fixed = fixed_parameters(model, values)
     subs = {model.parameter(n).symbol: sympy.Integer(v) for n, v in fixed.items()}
 
-    externals = tuple(dataclasses.replace(p, value=values[p.name])
-                      for p in model.external_parameters if p.name not in fixed)
-    internals = tuple(
+    merged = {name: (group[0][0], sign) for group in identical_parameters(model, values, fixed)
+              for name, sign in group[1:]}
+    externals = tuple(dataclasses.replace(p, value=_default(values[p.name]))
+                      for p in model.external_parameters if p.name not in fixed and p.name not in merged)
+    tied = tuple(dataclasses.replace(p, nature="internal", value=sign * model.parameter(first).symbol)
+                 for p in model.external_parameters if p.name in merged for first, sign in [merged[p.name]])
+    internals = tied + tuple(
         dataclasses.replace(p, value=sympy.Integer(fixed[p.name]) if p.name in fixed
                             else p.value.xreplace(subs))
         for p in model.internal_parameters
@@ -148,9 +184,12 @@ def restrict_model(model: Model, card: ParamCard, restriction: str, name: str | 
     fixed_values = {name: float(value) for name, value in fixed.items()}
     fixed_entries = tuple(FixedEntry(p.name, p.lhablock, tuple(p.lhacode), fixed_values[p.name])
                           for p in model.external_parameters if p.name in fixed)
+    tied_entries = tuple(TiedEntry(p.name, p.lhablock, tuple(p.lhacode), *merged[p.name])
+                         for p in model.external_parameters if p.name in merged)
     return dataclasses.replace(
         model,
         fixed_entries=fixed_entries,
+        tied_entries=tied_entries,
         propagators=tuple(fix_propagator_parameters(p, fixed_values) for p in model.propagators),
         name=name or model.name,
         restriction=restriction,

@@ -184,6 +184,18 @@ class FixedEntry:
 
 
 @dataclass(frozen=True)
+class TiedEntry:
+    """An external parameter a restriction card merged into another of its block (the same value up to
+    sign, as MadGraph's ``detect_identical_parameters``): now internal, ``sign`` times ``source``."""
+
+    name: str
+    lhablock: str
+    lhacode: tuple[int, ...]
+    source: str
+    sign: int
+
+
+@dataclass(frozen=True)
 class Model:
     """A loaded, restricted UFO model."""
 
@@ -202,6 +214,7 @@ class Model:
     conversion_cache: str = ""  # where its Python-3 copy lives, for a converted Python-2 model
     converted_files: tuple[str, ...] = ()  # the files that conversion changed
     fixed_entries: tuple[FixedEntry, ...] = ()  # externals the restriction fixed and removed
+    tied_entries: tuple[TiedEntry, ...] = ()  # externals the restriction merged into another of their block
     _by_name: Mapping[str, object] = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self):

@@ -221,6 +221,9 @@ def _read_parameters(value, source):
                 mantissa, exponent = number.strip().lower().split("e")
                 hint = (f" (YAML reads numbers like {number.strip()} as text: write "
                         f"{float(mantissa):.1f}e{'' if exponent[0] in '+-' else '+'}{exponent})")
+            if isinstance(number, str) and number.strip().lower() == "auto":
+                hint = (" (a width computed from the model's decays is asked for with 'widths: [particle]' or "
+                        "'widths: auto', or 'DECAY pdg auto' in the param_card: docs/widths.md)")
             raise CardError(f"{source}, key 'parameters.{name}': expected a number, got {number!r}{hint}")
         result.append((str(name), float(number)))
     return tuple(result)

@@ -111,6 +111,11 @@ def test_parameters_from_card_names_missing_entries(sm):
     message = str(info.value)
     assert "Block SMINPUTS entry 3 (aS)" in message
     assert "DECAY 23 (WZ)" in message
+    assert "does not have" not in message
+    misspelled = read_param_card(write_param_card(sm).replace("Block MASS", "Block MAS"))
+    with pytest.raises(ParamCardError, match=r"missing Block MASS entry 23 \(MZ\).*<text>:\d+ has Block MAS, which "
+                                             r"model 'sm' does not have: Block MASS\?"):
+        parameters_from_card(sm, misspelled)
 
 
 def test_format_value():

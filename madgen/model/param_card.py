@@ -364,10 +364,24 @@ def parameters_from_card(model: Model, card: ParamCard) -> dict[str, float]:
         values[p.name] = float(value)
     if missing:
         raise ParamCardError(f"{card.source}: missing {', '.join(missing)}; add them to the card "
-                             f"(write_param_card(model) writes a complete one)")
+                             f"(write_param_card(model) writes a complete one){_misspelled_blocks(model, card)}")
     _check_fixed_entries(model, card)
     _check_tied_entries(model, card)
     return values
+
+
+def _misspelled_blocks(model: Model, card: ParamCard) -> str:
+    """A hint naming the card's blocks the model does not have that look like one it has (``Block MAS``)."""
+    known = {p.lhablock.upper() for p in model.external_parameters}
+    hints = []
+    for block in card.blocks:
+        name = block.split()[0]
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6) if name not in known else []
+        if close:
+            line = min((n for (b, _), n in card.lines.items() if b == block), default=None)
+            where = f"{card.source}:{line}" if line else card.source
+            hints.append(f"{where} has Block {name}, which model '{model.name}' does not have: Block {close[0]}?")
+    return "; " + "; ".join(hints) if hints else ""
 
 
 def _check_tied_entries(model: Model, card: ParamCard) -> None:

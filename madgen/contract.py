@@ -33,8 +33,12 @@ proportion to |weight|); flow weights are never negative (docs/squared_orders.md
 PRECISIONS = ("double", "single")
 """Values of :attr:`GeneratedProcess.precision` and of :meth:`GeneratedProcess.with_precision`."""
 
-CHANNEL_KEYS = ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")
-"""Keys of each propagator in :attr:`GeneratedProcess.channels` (``"diagrams"[i]["propagators"]``)."""
+CHANNEL_KEYS = ("line", "particle", "pdg", "mass", "width", "legs", "s_channel", "final_pdg")
+"""Keys of each propagator in :attr:`GeneratedProcess.channels` (``"diagrams"[i]["propagators"]``): ``line``
+(named by the legs on its far side), its ``particle`` and ``pdg``, ``mass`` and ``width`` names, those
+``legs``, whether it is an ``s_channel``, and for an s-channel the PDG id of the particle it carries toward
+the final state (``final_pdg``, MadGraph's signed s-channel id: the resonance its final-state side decays
+from; None for a t-channel line)."""
 
 DECAY_KEYS = ("particle", "pdg", "mass", "width", "legs", "parent")
 """Keys of each entry of ``channels["decays"]``: the resonances the process string asks for, in the order

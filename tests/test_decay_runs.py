@@ -129,7 +129,9 @@ def test_processes_with_different_numbers_of_lines_share_one_run(generate_packag
     """A card whose processes have different numbers of LHE lines (a decay chain, whose resonance is a line,
     beside a process without one; it stopped with a concatenation error after the integration): each event
     has its own process's lines (NUP), conserves momentum, and the processes share the events as their cross
-    sections; the columnar file pads the shorter events with status-0 lines."""
+    sections; the columnar file pads the shorter events with status-0 lines. (The second process's events
+    from the channel of its Z > mu+ mu- diagram with the muons near the Z mass carry that Z as a status-2
+    line too, as MadGraph writes them: 5 or 6 lines.)"""
     from madgen.runtime.columnar import read_columnar
 
     both = generate_package("sm", ["e+ e- > z h, z > mu+ mu-", "e+ e- > mu+ mu- h"], "run_mixed_lines")
@@ -138,13 +140,13 @@ def test_processes_with_different_numbers_of_lines_share_one_run(generate_packag
     result = api.launch(both.subprocesses[0]._dir, card, output=tmp_path / "run", log=lambda *a, **k: None,
                         progress=False)
     share = {g["process_id"]: g["cross_section_pb"] / result.cross_section_pb for g in result.groups}
-    lines = {1: 6, 2: 5}  # the chain: e+ e- Z h mu+ mu-; the other: e+ e- mu+ mu- h
+    lines = {1: (6,), 2: (5, 6)}  # the chain: e+ e- Z h mu+ mu-; the other: e+ e- (Z) mu+ mu- h
     events = list(pylhe.LHEFile.fromfile(str(tmp_path / "run" / "events.lhe")).events)
     counts = {1: 0, 2: 0}
     for event in events:
         pid = int(event.eventinfo.pid)
         counts[pid] += 1
-        assert len(event.particles) == int(event.eventinfo.nparticles) == lines[pid]
+        assert len(event.particles) == int(event.eventinfo.nparticles) and len(event.particles) in lines[pid]
         incoming = sum(np.array([p.e, p.px, p.py, p.pz]) for p in event.particles if p.status == -1)
         outgoing = sum(np.array([p.e, p.px, p.py, p.pz]) for p in event.particles if p.status == 1)
         np.testing.assert_allclose(outgoing, incoming, atol=1e-7 * incoming[0])
@@ -152,20 +154,34 @@ def test_processes_with_different_numbers_of_lines_share_one_run(generate_packag
         assert abs(n - share[pid] * len(events)) < 4 * math.sqrt(len(events) * share[pid] * (1 - share[pid])) + 1
     record, _ = read_columnar(tmp_path / "run" / "events.npz")
     assert record.n_legs == 6
-    short = record.process_id == 2
+    short = np.all(record.status != 2, axis=1)
+    assert np.all(record.process_id[short] == 2) and np.any(short)
     assert np.all(record.status[short, 5] == 0) and np.all(record.pdg_ids[short, 5] == 0)
     assert np.all(record.status[~short] != 0)
 
 
-def test_a_required_s_channel_on_different_legs_runs_without_a_line(generate_package, tmp_path):
+def test_a_required_s_channel_on_different_legs_gets_its_line_from_the_channel(generate_package, tmp_path):
     """e+ e- > z > mu+ mu- a: the Z decays to mu+ mu- in the diagrams with an initial-state photon and to
     mu+ mu- a in the others, so the channel table gives it no legs (None). The run stopped with a TypeError in
-    the divergence check; it runs, and the events carry the process's legs only (no one line to give the Z)."""
+    the divergence check; it runs, and, as MadGraph writes it, an event whose channel's Z is on its mass
+    shell carries it as a status-2 line, the mother of the particles of that channel's decay: mu+ mu- or
+    mu+ mu- a, whose momenta add up to the Z's."""
     package = generate_package("sm", "e+ e- > z > mu+ mu- a", "run_required_z_legs")
     (decay,) = package.channels["decays"]
     assert decay["required"] and decay["legs"] is None
     card = {"sqrt_s": 250.0, "n_events": 50, "seed": 2, "iterations": 2, "points_per_iteration": 3000, "lhe": True}
     result = api.launch(package._dir, card, output=tmp_path / "run", log=lambda *a, **k: None, progress=False)
     assert result.cross_section_pb > 0 and result.n_events == 50
+    products = set()
     for event in pylhe.LHEFile.fromfile(str(tmp_path / "run" / "events.lhe")).events:
-        assert sorted(int(p.id) for p in event.particles) == [-13, -11, 11, 13, 22]
+        ids = [int(p.id) for p in event.particles]
+        assert sorted(ids) in ([-13, -11, 11, 13, 22], [-13, -11, 11, 13, 22, 23])
+        if 23 in ids:
+            z = event.particles[ids.index(23)]
+            assert ids.index(23) == 2 and int(z.status) == 2 and (int(z.mother1), int(z.mother2)) == (1, 2)
+            children = [p for p in event.particles if int(p.mother1) == 3]
+            products.add(tuple(sorted(int(p.id) for p in children)))
+            for component in ("e", "px", "py", "pz"):
+                assert getattr(z, component) == pytest.approx(sum(getattr(p, component) for p in children), abs=1e-6)
+            assert abs(z.m - float(package.default_parameters()["MZ"])) < 15 * float(package.default_parameters()["WZ"])
+    assert products  # at sqrt(s) = 250 GeV the radiative return to the Z: mu+ mu- on shell, the photon before

@@ -108,3 +108,68 @@ def test_bwcutoff_window_in_the_phase_space_and_the_cut(generate_package):
                                               ResonanceWindow((4, 5), "MW", "WW", 15.0)))
     np.testing.assert_array_equal(np.asarray(integrand._in_windows(jnp.asarray(full[:2000]), parameters)),
                                   inside(full[:2000]))
+
+
+class TableKernel:
+    """A kernel with a channel table of one diagram's propagators (and decay-chain resonances)."""
+
+    n_initial = 2
+
+    def __init__(self, pdgs, propagators, decays=()):
+        self.channels = {"legs": [{"number": i, "pdg": pdg, "initial": i <= 2} for i, pdg in enumerate(pdgs, start=1)],
+                         "diagrams": [{"number": 1, "orders": {}, "propagators": propagators}],
+                         "decays": list(decays)}
+
+
+def s_channel(pdg, legs, mass="MZ", width="WZ"):
+    return {"line": "_".join(map(str, legs)), "particle": str(pdg), "pdg": pdg, "mass": mass, "width": width,
+            "legs": legs, "s_channel": True, "final_pdg": pdg}
+
+
+def pair_at(mass, extra=0.0):
+    """Momenta of legs 1-5 where legs 3, 4 have invariant mass ``mass`` and leg 5, at rest with mass ``extra``
+    in their frame, makes m(345) = mass + extra (the resonance code reads invariant masses only)."""
+    return np.array([[1.0, 0, 0, 1], [1.0, 0, 0, -1], [mass / 2, 0, 0, mass / 2], [mass / 2, 0, 0, -mass / 2],
+                     [extra, 0, 0, 0]])
+
+
+def written(groups, n_events):
+    """Per event: the (pdg, legs) of the resonances the groups give it."""
+    result = [None] * n_events
+    for rows, decays in groups:
+        for row in rows:
+            result[row] = [(d["pdg"], tuple(d["legs"])) for d in decays]
+    return result
+
+
+def test_an_s_channel_on_its_mass_shell_is_written_as_madgraph_does():
+    """MadGraph's OnBW: the event's channel diagram's s-channel propagator with a width is written when
+    |m - M| < bwcutoff Gamma and Gamma / M < 0.1; a flat channel (None) and a photon never."""
+    from madgen.runtime.resonances import onshell_resonances
+
+    kernel = TableKernel([-11, 11, -13, 13, 22], [s_channel(23, [1, 2]), s_channel(23, [3, 4])])
+    momenta = np.stack([pair_at(91.0, 10.0), pair_at(91.188 + 15 * 2.5 + 0.1, 10.0), pair_at(60.0, 31.0)])
+    internal = {"MZ": 91.188, "WZ": 2.5}
+    assert written(onshell_resonances(kernel, 1, momenta, internal, 15.0), 3) == [[(23, (3, 4))], [], [(23, (3, 4, 5))]]
+    assert written(onshell_resonances(kernel, None, momenta, internal, 15.0), 3) == [[], [], []]
+    assert written(onshell_resonances(kernel, 1, momenta, {"MZ": 91.188, "WZ": 9.2}, 15.0), 3) == [[], [], []]
+    photon = TableKernel([-11, 11, -13, 13, 22], [dict(s_channel(22, [3, 4]), mass="ZERO", width="ZERO")])
+    assert written(onshell_resonances(photon, 1, momenta, internal, 15.0), 3) == [[], [], []]
+
+
+def test_of_two_lines_of_one_particle_madgraph_keeps_one():
+    """A propagator of the particle of one of its external daughters (t > t g) is never written; of a
+    propagator and a daughter propagator of the same particle the one closer to the pole is (both on shell),
+    and a decay-chain resonance (forced) wins over a daughter or parent of its particle."""
+    from madgen.runtime.resonances import onshell_resonances
+
+    radiating = TableKernel([2, -2, 6, -6, 21], [s_channel(6, [3, 5], "MT", "WT")])
+    internal = {"MT": 173.0, "WT": 1.5, "MZ": 91.188, "WZ": 2.5}
+    soft = np.stack([np.array([[1.0, 0, 0, 1], [1.0, 0, 0, -1], [173.0, 0, 0, 0], [173.0, 0, 0, 0], [0.1, 0, 0, 0.1]])])
+    assert written(onshell_resonances(radiating, 1, soft, internal, 15.0), 1) == [[]]
+    nested = TableKernel([-11, 11, -13, 13, 22], [s_channel(23, [3, 4]), s_channel(23, [1, 2])])
+    momenta = np.stack([pair_at(91.0, 1.0), pair_at(85.0, 6.19)])  # child closer; parent closer (91.19)
+    assert written(onshell_resonances(nested, 1, momenta, internal, 15.0), 2) == [[(23, (3, 4))], [(23, (3, 4, 5))]]
+    forced = [{"particle": "z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4], "parent": None}]
+    chain = TableKernel([-11, 11, -13, 13, 22], [s_channel(23, [3, 4]), s_channel(23, [1, 2])], forced)
+    assert written(onshell_resonances(chain, 1, momenta, internal, 15.0), 2) == [[(23, (3, 4))], [(23, (3, 4))]]

@@ -4,6 +4,7 @@ import numpy as np
 import pylhe
 import pytest
 
+import madgen
 from madgen.errors import OutputError
 from madgen.runtime.columnar import EventRecord, concatenate, read_columnar, write_columnar
 from madgen.runtime.lhe import Beams, write_lhe
@@ -135,3 +136,36 @@ def test_record_shape_errors():
         EventRecord.from_arrays(pdg_ids=[1, 2], momenta=np.zeros((3, 4)), weights=1.0)
     with pytest.raises(ValueError, match="pdg_ids"):
         EventRecord.from_arrays(pdg_ids=[1, 2, 3], momenta=np.zeros((3, 4, 4)), weights=1.0)
+
+
+def test_the_lhe_file_has_madgraphs_onshell_resonances_and_the_columnar_file_one_layout(generate_package, tmp_path):
+    """e+ e- > mu+ mu- at the Z pole: the events of the Z's channel with the muons within bwcutoff widths of
+    MZ carry the Z as a status-2 line, mother of the muons, as MadGraph writes them (its OnBW); the columnar
+    file keeps the process's four legs for every event, with the same momenta, and with time_of_flight the
+    Z's decay length is in the LHE file only, the muons' 0 in both."""
+    import pylhe
+
+    from madgen.runtime.columnar import read_columnar
+
+    package = generate_package("sm", "e+ e- > mu+ mu-", "lhe_onshell_z")
+    run = {"sqrt_s": 91.188, "n_events": 200, "seed": 4, "iterations": 2, "warmup_iterations": 1,
+           "points_per_iteration": 8000, "time_of_flight": 0.0}
+    result = madgen.api.launch(package._dir, run, output=tmp_path / "run", log=lambda *a, **k: None, progress=False)
+    events = list(pylhe.LHEFile.fromfile(f"{result.output_dir}/events.lhe").events)
+    record, _ = read_columnar(f"{result.output_dir}/events.npz")
+    assert record.n_legs == 4 and np.all(record.status == [-1, -1, 1, 1]) and np.all(record.lifetime == 0)
+    with_z = 0
+    for event, momenta in zip(events, record.momenta):
+        ids = [int(p.id) for p in event.particles]
+        legs = [p for p in event.particles if int(p.status) != 2]
+        np.testing.assert_allclose([[p.e, p.px, p.py, p.pz] for p in legs], momenta, rtol=1e-9, atol=1e-9)
+        if ids == [-11, 11, 23, -13, 13]:
+            with_z += 1
+            z = event.particles[2]
+            assert int(z.status) == 2 and abs(z.m - 91.188) < 15 * 2.441404 and z.lifetime > 0
+            assert [(int(p.mother1), int(p.mother2)) for p in event.particles] == [(0, 0), (0, 0), (1, 2), (3, 3),
+                                                                                   (3, 3)]
+        else:
+            assert ids == [-11, 11, -13, 13]
+        assert all(p.lifetime == 0 for p in legs)
+    assert with_z > 150  # at the pole nearly every event comes from the Z's channel

@@ -21,6 +21,7 @@ import sympy
 from madgen.colour.basis import ColourBasis
 from madgen.colour.flows import ColourFlows, subprocess_colour_flows
 from madgen.codegen.stacking import CallGroup, call_groups, stacks
+from madgen.contract import CHANNEL_KEYS
 from madgen.errors import UnsupportedFeature
 from madgen.ir.build import AmplitudeTerm, ExternalWavefunction, OffshellWavefunction, WavefunctionGraph
 from madgen.lorentz.routines import RoutineRequest
@@ -484,8 +485,7 @@ def channel_table(diagrams: dict) -> str:
     legs = [{"number": leg["number"], "pdg": leg["pdg"], "initial": leg["initial"]} for leg in diagrams["legs"]]
     rows = []
     for diagram in diagrams["diagrams"]:
-        props = [{key: prop[key] for key in ("line", "particle", "pdg", "mass", "width", "legs", "s_channel")}
-                 for prop in diagram["propagators"]]
+        props = [{key: prop[key] for key in CHANNEL_KEYS} for prop in diagram["propagators"]]
         orders = dict(sorted(diagram["orders"].items()))
         rows.append(f"        {{'number': {diagram['number']!r}, 'orders': {orders!r}, 'propagators': {props!r}}},")
     decays = "".join(f"\n        {entry!r}," for entry in diagrams.get("decays", []))

@@ -85,10 +85,13 @@ def diagram_to_data(model: Model, diagram: Diagram, initial_legs: frozenset, res
     all_legs = frozenset(leg for current in diagram.slots for leg in current.legs)
     for current in diagram.currents():
         particle = model.particle(current.line_particle)
+        s_channel = is_s_channel(frozenset(current.legs), initial_legs)
         propagator = {
             "line": _line_name(current.legs), "particle": particle.name, "pdg": particle.pdg_code,
             "mass": particle.mass, "width": particle.width, "spin": particle.spin.value,
-            "legs": list(current.legs), "s_channel": is_s_channel(frozenset(current.legs), initial_legs)}
+            "legs": list(current.legs), "s_channel": s_channel,
+            "final_pdg": model.particle(toward_final_state(model, current.line_particle, frozenset(current.legs),
+                                                           initial_legs)).pdg_code if s_channel else None}
         index = _resonance_of(current, particle, all_legs, resonances)
         if index is not None:
             propagator["resonance"] = index

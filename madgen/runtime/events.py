@@ -15,6 +15,7 @@ import math
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -38,14 +39,33 @@ HBAR_C_GEV_MM = 1.973269804e-13
 decay length c tau = hbar c / Gamma."""
 
 
-def event_record(prepared, group, accepted, weight: float, key):
-    """The ``EventRecord`` of one chunk of accepted events (order kept): ``group`` (k,) kernel group
-    and ``accepted`` (an ``Accepted`` of host arrays) of each event; each event weighs ``weight``
-    with the sign of its integrand."""
-    from madgen.runtime.columnar import EventRecord, concatenate
-    from madgen.runtime.resonances import resonance_lines
+class ChunkRecords(NamedTuple):
+    """One chunk of events for the run's files: ``lhe`` with MadGraph's status-2 lines of each event (the
+    decay chains' resonances and the s-channel resonances on their mass shell in the event's channel:
+    lines vary from event to event, as in MadGraph's files); ``columnar`` with one layout per process
+    (its legs and the resonances its process string asks for), for array code. Same events, same order."""
 
-    records, order = [], []
+    lhe: object
+    columnar: object
+
+
+def event_record(prepared, group, accepted, weight: float, key, decay_lengths=None) -> ChunkRecords:
+    """The event records of one chunk of accepted events (order kept): ``group`` (k,) kernel group
+    and ``accepted`` (an ``Accepted`` of host arrays) of each event; each event weighs ``weight``
+    with the sign of its integrand. ``decay_lengths``: a ``DecayLengths`` of the chunk (run card
+    ``time_of_flight``), or None for no lifetimes."""
+    from madgen.phasespace.channels import propagator_parameters
+    from madgen.runtime.columnar import EventRecord, concatenate
+    from madgen.runtime.resonances import decays_of, onshell_resonances, with_resonances
+
+    parts = {"lhe": ([], []), "columnar": ([], [])}
+
+    def add(name, kernel, record, decays, rows):
+        if decay_lengths is not None:
+            record = decay_lengths.fill(record, kernel, decays, rows)
+        parts[name][0].append(record)
+        parts[name][1].append(rows)
+
     uniforms = np.asarray(jax.random.uniform(key, (len(group), 2), dtype=np.float64))
     for g, integrand in enumerate(prepared.integrands):
         rows = np.nonzero(group == g)[0]
@@ -76,11 +96,30 @@ def event_record(prepared, group, accepted, weight: float, key):
             # each lab beam's own muF: the luminosity took beam 1's f at mu_f1 and beam 2's at mu_f2, mirrors too
             mu_r=evaluation.mu_r, mu_f=evaluation.mu_f1, mu_f2=evaluation.mu_f2, luminosity=chosen,
             n_qcd=integrand.n_qcd, process_id=g + 1)
-        records.append(resonance_lines(kernel, columns))
-        order.append(rows)
-    record = concatenate(records)
-    inverse = np.argsort(np.concatenate(order), kind="stable")
-    return EventRecord(**{name: column[inverse] for name, column in record.columns().items()})
+        base = EventRecord.from_arrays(**columns, n_initial=kernel.n_initial)
+        process_decays = decays_of(kernel)
+        add("columnar", kernel, with_resonances(kernel, base, process_decays), process_decays, rows)
+        internal = propagator_parameters(kernel, dict(prepared.parameters))
+        channel = np.asarray(accepted.channel)[rows]
+        for k in np.unique(channel):  # MadGraph's status-2 lines follow each event's channel (its diagram)
+            in_channel = np.nonzero(channel == k)[0]
+            diagrams = integrand.maps[int(k)].diagrams
+            for picked, decays in onshell_resonances(kernel, diagrams[0] if diagrams else None,
+                                                     base.momenta[in_channel], internal, prepared.run.bwcutoff):
+                picked = in_channel[picked]
+                add("lhe", kernel, with_resonances(kernel, _rows_of(base, picked), decays), decays, rows[picked])
+
+    def assembled(name):
+        records, order = parts[name]
+        record = concatenate(records)
+        return _rows_of(record, np.argsort(np.concatenate(order), kind="stable"))
+
+    return ChunkRecords(assembled("lhe"), assembled("columnar"))
+
+
+def _rows_of(record, rows):
+    """The events ``rows`` of an ``EventRecord``."""
+    return type(record)(**{name: column[rows] for name, column in record.columns().items()})
 
 
 def mean_decay_lengths(param_card: str) -> dict[int, float]:
@@ -92,18 +131,39 @@ def mean_decay_lengths(param_card: str) -> dict[int, float]:
     return {sign * pdg: HBAR_C_GEV_MM / width for pdg, width in widths.items() if width > 0 for sign in (1, -1)}
 
 
-def with_decay_lengths(record, mean_lengths: dict[int, float], threshold: float, key):
-    """``record`` with LHE's VTIMUP filled as MadGraph's ``time_of_flight`` fills it: every line whose
-    particle has a width (``mean_lengths``, from ``mean_decay_lengths``) gets a proper decay length c tau
-    drawn from the exponential distribution of that mean, kept where it exceeds ``threshold`` (mm),
-    0 elsewhere."""
-    from madgen.runtime.columnar import EventRecord
+class DecayLengths:
+    """LHE's VTIMUP of one chunk's lines as MadGraph's ``time_of_flight`` fills it: every line whose particle
+    has a width gets a proper decay length c tau drawn from the exponential distribution of mean hbar c /
+    Gamma (``mean_lengths``, from ``mean_decay_lengths``), kept where it exceeds ``threshold`` (mm), 0
+    elsewhere. One draw per event and line identity (a process leg, or a resonance by its products), so
+    that the LHE and the columnar file give a particle the same length."""
 
-    pdg_ids = record.pdg_ids
-    mean = np.vectorize(lambda pdg: mean_lengths.get(int(pdg), 0.0), otypes=[float])(pdg_ids) \
-        if pdg_ids.size else np.zeros(pdg_ids.shape)
-    drawn = mean * np.asarray(jax.random.exponential(key, pdg_ids.shape, dtype=np.float64))
-    return EventRecord(**{**record.columns(), "lifetime": np.where(drawn > threshold, drawn, 0.0)})
+    RESONANCE_SLOTS = 1 << 20
+    """Draw streams of resonances start here (a leg's stream is its index)."""
+
+    def __init__(self, mean_lengths: dict[int, float], threshold: float, key, n_events: int):
+        self.mean_lengths, self.threshold, self.key, self.n_events = mean_lengths, threshold, key, n_events
+        self._draws: dict[int, np.ndarray] = {}
+
+    def _draw(self, slot: int) -> np.ndarray:
+        if slot not in self._draws:
+            self._draws[slot] = np.asarray(jax.random.exponential(jax.random.fold_in(self.key, slot),
+                                                                  (self.n_events,), dtype=np.float64))
+        return self._draws[slot]
+
+    def fill(self, record, kernel, decays, rows):
+        """``record`` (events ``rows`` of the chunk, lines as ``with_resonances`` puts ``decays`` among the
+        kernel's legs) with its lifetimes."""
+        legs = [int(leg["number"]) for leg in kernel.channels["legs"]]
+        n_initial = kernel.n_initial
+        slots = (list(range(n_initial))
+                 + [self.RESONANCE_SLOTS + sum(1 << legs.index(int(n)) for n in d["legs"]) for d in decays]
+                 + list(range(n_initial, len(legs))))
+        mean = np.vectorize(lambda pdg: self.mean_lengths.get(int(pdg), 0.0), otypes=[float])(record.pdg_ids) \
+            if record.pdg_ids.size else np.zeros(record.pdg_ids.shape)
+        drawn = mean * np.stack([self._draw(slot)[rows] for slot in slots], axis=-1) if slots else mean
+        lifetime = np.where(drawn > self.threshold, drawn, 0.0)
+        return type(record)(**{**record.columns(), "lifetime": lifetime})
 
 
 def mirror_events(mirrored, evaluation, helicities=None, colour=None):
@@ -217,14 +277,16 @@ class RunFiles:
             if writer is not None:
                 writer.__exit__(*exc)
 
-    def append(self, record) -> None:
+    def append(self, records) -> None:
+        """Stream one chunk: ``records`` a ``ChunkRecords`` (or one ``EventRecord`` for both files)."""
+        lhe, columnar = (records.lhe, records.columnar) if isinstance(records, ChunkRecords) else (records, records)
         named = None
         if self.systematics is not None:
-            named = (self.systematics.ids, self.systematics(record))
+            named = (self.systematics.ids, self.systematics(columnar))
         if self._lhe is not None:
-            self._lhe.append(record, named)
+            self._lhe.append(lhe, named)
         if self._columnar is not None:
-            self._columnar.append(record)
+            self._columnar.append(columnar)
             if named is not None:
                 self._columnar.append_column("scale_weights", named[1])
 

@@ -128,8 +128,8 @@ def group_results(prepared) -> tuple[dict, ...]:
 def _stream_events(files, prepared, progress):
     """Unweight on the device, decorate and stream the events into the run's files in rounds;
     returns (the ``Unweighting`` plan, the number of events, the number with a negative weight)."""
-    from madgen.runtime.events import (DECAY_LENGTH_STREAM, DECORATE_STREAM, event_record, mean_decay_lengths,
-                                       with_decay_lengths)
+    from madgen.runtime.events import (DECAY_LENGTH_STREAM, DECORATE_STREAM, DecayLengths, event_record,
+                                       mean_decay_lengths)
 
     run = prepared.run
     plan = prepared.plan_unweighting(run.n_events)
@@ -143,13 +143,12 @@ def _stream_events(files, prepared, progress):
     n_kept = n_negative = 0
     try:
         for chunk, (group, accepted) in enumerate(prepared.events(run.n_events, plan)):
-            record = event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk))
-            if decay_lengths is not None:
-                record = with_decay_lengths(record, decay_lengths, run.time_of_flight,
-                                            jax.random.fold_in(length_key, chunk))
-            files.append(record)
+            lengths = None if decay_lengths is None else \
+                DecayLengths(decay_lengths, run.time_of_flight, jax.random.fold_in(length_key, chunk), len(group))
+            records = event_record(prepared, group, accepted, weight, jax.random.fold_in(key, chunk), lengths)
+            files.append(records)
             n_kept += len(group)
-            n_negative += int(np.sum(record.weights < 0))
+            n_negative += int(np.sum(records.columnar.weights < 0))
             bar.update(len(group))
     finally:
         bar.close()

@@ -130,8 +130,8 @@ TERMS_OF_DIAGRAM = (DIAGRAM_OF_TERM[None, :] == np.arange(1, N_DIAGRAMS + 1)[:, 
 CHANNELS = {
     'legs': [{'number': 1, 'pdg': -11, 'initial': True}, {'number': 2, 'pdg': 11, 'initial': True}, {'number': 3, 'pdg': -13, 'initial': False}, {'number': 4, 'pdg': 13, 'initial': False}],
     'diagrams': [
-        {'number': 1, 'orders': {'QED': 2}, 'propagators': [{'line': '1_2', 'particle': 'a', 'pdg': 22, 'mass': 'ZERO', 'width': 'ZERO', 'legs': [1, 2], 's_channel': True}]},
-        {'number': 2, 'orders': {'QED': 2}, 'propagators': [{'line': '1_2', 'particle': 'Z', 'pdg': 23, 'mass': 'MZ', 'width': 'WZ', 'legs': [1, 2], 's_channel': True}]},
+        {'number': 1, 'orders': {'QED': 2}, 'propagators': [{'line': '1_2', 'particle': 'a', 'pdg': 22, 'mass': 'ZERO', 'width': 'ZERO', 'legs': [1, 2], 's_channel': True, 'final_pdg': 22}]},
+        {'number': 2, 'orders': {'QED': 2}, 'propagators': [{'line': '1_2', 'particle': 'Z', 'pdg': 23, 'mass': 'MZ', 'width': 'WZ', 'legs': [1, 2], 's_channel': True, 'final_pdg': 23}]},
     ],
     'decays': [],
 }

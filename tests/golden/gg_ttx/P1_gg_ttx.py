@@ -146,9 +146,9 @@ TERMS_OF_DIAGRAM = (DIAGRAM_OF_TERM[None, :] == np.arange(1, N_DIAGRAMS + 1)[:, 
 CHANNELS = {
     'legs': [{'number': 1, 'pdg': 21, 'initial': True}, {'number': 2, 'pdg': 21, 'initial': True}, {'number': 3, 'pdg': 6, 'initial': False}, {'number': 4, 'pdg': -6, 'initial': False}],
     'diagrams': [
-        {'number': 1, 'orders': {'QCD': 2}, 'propagators': [{'line': '2_3', 'particle': 't~', 'pdg': -6, 'mass': 'MT', 'width': 'WT', 'legs': [2, 3], 's_channel': False}]},
-        {'number': 2, 'orders': {'QCD': 2}, 'propagators': [{'line': '1_2', 'particle': 'g', 'pdg': 21, 'mass': 'ZERO', 'width': 'ZERO', 'legs': [1, 2], 's_channel': True}]},
-        {'number': 3, 'orders': {'QCD': 2}, 'propagators': [{'line': '1_3', 'particle': 't~', 'pdg': -6, 'mass': 'MT', 'width': 'WT', 'legs': [1, 3], 's_channel': False}]},
+        {'number': 1, 'orders': {'QCD': 2}, 'propagators': [{'line': '2_3', 'particle': 't~', 'pdg': -6, 'mass': 'MT', 'width': 'WT', 'legs': [2, 3], 's_channel': False, 'final_pdg': None}]},
+        {'number': 2, 'orders': {'QCD': 2}, 'propagators': [{'line': '1_2', 'particle': 'g', 'pdg': 21, 'mass': 'ZERO', 'width': 'ZERO', 'legs': [1, 2], 's_channel': True, 'final_pdg': 21}]},
+        {'number': 3, 'orders': {'QCD': 2}, 'propagators': [{'line': '1_3', 'particle': 't~', 'pdg': -6, 'mass': 'MT', 'width': 'WT', 'legs': [1, 3], 's_channel': False, 'final_pdg': None}]},
     ],
     'decays': [],
 }

@@ -157,6 +157,7 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
     run, by UFO name in any case (MadGraph's ``set mt 172.5`` at launch; the package's defaults
     elsewhere, no regeneration). Returns a ``LaunchResult``.
     """
+    from madgen.output import release_claim
     from madgen.runtime.launch import launch as _launch
     from madgen.runtime.runcard import as_run_card
     from madgen.runtime.tasks import distribution
@@ -175,6 +176,7 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
         if claimed is not None:
             with contextlib.suppress(OSError):
                 claimed.rmdir()  # give the number back (only if the run left it empty)
+            release_claim(claimed)
         raise
 
 

@@ -90,7 +90,7 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         spec = timer.run("process", parse_process, text)
         check_process_orders(model, spec)
         subprocesses += [(index, sub) for sub in timer.run("process", expand_process, model, spec, labels)]
-    found, seen = [], set()
+    found, seen, reasons = [], set(), {}
     for index, sub in subprocesses:
         excluded = resolve_tokens(model, sub.spec, sub.spec.excluded, labels)
         forbidden = resolve_tokens(model, sub.spec, sub.spec.forbidden_s_channel, labels)
@@ -105,15 +105,19 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
                                     forbidden, sub.text, squared_orders=sub.spec.squared_orders,
                                     required_s_channels=sub.required_s_channels, decays=sub.decays,
                                     core_final=sub.core_final)
-        except ProcessError:
+        except ProcessError as error:
             if len(subprocesses) > 1:
                 log.info("subprocess %s has no diagrams; skipped", sub.text)
+                reasons.setdefault(str(error).removeprefix(f"process '{sub.text}': "), []).append(sub.text)
                 continue
             raise
         _warn_unmatched_vetoes(model, sub, diagram_set, vetoed)
         found.append((index, key, SubprocessDiagrams("", sub, diagram_set, vetoed)))
     if not found:
-        raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams")
+        why = [reason if len(subs) > 1 else f"{subs[0]}: {reason}" for reason, subs in reasons.items()]
+        shown = "; ".join(why[:3]) + (f"; and {len(why) - 3} more reasons" if len(why) > 3 else "")
+        raise ProcessError(f"{card.path}: no subprocess of {list(card.processes)} has tree-level diagrams"
+                           + (f" ({shown})" if shown else ""))
     unique = {}
     for _, key, item in minimal_weighted_per_definition(model, found):
         if key in unique:  # p p > t t~ and g g > t t~ in two definitions: once, not twice

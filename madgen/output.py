@@ -55,6 +55,9 @@ _CREATE_LOCK = threading.Lock()
 (the process exits next), so that no writer thread creates a temporary the clean-up cannot see."""
 _COMPLETED: list[Path] = []
 """Directories this process finished writing (for the CLI's message after Ctrl-C)."""
+_CLAIMED: dict[str, Path] = {}
+"""Run directories this process claimed (``claim_run_directory``) and has not filled yet: given back (removed
+while empty) by ``remove_live_temporaries``."""
 
 
 # --------------------------------------------------------------------------- modes
@@ -142,7 +145,20 @@ def remove_live_temporaries(settle_s: float = 1.0) -> list[Path]:
         time.sleep(0.01)
         for path in paths:
             _remove(path)
+    with _LIVE_LOCK:
+        claimed = list(_CLAIMED.values())
+        _CLAIMED.clear()
+    for path in claimed:  # a run number claimed for the interrupted run: given back while still empty
+        with contextlib.suppress(OSError):
+            path.rmdir()
     return [p for p in paths if not any(q in p.parents for q in paths)]
+
+
+def release_claim(path: Path) -> None:
+    """``path``, claimed by ``claim_run_directory``, is no longer this process's to give back (its run is
+    in place, or it was removed)."""
+    with _LIVE_LOCK:
+        _CLAIMED.pop(os.path.abspath(path), None)
 
 
 def completed_directories() -> list[Path]:
@@ -397,6 +413,7 @@ def staged_directory(target: str | os.PathLike, kind: str, force: bool = False,
             (staging / OWNER_FILE).write_text(owner_marker(kind))
             os.chmod(staging / OWNER_FILE, default_file_mode())
             _swap_into_place(staging, target, replace, keep)
+            release_claim(target)
             (target / ".lock").unlink()  # held until the directory is in place
             _COMPLETED.append(target)
         except BaseException:
@@ -446,7 +463,9 @@ def claim_run_directory(events: str | os.PathLike, prefix: str = "run_") -> Path
     while True:
         candidate = events / f"{prefix}{number:02d}"
         try:
-            candidate.mkdir()
+            with _LIVE_LOCK:
+                candidate.mkdir()
+                _CLAIMED[os.path.abspath(candidate)] = candidate
             return candidate
         except FileExistsError:
             number += 1

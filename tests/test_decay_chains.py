@@ -113,6 +113,8 @@ def test_bad_chains(sm, text, error, words):
 
 @pytest.mark.parametrize("text, words", [
     ("e+ e- > t t~, t > b e+ vm", ["'t > b e+ vm'", "no tree-level diagram"]),  # conserves charge, no vertex
+    # with several subprocesses (p p), the reason they share, once, not only "no subprocess has diagrams"
+    ("p p > t t~, t > b e+ vm", ["no subprocess of", "the decay 't > b e+ vm' has no tree-level diagram"]),
     ("e+ e- > t t~, t > b e+ ve / w+", ["'t > b e+ ve'", "no tree-level diagram"]),
     ("e+ e- > t t~, t > b e+ ve $$ w+", ["'t > b e+ ve'"]),
     ("e+ e- > t t~, t > b w+ QCD=1 FOO=2", ["FOO", "does not have"]),

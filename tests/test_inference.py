@@ -54,7 +54,7 @@ def gold(gold_file):
 
 @pytest.fixture(scope="module")
 def xsec(proc):
-    sigma, _ = differentiable_cross_section(proc, RunCard.from_mapping({**RUN, "seed": 5}), NAMES,
+    sigma, _ = differentiable_cross_section(proc, {**RUN, "seed": 5}, NAMES,  # a mapping, as launch takes it
                                             n_points=8000, log=lambda *a: None)
     return sigma
 

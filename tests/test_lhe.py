@@ -152,8 +152,9 @@ def test_the_lhe_file_has_madgraphs_onshell_resonances_and_the_columnar_file_one
            "points_per_iteration": 8000, "time_of_flight": 0.0}
     result = madgen.api.launch(package._dir, run, output=tmp_path / "run", log=lambda *a, **k: None, progress=False)
     events = list(pylhe.LHEFile.fromfile(f"{result.output_dir}/events.lhe").events)
-    record, _ = read_columnar(f"{result.output_dir}/events.npz")
+    record, metadata = read_columnar(f"{result.output_dir}/events.npz")
     assert record.n_legs == 4 and np.all(record.status == [-1, -1, 1, 1]) and np.all(record.lifetime == 0)
+    assert metadata["run_card"]["time_of_flight"] == 0.0 and metadata["run_card"]["n_events"] == 200
     with_z = 0
     for event, momenta in zip(events, record.momenta):
         ids = [int(p.id) for p in event.particles]

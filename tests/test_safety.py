@@ -184,9 +184,11 @@ def test_concurrent_default_runs_get_distinct_directories(workdir, tmp_path):
 
 
 def _start_long_run(workdir, target):
+    """A long launch into ``target`` (None: the next Events/run_NN of the package), once it writes events."""
     (workdir / "long.yaml").write_text(QUICK_RUN.format(n=300_000))
-    process = subprocess.Popen([sys.executable, "-m", "madgen", "launch", "ee.yaml", "--run", "long.yaml", "-o",
-                                str(target), "--no-progress"], cwd=workdir, stdout=subprocess.PIPE,
+    output = ["-o", str(target)] if target is not None else []
+    process = subprocess.Popen([sys.executable, "-m", "madgen", "launch", "ee.yaml", "--run", "long.yaml", *output,
+                                "--no-progress"], cwd=workdir, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:  # wait until unweighting has written events
@@ -211,6 +213,19 @@ def test_interrupt_stops_within_a_second_and_leaves_nothing(workdir, signum):
     assert process.returncode == 130, err
     assert "interrupted" in err and "nothing new was written" in err and "Traceback" not in err
     assert not target.exists()
+    assert not leftovers(workdir)
+
+
+def test_an_interrupted_run_gives_its_run_number_back(workdir):
+    """Ctrl-C during a launch into the package's next Events/run_NN: the claimed, still empty run directory
+    is removed with the temporaries (it stayed, empty, and the next run took the number after it)."""
+    events = workdir / "generated" / "ee_mumu" / "Events"
+    before = sorted(p.name for p in events.iterdir()) if events.exists() else []
+    process = _start_long_run(workdir, None)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "nothing new was written" in err, err
+    assert (sorted(p.name for p in events.iterdir()) if events.exists() else []) == before
     assert not leftovers(workdir)
 
 

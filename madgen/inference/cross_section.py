@@ -325,7 +325,11 @@ def differentiable_cross_section(process, run, names: Sequence[str], theta_ref: 
     """Integrate ``process`` with run card ``run`` at theta_ref, freeze the grids and return
     (``DifferentiableCrossSection`` on ``n_points`` fixed points (default: points_per_iteration),
     the ``PreparedRun``). With ``distribute`` the integration and the sample's pieces run on the Dask
-    workers of the run (while its client is open), with the same results as here."""
+    workers of the run (while its client is open), with the same results as here. ``run``: a ``RunCard``,
+    or a run card's path or mapping (as ``madgen.api.launch`` takes it)."""
+    from madgen.runtime.runcard import as_run_card
+
+    run = as_run_card(run, log)
     names = parameter_names(process.subprocesses[0], names)
     base = complete_parameters(process, None)
     base.update(dict(zip(names, as_theta(names, theta_ref, theta_of(base, names)))))

@@ -324,7 +324,7 @@ class RunFiles:
                 "beam_energies": list(collider.energies), "beams": [b.name for b in collider.beams],
                 "pdf": collider.pdf.name if collider.pdf is not None else None,
                 "lhapdf_id": collider.pdf.lhapdf_id if collider.pdf is not None else None,
-                "event_norm": run.event_norm,
+                "event_norm": run.event_norm, "run_card": run.as_mapping(),
                 **({"scale_weights": [dict(id=v.weight_id, mu_r_factor=v.mu_r_factor, mu_f_factor=v.mu_f_factor)
                                       for v in self.systematics.variations]} if self.systematics else {})})
         atomic_write_text(self.directory / "results.json", json.dumps(asdict(result), indent=2, sort_keys=True) + "\n")

@@ -13,12 +13,10 @@ the identical quarks) and lam^2 M / (8 pi) for the triplet (6 / 3)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import ufo_sm
+from sm_extension import sm_with
 
-SM_DIR = Path(ufo_sm.__file__).parent
 LAM6, LAMT, MS6, MST = 0.37, 0.29, 1000.0, 800.0
 
 PARTICLES = f'''
@@ -63,12 +61,5 @@ V_STout = Vertex(name = 'V_STout', particles = [ P.u__tilde__, P.d__tilde__, P.s
 
 def build(target) -> Path:
     """Write the model into the directory ``target`` (replaced) and return it."""
-    target = Path(target)
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(SM_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pkl", "build_restrict.py"))
-    for name, text in {"particles.py": PARTICLES, "parameters.py": PARAMETERS, "couplings.py": COUPLINGS,
-                       "coupling_orders.py": ORDERS, "vertices.py": VERTICES}.items():
-        with (target / name).open("a") as handle:
-            handle.write(text)
-    return target
+    return sm_with(target, {"particles.py": PARTICLES, "parameters.py": PARAMETERS, "couplings.py": COUPLINGS,
+                            "coupling_orders.py": ORDERS, "vertices.py": VERTICES})

@@ -17,12 +17,9 @@ on the overall couplings."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import ufo_sm
-
-SM_DIR = Path(ufo_sm.__file__).parent
+from sm_extension import sm_with
 
 FERMION_T = ("P(2003,1)*Gamma(1003,2,1) - P(2003,2)*Gamma(1003,2,1) + P(1003,1)*Gamma(2003,2,1)"
              " - P(1003,2)*Gamma(2003,2,1) - 2*P(-1,1)*Gamma(-1,2,1)*Metric(1003,2003)"
@@ -133,9 +130,5 @@ V_Gmma = Vertex(name = 'V_Gmma', particles = [ P.mu__plus__, P.mu__minus__, P.a,
 
 def write_spin2_model(target: Path) -> Path:
     """Copy ufo-sm to ``target`` and add y2, g2, their parameters, couplings, structures and vertices."""
-    shutil.copytree(SM_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pkl", "build_restrict.py"))
-    for name, text in (("particles.py", PARTICLES), ("parameters.py", PARAMETERS), ("couplings.py", COUPLINGS),
-                       ("coupling_orders.py", ORDERS), ("lorentz.py", LORENTZ), ("vertices.py", VERTICES)):
-        with (target / name).open("a") as handle:
-            handle.write(text)
-    return target
+    return sm_with(target, {"particles.py": PARTICLES, "parameters.py": PARAMETERS, "couplings.py": COUPLINGS,
+                            "coupling_orders.py": ORDERS, "lorentz.py": LORENTZ, "vertices.py": VERTICES})

@@ -290,13 +290,13 @@ def _filter_helicities(files: dict[str, str], codes: list) -> list:
 def apply_card_parameters(model, card):
     """The card's ``param_card`` then ``parameters`` entries become the generated defaults."""
     from madgen.model.param_card import (ignored_dependent_entries, parameters_from_card, read_param_card,
-                                         with_defaults)
+                                         unread_entries, with_defaults)
 
     if card.param_card:
         param_card = read_param_card(Path(card.param_card))
         values = parameters_from_card(model, param_card)
         model = with_defaults(model, values, card.param_card)
-        for message in ignored_dependent_entries(model, param_card, values):
+        for message in ignored_dependent_entries(model, param_card, values) + unread_entries(model, param_card):
             log.warning("%s", message)
     if card.parameters:
         model = with_defaults(model, dict(card.parameters), f"{card.path}, key 'parameters'")

@@ -118,6 +118,18 @@ def test_parameters_from_card_names_missing_entries(sm):
         parameters_from_card(sm, misspelled)
 
 
+def test_entries_the_model_does_not_read_are_named(sm):
+    """SLHA's SMINPUTS 4 (MZ) in a card for the SM UFO, whose MZ is MASS 23: ignored as MadGraph ignores it,
+    but said, with its line; a card madgen wrote for the model has none."""
+    from madgen.model.param_card import unread_entries
+
+    assert unread_entries(sm, read_param_card(write_param_card(sm))) == []
+    text = write_param_card(sm).replace("Block SMINPUTS", "Block SMINPUTS\n    4 9.000000e+01 # MZ (SLHA)")
+    line = text.splitlines().index("    4 9.000000e+01 # MZ (SLHA)") + 1
+    (message,) = unread_entries(sm, parse_param_card(text, "slha.dat"))
+    assert f"Block SMINPUTS entry 4 (slha.dat:{line})" in message and "ignored" in message
+
+
 def test_format_value():
     assert format_value(132.507) == "1.325070e+02"
     assert format_value(0.0) == "0.000000e+00"

@@ -268,6 +268,23 @@ def card_entry_names(text: str) -> dict[str, tuple[str, tuple[int, ...]]]:
     return entries
 
 
+def unread_entries(model: Model, card: ParamCard) -> list[str]:
+    """The card's entries in blocks the model reads that name no parameter of it (SLHA's ``SMINPUTS 4``, MZ,
+    for a model whose MZ is ``MASS 23``): MadGraph ignores them without a word; a user who wrote one to set
+    something is told, one message for the card."""
+    read = {(p.lhablock.upper(), tuple(p.lhacode)) for p in model.external_parameters}
+    read |= {(f.lhablock.upper(), tuple(f.lhacode)) for f in (*model.fixed_entries, *model.tied_entries)}
+    read |= {(entry.block, (entry.pdg,)) for entry in dependent_entries(model)}
+    blocks = {block for block, _ in read} - {DECAY_BLOCK}
+    unread = sorted(((block, codes) for block, entries in card.blocks.items() if block in blocks
+                     for codes in entries if (block, codes) not in read), key=lambda entry: card.lines.get(entry, 0))
+    if not unread:
+        return []
+    listed = ", ".join(f"Block {block} entry {' '.join(map(str, codes))} ({card.where(block, codes)})"
+                       for block, codes in unread)
+    return [f"{card.source}: {listed}: not a parameter of model '{model.name}', ignored (as MadGraph ignores it)"]
+
+
 def ignored_dependent_entries(model: Model, card: ParamCard, values: Mapping[str, float]) -> list[str]:
     """The card's entries for dependent masses and widths (``dependent_entries``) whose values differ from
     those computed at ``values``: readers ignore them (MadGraph too), so a user who edited one (``24 70 #

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from madgen.contract import match_parameter_point
+from madgen.contract import match_parameter_name, match_parameter_point
 from madgen.errors import MadgenError
 
 PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -180,48 +180,58 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
         raise
 
 
-def _card_spellings(process, parameters: dict) -> dict:
-    """``parameters`` with keys spelled as param-card entries (``MASS 23``, ``mass 23``, ``DECAY 23``, ``WIDTH 23``,
-    as MadGraph's ``set``) renamed to the package's parameter names, found in its param card."""
-    import re
-
-    from madgen.model.param_card import card_entry_names, entry_block
-
-    spelled = {key: key.split() for key in parameters if isinstance(key, str) and len(key.split()) >= 2}
-    spelled = {key: words for key, words in spelled.items() if all(re.fullmatch(r"-?\d+", w) for w in words[1:])}
-    if not spelled:
-        return parameters
-    try:
-        entries = {entry: name for name, entry in card_entry_names(process.subprocesses[0].param_card()).items()}
-    except FileNotFoundError:  # a package generated before packages carried their param card
-        return parameters
-    renamed, spelling = {}, {}
-    for key, value in parameters.items():
-        words = spelled.get(key)
-        name = entries.get((entry_block(words[0]), tuple(int(w) for w in words[1:])), key) if words else key
-        if name in renamed:
-            raise MadgenError(f"parameters for this run: parameter '{name}' is given twice ({spelling[name]}, {key})")
-        renamed[name], spelling[name] = value, key
-    return renamed
-
-
 def _parameter_names(process, parameters) -> dict[str, float] | None:
-    """``parameters`` keyed by the process's external parameter names, matched in any case as MadGraph's
-    ``set`` does; an unknown name is an error that lists the known ones."""
+    """``parameters`` keyed by the process's external parameter names: a name in any case as MadGraph's
+    ``set`` matches it, or a param-card entry (``MASS 23``, ``mass 23``, ``DECAY 23``, ``WIDTH 23``), found in
+    the package's param card; one parameter under two spellings, a computed width, a derived entry and an
+    unknown name are errors naming the spelling given."""
     if not parameters:
         return None
-    known = list(process.subprocesses[0].default_parameters())
-    named = match_parameter_point(known, _card_spellings(process, dict(parameters)), "parameters for this run")
-    computed = {name.lower(): name for name in process.subprocesses[0].metadata.get("auto_widths", {})}
-    for key in named:
-        if str(key).lower() in computed:
-            raise MadgenError(f"'{key}': the width {computed[str(key).lower()]} of '{process.process}' is computed from "
-                              "the other parameters (the process card's 'widths', docs/widths.md), not an input; "
-                              "to fix it, generate without computing it")
-        if key not in known:
-            raise MadgenError(f"'{key}' is not an external parameter of '{process.process}'; known: {sorted(known)} "
-                              "(run-card settings: docs/run_card.md)")
+    first = process.subprocesses[0]
+    known = list(first.default_parameters())
+    entries = _card_entries(first) if any(_entry_spelling(key) for key in parameters) else {}
+    computed = {name.lower(): name for name in first.metadata.get("auto_widths", {})}
+    named, spelled = {}, {}
+    for key, value in parameters.items():
+        entry = _entry_spelling(key)
+        name = match_parameter_name(known, entries.get(entry, key) if entry else key)
+        if name in named:
+            raise MadgenError(f"parameters for this run: parameter '{name}' is given twice ({spelled[name]}, {key})")
+        named[name], spelled[name] = value, key
+        if str(name).lower() in computed:
+            raise MadgenError(f"'{key}': the width {computed[str(name).lower()]} of '{process.process}' is computed "
+                              "from the other parameters (the process card's 'widths', docs/widths.md), not an "
+                              "input; to fix it, generate without computing it")
+        if name not in known:
+            what = (f"'{key}' ({name}) is computed from the external parameters (a derived or tied entry of the "
+                    "param card), not an input" if entry and name in entries.values()
+                    else f"'{key}' is not an external parameter of '{process.process}'")
+            raise MadgenError(f"{what}; known: {sorted(known)} (run-card settings: docs/run_card.md)")
     return named
+
+
+def _entry_spelling(key):
+    """(BLOCK, codes) of a key spelled as a param-card entry (``mass 23``; MadGraph's ``width`` is ``DECAY``), or
+    None."""
+    import re
+
+    from madgen.model.param_card import entry_block
+
+    words = key.split() if isinstance(key, str) else []
+    if len(words) < 2 or not all(re.fullmatch(r"-?\d+", w) for w in words[1:]):
+        return None
+    return entry_block(words[0]), tuple(int(w) for w in words[1:])
+
+
+def _card_entries(process) -> dict:
+    """(BLOCK, codes) -> parameter name of the package's param card (its inputs and computed entries); empty
+    for a package generated before packages carried one."""
+    from madgen.model.param_card import card_entry_names
+
+    try:
+        return {entry: name for name, entry in card_entry_names(process.param_card()).items()}
+    except FileNotFoundError:
+        return {}
 
 
 def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, in_place: bool = False,

@@ -92,10 +92,10 @@ class GeneratedProcess(Protocol):
         (keys: ``KERNEL_OUTPUTS``, the optional ones when asked)."""
 
     def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check: bool = True,
-                                   polarisations=None):
+                                   polarisations=None, diagrams=None):
         """Per event, a helicity configuration and a leading-colour flow, chosen in proportion to
-        their contributions (for polarised initial particles when given): (helicities (..., n_legs),
-        colour (..., n_legs, 2))."""
+        their contributions (for polarised initial particles when given; the flow among those of the
+        event's channel diagram, ``diagrams``, when given): (helicities (..., n_legs), colour (..., n_legs, 2))."""
 
     def polarisation_factors(self, polarisations) -> Any:
         """(n_helicities,) weights prod_i (1 + lambda_i P_i) of the helicity combinations for initial
@@ -114,6 +114,10 @@ class GeneratedProcess(Protocol):
     @property
     def colour_flows(self) -> Any:
         """Colour flows (n_flows, n_legs, 2) as LHE colour tags."""
+
+    @property
+    def diagram_flows(self) -> Any:
+        """(n_diagrams, n_flows) bool: the colour flows each diagram reaches (MadGraph's icolamp)."""
 
     @property
     def compiler_options(self) -> Mapping[str, Any]:

@@ -463,7 +463,7 @@ def claim_run_directory(events: str | os.PathLike, prefix: str = "run_") -> Path
     while True:
         candidate = events / f"{prefix}{number:02d}"
         try:
-            with _LIVE_LOCK:
+            with _CREATE_LOCK, _LIVE_LOCK:  # none after remove_live_temporaries (it keeps _CREATE_LOCK)
                 candidate.mkdir()
                 _CLAIMED[os.path.abspath(candidate)] = candidate
             return candidate

@@ -88,7 +88,7 @@ def test_public_api_of_a_generated_package_is_pinned(gg_ttx):
     assert public == [
         "alpha_couplings", "channels", "check_momenta", "colour_flows", "compiler_options", "complete_parameters",
         "default_parameters",
-        "diagram_weights", "diagrams", "evaluate", "helicities", "helicity_flow_weights", "helicity_weights",
+        "diagram_flows", "diagram_weights", "diagrams", "evaluate", "helicities", "helicity_flow_weights", "helicity_weights",
         "internal_parameters", "masses", "matrix_element", "metadata", "param_card", "polarisation_factors",
         "select_helicity_and_colour", "widths", "with_precision"]
     assert gg_ttx.precision == "double"  # an instance attribute, as process, pdg_ids, n_legs

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from madgen.runtime.channels import decay_windows
-from madgen.runtime.resonances import decays_of, resonance_lines
+from madgen.runtime.columnar import EventRecord
+from madgen.runtime.resonances import decays_of, with_resonances
 
 # p p > t t~, t > w+ b, w+ > e+ ve, as the channel table of a decay-chain process would list it
 # (legs 1, 2 incoming; 3 e+, 4 ve, 5 b, 6 t~)
@@ -50,9 +51,10 @@ def test_resonance_lines_follow_madgraph():
     colour[:, 1] = [503, 501]
     colour[:, 4] = [503, 0]  # b carries the top's colour
     colour[:, 5] = [0, 502]  # t~
-    record = resonance_lines(FakeKernel(DECAYS), dict(
+    kernel = FakeKernel(DECAYS)
+    record = with_resonances(kernel, EventRecord.from_arrays(
         pdg_ids=[21, 21, -11, 12, 5, -6], momenta=momenta, weights=1.0, masses=[0, 0, 0, 0, 4.7, 173],
-        colour=colour, helicities=1.0))
+        colour=colour, helicities=1.0), decays_of(kernel))
     assert record.n_legs == 8
     np.testing.assert_array_equal(record.pdg_ids[0], [21, 21, 6, 24, -11, 12, 5, -6])
     np.testing.assert_array_equal(record.status[0], [-1, -1, 2, 2, 1, 1, 1, 1])
@@ -151,6 +153,9 @@ def test_an_s_channel_on_its_mass_shell_is_written_as_madgraph_does():
     momenta = np.stack([pair_at(91.0, 10.0), pair_at(91.188 + 15 * 2.5 + 0.1, 10.0), pair_at(60.0, 31.0)])
     internal = {"MZ": 91.188, "WZ": 2.5}
     assert written(onshell_resonances(kernel, 1, momenta, internal, 15.0), 3) == [[(23, (3, 4))], [], [(23, (3, 4, 5))]]
+    # a negative mass parameter (SLHA's neutralinos: the sign is the mixing's) is its |M|, as MadGraph's pmass
+    assert written(onshell_resonances(kernel, 1, momenta, {"MZ": -91.188, "WZ": 2.5}, 15.0), 3) == \
+        [[(23, (3, 4))], [], [(23, (3, 4, 5))]]
     assert written(onshell_resonances(kernel, None, momenta, internal, 15.0), 3) == [[], [], []]
     assert written(onshell_resonances(kernel, 1, momenta, {"MZ": 91.188, "WZ": 9.2}, 15.0), 3) == [[], [], []]
     photon = TableKernel([-11, 11, -13, 13, 22], [dict(s_channel(22, [3, 4]), mass="ZERO", width="ZERO")])
@@ -173,3 +178,23 @@ def test_of_two_lines_of_one_particle_madgraph_keeps_one():
     forced = [{"particle": "z", "pdg": 23, "mass": "MZ", "width": "WZ", "legs": [3, 4], "parent": None}]
     chain = TableKernel([-11, 11, -13, 13, 22], [s_channel(23, [3, 4]), s_channel(23, [1, 2])], forced)
     assert written(onshell_resonances(chain, 1, momenta, internal, 15.0), 2) == [[(23, (3, 4))], [(23, (3, 4))]]
+
+
+def test_the_colour_flow_follows_the_channel_diagram(generate_package):
+    """u u~ > d d~: in the Z's diagram the d d~ pair is a colour singlet, in the gluon's the d takes the u's
+    colour. MadGraph draws an event's flow among those its channel's diagram reaches (icolamp,
+    ``diagram_flows``): events of the Z channel get the singlet flow only (a Z line with colour tags came from
+    the gluon's flow); without a diagram, either flow."""
+    package = generate_package("sm", "u u~ > d d~ QED<=2", "colour_by_channel")
+    diagrams = {next(p["particle"] for p in d["propagators"]): d["number"] for d in package.channels["diagrams"]}
+    singlet = [f for f, flow in enumerate(package.colour_flows) if flow[2, 0] == flow[3, 1]]  # d's colour ends on d~
+    assert package.diagram_flows.shape == (len(diagrams), len(package.colour_flows)) and len(singlet) == 1
+    assert package.diagram_flows[diagrams["Z"] - 1].tolist() == [f in singlet for f in range(len(package.colour_flows))]
+    e = 45.0
+    momenta = np.array([[[e, 0, 0, e], [e, 0, 0, -e], [e, e * np.sin(t), 0, e * np.cos(t)],
+                         [e, -e * np.sin(t), 0, -e * np.cos(t)]] for t in np.linspace(0.3, 2.8, 64)])
+    uniforms = np.random.default_rng(2).uniform(size=(64, 2))
+    _, colour = package.select_helicity_and_colour(momenta, uniforms, diagrams=diagrams["Z"])
+    assert all(c[2, 0] == c[3, 1] for c in np.asarray(colour))
+    _, colour = package.select_helicity_and_colour(momenta, uniforms)
+    assert not all(c[2, 0] == c[3, 1] for c in np.asarray(colour))  # the gluon's flow dominates at 90 GeV

@@ -10,6 +10,7 @@ from madgen.errors import ParamCardError
 from madgen.model import load_model
 from madgen.model.param_card import (
     format_value,
+    ignored_dependent_entries,
     parameters_from_card,
     parse_param_card,
     read_param_card,
@@ -273,6 +274,15 @@ def test_a_restriction_keeps_madgraphs_stand_ins_free_and_ties_identical_inputs(
         parameters_from_card(model, parse_param_card(apart, "tied.dat"))
     kept = parameters_from_card(model, parse_param_card(text.replace("Block YUKAWA", "Block YUKAWA\n 15 -4.7"), "ok.dat"))
     assert kept["ymb"] == 4.7 and "ymtau" not in kept
+    # a tied mass stays in the card as a computed entry (as MW): editing its source alone is no error
+    (model_dir / "restrict_mass_ties.dat").write_text(card.replace("15 1.777000e+00 # MTA", "15 4.700000e+00 # MTA"))
+    masses = load_model(f"{model_dir}-mass_ties")
+    assert [(t.name, t.source) for t in masses.tied_entries] == [("MTA", "MB")]
+    edited = write_param_card(masses).replace("5 4.700000e+00 # MB", "5 5.000000e+00 # MB")
+    values = parameters_from_card(masses, parse_param_card(edited, "edited.dat"))
+    assert values["MB"] == 5.0
+    (message,) = ignored_dependent_entries(masses, parse_param_card(edited, "edited.dat"), values)
+    assert "MTA" in message and "is ignored" in message
 
 
 def test_generate_refuses_a_bad_param_card(tmp_path):

@@ -264,8 +264,10 @@ def test_launch_parameters_take_madgraphs_set_spellings(generate_package, tmp_pa
     point = json.loads((tmp_path / "set" / "results.json").read_text())["parameters"]
     assert (point["MZ"], point["WZ"]) == (90.5, 2.5)
     assert result.cross_section_pb > 0
-    with pytest.raises(MadgenError, match=r"parameter 'MZ' is given twice \(MZ, MASS 23\)"):
-        api.launch(package._dir, run, output=tmp_path / "twice", parameters={"MZ": 90.0, "MASS 23": 91.0}, **quiet)
+    with pytest.raises(MadgenError, match=r"parameter 'MZ' is given twice \(mz, MASS 23\)"):
+        api.launch(package._dir, run, output=tmp_path / "twice", parameters={"mz": 90.0, "MASS 23": 91.0}, **quiet)
+    with pytest.raises(MadgenError, match=r"'MASS 24' \(MW\) is computed from the external parameters"):
+        api.launch(package._dir, run, output=tmp_path / "mw", parameters={"MASS 24": 80.0}, **quiet)
 
 
 def test_run_card_overrides_as_madgraph_set(tmp_path):

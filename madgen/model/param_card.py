@@ -403,8 +403,13 @@ def _misspelled_blocks(model: Model, card: ParamCard) -> str:
 
 def _check_tied_entries(model: Model, card: ParamCard) -> None:
     """An entry for a parameter the restriction merged into another must keep their relation (MadGraph's
-    param_card_rule.dat: identical or opposite): any other value would be ignored."""
+    param_card_rule.dat: identical or opposite): any other value would be ignored. A tied mass or width
+    stays in the card as a computed entry, as MW does (``dependent_entries``): a card that changes its
+    source only, or it, is told by ``ignored_dependent_entries`` instead."""
+    computed = {(entry.block, (entry.pdg,)) for entry in dependent_entries(model)}
     for tied in model.tied_entries:
+        if (tied.lhablock.upper(), tuple(tied.lhacode)) in computed:
+            continue
         value = card.get(tied.lhablock, tied.lhacode)
         source = model.parameter(tied.source)
         source_value = card.get(source.lhablock, source.lhacode)

@@ -49,11 +49,13 @@ class ChunkRecords(NamedTuple):
     columnar: object
 
 
-def event_record(prepared, group, accepted, weight: float, key, decay_lengths=None) -> ChunkRecords:
+def event_records(prepared, group, accepted, weight: float, key, decay_lengths=None,
+                  masses_and_widths=None) -> ChunkRecords:
     """The event records of one chunk of accepted events (order kept): ``group`` (k,) kernel group
     and ``accepted`` (an ``Accepted`` of host arrays) of each event; each event weighs ``weight``
     with the sign of its integrand. ``decay_lengths``: a ``DecayLengths`` of the chunk (run card
-    ``time_of_flight``), or None for no lifetimes."""
+    ``time_of_flight``), or None for no lifetimes; ``masses_and_widths``: a dict the caller keeps across
+    chunks, where each group's propagator masses and widths at the run's parameters are computed once."""
     from madgen.phasespace.channels import propagator_parameters
     from madgen.runtime.columnar import EventRecord, concatenate
     from madgen.runtime.resonances import decays_of, onshell_resonances, with_resonances
@@ -77,10 +79,12 @@ def event_record(prepared, group, accepted, weight: float, key, decay_lengths=No
         members = np.asarray(integrand.members)[accepted.member[rows]]
         subprocesses = prepared.process.subprocesses
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
+        channel = np.asarray(accepted.channel)[rows]
+        channel_diagram = np.array([m.diagrams[0] if m.diagrams else 0 for m in integrand.maps], dtype=np.int32)
         helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows],
                                                         _point_parameters(prepared, evaluation.alpha_s),
                                                         prepared.collider.polarisations if prepared.collider.polarised
-                                                        else None)
+                                                        else None, channel_diagram[channel])
         mirrored = np.asarray(integrand.mirror_flags)[accepted.member[rows]]
         evaluation, helicities, colour = mirror_events(mirrored, evaluation, helicities, colour)
         alpha_ew = kernel.alpha_couplings(dict(prepared.parameters))[0]
@@ -99,8 +103,10 @@ def event_record(prepared, group, accepted, weight: float, key, decay_lengths=No
         base = EventRecord.from_arrays(**columns, n_initial=kernel.n_initial)
         process_decays = decays_of(kernel)
         add("columnar", kernel, with_resonances(kernel, base, process_decays), process_decays, rows)
-        internal = propagator_parameters(kernel, dict(prepared.parameters))
-        channel = np.asarray(accepted.channel)[rows]
+        cache = {} if masses_and_widths is None else masses_and_widths
+        if g not in cache:
+            cache[g] = propagator_parameters(kernel, dict(prepared.parameters))
+        internal = cache[g]
         for k in np.unique(channel):  # MadGraph's status-2 lines follow each event's channel (its diagram)
             in_channel = np.nonzero(channel == k)[0]
             diagrams = integrand.maps[int(k)].diagrams
@@ -192,24 +198,31 @@ def _point_parameters(prepared, alpha_s):
     return parameters
 
 
-def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None, polarisations=None):
+def select_helicity_and_colour(kernel, momenta, uniforms, parameters=None, polarisations=None, diagrams=None):
     """``kernel.select_helicity_and_colour`` in padded batches of SELECTION_BATCH events, at ``parameters``
-    (the package's defaults where None; a value may be given per event, e.g. alpha_s(muR)) and for the
-    beams' ``polarisations`` (None: unpolarised)."""
+    (the package's defaults where None; a value may be given per event, e.g. alpha_s(muR)), for the
+    beams' ``polarisations`` (None: unpolarised) and with each event's colour flow among those of its
+    channel's diagram (``diagrams``, per event, 0 for any; None: any)."""
     parameters = dict(parameters or {})
     per_event = {name for name, value in parameters.items() if np.ndim(value) == 1 and len(value) == len(momenta)}
+    if diagrams is None or not hasattr(kernel, "diagram_flows"):  # a package from before diagram_flows: any flow
+        diagrams = None
     helicities, colour = [], []
     for start in range(0, len(momenta), SELECTION_BATCH):
         block, u = momenta[start:start + SELECTION_BATCH], uniforms[start:start + SELECTION_BATCH]
         values = {name: (value[start:start + SELECTION_BATCH] if name in per_event else value)
                   for name, value in parameters.items()}
+        chosen = None if diagrams is None else np.asarray(diagrams[start:start + SELECTION_BATCH], dtype=np.int32)
         filled = len(block)
         if filled < SELECTION_BATCH:
             block = np.concatenate([block, np.repeat(block[:1], SELECTION_BATCH - filled, axis=0)])
             u = np.concatenate([u, np.full((SELECTION_BATCH - filled, 2), 0.5)])
             values = {name: (np.concatenate([value, np.repeat(value[:1], SELECTION_BATCH - filled)])
                              if name in per_event else value) for name, value in values.items()}
-        h, c = kernel.select_helicity_and_colour(block, u, values or None, check=False, polarisations=polarisations)
+            chosen = None if chosen is None else np.concatenate([chosen, np.zeros(SELECTION_BATCH - filled, np.int32)])
+        extra = {} if chosen is None else {"diagrams": chosen}
+        h, c = kernel.select_helicity_and_colour(block, u, values or None, check=False, polarisations=polarisations,
+                                                 **extra)
         helicities.append(np.asarray(h)[:filled])
         colour.append(np.asarray(c)[:filled])
     return np.concatenate(helicities), np.concatenate(colour)

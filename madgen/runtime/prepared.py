@@ -188,7 +188,7 @@ class _Buffered:
 def _pad_groups(accepted, width: int, n_legs: int):
     """Luminosities of the members padded with zeros to ``width`` columns and momenta with zero legs to
     ``n_legs`` (groups differ in members, and the processes of one card in particles: ``e+ e- > u u~`` with
-    ``e+ e- > u u~ g``); ``event_record`` takes each group's own legs back."""
+    ``e+ e- > u u~ g``); ``event_records`` takes each group's own legs back."""
     evaluation = accepted.evaluation
     densities = np.pad(evaluation.densities, ((0, 0), (0, width - evaluation.densities.shape[1])))
     momenta = np.pad(evaluation.momenta, ((0, 0), (0, n_legs - evaluation.momenta.shape[1]), (0, 0)))

@@ -31,26 +31,8 @@ def placed_decays(channels) -> list[dict]:
 
 def decays_of(kernel) -> list[dict]:
     """The resonances of the kernel's decay chains, parents before children (their order kept
-    otherwise); empty when the package has none."""
-    decays = placed_decays(kernel.channels)
-
-    def depth(index):
-        parent, steps = decays[index].get("parent"), 0
-        while parent is not None:
-            parent, steps = decays[parent].get("parent"), steps + 1
-        return steps
-
-    return [dict(decays[i], index=i) for i in sorted(range(len(decays)), key=lambda i: (depth(i), i))]
-
-
-def resonance_lines(kernel, columns: dict, decays: list[dict] | None = None):
-    """An ``EventRecord`` of the legs in ``columns`` (``EventRecord.from_arrays`` keywords) with
-    resonances inserted as status-2 lines: ``decays`` (entries as ``decays_of`` gives them, parents first),
-    by default the kernel's decay-chain resonances."""
-    from madgen.runtime.columnar import EventRecord
-
-    return with_resonances(kernel, EventRecord.from_arrays(**columns, n_initial=kernel.n_initial),
-                           decays_of(kernel) if decays is None else decays)
+    otherwise; ``_ordered``); empty when the package has none."""
+    return _ordered(placed_decays(kernel.channels))
 
 
 def with_resonances(kernel, base, decays: list[dict]):
@@ -93,7 +75,7 @@ def with_resonances(kernel, base, decays: list[dict]):
         status[:, line] = STATUS_RESONANCE
         parent = decay.get("parent")
         mothers[:, line] = (1, 2) if parent is None else position[parent] + 1
-    for r in reversed(range(n_res)):  # children before parents: colours flow up the chain
+    for r in reversed(range(n_res if n_events else 0)):  # children before parents: colours flow up the chain
         children = [i for i in range(total) if (mothers[0, i] == n_initial + r + 1).all() and i != n_initial + r]
         colour[:, n_initial + r] = _net_colour(colour[:, children])
     return EventRecord(pdg_ids=pdg_ids, momenta=momenta, masses=masses, helicities=helicities, colour=colour,
@@ -176,11 +158,12 @@ def onshell_resonances(kernel, diagram_number: int | None, momenta, internal, bw
     mass, distance, on = {}, {}, np.zeros((n_events, len(lines)), dtype=bool)
     for i in candidates:
         line = lines[i]
-        pole, width = float(np.real(internal[line["mass"]])), float(np.real(internal[line["width"]]))
+        # |M|: SLHA's negative neutralino masses are a sign of the mixing (MadGraph's pmass is ABS of it)
+        pole, width = abs(float(np.real(internal[line["mass"]]))), float(np.real(internal[line["width"]]))
         total = np.asarray(momenta)[:, [legs.index(n) for n in line["legs"]]].sum(axis=1)
         mass[i] = np.sqrt(np.maximum(total[:, 0] ** 2 - np.sum(total[:, 1:] ** 2, axis=-1), 0.0))
         distance[i] = np.abs(mass[i] - pole)
-        on[:, i] = (distance[i] < bwcutoff * width) & (0 < width < MAX_WIDTH_OVER_MASS * abs(pole))
+        on[:, i] = (distance[i] < bwcutoff * width) & (0 < width < MAX_WIDTH_OVER_MASS * pole)
     sets = [frozenset(line["legs"]) for line in lines]
     for i in sorted(candidates, key=lambda i: len(sets[i])):  # daughters first, as MadGraph's propagators
         children = [j for j in range(len(lines)) if sets[j] < sets[i]

@@ -633,12 +633,15 @@ class Process:
         return cache[name]
 
     def select_helicity_and_colour(self, momenta, key_or_uniforms, parameters=None, check=True,
-                                   polarisations=None):
+                                   polarisations=None, diagrams=None):
         """Choose, per event, a helicity combination with probability proportional to the magnitude of
         its ``helicity_weights`` (signed for an interference-only selection such as NP^2==1; times its
         ``polarisation_factors(polarisations)`` for polarised initial particles) and then a colour flow
         with probability proportional to its ``helicity_flow_weights`` for that helicity (MadGraph's
-        choice of LHE helicities and colour lines).
+        choice of LHE helicities and colour lines). ``diagrams``: per event (...) the diagram (1-based) of
+        the integration channel it came from, or 0: the flow is chosen among those that diagram reaches
+        (``diagram_flows``, MadGraph's icolamp: a Z channel's quark pair is a colour singlet), among all
+        where those carry no weight; None: among all.
 
         ``key_or_uniforms``: a JAX PRNG key, or uniform random numbers in [0, 1) of shape
         (..., 2) (first: helicity, second: colour flow), which makes the choice a pure function
@@ -664,15 +667,31 @@ class Process:
             raise ValueError(f"'{self.process}' has no colour flows (its colour factors all vanish)")
         factors = np.ones(len(self._module.HELICITIES)) if polarisations is None else \
             self.polarisation_factors(polarisations)
-        return self._jitted("select")(momenta, uniforms, parameters, factors)
+        diagrams = jnp.zeros(batch_shape, dtype=jnp.int32) if diagrams is None else \
+            jnp.broadcast_to(jnp.asarray(diagrams, dtype=jnp.int32), batch_shape)
+        return self._jitted("select")(momenta, uniforms, parameters, factors, diagrams)
 
-    def _select_unchecked(self, momenta, uniforms, parameters, factors):
+    def _select_unchecked(self, momenta, uniforms, parameters, factors, diagrams):
         helicity_weights, flow_weights = self._per_event(
             self._module.helicity_and_flow_weights, momenta, parameters)
         h = _choose(helicity_weights * factors.astype(helicity_weights.dtype), uniforms[..., 0])
         flow_weights = jnp.take_along_axis(flow_weights, h[..., None, None], axis=-2)[..., 0, :]
-        f = _choose(flow_weights, uniforms[..., 1])
+        reached = jnp.asarray(np.concatenate([np.ones((1, self.diagram_flows.shape[1]), dtype=bool),
+                                              self.diagram_flows]))[diagrams]  # row 0: any diagram
+        allowed = flow_weights * reached.astype(flow_weights.dtype)
+        unreached = jnp.sum(jnp.abs(allowed), axis=-1, keepdims=True) == 0  # then all, as MadGraph does
+        f = _choose(allowed + unreached.astype(flow_weights.dtype) * flow_weights, uniforms[..., 1])
         return jnp.asarray(self._module.HELICITIES)[h], jnp.asarray(self._module.COLOUR_FLOWS)[f]
+
+    @property
+    def diagram_flows(self):
+        """(n_diagrams, n_flows) bool: the colour flows each diagram's amplitude reaches (MadGraph's icolamp:
+        a flow whose JAMPFLOW has a non-zero coefficient of one of the diagram's amplitude terms)."""
+        module = self._module
+        coefficients = np.asarray(module.FLOW_COEFFICIENTS).T @ np.asarray(module.JAMP_COEFFICIENTS)  # (flow, term)
+        reached = np.abs(coefficients) > 1e-12
+        return np.stack([np.any(reached[:, module.DIAGRAM_OF_TERM == d], axis=1)
+                         for d in range(1, module.N_DIAGRAMS + 1)]).reshape(module.N_DIAGRAMS, -1)
 
     @property
     def diagrams(self):

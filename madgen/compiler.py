@@ -389,7 +389,8 @@ def _anonymous(code):
 
     def blank(entry):
         if isinstance(entry, dict):
-            return {k: (0 if k == "pdg" else "" if k in ("particle", "particles", "vertex") else blank(v))
+            return {k: (0 if k in ("pdg", "final_pdg") and v is not None else "" if k in ("particle", "particles",
+                                                                                          "vertex") else blank(v))
                     for k, v in entry.items()}
         if isinstance(entry, list):
             return [blank(v) for v in entry]

@@ -4,6 +4,7 @@ diagram counts against MadGraph, and process cards (madgen.process)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -650,17 +651,21 @@ output madevent pptt_5f -f
 """
 
 
-def test_a_madgraph_proc_card_reads_as_the_process_card_it_means(tmp_path):
+def test_a_madgraph_proc_card_reads_as_the_process_card_it_means(tmp_path, monkeypatch):
     """MadGraph's proc_card_mg5.dat: import model (restriction kept, options dropped), define (self-reference
-    as in MadGraph), generate and add process (comments dropped), output after its format; the packages of
-    the two cards are the same process."""
-    path = tmp_path / "proc_card_mg5.dat"
+    as in MadGraph), generate and add process (comments dropped), output after its format, where madgen runs
+    (as MadGraph writes it; not beside the card); the packages of the two cards are the same process."""
+    (tmp_path / "cards").mkdir()
+    path = tmp_path / "cards" / "proc_card_mg5.dat"
     path.write_text(MADGRAPH_PROC_CARD)
+    monkeypatch.chdir(tmp_path)
     card = read_process_card(path)
     assert card.model == "sm-no_b_mass"
     assert card.processes == ("p p > t t~ @0", "p p > t t~ j QCD<=3 @1")
     assert dict(card.multiparticles) == {"p": ("p", "b", "b~"), "lep": ("e+", "e-", "mu+", "mu-")}
-    assert card.output == str((tmp_path / "pptt_5f").resolve())
+    assert Path(card.output).resolve() == (tmp_path / "pptt_5f").resolve()
+    assert Path(parse_process_card("import model ./MyUFO-massless\ngenerate e+ e- > mu+ mu-\n",
+                                   str(path)).model) == Path.cwd() / "MyUFO-massless"
     same = parse_process_card("model: sm-no_b_mass\nprocess: [p p > t t~ @0, p p > t t~ j QCD<=3 @1]\n"
                               "multiparticles: {p: p b b~, lep: e+ e- mu+ mu-}\n")
     assert (card.model, card.processes, card.multiparticles) == (same.model, same.processes, same.multiparticles)

@@ -3,7 +3,8 @@
 The commands become the keys of ``process.yaml``: ``import model NAME[-restriction]`` the ``model``,
 ``define LABEL = ...`` the ``multiparticles``, ``generate`` and ``add process`` the ``process`` list,
 ``output [format] NAME`` the ``output`` directory (without ``import model``, the sm, as MadGraph starts
-with it). MadGraph's ``set`` options are read where madgen
+with it). Paths (``output``, a model given as a path) are taken from where madgen runs, as MadGraph takes
+them, not from the card's directory as in process.yaml. MadGraph's ``set`` options are read where madgen
 does what their value says (``gauge unitary``, ``complex_mass_scheme False``, ``zerowidth_tchannel
 True``, ...) or where they only steer how MadGraph organises its output (``group_subprocesses``, loop
 and NLO options); any other value, and any other command (``launch``, ``import`` of events), is an
@@ -13,6 +14,7 @@ error naming the line.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from madgen.cards import CardMapping
 from madgen.errors import CardError
@@ -79,7 +81,7 @@ def madgraph_proc_card(text: str, source: str) -> CardMapping:
             if processes:
                 raise error(number, line, f"a model imported after 'generate' (line {data.lines['process']}); "
                                           "MadGraph would drop those processes: import the model first")
-            data["model"], data.lines["model"] = words[2], number  # options such as --modelname change nothing
+            data["model"], data.lines["model"] = _where_madgraph_runs(words[2]), number  # --modelname: no change
             for label, members in MADGRAPH_DEFAULT_DEFINES.items():
                 if multiparticles.get(label) == members.split():
                     del multiparticles[label]  # MadGraph's written defaults: madgen's own for the new model
@@ -98,7 +100,7 @@ def madgraph_proc_card(text: str, source: str) -> CardMapping:
             if names and names[0] in OUTPUT_FORMATS:
                 names = names[1:]
             if names:
-                data["output"], data.lines["output"] = names[0], number
+                data["output"], data.lines["output"] = str(Path(names[0]).expanduser().absolute()), number
         elif command == "set":
             _check_set(words, number, line, error)
         else:
@@ -123,6 +125,14 @@ def _definition(words, number, line, error) -> tuple[str, list[str]]:
     if len(label) != 1 or not members:
         raise error(number, line, "expected 'define LABEL = particle particle ...'")
     return label[0], members
+
+
+def _where_madgraph_runs(model: str) -> str:
+    """A model given as a path (``./MyUFO-massless``), taken from where madgen runs, as MadGraph takes it (a
+    process card's YAML paths are relative to the card); a model's name unchanged."""
+    if "/" in model or "\\" in model or model.startswith((".", "~")):
+        return str(Path(model).expanduser().absolute())
+    return model
 
 
 def _check_set(words, number, line, error) -> None:

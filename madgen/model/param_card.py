@@ -41,12 +41,12 @@ class ParamCard:
     source: str = "<text>"
     lines: Mapping[tuple[str, tuple[int, ...]], int] = field(default_factory=dict, hash=False, compare=False)
     """(block, codes) -> line number of the entry (``("DECAY", (pdg,))`` for widths)."""
+    auto_decays: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def where(self, block: str, codes: tuple[int, ...]) -> str:
         """``file:line`` of an entry (the file alone when unknown)."""
         line = self.lines.get((block.upper(), tuple(int(c) for c in codes)))
         return f"{self.source}:{line}" if line else self.source
-    auto_decays: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def get(self, block: str, codes: tuple[int, ...]) -> float | None:
         """Value of ``block``/``codes`` (DECAY: ``codes == (pdg,)``), None if absent."""

@@ -187,13 +187,15 @@ def _parameter_names(process, parameters) -> dict[str, float] | None:
     unknown name are errors naming the spelling given."""
     if not parameters:
         return None
+    from madgen.model.param_card import entry_spelling
+
     first = process.subprocesses[0]
     known = list(first.default_parameters())
-    entries = _card_entries(first) if any(_entry_spelling(key) for key in parameters) else {}
+    entries = _card_entries(first) if any(entry_spelling(key) for key in parameters) else {}
     computed = {name.lower(): name for name in first.metadata.get("auto_widths", {})}
     named, spelled = {}, {}
     for key, value in parameters.items():
-        entry = _entry_spelling(key)
+        entry = entry_spelling(key)
         name = match_parameter_name(known, entries.get(entry, key) if entry else key)
         if name in named:
             raise MadgenError(f"parameters for this run: parameter '{name}' is given twice ({spelled[name]}, {key})")
@@ -208,19 +210,6 @@ def _parameter_names(process, parameters) -> dict[str, float] | None:
                     else f"'{key}' is not an external parameter of '{process.process}'")
             raise MadgenError(f"{what}; known: {sorted(known)} (run-card settings: docs/run_card.md)")
     return named
-
-
-def _entry_spelling(key):
-    """(BLOCK, codes) of a key spelled as a param-card entry (``mass 23``; MadGraph's ``width`` is ``DECAY``), or
-    None."""
-    import re
-
-    from madgen.model.param_card import entry_block
-
-    words = key.split() if isinstance(key, str) else []
-    if len(words) < 2 or not all(re.fullmatch(r"-?\d+", w) for w in words[1:]):
-        return None
-    return entry_block(words[0]), tuple(int(w) for w in words[1:])
 
 
 def _card_entries(process) -> dict:

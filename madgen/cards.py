@@ -89,3 +89,9 @@ def read_card_text(path, error: type[CardError], what: str) -> str:
         raise error(f"{path}: no such file; write {what}") from None
     except OSError as problem:
         raise error(f"{path}: cannot read the card: {problem.strerror or problem}") from None
+
+
+def is_path(text: str) -> bool:
+    """Whether a card's model (or file) is given as a path (``./MyUFO-massless``, ``~/ufo``, ``models/x``) rather
+    than a name."""
+    return "/" in text or "\\" in text or text.startswith((".", "~"))

@@ -465,11 +465,14 @@ def check_value(model: Model, name: str, value: float, where: str) -> None:
         raise ParamCardError(f"{where}: parameter {name} is a {kind} and must be >= 0, got {value!r}")
 
 
-def entry_block(word: str) -> str:
-    """The param-card block a ``set``-style key names, upper case: MadGraph's ``set`` reads ``width`` as
-    ``decay``."""
-    block = word.upper()
-    return DECAY_BLOCK if block == "WIDTH" else block
+def entry_spelling(key) -> tuple[str, tuple[int, ...]] | None:
+    """(BLOCK, codes) of a key spelled as a param-card entry, as MadGraph's ``set`` takes it (``mass 23``,
+    ``DECAY 23``; ``width`` read as ``decay``), or None for any other key."""
+    words = key.split() if isinstance(key, str) else []
+    if len(words) < 2 or not all(re.fullmatch(r"-?\d+", word) for word in words[1:]):
+        return None
+    block = words[0].upper()
+    return DECAY_BLOCK if block == "WIDTH" else block, tuple(int(word) for word in words[1:])
 
 
 def external_parameter_name(model: Model, key: str) -> str:
@@ -483,9 +486,9 @@ def external_parameter_name(model: Model, key: str) -> str:
     folded = [p.name for p in externals if p.name.lower() == key.lower()]
     if len(folded) == 1:
         return folded[0]
-    words = key.split()
-    if len(words) >= 2 and all(re.fullmatch(r"-?\d+", word) for word in words[1:]):
-        block, codes = entry_block(words[0]), tuple(int(word) for word in words[1:])
+    spelled = entry_spelling(key)
+    if spelled:
+        block, codes = spelled
         entry = [p.name for p in externals if p.lhablock.upper() == block and tuple(p.lhacode) == codes]
         entry += [t.name for t in model.tied_entries if t.lhablock.upper() == block and tuple(t.lhacode) == codes]
         if len(entry) == 1:

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from madgen.cards import is_path
 from madgen.contract import PRECISIONS  # complex128/float64 or complex64/float32 kernels
 from madgen.errors import CardError
 
@@ -139,7 +140,7 @@ def parse_process_card(text: str, source: str = "<string>") -> ProcessCard:
     model = data["model"]
     if not isinstance(model, str):
         raise CardError(f"{source}, key 'model': expected a model name such as 'sm', got {model!r}")
-    if source != "<string>" and _is_path(model):
+    if source != "<string>" and is_path(model):
         # a model given as a path is relative to the card, like param_card
         model = str((Path(source).parent / Path(model).expanduser()).resolve())
     processes = data["process"]
@@ -187,10 +188,6 @@ def _read_choice(value, source, key: str, choices: tuple[str, ...], meaning: str
     if value not in choices:
         raise CardError(f"{source}, key '{key}': expected one of {', '.join(choices)} ({meaning}), got {value!r}")
     return value
-
-
-def _is_path(model: str) -> bool:
-    return "/" in model or "\\" in model or model.startswith((".", "~"))
 
 
 def _read_multiparticles(value, source):

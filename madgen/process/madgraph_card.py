@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from madgen.cards import CardMapping
+from madgen.cards import CardMapping, is_path
 from madgen.errors import CardError
 
 COMMANDS = ("import", "define", "generate", "add", "output", "set")
@@ -130,7 +130,7 @@ def _definition(words, number, line, error) -> tuple[str, list[str]]:
 def _where_madgraph_runs(model: str) -> str:
     """A model given as a path (``./MyUFO-massless``), taken from where madgen runs, as MadGraph takes it (a
     process card's YAML paths are relative to the card); a model's name unchanged."""
-    if "/" in model or "\\" in model or model.startswith((".", "~")):
+    if is_path(model):
         return str(Path(model).expanduser().absolute())
     return model
 

@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--no-progress", action="store_true", help="no progress bar")
     launch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                         help="as MadGraph's set at launch (repeatable): a run-card key (n_events=500, ptj=30 or "
-                             "cuts.ptj=30, polbeam2=-80) or a model parameter for this run (MT=172.5; no "
-                             "regeneration)")
+                             "cuts.ptj=30, polbeam2=-80) or a model parameter for this run (MT=172.5, or "
+                             "'MASS 6=172.5' as a param-card entry; no regeneration)")
     from madgen.inference.cli import add_mine_parser
     from madgen.runtime.tasks import add_scale_out_options
 

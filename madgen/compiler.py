@@ -99,12 +99,12 @@ def generate_card_diagrams(card, model_search_paths=(), timer=None):
         if (key, index) in seen:  # e+ e- > mu+ mu- and e+ e- > mu- mu+: once, not twice
             continue
         seen.add((key, index))
-        legs = make_legs(model, sub.initial, sub.final)
+        legs = make_legs(model, sub.initial, sub.final, sub.polarisations)
         try:
             diagram_set = timer.run("diagrams", generate_diagrams, model, legs, sub.spec.orders, excluded,
                                     forbidden, sub.text, squared_orders=sub.spec.squared_orders,
                                     required_s_channels=sub.required_s_channels, decays=sub.decays,
-                                    core_final=sub.core_final)
+                                    core_final=sub.core_final, core_polarisations=sub.core_polarisations)
         except ProcessError as error:
             if len(subprocesses) > 1:
                 log.info("subprocess %s has no diagrams; skipped", sub.text)

@@ -60,6 +60,7 @@ class GeneratedProcess(Protocol):
     n_initial: int
     n_diagrams: int
     precision: str  # one of PRECISIONS: what the kernel computes and returns in
+    polarised: bool  # a polarised particle ('w+{0}'): |M|^2 depends on the frame; the runtime's is the partonic CM
 
     def with_precision(self, precision: str) -> GeneratedProcess:
         """The same process with its kernel in ``precision`` (the same object for the same precision)."""

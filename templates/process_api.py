@@ -360,6 +360,7 @@ class Process:
         self.n_legs = len(self.pdg_ids)
         self.n_initial = module.N_INITIAL
         self.n_diagrams = module.N_DIAGRAMS
+        self.polarised = getattr(module, "POLARISED", False)  # |M|^2 depends on the frame (module comment)
         self.subprocesses = (self,)
         self.kernel_chunk_size = _kernel_chunk_size(len(module.HELICITIES))
         self.value_chunk_size = _value_chunk_size(len(module.HELICITIES))

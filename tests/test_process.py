@@ -121,11 +121,9 @@ def test_unsupported_syntax(text):
     ("p p > t t~ [QCD]", "[QCD]", ["NLO", "tree-level"]),
     ("g g > h [noborn=QCD]", "[noborn=QCD]", ["loop-induced", "tree-level"]),
     ("p p > e+ e- [virt=QCD] QED=2", "[virt=QCD]", ["tree-level"]),
-    ("e+ e- > w+{0} w-{T}", "w+{0}", ["polarised"]),
-    ("p p > z{T}, z > e+ e-", "z{T}", ["polarised"]),
 ])
 def test_madgraph_syntax_beyond_tree_level_is_named(text, culprit, words):
-    """NLO and loop-induced brackets and polarised bosons are MadGraph syntax madgen does not read: the error
+    """NLO and loop-induced brackets are MadGraph syntax madgen does not read: the error
     quotes the construct, not an 'unknown particle' made of it."""
     with pytest.raises(UnsupportedFeature) as info:
         parse_process(text)

@@ -156,6 +156,7 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         n_colour=len(code.colour.matrix),
         pdg_ids=repr(tuple(code.pdg_ids)),
         n_initial=code.n_initial,
+        polarised=graph.polarised,
         diagrams_file=f"{code.module}_diagrams.json",
         mass_parameters=repr(tuple(code.mass_parameters)),
         helicities=_python_list([list(row) for row in graph.helicities]),
@@ -186,6 +187,8 @@ def render_subprocess(code: SubprocessCode, header: str) -> str:
         n_legs=len(code.pdg_ids),
         diagram_of_term=repr([term.diagram for term in graph.amplitudes]),
         channels=channel_table(code.diagrams),
+        wavefunction_imports=", ".join(["leg_states"] + (["polarised_current"] if any(
+            wf.polarisation for wf in graph.currents) else []) + ["select"]),
         routine_imports=", ".join(sorted({call.routine for wf in graph.currents for call in wf.calls}
                                          | {call.routine for members, slot in calls if not slot
                                             for call in members[0].calls}
@@ -315,7 +318,18 @@ def _current_line(wf: OffshellWavefunction) -> str:
     tail = [_parameter(wf.mass), _parameter(wf.width)] + [_parameter(p) for p in wf.parameters]
     calls = [f"{call.routine}({', '.join(args + [_parameter(call.coupling)] + tail)})" for call in wf.calls]
     total = calls[0] if len(calls) == 1 else "_add(" + ", ".join(calls) + ")"
+    if wf.polarisation:
+        return f"{wf.name} = {_polarised(wf, total)}  # {wf.polarisation_label}"
     return f"{wf.name} = {total}  # {wf.particle}"
+
+
+def _polarised(wf: OffshellWavefunction, total: str) -> str:
+    """The call that keeps the polarised part of a decayed vector's current (``polarised_current`` in
+    templates/wavefunctions.py), its momentum k toward the decay products: the current's own momentum on
+    the decay side, minus it on the production side."""
+    own = next(m for m in wf.momenta if m[0] > 0)
+    k = _momentum_argument(own if wf.decay_side else (-own[0], own[1]))
+    return f"polarised_current({total}, {k}, {wf.polarisation!r}, decay_side={wf.decay_side})"
 
 
 def amplitude_calls(code: SubprocessCode) -> list[tuple[tuple[AmplitudeTerm, ...], int | None]]:

@@ -67,7 +67,8 @@ def call_groups(graph: WavefunctionGraph, by_legs: bool = True) -> tuple[CallGro
     for wf in graph.currents:
         depth[wf.name] = 1 + max(depth[name] for name in wf.inputs)
         legs[wf.name] = frozenset().union(*(legs[name] for name in wf.inputs))
-        key = ("current", depth[wf.name], _signature(wf), _input_legs(wf, legs) if by_legs else None)
+        key = ("current", depth[wf.name], _signature(wf), _input_legs(wf, legs) if by_legs else None,
+               wf.name if wf.polarisation else None)  # a polarised current is a call of its own
         groups.setdefault(key, []).append(wf.name)
     for amp in graph.amplitudes:
         key = ("amplitude", 0, _signature(amp), _input_legs(amp, legs) if by_legs else None)

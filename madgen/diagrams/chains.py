@@ -137,7 +137,7 @@ class _Part:
 
 def chain_diagrams(model: Model, legs: tuple[Leg, ...], constraints, excluded, forbidden_s_channel,
                    process_text: str, squared_orders, required_s_channels, decays: tuple[Decay, ...],
-                   core_final: tuple[str, ...]) -> DiagramSet:
+                   core_final: tuple[str, ...], core_polarisations: tuple[str, ...] = ()) -> DiagramSet:
     """The diagrams of a process with a decay chain (module docstring)."""
     where = f"process '{process_text}'"
     nodes = flatten(decays)
@@ -180,11 +180,11 @@ def chain_diagrams(model: Model, legs: tuple[Leg, ...], constraints, excluded, f
         resonances = required_resonances(model, diagrams, legs, required_s_channels,
                                          lambda d: _core_lines(d, splits))
     offset = len(resonances)
-    resonances += tuple(Resonance(decay.particle, decay.legs, None if parent is None else parent + offset)
-                        for decay, parent in nodes)
+    resonances += tuple(Resonance(decay.particle, decay.legs, None if parent is None else parent + offset,
+                                  polarisation=decay.polarisation) for decay, parent in nodes)
     orders = _max_orders(diagrams)
     return DiagramSet(legs, tuple(diagrams), orders, selection, resonances,
-                      identical_particle_factor(core_final, decays))
+                      identical_particle_factor(core_final, decays, core_polarisations))
 
 
 def _analyse(model: Model, diagram: Diagram, splits, parts, initial: frozenset, required):

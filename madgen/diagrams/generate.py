@@ -46,6 +46,7 @@ class Resonance:
     legs: tuple[int, ...] | None
     parent: int | None = None
     required: bool = False
+    polarisation: str = ""  # a decayed particle's MadGraph label ('0' for 'w+{0}'), else ''
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,13 @@ class DiagramSet:
     identical_factor: int | None = None
 
 
-def make_legs(model: Model, initial, final) -> tuple[Leg, ...]:
+def make_legs(model: Model, initial, final, polarisations: tuple[str, ...] = ()) -> tuple[Leg, ...]:
+    """The legs of ``initial > final``, with the ``polarisations`` of the legs (per leg; empty: none)."""
     legs = []
     for number, name in enumerate(list(initial) + list(final), start=1):
         is_initial = number <= len(initial)
         slot = model.particle(name).antiname if is_initial else name
-        legs.append(Leg(number, name, is_initial, slot))
+        legs.append(Leg(number, name, is_initial, slot, polarisations[number - 1] if polarisations else ""))
     return tuple(legs)
 
 
@@ -78,12 +80,12 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
                       excluded: tuple[str, ...] = (), forbidden_s_channel: tuple[str, ...] = (),
                       process_text: str = "", *, squared_orders: tuple[OrderConstraint, ...] = (),
                       required_s_channels: tuple[tuple[str, ...], ...] = (), decays=(),
-                      core_final: tuple[str, ...] = ()) -> DiagramSet:
+                      core_final: tuple[str, ...] = (), core_polarisations: tuple[str, ...] = ()) -> DiagramSet:
     """All diagrams for ``legs`` under the given constraints (see module docstring).
 
     ``required_s_channels``: per required propagator, the particles that may fill it;
     ``decays``/``core_final``: the decay chain (``madgen.process.decays.Decay``) and the production
-    process's final state, for a process with decays."""
+    process's final state (with the ``core_polarisations`` of its particles), for a process with decays."""
     where = f"process '{process_text}'"
     check_order_names(model, constraints, where)
     check_order_names(model, squared_orders, where, squared=True)
@@ -91,7 +93,7 @@ def generate_diagrams(model: Model, legs: tuple[Leg, ...], constraints: tuple[Or
         from madgen.diagrams.chains import chain_diagrams
 
         return chain_diagrams(model, legs, constraints, excluded, forbidden_s_channel, process_text,
-                              squared_orders, required_s_channels, decays, core_final)
+                              squared_orders, required_s_channels, decays, core_final, core_polarisations)
     amplitude, weighted_default = amplitude_constraints(tuple(constraints), tuple(squared_orders))
     excluded_names = with_antiparticles(model, excluded)
     forbidden_names = model_names(model, forbidden_s_channel)  # '$$' is signed: no antiparticles

@@ -24,6 +24,7 @@ class Leg:
     particle: str
     initial: bool
     slot_particle: str
+    polarisation: str = ""  # MadGraph's label of a polarised final-state leg ('0' for 'w+{0}'), else ''
 
 
 @dataclass(frozen=True)

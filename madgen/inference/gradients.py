@@ -28,6 +28,7 @@ from madgen.contract import jit
 from madgen.inference.chunking import (DEFAULT_CHUNK_SIZE, FORWARD_MAX_INPUTS, chunk_size_of, chunked_map, mode_of,
                                        per_event_gradient, per_event_hessian, split_parameters)
 from madgen.inference.errors import InferenceError
+from madgen.phasespace.kinematics import in_me_frame
 
 __all__ = ["FORWARD_MAX_INPUTS", "matrix_element_values", "momentum_gradient", "momentum_hessian",
            "parameter_gradient", "parameter_hessian", "parameter_value_and_gradient", "unit_cube_gradient",
@@ -93,7 +94,7 @@ def _log_or_plain(process, names, log: bool):
     """value(theta, momenta, parameters): log|M|^2 or |M|^2 with ``names`` set to theta; theta (k,) is
     shared by all events, theta (k, m) gives one value per event."""
     def value(theta, momenta, parameters):
-        me2 = process.matrix_element(momenta, with_theta(parameters, names, theta))
+        me2 = process.matrix_element(in_me_frame(process, momenta), with_theta(parameters, names, theta))
         return jnp.log(me2) if log else me2
     return value
 
@@ -197,7 +198,7 @@ def _per_event_call(evaluate, x, parameters, mode, chunk_size, order):
 @functools.lru_cache(maxsize=64)
 def _me2_of(process):
     """|M|^2 (m,) of momenta (m, n, 4): one function object per process (the compile cache key)."""
-    return lambda momenta, parameters: process.matrix_element(momenta, parameters)
+    return lambda momenta, parameters: process.matrix_element(in_me_frame(process, momenta), parameters)
 
 
 @functools.lru_cache(maxsize=64)

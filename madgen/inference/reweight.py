@@ -34,6 +34,7 @@ import numpy as np
 
 from madgen.contract import jit
 from madgen.inference.errors import InferenceError
+from madgen.phasespace.kinematics import in_me_frame
 
 _COLUMNS = frozenset({"pdg_ids", "momenta", "masses", "helicities", "colour", "weights", "scale", "aqed", "aqcd",
                       "metadata"})
@@ -146,7 +147,7 @@ class _Evaluator:
                 parameters = dict(setting)
                 if at_event_alpha_s:
                     parameters["aS"] = alpha_s
-                values.append(process.matrix_element(momenta, parameters, check=False))
+                values.append(process.matrix_element(in_me_frame(process, momenta), parameters, check=False))
             reference_value = values[0]  # of either sign: an interference term's |M|^2 can be negative
             nonzero = reference_value != 0
             safe = jnp.where(nonzero, reference_value, 1.0)

@@ -24,6 +24,7 @@ from madgen.errors import UnsupportedFeature
 from madgen.lorentz.routines import RoutineRequest
 from madgen.lorentz.structures import SUPPORTED_SPINS
 from madgen.model.types import ZERO, Model, Spin
+from madgen.process.polarisation import EXTERNAL_HELICITIES, PROPAGATOR_STATES
 
 Momentum = tuple[int, tuple[int, ...]]  # (sign, legs): sign * sum of outgoing-convention momenta of legs
 
@@ -61,6 +62,12 @@ class OffshellWavefunction:
     width: str
     particle: str
     parameters: tuple[str, ...] = ()  # model parameters of a custom propagator, after COUP, M, W
+    # A decayed vector polarised as MadGraph's 'w+{0}' (madgen.process.polarisation): the terms of its
+    # propagator's numerator ("-1", "0", "1", "A"), and whether the current is the decay products' (its
+    # momentum k flows toward them) or the rest's (-k); empty: the whole propagator.
+    polarisation: tuple[str, ...] = ()
+    decay_side: bool = True
+    polarisation_label: str = ""  # the decayed particle as written ('W+{0}'), for the generated code's comment
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class WavefunctionGraph:
     order_classes: tuple[tuple[tuple[str, int], ...], ...] = ((),)
     allowed_order_pairs: tuple[tuple[int, int], ...] = ((0, 0),)
     squared_orders: str = ""
+    polarised: bool = False  # a leg or a decayed vector polarised ('w+{0}'): |M|^2 depends on the frame
 
 
 def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> WavefunctionGraph:
@@ -106,7 +114,7 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
     for diagram in diagram_set.diagrams:
         builder.add_diagram(diagram)
     legs = diagram_set.legs
-    leg_helicities = [helicity_states(model, leg.particle) for leg in legs]
+    leg_helicities = [leg_helicity_states(model, leg) for leg in legs]
     return WavefunctionGraph(
         externals=tuple(builder.externals.values()),
         currents=tuple(builder.currents.values()),
@@ -121,6 +129,7 @@ def build_wavefunction_graph(model: Model, diagram_set: DiagramSet) -> Wavefunct
         order_classes=diagram_set.selection.classes,
         allowed_order_pairs=diagram_set.selection.allowed_pairs,
         squared_orders=diagram_set.selection.describe(),
+        polarised=any(leg.polarisation for leg in legs) or any(r.polarisation for r in diagram_set.resonances),
     )
 
 
@@ -152,6 +161,13 @@ def helicity_states(model: Model, name: str) -> tuple[int, ...]:
     return (-1, 1)
 
 
+def leg_helicity_states(model: Model, leg) -> tuple[int, ...]:
+    """The helicity states a leg sums over: ``helicity_states``, or those its polarisation keeps (``w+{0}``)."""
+    if leg.polarisation:
+        return EXTERNAL_HELICITIES[leg.polarisation]
+    return helicity_states(model, leg.particle)
+
+
 def colour_dim(model: Model, name: str) -> int:
     return abs(model.particle(name).color)
 
@@ -165,7 +181,7 @@ def averaging_factor(model: Model, diagram_set: DiagramSet) -> int:
             factor *= len(helicity_states(model, leg.particle)) * colour_dim(model, leg.particle)
     if diagram_set.identical_factor is not None:
         return factor * diagram_set.identical_factor
-    counts = Counter(leg.particle for leg in diagram_set.legs if not leg.initial)
+    counts = Counter((leg.particle, leg.polarisation) for leg in diagram_set.legs if not leg.initial)
     for count in counts.values():
         factor *= math.factorial(count)
     return factor
@@ -179,6 +195,15 @@ class _GraphBuilder:
         self.selection = diagram_set.selection
         self.legs = {leg.number: leg for leg in diagram_set.legs}
         self.initial_legs = frozenset(n for n, leg in self.legs.items() if leg.initial)
+        every_leg = frozenset(self.legs)
+        # polarised decayed vectors: the leg sets of the two currents that can carry each one's propagator
+        self.polarised = {}
+        for resonance in diagram_set.resonances:
+            if resonance.polarisation and resonance.legs:
+                pdg = abs(model.particle(resonance.particle).pdg_code)
+                label = f"{resonance.particle}{{{resonance.polarisation}}}"
+                self.polarised[frozenset(resonance.legs)] = (pdg, resonance.polarisation, True, label)
+                self.polarised[every_leg - frozenset(resonance.legs)] = (pdg, resonance.polarisation, False, label)
         self.externals: dict = {}
         self.currents: dict = {}
         self.amplitudes: list[AmplitudeTerm] = []
@@ -256,7 +281,11 @@ class _GraphBuilder:
         children = dict(current.slot_children())
         momenta = tuple((1, current.legs) if slot == current.offshell_slot else (-1, children[slot].legs)
                         for slot in range(len(vertex.particles)))
-        key = ("current", calls, inputs, momenta, particle.mass, width)
+        polarised = self.polarised.get(frozenset(current.legs))
+        if polarised is not None and polarised[0] != abs(particle.pdg_code):
+            polarised = None
+        label = polarised[1] if polarised else ""
+        key = ("current", calls, inputs, momenta, particle.mass, width, label, bool(polarised and polarised[2]))
         if key not in self.currents:
             self._use_parameter(self.masses, particle.mass)
             self._use_parameter(self.widths, width)
@@ -264,7 +293,9 @@ class _GraphBuilder:
             self.parameters.update(parameters)
             self.currents[key] = OffshellWavefunction(
                 name=f"w{len(self.externals) + len(self.currents) + 1}", calls=calls, inputs=inputs,
-                momenta=momenta, mass=particle.mass, width=width, particle=particle.name, parameters=parameters)
+                momenta=momenta, mass=particle.mass, width=width, particle=particle.name, parameters=parameters,
+                polarisation=PROPAGATOR_STATES[label] if label else (), decay_side=bool(polarised and polarised[2]),
+                polarisation_label=polarised[3] if polarised else "")
         return self.currents[key].name
 
     def _external(self, number: int, flow: FermionFlow) -> str:
@@ -286,7 +317,7 @@ class _GraphBuilder:
             self._use_parameter(self.masses, particle.mass)
             self.externals[key] = ExternalWavefunction(
                 name=f"w{len(self.externals) + len(self.currents) + 1}", leg=number, role=role, flag=flag,
-                mass=particle.mass, helicities=helicity_states(self.model, leg.particle))
+                mass=particle.mass, helicities=leg_helicity_states(self.model, leg))
         return self.externals[key].name
 
     def _calls(self, vertex, colour_index: int, offshell: int, flips, massless_boson: bool, propagator=None):

@@ -134,6 +134,23 @@ def to_frame(momenta, total):
     return boost(momenta, jnp.asarray(total)[..., None, :])
 
 
+def partonic_frame(momenta, n_initial: int):
+    """Momenta (..., n, 4) boosted to the rest frame of their initial state (the partonic centre of mass,
+    or the decaying particle's rest frame): the frame in which MadGraph evaluates |M|^2 (its default
+    ``me_frame``) and in which helicities are defined. Along z for beams along z, so directions keep."""
+    momenta = jnp.asarray(momenta)
+    return boost_to_rest(momenta, jnp.sum(momenta[..., :n_initial, :], axis=-2, keepdims=True))
+
+
+def in_me_frame(process, momenta):
+    """Event momenta (..., n, 4) as the generated ``process`` evaluates them: in the partonic frame
+    (``partonic_frame``) when its |M|^2 depends on the frame (a polarised particle, ``process.polarised``),
+    as they are otherwise (|M|^2 is then Lorentz invariant)."""
+    if getattr(process, "polarised", False):
+        return partonic_frame(momenta, process.n_initial)
+    return momenta
+
+
 def cm_to_lab(momenta, e1, e2, m1=0.0, m2=0.0):
     """Boost CM-frame momenta (..., n, 4) to the lab of asymmetric beams (e1 along +z, e2 along -z).
 

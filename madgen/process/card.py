@@ -110,7 +110,8 @@ def python_identifier(text: str, fallback: str = "package") -> str:
 
 
 def _token_tag(token: str) -> str:
-    return token.replace("~", "x").replace("+", "p").replace("-", "m")
+    """``t~`` -> ``tx``, ``w+`` -> ``wp``, a polarised ``w+{0}`` -> ``wp0``."""
+    return token.replace("~", "x").replace("+", "p").replace("-", "m").replace("{", "").replace("}", "")
 
 
 def read_process_card(path: str | Path) -> ProcessCard:

@@ -43,15 +43,18 @@ class Decay:
     forbidden_s_channel: tuple[str, ...] = ()
     legs: tuple[int, ...] = ()
     onshell_veto: tuple[str, ...] = ()
+    polarisation: str = ""  # of the decaying particle, as its parent wrote it ('0' for 'w+{0}')
+    product_polarisations: tuple[str, ...] = ()  # per product, '' where none (empty: none)
 
     @property
     def signature(self) -> tuple:
         """What makes two decay chains identical (MadGraph's ``check_equal_decay_processes``)."""
-        return (self.particle, self.products, tuple(sorted(d.signature for d in self.decays)))
+        return (self.particle, self.polarisation, self.products, self.product_polarisations,
+                tuple(sorted(d.signature for d in self.decays)))
 
     def text(self) -> str:
         """``t > b w+``, or ``(t > b w+, w+ > e+ ve)`` with the decays of its products."""
-        own = f"{self.particle} > {' '.join(self.products)}"
+        own = f"{self.particle} > {' '.join(polarised_names(self.products, self.product_polarisations))}"
         if not self.decays:
             return own
         return "(" + ", ".join([own] + [d.text() for d in self.decays]) + ")"
@@ -80,6 +83,32 @@ def number_legs(core_final: tuple[str, ...], decays: tuple[Decay, ...], n_initia
     return tuple(final), tuple(top[d.position] for d in decays)
 
 
+def final_polarisations(core_polarisations: tuple[str, ...], core_final: tuple[str, ...],
+                        decays: tuple[Decay, ...]) -> tuple[str, ...]:
+    """The polarisation label of every final-state leg (as ``number_legs`` orders them; '' where none),
+    from the production's labels and each decay's ``product_polarisations``."""
+    labels: list[str] = []
+
+    def expand(particles, polarisations, children):
+        by_position = {d.position: d for d in children}
+        for position in range(len(particles)):
+            if position in by_position:
+                decay = by_position[position]
+                expand(decay.products, decay.product_polarisations, decay.decays)
+            else:
+                labels.append(polarisations[position] if polarisations else "")
+
+    expand(core_final, core_polarisations, decays)
+    return tuple(labels)
+
+
+def polarised_names(names, polarisations) -> list[str]:
+    """``names`` with their polarisation labels written after them (``w+{0}``)."""
+    if not polarisations:
+        return list(names)
+    return [name + (f"{{{label}}}" if label else "") for name, label in zip(names, polarisations)]
+
+
 def flatten(decays: tuple[Decay, ...]) -> list[tuple[Decay, int | None]]:
     """Every decay of the chain in the order written (a decay before the decays of its products),
     each with the index of its parent decay in this list (None for a decay of the core process)."""
@@ -94,24 +123,28 @@ def flatten(decays: tuple[Decay, ...]) -> list[tuple[Decay, int | None]]:
     return found
 
 
-def identical_particle_factor(products: tuple[str, ...], decays: tuple[Decay, ...]) -> int:
-    """MadGraph's denominator for identical particles of a (sub)process with decays (module docstring)."""
+def identical_particle_factor(products: tuple[str, ...], decays: tuple[Decay, ...],
+                              polarisations: tuple[str, ...] = ()) -> int:
+    """MadGraph's denominator for identical particles of a (sub)process with decays (module docstring);
+    particles of different polarisations (``polarisations``, per product) are not identical."""
     decayed = {d.position for d in decays}
-    undecayed = Counter(name for position, name in enumerate(products) if position not in decayed)
+    labels = polarisations or ("",) * len(products)
+    undecayed = Counter((name, labels[position]) for position, name in enumerate(products) if position not in decayed)
     factor = math.prod(math.factorial(count) for count in undecayed.values())
     for count in Counter(d.signature for d in decays).values():
         factor *= math.factorial(count)
     for decay in decays:
-        factor *= identical_particle_factor(decay.products, decay.decays)
+        factor *= identical_particle_factor(decay.products, decay.decays, decay.product_polarisations)
     return factor
 
 
-def chain_text(initial, s_channels, core_final, decays: tuple[Decay, ...]) -> str:
-    """MadGraph's spelling of the whole process: ``e+ e- > t t~, t > b w+``."""
+def chain_text(initial, s_channels, core_final, decays: tuple[Decay, ...], polarisations: tuple[str, ...] = ()) -> str:
+    """MadGraph's spelling of the whole process: ``e+ e- > t t~, t > b w+`` (``w+{0}`` with the production's
+    ``polarisations``, per particle of ``core_final``)."""
     text = " ".join(initial) + " > "
     if s_channels:
         text += " ".join(s_channels) + " > "
-    text += " ".join(core_final)
+    text += " ".join(polarised_names(core_final, polarisations))
     return ", ".join([text] + [d.text() for d in _merged(decays)])
 
 

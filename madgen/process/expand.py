@@ -14,7 +14,8 @@ from typing import Mapping
 
 from madgen.errors import ProcessError
 from madgen.model.types import ZERO, Model, Particle
-from madgen.process.decays import Decay, chain_text, identical_particle_factor, number_legs
+from madgen.process.decays import (Decay, chain_text, final_polarisations, identical_particle_factor, number_legs,
+                                   polarised_names)
 from madgen.process.syntax import DecaySpec, ProcessSpec
 
 
@@ -26,7 +27,9 @@ class Subprocess:
     products in its place, MadGraph's leg order), ``core_final`` the production process's final
     state and ``decays`` the decays of its particles (``madgen.process.decays``).
     ``required_s_channels``: for each particle written between two '>', the particles it stands
-    for (several for a label); every diagram has an s-channel propagator of one of each."""
+    for (several for a label); every diagram has an s-channel propagator of one of each.
+    ``core_polarisations``: the polarisation label of each particle of the production's final state
+    (``core_final``, or ``final`` without decays; '' where none, empty when nothing is polarised)."""
 
     spec: ProcessSpec
     initial: tuple[str, ...]
@@ -34,15 +37,30 @@ class Subprocess:
     core_final: tuple[str, ...] = ()
     decays: tuple[Decay, ...] = ()
     required_s_channels: tuple[tuple[str, ...], ...] = ()
+    core_polarisations: tuple[str, ...] = ()
 
     @property
     def particles(self) -> tuple[str, ...]:
         return self.initial + self.final
 
     @property
+    def polarisations(self) -> tuple[str, ...]:
+        """The polarisation label of every external leg in process order ('' where none; empty when no
+        particle of the process, decayed or not, is polarised)."""
+        if not self.polarised:
+            return ()
+        return ("",) * len(self.initial) + final_polarisations(self.core_polarisations, self.core_final or self.final,
+                                                                self.decays)
+
+    @property
+    def polarised(self) -> bool:
+        return bool(self.core_polarisations) or any(d.product_polarisations for d in _walk(self.decays))
+
+    @property
     def flat_text(self) -> str:
         """``initial > final`` with the whole final state (what a module name is made of)."""
-        return " ".join(self.initial) + " > " + " ".join(self.final)
+        final = polarised_names(self.final, self.polarisations[len(self.initial):])
+        return " ".join(self.initial) + " > " + " ".join(final)
 
     @property
     def text(self) -> str:
@@ -52,7 +70,8 @@ class Subprocess:
         if self.decays or self.required_s_channels:
             s_channels = tuple(names[0] if len(names) == 1 else token
                                for token, names in zip(self.spec.required_s_channels, self.required_s_channels))
-            text = chain_text(self.initial, s_channels, self.core_final or self.final, self.decays)
+            text = chain_text(self.initial, s_channels, self.core_final or self.final, self.decays,
+                              self.core_polarisations)
         if self.spec.squared_orders:
             core, comma, rest = text.partition(",")
             text = " ".join([core] + [c.squared_str() for c in self.spec.squared_orders]) + comma + rest
@@ -61,7 +80,13 @@ class Subprocess:
     @property
     def identical_particle_factor(self) -> int:
         """The identical-particle denominator of |M|^2 (MadGraph's, decay chains included)."""
-        return identical_particle_factor(self.core_final or self.final, self.decays)
+        return identical_particle_factor(self.core_final or self.final, self.decays, self.core_polarisations)
+
+
+def _walk(decays):
+    for decay in decays:
+        yield decay
+        yield from _walk(decay.decays)
 
 
 DEFAULT_LABELS = {
@@ -136,21 +161,25 @@ def expand_process(model: Model, spec: ProcessSpec, labels: Mapping[str, tuple[s
     subprocesses: list[Subprocess] = []
     first_violation = None
     absent: dict[str, str] = {}  # decaying particle -> the final state that lacks it
+    polarisations = spec.final_polarisations
     for combination in itertools.product(*choices):
         initial, core_final = tuple(combination[:n_initial]), tuple(combination[n_initial:])
-        if (initial, tuple(sorted(core_final))) in seen:
+        key = (initial, tuple(sorted(zip(core_final, polarisations or ("",) * len(core_final)))))
+        if key in seen:
             continue
-        seen.add((initial, tuple(sorted(core_final))))
+        seen.add(key)
         violation = conservation_violation(model, initial, core_final)
         if violation:
             first_violation = first_violation or violation
             continue
         if not spec.decays:
-            subprocesses.append(Subprocess(spec, initial, core_final, required_s_channels=required))
+            subprocesses.append(_checked(model, Subprocess(spec, initial, core_final, required_s_channels=required,
+                                                           core_polarisations=polarisations)))
             continue
-        for decays in _attach_decays(model, spec, spec.decays, core_final, labels, absent):
+        for decays in _attach_decays(model, spec, spec.decays, core_final, labels, absent, polarisations):
             final, numbered = number_legs(core_final, decays, n_initial)
-            subprocesses.append(Subprocess(spec, initial, final, core_final, numbered, required))
+            subprocesses.append(_checked(model, Subprocess(spec, initial, final, core_final, numbered, required,
+                                                           polarisations)))
     if not subprocesses:
         if absent:
             missing = sorted(absent)[0]
@@ -160,22 +189,42 @@ def expand_process(model: Model, spec: ProcessSpec, labels: Mapping[str, tuple[s
     return _distinct(subprocesses)
 
 
+def _checked(model: Model, sub: Subprocess) -> Subprocess:
+    """``sub`` after checking that each polarised particle can have its polarisation
+    (``madgen.process.polarisation``): a final-state one on its leg, a decayed one on its propagator."""
+    from madgen.process.polarisation import check_decayed, check_external
+
+    if not sub.polarised:
+        return sub
+    where = f"process '{sub.spec.text}'"
+    for name, label in zip(sub.particles, sub.polarisations):
+        if label:
+            check_external(model, name, label, where)
+    for decay in _walk(sub.decays):
+        if decay.polarisation:
+            check_decayed(model, decay.particle, decay.polarisation, where)
+    return sub
+
+
 def _distinct(subprocesses: list[Subprocess]) -> list[Subprocess]:
     """Drop subprocesses equal to an earlier one up to the order of identical final-state particles
     and of identical decays (``p p > z z, z > l+ l-``: Z to e+e- and to mu+mu- is one subprocess)."""
     seen, kept = set(), []
     for sub in subprocesses:
-        key = (sub.initial, tuple(sorted(sub.final)), tuple(sorted(d.signature for d in sub.decays)))
+        final = zip(sub.final, sub.polarisations[len(sub.initial):] or ("",) * len(sub.final))
+        key = (sub.initial, tuple(sorted(final)), tuple(sorted(d.signature for d in sub.decays)))
         if key not in seen:
             seen.add(key)
             kept.append(sub)
     return kept
 
 
-def _attach_decays(model: Model, spec: ProcessSpec, decay_specs, products, labels, absent: dict) -> list:
-    """Every way to decay ``products`` (a final state) by ``decay_specs``, each a tuple of ``Decay``
-    in the order written. A decay written once applies to every copy of its particle; written as
-    many times as the particle appears, the decays apply to the copies in order (MadGraph)."""
+def _attach_decays(model: Model, spec: ProcessSpec, decay_specs, products, labels, absent: dict,
+                   polarisations: tuple[str, ...] = ()) -> list:
+    """Every way to decay ``products`` (a final state, with the ``polarisations`` of its particles) by
+    ``decay_specs``, each a tuple of ``Decay`` in the order written. A decay written once applies to every
+    copy of its particle; written as many times as the particle appears, the decays apply to the copies
+    in order (MadGraph)."""
     by_parent: dict[str, list[DecaySpec]] = {}
     for decay_spec in decay_specs:
         parent = _decaying_particle(model, spec, decay_spec, labels)
@@ -196,13 +245,14 @@ def _attach_decays(model: Model, spec: ProcessSpec, decay_specs, products, label
             raise ProcessError(
                 f"process '{spec.text}': {len(written)} decays of '{parent}' for {len(positions)} '{parent}' in "
                 f"'{' '.join(products)}'; write one decay for all of them or one for each, in order")
-    alternatives = [_decay_alternatives(model, spec, decay_spec, parent, position, labels, absent)
+    alternatives = [_decay_alternatives(model, spec, decay_spec, parent, position, labels, absent,
+                                        polarisations[position] if polarisations else "")
                     for decay_spec, parent, position in applications]
     return [tuple(choice) for choice in itertools.product(*alternatives)]
 
 
 def _decay_alternatives(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, parent: str, position: int,
-                        labels, absent: dict) -> list[Decay]:
+                        labels, absent: dict, polarisation: str = "") -> list[Decay]:
     """The decay ``decay_spec`` of the particle at ``position``, one ``Decay`` per assignment of its
     labels that conserves charge, colour and fermion number (products' decays attached)."""
     where = f"process '{spec.text}', decay '{decay_spec.text}'"
@@ -223,9 +273,11 @@ def _decay_alternatives(model: Model, spec: ProcessSpec, decay_spec: DecaySpec, 
         if violation:
             first_violation = first_violation or violation
             continue
-        for nested in _attach_decays(model, spec, decay_spec.decays, combination, labels, absent):
+        for nested in _attach_decays(model, spec, decay_spec.decays, combination, labels, absent,
+                                     decay_spec.product_polarisations):
             found.append(Decay(decay_spec, parent, position, tuple(combination), nested, excluded, forbidden,
-                               onshell_veto=vetoed))
+                               onshell_veto=vetoed, polarisation=polarisation,
+                               product_polarisations=decay_spec.product_polarisations))
     if not found and first_violation:
         raise ProcessError(f"{where}: {first_violation}")
     return found

@@ -18,7 +18,13 @@ Supported, as in MadGraph:
 Squared orders are written in the production process and apply to the whole amplitude (with
 its decays); MadGraph's ``$`` inside a decay, negative squared orders (``QCD^2==-1``), NLO and
 loop-induced brackets
-(``[QCD]``, ``[noborn=QCD]``) and polarised bosons (``w+{0}``) are not supported and are refused by name.
+(``[QCD]``, ``[noborn=QCD]``) are not supported and are refused by name.
+
+Polarised particles (MadGraph 2.7's syntax, arXiv:1912.01725) are read after a final-state particle or a
+decay product: ``e+ e- > w+{0} w-{T}``, ``p p > w+{0} j, w+ > e+ ve``. ``{0}``, ``{T}`` (the two transverse
+states, coherently), ``{L}``/``{R}`` (helicity -1/+1) and ``{A}`` (the auxiliary, off-shell part of a
+decayed vector's propagator); ``{L}``/``{R}`` of a spin-1/2 particle; ``madgen.process.polarisation`` says
+what each means and where it is allowed.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class DecaySpec:
     forbidden_s_channel: tuple[str, ...] = ()
     decays: tuple["DecaySpec", ...] = ()
     onshell_veto: tuple[str, ...] = ()  # "$ x" of this decay: its own on-shell s-channel x vetoed
+    product_polarisations: tuple[str, ...] = ()  # "w+{0}": per product, '' where none (empty: none at all)
 
     def chain_text(self) -> str:
         """MadGraph's spelling: ``t > b w+`` or ``(t > b w+, w+ > l+ vl)`` with nested decays."""
@@ -93,6 +100,7 @@ class ProcessSpec:
     required_s_channels: tuple[str, ...] = ()  # "a b > z > c d": an s-channel z in every diagram
     decays: tuple[DecaySpec, ...] = ()  # ", t > b w+": decays of final-state particles, in the order written
     onshell_veto: tuple[str, ...] = ()  # "$ x": every diagram kept, events with an on-shell s-channel x vetoed
+    final_polarisations: tuple[str, ...] = ()  # "w+{0}": per final-state particle, '' where none (empty: none)
 
 
 def parse_process(text: str) -> ProcessSpec:
@@ -118,7 +126,7 @@ def parse_process(text: str) -> ProcessSpec:
     core = _parse_simple(items[0].strip(), source, decay=False)
     decays = tuple(_parse_decay_item(item, source) for item in items[1:])
     return ProcessSpec(source, core.initial, core.final, core.orders, core.excluded, core.forbidden,
-                       core.squared, core.s_channels, decays, core.onshell)
+                       core.squared, core.s_channels, decays, core.onshell, core.polarisations)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ class _Simple:
     excluded: tuple[str, ...]
     forbidden: tuple[str, ...]
     onshell: tuple[str, ...] = ()
+    polarisations: tuple[str, ...] = ()  # per final-state particle, '' where none; empty when none is polarised
 
 
 def _strip_process_tag(source: str) -> str:
@@ -183,11 +192,6 @@ def _refuse_unsupported_syntax(source: str) -> None:
         raise UnsupportedFeature(f"{where}: '{bracket.group(0)}' asks MadGraph for NLO corrections or a "
                                  "loop-induced process; madgen computes tree-level (LO) matrix elements only: "
                                  "leave out the brackets for the LO process")
-    polarised = re.search(r"\S*\{[^}]*\}?", source)
-    if polarised:
-        raise UnsupportedFeature(f"{where}: '{polarised.group(0)}' is MadGraph's polarised-boson syntax, which "
-                                 "madgen does not support; write the particle without '{...}' (helicities "
-                                 "summed), or select helicities from Process.helicity_weights")
 
 
 def _check_parentheses(source: str) -> None:
@@ -260,7 +264,7 @@ def _parse_decay(text: str, source: str) -> DecaySpec:
         raise ProcessError(f"process '{source}', decay '{text}': {what}; a decay has at least two products "
                            "after '>', e.g. 't > b w+'")
     return DecaySpec(text, simple.initial[0], simple.final, simple.orders, simple.excluded, simple.forbidden,
-                     onshell_veto=simple.onshell)
+                     onshell_veto=simple.onshell, product_polarisations=simple.polarisations)
 
 
 def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
@@ -287,6 +291,9 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
     for token in initial + s_channels:
         if _parse_order(token, where) is not None:
             raise ProcessError(f"{where}: coupling-order constraint '{token}' must follow the final state")
+    for token in initial + s_channels:
+        _refuse_polarisation(token, where, "a decaying particle" if decay else
+                             ("an initial-state particle" if token in initial else "a required s-channel"))
     final: list[str] = []
     orders: list[OrderConstraint] = []
     squared: list[OrderConstraint] = []
@@ -310,6 +317,9 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
             (squared if is_squared else orders).append(constraint)
             continue
         {"final": final, "excluded": excluded, "forbidden": forbidden, "onshell": onshell}[mode].append(token)
+    for token in excluded + forbidden + onshell:
+        _refuse_polarisation(token, where, "a particle after '/', '$' or '$$'")
+    final, polarisations = split_polarisations(final, where)
     if mode == "onshell" and not onshell:
         raise ProcessError(f"{where}: '$' names no particle; write e.g. '$ z' (events with an on-shell s-channel Z "
                            "vetoed, every diagram kept) or '$$ z' (diagrams with an s-channel Z removed)")
@@ -328,7 +338,46 @@ def _parse_simple(text: str, source: str, decay: bool) -> _Simple:
             f"{where}: squared-order constraint '{squared[0].squared_str()}' inside a decay; write squared orders "
             "in the production process (before the first comma): they apply to the whole amplitude")
     return _Simple(initial, s_channels, tuple(final), tuple(orders), tuple(squared), tuple(excluded),
-                   tuple(forbidden), tuple(onshell))
+                   tuple(forbidden), tuple(onshell), polarisations)
+
+
+POLARISATIONS = {"0": "longitudinal", "T": "transverse (helicities -1 and +1, coherently)", "L": "helicity -1",
+                 "R": "helicity +1", "A": "auxiliary (the off-shell part of a decayed vector's propagator)"}
+"""MadGraph's polarisation labels (``w+{0}``) as madgen reads them; ``madgen.process.polarisation`` checks
+them against each particle."""
+
+_POLARISED_RE = re.compile(r"^([^{}]+)\{([^{}]*)\}$")
+
+
+def split_polarisations(tokens, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Final-state tokens without their ``{X}`` and the labels X ('' where none; an empty tuple when no
+    token has one)."""
+    names, labels = [], []
+    for token in tokens:
+        match = _POLARISED_RE.match(token)
+        if match is None:
+            if "{" in token or "}" in token:
+                raise ProcessError(f"{where}: cannot read '{token}'; a polarised particle is written with its "
+                                   "polarisation in braces right after its name, e.g. 'w+{0}'")
+            names.append(token)
+            labels.append("")
+            continue
+        name, label = match.group(1), match.group(2).strip()
+        if label not in POLARISATIONS:
+            known = ", ".join(f"{{{k}}} ({v})" for k, v in POLARISATIONS.items())
+            raise ProcessError(f"{where}: unknown polarisation '{{{label}}}' of '{name}'; MadGraph's are {known}")
+        names.append(name)
+        labels.append(label)
+    return tuple(names), (tuple(labels) if any(labels) else ())
+
+
+def _refuse_polarisation(token: str, where: str, role: str) -> None:
+    if "{" in token or "}" in token:
+        hint = {"an initial-state particle": "polarise the beams with the run card's polbeam1/polbeam2",
+                "a decaying particle": "polarise the particle where it is produced, e.g. 'p p > w+{0} j, w+ > e+ ve'",
+                }.get(role, "write the particle there without braces")
+        raise UnsupportedFeature(f"{where}: '{token}' is {role} with a polarisation; madgen polarises final-state "
+                                 f"particles and decay products only ({hint})")
 
 
 def tokenize(source: str) -> list[str]:

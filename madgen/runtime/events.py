@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from madgen.errors import RunCardError
+from madgen.phasespace.kinematics import partonic_frame
 
 SELECTION_BATCH = 4096
 """Events per compiled helicity/colour selection (a fixed shape: one compilation per kernel)."""
@@ -81,7 +82,9 @@ def event_records(prepared, group, accepted, weight: float, key, decay_lengths=N
         pdg_ids = np.array([subprocesses[m].pdg_ids for m in members], dtype=np.int64).reshape(len(rows), -1)
         channel = np.asarray(accepted.channel)[rows]
         channel_diagram = np.array([m.diagrams[0] if m.diagrams else 0 for m in integrand.maps], dtype=np.int32)
-        helicities, colour = select_helicity_and_colour(kernel, evaluation.momenta, uniforms[rows],
+        # helicities are those of the partonic centre-of-mass frame, where |M|^2 was evaluated (MadGraph's me_frame)
+        partonic = np.asarray(partonic_frame(evaluation.momenta, kernel.n_initial))
+        helicities, colour = select_helicity_and_colour(kernel, partonic, uniforms[rows],
                                                         _point_parameters(prepared, evaluation.alpha_s),
                                                         prepared.collider.polarisations if prepared.collider.polarised
                                                         else None, channel_diagram[channel])

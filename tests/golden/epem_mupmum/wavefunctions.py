@@ -254,6 +254,36 @@ def tensor_polarization(p, m, hel, outgoing):
     return tuple(jnp.conj(e) if outgoing else e for e in eps)
 
 
+def polarised_current(current, k, states, decay_side):
+    """A decayed vector's off-shell ``current`` (upper index, its propagator included) with the numerator
+    of the propagator replaced by its polarised part (MadGraph's ``w+{0}``, arXiv:1912.01725): for each
+    helicity h of ``states`` ("-1", "0", "1") eps(k, h) eps*(k, h), the polarisation vectors of the off-shell
+    momentum k (flowing toward the decay products) built with sqrt(k^2); "A" the auxiliary rest of the
+    unitary-gauge numerator, k k (1/M^2 - 1/k^2). Since eps(k, h).k = 0, the polarised current is
+    -eps*(h) (eps(h).J) for a current of the decay products (``decay_side``: eps on the decay, eps* on the
+    production) and -eps(h) (eps*(h).J) for one of the rest; the auxiliary part is k (k.J) / k^2. The four
+    add up to the current."""
+    k = _components(k)
+    k2 = k[0] * k[0] - k[1] * k[1] - k[2] * k[2] - k[3] * k[3]
+
+    def dot(a, b):
+        return a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3]
+
+    total = None
+    for state in states:
+        if state == "A":
+            scale = dot(k, current) / k2
+            term = tuple(scale * k[mu] for mu in range(4))
+        else:
+            eps = polarization(k, _safe_sqrt(k2), int(state), outgoing=False)
+            bar = tuple(jnp.conj(e) for e in eps)
+            contracted, free = (eps, bar) if decay_side else (bar, eps)
+            scale = -dot(contracted, current)
+            term = tuple(scale * free[mu] for mu in range(4))
+        total = term if total is None else tuple(a + b for a, b in zip(total, term))
+    return total
+
+
 def scalar_wf(p):
     """Scalar wavefunction: a tuple of 1 component, ones of shape batch."""
     p = _components(p)

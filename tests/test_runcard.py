@@ -362,3 +362,15 @@ def test_a_madgraph_run_card_dat_as_madgraph_versions_write_it():
     assert run.cuts.as_dict()["mxx_only_part_antipart"] == {"default": False}
     with pytest.raises(RunCardError, match=r"run_card.dat:3: key 'parton_shower' belongs to aMC@NLO's run card"):
         parse_run_card("1 = lpp1\n1 = lpp2\nHERWIG6 = parton_shower\n0.01 = req_acc\n", "run_card.dat")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("fixed_ren_scale: false", (False, False)),  # MadGraph: both scales dynamical, not muF left at 91.188
+    ("fixed_ren_scale: false\nfixed_fac_scale: true", (False, True)),
+    ("fixed_fac_scale: false", (True, False)),
+    ("dynamical_scale_choice: 2", (False, False)),
+    ("", (True, True)),
+])
+def test_fixed_fac_scale_follows_fixed_ren_scale(text, expected):
+    card = parse_run_card(f"sqrt_s: 13000\n{text}")
+    assert (card.fixed_ren_scale, card.fixed_fac_scale) == expected

@@ -323,6 +323,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
     where = _Where(source, lines)
     energies = _read_beams(data, where)
     dynamic = data.get("dynamical_scale_choice") is not None
+    fixed_ren_scale = _boolean(data, "fixed_ren_scale", not dynamic, where)
     card = RunCard(
         path=source,
         beam_energies=energies,
@@ -335,8 +336,8 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         scale=_number(data, "scale", DEFAULT_SCALE, where, positive=True),
         dsqrt_q2fact1=_number(data, "dsqrt_q2fact1", DEFAULT_SCALE, where, positive=True),
         dsqrt_q2fact2=_number(data, "dsqrt_q2fact2", DEFAULT_SCALE, where, positive=True),
-        fixed_ren_scale=_boolean(data, "fixed_ren_scale", not dynamic, where),
-        fixed_fac_scale=_boolean(data, "fixed_fac_scale", not dynamic, where),
+        fixed_ren_scale=fixed_ren_scale,
+        fixed_fac_scale=_boolean(data, "fixed_fac_scale", fixed_ren_scale, where),  # as MadGraph's: both or none
         dynamical_scale_choice=_scale_choice(data, where),
         scalefact=_number(data, "scalefact", 1.0, where, positive=True),
         maxjetflavor=_integer(data, "maxjetflavor", None, where, minimum=0, maximum=5),

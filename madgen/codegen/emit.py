@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from math import lcm
 
 import numpy as np
@@ -66,7 +67,17 @@ def template_environment():
 
 
 def _load_template(name: str) -> str:
+    """A template of this madgen: its checkout's ``templates/`` when madgen runs from a source tree (so that
+    a second checkout, imported through PYTHONPATH beside an editable install of another, renders its own
+    templates), else the installed package's ``madgen.templates``."""
+    beside = SOURCE_TEMPLATES / name
+    if (SOURCE_TEMPLATES.parent / "pyproject.toml").is_file() and beside.is_file():
+        return beside.read_text()
     return resources.files("madgen.templates").joinpath(name).read_text()
+
+
+SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+"""``templates/`` of the source tree this module is in (absent in an installed wheel)."""
 
 
 def static_file(name: str) -> str:

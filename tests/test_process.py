@@ -567,7 +567,7 @@ def test_each_onshell_veto_applies_to_its_own_piece_of_a_decay_chain(caplog):
     assert vetoes("e+ e- > t t~, t > b e+ ve, t~ > b~ e- ve~ $ w-") == [["1_2_3_4_5_6", "W-"]]  # toward e- ve~
     with caplog.at_level("WARNING", logger="madgen"):
         assert vetoes("e+ e- > t t~, t > b e+ ve $ w-") is None
-    assert "decay 't > b e+ ve': '$ W-' matches no s-channel line" in caplog.text
+    assert "decay 't > b e+ ve $ w-': '$ W-' matches no s-channel line" in caplog.text
 
 
 def test_package_names_are_python_identifiers(tmp_path):
@@ -721,7 +721,7 @@ def test_default_orders_hold_for_the_whole_process_definition():
     assert "u u~ > g g" in default and "u s > c d" not in default and "u d~ > c s~" not in default
     assert modules == [f"P{k + 1}_{m.split('_', 1)[1]}" for k, m in enumerate(modules)]  # numbered without gaps
     explicit, _ = subprocesses("model: sm\nprocess: p p > j j QCD<=2 QED<=2\n")
-    assert "u s > c d" in explicit and len(explicit) > len(default)
+    assert "u s > c d QCD<=2 QED<=2" in explicit and len(explicit) > len(default)  # its orders as written
     separate, _ = subprocesses("model: sm\nprocess: [p p > j j, u s > c d]\n")
     assert separate == default + ["u s > c d"]
 
@@ -755,3 +755,17 @@ def test_orders_after_the_tag_of_a_decay_chain_are_named_as_madgraphs_overall_or
         parse_process("p p > t t~, t > b w+ @1 QED=2")
     assert [(c.name, c.value) for c in parse_process("p p > t t~ @1 QED=2").orders] == [("QED", 2)]
     assert parse_process("p p > t t~, t > b w+ @1").decays
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("e+ e- > z h QED<=2 QED^2==4", "e+ e- > Z H QED<=2 QED^2==4"),
+    ("e+ e- > z h QED^2==4", "e+ e- > Z H QED^2==4"),  # another selection, another label
+    ("e+ e- > z h QED=2", "e+ e- > Z H QED<=2"),
+    ("e+ e- > mu+ mu- / h $$ z", "e+ e- > mu+ mu- / h $$ z"),
+    ("e+ e- > t t~ QCD=0, t > b w+ QED=1 $$ a, t~ > b~ w- $ z", "e+ e- > t t~ QCD<=0, t > b W+ QED<=1 $$ a, t~ > b~ W- $ z"),
+])
+def test_the_subprocess_text_keeps_what_selects_its_amplitude(sm, sm_labels, text, expected):
+    """Every order, '/', '$$' and '$' as written (MadGraph keeps them in the process string): two cards that
+    select different terms of |M|^2 (NP<=1 NP^2==2 and NP^2==2) no longer print the same process."""
+    (sub,) = expand_process(sm, parse_process(text), sm_labels)
+    assert sub.text == expected

@@ -55,6 +55,9 @@ class Decay:
     def text(self) -> str:
         """``t > b w+``, or ``(t > b w+, w+ > e+ ve)`` with the decays of its products."""
         own = f"{self.particle} > {' '.join(polarised_names(self.products, self.product_polarisations))}"
+        written = constraints_text(self.spec.orders, (), self.spec.excluded, self.spec.forbidden_s_channel,
+                                   self.spec.onshell_veto)
+        own += f" {written}" if written else ""
         if not self.decays:
             return own
         return "(" + ", ".join([own] + [d.text() for d in self.decays]) + ")"
@@ -100,6 +103,15 @@ def final_polarisations(core_polarisations: tuple[str, ...], core_final: tuple[s
 
     expand(core_final, core_polarisations, decays)
     return tuple(labels)
+
+
+def constraints_text(orders, squared_orders, excluded=(), forbidden_s_channel=(), onshell_veto=()) -> str:
+    """What follows the particles of a process or decay as MadGraph writes it: ``QCD<=2 NP^2==1 / h $$ z``."""
+    words = [str(o) for o in orders] + [o.squared_str() for o in squared_orders]
+    for mark, names in (("/", excluded), ("$$", forbidden_s_channel), ("$", onshell_veto)):
+        if names:
+            words += [mark, *names]
+    return " ".join(words)
 
 
 def polarised_names(names, polarisations) -> list[str]:

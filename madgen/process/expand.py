@@ -14,8 +14,8 @@ from typing import Mapping
 
 from madgen.errors import ProcessError
 from madgen.model.types import ZERO, Model, Particle
-from madgen.process.decays import (Decay, chain_text, final_polarisations, identical_particle_factor, number_legs,
-                                   polarised_names)
+from madgen.process.decays import (Decay, chain_text, constraints_text, final_polarisations,
+                                   identical_particle_factor, number_legs, polarised_names)
 from madgen.process.syntax import DecaySpec, ProcessSpec
 
 
@@ -64,17 +64,20 @@ class Subprocess:
 
     @property
     def text(self) -> str:
-        """The process as MadGraph writes it: ``e+ e- > t t~, t > b w+``, ``e+ e- > z > mu+ mu-``, with
-        its squared-order constraints (``e+ e- > z h NP^2==1``: |M|^2 is only those terms)."""
+        """The process as MadGraph writes it: ``e+ e- > t t~, t > b w+``, ``e+ e- > z > mu+ mu-``, with its
+        coupling orders, squared orders and '/', '$$', '$' lists as written (``e+ e- > z h NP<=1 NP^2==1``:
+        |M|^2 is only those terms), each decay with its own."""
         text = self.flat_text
         if self.decays or self.required_s_channels:
             s_channels = tuple(names[0] if len(names) == 1 else token
                                for token, names in zip(self.spec.required_s_channels, self.required_s_channels))
             text = chain_text(self.initial, s_channels, self.core_final or self.final, self.decays,
                               self.core_polarisations)
-        if self.spec.squared_orders:
+        written = constraints_text(self.spec.orders, self.spec.squared_orders, self.spec.excluded,
+                                   self.spec.forbidden_s_channel, self.spec.onshell_veto)
+        if written:
             core, comma, rest = text.partition(",")
-            text = " ".join([core] + [c.squared_str() for c in self.spec.squared_orders]) + comma + rest
+            text = f"{core} {written}{comma}{rest}"
         return text
 
     @property

@@ -180,11 +180,12 @@ def launch(card_or_package, run_card, output=None, force: bool = False, log=prin
         raise
 
 
-def _parameter_names(process, parameters) -> dict[str, float] | None:
+def _parameter_names(process, parameters, what: str = "parameters for this run") -> dict[str, float] | None:
     """``parameters`` keyed by the process's external parameter names: a name in any case as MadGraph's
-    ``set`` matches it, or a param-card entry (``MASS 23``, ``mass 23``, ``DECAY 23``, ``WIDTH 23``), found in
-    the package's param card; one parameter under two spellings, a computed width, a derived entry and an
-    unknown name are errors naming the spelling given."""
+    ``set`` matches it, or a param-card entry (``MASS 23``, ``mass 23``, ``DECAY 23``, ``WIDTH 23``, ``SMEFT 9``),
+    found in the package's param card; one parameter under two spellings, a computed width, a derived entry,
+    a parameter the model's restriction removed and an unknown name are errors naming the spelling given
+    (``what``: where the parameters come from)."""
     if not parameters:
         return None
     from madgen.model.param_card import entry_spelling
@@ -198,18 +199,35 @@ def _parameter_names(process, parameters) -> dict[str, float] | None:
         entry = entry_spelling(key)
         name = match_parameter_name(known, entries.get(entry, key) if entry else key)
         if name in named:
-            raise MadgenError(f"parameters for this run: parameter '{name}' is given twice ({spelled[name]}, {key})")
+            raise MadgenError(f"{what}: parameter '{name}' is given twice ({spelled[name]}, {key})")
         named[name], spelled[name] = value, key
         if str(name).lower() in computed:
             raise MadgenError(f"'{key}': the width {computed[str(name).lower()]} of '{process.process}' is computed "
                               "from the other parameters (the process card's 'widths', docs/widths.md), not an "
                               "input; to fix it, generate without computing it")
         if name not in known:
-            what = (f"'{key}' ({name}) is computed from the external parameters (a derived or tied entry of the "
-                    "param card), not an input" if entry and name in entries.values()
-                    else f"'{key}' is not an external parameter of '{process.process}'")
-            raise MadgenError(f"{what}; known: {sorted(known)} (run-card settings: docs/run_card.md)")
+            removed = _removed_by_restriction(first, key)
+            if removed:
+                raise MadgenError(f"{what}: '{key}': {removed}")
+            why = (f"'{key}' ({name}) is computed from the external parameters (a derived or tied entry of the "
+                   "param card), not an input" if entry and name in entries.values()
+                   else f"'{key}' is not an external parameter of '{process.process}'")
+            raise MadgenError(f"{what}: {why}; known: {sorted(known)} (run-card settings: docs/run_card.md)")
     return named
+
+
+def _removed_by_restriction(process, key) -> str | None:
+    """Why ``key`` (a name or a param-card entry) is no parameter of the package when the model's restriction
+    fixed and removed it (``metadata["fixed_by_restriction"]``), else None."""
+    metadata = process.metadata
+    spelled = " ".join(str(key).split()).upper()
+    for name, fixed in metadata.get("fixed_by_restriction", {}).items():
+        if name.lower() == str(key).lower() or fixed["entry"].upper() == spelled:
+            model = metadata.get("model_spec") or metadata.get("model", "")
+            return (f"the restriction {metadata.get('restriction')} of model '{model}' fixes {name} ({fixed['entry']}) to "
+                    f"{fixed['value']:g} and removes it with the vertices it enters; generate the process with the "
+                    f"model without restriction ('{str(model).split('-')[0]}-full') to vary it")
+    return None
 
 
 def _card_entries(process) -> dict:
@@ -236,8 +254,7 @@ def reweight(events_file, card_or_package, thetas, theta_ref=None, output=None, 
     if in_place and output is not None:
         raise MadgenError("give either an output file or in_place, not both")
     process, _ = process_for_run(card_or_package)
-    known = list(process.subprocesses[0].default_parameters())
-    thetas = [match_parameter_point(known, theta, "--theta") for theta in thetas]
-    theta_ref = match_parameter_point(known, theta_ref, "--theta-ref")
+    thetas = [_parameter_names(process, theta, "--theta") or {} for theta in thetas]
+    theta_ref = _parameter_names(process, theta_ref, "--theta-ref")
     return _reweight(events_file, process, thetas, theta_ref=theta_ref,
                      output=Path(events_file) if in_place else output, names=names, log=log)

@@ -252,6 +252,8 @@ def compile_card(card, model_search_paths=(), filter_helicities: bool = True) ->
             colour_reps=tuple(model.particle(n).color for n in sub.particles), colour_index_dims=index_dims,
             routine_calls=card.routine_calls))
     widths = timer.run("widths", _plan_widths, model, card, codes)
+    for message in auto_widths_in_selected_terms(codes, widths.auto_widths):
+        log.warning("%s", message)
     routine_requests.update({request.name: request for request in widths.routines})
     files = timer.run("codegen", _render_package, card, model, codes, routine_requests, widths)
     if filter_helicities:
@@ -301,6 +303,23 @@ def apply_card_parameters(model, card):
     if card.parameters:
         model = with_defaults(model, dict(card.parameters), f"{card.path}, key 'parameters'")
     return model
+
+
+def auto_widths_in_selected_terms(codes, auto_widths) -> list[str]:
+    """A warning per subprocess whose |M|^2 is a squared-order selection (``NP^2==1``) with a propagator
+    width that ``widths: auto`` computes: the width holds every order of the model's decays (a Wilson
+    coefficient squared too), so the selected terms are no longer of that order in the couplings (a
+    'linear' NP^2==1 term is not linear in the coefficient)."""
+    messages = []
+    for code in codes:
+        computed = sorted(set(code.graph.widths) & set(auto_widths))
+        if code.graph.squared_orders and computed:
+            messages.append(
+                f"{code.process}: the width(s) {', '.join(computed)} in its propagators are computed ('widths: auto', "
+                f"or DECAY ... auto) from every order of the model's decays, so the terms {code.graph.squared_orders} "
+                "selects are not of that order in the couplings (an NP^2==1 term is not linear in a Wilson "
+                "coefficient); give those widths fixed values for a linear/quadratic decomposition")
+    return messages
 
 
 def _plan_widths(model, card, codes):
@@ -448,6 +467,9 @@ def _metadata(card, model, codes, files) -> dict:
         "model_directory": model.directory,
         "model_conversion_cache": model.conversion_cache or None,
         "restriction": model.restriction,
+        # external parameters the restriction fixed and removed: named when a run or reweighting sets one
+        "fixed_by_restriction": {f.name: {"entry": f"{f.lhablock} {' '.join(map(str, f.lhacode))}", "value": f.value}
+                                 for f in model.fixed_entries},
         "process": list(card.processes),
         "subprocesses": [{"module": c.module, "process": c.process, "pdg_ids": list(c.pdg_ids),
                           "n_diagrams": c.n_diagrams, "n_amplitude_terms": len(c.graph.amplitudes),

@@ -341,3 +341,21 @@ def test_a_second_reweighting_adds_to_madgens_weight_group(runs, tmp_path):
     assert "id='rwgt_2'" in group and "id='rwgt_3'" in group
     assert set(next(iter(pylhe.LHEFile.fromfile(str(second.output)).events)).weights) == {"rwgt_1", "rwgt_2",
                                                                                           "rwgt_3"}
+
+
+def test_points_spelled_as_param_card_entries(runs, tmp_path):
+    """--theta takes what launch --set takes: 'MASS 23' is MZ (MadGraph's reweight card writes 'set MASS 23 92'),
+    and a parameter the restriction removed (sm's Me) is named as such, not as a misspelling."""
+    root, _, _ = runs
+    events = root / "ref_run" / "events.lhe"
+    by_entry = reweight(events, root / "ref.yaml", [{"MASS 23": 92.0}], output=tmp_path / "a.lhe", log=lambda *a: None)
+    by_name = reweight(events, root / "ref.yaml", [{"mz": 92.0}], output=tmp_path / "b.lhe", log=lambda *a: None)
+    assert by_entry.sums == by_name.sums
+    with pytest.raises(MadgenError, match=r"--theta: 'Me': the restriction restrict_default.dat .* fixes Me \(MASS 11\)"
+                                          r" to 0 .*'sm-full'"):
+        reweight(events, root / "ref.yaml", [{"Me": 0.1}], log=lambda *a: None)
+    with pytest.raises(MadgenError, match=r"--theta: 'mass 11': the restriction"):
+        reweight(events, root / "ref.yaml", [{"mass 11": 0.1}], log=lambda *a: None)
+    with pytest.raises(MadgenError, match=r"--theta-ref: parameter 'MZ' is given twice"):
+        reweight(events, root / "ref.yaml", [{"MZ": 92.0}], theta_ref={"MZ": 91.0, "MASS 23": 91.0},
+                 log=lambda *a: None)

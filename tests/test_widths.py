@@ -544,3 +544,14 @@ def test_widths_follow_parameters_given_per_event(generate_package):
         central = (np.log(np.asarray(proc.matrix_element(momenta, up)))
                    - np.log(np.asarray(proc.matrix_element(momenta, down)))) / (2 * step)
         np.testing.assert_allclose(reverse[:, column], central, rtol=1e-6, atol=1e-9 * np.abs(central).max())
+
+
+def test_auto_width_in_a_squared_order_selection_is_named(tmp_path, caplog):
+    """An NP^2==1-like selection with a computed width: the width holds every order of the decays, so the
+    selected terms are not of that order in the couplings (helper report: SMEFTsim's 'linear' e+ e- > mu+ mu-
+    with widths: auto was 2.18 instead of 2 times itself at twice the coefficient). Named, not refused."""
+    _generate(tmp_path, process="e+ e- > mu+ mu- QED^2==4", widths=["z"])
+    assert "WZ" in caplog.text and "QED^2==4" in caplog.text and "fixed values" in caplog.text
+    caplog.clear()
+    _generate(tmp_path, process="e+ e- > mu+ mu-", widths=["z"])  # the whole |M|^2: nothing to say
+    assert "linear" not in caplog.text

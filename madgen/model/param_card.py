@@ -442,6 +442,18 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
             f"use the model without restriction ('{base}-full') to vary it")
 
 
+def _input_of_entry(model: Model, key: str):
+    """For ``MASS pdg`` / ``DECAY pdg`` naming no entry of the model's card: the external parameter that is the
+    particle's mass or width, kept elsewhere in the card (SMEFTsim's MW scheme has MW at SMINPUTS 1), or None."""
+    spelled = entry_spelling(key)
+    if not spelled or spelled[0] not in ("MASS", DECAY_BLOCK) or len(spelled[1]) != 1:
+        return None
+    block, (pdg,) = spelled
+    names = {getattr(q, "mass" if block == "MASS" else "width") for q in model.particles if abs(q.pdg_code) == abs(pdg)}
+    found = [p for p in model.external_parameters if p.name in names]
+    return found[0] if len(found) == 1 else None
+
+
 def _entry_name(p: Parameter | FixedEntry | TiedEntry) -> str:
     if p.lhablock.upper() == DECAY_BLOCK:
         return f"DECAY {p.lhacode[0]}"
@@ -491,12 +503,13 @@ def external_parameter_name(model: Model, key: str) -> str:
         block, codes = spelled
         entry = [p.name for p in externals if p.lhablock.upper() == block and tuple(p.lhacode) == codes]
         entry += [t.name for t in model.tied_entries if t.lhablock.upper() == block and tuple(t.lhacode) == codes]
+        entry += [f.name for f in model.fixed_entries if f.lhablock.upper() == block and tuple(f.lhacode) == codes]
         if len(entry) == 1:
             return entry[0]
         if block in ("MASS", DECAY_BLOCK) and len(codes) == 1:  # a derived mass or width (MW): named for the error
             names = {getattr(q, "mass" if block == "MASS" else "width") for q in model.particles
                      if abs(q.pdg_code) == abs(codes[0])} - {"ZERO"}
-            if len(names) == 1:
+            if len(names) == 1 and not any(p.name in names for p in externals):
                 return names.pop()
     return key
 
@@ -524,9 +537,18 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
             spelled = f"'{key}'" if key == name else f"'{key}' ({name})"
             fixed = any(p.name == name for p in model.internal_parameters)
             tied = [t for t in model.tied_entries if t.name == name]
+            removed = [f for f in model.fixed_entries if f.name.lower() == name.lower()]
+            input_elsewhere = _input_of_entry(model, key)
             lowered = {external.lower(): external for external in externals}
             close = [lowered[match] for match in difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)]
-            if tied:
+            if removed:
+                hint = (f"the restriction {model.restriction} of '{model.name}' fixes {removed[0].name} to "
+                        f"{removed[0].value:g} and removes it (with the vertices it enters); use the model without "
+                        f"restriction ('{model.name.split('-')[0]}-full') to vary it")
+            elif input_elsewhere:
+                hint = (f"'{model.name}' has no param-card entry {' '.join(key.split()).upper()}: its input "
+                        f"{input_elsewhere.name} is the entry {_entry_name(input_elsewhere)}; set '{input_elsewhere.name}'")
+            elif tied:
                 relation = "equal to" if tied[0].sign > 0 else "minus"
                 hint = (f"the restriction {model.restriction} ties it to {tied[0].source} (the same value in the same "
                         f"block: it stays {relation} {tied[0].source}, as in MadGraph); set {tied[0].source}, or use the "

@@ -278,10 +278,10 @@ def test_a_madgraph_run_card_dat_reads_as_madgraph_means_it(tmp_path):
     assert len(notes) == 1 and "run_card.dat:39" in notes[0] and "--pdf=errorset" in notes[0]
     same = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "nn23lo1 = pdlabel"), "run_card.dat",
                           log=lambda _: None)
-    assert same.pdf == "NNPDF23_lo_as_0130_qed"  # MadGraph reads lhaid only with pdlabel = lhapdf
+    assert same.pdf == "nn23lo1"  # MadGraph reads lhaid only with pdlabel = lhapdf; the label keeps its alpha_s
     cteq = parse_run_card(MADGRAPH_LHC_CARD.replace("lhapdf    = pdlabel", "cteq6l1 = pdlabel"), "run_card.dat",
                           log=lambda _: None)
-    assert cteq.pdf == 10042  # MadGraph's built-in label as its LHAPDF set (found or named at launch)
+    assert cteq.pdf == "cteq6l1"  # MadGraph's built-in label: its LHAPDF set (found or named at launch)
 
 
 def test_a_madgraph_lepton_collider_card_drops_what_has_no_pdf():
@@ -341,7 +341,7 @@ def test_launch_reads_a_madgraph_run_card_dat(tmp_path):
 
 def test_a_madgraph_run_card_dat_reads_its_per_beam_pdf_labels():
     card = "1 = lpp1\n1 = lpp2\n6500 = ebeam1\n6500 = ebeam2\nnn23lo1 = pdlabel\nnn23lo1 = pdlabel1\n"
-    assert parse_run_card(card + "nn23lo1 = pdlabel2\n", "run_card.dat").pdf == "NNPDF23_lo_as_0130_qed"
+    assert parse_run_card(card + "nn23lo1 = pdlabel2\n", "run_card.dat").pdf == "nn23lo1"
     with pytest.raises(RunCardError, match=r"run_card.dat:7, key 'pdlabel2'.*one PDF set for both beams"):
         parse_run_card(card + "lhapdf = pdlabel2\n", "run_card.dat")
 

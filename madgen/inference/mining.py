@@ -35,6 +35,7 @@ import numpy as np
 from madgen.contract import jit, match_parameter_name, match_parameter_point
 from madgen.inference.cross_section import as_theta, differentiable_cross_section
 from madgen.inference.errors import InferenceError
+from madgen.pdf.alphas import MADGRAPH_MZ
 from madgen.inference.fisher import fisher_information
 from madgen.inference.goldfile import GoldSample, write_gold
 from madgen.inference.chunking import DEFAULT_CHUNK_SIZE, chunk_size_of, chunked_map, mode_of
@@ -123,7 +124,9 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
     n = len(events.momenta)
     log_me2, log_r = np.zeros(n), np.zeros((n, len(thetas)))
     score = np.zeros((n, len(names)))
-    per_event_alpha = prepared.collider.has_pdf
+    # each event's alpha_s(muR) as aS: of the PDF set, or run from aS with particle beams (unless aS is mined,
+    # which _check_before_the_work allows only at a fixed scale of MZ, where alpha_s is aS)
+    per_event_alpha = prepared.collider.has_pdf or ("aS" in base and "aS" not in names)
     settings = GoldSettings(tuple(names), tuple(sorted((k, float(v)) for k, v in base.items() if k != "aS" or
                                                        not per_event_alpha)),
                             np.asarray(thetas, dtype=np.float64), float(log_sigma_ref),
@@ -301,6 +304,11 @@ def _check_before_the_work(process, run, names, base, alternatives, n_xsec_point
     if "aS" in names and any(beam in HADRONS for beam in (run.beams or ())):
         raise InferenceError("with hadron beams alpha_s comes from the PDF set at the event's scale, not from "
                              "the parameter aS: choose other parameters")
+    if "aS" in names and not (run.scales.fixed_ren_scale and run.scales.scale == MADGRAPH_MZ):
+        raise InferenceError(f"with particle beams alpha_s runs from aS (alpha_s at {MADGRAPH_MZ} GeV) to each event's "
+                             "renormalisation scale, as in MadGraph, and the gold does not differentiate that running: "
+                             f"mine aS with a fixed scale of {MADGRAPH_MZ} GeV (run card 'scale: {MADGRAPH_MZ}'), where "
+                             "alpha_s is aS, or choose other parameters")
     first = process.subprocesses[0]
     for label, theta in [("theta_ref", np.array([base[n] for n in names]))] + \
             [(f"theta {list(map(float, t))}", t) for t in alternatives]:

@@ -42,6 +42,7 @@ class PDF:
     extrapolator: str
     lhapdf_id: int | None  # for LHE's PDFSUP: SetIndex + member, or from pdfsets.index
     _alphas: Callable | None = field(default=None, repr=False)
+    label: str | None = None  # MadGraph's pdlabel it was loaded by (load_pdf_label): alpha_s is MadGraph's running
 
     @property
     def name(self) -> str:
@@ -150,6 +151,27 @@ def load_pdf(name_or_path=None, member: int | None = None, extrapolator: str | N
         if key not in _CACHE:
             _CACHE[key] = _build(directory, member, extrapolator)
         return _CACHE[key]
+
+
+def load_pdf_label(label: str) -> PDF:
+    """The set MadGraph's built-in PDF ``label`` (``nn23lo1``, ``cteq6l1``, ...: ``MADGRAPH_PDF_LABELS``)
+    stands for, member 0, with alpha_s as MadGraph computes it for the label: its own running from the
+    label's alpha_s(MZ) (``madgraph_alphas``), not the set's table, which MadGraph reads only with
+    ``pdlabel = lhapdf``."""
+    import dataclasses
+
+    from madgen.pdf.alphas import MadGraphAlphaS
+    from madgen.pdf.lookup import MADGRAPH_PDF_LABELS
+
+    name, asmz, nloop = MADGRAPH_PDF_LABELS[label.lower()]
+    key = ("label", label.lower())
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is None:
+        cached = dataclasses.replace(load_pdf(name), _alphas=MadGraphAlphaS(asmz, nloop), label=label.lower())
+        with _CACHE_LOCK:
+            _CACHE[key] = cached
+    return cached
 
 
 def clear_pdf_cache() -> None:

@@ -23,6 +23,16 @@ from typing import Mapping
 from madgen.errors import PDFSetNotFound
 
 DEFAULT_PDF = "NNPDF23_lo_as_0130_qed"  # MadGraph5_aMC@NLO's default LO PDF, 'nn23lo1'
+DEFAULT_LABEL = "nn23lo1"  # what a run without a PDF set named gets: MadGraph's default run_card's pdlabel
+
+MADGRAPH_PDF_LABELS = {
+    "nn23lo1": ("NNPDF23_lo_as_0130_qed", 0.130, 2), "nn23lo": (246800, 0.119, 2), "nn23nlo": (244800, 0.119, 2),
+    "cteq6l1": (10042, 0.130, 1), "cteq6_l": (10041, 0.118, 2), "cteq6_m": (10000, 0.118, 2),
+    "cteq6_d": (10050, 0.118, 2),
+}
+"""MadGraph's built-in PDF labels (its run card's ``pdlabel``): the LHAPDF set of the same fit, and the
+alpha_s(MZ) and loops MadGraph runs alpha_s with for the label (pdfwrap.f; ``madgen.pdf.alphas.madgraph_alphas``)
+instead of the set's own alpha_s, which MadGraph uses only with ``pdlabel = lhapdf``."""
 SHIPPED_SETS = Path(__file__).resolve().parent / "sets"
 INDEX_FILE = "pdfsets.index"
 

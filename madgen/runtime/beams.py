@@ -171,12 +171,18 @@ def _check_partons(run, collider: Collider, initial_states, names) -> None:
 
 
 def _load_pdf(run):
-    """The run card's PDF set (``pdf:``, default MadGraph's nn23lo1), member 0 unless named."""
+    """The run card's PDF set (``pdf:``, member 0 unless named): an LHAPDF set with its own alpha_s, or one of
+    MadGraph's built-in labels (``nn23lo1``, the default) with the alpha_s MadGraph runs for it."""
     from madgen.errors import PDFError
-    from madgen.pdf import DEFAULT_PDF, load_pdf
+    from madgen.pdf import MADGRAPH_PDF_LABELS, load_pdf, load_pdf_label
+    from madgen.pdf.lookup import DEFAULT_LABEL
 
+    chosen = run.pdf if run.pdf is not None else DEFAULT_LABEL
     try:
-        pdf = load_pdf(run.pdf if run.pdf is not None else DEFAULT_PDF)
+        if isinstance(chosen, str) and chosen.lower() in MADGRAPH_PDF_LABELS:
+            pdf = load_pdf_label(chosen)
+        else:
+            pdf = load_pdf(chosen)
     except PDFError as error:
         raise RunCardError(f"{run.path}, key 'pdf': {error}") from None
     pdf.alphas(pdf.q_range[0] * 2.0)  # builds its alpha_s tables now, outside any jit trace

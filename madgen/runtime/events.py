@@ -193,10 +193,10 @@ def mirror_events(mirrored, evaluation, helicities=None, colour=None):
 
 
 def _point_parameters(prepared, alpha_s):
-    """The run's parameters at each event as its |M|^2 had them: with PDFs, alpha_s(muR) of the event as
-    ``aS`` (the integrand's ``_couplings``)."""
+    """The run's parameters at each event as its |M|^2 had them: alpha_s(muR) of the event as ``aS`` (the
+    integrand's ``_couplings``: of the PDF set, or run from aS with particle beams)."""
     parameters = dict(prepared.parameters)
-    if prepared.collider.has_pdf and "aS" in parameters:
+    if "aS" in parameters:
         parameters["aS"] = np.asarray(alpha_s, dtype=np.float64)
     return parameters
 

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from madgen.pdf.alphas import madgraph_alphas
 from madgen.phasespace.kinematics import kallen, mass_squared, safe_sqrt, to_frame
 from madgen.runtime.scales import ScaleChoice, ScaleValues, event_scales
 
@@ -282,9 +283,14 @@ class GroupIntegrand:
         return cm_to_lab(cm, energies[0], energies[1], masses[0], masses[1])
 
     def _couplings(self, parameters, mu_r):
-        """The parameters of |M|^2 at each point (alpha_s(muR) of the PDF as ``aS``) and alpha_s."""
+        """The parameters of |M|^2 at each point and alpha_s(muR) as ``aS``: of the PDF set with hadron beams;
+        with particle beams MadGraph's running (``madgraph_alphas``, two loops) from the model's aS, which is
+        alpha_s(MZ), as MadGraph does without PDFs (setrun.f: nloop = 2, asmz from the param card)."""
         if not self.collider.has_pdf:
-            return parameters, self.fixed_alpha_s * jnp.ones_like(mu_r)
+            if "aS" not in parameters:  # a model without alpha_s
+                return parameters, self.fixed_alpha_s * jnp.ones_like(mu_r)
+            alpha_s = madgraph_alphas(mu_r, parameters["aS"])
+            return {**parameters, "aS": alpha_s}, alpha_s
         alpha_s = self.collider.pdf.alphas(mu_r)
         return {**parameters, "aS": alpha_s}, alpha_s
 

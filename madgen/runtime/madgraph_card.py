@@ -23,6 +23,7 @@ import re
 
 from madgen.cards import CardMapping
 from madgen.errors import RunCardError
+from madgen.pdf.lookup import MADGRAPH_PDF_LABELS
 
 LINE = re.compile(r"^\s*(?P<value>[^#!]*?)\s*=\s*(?P<key>[A-Za-z_]\w*)\s*(?:[!#].*)?$")
 """``value = key ! comment``: the value may itself hold '=' (``['--mur=0.5,1,2']``); the key is the last
@@ -77,10 +78,6 @@ SYSTEMATICS = frozenset(("systematics_program", "systematics_arguments", "sys_al
                          "sys_pdf"))
 """MadGraph's systematics options; madgen writes the scale variations itself (use_syst, sys_scalefact)."""
 
-PDF_LABELS = {"nn23lo1": "NNPDF23_lo_as_0130_qed", "nn23lo": 246800, "nn23nlo": 244800, "cteq6l1": 10042,
-              "cteq6_l": 10041, "cteq6_m": 10000}
-"""MadGraph's built-in PDF labels as the LHAPDF sets they stand for (madgen ships nn23lo1; the others are
-looked up as any LHAPDF id, and named if missing)."""
 
 NLO_KEYS = frozenset(("parton_shower", "req_acc_fo", "npoints_fo_grid", "niters_fo_grid", "req_acc",
                       "iappl", "reweight_scale", "reweight_pdf", "store_rwgt_info", "fixed_qes_scale",
@@ -199,8 +196,8 @@ def _pdf(raw, lines, data, error) -> None:
             raise error(given[0], "'lhapdf' needs lhaid, the LHAPDF id of the set")
         data["pdf"] = raw["lhaid"]
         data.lines["pdf"] = lines["lhaid"]
-    elif label in PDF_LABELS:
-        data["pdf"] = PDF_LABELS[label]
+    elif label in MADGRAPH_PDF_LABELS:  # the label itself: its LHAPDF set with MadGraph's alpha_s for it
+        data["pdf"] = label
         data.lines["pdf"] = lines[given[0]] if given else 0
     else:
         raise error(given[0], f"madgen reads LHAPDF6 sets: use 'lhapdf' with lhaid (or nn23lo1, which madgen "

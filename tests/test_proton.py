@@ -20,7 +20,7 @@ import madgen
 from hadronic import (breit_wigner_nodes, drell_yan_classes, hadronic_cross_section, threshold_nodes,
                       top_classes)
 from madgen.errors import RunCardError
-from madgen.pdf import load_pdf
+from madgen.pdf import load_pdf_label
 from madgen.runtime.runcard import parse_run_card
 
 DRELL_YAN_CUTS = {"ptl": 0.0, "etal": -1.0, "drll": 0.0, "mmll": 60.0, "mmllmax": 120.0}
@@ -39,7 +39,7 @@ def pp_tt(generate_package):
 
 @pytest.fixture(scope="module")
 def pdf():
-    return load_pdf()
+    return load_pdf_label("nn23lo1")
 
 
 def package_dir(process):
@@ -256,7 +256,7 @@ def test_columnar_file_and_results_of_a_hadron_collision(top_run):
     np.testing.assert_allclose(mu_r, mt, rtol=1e-9)
     np.testing.assert_allclose(mu_f, mt, rtol=1e-9)
     np.testing.assert_allclose(data["scale"], mu_f)
-    pdf = load_pdf()
+    pdf = load_pdf_label("nn23lo1")
     np.testing.assert_allclose(data["aqcd"], np.asarray(pdf.alphas(mu_r)), rtol=1e-12)
     summary = json.loads((output / "results.json").read_text())
     assert sum(g["cross_section_pb"] for g in summary["groups"]) == pytest.approx(summary["cross_section_pb"])
@@ -481,19 +481,30 @@ def test_scale_variation_weights_match_quadrature_at_the_varied_scales(pp_tt, pd
     np.testing.assert_allclose(read_columns(output / "events.npz")["scale_weights"], weights, rtol=1e-9)
 
 
-def test_scale_variation_weights_are_refused_without_a_running_alpha_s(tmp_path):
-    """use_syst with particle beams: alpha_s is the model's aS, nothing runs; sys_scalefact must hold 1."""
+def test_scale_variation_weights_with_particle_beams(tmp_path):
+    """use_syst with particle beams (MadGraph's systematics without PDFs): alpha_s runs from aS, so at a fixed
+    scale every event of e+ e- > u u~ g (O(alpha_s)) has the weight ratio alpha_s(kR muR) / alpha_s(muR), and a
+    muF factor changes nothing; sys_scalefact must hold 1."""
+    from madgen.pdf import madgraph_alphas
     from madgen.runtime.runcard import parse_run_card
 
     with pytest.raises(RunCardError, match="sys_scalefact"):
         parse_run_card("sqrt_s: 100\nuse_syst: true\nsys_scalefact: [0.5, 2]\n")
     assert parse_run_card("sqrt_s: 100\nsys_scalefact: '0.5 1 2 4'\n").sys_scalefact == (0.5, 1.0, 2.0, 4.0)
     card = tmp_path / "ee.yaml"
-    card.write_text("model: sm\nprocess: e+ e- > mu+ mu-\nname: ee\noutput: ee\n")
-    with pytest.raises(RunCardError, match="use_syst.*PDF set of a hadron beam"):
-        madgen.api.launch(card, {"sqrt_s": 100.0, "use_syst": True}, output=tmp_path / "run", log=lambda *_: None,
-                          progress=False)
-    assert not (tmp_path / "run").exists()
+    card.write_text("model: sm\nprocess: e+ e- > u u~ g\n")
+    run = {"sqrt_s": 500.0, "n_events": 40, "seed": 2, "iterations": 2, "points_per_iteration": 2000, "scale": 250.0,
+           "use_syst": True, "columnar": "npz"}
+    from madgen.api import launch
+    from madgen.runtime.columnar import read_columns
+
+    result = launch(card, run, output=tmp_path / "run", log=lambda *_: None, progress=False)
+    weights = read_columns(tmp_path / "run" / "events.npz")["scale_weights"]
+    central = weights[:, 0]
+    for variation, column in zip(result.scale_variations, weights.T):
+        expected = float(madgraph_alphas(250.0 * variation["mu_r_factor"], 0.118) / madgraph_alphas(250.0, 0.118))
+        np.testing.assert_allclose(column / central, expected, rtol=1e-12)
+    assert {v["mu_f_factor"] for v in result.scale_variations} == {0.5, 1.0, 2.0}
 
 
 def test_an_inclusive_resonance_chain_needs_no_cut(generate_package, tmp_path):

@@ -120,10 +120,6 @@ def collider_for_run(run, initial_states: Sequence[tuple[int, int]], names: Sequ
         if value and beam.hadron:
             raise RunCardError(f"{run.path}, key 'polbeam{side + 1}': beam {side + 1} is {beam.name}; polarised "
                                "beams are particle beams (e+ e-, as in MadGraph), not hadrons")
-    if run.use_syst and pdf is None:
-        raise RunCardError(f"{run.path}, key 'use_syst': scale-variation weights need a running alpha_s and parton "
-                           "densities, which come from the PDF set of a hadron beam; with particle beams alpha_s "
-                           "is the model's aS and nothing varies (set use_syst: false)")
     collider = Collider((beams[0], beams[1]), pdf, polarisations)
     _check_partons(run, collider, initial_states, names)
     return collider

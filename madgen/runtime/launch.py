@@ -68,7 +68,7 @@ def launch(process, run, output_dir, force: bool = False, log=print, progress=Tr
     if run.use_syst:
         from madgen.runtime.systematics import ScaleWeights
 
-        systematics = ScaleWeights(prepared.collider, run.sys_scalefact)
+        systematics = ScaleWeights(prepared.collider, run.sys_scalefact, dict(prepared.parameters).get("aS"))
     with staged_directory(output_dir, RUN, force=force) as staging, \
             RunFiles(staging, run, pdf_info=prepared.collider.has_pdf, systematics=systematics) as files:
         start = time.perf_counter()

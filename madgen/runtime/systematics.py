@@ -8,9 +8,10 @@ parton densities f_a(x1, muF1) f_b(x2, muF2) weighs, at the scales (kR muR, kF m
 
 exactly at leading order: the same phase-space point and |M|^2 with other couplings and densities, so
 the sum of w(kR, kF) over the events estimates sigma at those scales with the events' own statistics.
-alpha_s and the densities are the run's PDF set's. Only runs with a hadron beam have them: with
-particle beams alpha_s is the model's fixed aS and there is nothing to vary. PDF member variations are
-not written (madgen ships the set's central member only).
+alpha_s and the densities are the run's PDF set's; with particle beams alpha_s runs from the model's aS
+(``madgraph_alphas``, as the run's own alpha_s does) and there are no densities (their ratio is 1, so
+muF varies nothing), as MadGraph's systematics does without PDFs. PDF member variations are not written
+(madgen ships the set's central member only).
 """
 
 from __future__ import annotations
@@ -44,11 +45,22 @@ def scale_variations(factors: Sequence[float] = DEFAULT_FACTORS) -> tuple[ScaleV
     return tuple(ScaleVariation(str(k + 1), float(r), float(f)) for k, (r, f) in enumerate(pairs))
 
 
-def scale_variation_weights(record, collider, variations: Sequence[ScaleVariation]) -> np.ndarray:
+def scale_variation_weights(record, collider, variations: Sequence[ScaleVariation], alpha_s_mz=None) -> np.ndarray:
     """(N, len(variations)) weights of the events of ``record`` (``madgen.runtime.columnar.EventRecord``
     with ``x1``, ``x2``, ``mu_r``, ``mu_f``, ``mu_f2``, ``aqcd``, ``n_qcd``) at each variation (module
-    docstring)."""
+    docstring); ``alpha_s_mz``: the model's aS, alpha_s runs from it without a PDF set (None: a model
+    without alpha_s, whose events have n_qcd = 0)."""
+    from madgen.pdf.alphas import madgraph_alphas
+
     pdf = collider.pdf
+    if pdf is not None:
+        alphas = pdf.alphas
+    elif alpha_s_mz is not None:
+        def alphas(q):
+            return madgraph_alphas(q, alpha_s_mz)
+    else:
+        def alphas(q):
+            return np.ones_like(q)
     n = len(record)
     weights = np.asarray(record.weights, dtype=np.float64)
     if n == 0:
@@ -72,7 +84,7 @@ def scale_variation_weights(record, collider, variations: Sequence[ScaleVariatio
 
     by_factor = {f: densities(f) for f in sorted({1.0} | {v.mu_f_factor for v in variations})}
     central = by_factor[1.0]
-    running = {r: np.asarray(pdf.alphas(r * mu_r)) for r in sorted({v.mu_r_factor for v in variations})}
+    running = {r: np.asarray(alphas(r * mu_r)) for r in sorted({v.mu_r_factor for v in variations})}
     columns = []
     for v in variations:
         coupling = (running[v.mu_r_factor] / alpha_s) ** n_qcd
@@ -92,17 +104,18 @@ def envelope(sums: np.ndarray) -> tuple[float, float]:
 class ScaleWeights:
     """The scale-variation weights of a run's events, chunk by chunk, with their sums (for results.json)."""
 
-    def __init__(self, collider, factors: Sequence[float] = DEFAULT_FACTORS):
+    def __init__(self, collider, factors: Sequence[float] = DEFAULT_FACTORS, alpha_s_mz=None):
         self.collider = collider
         self.variations = scale_variations(factors)
         self.sums = np.zeros(len(self.variations))
+        self.alpha_s_mz = alpha_s_mz  # the model's aS (particle beams: alpha_s runs from it)
 
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(v.weight_id for v in self.variations)
 
     def __call__(self, record) -> np.ndarray:
-        weights = scale_variation_weights(record, self.collider, self.variations)
+        weights = scale_variation_weights(record, self.collider, self.variations, self.alpha_s_mz)
         self.sums += weights.sum(axis=0)
         return weights
 

@@ -111,3 +111,10 @@ def test_particle_beams_run_alpha_s_from_the_models_as(tmp_path):
     assert runs[500.0].cross_section_pb / runs[91.188].cross_section_pb == pytest.approx(alpha_500 / 0.118, rel=1e-9)
     events = list(pylhe.LHEFile.fromfile(str(tmp_path / "run_500" / "events.lhe")).events)
     assert {round(e.eventinfo.aqcd, 9) for e in events} == {round(alpha_500, 9)}
+    # reweighting the same events to another aS runs it to their scale as the run did
+    from madgen.api import reweight
+
+    result = reweight(tmp_path / "run_500" / "events.lhe", card, [{"aS": 0.130}], output=tmp_path / "rw.lhe",
+                      log=lambda *a: None)
+    ratio = float(madgraph_alphas(500.0, 0.130) / madgraph_alphas(500.0, 0.118))
+    assert result.sums[0] / result.reference_sum == pytest.approx(ratio, rel=1e-10)

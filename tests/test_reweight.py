@@ -183,7 +183,8 @@ def test_a_point_that_sets_alpha_s_is_compared_with_the_events_own(tmp_path):
     process = madgen.load(tmp_path / "uudd")
     p = np.array([[[50.0, 0, 0, 50.0], [50.0, 0, 0, -50.0], [50.0, 30.0, 0, 40.0], [50.0, -30.0, 0, -40.0]]] * 3)
     alpha_s = np.array([0.10, 0.118, 0.125])
-    ratios, reference = _Evaluator(process, {}, [ReweightPoint("a", (("aS", 0.13),))])(p, alpha_s)
+    scale = np.full(3, 100.0)  # hadron events' alpha_s is the PDF set's at their scale: a point's aS is taken as it is
+    ratios, reference = _Evaluator(process, {}, [ReweightPoint("a", (("aS", 0.13),))])(p, alpha_s, scale)
     np.testing.assert_allclose(ratios[:, 0], (0.13 / alpha_s) ** 2, rtol=1e-12)
     np.testing.assert_allclose(reference, [float(process.matrix_element(p[i], {"aS": a})) for i, a in enumerate(alpha_s)],
                                rtol=1e-13)

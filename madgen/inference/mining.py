@@ -10,7 +10,8 @@ theta, and the scales (so L and alpha_s) depend on the momenta only. So
                                     - log |M|^2(z; theta_i)   + log sigma(theta_i),
     t(z | theta_ref) = grad log |M|^2(z; theta_ref) - grad sigma(theta_ref) / sigma(theta_ref),
 
-exactly, with |M|^2 evaluated at each event's alpha_s(muR) for hadron beams.
+exactly, with |M|^2 evaluated at each event's alpha_s(muR) (of the PDF set with hadron beams, run from aS
+with particle beams).
 
 Parameters that move an external mass change the support of p(momenta|theta) (the mass shell):
 for 2 -> 2 processes the events are then described by latent variables whose support does not
@@ -56,7 +57,7 @@ def mass_parameters(process, names: Sequence[str], base: Mapping) -> list[str]:
 @dataclass(frozen=True)
 class MinedEvents:
     """Unweighted events of a prepared run, with what gold needs: the kernel group of each event,
-    its subprocess, and alpha_s(muR) of its matrix element (the model's aS without PDFs)."""
+    its subprocess, and alpha_s(muR) of its matrix element (run from the model's aS without PDFs)."""
 
     momenta: np.ndarray  # (N, n, 4) lab frame
     group: np.ndarray  # (N,)
@@ -115,8 +116,8 @@ def joint_gold(prepared, events: MinedEvents, names, base: Mapping, thetas: np.n
                mode: str = "auto", tasks=None):
     """(log|M|^2 at theta_ref (N,), log r (N, m), joint score (N, k)) of the events.
 
-    Each event's |M|^2 is its kernel group's (one compiled function per group) with, for hadron
-    beams, the event's alpha_s(muR) as ``aS``: the PDFs and the scales depend on the momenta only,
+    Each event's |M|^2 is its kernel group's (one compiled function per group) with the event's
+    alpha_s(muR) as ``aS`` (unless aS is mined: particle beams at muR = MZ): the PDFs and the scales depend on the momenta only,
     so at fixed momenta they cancel in r and drop out of t. Values and scores are computed ``chunk``
     events at a time inside one compiled function (bounded memory); ``mode``: of the score
     (``madgen.inference.gradients``). ``tasks``: None (here) or the run's ``DaskTasks``: the pieces of
@@ -156,7 +157,7 @@ class GoldSettings(NamedTuple):
     """What a gold task needs besides its events (plain data, a pytree: it travels to Dask workers)."""
 
     names: tuple[str, ...]
-    base: tuple[tuple[str, float], ...]  # theta_ref and the other parameters (aS per event for hadron beams)
+    base: tuple[tuple[str, float], ...]  # theta_ref and the other parameters (aS per event unless mined)
     thetas: np.ndarray  # (m, k) alternative hypotheses
     log_sigma_ref: float
     log_sigmas: np.ndarray  # (m,)

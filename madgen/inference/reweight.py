@@ -34,6 +34,7 @@ import numpy as np
 
 from madgen.contract import jit
 from madgen.inference.errors import InferenceError
+from madgen.pdf.alphas import MADGRAPH_MZ, madgraph_alphas
 from madgen.phasespace.kinematics import in_me_frame
 
 _COLUMNS = frozenset({"pdg_ids", "momenta", "masses", "helicities", "colour", "weights", "scale", "aqed", "aqcd",
@@ -92,7 +93,13 @@ class SubprocessMatcher:
         self._keys = {}
         for index, sub in enumerate(subprocesses):
             initial, final = tuple(sub.pdg_ids[:sub.n_initial]), tuple(sub.pdg_ids[sub.n_initial:])
-            self._keys.setdefault((initial, tuple(sorted(final))), (index, final))
+            key = (initial, tuple(sorted(final)))
+            if key in self._keys and getattr(sub, "polarised", False):
+                other = subprocesses[self._keys[key][0]].process
+                raise InferenceError(f"'{other}' and '{sub.process}' have the same particles and differ in their "
+                                     "polarisations, which an event file does not record: reweight the events "
+                                     "with a package of one of them")
+            self._keys.setdefault(key, (index, final))
         self.subprocesses = tuple(subprocesses)
 
     def target(self, incoming: Sequence[int], outgoing: Sequence[int]) -> _Target | None:
@@ -125,9 +132,12 @@ def _event_legs(event) -> tuple[list[int], list[int], np.ndarray]:
 
 
 class _Evaluator:
-    """|M(theta)|^2 ratios for batches of events of one subprocess, in fixed-size compiled batches."""
+    """|M(theta)|^2 ratios for batches of events of one subprocess, in fixed-size compiled batches.
+    ``runs_alpha_s``: particle beams, where a setting's own aS is alpha_s(MZ), run to the event's scale
+    (SCALUP, muR without PDFs) as the run did (``madgraph_alphas``)."""
 
-    def __init__(self, process, reference: Mapping[str, float], points: Sequence[ReweightPoint]):
+    def __init__(self, process, reference: Mapping[str, float], points: Sequence[ReweightPoint],
+                 runs_alpha_s: bool = False):
         import jax
         import jax.numpy as jnp
 
@@ -141,12 +151,14 @@ class _Evaluator:
         self.event_alpha_s = ["aS" in names and "aS" not in dict(setting)
                               for setting in [dict(reference)] + [{**reference, **dict(p.parameters)} for p in points]]
 
-        def ratios(momenta, alpha_s):
+        def ratios(momenta, alpha_s, scale):
             values = []
             for setting, at_event_alpha_s in zip(self.settings, self.event_alpha_s):
                 parameters = dict(setting)
                 if at_event_alpha_s:
                     parameters["aS"] = alpha_s
+                elif runs_alpha_s and "aS" in parameters:
+                    parameters["aS"] = madgraph_alphas(scale, parameters["aS"])
                 values.append(process.matrix_element(in_me_frame(process, momenta), parameters, check=False))
             reference_value = values[0]  # of either sign: an interference term's |M|^2 can be negative
             nonzero = reference_value != 0
@@ -155,15 +167,16 @@ class _Evaluator:
 
         self._ratios = jit(ratios, process=process)
 
-    def __call__(self, momenta: np.ndarray, alpha_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, momenta: np.ndarray, alpha_s: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ratios, reference = [], []
         for start in range(0, len(momenta), BATCH):
-            block, a = momenta[start:start + BATCH], alpha_s[start:start + BATCH]
+            block, a, q = momenta[start:start + BATCH], alpha_s[start:start + BATCH], scale[start:start + BATCH]
             filled = len(block)
             if filled < BATCH:
                 block = np.concatenate([block, np.repeat(block[:1], BATCH - filled, axis=0)])
                 a = np.concatenate([a, np.repeat(a[:1], BATCH - filled)])
-            r, m = self._ratios(block, a)
+                q = np.concatenate([q, np.repeat(q[:1], BATCH - filled)])
+            r, m = self._ratios(block, a, q)
             ratios.append(np.asarray(r)[:filled])
             reference.append(np.asarray(m)[:filled])
         return np.concatenate(ratios), np.concatenate(reference)
@@ -245,6 +258,16 @@ _POLBEAM = (re.compile(r"^\s*polbeam([12])\s*:\s*([-+0-9.eE]+)", re.MULTILINE), 
             re.compile(r"^\s*([-+0-9.eE]+)\s*=\s*polbeam([12])\b", re.MULTILINE))  # MadGraph's run_card.dat
 
 
+_INIT_BEAMS = re.compile(r"<init>\s*\n\s*([-+]?\d+)\s+([-+]?\d+)")
+
+
+def _particle_beams(header: str) -> bool:
+    """Whether the file's beams (IDBMUP of ``<init>``) are particles, not hadrons: then alpha_s ran from aS
+    to each event's scale (MadGraph without PDFs)."""
+    found = _INIT_BEAMS.search(header)
+    return found is not None and all(abs(int(beam)) < 100 for beam in found.groups())
+
+
 def _refuse_polarised_beams(header: str, source: Path) -> None:
     """Events of polarised beams (a polbeam1/2 other than 0 in the header's run card, madgen's or
     MadGraph's) would need the polarised |M|^2 in the ratio: refused rather than reweighted wrongly."""
@@ -319,7 +342,7 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     _refuse_undefined_points(process, reference, points)
     _say_if_generated_for_another_process(header, process, log)
     matcher = SubprocessMatcher(subprocesses)
-    evaluators = [_Evaluator(sub, reference, points) for sub in subprocesses]
+    evaluators = [_Evaluator(sub, reference, points, runs_alpha_s=_particle_beams(header)) for sub in subprocesses]
     try:
         with warnings.catch_warnings():  # pylhe warns before it raises: the error below says it in one line
             warnings.simplefilter("ignore")
@@ -518,16 +541,17 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
             raise InferenceError(
                 f"{source}, event {offset + i + 1}: {' '.join(map(str, incoming))} > {' '.join(map(str, outgoing))} "
                 f"is not a subprocess of '{process.process}'; reweight it with the package of its own process")
-        groups.setdefault(target.subprocess, []).append((i, momenta[list(target.order)],
-                                                         float(event.eventinfo.aqcd), float(event.eventinfo.weight)))
+        groups.setdefault(target.subprocess, []).append((i, momenta[list(target.order)], float(event.eventinfo.aqcd),
+                                                         float(event.eventinfo.weight), float(event.eventinfo.scale)))
     weights = np.zeros((len(chunk), n_points))
     for index, items in groups.items():
-        rows = np.array([i for i, _, _, _ in items])
-        momenta = np.stack([m for _, m, _, _ in items])
-        alpha_s = np.array([a for _, _, a, _ in items])
+        rows = np.array([item[0] for item in items])
+        momenta = np.stack([item[1] for item in items])
+        alpha_s = np.array([item[2] for item in items])
         alpha_s = np.where(alpha_s > 0, alpha_s, evaluators[index].settings[0].get("aS", 0.0) or 0.0)
-        ratios, reference = evaluators[index](momenta, alpha_s)
-        event_weights = np.array([w for _, _, _, w in items])
+        scale = np.array([item[4] for item in items])
+        ratios, reference = evaluators[index](momenta, alpha_s, np.where(scale > 0, scale, MADGRAPH_MZ))
+        event_weights = np.array([item[3] for item in items])
         _refuse_other_masses(momenta, evaluators[index], rows + offset, source)
         # an interference term's events carry the sign of their |M|^2 (madgen.runtime.unweight): a sign
         # that differs, or |M|^2 = 0, cannot come from the process

@@ -91,9 +91,10 @@ class PDF:
         return self.xfx(x, q, pdg_ids=(pdg,))[..., 0]
 
     def alphas(self, q) -> jnp.ndarray:
-        """alpha_s(Q) as the set defines it (``AlphaS_Type``), Q in GeV."""
+        """alpha_s(Q), Q in GeV: as the set defines it (``AlphaS_Type``), or MadGraph's running for a set
+        loaded by its MadGraph label (``load_pdf_label``)."""
         _check_domain(None, q, 1.0)
-        if self._alphas is None:
+        if self._alphas is None:  # the set's own alpha_s; a label's (load_pdf_label) is MadGraph's running
             object.__setattr__(self, "_alphas", make_alphas(self.info))
         return self._alphas(jnp.asarray(q))
 

@@ -72,11 +72,15 @@ def load_card(text: str, source: str, error: type[CardError] = CardError):
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         at = f":{mark.line + 1}, column {mark.column + 1}" if mark else ""
-        text = getattr(problem, "problem", None) or str(problem)
+        message = getattr(problem, "problem", None) or str(problem)
         context, context_mark = getattr(problem, "context", None), getattr(problem, "context_mark", None)
         if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
-            text += f" ({context} that starts at line {context_mark.line + 1})"
-        raise error(f"{source}{at}: malformed YAML: {text}") from None
+            message += f" ({context} that starts at line {context_mark.line + 1})"
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "{" in lines[mark.line] and "[" in lines[mark.line]:
+            message += ("; inside [...] braces are YAML's: quote a process with a polarised particle "
+                        "([\"e+ e- > w+{0} w-\"]) or list the processes one per line ('- e+ e- > w+{0} w-')")
+        raise error(f"{source}{at}: malformed YAML: {message}") from None
 
 
 def read_card_text(path, error: type[CardError], what: str) -> str:

@@ -188,7 +188,8 @@ def _subprocess_identity(sub, excluded, forbidden, vetoed=()) -> tuple:
     state as a multiset (its order is only the legs' order; a decay chain or required s-channel as
     written), the coupling orders and the resolved '/', '$$' and '$' particles. Generating one twice
     would count its cross section twice."""
-    final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(sub.final))
+    labelled = zip(sub.final, sub.polarisations[len(sub.initial):] or ("",) * len(sub.final))  # w+{0} is not w+{T}
+    final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(labelled))
     return (sub.initial, final, frozenset(sub.spec.orders), frozenset(sub.spec.squared_orders), frozenset(excluded),
             frozenset(forbidden), frozenset(vetoed))
 

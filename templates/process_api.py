@@ -892,6 +892,7 @@ class ProcessGroup:
         self.pdg_ids = tuple(p.pdg_ids for p in self.subprocesses)
         self.precision = self.subprocesses[0].precision
         self._views = {self.precision: self}
+        self.polarised = any(p.polarised for p in self.subprocesses)  # a polarised particle in any subprocess
 
     def with_precision(self, precision):
         """The group with every subprocess in ``precision`` (``Process.with_precision``); cached."""

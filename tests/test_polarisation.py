@@ -277,3 +277,36 @@ def test_gradients_of_a_polarised_chain_against_finite_differences(chains):
                    for s in (step, -step)]
         numeric = (shifted[0] - shifted[1]) / (2 * step)
         assert float(by_parameter[name]) == pytest.approx(numeric, rel=1e-6), name
+
+
+def test_two_polarisations_of_one_process_in_one_card(tmp_path):
+    """[e+ e- > w+{0} w-, e+ e- > w+{T} w-]: two subprocesses (one was dropped as a duplicate of the other)."""
+    import madgen
+
+    card = tmp_path / "two.yaml"
+    card.write_text("model: sm\nprocess: [e+ e- > w+{0} w-, e+ e- > w+{T} w-]\n")
+    with pytest.raises(Exception, match=r"two.yaml:2, column \d+: malformed YAML.*quote a process with a polarised"):
+        madgen.generate(card, output=tmp_path / "two", force=True)
+    card.write_text("model: sm\nprocess:\n  - e+ e- > w+{0} w-\n  - e+ e- > w+{T} w-\n")
+    package = madgen.load(madgen.generate(card, output=tmp_path / "two", force=True).path)
+    assert [s.process for s in package.subprocesses] == ["e+ e- > W+{0} W-", "e+ e- > W+{T} W-"]
+    assert package.polarised
+
+
+def test_a_polarised_particle_produced_alone_and_other_frames(sm, generate_package, tmp_path):
+    """p p > w+{L} (at rest in the partonic frame: L/R point nowhere) is refused, {0} and {T} are not; a run
+    card's me_frame other than [1, 2] (MadGraph's frame for the helicities) is refused for a polarised process."""
+    from madgen.api import launch
+    from madgen.errors import RunCardError
+    from madgen.runtime.runcard import parse_run_card
+
+    with pytest.raises(ProcessError, match=r"W\+\{L\}' is produced alone, at rest"):
+        subprocesses(sm, "u d~ > w+{L}, w+ > e+ ve")
+    assert subprocesses(sm, "u d~ > w+{T}, w+ > e+ ve")
+    assert parse_run_card("sqrt_s: 500\nme_frame: [3, 4]").me_frame == (3, 4)
+    assert parse_run_card("[3,4,5] = me_frame\n500 = ebeam1\n500 = ebeam2\n", "run_card.dat").me_frame == (3, 4, 5)
+    with pytest.raises(RunCardError, match="me_frame"):
+        parse_run_card("sqrt_s: 500\nme_frame: [a]")
+    with pytest.raises(RunCardError, match=r"key 'me_frame': \[3, 4\].*partonic centre-of-mass frame only"):
+        launch(generate_package("sm", "e+ e- > w+{0} w-", "pol_ext0")._dir, {"sqrt_s": 500.0, "me_frame": [3, 4]},
+               output=tmp_path / "run", progress=False, log=lambda *a: None)

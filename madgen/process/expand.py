@@ -200,9 +200,15 @@ def _checked(model: Model, sub: Subprocess) -> Subprocess:
     if not sub.polarised:
         return sub
     where = f"process '{sub.spec.text}'"
+    alone = len(sub.initial) == 2 and len(sub.core_final or sub.final) == 1  # at rest in the partonic frame
     for name, label in zip(sub.particles, sub.polarisations):
         if label:
             check_external(model, name, label, where)
+    if alone and sub.core_polarisations and sub.core_polarisations[0] in ("L", "R"):
+        raise ProcessError(f"{where}: '{(sub.core_final or sub.final)[0]}{{{sub.core_polarisations[0]}}}' is produced "
+                           "alone, at rest in the partonic centre-of-mass frame, where a helicity has no direction to "
+                           "refer to ({L} and {R} would follow the sign of its vanishing momentum); {0} and {T} are "
+                           "defined there (along the beams); or produce it with a recoiling particle ('p p > w+{L} j')")
     for decay in _walk(sub.decays):
         if decay.polarisation:
             check_decayed(model, decay.particle, decay.polarisation, where)

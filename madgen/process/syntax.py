@@ -365,7 +365,7 @@ def split_polarisations(tokens, where: str) -> tuple[tuple[str, ...], tuple[str,
         name, label = match.group(1), match.group(2).strip()
         if label not in POLARISATIONS:
             known = ", ".join(f"{{{k}}} ({v})" for k, v in POLARISATIONS.items())
-            raise ProcessError(f"{where}: unknown polarisation '{{{label}}}' of '{name}'; MadGraph's are {known}")
+            raise ProcessError(f"{where}: unknown polarisation '{{{label}}}' of '{name}'; madgen reads {known}")
         names.append(name)
         labels.append(label)
     return tuple(names), (tuple(labels) if any(labels) else ())

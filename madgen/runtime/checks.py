@@ -48,6 +48,11 @@ def check_run(process, run, collider, energy_bounds, parameters=None, warn=print
         problems += zero_width_resonances(sub, sqrt_s, parameters, variable_energy=collider.has_pdf)
         if collider.has_pdf:
             problems += _hadron_problems(sub, masses, collider, energy_bounds[index])
+    if tuple(run.me_frame) != (1, 2) and any(getattr(sub, "polarised", False) for sub in process.subprocesses):
+        problems.append(f"key 'me_frame': {list(run.me_frame)} asks MadGraph to define the polarised particles' "
+                        "helicities in the rest frame of those legs; madgen defines them in the partonic centre-of-mass "
+                        "frame only (me_frame [1, 2]): remove the key, or polarise a decay process for its rest frame "
+                        "(t > w+{0} b)")
     if collider.has_pdf:
         problems += _scale_problems(run, collider)
         _warn_small_x(process, collider, energy_bounds, warn)

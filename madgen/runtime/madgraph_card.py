@@ -34,7 +34,7 @@ TECHNICAL = frozenset((
     "tmin_for_channel", "survey_splitting", "survey_nchannel_per_job", "refine_evt_by_job", "global_flag",
     "aloha_flag", "matrix_flag", "vector_size", "nb_warp", "vecsize_memmax", "limhel", "hel_recycling",
     "hel_filtering", "hel_splitamp", "hel_zeroamp", "cudacpp_backend", "cudacpp_bldall", "mc_grouped_subproc",
-    "me_frame", "fixed_couplings", "max_np", "nhel_refine", "nevt_job", "frame_id", "lhe_version", "nhel",
+    "fixed_couplings", "max_np", "nhel_refine", "nevt_job", "frame_id", "lhe_version", "nhel",
     "bypass_check", "ptonium", "etaonium", "ievo_eva",
 ))
 """How MadGraph computes (its integration strategy, parallel jobs, code flags, the frame it evaluates
@@ -139,10 +139,6 @@ def _convert(raw: dict, lines: dict, source: str, madgen_keys: dict, cut_keys: d
                 if factors:
                     data["sys_scalefact"] = factors
                     data.lines["sys_scalefact"] = lines[key]
-            continue
-        if key == "use_syst" and value is True and not hadrons:
-            notes.append(f"note: {source}:{lines[key]}: use_syst = True: without a PDF alpha_s does not run and "
-                         "no scale varies, so madgen writes no variation weights (use_syst: false)")
             continue
         if key in ("ebeam1", "ebeam2", "pdlabel", "pdlabel1", "pdlabel2", "lhaid", "fixed_fac_scale1",
                    "fixed_fac_scale2"):

@@ -98,7 +98,7 @@ KNOWN_KEYS = ("sqrt_s", "beam_energies", "beams", "polbeam1", "polbeam2", "pdf",
               "dsqrt_q2fact1", "dsqrt_q2fact2", "fixed_ren_scale", "fixed_fac_scale", "dynamical_scale_choice", "scalefact",
               "maxjetflavor", "cuts", "cut_decays", "bwcutoff", "warmup_iterations", "iterations", "points_per_iteration",
               "target_precision", "channels", "batch_size", "max_weight_tolerance", "event_norm", "lhe", "columnar",
-              "precision", "use_syst", "sys_scalefact", "time_of_flight")
+              "precision", "use_syst", "sys_scalefact", "time_of_flight", "me_frame")
 MAX_SEED = 2**63 - 1
 """The largest seed: JAX's PRNG keys take a signed 64-bit integer."""
 
@@ -172,6 +172,7 @@ class RunCard:
     use_syst: bool = False  # scale-variation weights per event (MadGraph's use_syst; hadron beams)
     sys_scalefact: tuple[float, ...] = DEFAULT_FACTORS  # the factors of muR and muF they take
     time_of_flight: float = -1.0  # mm: decay lengths (LHE's VTIMUP) above it are written; negative: none (MadGraph)
+    me_frame: tuple[int, ...] = (1, 2)  # legs whose rest frame defines polarised helicities (MadGraph's; only (1, 2))
 
     @property
     def sqrt_s(self) -> float:
@@ -358,6 +359,7 @@ def _run_card_from_mapping(data, source: str) -> RunCard:
         use_syst=_boolean(data, "use_syst", False, where),
         sys_scalefact=_scale_factors(data, where),
         time_of_flight=_number(data, "time_of_flight", -1.0, where),
+        me_frame=_me_frame(data, where),
     )
     return card
 
@@ -598,6 +600,22 @@ def _read_pdf(data, where: _Where):
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
         raise where.error("pdf", f"expected an LHAPDF set name, id or directory, got {_describe(value)}")
     return value.strip() if isinstance(value, str) else value
+
+
+def _me_frame(data, where: _Where) -> tuple[int, ...]:
+    """MadGraph's me_frame: the legs (1-based) in whose rest frame |M|^2 is evaluated, [1, 2] by default; a list
+    or MadGraph's text ('[1,2]', '1 2')."""
+    value = data.get("me_frame")
+    if value is None:
+        return (1, 2)
+    items = value if isinstance(value, list) else str(value).strip().strip("[]").replace(",", " ").split()
+    try:
+        legs = tuple(int(item) for item in items)
+    except (TypeError, ValueError):
+        legs = ()
+    if not legs or any(leg < 1 for leg in legs):
+        raise where.error("me_frame", f"expected a list of leg numbers such as [1, 2], got {value!r}")
+    return legs
 
 
 def _scale_choice(data, where: _Where) -> int:

@@ -219,14 +219,16 @@ def _parameter_names(process, parameters, what: str = "parameters for this run")
 def _removed_by_restriction(process, key) -> str | None:
     """Why ``key`` (a name or a param-card entry) is no parameter of the package when the model's restriction
     fixed and removed it (``metadata["fixed_by_restriction"]``), else None."""
+    from madgen.model.types import unrestricted_name
+
     metadata = process.metadata
     spelled = " ".join(str(key).split()).upper()
     for name, fixed in metadata.get("fixed_by_restriction", {}).items():
         if name.lower() == str(key).lower() or fixed["entry"].upper() == spelled:
-            model = metadata.get("model_spec") or metadata.get("model", "")
-            return (f"the restriction {metadata.get('restriction')} of model '{model}' fixes {name} ({fixed['entry']}) to "
+            model, restriction = metadata.get("model", ""), metadata.get("restriction")
+            return (f"the restriction {restriction} of model '{model}' fixes {name} ({fixed['entry']}) to "
                     f"{fixed['value']:g} and removes it with the vertices it enters; generate the process with the "
-                    f"model without restriction ('{str(model).split('-')[0]}-full') to vary it")
+                    f"model without restriction ('{unrestricted_name(model, restriction)}') to vary it")
     return None
 
 

@@ -199,7 +199,7 @@ def check_decayable(model: Model, request: WidthRequest) -> None:
     name, origin = particle.name, request.origin
     if particle.width == ZERO:
         hint = (f" (the restriction '{model.restriction}' fixed it to zero; use the model without restriction, "
-                f"e.g. '{model.name.split('-')[0]}-full', to compute it)" if model.restriction else "")
+                f"e.g. '{model.full_name}', to compute it)" if model.restriction else "")
         raise CardError(f"{origin}: '{name}' has no width parameter in model '{model.name}'{hint}; "
                         "there is no width to compute: remove it")
     if not model.parameter(particle.width).external:

@@ -386,3 +386,14 @@ def test_an_edited_dependent_entry_is_reported_as_ignored(tmp_path, caplog):
         madgen.generate(tmp_path / "card.yaml", output=tmp_path / "out")
     assert re.search(rf"mw\.dat:{line}: Block MASS entry 24 \(MW of W\+\) = 70 is ignored: .*\(80\.4\d* here\)",
                      caplog.text), caplog.text
+
+
+def test_the_unrestricted_models_name():
+    """MadGraph's '-full' spelling in messages, for model names that hold '-' themselves."""
+    from madgen.model.types import unrestricted_name
+
+    assert unrestricted_name("sm", "restrict_default.dat") == "sm-full"
+    assert unrestricted_name("sm-no_b_mass", "restrict_no_b_mass.dat") == "sm-full"
+    assert unrestricted_name("my-model-massless", "restrict_massless.dat") == "my-model-full"
+    assert unrestricted_name("my-model", "restrict_default.dat") == "my-model-full"
+    assert unrestricted_name("sm-full", None) == "sm-full"

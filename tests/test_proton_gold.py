@@ -11,7 +11,7 @@ import pytest
 
 from hadronic import hadronic_cross_section, threshold_nodes, top_classes
 from madgen.inference import differentiable_cross_section, mine
-from madgen.pdf import load_pdf
+from madgen.pdf import load_pdf_label
 from madgen.runtime.runcard import RunCard
 
 DRELL_YAN = {"sqrt_s": 13000.0, "beams": ["p", "p"], "seed": 2, "warmup_iterations": 2, "iterations": 3,
@@ -92,7 +92,7 @@ def test_top_mass_gradient_of_sigma_with_a_dynamical_scale(pp_tt):
                                 "n_events": 10})
     sigma, _ = differentiable_cross_section(pp_tt, run, ["MT"], n_points=60000, log=lambda *a: None)
     estimate = sigma.estimate()
-    pdf = load_pdf()
+    pdf = load_pdf_label("nn23lo1")
     values = [hadronic_cross_section(pp_tt, pdf, 13000.0, threshold_nodes(64, 2 * mt, 13000.0 ** 2), top_classes,
                                      y_nodes=32, cos_nodes=12, dynamical=3, parameters={"MT": mt})[0]
               for mt in (174.0, 172.0)]

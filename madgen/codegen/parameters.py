@@ -63,7 +63,7 @@ def needed_closure(model: Model, needed: Iterable[str]) -> list[str]:
     if unknown:
         raise ModelError(f"model {model.name} has no parameter or coupling named {unknown}; "
                          f"was it removed by the restriction {model.restriction}? "
-                         f"Try the unrestricted model ({model.name.split('-')[0]}-full).")
+                         f"Try the unrestricted model ({model.full_name}).")
     closure: set[str] = set()
     stack = list(requested)
     while stack:

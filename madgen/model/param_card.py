@@ -417,13 +417,12 @@ def _check_tied_entries(model: Model, card: ParamCard) -> None:
                                                                  rel_tol=1e-6, abs_tol=1e-300):
             continue
         relation = "equal to" if tied.sign > 0 else "minus"
-        base = model.name.split("-")[0]
         raise ParamCardError(
             f"{card.where(tied.lhablock, tied.lhacode)}: {_entry_name(tied)} ({tied.name}) = {float(value):g}, but the "
             f"restriction {model.restriction} of model '{model.name}' ties {tied.name} to {_entry_name(source)} "
             f"({tied.source} = {float(source_value):g}, {card.where(source.lhablock, source.lhacode)}): they had the "
             f"same value in the restriction card, so MadGraph and madgen keep {tied.name} {relation} {tied.source}; "
-            f"give them that relation, or use the model without restriction ('{base}-full') to vary them apart")
+            f"give them that relation, or use the model without restriction ('{model.full_name}') to vary them apart")
 
 
 def _check_fixed_entries(model: Model, card: ParamCard) -> None:
@@ -434,12 +433,11 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
         if value is None or float(value) == fixed.value:
             continue
         entry = _entry_name(fixed)
-        base = model.name.split("-")[0]
         raise ParamCardError(
             f"{card.where(fixed.lhablock, fixed.lhacode)}: {entry} ({fixed.name}) = {float(value):g}, but the "
             f"restriction {model.restriction} of model '{model.name}' fixes {fixed.name} to {fixed.value:g} and "
             f"removes it, so this value would be ignored; set it to {fixed.value:g} or remove the entry, or "
-            f"use the model without restriction ('{base}-full') to vary it")
+            f"use the model without restriction ('{model.full_name}') to vary it")
 
 
 def _input_of_entry(model: Model, key: str):
@@ -544,7 +542,7 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
             if removed:
                 hint = (f"the restriction {model.restriction} of '{model.name}' fixes {removed[0].name} to "
                         f"{removed[0].value:g} and removes it (with the vertices it enters); use the model without "
-                        f"restriction ('{model.name.split('-')[0]}-full') to vary it")
+                        f"restriction ('{model.full_name}') to vary it")
             elif input_elsewhere:
                 hint = (f"'{model.name}' has no param-card entry {' '.join(key.split()).upper()}: its input "
                         f"{input_elsewhere.name} is the entry {_entry_name(input_elsewhere)}; set '{input_elsewhere.name}'")
@@ -552,7 +550,7 @@ def with_defaults(model: Model, values: Mapping[str, float], origin: str) -> Mod
                 relation = "equal to" if tied[0].sign > 0 else "minus"
                 hint = (f"the restriction {model.restriction} ties it to {tied[0].source} (the same value in the same "
                         f"block: it stays {relation} {tied[0].source}, as in MadGraph); set {tied[0].source}, or use the "
-                        f"model without restriction ('{model.name.split('-')[0]}-full') to vary them apart")
+                        f"model without restriction ('{model.full_name}') to vary them apart")
             elif fixed:
                 hint = f"it is a derived (internal) parameter of '{model.name}', computed from the external ones"
             elif close:

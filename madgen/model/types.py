@@ -195,6 +195,16 @@ class TiedEntry:
     sign: int
 
 
+def unrestricted_name(name: str, restriction: str | None) -> str:
+    """The spelling of a model without restriction, MadGraph's ``-full``: ``sm`` and ``sm-no_b_mass`` ->
+    ``sm-full``, ``SMEFTsim_..._UFO-massless`` -> ``SMEFTsim_..._UFO-full``; the model's own name may hold '-'."""
+    if restriction is None and name.endswith("-full"):
+        return name
+    suffix = (restriction or "").removeprefix("restrict_").removesuffix(".dat")
+    base = name[:-len(suffix) - 1] if suffix and name.endswith("-" + suffix) else name
+    return f"{base}-full"
+
+
 @dataclass(frozen=True)
 class Model:
     """A loaded, restricted UFO model."""
@@ -216,6 +226,11 @@ class Model:
     fixed_entries: tuple[FixedEntry, ...] = ()  # externals the restriction fixed and removed
     tied_entries: tuple[TiedEntry, ...] = ()  # externals the restriction merged into another of their block
     _by_name: Mapping[str, object] = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def full_name(self) -> str:
+        """This model without its restriction (``unrestricted_name``), to name in messages."""
+        return unrestricted_name(self.name, self.restriction)
 
     def __post_init__(self):
         index: dict[str, object] = {}

@@ -92,3 +92,14 @@ def rotation_matrix(axis, angle) -> np.ndarray:
 
 def transform(momenta, matrix):
     return np.einsum("ij,...j->...i", matrix, momenta)
+
+
+def momentum_differences(process, event, relative_step: float = 1e-5) -> np.ndarray:
+    """Central finite differences d|M|^2/dp of one event (n_legs, 4), each component stepped by
+    relative_step times its leg's energy: all 2 x n_legs x 4 shifted copies in one batch (one compiled
+    call), evaluated unchecked (they are off shell and do not conserve momentum)."""
+    steps = relative_step * event[:, :1] * np.ones((1, 4))
+    shifts = np.zeros((event.size, *event.shape))
+    shifts[np.arange(event.size), *np.unravel_index(np.arange(event.size), event.shape)] = steps.ravel()
+    values = np.asarray(process.matrix_element(np.concatenate([event + shifts, event - shifts]), check=False))
+    return ((values[:event.size] - values[event.size:]) / (2 * steps.ravel())).reshape(event.shape)

@@ -79,6 +79,7 @@ def test_madgraph_labels_carry_madgraphs_alpha_s():
     np.testing.assert_array_equal(np.asarray(label.xfx(0.1, 100.0)), np.asarray(table.xfx(0.1, 100.0)))
     assert abs(float(table.alphas(1000.0)) / float(label.alphas(1000.0)) - 1) > 0.02  # the two differ
     assert MADGRAPH_PDF_LABELS["cteq6l1"][1:] == (0.130, 1)
+    assert load_pdf("nn23lo1") is label  # a run card's pdf value, as load_pdf takes it
 
 
 def test_the_default_pdf_is_madgraphs_label(tmp_path):

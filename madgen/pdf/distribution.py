@@ -141,9 +141,14 @@ def load_pdf(name_or_path=None, member: int | None = None, extrapolator: str | N
 
     ``name_or_path``: a set directory, a set name (searched as :func:`find_pdf_set` says),
     ``"NAME/member"`` or an LHAPDF id; default ``DEFAULT_PDF``.  ``extrapolator`` overrides the
-    set's ``Extrapolator`` key (``continuation`` by default, or ``nearest``, ``error``).
+    set's ``Extrapolator`` key (``continuation`` by default, or ``nearest``, ``error``). One of MadGraph's
+    labels (``nn23lo1``, what a run card's ``pdf`` may hold) is ``load_pdf_label``'s.
     """
-    from madgen.pdf.lookup import DEFAULT_PDF
+    from madgen.pdf.lookup import DEFAULT_PDF, MADGRAPH_PDF_LABELS
+
+    if isinstance(name_or_path, str) and name_or_path.lower() in MADGRAPH_PDF_LABELS and member is None \
+            and extrapolator is None:
+        return load_pdf_label(name_or_path)
 
     directory, found_member = find_pdf_set(DEFAULT_PDF if name_or_path is None else name_or_path)
     member = found_member if member is None else member

@@ -209,6 +209,11 @@ def _parameter_names(process, parameters, what: str = "parameters for this run")
             removed = _removed_by_restriction(first, key)
             if removed:
                 raise MadgenError(f"{what}: '{key}': {removed}")
+            elsewhere = first.metadata.get("inputs_elsewhere", {}).get(" ".join(str(key).split()).upper().replace(
+                "WIDTH ", "DECAY "))
+            if elsewhere:
+                raise MadgenError(f"{what}: '{key}' is no entry of this model's param card: the input "
+                                  f"{elsewhere['name']} is the entry {elsewhere['entry']}; set '{elsewhere['name']}'")
             why = (f"'{key}' ({name}) is computed from the external parameters (a derived or tied entry of the "
                    "param card), not an input" if entry and name in entries.values()
                    else f"'{key}' is not an external parameter of '{process.process}'")

@@ -306,6 +306,21 @@ def apply_card_parameters(model, card):
     return model
 
 
+def _inputs_elsewhere(model) -> dict[str, dict]:
+    """'MASS pdg' / 'DECAY pdg' -> the external parameter that is that mass or width and sits in another entry
+    of the param card (name and entry), for the messages of ``madgen.api``."""
+    externals = {p.name: p for p in model.external_parameters}
+    found = {}
+    for particle in sorted(model.particles, key=lambda q: q.pdg_code):
+        for block, name in (("MASS", particle.mass), ("DECAY", particle.width)):
+            parameter = externals.get(name)
+            if particle.pdg_code > 0 and parameter is not None and (
+                    parameter.lhablock.upper(), tuple(parameter.lhacode)) != (block, (particle.pdg_code,)):
+                found[f"{block} {particle.pdg_code}"] = {
+                    "name": name, "entry": f"{parameter.lhablock} {' '.join(map(str, parameter.lhacode))}"}
+    return found
+
+
 def auto_widths_in_selected_terms(codes, auto_widths) -> list[str]:
     """A warning per subprocess whose |M|^2 is a squared-order selection (``NP^2==1``) with a propagator
     width that ``widths: auto`` computes: the width holds every order of the model's decays (a Wilson
@@ -471,6 +486,9 @@ def _metadata(card, model, codes, files) -> dict:
         # external parameters the restriction fixed and removed: named when a run or reweighting sets one
         "fixed_by_restriction": {f.name: {"entry": f"{f.lhablock} {' '.join(map(str, f.lhacode))}", "value": f.value}
                                  for f in model.fixed_entries},
+        # the external inputs that are a particle's mass or width although its MASS/DECAY entry is not theirs
+        # (SMEFTsim's MW scheme: MW at SMINPUTS 1), named when a run spells them 'MASS 24'
+        "inputs_elsewhere": _inputs_elsewhere(model),
         "process": list(card.processes),
         "subprocesses": [{"module": c.module, "process": c.process, "pdg_ids": list(c.pdg_ids),
                           "n_diagrams": c.n_diagrams, "n_amplitude_terms": len(c.graph.amplitudes),

@@ -212,3 +212,22 @@ def test_sigma_off_reference_includes_channels_that_vanish_at_reference(smeft, g
         exact = GEV2_TO_PB / (2 * sqrt_s ** 2) * np.sum(weights * me2) / (16 * np.pi)
         estimate = sigma.estimate(point or None, gradient=False)
         assert abs(estimate.cross_section_pb - exact) < 5 * estimate.error_pb, (point, estimate, exact)
+
+
+def test_run_parameters_in_smeftsim_spellings(smeft, generate_package):
+    """launch --set / reweight --theta on a SMEFTsim package: the block/code spelling of a coefficient (a
+    MadGraph reweight card's 'set SMEFT 9 -0.4') names it; MASS 24, which the MW scheme computes from MW
+    (SMINPUTS 1), points to MW; a coefficient restrict_massless removed is named as removed."""
+    from madgen.api import _parameter_names
+    from madgen.errors import MadgenError
+
+    model = smeft[0]
+    sm_point = {p.name: 0.0 for p in model.external_parameters if p.lhablock.upper() == "SMEFT"}
+    proc = generate_package(MASSLESS, "e+ e- > mu+ mu- NP<=1", "smeft_ee_mumu_np1", parameters=sm_point)
+    assert _parameter_names(proc, {"SMEFT 9": -0.4}) == {"cHWB": -0.4}
+    with pytest.raises(MadgenError, match=r"--theta: 'MASS 24' is no entry .* input MW is the entry SMINPUTS 1; "
+                                          r"set 'MW'"):
+        _parameter_names(proc, {"MASS 24": 80.0}, "--theta")
+    with pytest.raises(MadgenError, match=r"'cHWBtil': the restriction restrict_massless.dat .* fixes cHWBtil "
+                                          r"\(SMEFTCPV 6\) to 0 .*-full"):
+        _parameter_names(proc, {"cHWBtil": 0.5})

@@ -188,8 +188,7 @@ def _subprocess_identity(sub, excluded, forbidden, vetoed=()) -> tuple:
     state as a multiset (its order is only the legs' order; a decay chain or required s-channel as
     written), the coupling orders and the resolved '/', '$$' and '$' particles. Generating one twice
     would count its cross section twice."""
-    labelled = zip(sub.final, sub.polarisations[len(sub.initial):] or ("",) * len(sub.final))  # w+{0} is not w+{T}
-    final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(labelled))
+    final = sub.text if sub.decays or sub.required_s_channels else tuple(sorted(sub.labelled_final))  # w+{0}, w+{T}
     return (sub.initial, final, frozenset(sub.spec.orders), frozenset(sub.spec.squared_orders), frozenset(excluded),
             frozenset(forbidden), frozenset(vetoed))
 
@@ -307,18 +306,12 @@ def apply_card_parameters(model, card):
 
 
 def _inputs_elsewhere(model) -> dict[str, dict]:
-    """'MASS pdg' / 'DECAY pdg' -> the external parameter that is that mass or width and sits in another entry
-    of the param card (name and entry), for the messages of ``madgen.api``."""
-    externals = {p.name: p for p in model.external_parameters}
-    found = {}
-    for particle in sorted(model.particles, key=lambda q: q.pdg_code):
-        for block, name in (("MASS", particle.mass), ("DECAY", particle.width)):
-            parameter = externals.get(name)
-            if particle.pdg_code > 0 and parameter is not None and (
-                    parameter.lhablock.upper(), tuple(parameter.lhacode)) != (block, (particle.pdg_code,)):
-                found[f"{block} {particle.pdg_code}"] = {
-                    "name": name, "entry": f"{parameter.lhablock} {' '.join(map(str, parameter.lhacode))}"}
-    return found
+    """``param_card.inputs_elsewhere`` as metadata: 'MASS pdg' -> the input's name and entry, for the messages
+    of ``madgen.api``."""
+    from madgen.model.param_card import inputs_elsewhere
+
+    return {f"{block} {pdg}": {"name": p.name, "entry": f"{p.lhablock} {' '.join(map(str, p.lhacode))}"}
+            for (block, pdg), p in inputs_elsewhere(model).items()}
 
 
 def auto_widths_in_selected_terms(codes, auto_widths) -> list[str]:

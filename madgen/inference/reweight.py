@@ -342,7 +342,8 @@ def reweight(events_file, process, thetas: Sequence[Mapping[str, float]], theta_
     _refuse_undefined_points(process, reference, points)
     _say_if_generated_for_another_process(header, process, log)
     matcher = SubprocessMatcher(subprocesses)
-    evaluators = [_Evaluator(sub, reference, points, runs_alpha_s=_particle_beams(header)) for sub in subprocesses]
+    runs_alpha_s = _particle_beams(header)
+    evaluators = [_Evaluator(sub, reference, points, runs_alpha_s=runs_alpha_s) for sub in subprocesses]
     try:
         with warnings.catch_warnings():  # pylhe warns before it raises: the error below says it in one line
             warnings.simplefilter("ignore")
@@ -545,13 +546,9 @@ def _chunk_weights(chunk, offset, matcher, evaluators, n_points, source, process
                                                          float(event.eventinfo.weight), float(event.eventinfo.scale)))
     weights = np.zeros((len(chunk), n_points))
     for index, items in groups.items():
-        rows = np.array([item[0] for item in items])
-        momenta = np.stack([item[1] for item in items])
-        alpha_s = np.array([item[2] for item in items])
+        rows, momenta, alpha_s, event_weights, scale = (np.array(column) for column in zip(*items))
         alpha_s = np.where(alpha_s > 0, alpha_s, evaluators[index].settings[0].get("aS", 0.0) or 0.0)
-        scale = np.array([item[4] for item in items])
         ratios, reference = evaluators[index](momenta, alpha_s, np.where(scale > 0, scale, MADGRAPH_MZ))
-        event_weights = np.array([item[3] for item in items])
         _refuse_other_masses(momenta, evaluators[index], rows + offset, source)
         # an interference term's events carry the sign of their |M|^2 (madgen.runtime.unweight): a sign
         # that differs, or |M|^2 = 0, cannot come from the process

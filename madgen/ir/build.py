@@ -14,6 +14,7 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from madgen.colour.basis import ColourFactor
 from madgen.colour.tensors import string_monomials
@@ -68,6 +69,15 @@ class OffshellWavefunction:
     polarisation: tuple[str, ...] = ()
     decay_side: bool = True
     polarisation_label: str = ""  # the decayed particle as written ('W+{0}'), for the generated code's comment
+
+
+class _PolarisedLine(NamedTuple):
+    """A polarised decayed vector's propagator as one current sees it (``_GraphBuilder.polarised``)."""
+
+    pdg: int  # |PDG id| of the line's particle
+    label: str  # MadGraph's label, '0' for 'w+{0}'
+    decay_side: bool  # the current of the decay products (else of the rest)
+    text: str  # the particle as written, 'W+{0}', for the generated code's comment
 
 
 @dataclass(frozen=True)
@@ -201,9 +211,10 @@ class _GraphBuilder:
         for resonance in diagram_set.resonances:
             if resonance.polarisation and resonance.legs:
                 pdg = abs(model.particle(resonance.particle).pdg_code)
-                label = f"{resonance.particle}{{{resonance.polarisation}}}"
-                self.polarised[frozenset(resonance.legs)] = (pdg, resonance.polarisation, True, label)
-                self.polarised[every_leg - frozenset(resonance.legs)] = (pdg, resonance.polarisation, False, label)
+                text = f"{resonance.particle}{{{resonance.polarisation}}}"
+                self.polarised[frozenset(resonance.legs)] = _PolarisedLine(pdg, resonance.polarisation, True, text)
+                self.polarised[every_leg - frozenset(resonance.legs)] = _PolarisedLine(
+                    pdg, resonance.polarisation, False, text)
         self.externals: dict = {}
         self.currents: dict = {}
         self.amplitudes: list[AmplitudeTerm] = []
@@ -282,10 +293,9 @@ class _GraphBuilder:
         momenta = tuple((1, current.legs) if slot == current.offshell_slot else (-1, children[slot].legs)
                         for slot in range(len(vertex.particles)))
         polarised = self.polarised.get(frozenset(current.legs))
-        if polarised is not None and polarised[0] != abs(particle.pdg_code):
+        if polarised is not None and polarised.pdg != abs(particle.pdg_code):
             polarised = None
-        label = polarised[1] if polarised else ""
-        key = ("current", calls, inputs, momenta, particle.mass, width, label, bool(polarised and polarised[2]))
+        key = ("current", calls, inputs, momenta, particle.mass, width, polarised)
         if key not in self.currents:
             self._use_parameter(self.masses, particle.mass)
             self._use_parameter(self.widths, width)
@@ -294,8 +304,9 @@ class _GraphBuilder:
             self.currents[key] = OffshellWavefunction(
                 name=f"w{len(self.externals) + len(self.currents) + 1}", calls=calls, inputs=inputs,
                 momenta=momenta, mass=particle.mass, width=width, particle=particle.name, parameters=parameters,
-                polarisation=PROPAGATOR_STATES[label] if label else (), decay_side=bool(polarised and polarised[2]),
-                polarisation_label=polarised[3] if polarised else "")
+                polarisation=PROPAGATOR_STATES[polarised.label] if polarised else (),
+                decay_side=polarised.decay_side if polarised else True,
+                polarisation_label=polarised.text if polarised else "")
         return self.currents[key].name
 
     def _external(self, number: int, flow: FermionFlow) -> str:

@@ -440,16 +440,27 @@ def _check_fixed_entries(model: Model, card: ParamCard) -> None:
             f"use the model without restriction ('{model.full_name}') to vary it")
 
 
+def inputs_elsewhere(model: Model) -> dict[tuple[str, int], Parameter]:
+    """(``MASS`` or ``DECAY``, pdg) -> the external parameter that is that particle's mass or width but is another
+    entry of the card (SMEFTsim's MW scheme has MW at SMINPUTS 1, no MASS 24): where a ``MASS 24`` spelling
+    should point."""
+    externals = {p.name: p for p in model.external_parameters}
+    found = {}
+    for particle in model.particles:
+        pdg = abs(particle.pdg_code)
+        for block, name in (("MASS", particle.mass), (DECAY_BLOCK, particle.width)):
+            parameter = externals.get(name)
+            if parameter is not None and (parameter.lhablock.upper(), tuple(parameter.lhacode)) != (block, (pdg,)):
+                found[(block, pdg)] = parameter
+    return dict(sorted(found.items()))
+
+
 def _input_of_entry(model: Model, key: str):
-    """For ``MASS pdg`` / ``DECAY pdg`` naming no entry of the model's card: the external parameter that is the
-    particle's mass or width, kept elsewhere in the card (SMEFTsim's MW scheme has MW at SMINPUTS 1), or None."""
+    """The ``inputs_elsewhere`` parameter a ``MASS pdg`` / ``DECAY pdg`` key stands for, or None."""
     spelled = entry_spelling(key)
-    if not spelled or spelled[0] not in ("MASS", DECAY_BLOCK) or len(spelled[1]) != 1:
+    if not spelled or len(spelled[1]) != 1:
         return None
-    block, (pdg,) = spelled
-    names = {getattr(q, "mass" if block == "MASS" else "width") for q in model.particles if abs(q.pdg_code) == abs(pdg)}
-    found = [p for p in model.external_parameters if p.name in names]
-    return found[0] if len(found) == 1 else None
+    return inputs_elsewhere(model).get((spelled[0], abs(spelled[1][0])))
 
 
 def _entry_name(p: Parameter | FixedEntry | TiedEntry) -> str:

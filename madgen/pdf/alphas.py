@@ -138,7 +138,6 @@ class AlphaSAnalytic:
 
 MADGRAPH_MZ = 91.188
 MADGRAPH_THRESHOLDS = (1.42, 4.7)  # MadGraph's charm and bottom masses for the flavour thresholds
-MADGRAPH_NN23LO1_ASMZ = 0.130  # alpha_s(MZ) MadGraph sets for its built-in 'nn23lo1' PDF
 
 
 def madgraph_alphas(q, asmz, nloop: int = 2, newton_steps: int = 6):

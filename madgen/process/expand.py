@@ -14,7 +14,7 @@ from typing import Mapping
 
 from madgen.errors import ProcessError
 from madgen.model.types import ZERO, Model, Particle
-from madgen.process.decays import (Decay, chain_text, constraints_text, final_polarisations,
+from madgen.process.decays import (Decay, chain_text, constraints_text, final_polarisations, flatten,
                                    identical_particle_factor, number_legs, polarised_names)
 from madgen.process.syntax import DecaySpec, ProcessSpec
 
@@ -53,8 +53,13 @@ class Subprocess:
                                                                 self.decays)
 
     @property
+    def labelled_final(self) -> tuple[tuple[str, str], ...]:
+        """(particle, polarisation label) of each final-state leg: what tells identical particles apart."""
+        return tuple(zip(self.final, self.polarisations[len(self.initial):] or ("",) * len(self.final)))
+
+    @property
     def polarised(self) -> bool:
-        return bool(self.core_polarisations) or any(d.product_polarisations for d in _walk(self.decays))
+        return bool(self.core_polarisations) or any(d.product_polarisations for d, _ in flatten(self.decays))
 
     @property
     def flat_text(self) -> str:
@@ -84,12 +89,6 @@ class Subprocess:
     def identical_particle_factor(self) -> int:
         """The identical-particle denominator of |M|^2 (MadGraph's, decay chains included)."""
         return identical_particle_factor(self.core_final or self.final, self.decays, self.core_polarisations)
-
-
-def _walk(decays):
-    for decay in decays:
-        yield decay
-        yield from _walk(decay.decays)
 
 
 DEFAULT_LABELS = {
@@ -209,7 +208,7 @@ def _checked(model: Model, sub: Subprocess) -> Subprocess:
                            "alone, at rest in the partonic centre-of-mass frame, where a helicity has no direction to "
                            "refer to ({L} and {R} would follow the sign of its vanishing momentum); {0} and {T} are "
                            "defined there (along the beams); or produce it with a recoiling particle ('p p > w+{L} j')")
-    for decay in _walk(sub.decays):
+    for decay, _ in flatten(sub.decays):
         if decay.polarisation:
             check_decayed(model, decay.particle, decay.polarisation, where)
     return sub
@@ -220,8 +219,7 @@ def _distinct(subprocesses: list[Subprocess]) -> list[Subprocess]:
     and of identical decays (``p p > z z, z > l+ l-``: Z to e+e- and to mu+mu- is one subprocess)."""
     seen, kept = set(), []
     for sub in subprocesses:
-        final = zip(sub.final, sub.polarisations[len(sub.initial):] or ("",) * len(sub.final))
-        key = (sub.initial, tuple(sorted(final)), tuple(sorted(d.signature for d in sub.decays)))
+        key = (sub.initial, tuple(sorted(sub.labelled_final)), tuple(sorted(d.signature for d in sub.decays)))
         if key not in seen:
             seen.add(key)
             kept.append(sub)

@@ -170,15 +170,11 @@ def _load_pdf(run):
     """The run card's PDF set (``pdf:``, member 0 unless named): an LHAPDF set with its own alpha_s, or one of
     MadGraph's built-in labels (``nn23lo1``, the default) with the alpha_s MadGraph runs for it."""
     from madgen.errors import PDFError
-    from madgen.pdf import MADGRAPH_PDF_LABELS, load_pdf, load_pdf_label
+    from madgen.pdf import load_pdf
     from madgen.pdf.lookup import DEFAULT_LABEL
 
-    chosen = run.pdf if run.pdf is not None else DEFAULT_LABEL
     try:
-        if isinstance(chosen, str) and chosen.lower() in MADGRAPH_PDF_LABELS:
-            pdf = load_pdf_label(chosen)
-        else:
-            pdf = load_pdf(chosen)
+        pdf = load_pdf(run.pdf if run.pdf is not None else DEFAULT_LABEL)  # a label: load_pdf_label's
     except PDFError as error:
         raise RunCardError(f"{run.path}, key 'pdf': {error}") from None
     pdf.alphas(pdf.q_range[0] * 2.0)  # builds its alpha_s tables now, outside any jit trace

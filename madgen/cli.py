@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     reweight.add_argument("events", help="LHE file (madgen's or another generator's, .lhe or .lhe.gz)")
     reweight.add_argument("--card", required=True, help="process card or generated package of the events' process")
     reweight.add_argument("--theta", action="append", required=True, metavar="NAME=VALUE,...",
-                          help="a new parameter point (repeatable): one weight per point")
+                          help="a new parameter point (repeatable): one weight per point; NAME a parameter "
+                               "(MZ) or a param-card entry ('SMEFT 9=-0.4', 'MASS 23=92'), as launch --set")
     reweight.add_argument("--theta-ref", default=None, metavar="NAME=VALUE,...",
                           help="the parameters the events were generated with (default: the package's)")
     reweight.add_argument("--name", action="append", default=None,
